@@ -1,0 +1,2 @@
+//! Everything that touches the kernel: namespaces, netlink sockets, observing the live
+//! state and applying a plan.

@@ -1,0 +1,113 @@
+//! Deterministic kernel names derived from lab names: namespace names, the fabric
+//! namespace, bridge names and fabric-side veth names (at most 15 bytes each).
+
+/// Longest interface name the kernel accepts (IFNAMSIZ - 1).
+pub const IFNAME_MAX: usize = 15;
+
+/// Namespace of a node.
+pub fn node_ns(prefix: &str, node: &str) -> String {
+    format!("{prefix}{node}")
+}
+
+/// The lab's hidden fabric namespace.
+pub fn fabric_ns(prefix: &str, lab: &str) -> String {
+    format!("{prefix}{lab}-fabric")
+}
+
+/// Bridge name for a network: `br-<name>` when that fits and is a plain name,
+/// otherwise `br-` and a 12-character hash of the name.
+pub fn bridge_name(network: &str) -> String {
+    let plain = format!("br-{network}");
+    if plain.len() <= IFNAME_MAX && network.chars().all(is_plain) {
+        plain
+    } else {
+        format!("br-{}", hash_label(network, 12))
+    }
+}
+
+/// Fabric-side veth name for `node`'s interface `ifname`: up to 5 plain characters of
+/// the node name, `-`, and a 9-character hash of `node/ifname` (at most 15 bytes).
+pub fn fabric_port_name(node: &str, ifname: &str) -> String {
+    let head: String = node.chars().filter(|c| is_plain(*c)).take(5).collect();
+    format!("{head}-{}", hash_label(&format!("{node}/{ifname}"), 9))
+}
+
+fn is_plain(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'
+}
+
+/// `len` base-32 characters (lowercase letters and digits) of a stable 64-bit FNV-1a hash.
+fn hash_label(input: &str, len: usize) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in input.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    (0..len)
+        .map(|i| ALPHABET[((h >> (5 * i)) & 31) as usize] as char)
+        .collect()
+}
+
+/// Why a name cannot be an interface name, if it cannot.
+pub fn ifname_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("is empty")
+    } else if name.len() > IFNAME_MAX {
+        Some("is longer than 15 bytes")
+    } else if name == "." || name == ".." {
+        Some("is `.` or `..`")
+    } else if name.contains('/') {
+        Some("contains `/`")
+    } else if name.contains(':') {
+        Some("contains `:`")
+    } else if name.chars().any(char::is_whitespace) {
+        Some("contains whitespace")
+    } else {
+        None
+    }
+}
+
+/// Why a name cannot be a namespace name (a file name under `/run/netns`), if it cannot.
+pub fn ns_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("is empty")
+    } else if name.len() > 255 {
+        Some("is longer than 255 bytes")
+    } else if name == "." || name == ".." {
+        Some("is `.` or `..`")
+    } else if name.contains('/') {
+        Some("contains `/`")
+    } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("contains whitespace")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_and_are_stable() {
+        assert_eq!(bridge_name("lan"), "br-lan");
+        let long = bridge_name("a-very-long-network-name");
+        assert_eq!(long.len(), 15);
+        assert_eq!(long, bridge_name("a-very-long-network-name"));
+        let port = fabric_port_name("webserver-1", "eth0");
+        assert!(port.len() <= IFNAME_MAX, "{port}");
+        assert!(port.starts_with("webse-"));
+        assert_ne!(port, fabric_port_name("webserver-1", "eth1"));
+    }
+
+    #[test]
+    fn name_problems() {
+        assert_eq!(ifname_problem(""), Some("is empty"));
+        assert_eq!(ifname_problem("a/b"), Some("contains `/`"));
+        assert_eq!(ifname_problem("0123456789abcdef"), Some("is longer than 15 bytes"));
+        assert_eq!(ifname_problem("eth0"), None);
+        assert_eq!(ns_name_problem(".."), Some("is `.` or `..`"));
+        assert_eq!(ns_name_problem("a b"), Some("contains whitespace"));
+    }
+}

@@ -1,0 +1,1 @@
+//! The plan printer: Terraform-style text, a unified diff view, and JSON.
