@@ -6,6 +6,7 @@ pub mod message;
 pub mod netlink;
 pub mod netns;
 pub mod observe;
+pub mod probe;
 
 use std::collections::BTreeMap;
 
