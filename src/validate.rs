@@ -389,11 +389,13 @@ fn check_node_names(cx: &mut Cx, topo: &Topology, prefix: &str, fabric_ns: &str)
 /// Reports an unusable interface name; `true` when the name is fine.
 fn check_ifname(cx: &mut Cx, name: &str, span: SourceSpan, declared: bool) -> bool {
     if let Some(problem) = naming::ifname_problem(name) {
+        let message = if name.is_empty() {
+            "an interface name is empty".to_string()
+        } else {
+            format!("the interface name `{name}` {problem}")
+        };
         let p = cx
-            .report(
-                "nshost::bad_interface_name",
-                format!("the interface name `{name}` {problem}"),
-            )
+            .report("nshost::bad_interface_name", message)
             .with_label(span, format!("interface name {problem}"));
         if problem.contains("longer") {
             p.with_help("Linux interface names are at most 15 bytes");
@@ -965,15 +967,18 @@ fn resolve_networks(
                 .subnets
                 .iter()
                 .map(|(s, _)| s.to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
+                .collect::<Vec<_>>();
+            let help = match list.as_slice() {
+                [one] => format!("the subnet of `{name}` is {one}"),
+                many => format!("the subnets of `{name}` are {}", many.join(", ")),
+            };
             cx.report(
                 "nshost::address_outside_network",
                 format!("{} is outside its network's subnet", a.addr()),
             )
             .with_label(*span, format!("not in any subnet of `{name}`"))
             .with_label(net.key_span, format!("`{name}` is declared here"))
-            .with_help(format!("`{name}` has the subnets {list}"));
+            .with_help(help);
         }
     }
     nets
@@ -1006,12 +1011,13 @@ fn check_duplicate_addresses(cx: &mut Cx, members: &[Member]) {
 }
 
 fn check_fabric_names(cx: &mut Cx, nets: &[NetInfo], members: &[Member]) {
-    let mut names: HashMap<String, (SourceSpan, String)> = HashMap::new();
+    // Each fabric name with where it comes from and, for a fabric port, its node.
     let bridges = nets.iter().map(|n| {
         (
             naming::bridge_name(&n.name),
             n.span,
             format!("the bridge of network `{}`", n.name),
+            None,
         )
     });
     let ports = members.iter().filter(|m| m.standalone.is_none()).map(|m| {
@@ -1019,10 +1025,16 @@ fn check_fabric_names(cx: &mut Cx, nets: &[NetInfo], members: &[Member]) {
             naming::fabric_port_name(&m.node.value, &m.ifname),
             m.name_span,
             format!("the fabric end of {}", m.describe()),
+            Some(m.node.value.as_str()),
         )
     });
-    for (name, span, what) in bridges.chain(ports) {
-        if let Some((first_span, first_what)) = names.get(&name) {
+    let mut names: HashMap<String, (SourceSpan, String, Option<&str>)> = HashMap::new();
+    for (name, span, what, node) in bridges.chain(ports) {
+        if let Some((first_span, first_what, first_node)) = names.get(&name) {
+            if node.is_some() && node == *first_node {
+                // One node name used twice: already reported as a duplicate node.
+                continue;
+            }
             cx.report(
                 "nshost::fabric_name_collision",
                 format!("`{name}` is both {first_what} and {what}"),
@@ -1031,7 +1043,7 @@ fn check_fabric_names(cx: &mut Cx, nets: &[NetInfo], members: &[Member]) {
             .with_label(span, what)
             .with_help("the fabric names are derived from these names; rename one of them");
         } else {
-            names.insert(name, (span, what));
+            names.insert(name, (span, what, node));
         }
     }
 }
@@ -1502,11 +1514,7 @@ fn infer_gateway(host: &Member, members: &[Member], v6: bool) -> Option<IpAddr> 
         .filter(|m| m.router && m.network.as_ref() == Some(network))
         .flat_map(|m| m.addrs.iter().map(|(a, _)| *a))
         .filter(|a| a.addr().is_ipv6() == v6)
-        .find(|a| {
-            host_addrs
-                .iter()
-                .any(|h| a.trunc().contains(h) && *h != a.addr())
-        })
+        .find(|a| host_addrs.iter().any(|h| a.trunc().contains(h)))
         .map(|a| a.addr())
 }
 
