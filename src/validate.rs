@@ -171,6 +171,8 @@ struct Member<'t> {
     up: bool,
     /// The network, once resolved.
     network: Option<String>,
+    /// Set when an address lies outside the member's network (already reported).
+    misplaced: bool,
 }
 
 impl Member<'_> {
@@ -764,6 +766,7 @@ fn collect_members<'t>(cx: &mut Cx, topo: &'t Topology) -> Vec<Member<'t>> {
                 mtu,
                 up: iface.up.as_ref().is_none_or(|u| u.value),
                 network: None,
+                misplaced: false,
             });
         }
     }
@@ -792,6 +795,7 @@ fn collect_members<'t>(cx: &mut Cx, topo: &'t Topology) -> Vec<Member<'t>> {
             mtu,
             up: true,
             network: None,
+            misplaced: false,
         });
     }
     members
@@ -951,7 +955,7 @@ fn resolve_networks(
     }
 
     // Addresses must lie in the subnets of the declared network they are on.
-    for m in members.iter() {
+    for m in members.iter_mut() {
         let Some(net) = m.network.as_ref().and_then(|n| declared.get(n)) else {
             continue;
         };
@@ -962,6 +966,7 @@ fn resolve_networks(
             if net.subnets.iter().any(|(s, _)| s.contains(&a.addr())) {
                 continue;
             }
+            m.misplaced = true;
             let name = m.network.as_deref().unwrap_or_default();
             let list = net
                 .subnets
@@ -1464,6 +1469,7 @@ fn host_routes(
     if has_v4
         && v4.is_none()
         && !failed
+        && !me.misplaced
         && let Some(network) = &me.network
     {
         let (addr, span) = me
@@ -1770,5 +1776,45 @@ routers:
         assert!(rules[1].v6 && rules[1].table == RT_TABLE_MAIN);
         assert_eq!(rules[1].dport, Some(PortRange { start: 80, end: 90 }));
         assert!(!rules[2].v6 && rules[2].table == 100);
+    }
+
+    #[test]
+    fn a_host_outside_its_network_is_not_also_missing_a_gateway() {
+        let yaml = "
+name: demo
+networks:
+  lan: {subnets: [10.1.1.0/24]}
+routers:
+  r1: {interfaces: {eth0: {addresses: [10.1.1.1/24]}}}
+hosts:
+  h1: {network: lan, address: 10.1.2.10/24}
+";
+        assert_eq!(codes(yaml), vec!["nshost::address_outside_network"]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_not_just_the_first() {
+        let yaml = "
+name: ''
+networks:
+  a: {subnets: [10.0.0.0/8]}
+  b: {subnets: [10.1.0.0/16]}
+routers:
+  r1:
+    interfaces:
+      eth0: {addresses: [nonsense]}
+    routes:
+      - {to: 10.9.0.0/16, dev: eth1, table: nope}
+";
+        assert_eq!(
+            codes(yaml),
+            vec![
+                "nshost::bad_lab_name",
+                "nshost::invalid_address",
+                "nshost::overlapping_subnets",
+                "nshost::unknown_interface",
+                "nshost::unknown_table",
+            ]
+        );
     }
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
 use nshost::lower::lower;
+use nshost::state::{LinkKind, LinkRef, NetState};
 use nshost::topology::{SourceFile, parse};
 use nshost::validate::validate;
 
@@ -62,6 +63,7 @@ fn valid_cases() {
         let lab =
             validate(&src, &topo).unwrap_or_else(|e| panic!("{}: {}", dir.display(), render(&e)));
         let state = lower(&lab);
+        check_veth_pairs(&state);
         insta::with_settings!({
             snapshot_path => dir,
             prepend_module_to_snapshot => false,
@@ -72,4 +74,40 @@ fn valid_cases() {
             insta::assert_yaml_snapshot!("netstate", state);
         });
     });
+}
+
+/// Every veth end names a peer that exists and names it back, and every master is a
+/// bridge in the same namespace.
+fn check_veth_pairs(state: &NetState) {
+    for (ns_name, ns) in &state.namespaces {
+        for (name, link) in &ns.links {
+            let here = LinkRef {
+                ns: ns_name.clone(),
+                name: name.clone(),
+            };
+            if let LinkKind::Veth { peer } = &link.kind {
+                let peer = peer.as_ref().expect("desired veth has a peer");
+                let other = state
+                    .namespaces
+                    .get(&peer.ns)
+                    .and_then(|ns| ns.links.get(&peer.name))
+                    .unwrap_or_else(|| panic!("{here}: peer {peer} missing"));
+                assert_eq!(
+                    other.kind,
+                    LinkKind::Veth {
+                        peer: Some(here.clone())
+                    },
+                    "{here}: peer {peer} does not point back"
+                );
+                assert_eq!(link.mtu, other.mtu, "{here}: ends differ in MTU");
+            }
+            if let Some(master) = &link.master {
+                assert_eq!(
+                    ns.links.get(master).map(|l| &l.kind),
+                    Some(&LinkKind::Bridge),
+                    "{here}: master {master} is not a bridge here"
+                );
+            }
+        }
+    }
 }
