@@ -3,9 +3,12 @@
 
 pub mod change;
 pub mod diff;
+pub mod display;
 pub mod order;
 pub mod render;
+#[doc(hidden)]
+pub mod testkit;
 
 pub use change::{Action, Change, PeerEnd};
-pub use diff::{diff, Conflict};
-pub use order::{order, Plan};
+pub use diff::{Conflict, diff};
+pub use order::{Plan, order};
