@@ -148,3 +148,49 @@ pub fn owner(owner: Option<&str>) -> String {
         None => "nobody (not created by nshost)".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::PortRange;
+
+    #[test]
+    fn rules_read_like_ip_rule() {
+        let r = Rule {
+            v6: true,
+            priority: 10,
+            iif: Some("eth0".into()),
+            fwmark: Some(0x10),
+            tos: Some(4),
+            ipproto: Some(6),
+            dport: Some(PortRange { start: 80, end: 80 }),
+            sport: Some(PortRange {
+                start: 1024,
+                end: 2047,
+            }),
+            table: RT_TABLE_MAIN,
+            ..Rule::default()
+        };
+        assert_eq!(
+            rule(&r),
+            "10: from all iif eth0 fwmark 0x10 tos 0x04 ipproto 6 sport 1024-2047 dport 80 lookup main (ipv6)"
+        );
+    }
+
+    #[test]
+    fn route_keys() {
+        let key = RouteKey {
+            table: RT_TABLE_MAIN,
+            dst: "::/0".parse().unwrap(),
+            metric: 0,
+        };
+        assert_eq!(route_key_short(&key), "default");
+        assert_eq!(route_key_full(&key), "default table main metric 0");
+        let key = RouteKey {
+            table: 7,
+            dst: "10.0.0.0/8".parse().unwrap(),
+            metric: 20,
+        };
+        assert_eq!(route_key_short(&key), "10.0.0.0/8 table 7 metric 20");
+    }
+}

@@ -12,3 +12,4 @@ pub mod testkit;
 pub use change::{Action, Change, PeerEnd};
 pub use diff::{Conflict, diff};
 pub use order::{Plan, order};
+pub use render::Summary;
