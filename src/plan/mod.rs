@@ -2,6 +2,8 @@
 //! the printer for human and JSON output.
 
 pub mod change;
+#[cfg(test)]
+mod converge_tests;
 pub mod diff;
 pub mod display;
 pub mod order;

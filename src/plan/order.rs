@@ -51,7 +51,7 @@ impl Plan {
 /// Number of per-namespace phases.
 const PHASES: usize = 10;
 /// The phase whose barrier a veth creation into a namespace must precede: addresses on.
-const PHASE_ADD_ADDRESS: usize = 6;
+pub(crate) const PHASE_ADD_ADDRESS: usize = 6;
 /// The phase whose barrier precedes deleting a veth pair from its other end: route and
 /// rule deletions in the namespace go first (the kernel would flush the routes).
 const PHASE_DELETE_LINK: usize = 1;
@@ -410,140 +410,15 @@ mod tests {
 
     use super::*;
     use crate::plan::diff;
+    use crate::plan::testkit::oracle::check_order;
     use crate::plan::testkit::*;
     use crate::state::{AddressKey, NetState};
 
     const LAB: &str = "lab";
 
-    fn peer_of(c: &Change) -> Option<&LinkRef> {
-        match c {
-            Change::AddLink { peer: Some(p), .. } => Some(&p.at),
-            Change::DeleteLink { link, .. } => match &link.kind {
-                LinkKind::Veth { peer } => peer.as_ref(),
-                _ => None,
-            },
-            _ => None,
-        }
-    }
-
-    fn names_created(c: &Change) -> Vec<(&str, &str)> {
-        match c {
-            Change::AddLink { ns, name, peer, .. } => {
-                let mut v = vec![(ns.as_str(), name.as_str())];
-                v.extend(peer.iter().map(|p| (p.at.ns.as_str(), p.at.name.as_str())));
-                v
-            }
-            _ => vec![],
-        }
-    }
-
-    fn masters(c: &Change) -> Vec<(&str, &str)> {
-        match c {
-            Change::AddLink { ns, link, peer, .. } => {
-                let mut v: Vec<_> = link
-                    .master
-                    .iter()
-                    .map(|m| (ns.as_str(), m.as_str()))
-                    .collect();
-                if let Some(p) = peer {
-                    v.extend(p.link.master.iter().map(|m| (p.at.ns.as_str(), m.as_str())));
-                }
-                v
-            }
-            Change::UpdateLink { ns, to, .. } => to
-                .master
-                .iter()
-                .map(|m| (ns.as_str(), m.as_str()))
-                .collect(),
-            _ => vec![],
-        }
-    }
-
-    /// The documented ordering rules, checked pair by pair (quadratic: small plans only).
-    fn must_precede(a: &Change, b: &Change) -> bool {
-        let same_ns = a.ns() == b.ns();
-        match (a, b) {
-            (Change::AddNamespace { ns, .. }, _)
-                if b.ns() == ns
-                    || peer_of(b).is_some_and(|p| &p.ns == ns)
-                        && matches!(b, Change::AddLink { .. }) =>
-            {
-                return true;
-            }
-            (_, Change::DeleteNamespace { ns, .. }) if a.ns() == ns && a != b => return true,
-            _ => {}
-        }
-        if same_ns
-            && let (Some(pa), Some(pb)) = (phase(a), phase(b))
-            && pa < pb
-        {
-            return true;
-        }
-        if let Change::AddLink { peer: Some(p), .. } = a {
-            if b.ns() == p.at.ns && phase(b).is_some_and(|pb| pb >= PHASE_ADD_ADDRESS) {
-                return true;
-            }
-            if matches!(b, Change::UpdateLink { ns, name, .. } if *ns == p.at.ns && *name == p.at.name)
-            {
-                return true;
-            }
-        }
-        if let Change::AddLink { ns, name, link, .. } = a
-            && link.kind == LinkKind::Bridge
-            && masters(b).contains(&(ns.as_str(), name.as_str()))
-        {
-            return true;
-        }
-        if let Change::DeleteLink { ns, name, .. } = a {
-            if let Some(p) = peer_of(a) {
-                if matches!(b, Change::DeleteNamespace { ns, .. } if *ns == p.ns) {
-                    return true;
-                }
-                if names_created(b).contains(&(p.ns.as_str(), p.name.as_str())) {
-                    return true;
-                }
-            }
-            if names_created(b).contains(&(ns.as_str(), name.as_str())) {
-                return true;
-            }
-        }
-        false
-    }
-
-    /// Checks the plan's stages and every documented dependency.
-    fn check(plan: &Plan) {
-        let flat: Vec<usize> = plan.stages.iter().flatten().copied().collect();
-        assert_eq!(flat, (0..plan.changes.len()).collect::<Vec<_>>());
-        assert!(plan.stages.iter().all(|s| !s.is_empty()));
-        let stage_of: Vec<usize> = plan
-            .stages
-            .iter()
-            .enumerate()
-            .flat_map(|(k, s)| s.iter().map(move |_| k))
-            .collect();
-        fn channel(c: &Change) -> Option<&str> {
-            c.is_netlink().then(|| c.ns())
-        }
-        for (i, a) in plan.changes.iter().enumerate() {
-            for (j, b) in plan.changes.iter().enumerate() {
-                if i == j || !must_precede(a, b) {
-                    continue;
-                }
-                assert!(i < j, "{a:?}\n must precede\n{b:?}");
-                let cross = channel(a).is_none() || channel(a) != channel(b);
-                if cross {
-                    assert!(
-                        stage_of[i] < stage_of[j],
-                        "{a:?}\n must be a stage before\n{b:?}"
-                    );
-                }
-            }
-        }
-    }
-
     fn plan(desired: &NetState, live: &NetState) -> Plan {
         let p = order(LAB, diff(LAB, desired, live).expect("no conflicts"));
-        check(&p);
+        check_order(&p);
         p
     }
 

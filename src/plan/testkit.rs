@@ -345,3 +345,382 @@ pub fn small_lab(lab: &str) -> LabBuilder {
         .attach("web2", "eth0", "lan", &["10.1.1.11/24"])
         .route("web2", "default", "10.1.1.1")
 }
+
+/// A model of the kernel's behaviour for the objects a plan touches, to check that a
+/// plan applies cleanly (every operation's precondition holds when it runs) and
+/// converges (the result diffs to nothing). Deleting a link deletes its veth peer, the
+/// addresses on both and the routes out of them; deleting a link's last address flushes
+/// its routes, as the kernel does.
+pub mod sim {
+    use super::*;
+    use crate::plan::{Change, Plan};
+
+    type R<T = ()> = Result<T, String>;
+
+    fn ns_mut<'a>(s: &'a mut NetState, ns: &str) -> R<&'a mut Namespace> {
+        s.namespaces
+            .get_mut(ns)
+            .ok_or_else(|| format!("no namespace {ns}"))
+    }
+
+    /// Removes a link as `ip link del` does, with everything that goes with it.
+    pub fn remove_link(s: &mut NetState, ns: &str, name: &str) -> R {
+        let n = ns_mut(s, ns)?;
+        let link = n
+            .links
+            .remove(name)
+            .ok_or_else(|| format!("no link {ns}/{name}"))?;
+        n.addresses.retain(|k, _| k.ifname != name);
+        n.routes.retain(|_, r| r.dev.as_deref() != Some(name));
+        for l in n.links.values_mut() {
+            if l.master.as_deref() == Some(name) {
+                l.master = None;
+            }
+        }
+        if let LinkKind::Veth { peer: Some(p) } = link.kind
+            && s.namespaces
+                .get(&p.ns)
+                .is_some_and(|n| n.links.contains_key(&p.name))
+        {
+            remove_link(s, &p.ns, &p.name)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a namespace; its veth pairs' other ends go too.
+    pub fn remove_ns(s: &mut NetState, ns: &str) -> R {
+        let n = s
+            .namespaces
+            .get(ns)
+            .ok_or_else(|| format!("no namespace {ns}"))?;
+        let names: Vec<String> = n.links.keys().cloned().collect();
+        for name in names {
+            if s.namespaces[ns].links.contains_key(&name) {
+                remove_link(s, ns, &name)?;
+            }
+        }
+        s.namespaces.remove(ns);
+        Ok(())
+    }
+
+    /// Removes an address; the link's routes are flushed with its last address.
+    pub fn remove_address(s: &mut NetState, ns: &str, key: &AddressKey) -> R {
+        let n = ns_mut(s, ns)?;
+        n.addresses
+            .remove(key)
+            .ok_or_else(|| format!("no address {key:?} in {ns}"))?;
+        if !n.addresses.keys().any(|k| k.ifname == key.ifname) {
+            n.routes
+                .retain(|_, r| r.dev.as_deref() != Some(&key.ifname));
+        }
+        Ok(())
+    }
+
+    fn add_link(s: &mut NetState, ns: &str, name: &str, link: &Link) -> R {
+        let n = ns_mut(s, ns)?;
+        if n.links.contains_key(name) {
+            return Err(format!("link {ns}/{name} exists"));
+        }
+        if let Some(m) = &link.master
+            && n.links.get(m).is_none_or(|b| b.kind != LinkKind::Bridge)
+        {
+            return Err(format!("no bridge {ns}/{m} for {name}"));
+        }
+        let mut l = link.clone();
+        l.mtu = l.mtu.or(Some(1500));
+        l.ifindex = Some(1000 + n.links.len() as u32);
+        n.links.insert(name.to_string(), l);
+        Ok(())
+    }
+
+    fn resolve(n: &Namespace, route: &Route) -> R<Route> {
+        let mut r = route.clone();
+        match &r.dev {
+            Some(dev) if !n.links.contains_key(dev) => return Err(format!("no device {dev}")),
+            Some(_) => {}
+            None => {
+                let gw = r.gateway.ok_or("route without gateway or device")?;
+                let dev = n
+                    .addresses
+                    .keys()
+                    .find(|k| k.addr.trunc().contains(&gw))
+                    .ok_or_else(|| format!("gateway {gw} unreachable"))?;
+                r.dev = Some(dev.ifname.clone());
+            }
+        }
+        Ok(r)
+    }
+
+    /// Applies one change, checking its precondition.
+    pub fn apply_one(s: &mut NetState, lab: &str, c: &Change) -> R {
+        match c {
+            Change::AddNamespace { ns, role } => {
+                if s.namespaces.contains_key(ns) {
+                    return Err(format!("namespace {ns} exists"));
+                }
+                let mut n = owned_ns(lab, *role);
+                let lo = n.links.get_mut("lo").expect("lo");
+                lo.owner = Some(lab.to_string());
+                lo.mtu = Some(65536);
+                s.namespaces.insert(ns.clone(), n);
+            }
+            Change::DeleteNamespace { ns, .. } => remove_ns(s, ns)?,
+            Change::AddLink {
+                ns,
+                name,
+                link,
+                peer,
+            } => {
+                if let Some(p) = peer {
+                    ns_mut(s, &p.at.ns)?;
+                    if s.namespaces[&p.at.ns].links.contains_key(&p.at.name) {
+                        return Err(format!("link {} exists", p.at));
+                    }
+                }
+                add_link(s, ns, name, link)?;
+                if let Some(p) = peer {
+                    add_link(s, &p.at.ns, &p.at.name, &p.link)?;
+                }
+            }
+            Change::UpdateLink { ns, name, to, .. } => {
+                let n = ns_mut(s, ns)?;
+                if let Some(m) = &to.master
+                    && n.links.get(m).is_none_or(|b| b.kind != LinkKind::Bridge)
+                {
+                    return Err(format!("no bridge {ns}/{m}"));
+                }
+                let l = n
+                    .links
+                    .get_mut(name)
+                    .ok_or_else(|| format!("no link {ns}/{name}"))?;
+                if to.mtu.is_some() {
+                    l.mtu = to.mtu;
+                }
+                if l.up && !to.up {
+                    n.routes.retain(|_, r| r.dev.as_deref() != Some(name));
+                }
+                let l = n.links.get_mut(name).expect("link");
+                l.up = to.up;
+                l.master = to.master.clone();
+                if l.kind != LinkKind::Loopback {
+                    l.owner = to.owner.clone();
+                }
+            }
+            Change::DeleteLink { ns, name, .. } => remove_link(s, ns, name)?,
+            Change::AddAddress { ns, key } => {
+                let n = ns_mut(s, ns)?;
+                if !n.links.contains_key(&key.ifname) {
+                    return Err(format!("no link {ns}/{} for {key:?}", key.ifname));
+                }
+                if n.addresses
+                    .insert(key.clone(), Address { owned: true })
+                    .is_some()
+                {
+                    return Err(format!("address {key:?} exists in {ns}"));
+                }
+            }
+            Change::DeleteAddress { ns, key } => remove_address(s, ns, key)?,
+            Change::AddRoute { ns, key, route } => {
+                let n = ns_mut(s, ns)?;
+                let r = resolve(n, route)?;
+                if n.routes.insert(key.clone(), r).is_some() {
+                    return Err(format!("route {key:?} exists in {ns}"));
+                }
+            }
+            Change::ReplaceRoute { ns, key, to, .. } => {
+                let n = ns_mut(s, ns)?;
+                let r = resolve(n, to)?;
+                n.routes.insert(key.clone(), r);
+            }
+            Change::DeleteRoute { ns, key, .. } => {
+                ns_mut(s, ns)?
+                    .routes
+                    .remove(key)
+                    .ok_or_else(|| format!("no route {key:?} in {ns}"))?;
+            }
+            Change::AddRule { ns, rule } => {
+                if ns_mut(s, ns)?
+                    .rules
+                    .insert(rule.clone(), RuleMeta { owned: true })
+                    .is_some()
+                {
+                    return Err(format!("rule {rule:?} exists in {ns}"));
+                }
+            }
+            Change::DeleteRule { ns, rule } => {
+                ns_mut(s, ns)?
+                    .rules
+                    .remove(rule)
+                    .ok_or_else(|| format!("no rule {rule:?} in {ns}"))?;
+            }
+            Change::SetSysctl { ns, key, to, .. } => {
+                ns_mut(s, ns)?.sysctls.insert(key.clone(), to.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `plan` to `live` stage by stage. Within a stage, channels (a namespace's
+    /// socket, or a thread per namespace/sysctl change) run in their plan order or,
+    /// with `reverse_channels`, last channel first: a dependency between two channels
+    /// of one stage shows up as a failure in one of the two.
+    pub fn apply(live: &NetState, plan: &Plan, reverse_channels: bool) -> R<NetState> {
+        let mut s = live.clone();
+        for stage in &plan.stages {
+            let mut channels: Vec<(Option<&str>, Vec<usize>)> = Vec::new();
+            for &i in stage {
+                let c = &plan.changes[i];
+                let ch = c.is_netlink().then(|| c.ns());
+                match channels.iter_mut().find(|(k, _)| ch.is_some() && *k == ch) {
+                    Some((_, v)) => v.push(i),
+                    None => channels.push((ch, vec![i])),
+                }
+            }
+            if reverse_channels {
+                channels.reverse();
+            }
+            for (_, list) in channels {
+                for i in list {
+                    let c = &plan.changes[i];
+                    apply_one(&mut s, &plan.lab, c)
+                        .map_err(|e| format!("{e}\n  applying {c:?}"))?;
+                }
+            }
+        }
+        Ok(s)
+    }
+}
+
+/// An independent check of a plan's order: every documented dependency, tested pair by
+/// pair (quadratic: small plans only), and the stage rules.
+pub mod oracle {
+    use crate::plan::order::{PHASE_ADD_ADDRESS, phase};
+    use crate::plan::{Change, Plan};
+    use crate::state::{LinkKind, LinkRef};
+
+    fn peer_of(c: &Change) -> Option<&LinkRef> {
+        match c {
+            Change::AddLink { peer: Some(p), .. } => Some(&p.at),
+            Change::DeleteLink { link, .. } => match &link.kind {
+                LinkKind::Veth { peer } => peer.as_ref(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn names_created(c: &Change) -> Vec<(&str, &str)> {
+        match c {
+            Change::AddLink { ns, name, peer, .. } => {
+                let mut v = vec![(ns.as_str(), name.as_str())];
+                v.extend(peer.iter().map(|p| (p.at.ns.as_str(), p.at.name.as_str())));
+                v
+            }
+            _ => vec![],
+        }
+    }
+
+    fn masters(c: &Change) -> Vec<(&str, &str)> {
+        match c {
+            Change::AddLink { ns, link, peer, .. } => {
+                let mut v: Vec<_> = link
+                    .master
+                    .iter()
+                    .map(|m| (ns.as_str(), m.as_str()))
+                    .collect();
+                if let Some(p) = peer {
+                    v.extend(p.link.master.iter().map(|m| (p.at.ns.as_str(), m.as_str())));
+                }
+                v
+            }
+            Change::UpdateLink { ns, to, .. } => to
+                .master
+                .iter()
+                .map(|m| (ns.as_str(), m.as_str()))
+                .collect(),
+            _ => vec![],
+        }
+    }
+
+    /// The documented ordering rules, checked pair by pair (quadratic: small plans only).
+    fn must_precede(a: &Change, b: &Change) -> bool {
+        let same_ns = a.ns() == b.ns();
+        match (a, b) {
+            (Change::AddNamespace { ns, .. }, _)
+                if b.ns() == ns
+                    || peer_of(b).is_some_and(|p| &p.ns == ns)
+                        && matches!(b, Change::AddLink { .. }) =>
+            {
+                return true;
+            }
+            (_, Change::DeleteNamespace { ns, .. }) if a.ns() == ns && a != b => return true,
+            _ => {}
+        }
+        if same_ns
+            && let (Some(pa), Some(pb)) = (phase(a), phase(b))
+            && pa < pb
+        {
+            return true;
+        }
+        if let Change::AddLink { peer: Some(p), .. } = a {
+            if b.ns() == p.at.ns && phase(b).is_some_and(|pb| pb >= PHASE_ADD_ADDRESS) {
+                return true;
+            }
+            if matches!(b, Change::UpdateLink { ns, name, .. } if *ns == p.at.ns && *name == p.at.name)
+            {
+                return true;
+            }
+        }
+        if let Change::AddLink { ns, name, link, .. } = a
+            && link.kind == LinkKind::Bridge
+            && masters(b).contains(&(ns.as_str(), name.as_str()))
+        {
+            return true;
+        }
+        if let Change::DeleteLink { ns, name, .. } = a {
+            if let Some(p) = peer_of(a) {
+                if matches!(b, Change::DeleteNamespace { ns, .. } if *ns == p.ns) {
+                    return true;
+                }
+                if names_created(b).contains(&(p.ns.as_str(), p.name.as_str())) {
+                    return true;
+                }
+            }
+            if names_created(b).contains(&(ns.as_str(), name.as_str())) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Checks the plan's stages and every documented dependency.
+    pub fn check_order(plan: &Plan) {
+        let flat: Vec<usize> = plan.stages.iter().flatten().copied().collect();
+        assert_eq!(flat, (0..plan.changes.len()).collect::<Vec<_>>());
+        assert!(plan.stages.iter().all(|s| !s.is_empty()));
+        let stage_of: Vec<usize> = plan
+            .stages
+            .iter()
+            .enumerate()
+            .flat_map(|(k, s)| s.iter().map(move |_| k))
+            .collect();
+        fn channel(c: &Change) -> Option<&str> {
+            c.is_netlink().then(|| c.ns())
+        }
+        for (i, a) in plan.changes.iter().enumerate() {
+            for (j, b) in plan.changes.iter().enumerate() {
+                if i == j || !must_precede(a, b) {
+                    continue;
+                }
+                assert!(i < j, "{a:?}\n must precede\n{b:?}");
+                let cross = channel(a).is_none() || channel(a) != channel(b);
+                if cross {
+                    assert!(
+                        stage_of[i] < stage_of[j],
+                        "{a:?}\n must be a stage before\n{b:?}"
+                    );
+                }
+            }
+        }
+    }
+}
