@@ -68,6 +68,16 @@ fn variants() -> Vec<NetState> {
             .attach("web2", "eth0", "lan2", &["10.1.2.11/24"])
             .route("web2", "default", "10.1.2.1")
             .build(),
+        // The router's WAN link loses its address; the route leaves by the LAN now.
+        {
+            let mut s = base().build();
+            let gw = s.namespaces.get_mut("hq-gw").unwrap();
+            gw.addresses.retain(|k, _| k.ifname != "eth1");
+            gw.routes
+                .values_mut()
+                .for_each(|r| r.gateway = Some(ip("10.1.1.2")));
+            s
+        },
         NetState::default(),
     ]
 }

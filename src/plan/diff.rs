@@ -11,6 +11,14 @@
 //! 5. addresses, routes, rules and sysctls, which depend on which links are (re)created
 //!    or deleted (their objects vanish with the link).
 //!
+//! Attributes left unset in the desired state are "whatever the kernel chooses" and
+//! never compared: a link's `mtu`, a route's `dev` (the kernel resolves it from the
+//! gateway; live routes always carry one).
+//!
+//! A live route the kernel flushes before the route phase (its link is deleted, or its
+//! link loses its last IPv4 address) is re-added with `AddRoute` if desired, and not
+//! deleted if not.
+//!
 //! The result is sorted by namespace and then by the per-namespace phase that `order`
 //! uses, which keeps it deterministic and readable.
 
@@ -21,7 +29,7 @@ use serde::Serialize;
 use crate::plan::display;
 use crate::plan::order::rank;
 use crate::plan::{Change, PeerEnd};
-use crate::state::{Link, LinkKind, LinkRef, Namespace, NetState, NsRole, Route};
+use crate::state::{Link, LinkKind, LinkRef, Namespace, NetState, NsRole, Route, RouteKey};
 
 /// A desired object whose name is taken by something the lab does not own.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -123,6 +131,17 @@ fn conflicts(lab: &str, desired: &NetState, live: &NetState) -> Vec<Conflict> {
         }
     }
     out
+}
+
+/// What deciding whether a live route survives needs to know about its namespace.
+struct RouteCx<'n> {
+    live: &'n Namespace,
+    desired: &'n Namespace,
+    stripped: BTreeSet<&'n str>,
+}
+
+fn is_v4(net: &ipnet::IpNet) -> bool {
+    matches!(net, ipnet::IpNet::V4(_))
 }
 
 struct Differ<'a> {
@@ -351,11 +370,16 @@ impl<'a> Differ<'a> {
     fn update_link(&mut self, r: &LinkRef, live: &Link, want: &Link) {
         let mtu = want.mtu.is_some() && want.mtu != live.mtu;
         if mtu || want.up != live.up || want.master != live.master {
+            let mut to = want.clone();
+            if to.kind == LinkKind::Loopback {
+                // The loopback's alias is the namespace's ownership mark: keep it.
+                to.owner = Some(self.lab.to_string());
+            }
             self.changes.push(Change::UpdateLink {
                 ns: r.ns.clone(),
                 name: r.name.clone(),
                 from: live.clone(),
-                to: want.clone(),
+                to,
             });
         }
     }
@@ -380,29 +404,61 @@ impl<'a> Differ<'a> {
             .map(|k| k.ifname.as_str())
     }
 
-    /// Whether the kernel flushes the live route `lr` along with a deleted link.
-    /// `want` is the desired route of the same key, if any, used when the live route's
-    /// link cannot be told.
+    /// Whether the kernel flushes the live route `lr` before the route phase: its link
+    /// is deleted, or (IPv4) loses its last IPv4 address (`stripped`). `want` is the
+    /// desired route of the same key, if any, used when the live route's link cannot
+    /// be told.
     fn flushed(
         &self,
         ns: &str,
-        lns: &Namespace,
-        dns: &Namespace,
+        cx: &RouteCx<'_>,
+        key: &RouteKey,
         lr: &Route,
         want: Option<&Route>,
     ) -> bool {
-        match Self::egress(lns, lr) {
-            Some(dev) => self.deleted.contains(&link_ref(ns, dev)),
+        match Self::egress(cx.live, lr) {
+            Some(dev) => {
+                self.deleted.contains(&link_ref(ns, dev))
+                    || (is_v4(&key.dst) && cx.stripped.contains(dev))
+            }
             None => want
-                .and_then(|w| Self::egress(dns, w))
+                .and_then(|w| Self::egress(cx.desired, w))
                 .is_some_and(|dev| self.created.contains(&link_ref(ns, dev))),
         }
+    }
+
+    /// Links of `ns` that end up without any IPv4 address after having some: the
+    /// kernel flushes their IPv4 routes when the last one goes. (Addresses are added
+    /// before any is deleted, so a link with a desired address never gets there.)
+    fn stripped<'n>(lns: &'n Namespace, dns: &Namespace) -> BTreeSet<&'n str> {
+        let mut had: BTreeSet<&str> = BTreeSet::new();
+        let mut keeps: BTreeSet<&str> = BTreeSet::new();
+        for (key, a) in &lns.addresses {
+            if is_v4(&key.addr) {
+                had.insert(&key.ifname);
+                if !a.owned {
+                    keeps.insert(&key.ifname);
+                }
+            }
+        }
+        for key in dns.addresses.keys() {
+            if is_v4(&key.addr) {
+                keeps.insert(&key.ifname);
+            }
+        }
+        had.retain(|l| !keeps.contains(l));
+        had
     }
 
     /// Addresses, routes, rules and sysctls of one namespace.
     fn contents(&mut self, ns: &str, dns: &'a Namespace) {
         let empty = Namespace::default();
         let lns = self.live_ns(ns).unwrap_or(&empty);
+        let cx = RouteCx {
+            live: lns,
+            desired: dns,
+            stripped: Self::stripped(lns, dns),
+        };
         let mut out = Vec::new();
 
         for key in dns.addresses.keys() {
@@ -425,7 +481,7 @@ impl<'a> Differ<'a> {
 
         for (key, want) in &dns.routes {
             match lns.routes.get(key) {
-                Some(lr) if !self.flushed(ns, lns, dns, lr, Some(want)) => {
+                Some(lr) if !self.flushed(ns, &cx, key, lr, Some(want)) => {
                     let dev = want.dev.is_some() && want.dev != lr.dev;
                     if want.gateway != lr.gateway || dev {
                         out.push(Change::ReplaceRoute {
@@ -444,7 +500,7 @@ impl<'a> Differ<'a> {
             }
         }
         for (key, lr) in &lns.routes {
-            if lr.owned && !dns.routes.contains_key(key) && !self.flushed(ns, lns, dns, lr, None) {
+            if lr.owned && !dns.routes.contains_key(key) && !self.flushed(ns, &cx, key, lr, None) {
                 out.push(Change::DeleteRoute {
                     ns: ns.to_string(),
                     key: key.clone(),
@@ -909,6 +965,29 @@ mod tests {
         assert!(matches!(&changes[0], Change::DeleteLink { name, .. } if name == "lo1"));
         assert!(matches!(&changes[1], Change::AddLink { name, peer: None, .. } if name == "lo1"));
         assert!(matches!(&changes[2], Change::AddAddress { key, .. } if key.ifname == "lo1"));
+    }
+
+    #[test]
+    fn a_loopback_brought_up_keeps_the_namespace_mark() {
+        let desired = small_lab(LAB).build();
+        let mut live = as_live(&desired);
+        live.namespaces
+            .get_mut("web1")
+            .unwrap()
+            .links
+            .get_mut("lo")
+            .unwrap()
+            .up = false;
+        let changes = ok(&desired, &live);
+        assert_eq!(changes.len(), 1, "{changes:#?}");
+        match &changes[0] {
+            Change::UpdateLink { name, to, .. } => {
+                assert_eq!(name, "lo");
+                assert!(to.up);
+                assert_eq!(to.owner.as_deref(), Some(LAB));
+            }
+            c => panic!("unexpected {c:?}"),
+        }
     }
 
     #[test]

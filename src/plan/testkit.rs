@@ -349,8 +349,8 @@ pub fn small_lab(lab: &str) -> LabBuilder {
 /// A model of the kernel's behaviour for the objects a plan touches, to check that a
 /// plan applies cleanly (every operation's precondition holds when it runs) and
 /// converges (the result diffs to nothing). Deleting a link deletes its veth peer, the
-/// addresses on both and the routes out of them; deleting a link's last address flushes
-/// its routes, as the kernel does.
+/// addresses on both and the routes out of them; deleting a link's last IPv4 address
+/// flushes its IPv4 routes, as the kernel does. A replaced route must exist.
 pub mod sim {
     use super::*;
     use crate::plan::{Change, Plan};
@@ -403,15 +403,21 @@ pub mod sim {
         Ok(())
     }
 
-    /// Removes an address; the link's routes are flushed with its last address.
+    /// Removes an address; the link's IPv4 routes are flushed with its last IPv4 address.
     pub fn remove_address(s: &mut NetState, ns: &str, key: &AddressKey) -> R {
         let n = ns_mut(s, ns)?;
         n.addresses
             .remove(key)
             .ok_or_else(|| format!("no address {key:?} in {ns}"))?;
-        if !n.addresses.keys().any(|k| k.ifname == key.ifname) {
+        let v4 = |a: &IpNet| matches!(a, IpNet::V4(_));
+        if v4(&key.addr)
+            && !n
+                .addresses
+                .keys()
+                .any(|k| k.ifname == key.ifname && v4(&k.addr))
+        {
             n.routes
-                .retain(|_, r| r.dev.as_deref() != Some(&key.ifname));
+                .retain(|k, r| !(v4(&k.dst) && r.dev.as_deref() == Some(&key.ifname)));
         }
         Ok(())
     }
@@ -530,7 +536,9 @@ pub mod sim {
             Change::ReplaceRoute { ns, key, to, .. } => {
                 let n = ns_mut(s, ns)?;
                 let r = resolve(n, to)?;
-                n.routes.insert(key.clone(), r);
+                if n.routes.insert(key.clone(), r).is_none() {
+                    return Err(format!("route {key:?} to replace is gone in {ns}"));
+                }
             }
             Change::DeleteRoute { ns, key, .. } => {
                 ns_mut(s, ns)?
