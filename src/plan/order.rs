@@ -288,7 +288,7 @@ fn build(changes: &[Change]) -> Deps {
 /// Orders `changes` by their dependencies.
 ///
 /// # Panics
-/// If the dependencies form a cycle, which no change set from [`diff`](crate::plan::diff)
+/// If the dependencies form a cycle, which no change set from `diff`
 /// can produce.
 pub fn order(lab: &str, changes: Vec<Change>) -> Plan {
     let n = changes.len();

@@ -1,6 +1,6 @@
 //! The plan printer: Terraform-style text, a unified diff view, and JSON.
 //!
-//! All three views come from one list of printed objects ([`entries`]), so the human
+//! All three views come from one list of printed objects (`entries`), so the human
 //! text, the JSON summary and the CLI's exit code always agree. A veth pair is two
 //! links: its creation prints (and counts) one line in each end's namespace, and so does
 //! its deletion, unless the other end's namespace is deleted as a whole.
