@@ -11,6 +11,9 @@ fn enabled() -> bool {
 /// Prints how long the phase that started at `since` took, if tracing is on.
 pub fn phase(name: &str, since: Instant) {
     if enabled() {
-        eprintln!("trace: {name}: {:.2} ms", since.elapsed().as_secs_f64() * 1e3);
+        eprintln!(
+            "trace: {name}: {:.2} ms",
+            since.elapsed().as_secs_f64() * 1e3
+        );
     }
 }
