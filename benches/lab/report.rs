@@ -244,7 +244,7 @@ pub fn table(size: &SizeResult, runs: usize) -> String {
         "  {:<42} {:>10} {:>21} {:>9} {:>8}  ratio to nshost",
         "", "median ms", "min–max ms", "ms/host", "RSS MiB"
     );
-    let mut failures = Vec::new();
+    let mut failures: Vec<(String, Vec<String>)> = Vec::new();
     for row in &size.rows {
         let spread = match (row.min_ms, row.max_ms) {
             (Some(a), Some(b)) => format!("{} – {}", num(Some(a)), num(Some(b))),
@@ -278,14 +278,23 @@ pub fn table(size: &SizeResult, runs: usize) -> String {
         );
         for (i, s) in row.runs.iter().enumerate() {
             if let Some(e) = &s.error {
-                failures.push(format!("{}, run {}: {e}", row.label, i + 1));
+                let at = format!("{} (run {})", row.label, i + 1);
+                match failures.iter_mut().find(|(err, _)| err == e) {
+                    Some((_, ats)) => ats.push(at),
+                    None => failures.push((e.clone(), vec![at])),
+                }
             }
         }
     }
     if !failures.is_empty() {
         let _ = writeln!(t, "  failures:");
-        for f in failures {
-            let _ = writeln!(t, "    - {f}");
+        for (error, ats) in failures {
+            let at = if ats.len() > 3 {
+                format!("{}, {} and {} more", ats[0], ats[1], ats.len() - 2)
+            } else {
+                ats.join(", ")
+            };
+            let _ = writeln!(t, "    - {at}:\n        {error}");
         }
     }
     t
