@@ -7,9 +7,11 @@
 
 pub mod kernel;
 pub mod lab;
+pub mod lock;
 pub mod lower;
 pub mod naming;
 pub mod plan;
 pub mod state;
 pub mod topology;
 pub mod validate;
+pub mod workflow;

@@ -1,10 +1,120 @@
 //! Lowering: a validated `Lab` into the desired `NetState`.
+//!
+//! Pure and total: every node becomes a namespace with its loopback, links, addresses,
+//! routes, rules and sysctls; the fabric namespace (only when the lab has a network)
+//! holds one bridge per network and the fabric end of every veth pair.
 
-use crate::lab::Lab;
-use crate::state::NetState;
+use crate::lab::{Attach, Lab};
+use crate::naming;
+use crate::state::{
+    Address, AddressKey, Link, LinkKind, LinkRef, Namespace, NetState, NsRole, Route, RouteKey,
+    RuleMeta,
+};
+
+/// The loopback every namespace has: never owned, always up.
+fn loopback() -> Link {
+    Link {
+        kind: LinkKind::Loopback,
+        owner: None,
+        mtu: None,
+        up: true,
+        master: None,
+        ifindex: None,
+    }
+}
+
+/// A namespace owned by `lab` holding only its loopback.
+fn namespace(lab: &str, role: NsRole) -> Namespace {
+    let mut ns = Namespace {
+        owner: Some(lab.to_string()),
+        role,
+        ..Namespace::default()
+    };
+    ns.links.insert("lo".to_string(), loopback());
+    ns
+}
 
 /// The kernel objects `lab` consists of.
 pub fn lower(lab: &Lab) -> NetState {
-    let _ = lab;
-    todo!("lower")
+    let owner = lab.name.as_str();
+    let mut state = NetState::default();
+    let mut fabric = namespace(owner, NsRole::Fabric);
+    for network in lab.networks.values() {
+        let mut bridge = Link::new(LinkKind::Bridge, owner);
+        bridge.mtu = network.mtu;
+        fabric.links.insert(network.bridge.clone(), bridge);
+    }
+
+    for node in lab.nodes.values() {
+        let mut ns = namespace(owner, node.role);
+        for (ifname, iface) in &node.interfaces {
+            let kind = match &iface.attach {
+                Attach::Veth {
+                    network,
+                    fabric_name,
+                } => {
+                    let bridge = lab
+                        .networks
+                        .get(network)
+                        .map_or_else(|| naming::bridge_name(network), |n| n.bridge.clone());
+                    let mut fabric_end = Link::new(
+                        LinkKind::Veth {
+                            peer: Some(LinkRef {
+                                ns: node.ns.clone(),
+                                name: ifname.clone(),
+                            }),
+                        },
+                        owner,
+                    );
+                    fabric_end.mtu = iface.mtu;
+                    fabric_end.master = Some(bridge);
+                    fabric.links.insert(fabric_name.clone(), fabric_end);
+                    LinkKind::Veth {
+                        peer: Some(LinkRef {
+                            ns: lab.fabric_ns.clone(),
+                            name: fabric_name.clone(),
+                        }),
+                    }
+                }
+                Attach::Standalone { kind } => LinkKind::Other { name: kind.clone() },
+            };
+            let mut link = Link::new(kind, owner);
+            link.mtu = iface.mtu;
+            link.up = iface.up;
+            ns.links.insert(ifname.clone(), link);
+            for addr in &iface.addresses {
+                ns.addresses.insert(
+                    AddressKey {
+                        ifname: ifname.clone(),
+                        addr: *addr,
+                    },
+                    Address { owned: true },
+                );
+            }
+        }
+        for route in &node.routes {
+            ns.routes.insert(
+                RouteKey {
+                    table: route.table,
+                    dst: route.dst,
+                    metric: route.metric,
+                },
+                Route {
+                    gateway: route.gateway,
+                    dev: route.dev.clone(),
+                    owned: true,
+                },
+            );
+        }
+        for rule in &node.rules {
+            ns.rules.insert(rule.clone(), RuleMeta { owned: true });
+        }
+        ns.sysctls = node.sysctls.clone();
+        state.namespaces.insert(node.ns.clone(), ns);
+    }
+
+    if !lab.networks.is_empty() {
+        state.namespaces.insert(lab.fabric_ns.clone(), fabric);
+    }
+    state
 }

@@ -105,7 +105,10 @@ mod tests {
     fn name_problems() {
         assert_eq!(ifname_problem(""), Some("is empty"));
         assert_eq!(ifname_problem("a/b"), Some("contains `/`"));
-        assert_eq!(ifname_problem("0123456789abcdef"), Some("is longer than 15 bytes"));
+        assert_eq!(
+            ifname_problem("0123456789abcdef"),
+            Some("is longer than 15 bytes")
+        );
         assert_eq!(ifname_problem("eth0"), None);
         assert_eq!(ns_name_problem(".."), Some("is `.` or `..`"));
         assert_eq!(ns_name_problem("a b"), Some("contains whitespace"));

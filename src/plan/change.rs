@@ -10,9 +10,15 @@ use crate::state::{AddressKey, Link, LinkRef, NsRole, Route, RouteKey, Rule};
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Change {
     /// Create a namespace (unshare + bind mount) with its loopback up and marked.
-    AddNamespace { ns: String, role: NsRole },
+    AddNamespace {
+        ns: String,
+        role: NsRole,
+    },
     /// Unmount and remove a namespace; everything in it goes with it.
-    DeleteNamespace { ns: String, role: NsRole },
+    DeleteNamespace {
+        ns: String,
+        role: NsRole,
+    },
     /// Create a link. For a veth pair this is the one change that creates both ends:
     /// `ns`/`name` is the end created from `ns`'s socket (the fabric end where there is
     /// one), `peer` the other end, placed directly in its namespace.

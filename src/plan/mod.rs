@@ -7,5 +7,5 @@ pub mod order;
 pub mod render;
 
 pub use change::{Action, Change, PeerEnd};
-pub use diff::{diff, Conflict};
-pub use order::{order, Plan};
+pub use diff::{Conflict, diff};
+pub use order::{Plan, order};

@@ -1,0 +1,518 @@
+//! `observe`: dumps the live kernel into a `NetState` — every namespace's owner from its
+//! loopback mark, and for the lab's own namespaces their links, addresses, routes,
+//! rules and the sysctls the desired state names.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+
+use ipnet::IpNet;
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{
+    InfoKind, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
+};
+use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
+use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+
+use crate::kernel::netns::{self, NsHandle, OpenSpec};
+use crate::kernel::{KernelError, Session};
+use crate::state::{
+    Address, AddressKey, Link, LinkKind, LinkRef, NSHOST_PROTO, Namespace, NetState, PortRange,
+    Route, RouteKey, Rule, RuleMeta, alias_owner,
+};
+
+/// What to observe.
+#[derive(Debug, Clone, Default)]
+pub struct ObserveSpec {
+    pub lab: String,
+    /// The lab's fabric namespace, for resolving veth peers.
+    pub fabric: Option<String>,
+    /// sysctl keys to read, per namespace.
+    pub sysctls: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// A veth's peer as the kernel reports it: peer ifindex and the peer namespace's nsid
+/// (`None` when the peer is in the same namespace).
+#[derive(Debug, Clone, Copy)]
+struct RawPeer {
+    ifindex: u32,
+    netnsid: Option<i32>,
+}
+
+/// Reads the live state. Namespaces not yet in `session` are opened (and stay open
+/// there, for `apply` and for verification).
+pub fn observe(spec: &ObserveSpec, session: &mut Session) -> Result<NetState, KernelError> {
+    let names = netns::list().map_err(KernelError::ListNamespaces)?;
+    let live_names: BTreeSet<&String> = names.iter().collect();
+    session.handles.retain(|name, _| live_names.contains(name));
+
+    let to_open: Vec<OpenSpec> = names
+        .iter()
+        .filter(|n| !session.handles.contains_key(*n))
+        .map(|n| OpenSpec {
+            name: n.clone(),
+            sysctls: spec
+                .sysctls
+                .get(n)
+                .map(|k| k.iter().cloned().collect())
+                .unwrap_or_default(),
+        })
+        .collect();
+    let mut sysctl_values: HashMap<String, Vec<(String, Option<String>)>> = HashMap::new();
+    for result in netns::open_many(&to_open) {
+        match result {
+            Ok(opened) => {
+                sysctl_values.insert(opened.handle.name.clone(), opened.sysctls);
+                session
+                    .handles
+                    .insert(opened.handle.name.clone(), opened.handle);
+            }
+            // A namespace that vanished between listing and opening is simply gone.
+            Err(netns::NsError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(KernelError::Namespace(e)),
+        }
+    }
+    // Namespaces opened earlier: read their sysctls now.
+    let reread: Vec<(&NsHandle, Vec<String>)> = spec
+        .sysctls
+        .iter()
+        .filter(|(n, _)| !sysctl_values.contains_key(*n))
+        .filter_map(|(n, keys)| {
+            session
+                .handles
+                .get(n)
+                .map(|h| (h, keys.iter().cloned().collect()))
+        })
+        .collect();
+    for (name, values) in netns::read_sysctls(&reread) {
+        sysctl_values.insert(name, values.map_err(KernelError::Namespace)?);
+    }
+
+    let fabric_fd = spec
+        .fabric
+        .as_ref()
+        .and_then(|f| session.handles.get(f))
+        .map(|h| h.fd.as_raw_fd());
+
+    // Dump every namespace, a few threads at a time (dumps run without the rtnl lock).
+    let lab = spec.lab.as_str();
+    let mut handles: Vec<&mut NsHandle> = session.handles.values_mut().collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(handles.len().max(1));
+    let chunk = handles.len().div_ceil(workers).max(1);
+    let dumped: Vec<Result<Dumped, KernelError>> = std::thread::scope(|s| {
+        let joins: Vec<_> = handles
+            .chunks_mut(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter_mut()
+                        .map(|h| dump_namespace(lab, h, fabric_fd))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        joins
+            .into_iter()
+            .flat_map(|j| j.join().expect("dump thread panicked"))
+            .collect()
+    });
+
+    let mut state = NetState::default();
+    let mut peers: Vec<(String, String, RawPeer, Option<i32>)> = Vec::new();
+    for result in dumped {
+        let (name, mut ns, raw_peers, fabric_nsid) = result?;
+        if let Some(values) = sysctl_values.remove(&name) {
+            for (k, v) in values {
+                if let Some(v) = v {
+                    ns.sysctls.insert(k, v);
+                }
+            }
+        }
+        for (ifname, raw) in raw_peers {
+            peers.push((name.clone(), ifname, raw, fabric_nsid));
+        }
+        state.namespaces.insert(name, ns);
+    }
+    resolve_peers(&mut state, spec.fabric.as_deref(), peers);
+    Ok(state)
+}
+
+/// Fills in veth peers: a link whose peer is in the same namespace, or in the fabric
+/// namespace (known by its nsid as seen from the link's namespace). The fabric ends get
+/// the reverse reference.
+fn resolve_peers(
+    state: &mut NetState,
+    fabric: Option<&str>,
+    peers: Vec<(String, String, RawPeer, Option<i32>)>,
+) {
+    let index_name = |state: &NetState, ns: &str, ifindex: u32| -> Option<String> {
+        state.namespaces.get(ns).and_then(|n| {
+            n.links
+                .iter()
+                .find(|(_, l)| l.ifindex == Some(ifindex))
+                .map(|(name, _)| name.clone())
+        })
+    };
+    let mut resolved: Vec<(LinkRef, LinkRef)> = Vec::new();
+    for (ns, ifname, raw, fabric_nsid) in &peers {
+        let peer_ns = match raw.netnsid {
+            None => Some(ns.as_str()),
+            Some(id) if Some(id) == *fabric_nsid => fabric,
+            Some(_) => None,
+        };
+        if let Some(peer_ns) = peer_ns
+            && let Some(peer_name) = index_name(state, peer_ns, raw.ifindex)
+        {
+            resolved.push((
+                LinkRef {
+                    ns: ns.clone(),
+                    name: ifname.clone(),
+                },
+                LinkRef {
+                    ns: peer_ns.to_string(),
+                    name: peer_name,
+                },
+            ));
+        }
+    }
+    for (at, peer) in resolved {
+        let set = |state: &mut NetState, at: &LinkRef, peer: &LinkRef| {
+            if let Some(link) = state
+                .namespaces
+                .get_mut(&at.ns)
+                .and_then(|n| n.links.get_mut(&at.name))
+            {
+                link.kind = LinkKind::Veth {
+                    peer: Some(peer.clone()),
+                };
+            }
+        };
+        set(state, &at, &peer);
+        if Some(peer.ns.as_str()) == fabric && at.ns != peer.ns {
+            set(state, &peer, &at);
+        }
+    }
+}
+
+type Dumped = (String, Namespace, Vec<(String, RawPeer)>, Option<i32>);
+
+fn dump_namespace(
+    lab: &str,
+    h: &mut NsHandle,
+    fabric_fd: Option<i32>,
+) -> Result<Dumped, KernelError> {
+    let name = h.name.clone();
+    let err = |what: &'static str| {
+        let name = name.clone();
+        move |source: std::io::Error| KernelError::Dump {
+            ns: name,
+            what,
+            source,
+        }
+    };
+    let mut ns = Namespace::default();
+    let mut raw_peers = Vec::new();
+    let mut masters: Vec<(String, u32)> = Vec::new();
+
+    let mut req = LinkMessage::default();
+    req.attributes
+        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+    let mut lo_alias = None;
+    h.sock
+        .dump(RouteNetlinkMessage::GetLink(req), |raw| {
+            if let Some(RouteNetlinkMessage::NewLink(msg)) = parse(raw) {
+                let (ifname, link, peer, master, alias) = decode_link(msg);
+                if link.kind == LinkKind::Loopback {
+                    lo_alias = alias;
+                }
+                if let Some(p) = peer {
+                    raw_peers.push((ifname.clone(), p));
+                }
+                if let Some(m) = master {
+                    masters.push((ifname.clone(), m));
+                }
+                ns.links.insert(ifname, link);
+            }
+        })
+        .map_err(err("links"))?;
+    ns.owner = lo_alias
+        .as_deref()
+        .and_then(alias_owner)
+        .map(str::to_string);
+    if !ns.owned_by(lab) {
+        // Not ours: only its name and owner matter.
+        return Ok((
+            name,
+            Namespace {
+                owner: ns.owner,
+                ..Namespace::default()
+            },
+            Vec::new(),
+            None,
+        ));
+    }
+    let by_index: HashMap<u32, String> = ns
+        .links
+        .iter()
+        .filter_map(|(n, l)| l.ifindex.map(|i| (i, n.clone())))
+        .collect();
+    for (ifname, master) in masters {
+        if let Some(m) = by_index.get(&master)
+            && let Some(link) = ns.links.get_mut(&ifname)
+        {
+            link.master = Some(m.clone());
+        }
+    }
+
+    h.sock
+        .dump(
+            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+            |raw| {
+                if let Some(RouteNetlinkMessage::NewAddress(msg)) = parse(raw)
+                    && let Some((key, addr)) = decode_address(&msg, &by_index)
+                {
+                    ns.addresses.insert(key, addr);
+                }
+            },
+        )
+        .map_err(err("addresses"))?;
+
+    h.sock
+        .dump(
+            RouteNetlinkMessage::GetRoute(RouteMessage::default()),
+            |raw| {
+                if let Some(RouteNetlinkMessage::NewRoute(msg)) = parse(raw)
+                    && let Some((key, route)) = decode_route(&msg, &by_index)
+                {
+                    ns.routes.insert(key, route);
+                }
+            },
+        )
+        .map_err(err("routes"))?;
+
+    h.sock
+        .dump(
+            RouteNetlinkMessage::GetRule(RuleMessage::default()),
+            |raw| {
+                if let Some(RouteNetlinkMessage::NewRule(msg)) = parse(raw)
+                    && let Some((rule, meta)) = decode_rule(&msg)
+                {
+                    ns.rules.insert(rule, meta);
+                }
+            },
+        )
+        .map_err(err("rules"))?;
+
+    // The fabric's nsid as seen from here, to resolve veth peers.
+    let mut fabric_nsid = None;
+    if let Some(fd) = fabric_fd
+        && raw_peers.iter().any(|(_, p)| p.netnsid.is_some())
+    {
+        let mut msg = NsidMessage::default();
+        msg.attributes.push(NsidAttribute::Fd(fd as u32));
+        if let Ok(Ok(raw)) = h.sock.request(RouteNetlinkMessage::GetNsId(msg))
+            && let Some(RouteNetlinkMessage::NewNsId(reply)) = parse(&raw)
+        {
+            fabric_nsid = reply.attributes.iter().find_map(|a| match a {
+                NsidAttribute::Id(id) if *id >= 0 => Some(*id),
+                _ => None,
+            });
+        }
+    }
+    Ok((name, ns, raw_peers, fabric_nsid))
+}
+
+fn parse(raw: &[u8]) -> Option<RouteNetlinkMessage> {
+    match NetlinkMessage::<RouteNetlinkMessage>::deserialize(raw) {
+        Ok(msg) => match msg.payload {
+            NetlinkPayload::InnerMessage(inner) => Some(inner),
+            _ => None,
+        },
+        Err(_) => None,
+    }
+}
+
+type DecodedLink = (String, Link, Option<RawPeer>, Option<u32>, Option<String>);
+
+fn decode_link(msg: LinkMessage) -> DecodedLink {
+    let mut name = String::new();
+    let mut mtu = None;
+    let mut alias = None;
+    let mut master = None;
+    let mut peer_index = None;
+    let mut netnsid = None;
+    let mut kind = None;
+    for attr in msg.attributes {
+        match attr {
+            LinkAttribute::IfName(n) => name = n,
+            LinkAttribute::Mtu(m) => mtu = Some(m),
+            LinkAttribute::IfAlias(a) => alias = Some(a),
+            LinkAttribute::Controller(m) => master = Some(m),
+            LinkAttribute::Link(l) => peer_index = Some(l),
+            LinkAttribute::LinkNetNsId(id) => netnsid = Some(id),
+            LinkAttribute::LinkInfo(infos) => {
+                for info in infos {
+                    if let LinkInfo::Kind(k) = info {
+                        kind = Some(k);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let kind = match kind {
+        Some(InfoKind::Veth) => LinkKind::Veth { peer: None },
+        Some(InfoKind::Bridge) => LinkKind::Bridge,
+        Some(other) => LinkKind::Other {
+            name: other.to_string(),
+        },
+        None if msg.header.link_layer_type == LinkLayerType::Loopback => LinkKind::Loopback,
+        None => LinkKind::Other {
+            name: "unknown".to_string(),
+        },
+    };
+    let peer = match (&kind, peer_index) {
+        (LinkKind::Veth { .. }, Some(ifindex)) => Some(RawPeer { ifindex, netnsid }),
+        _ => None,
+    };
+    let owner = match kind {
+        LinkKind::Loopback => None,
+        _ => alias.as_deref().and_then(alias_owner).map(str::to_string),
+    };
+    let link = Link {
+        kind,
+        owner,
+        mtu,
+        up: msg.header.flags.contains(LinkFlags::Up),
+        master: None,
+        ifindex: Some(msg.header.index),
+    };
+    (name, link, peer, master, alias)
+}
+
+fn decode_address(
+    msg: &AddressMessage,
+    by_index: &HashMap<u32, String>,
+) -> Option<(AddressKey, Address)> {
+    let ifname = by_index.get(&msg.header.index)?.clone();
+    let mut local = None;
+    let mut address = None;
+    let mut proto = 0u8;
+    for attr in &msg.attributes {
+        match attr {
+            AddressAttribute::Local(a) => local = Some(*a),
+            AddressAttribute::Address(a) => address = Some(*a),
+            AddressAttribute::Protocol(p) => proto = u8::from(*p),
+            _ => {}
+        }
+    }
+    let ip = local.or(address)?;
+    let addr = IpNet::new(ip, msg.header.prefix_len).ok()?;
+    Some((
+        AddressKey { ifname, addr },
+        Address {
+            owned: proto == NSHOST_PROTO,
+        },
+    ))
+}
+
+fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+/// The local table holds the kernel's own local and broadcast routes.
+const RT_TABLE_LOCAL: u32 = 255;
+
+fn decode_route(msg: &RouteMessage, by_index: &HashMap<u32, String>) -> Option<(RouteKey, Route)> {
+    let family = msg.header.address_family;
+    if family != AddressFamily::Inet && family != AddressFamily::Inet6 {
+        return None;
+    }
+    let mut table = u32::from(msg.header.table);
+    let mut dst = None;
+    let mut gateway = None;
+    let mut oif = None;
+    let mut metric = 0;
+    for attr in &msg.attributes {
+        match attr {
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Destination(a) => dst = route_ip(a),
+            RouteAttribute::Gateway(a) => gateway = route_ip(a),
+            RouteAttribute::Oif(i) => oif = Some(*i),
+            RouteAttribute::Priority(p) => metric = *p,
+            _ => {}
+        }
+    }
+    if table == RT_TABLE_LOCAL {
+        return None;
+    }
+    let dst = dst.unwrap_or(if family == AddressFamily::Inet6 {
+        IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+    });
+    let dst = IpNet::new(dst, msg.header.destination_prefix_length).ok()?;
+    let owned = u8::from(msg.header.protocol) == NSHOST_PROTO;
+    Some((
+        RouteKey { table, dst, metric },
+        Route {
+            gateway,
+            dev: oif.and_then(|i| by_index.get(&i).cloned()),
+            owned,
+        },
+    ))
+}
+
+fn decode_rule(msg: &RuleMessage) -> Option<(Rule, RuleMeta)> {
+    let v6 = match msg.header.family {
+        AddressFamily::Inet => false,
+        AddressFamily::Inet6 => true,
+        _ => return None,
+    };
+    let mut rule = Rule {
+        v6,
+        table: u32::from(msg.header.table),
+        tos: (msg.header.tos != 0).then_some(msg.header.tos),
+        ..Rule::default()
+    };
+    if msg.header.action != RuleAction::ToTable {
+        rule.table = 0;
+    }
+    let mut owned = false;
+    for attr in &msg.attributes {
+        match attr {
+            RuleAttribute::Priority(p) => rule.priority = *p,
+            RuleAttribute::Source(ip) => rule.from = IpNet::new(*ip, msg.header.src_len).ok(),
+            RuleAttribute::Destination(ip) => rule.to = IpNet::new(*ip, msg.header.dst_len).ok(),
+            RuleAttribute::Iifname(n) => rule.iif = Some(n.clone()),
+            RuleAttribute::Oifname(n) => rule.oif = Some(n.clone()),
+            RuleAttribute::FwMark(m) => rule.fwmark = Some(*m),
+            RuleAttribute::Table(t) if msg.header.action == RuleAction::ToTable => rule.table = *t,
+            RuleAttribute::IpProtocol(p) => rule.ipproto = Some(u8::from(*p)),
+            RuleAttribute::SourcePortRange(r) => {
+                rule.sport = Some(PortRange {
+                    start: r.start,
+                    end: r.end,
+                })
+            }
+            RuleAttribute::DestinationPortRange(r) => {
+                rule.dport = Some(PortRange {
+                    start: r.start,
+                    end: r.end,
+                })
+            }
+            RuleAttribute::Protocol(p) => owned = u8::from(*p) == NSHOST_PROTO,
+            _ => {}
+        }
+    }
+    Some((rule, RuleMeta { owned }))
+}

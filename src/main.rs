@@ -1,0 +1,213 @@
+//! The `nshost` command line: a thin layer over the library's workflow, with one
+//! printer for human and JSON output and exit codes scripts can rely on.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use nshost::plan::{Action, Plan, render};
+use nshost::workflow::{self, Error};
+
+/// Network labs of Linux namespaces: described in YAML, planned against the live
+/// kernel, applied in batched netlink.
+#[derive(Parser, Debug)]
+#[command(name = "nshost", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Parse and check a lab file, touching no kernel state.
+    Validate {
+        /// The lab file (YAML).
+        file: PathBuf,
+    },
+    /// Show what apply would change: the live kernel against the lab file.
+    Plan {
+        /// The lab file (YAML).
+        file: PathBuf,
+        /// Also print a unified diff of each changed namespace, live against desired.
+        #[arg(long)]
+        diff: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Human)]
+        output: Output,
+        /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Make the kernel match the lab file, then verify that it does.
+    Apply {
+        /// The lab file (YAML).
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Human)]
+        output: Output,
+        /// Seconds to wait for another apply or destroy of the same lab.
+        #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+        lock_timeout: f64,
+    },
+    /// Remove every object the lab owns, and nothing else.
+    Destroy {
+        /// The lab file (YAML); or name the lab with --lab.
+        #[arg(required_unless_present = "lab")]
+        file: Option<PathBuf>,
+        /// The lab's name, when there is no file.
+        #[arg(long, conflicts_with = "file")]
+        lab: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Human)]
+        output: Output,
+        /// Seconds to wait for another apply or destroy of the same lab.
+        #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+        lock_timeout: f64,
+    },
+    /// Print the JSON Schema of the lab file format.
+    Schema,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Human,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("{:?}", miette::Report::new(err));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode, Error> {
+    match command {
+        Command::Validate { file } => {
+            let loaded = workflow::load(&file)?;
+            println!(
+                "{}: lab `{}` is valid ({} namespaces, {} objects)",
+                file.display(),
+                loaded.lab.name,
+                loaded.desired.namespaces.len(),
+                loaded.desired.object_count()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan {
+            file,
+            diff,
+            output,
+            detailed_exitcode,
+        } => {
+            let loaded = workflow::load(&file)?;
+            let planned = workflow::plan_loaded(&loaded)?;
+            match output {
+                Output::Human => {
+                    print!(
+                        "{}",
+                        render::human(&planned.plan, &planned.desired, &planned.live)
+                    );
+                    if diff && !planned.plan.changes.is_empty() {
+                        print!(
+                            "\n{}",
+                            render::state_diff(&planned.plan, &planned.desired, &planned.live)
+                        );
+                    }
+                }
+                Output::Json => print_json(&serde_json::json!({
+                    "plan": render::json(&planned.plan),
+                    "timings": planned.timings,
+                })),
+            }
+            let changed = !planned.plan.changes.is_empty();
+            Ok(if detailed_exitcode && changed {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Apply {
+            file,
+            output,
+            lock_timeout,
+        } => {
+            let loaded = workflow::load(&file)?;
+            let _lock = workflow::lock(&loaded.lab.name, secs(lock_timeout))?;
+            let mut planned = workflow::plan_loaded(&loaded)?;
+            if output == Output::Human {
+                print!(
+                    "{}",
+                    render::human(&planned.plan, &planned.desired, &planned.live)
+                );
+            }
+            let applied = workflow::apply(&mut planned)?;
+            report_applied(&planned.plan, &applied, output, "Apply");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Destroy {
+            file,
+            lab,
+            output,
+            lock_timeout,
+        } => {
+            let lab = match (file, lab) {
+                (Some(file), _) => workflow::load(&file)?.lab.name,
+                (None, Some(lab)) => lab,
+                (None, None) => unreachable!("clap requires a file or --lab"),
+            };
+            let _lock = workflow::lock(&lab, secs(lock_timeout))?;
+            let mut planned = workflow::plan_destroy(&lab)?;
+            if output == Output::Human {
+                print!(
+                    "{}",
+                    render::human(&planned.plan, &planned.desired, &planned.live)
+                );
+            }
+            let applied = workflow::apply(&mut planned)?;
+            report_applied(&planned.plan, &applied, output, "Destroy");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema => {
+            print_json(&nshost::topology::json_schema());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON serializes")
+    );
+}
+
+fn report_applied(plan: &Plan, applied: &workflow::Applied, output: Output, verb: &str) {
+    match output {
+        Output::Human => {
+            let count = |a| plan.changes.iter().filter(|c| c.action() == a).count();
+            println!(
+                "\n{verb} complete! Resources: {} added, {} changed, {} destroyed. \
+                 ({:.0} ms, {} netlink requests)",
+                count(Action::Add),
+                count(Action::Change),
+                count(Action::Destroy),
+                applied.timings.apply_ms + applied.timings.verify_ms,
+                applied.stats.netlink_requests,
+            );
+        }
+        Output::Json => print_json(&serde_json::json!({
+            "plan": render::json(plan),
+            "applied": applied,
+        })),
+    }
+}

@@ -1,0 +1,113 @@
+//! Golden cases: every `cases/invalid/*/lab.yaml` must be rejected, with its rendered
+//! diagnostics snapshotted beside it; every `cases/valid/*/lab.yaml` must validate, with
+//! its resolved `Lab` and lowered `NetState` snapshotted beside it.
+
+use std::path::Path;
+
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
+use nshost::lower::lower;
+use nshost::state::{LinkKind, LinkRef, NetState};
+use nshost::topology::{SourceFile, parse};
+use nshost::validate::validate;
+
+/// Renders a diagnostic the same way on every machine: no colour, fixed width.
+fn render(diagnostic: &dyn Diagnostic) -> String {
+    let mut out = String::new();
+    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+        .with_width(100)
+        .render_report(&mut out, diagnostic)
+        .expect("rendering into a String cannot fail");
+    out
+}
+
+/// The case's lab file, named `lab.yaml` whatever the folder, so output is stable.
+fn source(path: &Path) -> SourceFile {
+    let text = std::fs::read_to_string(path).expect("case file is readable");
+    SourceFile::from_text("lab.yaml", &text)
+}
+
+fn case_dir(path: &Path) -> &Path {
+    path.parent().expect("lab.yaml is in a case folder")
+}
+
+#[test]
+fn invalid_cases() {
+    insta::glob!("cases/invalid/*/lab.yaml", |path| {
+        let dir = case_dir(path);
+        let src = source(path);
+        let rendered = match parse(&src) {
+            Err(report) => render(report.as_ref().as_ref()),
+            Ok(topo) => match validate(&src, &topo) {
+                Ok(_) => panic!("{} was accepted", dir.display()),
+                Err(invalid) => render(&invalid),
+            },
+        };
+        insta::with_settings!({
+            snapshot_path => dir,
+            prepend_module_to_snapshot => false,
+            snapshot_suffix => "",
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!("diagnostics", rendered);
+        });
+    });
+}
+
+#[test]
+fn valid_cases() {
+    insta::glob!("cases/valid/*/lab.yaml", |path| {
+        let dir = case_dir(path);
+        let src = source(path);
+        let topo = parse(&src)
+            .unwrap_or_else(|e| panic!("{}: {}", dir.display(), render(e.as_ref().as_ref())));
+        let lab =
+            validate(&src, &topo).unwrap_or_else(|e| panic!("{}: {}", dir.display(), render(&e)));
+        let state = lower(&lab);
+        check_veth_pairs(&state);
+        insta::with_settings!({
+            snapshot_path => dir,
+            prepend_module_to_snapshot => false,
+            snapshot_suffix => "",
+            omit_expression => true,
+        }, {
+            insta::assert_yaml_snapshot!("resolved", lab);
+            insta::assert_yaml_snapshot!("netstate", state);
+        });
+    });
+}
+
+/// Every veth end names a peer that exists and names it back, and every master is a
+/// bridge in the same namespace.
+fn check_veth_pairs(state: &NetState) {
+    for (ns_name, ns) in &state.namespaces {
+        for (name, link) in &ns.links {
+            let here = LinkRef {
+                ns: ns_name.clone(),
+                name: name.clone(),
+            };
+            if let LinkKind::Veth { peer } = &link.kind {
+                let peer = peer.as_ref().expect("desired veth has a peer");
+                let other = state
+                    .namespaces
+                    .get(&peer.ns)
+                    .and_then(|ns| ns.links.get(&peer.name))
+                    .unwrap_or_else(|| panic!("{here}: peer {peer} missing"));
+                assert_eq!(
+                    other.kind,
+                    LinkKind::Veth {
+                        peer: Some(here.clone())
+                    },
+                    "{here}: peer {peer} does not point back"
+                );
+                assert_eq!(link.mtu, other.mtu, "{here}: ends differ in MTU");
+            }
+            if let Some(master) = &link.master {
+                assert_eq!(
+                    ns.links.get(master).map(|l| &l.kind),
+                    Some(&LinkKind::Bridge),
+                    "{here}: master {master} is not a bridge here"
+                );
+            }
+        }
+    }
+}
