@@ -15,7 +15,7 @@ use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use crate::kernel::netns::{self, NsHandle, OpenSpec};
+use crate::kernel::netns::{self, NsHandle, OpenSpec, SysctlValues};
 use crate::kernel::{KernelError, Session};
 use crate::state::{
     Address, AddressKey, Link, LinkKind, LinkRef, NSHOST_PROTO, Namespace, NetState, PortRange,
@@ -47,35 +47,37 @@ pub fn observe(spec: &ObserveSpec, session: &mut Session) -> Result<NetState, Ke
     let names = netns::list().map_err(KernelError::ListNamespaces)?;
     let live_names: BTreeSet<&String> = names.iter().collect();
     session.handles.retain(|name, _| live_names.contains(name));
+    let open_spec = |n: &String| OpenSpec {
+        name: n.clone(),
+        sysctls: spec
+            .sysctls
+            .get(n)
+            .map(|k| k.iter().cloned().collect())
+            .unwrap_or_default(),
+    };
+    let mut sysctl_values: HashMap<String, SysctlValues> = HashMap::new();
 
-    let to_open: Vec<OpenSpec> = names
-        .iter()
-        .filter(|n| !session.handles.contains_key(*n))
-        .map(|n| OpenSpec {
-            name: n.clone(),
-            sysctls: spec
-                .sysctls
-                .get(n)
-                .map(|k| k.iter().cloned().collect())
-                .unwrap_or_default(),
-        })
-        .collect();
-    let mut sysctl_values: HashMap<String, Vec<(String, Option<String>)>> = HashMap::new();
-    for result in netns::open_many(&to_open) {
-        match result {
-            Ok(opened) => {
-                sysctl_values.insert(opened.handle.name.clone(), opened.sysctls);
-                session
-                    .handles
-                    .insert(opened.handle.name.clone(), opened.handle);
+    // The fabric is opened first: every node's dump asks for its nsid by fd.
+    if let Some(fabric) = &spec.fabric
+        && live_names.contains(fabric)
+        && !session.handles.contains_key(fabric)
+    {
+        match netns::open_many(&[open_spec(fabric)]).pop() {
+            Some(Ok(opened)) => {
+                sysctl_values.insert(fabric.clone(), opened.sysctls);
+                session.handles.insert(fabric.clone(), opened.handle);
             }
-            // A namespace that vanished between listing and opening is simply gone.
-            Err(netns::NsError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(KernelError::Namespace(e)),
+            Some(Err(e)) if !vanished(&e) => return Err(KernelError::Namespace(e)),
+            _ => {}
         }
     }
-    // Namespaces opened earlier: read their sysctls now.
+    let fabric_fd = spec
+        .fabric
+        .as_ref()
+        .and_then(|f| session.handles.get(f))
+        .map(|h| h.fd.as_raw_fd());
+
+    // Namespaces opened before (verification after apply): read their sysctls now.
     let reread: Vec<(&NsHandle, Vec<String>)> = spec
         .sysctls
         .iter()
@@ -91,38 +93,39 @@ pub fn observe(spec: &ObserveSpec, session: &mut Session) -> Result<NetState, Ke
         sysctl_values.insert(name, values.map_err(KernelError::Namespace)?);
     }
 
-    crate::trace::phase("observe: open namespaces", t0);
-    let t0 = std::time::Instant::now();
-    let fabric_fd = spec
-        .fabric
-        .as_ref()
-        .and_then(|f| session.handles.get(f))
-        .map(|h| h.fd.as_raw_fd());
-
-    // Dump every namespace, a few threads at a time (dumps run without the rtnl lock),
-    // each thread taking the next namespace from a shared queue; the fabric, by far the
-    // largest, goes first so it does not end up last on the critical path.
+    // One pass over every namespace on a few short-lived threads, each taking the next
+    // job from a shared queue: enter and open the namespaces not open yet, then dump.
+    // Dumps run without the rtnl lock; the fabric, by far the largest, goes first so it
+    // does not end up last on the critical path.
     let lab = spec.lab.as_str();
-    let mut handles: Vec<&mut NsHandle> = session.handles.values_mut().collect();
+    let to_open: Vec<OpenSpec> = names
+        .iter()
+        .filter(|n| !session.handles.contains_key(*n))
+        .map(open_spec)
+        .collect();
+    let mut jobs: Vec<Job> = session.handles.values_mut().map(Job::Dump).collect();
     if let Some(fabric) = spec.fabric.as_deref()
-        && let Some(pos) = handles.iter().position(|h| h.name == fabric)
+        && let Some(pos) = jobs
+            .iter()
+            .position(|j| matches!(j, Job::Dump(h) if h.name == fabric))
     {
-        let f = handles.remove(pos);
-        handles.insert(0, f);
+        let f = jobs.remove(pos);
+        jobs.insert(0, f);
     }
+    jobs.extend(to_open.into_iter().map(Job::Open));
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
-        .min(handles.len().max(1));
-    let queue = std::sync::Mutex::new(handles.into_iter());
-    let dumped: Vec<Result<Dumped, KernelError>> = std::thread::scope(|s| {
+        .min(jobs.len().max(1));
+    let queue = std::sync::Mutex::new(jobs.into_iter());
+    let done: Vec<JobResult> = std::thread::scope(|s| {
         let joins: Vec<_> = (0..workers)
             .map(|_| {
                 s.spawn(|| {
                     let mut out = Vec::new();
                     loop {
-                        let next = queue.lock().expect("dump queue").next();
+                        let next = queue.lock().expect("observe queue").next();
                         match next {
-                            Some(h) => out.push(dump_namespace(lab, h, fabric_fd)),
+                            Some(job) => out.push(run_job(lab, job, fabric_fd)),
                             None => return out,
                         }
                     }
@@ -131,15 +134,28 @@ pub fn observe(spec: &ObserveSpec, session: &mut Session) -> Result<NetState, Ke
             .collect();
         joins
             .into_iter()
-            .flat_map(|j| j.join().expect("dump thread panicked"))
+            .flat_map(|j| j.join().expect("observe thread panicked"))
             .collect()
     });
+    let mut dumped = Vec::with_capacity(done.len());
+    for result in done {
+        match result {
+            JobResult::Opened(handle, values, d) => {
+                sysctl_values.insert(handle.name.clone(), values);
+                session.handles.insert(handle.name.clone(), handle);
+                dumped.push(d?);
+            }
+            JobResult::Dumped(d) => dumped.push(d?),
+            JobResult::Gone => {}
+            JobResult::Failed(e) => return Err(e),
+        }
+    }
+    crate::trace::phase("observe: open and dump", t0);
 
-    crate::trace::phase("observe: dump", t0);
     let mut state = NetState::default();
     let mut peers: Vec<(String, String, RawPeer, Option<i32>)> = Vec::new();
     for result in dumped {
-        let (name, mut ns, raw_peers, fabric_nsid) = result?;
+        let (name, mut ns, raw_peers, fabric_nsid) = result;
         if let Some(values) = sysctl_values.remove(&name) {
             for (k, v) in values {
                 if let Some(v) = v {
@@ -154,6 +170,41 @@ pub fn observe(spec: &ObserveSpec, session: &mut Session) -> Result<NetState, Ke
     }
     resolve_peers(&mut state, spec.fabric.as_deref(), peers);
     Ok(state)
+}
+
+/// One unit of observation work.
+enum Job<'a> {
+    /// Enter a namespace, open its socket, read its sysctls, then dump it.
+    Open(OpenSpec),
+    /// Dump a namespace already open.
+    Dump(&'a mut NsHandle),
+}
+
+enum JobResult {
+    Opened(NsHandle, SysctlValues, Result<Dumped, KernelError>),
+    Dumped(Result<Dumped, KernelError>),
+    /// The namespace vanished between listing and opening.
+    Gone,
+    Failed(KernelError),
+}
+
+fn vanished(e: &netns::NsError) -> bool {
+    matches!(e, netns::NsError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// Runs one job on the calling (dedicated, short-lived) thread.
+fn run_job(lab: &str, job: Job<'_>, fabric_fd: Option<i32>) -> JobResult {
+    match job {
+        Job::Dump(h) => JobResult::Dumped(dump_namespace(lab, h, fabric_fd)),
+        Job::Open(spec) => match netns::open_one(&spec) {
+            Ok(mut opened) => {
+                let d = dump_namespace(lab, &mut opened.handle, fabric_fd);
+                JobResult::Opened(opened.handle, opened.sysctls, d)
+            }
+            Err(e) if vanished(&e) => JobResult::Gone,
+            Err(e) => JobResult::Failed(KernelError::Namespace(e)),
+        },
+    }
 }
 
 /// Fills in veth peers: a link whose peer is in the same namespace, or in the fabric
