@@ -79,6 +79,7 @@ pub fn apply(
             stats.sysctls_written += 1;
         }
     }
+    let t = Instant::now();
     if !creates.is_empty() {
         netns::prepare_run_dir().map_err(|source| KernelError::Socket {
             ns: netns::run_dir().display().to_string(),
@@ -102,7 +103,10 @@ pub fn apply(
         }
     }
 
+    crate::trace::phase("apply: create namespaces", t);
+
     // 2. Build every request before sending any.
+    let t = Instant::now();
     let ns_fds: HashMap<String, i32> = session
         .handles
         .iter()
@@ -151,9 +155,12 @@ pub fn apply(
         }
     }
 
+    crate::trace::phase("apply: build requests", t);
+
     // 3. Send, stage by stage.
     let mut failures: Vec<String> = Vec::new();
-    for work in stages {
+    for (k, work) in stages.into_iter().enumerate() {
+        let t = Instant::now();
         for (ns, (batch, owners)) in &work.batches {
             let handle = session
                 .handles
@@ -205,6 +212,7 @@ pub fn apply(
                 Err(e) => failures.push(e.to_string()),
             }
         }
+        crate::trace::phase(&format!("apply: stage {k}"), t);
         if !failures.is_empty() {
             return Err(KernelError::Failed {
                 count: failures.len(),
