@@ -129,7 +129,7 @@ pub struct RouteSpec {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub dev: Option<Spanned<String>>,
-    /// Route metric (priority). Default 0.
+    /// Route metric (priority). Default 0; for IPv6 the kernel turns 0 into 1024.
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
     pub metric: Option<Spanned<u32>>,

@@ -1183,10 +1183,10 @@ fn check_routes(
             Some(t) => resolve_table(cx, t, tables),
             None => Some(RT_TABLE_MAIN),
         };
-        let metric = spec.metric.as_ref().map_or(0, |m| m.value);
         let (Some(dst), Some(table), true) = (dst, table, ok) else {
             continue;
         };
+        let metric = kernel_metric(&dst, spec.metric.as_ref().map_or(0, |m| m.value));
         if let Some(first) = seen.get(&(table, dst, metric)) {
             cx.report(
                 "nshost::duplicate_route",
@@ -1211,6 +1211,18 @@ fn check_routes(
     }
     routes
 }
+
+/// The metric the kernel gives a route: IPv6 routes added with metric 0 get 1024
+/// (`IP6_RT_PRIO_USER`), so the desired state must say 1024 to match the live one.
+pub fn kernel_metric(dst: &IpNet, metric: u32) -> u32 {
+    match dst {
+        IpNet::V6(_) if metric == 0 => IP6_RT_PRIO_USER,
+        _ => metric,
+    }
+}
+
+/// The kernel's metric for IPv6 routes added without one.
+pub const IP6_RT_PRIO_USER: u32 = 1024;
 
 fn family_name(ip: IpAddr) -> &'static str {
     if ip.is_ipv4() { "IPv4" } else { "IPv6" }
@@ -1499,7 +1511,7 @@ fn default_route(dst: IpNet, gateway: IpAddr) -> LabRoute {
     LabRoute {
         table: RT_TABLE_MAIN,
         dst,
-        metric: 0,
+        metric: kernel_metric(&dst, 0),
         gateway: Some(gateway),
         dev: None,
     }
