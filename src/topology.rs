@@ -178,11 +178,11 @@ pub struct RuleSpec {
     #[serde(default)]
     #[schemars(with = "Option<Proto>")]
     pub ipproto: Option<Spanned<Proto>>,
-    /// Source port or range (`80`, `"1000-2000"`); needs `ipproto`.
+    /// Source port or range (`80`, `"1000-2000"`), ports 1-65534; needs `ipproto`.
     #[serde(default)]
     #[schemars(with = "Option<Ports>")]
     pub sport: Option<Spanned<Ports>>,
-    /// Destination port or range; needs `ipproto`.
+    /// Destination port or range, ports 1-65534; needs `ipproto`.
     #[serde(default)]
     #[schemars(with = "Option<Ports>")]
     pub dport: Option<Spanned<Ports>>,

@@ -1251,12 +1251,27 @@ fn ipproto_number(cx: &mut Cx, p: &Spanned<Proto>) -> Option<u8> {
     }
 }
 
+/// The ports a rule can match: the kernel rejects 0 and 65535 in a rule's port range.
+const RULE_PORTS: std::ops::RangeInclusive<u16> = 1..=65534;
+
 fn port_range(cx: &mut Cx, p: &Spanned<Ports>) -> Option<PortRange> {
+    let span = cx.span(p);
     let text = match &p.value {
-        Ports::Port(n) => return Some(PortRange { start: *n, end: *n }),
+        Ports::Port(n) => {
+            let n = *n;
+            if !RULE_PORTS.contains(&n) {
+                cx.report(
+                    "nshost::bad_port_range",
+                    format!("port {n} cannot be matched by a rule"),
+                )
+                .with_label(span, "out of range")
+                .with_help("rule ports are 1-65534 (the kernel rejects 0 and 65535)");
+                return None;
+            }
+            return Some(PortRange { start: n, end: n });
+        }
         Ports::Range(s) => s,
     };
-    let span = cx.span(p);
     let parsed = match text.split_once('-') {
         Some((lo, hi)) => lo
             .trim()
@@ -1266,6 +1281,15 @@ fn port_range(cx: &mut Cx, p: &Spanned<Ports>) -> Option<PortRange> {
         None => text.trim().parse::<u16>().ok().map(|n| (n, n)),
     };
     match parsed {
+        Some((start, end)) if !RULE_PORTS.contains(&start) || !RULE_PORTS.contains(&end) => {
+            cx.report(
+                "nshost::bad_port_range",
+                format!("the port range `{text}` cannot be matched by a rule"),
+            )
+            .with_label(span, "out of range")
+            .with_help("rule ports are 1-65534 (the kernel rejects 0 and 65535)");
+            None
+        }
         Some((start, end)) if start <= end => Some(PortRange { start, end }),
         Some((start, end)) => {
             cx.report(
