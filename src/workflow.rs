@@ -24,7 +24,8 @@ pub enum Error {
         path: String,
         source: std::io::Error,
     },
-    #[error("{0:?}")]
+    /// The parser's own report: its message here, its labels and source forwarded.
+    #[error("{0}")]
     #[diagnostic(transparent)]
     Parse(Box<miette::Report>),
     #[error(transparent)]
