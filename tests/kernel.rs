@@ -613,6 +613,7 @@ fn foreign_namespaces_are_never_touched() {
             assert_eq!(netns(), ["foreign", "web1"], "{command} created nothing");
         }
         assert_eq!(link_snapshot("web1"), web1_links);
+        assert_eq!(link_snapshot("foreign"), foreign);
 
         ip(&["-n", "foreign", "link", "del", "fx0"]);
         ip(&["netns", "del", "web1"]);

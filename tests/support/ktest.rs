@@ -33,21 +33,29 @@ const RESULT_MARK: &str = "NSHOST_KTEST_RESULT:";
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The name of the running test: libtest runs each test on a thread named after it.
-fn current_test() -> String {
-    let thread = std::thread::current();
-    match thread.name() {
-        Some(name) if name != "main" => name.to_string(),
-        _ => panic!("sandboxed() must be called from a #[test] (its thread names the test)"),
-    }
+fn current_test() -> Option<String> {
+    std::thread::current()
+        .name()
+        .filter(|name| *name != "main")
+        .map(str::to_string)
 }
 
 /// Runs `body` in a fresh sandbox and returns what it returned. See the module docs.
 pub fn sandboxed<T: Serialize + DeserializeOwned>(body: impl FnOnce() -> T) -> T {
-    let test = current_test();
     match std::env::var(ENV_TEST) {
-        Ok(selected) if selected == test => run_inside(body),
-        Ok(selected) => panic!("sandboxed child for `{selected}` ran `{test}`"),
-        Err(_) => run_outside::<T>(&test),
+        // The child: `--exact` selected the one test, whatever its thread is called.
+        Ok(selected) => {
+            if let Some(test) = current_test() {
+                assert_eq!(test, selected, "the sandboxed child ran another test");
+            }
+            run_inside(body)
+        }
+        Err(_) => {
+            let test = current_test().expect(
+                "sandboxed() must be called from a #[test] running on a thread named after it",
+            );
+            run_outside::<T>(&test)
+        }
     }
 }
 
@@ -387,14 +395,17 @@ pub fn sysctl(ns: &str, key: &str) -> String {
         .to_string()
 }
 
-/// Pings `addr` from namespace `from` until one reply comes back (at most 5 s).
+/// Pings `addr` from namespace `from` until one reply comes back, for at most 10 s
+/// (a new IPv6 link needs a second or two before neighbour discovery answers).
 pub fn ping(from: &str, addr: &str) -> bool {
-    run(
-        "ip",
-        &[
-            "netns", "exec", from, "ping", "-n", "-c", "1", "-w", "5", addr,
-        ],
-    )
-    .code
-        == 0
+    let installed = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("ping").is_file()));
+    assert!(
+        installed,
+        "`ping` is not installed (Debian: apt-get install iputils-ping)"
+    );
+    let args = [
+        "netns", "exec", from, "ping", "-n", "-c", "1", "-w", "10", addr,
+    ];
+    run("ip", &args).code == 0
 }
