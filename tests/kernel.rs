@@ -144,6 +144,13 @@ fn check_small(lab: &str, prefix: &str) {
         }
     }
 
+    for key in [
+        "net.ipv6.conf.all.disable_ipv6",
+        "net.ipv6.conf.default.disable_ipv6",
+    ] {
+        assert_eq!(sysctl(&fabric_ns, key), "1", "{fabric_ns}: {key}");
+    }
+
     // One bridge per network, a different one for each, and nothing else in the fabric.
     assert_eq!(bridges.len(), 5, "{bridges:?}");
     let distinct: BTreeSet<&String> = bridges
@@ -260,7 +267,7 @@ fn apply_from_empty() {
         let file = topology("small.yaml");
         let out = apply(&file);
         assert!(
-            out.contains("Apply complete! Resources: 58 added, 0 changed, 0 destroyed."),
+            out.contains("Apply complete! Resources: 60 added, 0 changed, 0 destroyed."),
             "{out}"
         );
         assert_eq!(netns(), small_namespaces("small", ""));
