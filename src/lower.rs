@@ -1,8 +1,9 @@
 //! Lowering: a validated `Lab` into the desired `NetState`.
 //!
 //! Pure and total: every node becomes a namespace with its loopback, links, addresses,
-//! routes, rules and sysctls; the fabric namespace (only when the lab has a network)
-//! holds one bridge per network and the fabric end of every veth pair.
+//! routes, rules and sysctls (with [`PROMOTE_SECONDARIES`] on); the fabric namespace
+//! (only when the lab has a network) holds one bridge per network and the fabric end of
+//! every veth pair.
 
 use crate::lab::{Attach, Lab};
 use crate::naming;
@@ -10,6 +11,13 @@ use crate::state::{
     Address, AddressKey, Link, LinkKind, LinkRef, Namespace, NetState, NsRole, Route, RouteKey,
     RuleMeta,
 };
+
+/// The sysctl every node namespace gets (unless the lab sets it): promote an IPv4
+/// secondary address when the primary of its subnet is deleted. A plan replaces an
+/// address by adding the new one before deleting the old (so the link never loses its
+/// routes); in the same subnet the new one is a secondary, which the kernel would
+/// otherwise delete together with the old primary.
+pub const PROMOTE_SECONDARIES: &str = "net.ipv4.conf.all.promote_secondaries";
 
 /// The loopback every namespace has: never owned, always up.
 fn loopback() -> Link {
@@ -131,6 +139,9 @@ pub fn lower(lab: &Lab) -> NetState {
             ns.rules.insert(rule.clone(), RuleMeta { owned: true });
         }
         ns.sysctls = node.sysctls.clone();
+        ns.sysctls
+            .entry(PROMOTE_SECONDARIES.to_string())
+            .or_insert_with(|| "1".to_string());
         state.namespaces.insert(node.ns.clone(), ns);
     }
 

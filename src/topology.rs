@@ -129,7 +129,7 @@ pub struct RouteSpec {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub dev: Option<Spanned<String>>,
-    /// Route metric (priority). Default 0.
+    /// Route metric (priority). Default 0; for IPv6 the kernel turns 0 into 1024.
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
     pub metric: Option<Spanned<u32>>,
@@ -178,11 +178,11 @@ pub struct RuleSpec {
     #[serde(default)]
     #[schemars(with = "Option<Proto>")]
     pub ipproto: Option<Spanned<Proto>>,
-    /// Source port or range (`80`, `"1000-2000"`); needs `ipproto`.
+    /// Source port or range (`80`, `"1000-2000"`), ports 1-65534; needs `ipproto`.
     #[serde(default)]
     #[schemars(with = "Option<Ports>")]
     pub sport: Option<Spanned<Ports>>,
-    /// Destination port or range; needs `ipproto`.
+    /// Destination port or range, ports 1-65534; needs `ipproto`.
     #[serde(default)]
     #[schemars(with = "Option<Ports>")]
     pub dport: Option<Spanned<Ports>>,

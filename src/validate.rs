@@ -1183,10 +1183,10 @@ fn check_routes(
             Some(t) => resolve_table(cx, t, tables),
             None => Some(RT_TABLE_MAIN),
         };
-        let metric = spec.metric.as_ref().map_or(0, |m| m.value);
         let (Some(dst), Some(table), true) = (dst, table, ok) else {
             continue;
         };
+        let metric = kernel_metric(&dst, spec.metric.as_ref().map_or(0, |m| m.value));
         if let Some(first) = seen.get(&(table, dst, metric)) {
             cx.report(
                 "nshost::duplicate_route",
@@ -1211,6 +1211,18 @@ fn check_routes(
     }
     routes
 }
+
+/// The metric the kernel gives a route: IPv6 routes added with metric 0 get 1024
+/// (`IP6_RT_PRIO_USER`), so the desired state must say 1024 to match the live one.
+pub fn kernel_metric(dst: &IpNet, metric: u32) -> u32 {
+    match dst {
+        IpNet::V6(_) if metric == 0 => IP6_RT_PRIO_USER,
+        _ => metric,
+    }
+}
+
+/// The kernel's metric for IPv6 routes added without one.
+pub const IP6_RT_PRIO_USER: u32 = 1024;
 
 fn family_name(ip: IpAddr) -> &'static str {
     if ip.is_ipv4() { "IPv4" } else { "IPv6" }
@@ -1239,12 +1251,27 @@ fn ipproto_number(cx: &mut Cx, p: &Spanned<Proto>) -> Option<u8> {
     }
 }
 
+/// The ports a rule can match: the kernel rejects 0 and 65535 in a rule's port range.
+const RULE_PORTS: std::ops::RangeInclusive<u16> = 1..=65534;
+
 fn port_range(cx: &mut Cx, p: &Spanned<Ports>) -> Option<PortRange> {
+    let span = cx.span(p);
     let text = match &p.value {
-        Ports::Port(n) => return Some(PortRange { start: *n, end: *n }),
+        Ports::Port(n) => {
+            let n = *n;
+            if !RULE_PORTS.contains(&n) {
+                cx.report(
+                    "nshost::bad_port_range",
+                    format!("port {n} cannot be matched by a rule"),
+                )
+                .with_label(span, "out of range")
+                .with_help("rule ports are 1-65534 (the kernel rejects 0 and 65535)");
+                return None;
+            }
+            return Some(PortRange { start: n, end: n });
+        }
         Ports::Range(s) => s,
     };
-    let span = cx.span(p);
     let parsed = match text.split_once('-') {
         Some((lo, hi)) => lo
             .trim()
@@ -1254,6 +1281,15 @@ fn port_range(cx: &mut Cx, p: &Spanned<Ports>) -> Option<PortRange> {
         None => text.trim().parse::<u16>().ok().map(|n| (n, n)),
     };
     match parsed {
+        Some((start, end)) if !RULE_PORTS.contains(&start) || !RULE_PORTS.contains(&end) => {
+            cx.report(
+                "nshost::bad_port_range",
+                format!("the port range `{text}` cannot be matched by a rule"),
+            )
+            .with_label(span, "out of range")
+            .with_help("rule ports are 1-65534 (the kernel rejects 0 and 65535)");
+            None
+        }
         Some((start, end)) if start <= end => Some(PortRange { start, end }),
         Some((start, end)) => {
             cx.report(
@@ -1499,7 +1535,7 @@ fn default_route(dst: IpNet, gateway: IpAddr) -> LabRoute {
     LabRoute {
         table: RT_TABLE_MAIN,
         dst,
-        metric: 0,
+        metric: kernel_metric(&dst, 0),
         gateway: Some(gateway),
         dev: None,
     }

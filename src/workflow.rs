@@ -18,12 +18,14 @@ use crate::validate::{self, Invalid};
 /// Everything that can stop a command.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
-    #[error("cannot read {path}: {source}")]
+    /// The I/O error is the report's cause, printed under the message.
+    #[error("cannot read {path}")]
     Read {
         path: String,
         source: std::io::Error,
     },
-    #[error("{0:?}")]
+    /// The parser's own report: its message here, its labels and source forwarded.
+    #[error("{0}")]
     #[diagnostic(transparent)]
     Parse(Box<miette::Report>),
     #[error(transparent)]
