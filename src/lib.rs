@@ -13,5 +13,6 @@ pub mod naming;
 pub mod plan;
 pub mod state;
 pub mod topology;
+pub mod trace;
 pub mod validate;
 pub mod workflow;

@@ -34,11 +34,32 @@ fn namespace(lab: &str, role: NsRole) -> Namespace {
     ns
 }
 
+/// sysctls of the fabric namespace.
+const FABRIC_SYSCTLS: [&str; 2] = [
+    "net.ipv6.conf.all.disable_ipv6",
+    "net.ipv6.conf.default.disable_ipv6",
+];
+
+/// The metric the kernel records for a route: IPv6 turns metric 0 into 1024
+/// (`IP6_RT_PRIO_USER`), so the desired state says so too, or it would never match.
+fn kernel_metric(route: &crate::lab::LabRoute) -> u32 {
+    if route.metric == 0 && route.dst.addr().is_ipv6() {
+        1024
+    } else {
+        route.metric
+    }
+}
+
 /// The kernel objects `lab` consists of.
 pub fn lower(lab: &Lab) -> NetState {
     let owner = lab.name.as_str();
     let mut state = NetState::default();
     let mut fabric = namespace(owner, NsRole::Fabric);
+    // The fabric only switches frames: no IPv6 stack on its bridges and ports, which
+    // spares every port IPv6 address configuration when it comes up.
+    for key in FABRIC_SYSCTLS {
+        fabric.sysctls.insert(key.to_string(), "1".to_string());
+    }
     for network in lab.networks.values() {
         let mut bridge = Link::new(LinkKind::Bridge, owner);
         bridge.mtu = network.mtu;
@@ -97,7 +118,7 @@ pub fn lower(lab: &Lab) -> NetState {
                 RouteKey {
                     table: route.table,
                     dst: route.dst,
-                    metric: route.metric,
+                    metric: kernel_metric(route),
                 },
                 Route {
                     gateway: route.gateway,

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use nshost::plan::{Action, Plan, render};
+use nshost::plan::{Plan, render};
 use nshost::workflow::{self, Error};
 
 /// Network labs of Linux namespaces: described in YAML, planned against the live
@@ -194,13 +194,13 @@ fn print_json(value: &serde_json::Value) {
 fn report_applied(plan: &Plan, applied: &workflow::Applied, output: Output, verb: &str) {
     match output {
         Output::Human => {
-            let count = |a| plan.changes.iter().filter(|c| c.action() == a).count();
+            let summary = render::Summary::of(plan);
             println!(
                 "\n{verb} complete! Resources: {} added, {} changed, {} destroyed. \
                  ({:.0} ms, {} netlink requests)",
-                count(Action::Add),
-                count(Action::Change),
-                count(Action::Destroy),
+                summary.add,
+                summary.change,
+                summary.destroy,
                 applied.timings.apply_ms + applied.timings.verify_ms,
                 applied.stats.netlink_requests,
             );

@@ -52,17 +52,7 @@ pub enum Error {
 }
 
 fn conflicts_text(conflicts: &[Conflict]) -> String {
-    let mut s = format!(
-        "{} object(s) in the way, not owned by this lab:",
-        conflicts.len()
-    );
-    for c in conflicts {
-        s.push_str(&format!(
-            "\n  {} in {}: owned by {}",
-            c.object, c.ns, c.owner
-        ));
-    }
-    s
+    plan::render::conflicts(conflicts).trim_end().to_string()
 }
 
 fn unsupported_text(kinds: &[(String, Vec<String>)]) -> String {

@@ -135,7 +135,16 @@ pub fn build(
             match (&link.kind, peer) {
                 (LinkKind::Veth { .. }, Some(peer)) => {
                     let index_peer = idx.assign(&peer.at.ns, &peer.at.name);
-                    let mut pmsg = new_link_header(index_peer, &peer.at.name, &peer.link);
+                    // The peer cannot be brought up inside the creating request (veth
+                    // refuses to open before both ends exist): it goes up with its alias.
+                    let mut pmsg = new_link_header(
+                        index_peer,
+                        &peer.at.name,
+                        &Link {
+                            up: false,
+                            ..peer.link.clone()
+                        },
+                    );
                     if peer.at.ns != *ns {
                         let fd =
                             ns_fds
@@ -155,9 +164,16 @@ pub fn build(
                         NLM_F_CREATE | NLM_F_EXCL,
                     ));
                     out.push(here(ns, set_alias(index_main, lab), 0));
+                    let mut peer_set = set_alias(index_peer, lab);
+                    if peer.link.up
+                        && let RouteNetlinkMessage::NewLink(m) = &mut peer_set
+                    {
+                        m.header.flags = LinkFlags::Up;
+                        m.header.change_mask = LinkFlags::Up;
+                    }
                     out.push(Request {
                         ns: peer.at.ns.clone(),
-                        msg: set_alias(index_peer, lab),
+                        msg: peer_set,
                         flags: 0,
                         later: peer.at.ns != *ns,
                     });

@@ -45,6 +45,7 @@ struct RawPeer {
 /// Reads the live state. Namespaces not yet in `session` are opened (and stay open
 /// there, for `apply` and for verification).
 pub fn observe(spec: &ObserveSpec, session: &mut Session) -> Result<NetState, KernelError> {
+    let t0 = std::time::Instant::now();
     let names = netns::list().map_err(KernelError::ListNamespaces)?;
     let live_names: BTreeSet<&String> = names.iter().collect();
     session.handles.retain(|name, _| live_names.contains(name));
@@ -92,6 +93,8 @@ pub fn observe(spec: &ObserveSpec, session: &mut Session) -> Result<NetState, Ke
         sysctl_values.insert(name, values.map_err(KernelError::Namespace)?);
     }
 
+    crate::trace::phase("observe: open namespaces", t0);
+    let t0 = std::time::Instant::now();
     let fabric_fd = spec
         .fabric
         .as_ref()
@@ -122,6 +125,7 @@ pub fn observe(spec: &ObserveSpec, session: &mut Session) -> Result<NetState, Ke
             .collect()
     });
 
+    crate::trace::phase("observe: dump", t0);
     let mut state = NetState::default();
     let mut peers: Vec<(String, String, RawPeer, Option<i32>)> = Vec::new();
     for result in dumped {

@@ -1,0 +1,196 @@
+//! One-line text forms of kernel objects (`ip`-like), shared by conflicts, the plan
+//! printer and the canonical state rendering.
+
+use std::fmt::Write as _;
+
+use ipnet::IpNet;
+
+use crate::state::{AddressKey, Link, LinkKind, NsRole, RT_TABLE_MAIN, Route, RouteKey, Rule};
+
+/// `main`, `local`, `default` or the number.
+pub fn table(t: u32) -> String {
+    match t {
+        RT_TABLE_MAIN => "main".into(),
+        255 => "local".into(),
+        253 => "default".into(),
+        n => n.to_string(),
+    }
+}
+
+/// A route destination: `default` for a zero-length prefix.
+pub fn dst(net: &IpNet) -> String {
+    if net.prefix_len() == 0 {
+        "default".into()
+    } else {
+        net.to_string()
+    }
+}
+
+/// A route key with every part spelled out: `10.2.0.0/16 table 100 metric 0`.
+pub fn route_key_full(key: &RouteKey) -> String {
+    format!(
+        "{} table {} metric {}",
+        dst(&key.dst),
+        table(key.table),
+        key.metric
+    )
+}
+
+/// A route key with the defaults (table main, metric 0) left out.
+pub fn route_key_short(key: &RouteKey) -> String {
+    let mut s = dst(&key.dst);
+    if key.table != RT_TABLE_MAIN {
+        let _ = write!(s, " table {}", table(key.table));
+    }
+    if key.metric != 0 {
+        let _ = write!(s, " metric {}", key.metric);
+    }
+    s
+}
+
+/// A route's attributes: `via 10.1.1.1 dev eth0` (either part may be absent).
+pub fn route_attrs(route: &Route) -> String {
+    let mut parts = Vec::new();
+    if let Some(gw) = route.gateway {
+        parts.push(format!("via {gw}"));
+    }
+    if let Some(dev) = &route.dev {
+        parts.push(format!("dev {dev}"));
+    }
+    parts.join(" ")
+}
+
+/// `eth0 10.1.1.1/24`.
+pub fn address(key: &AddressKey) -> String {
+    format!("{} {}", key.ifname, key.addr)
+}
+
+/// A rule the way `ip rule` shows it: `100: from 10.1.0.0/16 lookup 100`. An IPv6 rule
+/// that names no prefix gets an `(ipv6)` suffix, as nothing else tells the family.
+pub fn rule(rule: &Rule) -> String {
+    let mut s = format!("{}: from ", rule.priority);
+    match &rule.from {
+        Some(f) => s.push_str(&f.to_string()),
+        None => s.push_str("all"),
+    }
+    if let Some(to) = &rule.to {
+        let _ = write!(s, " to {to}");
+    }
+    if let Some(iif) = &rule.iif {
+        let _ = write!(s, " iif {iif}");
+    }
+    if let Some(oif) = &rule.oif {
+        let _ = write!(s, " oif {oif}");
+    }
+    if let Some(mark) = rule.fwmark {
+        let _ = write!(s, " fwmark {mark:#x}");
+    }
+    if let Some(tos) = rule.tos {
+        let _ = write!(s, " tos {tos:#04x}");
+    }
+    if let Some(p) = rule.ipproto {
+        let _ = write!(s, " ipproto {p}");
+    }
+    for (word, range) in [("sport", rule.sport), ("dport", rule.dport)] {
+        if let Some(r) = range {
+            if r.start == r.end {
+                let _ = write!(s, " {word} {}", r.start);
+            } else {
+                let _ = write!(s, " {word} {}-{}", r.start, r.end);
+            }
+        }
+    }
+    let _ = write!(s, " lookup {}", table(rule.table));
+    if rule.v6 && rule.from.is_none() && rule.to.is_none() {
+        s.push_str(" (ipv6)");
+    }
+    s
+}
+
+/// A link's attributes: `veth, peer lab-fabric/x, master br-lan, mtu 1500, up`.
+/// `show_mtu` leaves the MTU out where it is not compared.
+pub fn link_attrs(link: &Link, show_mtu: bool) -> String {
+    let mut parts = vec![link.kind.kernel_name().to_string()];
+    if let LinkKind::Veth { peer } = &link.kind {
+        match peer {
+            Some(p) => parts.push(format!("peer {p}")),
+            None => parts.push("peer unknown".into()),
+        }
+    }
+    if let Some(m) = &link.master {
+        parts.push(format!("master {m}"));
+    }
+    if show_mtu && let Some(mtu) = link.mtu {
+        parts.push(format!("mtu {mtu}"));
+    }
+    parts.push(updown(link.up).into());
+    parts.join(", ")
+}
+
+pub fn updown(up: bool) -> &'static str {
+    if up { "up" } else { "down" }
+}
+
+/// `router`, `host`, `fabric` or `namespace` (unknown role).
+pub fn role(role: NsRole) -> &'static str {
+    match role {
+        NsRole::Router => "router",
+        NsRole::Host => "host",
+        NsRole::Fabric => "fabric",
+        NsRole::Unknown => "namespace",
+    }
+}
+
+/// Who owns a live object, for conflicts.
+pub fn owner(owner: Option<&str>) -> String {
+    match owner {
+        Some(lab) => format!("another lab ({lab})"),
+        None => "nobody (not created by nshost)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::PortRange;
+
+    #[test]
+    fn rules_read_like_ip_rule() {
+        let r = Rule {
+            v6: true,
+            priority: 10,
+            iif: Some("eth0".into()),
+            fwmark: Some(0x10),
+            tos: Some(4),
+            ipproto: Some(6),
+            dport: Some(PortRange { start: 80, end: 80 }),
+            sport: Some(PortRange {
+                start: 1024,
+                end: 2047,
+            }),
+            table: RT_TABLE_MAIN,
+            ..Rule::default()
+        };
+        assert_eq!(
+            rule(&r),
+            "10: from all iif eth0 fwmark 0x10 tos 0x04 ipproto 6 sport 1024-2047 dport 80 lookup main (ipv6)"
+        );
+    }
+
+    #[test]
+    fn route_keys() {
+        let key = RouteKey {
+            table: RT_TABLE_MAIN,
+            dst: "::/0".parse().unwrap(),
+            metric: 0,
+        };
+        assert_eq!(route_key_short(&key), "default");
+        assert_eq!(route_key_full(&key), "default table main metric 0");
+        let key = RouteKey {
+            table: 7,
+            dst: "10.0.0.0/8".parse().unwrap(),
+            metric: 20,
+        };
+        assert_eq!(route_key_short(&key), "10.0.0.0/8 table 7 metric 20");
+    }
+}

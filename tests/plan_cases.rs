@@ -1,0 +1,242 @@
+//! Golden cases for the plan printer: each case builds a desired and a live state, and
+//! its snapshots (human text, state diff, JSON, or the conflicts) live in
+//! `tests/cases/plan/<case>/`.
+
+use std::net::IpAddr;
+
+use nshost::naming;
+use nshost::plan::testkit::*;
+use nshost::plan::{Plan, Summary, diff, order, render};
+use nshost::state::{AddressKey, Link, LinkKind, NetState, RouteKey, RuleMeta};
+
+const LAB: &str = "lab";
+
+/// Runs a case and snapshots its output into its folder. Returns the plan, if any.
+fn case(name: &str, desired: &NetState, live: &NetState) -> Option<Plan> {
+    let dir = format!("{}/tests/cases/plan/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut plan = None;
+    insta::with_settings!({
+        snapshot_path => dir,
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        match diff(LAB, desired, live) {
+            Err(conflicts) => insta::assert_snapshot!("conflicts", render::conflicts(&conflicts)),
+            Ok(changes) => {
+                let p = order(LAB, changes);
+                let human = render::human(&p, desired, live);
+                insta::assert_snapshot!("human", human);
+                insta::assert_snapshot!("state_diff", render::state_diff(&p, desired, live));
+                let json = render::json(&p);
+                insta::assert_json_snapshot!("json", json);
+                // The three views agree on the counts.
+                let summary = Summary::of(&p);
+                assert_eq!(json["summary"], serde_json::to_value(summary).unwrap());
+                assert!(human.ends_with(&format!("{summary}\n")));
+                plan = Some(p);
+            }
+        }
+    });
+    plan
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn key(ifname: &str, addr: &str) -> AddressKey {
+    AddressKey {
+        ifname: ifname.into(),
+        addr: net(addr),
+    }
+}
+
+#[test]
+fn cold_create() {
+    let desired = small_lab(LAB).build();
+    let mut live = NetState::default();
+    live.namespaces
+        .insert("someone-elses".into(), foreign_ns(None));
+    let plan = case("cold_create", &desired, &live).unwrap();
+    assert_eq!(plan.stages.len(), 3);
+    // Every desired object but the loopbacks is added.
+    let loopbacks = desired.namespaces.len();
+    assert_eq!(Summary::of(&plan).add, desired.object_count() - loopbacks);
+}
+
+#[test]
+fn no_changes() {
+    let desired = small_lab(LAB).build();
+    let plan = case("no_changes", &desired, &as_live(&desired)).unwrap();
+    assert!(plan.is_empty());
+    assert_eq!(render::human(&plan, &desired, &desired), "No changes.\n");
+}
+
+#[test]
+fn mtu_change() {
+    let desired = small_lab(LAB).mtu("hq-gw", "eth1", 9000).build();
+    let mut live = as_live(&small_lab(LAB).build());
+    live.namespaces
+        .get_mut("hq-gw")
+        .unwrap()
+        .links
+        .get_mut("eth1")
+        .unwrap()
+        .up = false;
+    case("mtu_change", &desired, &live);
+}
+
+#[test]
+fn address_change() {
+    let live = as_live(&small_lab(LAB).build());
+    let mut desired = small_lab(LAB)
+        .address("web1", "eth0", "10.1.1.20/24")
+        .build();
+    desired
+        .namespaces
+        .get_mut("web1")
+        .unwrap()
+        .addresses
+        .remove(&key("eth0", "10.1.1.10/24"));
+    case("address_change", &desired, &live);
+}
+
+#[test]
+fn add_host() {
+    let live = as_live(&small_lab(LAB).build());
+    let desired = small_lab(LAB)
+        .host("web3")
+        .attach("web3", "eth0", "lan", &["10.1.1.12/24"])
+        .route("web3", "default", "10.1.1.1")
+        .build();
+    case("add_host", &desired, &live);
+}
+
+#[test]
+fn remove_host() {
+    let live = as_live(&small_lab(LAB).build());
+    let mut desired = small_lab(LAB).build();
+    desired.namespaces.remove("web2");
+    let port = naming::fabric_port_name("web2", "eth0");
+    desired
+        .namespaces
+        .get_mut("lab-fabric")
+        .unwrap()
+        .links
+        .remove(&port);
+    let plan = case("remove_host", &desired, &live).unwrap();
+    assert_eq!(plan.stages.len(), 2);
+}
+
+#[test]
+fn route_gateway_replace() {
+    let live = as_live(&small_lab(LAB).build());
+    let mut desired = small_lab(LAB).build();
+    let k = RouteKey {
+        table: 100,
+        dst: net("10.2.0.0/16"),
+        metric: 0,
+    };
+    desired
+        .namespaces
+        .get_mut("hq-gw")
+        .unwrap()
+        .routes
+        .get_mut(&k)
+        .unwrap()
+        .gateway = Some(ip("10.100.1.3"));
+    case("route_gateway_replace", &desired, &live);
+}
+
+#[test]
+fn rule_add_remove() {
+    let live = as_live(&small_lab(LAB).build());
+    let mut desired = small_lab(LAB)
+        .rule("hq-gw", rule_from(200, "10.1.2.0/24", 200))
+        .build();
+    desired
+        .namespaces
+        .get_mut("hq-gw")
+        .unwrap()
+        .rules
+        .remove(&rule_from(100, "10.1.0.0/16", 100));
+    case("rule_add_remove", &desired, &live);
+}
+
+#[test]
+fn sysctl_change() {
+    let desired = small_lab(LAB)
+        .sysctl("web1", "net.ipv6.conf.all.disable_ipv6", "1")
+        .build();
+    let mut live = as_live(&small_lab(LAB).build());
+    live.namespaces
+        .get_mut("hq-gw")
+        .unwrap()
+        .sysctls
+        .insert("net.ipv4.ip_forward".into(), "0".into());
+    case("sysctl_change", &desired, &live);
+}
+
+#[test]
+fn conflict() {
+    let desired = small_lab(LAB).build();
+    let mut live = as_live(&desired);
+    // A hand-made namespace has web2's name; another lab's link has web1's eth0 name.
+    live.namespaces.insert("web2".into(), foreign_ns(None));
+    let mut theirs = Link::new(
+        LinkKind::Other {
+            name: "dummy".into(),
+        },
+        "other",
+    );
+    theirs.ifindex = Some(7);
+    live.namespaces
+        .get_mut("web1")
+        .unwrap()
+        .links
+        .insert("eth0".into(), theirs);
+    assert!(case("conflict", &desired, &live).is_none());
+}
+
+#[test]
+fn destroy() {
+    let mut live = as_live(&small_lab(LAB).build());
+    live.namespaces
+        .insert("other-x".into(), foreign_ns(Some("other")));
+    let plan = case("destroy", &NetState::default(), &live).unwrap();
+    assert_eq!(plan.stages.len(), 1);
+}
+
+#[test]
+fn drift() {
+    let desired = small_lab(LAB).build();
+    let mut live = as_live(&desired);
+    // Someone deleted web1's eth0, which took the fabric end of the pair (and eth0's
+    // address and route) with it, and removed the router's LAN address.
+    let web1 = live.namespaces.get_mut("web1").unwrap();
+    web1.links.remove("eth0");
+    web1.addresses.clear();
+    web1.routes.clear();
+    let port = naming::fabric_port_name("web1", "eth0");
+    live.namespaces
+        .get_mut("lab-fabric")
+        .unwrap()
+        .links
+        .remove(&port);
+    live.namespaces
+        .get_mut("hq-gw")
+        .unwrap()
+        .addresses
+        .remove(&key("eth0", "10.1.1.1/24"));
+    // A stray rule of ours is left over; a foreign one is not touched.
+    let gw = live.namespaces.get_mut("hq-gw").unwrap();
+    gw.rules.insert(
+        rule_from(50, "192.168.0.0/16", 50),
+        RuleMeta { owned: true },
+    );
+    gw.rules.insert(
+        rule_from(60, "192.168.1.0/24", 60),
+        RuleMeta { owned: false },
+    );
+    case("drift", &desired, &live);
+}
