@@ -162,7 +162,12 @@ fn measure(
 /// The gist of a program's error output for a message: a Rust panic's location and
 /// message when there is one, else the last few lines.
 fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    // Without miette's box drawing, so that the lines read joined.
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim_start_matches(|c: char| c.is_whitespace() || "│×╰╭─┬▶".contains(c)))
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     if let Some(i) = lines.iter().position(|l| l.contains("panicked at")) {
         let end = (i + 3).min(lines.len());
         let msg: Vec<&str> = lines[i..end]
@@ -176,7 +181,7 @@ fn tail(text: &str) -> String {
         return String::new();
     }
     let start = lines.len().saturating_sub(6);
-    format!(": {}", lines[start..].join(" | "))
+    format!(": {}", lines[start..].join(" / "))
 }
 
 /// Checks that exactly the lab's namespaces exist and that traffic crosses the routers:
