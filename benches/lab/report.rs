@@ -266,8 +266,7 @@ pub fn table(size: &SizeResult, runs: usize) -> String {
             (None, Some(of)) => format!("n/a  ({of})"),
             _ => String::new(),
         };
-        let _ = writeln!(
-            t,
+        let line = format!(
             "  {:<42} {:>10} {:>21} {:>9} {:>8}  {}",
             row.label,
             median,
@@ -276,6 +275,7 @@ pub fn table(size: &SizeResult, runs: usize) -> String {
             rss,
             ratio
         );
+        let _ = writeln!(t, "{}", line.trim_end());
         let mut errors: Vec<(&String, Vec<usize>)> = Vec::new();
         for (i, s) in row.runs.iter().enumerate() {
             if let Some(e) = &s.error {
