@@ -76,8 +76,11 @@ enum Output {
 }
 
 fn main() -> ExitCode {
+    let started = std::time::Instant::now();
     let cli = Cli::parse();
-    match run(cli.command) {
+    let result = run(cli.command);
+    nshost::trace::phase("command", started);
+    match result {
         Ok(code) => code,
         Err(err) => {
             eprintln!("{:?}", miette::Report::new(err));

@@ -87,9 +87,15 @@ pub fn load(path: &Path) -> Result<Loaded, Error> {
 
 /// Parses, validates and lowers lab text already in memory.
 pub fn load_source(source: SourceFile) -> Result<Loaded, Error> {
+    let t = Instant::now();
     let topo = topology::parse(&source).map_err(Error::Parse)?;
+    crate::trace::phase("parse", t);
+    let t = Instant::now();
     let lab = validate::validate(&source, &topo)?;
+    crate::trace::phase("validate", t);
+    let t = Instant::now();
     let desired = crate::lower::lower(&lab);
+    crate::trace::phase("lower", t);
     Ok(Loaded {
         source,
         lab,
@@ -154,6 +160,7 @@ fn plan_with(
     let changes = plan::diff(lab, desired, &live).map_err(Error::Conflicts)?;
     let plan = plan::order(lab, changes);
     let diff_ms = ms(t.elapsed());
+    crate::trace::phase("diff+order", t);
     check_kinds(&plan)?;
     Ok(Planned {
         lab: lab.to_string(),

@@ -96,7 +96,15 @@ pub struct NlSocket {
     seq: u32,
     /// Write requests sent on this socket since it was opened.
     pub writes: u64,
-    recv_buf: Vec<u8>,
+    /// Whether the socket was set up for batches (big receive buffer, extended acks);
+    /// a socket that only dumps never needs it.
+    tuned: bool,
+}
+
+thread_local! {
+    /// Receive buffer, one per thread rather than per socket: a lab has thousands of
+    /// sockets but only a few threads read at once. Dump datagrams are at most 32 KiB.
+    static RECV_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 1 << 16]);
 }
 
 impl std::fmt::Debug for NlSocket {
@@ -110,14 +118,11 @@ impl NlSocket {
     pub fn open() -> io::Result<Self> {
         let mut sock = Socket::new(NETLINK_ROUTE)?;
         sock.bind(&SocketAddr::new(0, 0))?;
-        set_rcvbuf(&sock, RCVBUF);
-        sock.set_ext_ack(true).ok();
-        sock.set_cap_ack(true).ok();
         Ok(NlSocket {
             sock,
             seq: 0,
             writes: 0,
-            recv_buf: vec![0; 1 << 16],
+            tuned: false,
         })
     }
 
@@ -133,6 +138,12 @@ impl NlSocket {
         let mut errors = Vec::new();
         if batch.is_empty() {
             return Ok(errors);
+        }
+        if !self.tuned {
+            set_rcvbuf(&self.sock, RCVBUF);
+            self.sock.set_ext_ack(true).ok();
+            self.sock.set_cap_ack(true).ok();
+            self.tuned = true;
         }
         let mut buf = batch.buf.clone();
         let first_seq = self.seq.wrapping_add(1);
@@ -175,35 +186,39 @@ impl NlSocket {
         errors: &mut Vec<NlError>,
     ) -> io::Result<()> {
         loop {
-            let len = self.recv()?;
             let mut done = false;
-            for_each_raw(&self.recv_buf[..len], |ty, seq, raw| {
-                if ty == NLMSG_ERROR {
-                    if let Some(mut e) = decode_error(flags_of(raw), &raw[16..]) {
-                        e.index = seq.wrapping_sub(first_seq) as usize;
-                        if e.errno != 0 {
-                            errors.push(e);
+            self.recv(|data| {
+                for_each_raw(data, |ty, seq, raw| {
+                    if ty == NLMSG_ERROR {
+                        if let Some(mut e) = decode_error(flags_of(raw), &raw[16..]) {
+                            e.index = seq.wrapping_sub(first_seq) as usize;
+                            if e.errno != 0 {
+                                errors.push(e);
+                            }
+                        }
+                        if seq == last_seq {
+                            done = true;
                         }
                     }
-                    if seq == last_seq {
-                        done = true;
-                    }
-                }
-            });
+                })
+            })?;
             if done {
                 return Ok(());
             }
         }
     }
 
-    fn recv(&mut self) -> io::Result<usize> {
-        loop {
-            match self.sock.recv(&mut &mut self.recv_buf[..], 0) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+    /// Receives one datagram and hands it to `f`.
+    fn recv<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> io::Result<R> {
+        RECV_BUF.with_borrow_mut(|buf| {
+            loop {
+                match self.sock.recv(&mut &mut buf[..], 0) {
+                    Ok(n) => return Ok(f(&buf[..n])),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
             }
-        }
+        })
     }
 
     /// Sends one request and returns its single reply payload (the whole netlink
@@ -216,23 +231,24 @@ impl NlSocket {
         buf[8..12].copy_from_slice(&seq.to_ne_bytes());
         self.sock.send(&buf, 0)?;
         loop {
-            let len = self.recv()?;
             let mut out = None;
-            for_each_raw(&self.recv_buf[..len], |ty, mseq, raw| {
-                if mseq != seq || out.is_some() {
-                    return;
-                }
-                if ty == NLMSG_ERROR {
-                    let e = decode_error(flags_of(raw), &raw[16..]).unwrap_or(NlError {
-                        index: 0,
-                        errno: libc::EIO,
-                        message: None,
-                    });
-                    out = Some(Err(e));
-                } else {
-                    out = Some(Ok(raw.to_vec()));
-                }
-            });
+            self.recv(|data| {
+                for_each_raw(data, |ty, mseq, raw| {
+                    if mseq != seq || out.is_some() {
+                        return;
+                    }
+                    if ty == NLMSG_ERROR {
+                        let e = decode_error(flags_of(raw), &raw[16..]).unwrap_or(NlError {
+                            index: 0,
+                            errno: libc::EIO,
+                            message: None,
+                        });
+                        out = Some(Err(e));
+                    } else {
+                        out = Some(Ok(raw.to_vec()));
+                    }
+                })
+            })?;
             if let Some(r) = out {
                 return Ok(r);
             }
@@ -249,26 +265,27 @@ impl NlSocket {
         buf[8..12].copy_from_slice(&seq.to_ne_bytes());
         self.sock.send(&buf, 0)?;
         loop {
-            let len = self.recv()?;
             let mut done = false;
             let mut failure = None;
-            for_each_raw(&self.recv_buf[..len], |ty, mseq, raw| {
-                if mseq != seq || done {
-                    return;
-                }
-                match ty {
-                    NLMSG_DONE => done = true,
-                    NLMSG_ERROR => {
-                        if let Some(e) = decode_error(flags_of(raw), &raw[16..])
-                            && e.errno != 0
-                        {
-                            failure = Some(e);
-                        }
-                        done = true;
+            self.recv(|data| {
+                for_each_raw(data, |ty, mseq, raw| {
+                    if mseq != seq || done {
+                        return;
                     }
-                    _ => f(raw),
-                }
-            });
+                    match ty {
+                        NLMSG_DONE => done = true,
+                        NLMSG_ERROR => {
+                            if let Some(e) = decode_error(flags_of(raw), &raw[16..])
+                                && e.errno != 0
+                            {
+                                failure = Some(e);
+                            }
+                            done = true;
+                        }
+                        _ => f(raw),
+                    }
+                })
+            })?;
             if let Some(e) = failure {
                 return Err(io::Error::other(e.describe()));
             }

@@ -230,10 +230,12 @@ pub struct Opened {
 /// Opens existing namespaces: on short-lived threads, each enters the namespace with
 /// `setns`, opens a socket there and reads the wanted sysctls.
 pub fn open_many(specs: &[OpenSpec]) -> Vec<Result<Opened, NsError>> {
-    on_threads(specs, open_here)
+    on_threads(specs, open_one)
 }
 
-fn open_here(spec: &OpenSpec) -> Result<Opened, NsError> {
+/// Enters namespace `spec.name` on the calling thread, opens a socket there and reads
+/// the wanted sysctls. The caller must be a dedicated thread that ends afterwards.
+pub fn open_one(spec: &OpenSpec) -> Result<Opened, NsError> {
     let name = spec.name.as_str();
     let fd: OwnedFd = File::open(run_dir().join(name))
         .map_err(io_err(name, "opening"))?

@@ -7,17 +7,15 @@ use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
 use ipnet::IpNet;
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NlasIterator};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{
-    InfoKind, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
-};
+use netlink_packet_route::link::{LinkAttribute, LinkExtentMask, LinkMessage};
 use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use crate::kernel::netns::{self, NsHandle, OpenSpec};
+use crate::kernel::netns::{self, NsHandle, OpenSpec, SysctlValues};
 use crate::kernel::{KernelError, Session};
 use crate::state::{
     Address, AddressKey, Link, LinkKind, LinkRef, NSHOST_PROTO, Namespace, NetState, PortRange,
@@ -49,35 +47,37 @@ pub fn observe(spec: &ObserveSpec, session: &mut Session) -> Result<NetState, Ke
     let names = netns::list().map_err(KernelError::ListNamespaces)?;
     let live_names: BTreeSet<&String> = names.iter().collect();
     session.handles.retain(|name, _| live_names.contains(name));
+    let open_spec = |n: &String| OpenSpec {
+        name: n.clone(),
+        sysctls: spec
+            .sysctls
+            .get(n)
+            .map(|k| k.iter().cloned().collect())
+            .unwrap_or_default(),
+    };
+    let mut sysctl_values: HashMap<String, SysctlValues> = HashMap::new();
 
-    let to_open: Vec<OpenSpec> = names
-        .iter()
-        .filter(|n| !session.handles.contains_key(*n))
-        .map(|n| OpenSpec {
-            name: n.clone(),
-            sysctls: spec
-                .sysctls
-                .get(n)
-                .map(|k| k.iter().cloned().collect())
-                .unwrap_or_default(),
-        })
-        .collect();
-    let mut sysctl_values: HashMap<String, Vec<(String, Option<String>)>> = HashMap::new();
-    for result in netns::open_many(&to_open) {
-        match result {
-            Ok(opened) => {
-                sysctl_values.insert(opened.handle.name.clone(), opened.sysctls);
-                session
-                    .handles
-                    .insert(opened.handle.name.clone(), opened.handle);
+    // The fabric is opened first: every node's dump asks for its nsid by fd.
+    if let Some(fabric) = &spec.fabric
+        && live_names.contains(fabric)
+        && !session.handles.contains_key(fabric)
+    {
+        match netns::open_many(&[open_spec(fabric)]).pop() {
+            Some(Ok(opened)) => {
+                sysctl_values.insert(fabric.clone(), opened.sysctls);
+                session.handles.insert(fabric.clone(), opened.handle);
             }
-            // A namespace that vanished between listing and opening is simply gone.
-            Err(netns::NsError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(KernelError::Namespace(e)),
+            Some(Err(e)) if !vanished(&e) => return Err(KernelError::Namespace(e)),
+            _ => {}
         }
     }
-    // Namespaces opened earlier: read their sysctls now.
+    let fabric_fd = spec
+        .fabric
+        .as_ref()
+        .and_then(|f| session.handles.get(f))
+        .map(|h| h.fd.as_raw_fd());
+
+    // Namespaces opened before (verification after apply): read their sysctls now.
     let reread: Vec<(&NsHandle, Vec<String>)> = spec
         .sysctls
         .iter()
@@ -93,43 +93,69 @@ pub fn observe(spec: &ObserveSpec, session: &mut Session) -> Result<NetState, Ke
         sysctl_values.insert(name, values.map_err(KernelError::Namespace)?);
     }
 
-    crate::trace::phase("observe: open namespaces", t0);
-    let t0 = std::time::Instant::now();
-    let fabric_fd = spec
-        .fabric
-        .as_ref()
-        .and_then(|f| session.handles.get(f))
-        .map(|h| h.fd.as_raw_fd());
-
-    // Dump every namespace, a few threads at a time (dumps run without the rtnl lock).
+    // One pass over every namespace on a few short-lived threads, each taking the next
+    // job from a shared queue: enter and open the namespaces not open yet, then dump.
+    // Dumps run without the rtnl lock; the fabric, by far the largest, goes first so it
+    // does not end up last on the critical path.
     let lab = spec.lab.as_str();
-    let mut handles: Vec<&mut NsHandle> = session.handles.values_mut().collect();
+    let to_open: Vec<OpenSpec> = names
+        .iter()
+        .filter(|n| !session.handles.contains_key(*n))
+        .map(open_spec)
+        .collect();
+    let mut jobs: Vec<Job> = session.handles.values_mut().map(Job::Dump).collect();
+    if let Some(fabric) = spec.fabric.as_deref()
+        && let Some(pos) = jobs
+            .iter()
+            .position(|j| matches!(j, Job::Dump(h) if h.name == fabric))
+    {
+        let f = jobs.remove(pos);
+        jobs.insert(0, f);
+    }
+    jobs.extend(to_open.into_iter().map(Job::Open));
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
-        .min(handles.len().max(1));
-    let chunk = handles.len().div_ceil(workers).max(1);
-    let dumped: Vec<Result<Dumped, KernelError>> = std::thread::scope(|s| {
-        let joins: Vec<_> = handles
-            .chunks_mut(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter_mut()
-                        .map(|h| dump_namespace(lab, h, fabric_fd))
-                        .collect::<Vec<_>>()
+        .min(jobs.len().max(1));
+    let queue = std::sync::Mutex::new(jobs.into_iter());
+    let done: Vec<JobResult> = std::thread::scope(|s| {
+        let joins: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let next = queue.lock().expect("observe queue").next();
+                        match next {
+                            Some(job) => out.push(run_job(lab, job, fabric_fd)),
+                            None => return out,
+                        }
+                    }
                 })
             })
             .collect();
         joins
             .into_iter()
-            .flat_map(|j| j.join().expect("dump thread panicked"))
+            .flat_map(|j| j.join().expect("observe thread panicked"))
             .collect()
     });
+    let mut dumped = Vec::with_capacity(done.len());
+    for result in done {
+        match result {
+            JobResult::Opened(handle, values, d) => {
+                sysctl_values.insert(handle.name.clone(), values);
+                session.handles.insert(handle.name.clone(), handle);
+                dumped.push(d?);
+            }
+            JobResult::Dumped(d) => dumped.push(d?),
+            JobResult::Gone => {}
+            JobResult::Failed(e) => return Err(e),
+        }
+    }
+    crate::trace::phase("observe: open and dump", t0);
 
-    crate::trace::phase("observe: dump", t0);
     let mut state = NetState::default();
     let mut peers: Vec<(String, String, RawPeer, Option<i32>)> = Vec::new();
     for result in dumped {
-        let (name, mut ns, raw_peers, fabric_nsid) = result?;
+        let (name, mut ns, raw_peers, fabric_nsid) = result;
         if let Some(values) = sysctl_values.remove(&name) {
             for (k, v) in values {
                 if let Some(v) = v {
@@ -144,6 +170,41 @@ pub fn observe(spec: &ObserveSpec, session: &mut Session) -> Result<NetState, Ke
     }
     resolve_peers(&mut state, spec.fabric.as_deref(), peers);
     Ok(state)
+}
+
+/// One unit of observation work.
+enum Job<'a> {
+    /// Enter a namespace, open its socket, read its sysctls, then dump it.
+    Open(OpenSpec),
+    /// Dump a namespace already open.
+    Dump(&'a mut NsHandle),
+}
+
+enum JobResult {
+    Opened(NsHandle, SysctlValues, Result<Dumped, KernelError>),
+    Dumped(Result<Dumped, KernelError>),
+    /// The namespace vanished between listing and opening.
+    Gone,
+    Failed(KernelError),
+}
+
+fn vanished(e: &netns::NsError) -> bool {
+    matches!(e, netns::NsError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// Runs one job on the calling (dedicated, short-lived) thread.
+fn run_job(lab: &str, job: Job<'_>, fabric_fd: Option<i32>) -> JobResult {
+    match job {
+        Job::Dump(h) => JobResult::Dumped(dump_namespace(lab, h, fabric_fd)),
+        Job::Open(spec) => match netns::open_one(&spec) {
+            Ok(mut opened) => {
+                let d = dump_namespace(lab, &mut opened.handle, fabric_fd);
+                JobResult::Opened(opened.handle, opened.sysctls, d)
+            }
+            Err(e) if vanished(&e) => JobResult::Gone,
+            Err(e) => JobResult::Failed(KernelError::Namespace(e)),
+        },
+    }
 }
 
 /// Fills in veth peers: a link whose peer is in the same namespace, or in the fabric
@@ -229,8 +290,7 @@ fn dump_namespace(
     let mut lo_alias = None;
     h.sock
         .dump(RouteNetlinkMessage::GetLink(req), |raw| {
-            if let Some(RouteNetlinkMessage::NewLink(msg)) = parse(raw) {
-                let (ifname, link, peer, master, alias) = decode_link(msg);
+            if let Some((ifname, link, peer, master, alias)) = decode_link(raw) {
                 if link.kind == LinkKind::Loopback {
                     lo_alias = alias;
                 }
@@ -343,39 +403,67 @@ fn parse(raw: &[u8]) -> Option<RouteNetlinkMessage> {
 
 type DecodedLink = (String, Link, Option<RawPeer>, Option<u32>, Option<String>);
 
-fn decode_link(msg: LinkMessage) -> DecodedLink {
-    let mut name = String::new();
-    let mut mtu = None;
-    let mut alias = None;
-    let mut master = None;
-    let mut peer_index = None;
-    let mut netnsid = None;
-    let mut kind = None;
-    for attr in msg.attributes {
-        match attr {
-            LinkAttribute::IfName(n) => name = n,
-            LinkAttribute::Mtu(m) => mtu = Some(m),
-            LinkAttribute::IfAlias(a) => alias = Some(a),
-            LinkAttribute::Controller(m) => master = Some(m),
-            LinkAttribute::Link(l) => peer_index = Some(l),
-            LinkAttribute::LinkNetNsId(id) => netnsid = Some(id),
-            LinkAttribute::LinkInfo(infos) => {
-                for info in infos {
-                    if let LinkInfo::Kind(k) = info {
-                        kind = Some(k);
+const RTM_NEWLINK: u16 = 16;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_MTU: u16 = 4;
+const IFLA_LINK: u16 = 5;
+const IFLA_MASTER: u16 = 10;
+const IFLA_LINKINFO: u16 = 18;
+const IFLA_INFO_KIND: u16 = 1;
+const IFLA_IFALIAS: u16 = 20;
+const IFLA_LINK_NETNSID: u16 = 37;
+const ARPHRD_LOOPBACK: u16 = 772;
+const IFF_UP: u32 = 1;
+
+fn nla_str(v: &[u8]) -> String {
+    let v = v.split(|b| *b == 0).next().unwrap_or(v);
+    String::from_utf8_lossy(v).into_owned()
+}
+
+fn nla_u32(v: &[u8]) -> Option<u32> {
+    Some(u32::from_ne_bytes(v.get(..4)?.try_into().ok()?))
+}
+
+/// Decodes only the link attributes the diff needs, straight from the message bytes:
+/// a link dump carries kilobytes per link (per-family configuration) that nshost never
+/// looks at, and a full decode of a large fabric dominated the no-op plan.
+fn decode_link(raw: &[u8]) -> Option<DecodedLink> {
+    if raw.len() < 32 || u16::from_ne_bytes([raw[4], raw[5]]) != RTM_NEWLINK {
+        return None;
+    }
+    let ifi = &raw[16..32];
+    let link_type = u16::from_ne_bytes([ifi[2], ifi[3]]);
+    let index = u32::from_ne_bytes(ifi[4..8].try_into().ok()?);
+    let flags = u32::from_ne_bytes(ifi[8..12].try_into().ok()?);
+    let (mut name, mut mtu, mut alias, mut master) = (String::new(), None, None, None);
+    let (mut peer_index, mut netnsid, mut kind) = (None, None, None);
+    for nla in NlasIterator::new(&raw[32..]) {
+        let nla = nla.ok()?;
+        let v = nla.value();
+        match nla.kind() & 0x3fff {
+            IFLA_IFNAME => name = nla_str(v),
+            IFLA_MTU => mtu = nla_u32(v),
+            IFLA_IFALIAS => alias = Some(nla_str(v)),
+            IFLA_MASTER => master = nla_u32(v),
+            IFLA_LINK => peer_index = nla_u32(v),
+            IFLA_LINK_NETNSID => netnsid = nla_u32(v).map(|i| i as i32),
+            IFLA_LINKINFO => {
+                for info in NlasIterator::new(v).flatten() {
+                    if info.kind() & 0x3fff == IFLA_INFO_KIND {
+                        kind = Some(nla_str(info.value()));
                     }
                 }
             }
             _ => {}
         }
     }
-    let kind = match kind {
-        Some(InfoKind::Veth) => LinkKind::Veth { peer: None },
-        Some(InfoKind::Bridge) => LinkKind::Bridge,
+    let kind = match kind.as_deref() {
+        Some("veth") => LinkKind::Veth { peer: None },
+        Some("bridge") => LinkKind::Bridge,
         Some(other) => LinkKind::Other {
             name: other.to_string(),
         },
-        None if msg.header.link_layer_type == LinkLayerType::Loopback => LinkKind::Loopback,
+        None if link_type == ARPHRD_LOOPBACK => LinkKind::Loopback,
         None => LinkKind::Other {
             name: "unknown".to_string(),
         },
@@ -392,11 +480,11 @@ fn decode_link(msg: LinkMessage) -> DecodedLink {
         kind,
         owner,
         mtu,
-        up: msg.header.flags.contains(LinkFlags::Up),
+        up: flags & IFF_UP != 0,
         master: None,
-        ifindex: Some(msg.header.index),
+        ifindex: Some(index),
     };
-    (name, link, peer, master, alias)
+    Some((name, link, peer, master, alias))
 }
 
 fn decode_address(
