@@ -66,7 +66,7 @@ struct Args {
     /// or run them by hand), and measure nothing.
     #[arg(long, value_name = "DIR")]
     write_scripts: Option<PathBuf>,
-    /// Give up on a sandbox after this many seconds (default: 300 + N / 2).
+    /// Give up on a sandbox after this many seconds (default: 600 + N).
     #[arg(long)]
     timeout: Option<u64>,
     /// Set by `cargo bench`; without it (e.g. `cargo test --benches`) nothing is run.
@@ -205,10 +205,17 @@ fn drive(mut args: Args) -> Result<(), String> {
         "lab benchmark: sizes {:?}, {} run(s), methods {:?}",
         args.sizes, args.runs, args.methods
     );
+    let system = system(nshost, floor, dump);
+    println!(
+        "nshost lab benchmark: wall clock of each program from start to exit, median and \
+         spread over {} run(s), each in a fresh sandbox (kernel {}, {} CPUs, {})",
+        args.runs, system.kernel, system.cpus, system.iproute2
+    );
+    let (nshost, floor, dump) = (&system.nshost_bin, &system.floor_bin, &system.dump_bin);
     let mut sizes = Vec::new();
     for &n in &args.sizes {
         let lab = GenLab::new(inner::LAB_NAME, n);
-        let timeout = Duration::from_secs(args.timeout.unwrap_or(300 + n as u64 / 2));
+        let timeout = Duration::from_secs(args.timeout.unwrap_or(600 + n as u64));
         let mut runs: Vec<(Method, Vec<inner::Step>)> = Vec::new();
         for run in 1..=args.runs {
             for &method in &args.methods {
@@ -269,7 +276,7 @@ fn drive(mut args: Args) -> Result<(), String> {
         benchmark: "nshost lab (cargo bench --bench lab)",
         runs: args.runs,
         methods: args.methods.clone(),
-        system: system(nshost, floor, dump),
+        system,
         sizes,
     };
     if let Some(dir) = args.json.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -159,14 +159,29 @@ fn measure(
     })
 }
 
-/// The last few lines of a program's output, for an error message.
+/// The gist of a program's error output for a message: a Rust panic's location and
+/// message when there is one, else the last few lines.
 fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    // Without miette's box drawing, so that the lines read joined.
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim_start_matches(|c: char| c.is_whitespace() || "│×╰╭─┬▶".contains(c)))
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    if let Some(i) = lines.iter().position(|l| l.contains("panicked at")) {
+        let end = (i + 3).min(lines.len());
+        let msg: Vec<&str> = lines[i..end]
+            .iter()
+            .take_while(|l| !l.starts_with("note:") && !l.starts_with("stack backtrace"))
+            .copied()
+            .collect();
+        return format!(": {}", msg.join(" "));
+    }
     if lines.is_empty() {
         return String::new();
     }
     let start = lines.len().saturating_sub(6);
-    format!(": {}", lines[start..].join(" | "))
+    format!(": {}", lines[start..].join(" / "))
 }
 
 /// Checks that exactly the lab's namespaces exist and that traffic crosses the routers:
@@ -282,6 +297,10 @@ fn run_nshost(job: &Job, mut lab: GenLab, work: &Path) -> Vec<Step> {
     let nshost = |verb: &str| {
         let mut c = Command::new(&bin);
         c.arg(verb).arg(&yaml).current_dir(work);
+        if verb == "plan" {
+            // Exit 2 if the plan is not empty: a no-op plan must find nothing to do.
+            c.arg("--detailed-exitcode");
+        }
         c
     };
     let no_edit = || Ok(());

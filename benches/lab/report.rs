@@ -266,8 +266,7 @@ pub fn table(size: &SizeResult, runs: usize) -> String {
             (None, Some(of)) => format!("n/a  ({of})"),
             _ => String::new(),
         };
-        let _ = writeln!(
-            t,
+        let line = format!(
             "  {:<42} {:>10} {:>21} {:>9} {:>8}  {}",
             row.label,
             median,
@@ -276,13 +275,27 @@ pub fn table(size: &SizeResult, runs: usize) -> String {
             rss,
             ratio
         );
+        let _ = writeln!(t, "{}", line.trim_end());
+        let mut errors: Vec<(&String, Vec<usize>)> = Vec::new();
         for (i, s) in row.runs.iter().enumerate() {
             if let Some(e) = &s.error {
-                let at = format!("{} (run {})", row.label, i + 1);
-                match failures.iter_mut().find(|(err, _)| err == e) {
-                    Some((_, ats)) => ats.push(at),
-                    None => failures.push((e.clone(), vec![at])),
+                match errors.iter_mut().find(|(err, _)| *err == e) {
+                    Some((_, runs)) => runs.push(i + 1),
+                    None => errors.push((e, vec![i + 1])),
                 }
+            }
+        }
+        for (e, runs) in errors {
+            let runs: Vec<String> = runs.iter().map(|r| r.to_string()).collect();
+            let at = format!(
+                "{} (run{} {})",
+                row.label,
+                if runs.len() > 1 { "s" } else { "" },
+                runs.join(", ")
+            );
+            match failures.iter_mut().find(|(err, _)| err == e) {
+                Some((_, ats)) => ats.push(at),
+                None => failures.push((e.clone(), vec![at])),
             }
         }
     }
