@@ -5,6 +5,7 @@
 //! [`kernel::observe`] reads the live one, [`plan::diff`] and [`plan::order`] compute the
 //! change set, and [`kernel::apply`] carries it out in batched netlink.
 
+pub mod devconf;
 pub mod kernel;
 pub mod lab;
 pub mod lock;

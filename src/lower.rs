@@ -1,7 +1,7 @@
 //! Lowering: a validated `Lab` into the desired `NetState`.
 //!
 //! Pure and total: every node becomes a namespace with its loopback, links, addresses,
-//! routes, rules and sysctls (with [`PROMOTE_SECONDARIES`] on); the fabric namespace
+//! routes, rules and sysctls (with [`PROMOTE_SECONDARIES`] on each IPv4 interface); the fabric namespace
 //! (only when the lab has a network) holds one bridge per network and the fabric end of
 //! every veth pair.
 
@@ -12,12 +12,13 @@ use crate::state::{
     RuleMeta,
 };
 
-/// The sysctl every node namespace gets (unless the lab sets it): promote an IPv4
-/// secondary address when the primary of its subnet is deleted. A plan replaces an
-/// address by adding the new one before deleting the old (so the link never loses its
-/// routes); in the same subnet the new one is a secondary, which the kernel would
-/// otherwise delete together with the old primary.
-pub const PROMOTE_SECONDARIES: &str = "net.ipv4.conf.all.promote_secondaries";
+/// The per-interface setting every node interface with an IPv4 address gets (unless the
+/// lab sets it): promote an IPv4 secondary address when the primary of its subnet is
+/// deleted. A plan replaces an address by adding the new one before deleting the old (so
+/// the link never loses its routes); in the same subnet the new one is a secondary,
+/// which the kernel would otherwise delete together with the old primary. Set and read
+/// over netlink (see `devconf`), so it costs no `/proc/sys` access.
+pub const PROMOTE_SECONDARIES: &str = "promote_secondaries";
 
 /// The loopback every namespace has: never owned, always up.
 fn loopback() -> Link {
@@ -139,9 +140,13 @@ pub fn lower(lab: &Lab) -> NetState {
             ns.rules.insert(rule.clone(), RuleMeta { owned: true });
         }
         ns.sysctls = node.sysctls.clone();
-        ns.sysctls
-            .entry(PROMOTE_SECONDARIES.to_string())
-            .or_insert_with(|| "1".to_string());
+        for (ifname, iface) in &node.interfaces {
+            if iface.addresses.iter().any(|a| a.addr().is_ipv4()) {
+                ns.sysctls
+                    .entry(format!("net.ipv4.conf.{ifname}.{PROMOTE_SECONDARIES}"))
+                    .or_insert_with(|| "1".to_string());
+            }
+        }
         state.namespaces.insert(node.ns.clone(), ns);
     }
 

@@ -60,13 +60,13 @@ fn validate_valid_files() {
     insta::assert_snapshot!(transcript(&small), @r"
     exit: 0
     --- stdout
-    topologies/small.yaml: lab `small` is valid (7 namespaces, 67 objects)
+    topologies/small.yaml: lab `small` is valid (7 namespaces, 71 objects)
     --- stderr
     ");
     insta::assert_snapshot!(transcript(&full), @r"
     exit: 0
     --- stdout
-    topologies/full.yaml: lab `full` is valid (6 namespaces, 85 objects)
+    topologies/full.yaml: lab `full` is valid (6 namespaces, 89 objects)
     --- stderr
     ");
 }

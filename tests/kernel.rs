@@ -267,7 +267,7 @@ fn apply_from_empty() {
         let file = topology("small.yaml");
         let out = apply(&file);
         assert!(
-            out.contains("Apply complete! Resources: 60 added, 0 changed, 0 destroyed."),
+            out.contains("Apply complete! Resources: 64 added, 0 changed, 0 destroyed."),
             "{out}"
         );
         assert_eq!(netns(), small_namespaces("small", ""));
@@ -374,7 +374,7 @@ fn edits_plan_and_apply_exactly() {
             format!("add_link small-fabric/{pc3} + pc3/eth0"),
             "add_address pc3 eth0 10.2.1.11/24".into(),
             "add_route pc3 0.0.0.0/0".into(),
-            "set_sysctl pc3 net.ipv4.conf.all.promote_secondaries".into(),
+            "set_sysctl pc3 net.ipv4.conf.eth0.promote_secondaries".into(),
             format!("update_link small-fabric/{web1}"),
             "update_link web1/eth0".into(),
         ];
@@ -404,7 +404,7 @@ fn edits_plan_and_apply_exactly() {
   + link eth0 (veth, peer small-fabric/{pc3}, up)
   + address eth0 10.2.1.11/24
   + route default via 10.2.1.1
-  + sysctl net.ipv4.conf.all.promote_secondaries = 1
+  + sysctl net.ipv4.conf.eth0.promote_secondaries = 1
 
 # fabric small-fabric
   - link {db1} (veth, peer db1/eth0, master {db1_bridge}, up)
@@ -541,8 +541,9 @@ fn drift_is_planned_and_repaired() {
   + link eth0 (veth, peer small-fabric/{web1}, up)
   + address eth0 10.1.1.10/24
   + route default via 10.1.1.1
+  + sysctl net.ipv4.conf.eth0.promote_secondaries = 1
 
-Plan: 5 to add, 0 to change, 0 to destroy.
+Plan: 6 to add, 0 to change, 0 to destroy.
 "
             )
         );

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::devconf;
 use crate::kernel::message::{self, IfIndexes, Request};
 use crate::kernel::netlink::Batch;
 use crate::kernel::netns::{self, CreateSpec, NsHandle};
@@ -72,6 +73,7 @@ pub fn apply(
     }
     for (i, change) in plan.changes.iter().enumerate() {
         if let Change::SetSysctl { ns, key, to, .. } = change
+            && devconf::parse_key(key).is_none()
             && let Some(&pos) = create_pos.get(ns.as_str())
         {
             creates[pos].sysctls.push((key.clone(), to.clone()));
@@ -122,7 +124,7 @@ pub fn apply(
             match change {
                 Change::AddNamespace { .. } => {}
                 Change::DeleteNamespace { ns, .. } => stages[s].deletions.push(ns.clone()),
-                Change::SetSysctl { ns, key, to, .. } => {
+                Change::SetSysctl { ns, key, to, .. } if devconf::parse_key(key).is_none() => {
                     if !folded_sysctls[i] {
                         stages[s]
                             .sysctls

@@ -18,6 +18,7 @@ use netlink_packet_route::route::{
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage, RulePortRange};
 use netlink_packet_route::{AddressFamily, IpProtocol, RouteNetlinkMessage};
 
+use crate::devconf;
 use crate::plan::Change;
 use crate::state::{
     AddressKey, Link, LinkKind, NSHOST_PROTO, NetState, Route, RouteKey, Rule, owner_alias,
@@ -93,10 +94,13 @@ pub enum BuildError {
     NoLink { ns: String, name: String },
     #[error("{ns}: namespace is not open")]
     NoNamespace { ns: String },
+    #[error("sysctl {key}: `{value}` is not a number")]
+    BadValue { key: String, value: String },
 }
 
-/// Builds the requests for one change. Namespace creation/removal and sysctls are not
-/// netlink and yield nothing.
+/// Builds the requests for one change. Namespace creation/removal and sysctls written
+/// under `/proc/sys` are not netlink and yield nothing; per-interface IPv4 settings are
+/// one `RTM_NEWLINK` each.
 pub fn build(
     lab: &str,
     change: &Change,
@@ -116,9 +120,23 @@ pub fn build(
         })
     };
     Ok(match change {
-        Change::AddNamespace { .. } | Change::DeleteNamespace { .. } | Change::SetSysctl { .. } => {
-            Vec::new()
-        }
+        Change::SetSysctl { ns, key, to, .. } => match devconf::parse_key(key) {
+            Some(conf) => {
+                let value: u32 = to.trim().parse().map_err(|_| BuildError::BadValue {
+                    key: key.clone(),
+                    value: to.clone(),
+                })?;
+                let mut msg = LinkMessage::default();
+                msg.header.index = index(idx, ns, conf.dev)?;
+                msg.attributes
+                    .push(LinkAttribute::AfSpecUnknown(devconf::af_spec_payload(
+                        conf.index, value,
+                    )));
+                vec![here(ns, RouteNetlinkMessage::NewLink(msg), 0)]
+            }
+            None => Vec::new(),
+        },
+        Change::AddNamespace { .. } | Change::DeleteNamespace { .. } => Vec::new(),
         Change::AddLink {
             ns,
             name,

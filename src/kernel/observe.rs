@@ -15,6 +15,7 @@ use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
+use crate::devconf;
 use crate::kernel::netns::{self, NsHandle, OpenSpec, SysctlValues};
 use crate::kernel::{KernelError, Session};
 use crate::state::{
@@ -47,13 +48,16 @@ pub fn observe(spec: &ObserveSpec, session: &mut Session) -> Result<NetState, Ke
     let names = netns::list().map_err(KernelError::ListNamespaces)?;
     let live_names: BTreeSet<&String> = names.iter().collect();
     session.handles.retain(|name, _| live_names.contains(name));
+    // sysctls read under /proc/sys; per-interface IPv4 settings come with the link dump.
+    let proc_keys = |keys: &BTreeSet<String>| -> Vec<String> {
+        keys.iter()
+            .filter(|k| devconf::parse_key(k).is_none())
+            .cloned()
+            .collect()
+    };
     let open_spec = |n: &String| OpenSpec {
         name: n.clone(),
-        sysctls: spec
-            .sysctls
-            .get(n)
-            .map(|k| k.iter().cloned().collect())
-            .unwrap_or_default(),
+        sysctls: spec.sysctls.get(n).map(proc_keys).unwrap_or_default(),
     };
     let mut sysctl_values: HashMap<String, SysctlValues> = HashMap::new();
 
@@ -82,12 +86,8 @@ pub fn observe(spec: &ObserveSpec, session: &mut Session) -> Result<NetState, Ke
         .sysctls
         .iter()
         .filter(|(n, _)| !sysctl_values.contains_key(*n))
-        .filter_map(|(n, keys)| {
-            session
-                .handles
-                .get(n)
-                .map(|h| (h, keys.iter().cloned().collect()))
-        })
+        .filter_map(|(n, keys)| session.handles.get(n).map(|h| (h, proc_keys(keys))))
+        .filter(|(_, keys)| !keys.is_empty())
         .collect();
     for (name, values) in netns::read_sysctls(&reread) {
         sysctl_values.insert(name, values.map_err(KernelError::Namespace)?);
@@ -97,7 +97,6 @@ pub fn observe(spec: &ObserveSpec, session: &mut Session) -> Result<NetState, Ke
     // job from a shared queue: enter and open the namespaces not open yet, then dump.
     // Dumps run without the rtnl lock; the fabric, by far the largest, goes first so it
     // does not end up last on the critical path.
-    let lab = spec.lab.as_str();
     let to_open: Vec<OpenSpec> = names
         .iter()
         .filter(|n| !session.handles.contains_key(*n))
@@ -125,7 +124,7 @@ pub fn observe(spec: &ObserveSpec, session: &mut Session) -> Result<NetState, Ke
                     loop {
                         let next = queue.lock().expect("observe queue").next();
                         match next {
-                            Some(job) => out.push(run_job(lab, job, fabric_fd)),
+                            Some(job) => out.push(run_job(spec, job, fabric_fd)),
                             None => return out,
                         }
                     }
@@ -193,12 +192,12 @@ fn vanished(e: &netns::NsError) -> bool {
 }
 
 /// Runs one job on the calling (dedicated, short-lived) thread.
-fn run_job(lab: &str, job: Job<'_>, fabric_fd: Option<i32>) -> JobResult {
+fn run_job(spec: &ObserveSpec, job: Job<'_>, fabric_fd: Option<i32>) -> JobResult {
     match job {
-        Job::Dump(h) => JobResult::Dumped(dump_namespace(lab, h, fabric_fd)),
-        Job::Open(spec) => match netns::open_one(&spec) {
+        Job::Dump(h) => JobResult::Dumped(dump_namespace(spec, h, fabric_fd)),
+        Job::Open(open) => match netns::open_one(&open) {
             Ok(mut opened) => {
-                let d = dump_namespace(lab, &mut opened.handle, fabric_fd);
+                let d = dump_namespace(spec, &mut opened.handle, fabric_fd);
                 JobResult::Opened(opened.handle, opened.sysctls, d)
             }
             Err(e) if vanished(&e) => JobResult::Gone,
@@ -267,11 +266,21 @@ fn resolve_peers(
 type Dumped = (String, Namespace, Vec<(String, RawPeer)>, Option<i32>);
 
 fn dump_namespace(
-    lab: &str,
+    spec: &ObserveSpec,
     h: &mut NsHandle,
     fabric_fd: Option<i32>,
 ) -> Result<Dumped, KernelError> {
+    let lab = spec.lab.as_str();
     let name = h.name.clone();
+    // Per-interface IPv4 settings wanted here, read from the links' IFLA_AF_SPEC.
+    let wanted: Vec<(&String, devconf::DevConf<'_>)> = spec
+        .sysctls
+        .get(&name)
+        .into_iter()
+        .flatten()
+        .filter_map(|k| devconf::parse_key(k).map(|c| (k, c)))
+        .collect();
+    let mut af_specs: HashMap<String, Vec<u8>> = HashMap::new();
     let err = |what: &'static str| {
         let name = name.clone();
         move |source: std::io::Error| KernelError::Dump {
@@ -290,7 +299,12 @@ fn dump_namespace(
     let mut lo_alias = None;
     h.sock
         .dump(RouteNetlinkMessage::GetLink(req), |raw| {
-            if let Some((ifname, link, peer, master, alias)) = decode_link(raw) {
+            if let Some((ifname, link, peer, master, alias, af_spec)) = decode_link(raw) {
+                if let Some(a) = af_spec
+                    && wanted.iter().any(|(_, c)| c.dev == ifname)
+                {
+                    af_specs.insert(ifname.clone(), a.to_vec());
+                }
                 if link.kind == LinkKind::Loopback {
                     lo_alias = alias;
                 }
@@ -319,6 +333,14 @@ fn dump_namespace(
             Vec::new(),
             None,
         ));
+    }
+    for (key, conf) in &wanted {
+        if let Some(v) = af_specs
+            .get(conf.dev)
+            .and_then(|a| devconf::read(a, conf.index))
+        {
+            ns.sysctls.insert((*key).clone(), v.to_string());
+        }
     }
     let by_index: HashMap<u32, String> = ns
         .links
@@ -401,7 +423,16 @@ fn parse(raw: &[u8]) -> Option<RouteNetlinkMessage> {
     }
 }
 
-type DecodedLink = (String, Link, Option<RawPeer>, Option<u32>, Option<String>);
+/// A decoded link: name, link, raw veth peer, master ifindex, alias, and the raw
+/// `IFLA_AF_SPEC` payload (borrowed from the message).
+type DecodedLink<'a> = (
+    String,
+    Link,
+    Option<RawPeer>,
+    Option<u32>,
+    Option<String>,
+    Option<&'a [u8]>,
+);
 
 const RTM_NEWLINK: u16 = 16;
 const IFLA_IFNAME: u16 = 3;
@@ -409,6 +440,7 @@ const IFLA_MTU: u16 = 4;
 const IFLA_LINK: u16 = 5;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
+const IFLA_AF_SPEC: u16 = 26;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_IFALIAS: u16 = 20;
 const IFLA_LINK_NETNSID: u16 = 37;
@@ -427,7 +459,7 @@ fn nla_u32(v: &[u8]) -> Option<u32> {
 /// Decodes only the link attributes the diff needs, straight from the message bytes:
 /// a link dump carries kilobytes per link (per-family configuration) that nshost never
 /// looks at, and a full decode of a large fabric dominated the no-op plan.
-fn decode_link(raw: &[u8]) -> Option<DecodedLink> {
+fn decode_link(raw: &[u8]) -> Option<DecodedLink<'_>> {
     if raw.len() < 32 || u16::from_ne_bytes([raw[4], raw[5]]) != RTM_NEWLINK {
         return None;
     }
@@ -436,17 +468,19 @@ fn decode_link(raw: &[u8]) -> Option<DecodedLink> {
     let index = u32::from_ne_bytes(ifi[4..8].try_into().ok()?);
     let flags = u32::from_ne_bytes(ifi[8..12].try_into().ok()?);
     let (mut name, mut mtu, mut alias, mut master) = (String::new(), None, None, None);
-    let (mut peer_index, mut netnsid, mut kind) = (None, None, None);
+    let (mut peer_index, mut netnsid, mut kind, mut af_spec) = (None, None, None, None);
     for nla in NlasIterator::new(&raw[32..]) {
         let nla = nla.ok()?;
-        let v = nla.value();
-        match nla.kind() & 0x3fff {
+        let (kind_bits, len) = (nla.kind(), usize::from(nla.length()));
+        let v: &[u8] = nla.into_inner().get(4..len)?;
+        match kind_bits & 0x3fff {
             IFLA_IFNAME => name = nla_str(v),
             IFLA_MTU => mtu = nla_u32(v),
             IFLA_IFALIAS => alias = Some(nla_str(v)),
             IFLA_MASTER => master = nla_u32(v),
             IFLA_LINK => peer_index = nla_u32(v),
             IFLA_LINK_NETNSID => netnsid = nla_u32(v).map(|i| i as i32),
+            IFLA_AF_SPEC => af_spec = Some(v),
             IFLA_LINKINFO => {
                 for info in NlasIterator::new(v).flatten() {
                     if info.kind() & 0x3fff == IFLA_INFO_KIND {
@@ -484,7 +518,7 @@ fn decode_link(raw: &[u8]) -> Option<DecodedLink> {
         master: None,
         ifindex: Some(index),
     };
-    Some((name, link, peer, master, alias))
+    Some((name, link, peer, master, alias, af_spec))
 }
 
 fn decode_address(

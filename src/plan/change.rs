@@ -146,11 +146,13 @@ impl Change {
     }
 
     /// Whether this change is carried by a netlink message on the `ns` socket (as
-    /// opposed to a namespace thread: namespace creation/removal and sysctls).
+    /// opposed to a namespace thread: namespace creation/removal and `/proc/sys` writes).
     pub fn is_netlink(&self) -> bool {
-        !matches!(
-            self,
-            Change::AddNamespace { .. } | Change::DeleteNamespace { .. } | Change::SetSysctl { .. }
-        )
+        match self {
+            Change::AddNamespace { .. } | Change::DeleteNamespace { .. } => false,
+            // Per-interface IPv4 settings are link attributes; the rest is /proc/sys.
+            Change::SetSysctl { key, .. } => crate::devconf::parse_key(key).is_some(),
+            _ => true,
+        }
     }
 }

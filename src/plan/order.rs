@@ -49,36 +49,72 @@ impl Plan {
 }
 
 /// Number of per-namespace phases.
-const PHASES: usize = 10;
-/// The phase whose barrier a veth creation into a namespace must precede: addresses on.
-pub(crate) const PHASE_ADD_ADDRESS: usize = 6;
+const PHASES: usize = 11;
+/// The phase whose barrier a veth creation into a namespace must precede: settings of
+/// an interface on (they need the interface), addresses, routes, rules.
+pub(crate) const PHASE_NEEDS_LINK: usize = 6;
 /// The phase whose barrier precedes deleting a veth pair from its other end: route and
 /// rule deletions in the namespace go first (the kernel would flush the routes).
 const PHASE_DELETE_LINK: usize = 1;
 
 /// The per-namespace phase of a change; namespace creation and removal have none.
 ///
-/// 0 rule/route deletions, 1 link deletions, 2 bridge creation, 3 other non-veth links
-/// and in-place link updates, 4 veth creation, 5 sysctls, 6 address additions,
-/// 7 address deletions (after additions, so an interface never drops to zero addresses
-/// and has its routes flushed), 8 route additions/replacements, 9 rule additions.
+/// 0 rule/route deletions, 1 link deletions, 2 namespace-wide sysctls (before links, so
+/// new links see them), 3 bridge creation, 4 other non-veth links and in-place link
+/// updates, 5 veth creation, 6 settings of one interface, 7 address additions, 8 address
+/// deletions (after additions, so an interface never drops to zero addresses and has
+/// its routes flushed), 9 route additions/replacements, 10 rule additions.
 pub fn phase(c: &Change) -> Option<usize> {
     Some(match c {
         Change::AddNamespace { .. } | Change::DeleteNamespace { .. } => return None,
         Change::DeleteRule { .. } | Change::DeleteRoute { .. } => 0,
         Change::DeleteLink { .. } => 1,
+        Change::SetSysctl { key, .. } if !crate::devconf::names_device(key) => 2,
         Change::AddLink { link, .. } => match link.kind {
-            LinkKind::Bridge => 2,
-            LinkKind::Veth { .. } => 4,
-            _ => 3,
+            LinkKind::Bridge => 3,
+            LinkKind::Veth { .. } => 5,
+            _ => 4,
         },
-        Change::UpdateLink { .. } => 3,
-        Change::SetSysctl { .. } => 5,
-        Change::AddAddress { .. } => 6,
-        Change::DeleteAddress { .. } => 7,
-        Change::AddRoute { .. } | Change::ReplaceRoute { .. } => 8,
-        Change::AddRule { .. } => 9,
+        Change::UpdateLink { .. } => 4,
+        Change::SetSysctl { .. } => 6,
+        Change::AddAddress { .. } => 7,
+        Change::DeleteAddress { .. } => 8,
+        Change::AddRoute { .. } | Change::ReplaceRoute { .. } => 9,
+        Change::AddRule { .. } => 10,
     })
+}
+
+/// Where a change runs within a stage: a namespace's netlink socket, the thread creating
+/// a namespace (which also writes that namespace's namespace-wide sysctls, see
+/// `kernel::apply`), or a thread of its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Channel<'a> {
+    Socket(&'a str),
+    Creator(&'a str),
+    Own,
+}
+
+/// The namespaces a change set creates.
+pub fn created_namespaces(changes: &[Change]) -> std::collections::HashSet<&str> {
+    changes
+        .iter()
+        .filter(|c| matches!(c, Change::AddNamespace { .. }))
+        .map(Change::ns)
+        .collect()
+}
+
+/// The channel of `c`, given the namespaces its change set creates.
+pub fn channel_of<'a>(c: &'a Change, created: &std::collections::HashSet<&str>) -> Channel<'a> {
+    match c {
+        c if c.is_netlink() => Channel::Socket(c.ns()),
+        Change::AddNamespace { ns, .. } => Channel::Creator(ns),
+        Change::SetSysctl { ns, key, .. }
+            if !crate::devconf::names_device(key) && created.contains(ns.as_str()) =>
+        {
+            Channel::Creator(ns)
+        }
+        _ => Channel::Own,
+    }
 }
 
 /// A total rank within a namespace: namespace creation, the phases, namespace removal.
@@ -241,7 +277,7 @@ fn build(changes: &[Change]) -> Deps {
                     if let Some(&a) = add_ns.get(pns) {
                         edges.push((node(a), me));
                     }
-                    edges.push((me, barriers[id(pns)][PHASE_ADD_ADDRESS]));
+                    edges.push((me, barriers[id(pns)][PHASE_NEEDS_LINK]));
                     if let Some(&u) = updates.get(&(pns, p.at.name.as_str())) {
                         edges.push((me, node(u)));
                     }
@@ -297,12 +333,19 @@ pub fn order(lab: &str, changes: Vec<Change>) -> Plan {
         ns_id,
         ns_count,
     } = build(&changes);
-    let channel = |i: usize| {
-        if changes[i].is_netlink() {
-            ns_id[i]
-        } else {
-            ns_count + i
-        }
+    // A namespace-wide sysctl of a namespace this plan creates is written by the thread
+    // that creates it (see kernel::apply), so it shares that change's channel.
+    let created: std::collections::HashMap<&str, usize> = changes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| matches!(c, Change::AddNamespace { .. }))
+        .map(|(i, c)| (c.ns(), i))
+        .collect();
+    let created_set = created_namespaces(&changes);
+    let channel = |i: usize| match channel_of(&changes[i], &created_set) {
+        Channel::Socket(_) => ns_id[i],
+        Channel::Creator(ns) => ns_count + created[ns],
+        Channel::Own => ns_count + i,
     };
 
     // Levels, in a topological order.
@@ -427,14 +470,19 @@ mod tests {
         let desired = small_lab(LAB).build();
         let p = plan(&desired, &NetState::default());
         assert_eq!(p.stages.len(), 3, "{:#?}", p.changes);
-        assert!(p.stage(0).all(|c| matches!(c, Change::AddNamespace { .. })));
-        assert!(p.stage(1).all(
-            |c| matches!(c, Change::AddLink { ns, .. } if ns == "lab-fabric")
-                || matches!(c, Change::SetSysctl { .. })
-        ));
+        // Namespaces, with the sysctls their creating threads write.
+        assert!(p.stage(0).all(|c| matches!(c, Change::AddNamespace { .. })
+            || matches!(c, Change::SetSysctl { key, .. } if !crate::devconf::names_device(key))));
+        assert!(
+            p.stage(1)
+                .all(|c| matches!(c, Change::AddLink { ns, .. } if ns == "lab-fabric"))
+        );
         assert!(p.stage(2).all(|c| matches!(
             c,
-            Change::AddAddress { .. } | Change::AddRoute { .. } | Change::AddRule { .. }
+            Change::AddAddress { .. }
+                | Change::AddRoute { .. }
+                | Change::AddRule { .. }
+                | Change::SetSysctl { .. }
         )));
         // Bridges before the ports enslaved to them.
         let first_veth = p.changes.iter().position(|c| matches!(c, Change::AddLink { link, .. } if matches!(link.kind, LinkKind::Veth { .. }))).unwrap();

@@ -575,10 +575,14 @@ pub mod sim {
     pub fn apply(live: &NetState, plan: &Plan, reverse_channels: bool) -> R<NetState> {
         let mut s = live.clone();
         for stage in &plan.stages {
-            let mut channels: Vec<(Option<&str>, Vec<usize>)> = Vec::new();
+            let created = crate::plan::order::created_namespaces(&plan.changes);
+            let mut channels: Vec<(Option<crate::plan::order::Channel>, Vec<usize>)> = Vec::new();
             for &i in stage {
                 let c = &plan.changes[i];
-                let ch = c.is_netlink().then(|| c.ns());
+                let ch = match crate::plan::order::channel_of(c, &created) {
+                    crate::plan::order::Channel::Own => None,
+                    ch => Some(ch),
+                };
                 match channels.iter_mut().find(|(k, _)| ch.is_some() && *k == ch) {
                     Some((_, v)) => v.push(i),
                     None => channels.push((ch, vec![i])),
@@ -602,7 +606,7 @@ pub mod sim {
 /// An independent check of a plan's order: every documented dependency, tested pair by
 /// pair (quadratic: small plans only), and the stage rules.
 pub mod oracle {
-    use crate::plan::order::{PHASE_ADD_ADDRESS, phase};
+    use crate::plan::order::{PHASE_NEEDS_LINK, phase};
     use crate::plan::{Change, Plan};
     use crate::state::{LinkKind, LinkRef};
 
@@ -671,7 +675,7 @@ pub mod oracle {
             return true;
         }
         if let Change::AddLink { peer: Some(p), .. } = a {
-            if b.ns() == p.at.ns && phase(b).is_some_and(|pb| pb >= PHASE_ADD_ADDRESS) {
+            if b.ns() == p.at.ns && phase(b).is_some_and(|pb| pb >= PHASE_NEEDS_LINK) {
                 return true;
             }
             if matches!(b, Change::UpdateLink { ns, name, .. } if *ns == p.at.ns && *name == p.at.name)
@@ -712,9 +716,11 @@ pub mod oracle {
             .enumerate()
             .flat_map(|(k, s)| s.iter().map(move |_| k))
             .collect();
-        fn channel(c: &Change) -> Option<&str> {
-            c.is_netlink().then(|| c.ns())
-        }
+        let created = crate::plan::order::created_namespaces(&plan.changes);
+        let channel = |c| match crate::plan::order::channel_of(c, &created) {
+            crate::plan::order::Channel::Own => None,
+            ch => Some(ch),
+        };
         for (i, a) in plan.changes.iter().enumerate() {
             for (j, b) in plan.changes.iter().enumerate() {
                 if i == j || !must_precede(a, b) {
