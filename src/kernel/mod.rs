@@ -2,6 +2,7 @@
 //! state and applying a plan.
 
 pub mod apply;
+pub mod decode;
 pub mod message;
 pub mod netlink;
 pub mod netns;

@@ -66,6 +66,11 @@ impl Batch {
         self.starts.is_empty()
     }
 
+    /// The encoded messages.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// Appends a request; `flags` are added to `NLM_F_REQUEST`. Sequence numbers are
     /// assigned at send time. Returns the message's index in the batch.
     pub fn push(&mut self, msg: RouteNetlinkMessage, flags: u16) -> usize {

@@ -3,25 +3,21 @@
 //! rules and the sysctls the desired state names.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
-use ipnet::IpNet;
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NlasIterator};
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::{LinkAttribute, LinkExtentMask, LinkMessage};
 use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
-use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
-use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_packet_route::route::RouteMessage;
+use netlink_packet_route::rule::RuleMessage;
 
 use crate::devconf;
+use crate::kernel::decode::{RawPeer, decode_address, decode_link, decode_route, decode_rule};
 use crate::kernel::netns::{self, NsHandle, OpenSpec, SysctlValues};
 use crate::kernel::{KernelError, Session};
-use crate::state::{
-    Address, AddressKey, Link, LinkKind, LinkRef, NSHOST_PROTO, Namespace, NetState, PortRange,
-    Route, RouteKey, Rule, RuleMeta, alias_owner,
-};
+use crate::state::{LinkKind, LinkRef, Namespace, NetState, alias_owner};
 
 /// What to observe.
 #[derive(Debug, Clone, Default)]
@@ -31,14 +27,6 @@ pub struct ObserveSpec {
     pub fabric: Option<String>,
     /// sysctl keys to read, per namespace.
     pub sysctls: BTreeMap<String, BTreeSet<String>>,
-}
-
-/// A veth's peer as the kernel reports it: peer ifindex and the peer namespace's nsid
-/// (`None` when the peer is in the same namespace).
-#[derive(Debug, Clone, Copy)]
-struct RawPeer {
-    ifindex: u32,
-    netnsid: Option<i32>,
 }
 
 /// Reads the live state. Namespaces not yet in `session` are opened (and stay open
@@ -359,9 +347,7 @@ fn dump_namespace(
         .dump(
             RouteNetlinkMessage::GetAddress(AddressMessage::default()),
             |raw| {
-                if let Some(RouteNetlinkMessage::NewAddress(msg)) = parse(raw)
-                    && let Some((key, addr)) = decode_address(&msg, &by_index)
-                {
+                if let Some((key, addr)) = decode_address(raw, &by_index) {
                     ns.addresses.insert(key, addr);
                 }
             },
@@ -372,9 +358,7 @@ fn dump_namespace(
         .dump(
             RouteNetlinkMessage::GetRoute(RouteMessage::default()),
             |raw| {
-                if let Some(RouteNetlinkMessage::NewRoute(msg)) = parse(raw)
-                    && let Some((key, route)) = decode_route(&msg, &by_index)
-                {
+                if let Some((key, route)) = decode_route(raw, &by_index) {
                     ns.routes.insert(key, route);
                 }
             },
@@ -385,9 +369,7 @@ fn dump_namespace(
         .dump(
             RouteNetlinkMessage::GetRule(RuleMessage::default()),
             |raw| {
-                if let Some(RouteNetlinkMessage::NewRule(msg)) = parse(raw)
-                    && let Some((rule, meta)) = decode_rule(&msg)
-                {
+                if let Some((rule, meta)) = decode_rule(raw) {
                     ns.rules.insert(rule, meta);
                 }
             },
@@ -421,224 +403,4 @@ fn parse(raw: &[u8]) -> Option<RouteNetlinkMessage> {
         },
         Err(_) => None,
     }
-}
-
-/// A decoded link: name, link, raw veth peer, master ifindex, alias, and the raw
-/// `IFLA_AF_SPEC` payload (borrowed from the message).
-type DecodedLink<'a> = (
-    String,
-    Link,
-    Option<RawPeer>,
-    Option<u32>,
-    Option<String>,
-    Option<&'a [u8]>,
-);
-
-const RTM_NEWLINK: u16 = 16;
-const IFLA_IFNAME: u16 = 3;
-const IFLA_MTU: u16 = 4;
-const IFLA_LINK: u16 = 5;
-const IFLA_MASTER: u16 = 10;
-const IFLA_LINKINFO: u16 = 18;
-const IFLA_AF_SPEC: u16 = 26;
-const IFLA_INFO_KIND: u16 = 1;
-const IFLA_IFALIAS: u16 = 20;
-const IFLA_LINK_NETNSID: u16 = 37;
-const ARPHRD_LOOPBACK: u16 = 772;
-const IFF_UP: u32 = 1;
-
-fn nla_str(v: &[u8]) -> String {
-    let v = v.split(|b| *b == 0).next().unwrap_or(v);
-    String::from_utf8_lossy(v).into_owned()
-}
-
-fn nla_u32(v: &[u8]) -> Option<u32> {
-    Some(u32::from_ne_bytes(v.get(..4)?.try_into().ok()?))
-}
-
-/// Decodes only the link attributes the diff needs, straight from the message bytes:
-/// a link dump carries kilobytes per link (per-family configuration) that nshost never
-/// looks at, and a full decode of a large fabric dominated the no-op plan.
-fn decode_link(raw: &[u8]) -> Option<DecodedLink<'_>> {
-    if raw.len() < 32 || u16::from_ne_bytes([raw[4], raw[5]]) != RTM_NEWLINK {
-        return None;
-    }
-    let ifi = &raw[16..32];
-    let link_type = u16::from_ne_bytes([ifi[2], ifi[3]]);
-    let index = u32::from_ne_bytes(ifi[4..8].try_into().ok()?);
-    let flags = u32::from_ne_bytes(ifi[8..12].try_into().ok()?);
-    let (mut name, mut mtu, mut alias, mut master) = (String::new(), None, None, None);
-    let (mut peer_index, mut netnsid, mut kind, mut af_spec) = (None, None, None, None);
-    for nla in NlasIterator::new(&raw[32..]) {
-        let nla = nla.ok()?;
-        let (kind_bits, len) = (nla.kind(), usize::from(nla.length()));
-        let v: &[u8] = nla.into_inner().get(4..len)?;
-        match kind_bits & 0x3fff {
-            IFLA_IFNAME => name = nla_str(v),
-            IFLA_MTU => mtu = nla_u32(v),
-            IFLA_IFALIAS => alias = Some(nla_str(v)),
-            IFLA_MASTER => master = nla_u32(v),
-            IFLA_LINK => peer_index = nla_u32(v),
-            IFLA_LINK_NETNSID => netnsid = nla_u32(v).map(|i| i as i32),
-            IFLA_AF_SPEC => af_spec = Some(v),
-            IFLA_LINKINFO => {
-                for info in NlasIterator::new(v).flatten() {
-                    if info.kind() & 0x3fff == IFLA_INFO_KIND {
-                        kind = Some(nla_str(info.value()));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    let kind = match kind.as_deref() {
-        Some("veth") => LinkKind::Veth { peer: None },
-        Some("bridge") => LinkKind::Bridge,
-        Some(other) => LinkKind::Other {
-            name: other.to_string(),
-        },
-        None if link_type == ARPHRD_LOOPBACK => LinkKind::Loopback,
-        None => LinkKind::Other {
-            name: "unknown".to_string(),
-        },
-    };
-    let peer = match (&kind, peer_index) {
-        (LinkKind::Veth { .. }, Some(ifindex)) => Some(RawPeer { ifindex, netnsid }),
-        _ => None,
-    };
-    let owner = match kind {
-        LinkKind::Loopback => None,
-        _ => alias.as_deref().and_then(alias_owner).map(str::to_string),
-    };
-    let link = Link {
-        kind,
-        owner,
-        mtu,
-        up: flags & IFF_UP != 0,
-        master: None,
-        ifindex: Some(index),
-    };
-    Some((name, link, peer, master, alias, af_spec))
-}
-
-fn decode_address(
-    msg: &AddressMessage,
-    by_index: &HashMap<u32, String>,
-) -> Option<(AddressKey, Address)> {
-    let ifname = by_index.get(&msg.header.index)?.clone();
-    let mut local = None;
-    let mut address = None;
-    let mut proto = 0u8;
-    for attr in &msg.attributes {
-        match attr {
-            AddressAttribute::Local(a) => local = Some(*a),
-            AddressAttribute::Address(a) => address = Some(*a),
-            AddressAttribute::Protocol(p) => proto = u8::from(*p),
-            _ => {}
-        }
-    }
-    let ip = local.or(address)?;
-    let addr = IpNet::new(ip, msg.header.prefix_len).ok()?;
-    Some((
-        AddressKey { ifname, addr },
-        Address {
-            owned: proto == NSHOST_PROTO,
-        },
-    ))
-}
-
-fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
-    match a {
-        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
-        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
-        _ => None,
-    }
-}
-
-/// The local table holds the kernel's own local and broadcast routes.
-const RT_TABLE_LOCAL: u32 = 255;
-
-fn decode_route(msg: &RouteMessage, by_index: &HashMap<u32, String>) -> Option<(RouteKey, Route)> {
-    let family = msg.header.address_family;
-    if family != AddressFamily::Inet && family != AddressFamily::Inet6 {
-        return None;
-    }
-    let mut table = u32::from(msg.header.table);
-    let mut dst = None;
-    let mut gateway = None;
-    let mut oif = None;
-    let mut metric = 0;
-    for attr in &msg.attributes {
-        match attr {
-            RouteAttribute::Table(t) => table = *t,
-            RouteAttribute::Destination(a) => dst = route_ip(a),
-            RouteAttribute::Gateway(a) => gateway = route_ip(a),
-            RouteAttribute::Oif(i) => oif = Some(*i),
-            RouteAttribute::Priority(p) => metric = *p,
-            _ => {}
-        }
-    }
-    if table == RT_TABLE_LOCAL {
-        return None;
-    }
-    let dst = dst.unwrap_or(if family == AddressFamily::Inet6 {
-        IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
-    } else {
-        IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
-    });
-    let dst = IpNet::new(dst, msg.header.destination_prefix_length).ok()?;
-    let owned = u8::from(msg.header.protocol) == NSHOST_PROTO;
-    Some((
-        RouteKey { table, dst, metric },
-        Route {
-            gateway,
-            dev: oif.and_then(|i| by_index.get(&i).cloned()),
-            owned,
-        },
-    ))
-}
-
-fn decode_rule(msg: &RuleMessage) -> Option<(Rule, RuleMeta)> {
-    let v6 = match msg.header.family {
-        AddressFamily::Inet => false,
-        AddressFamily::Inet6 => true,
-        _ => return None,
-    };
-    let mut rule = Rule {
-        v6,
-        table: u32::from(msg.header.table),
-        tos: (msg.header.tos != 0).then_some(msg.header.tos),
-        ..Rule::default()
-    };
-    if msg.header.action != RuleAction::ToTable {
-        rule.table = 0;
-    }
-    let mut owned = false;
-    for attr in &msg.attributes {
-        match attr {
-            RuleAttribute::Priority(p) => rule.priority = *p,
-            RuleAttribute::Source(ip) => rule.from = IpNet::new(*ip, msg.header.src_len).ok(),
-            RuleAttribute::Destination(ip) => rule.to = IpNet::new(*ip, msg.header.dst_len).ok(),
-            RuleAttribute::Iifname(n) => rule.iif = Some(n.clone()),
-            RuleAttribute::Oifname(n) => rule.oif = Some(n.clone()),
-            RuleAttribute::FwMark(m) => rule.fwmark = Some(*m),
-            RuleAttribute::Table(t) if msg.header.action == RuleAction::ToTable => rule.table = *t,
-            RuleAttribute::IpProtocol(p) => rule.ipproto = Some(u8::from(*p)),
-            RuleAttribute::SourcePortRange(r) => {
-                rule.sport = Some(PortRange {
-                    start: r.start,
-                    end: r.end,
-                })
-            }
-            RuleAttribute::DestinationPortRange(r) => {
-                rule.dport = Some(PortRange {
-                    start: r.start,
-                    end: r.end,
-                })
-            }
-            RuleAttribute::Protocol(p) => owned = u8::from(*p) == NSHOST_PROTO,
-            _ => {}
-        }
-    }
-    Some((rule, RuleMeta { owned }))
 }
