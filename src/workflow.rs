@@ -154,6 +154,7 @@ fn plan_with(
         lab: lab.to_string(),
         fabric: fabric.map(str::to_string),
         sysctls: desired.sysctl_keys(),
+        only: None,
     };
     let t = Instant::now();
     let live = kernel::observe(&spec, &mut session)?;
@@ -238,23 +239,40 @@ pub fn apply(planned: &mut Planned) -> Result<Applied, Error> {
     planned.timings.apply_ms = ms(t.elapsed());
     if !planned.plan.changes.is_empty() {
         let t = Instant::now();
+        // Re-read what the plan touched (and the fabric, which resolves veth peers).
         let fabric = fabric_of(&planned.desired);
+        let mut touched = planned.plan.touched_namespaces();
+        touched.extend(fabric.clone());
+        let desired = NetState {
+            namespaces: planned
+                .desired
+                .namespaces
+                .iter()
+                .filter(|(name, _)| touched.contains(*name))
+                .map(|(name, ns)| (name.clone(), ns.clone()))
+                .collect(),
+        };
         let spec = ObserveSpec {
             lab: planned.lab.clone(),
             fabric,
-            sysctls: planned.desired.sysctl_keys(),
+            sysctls: desired.sysctl_keys(),
+            only: Some(touched),
         };
-        let live = kernel::observe(&spec, &mut planned.session)?;
-        let remaining =
-            plan::diff(&planned.lab, &planned.desired, &live).map_err(Error::Conflicts)?;
+        let mut live = kernel::observe(&spec, &mut planned.session)?;
+        let mut desired = desired;
+        if let Some(fabric) = &spec.fabric {
+            narrow_fabric(
+                fabric,
+                spec.only.as_ref().expect("set above"),
+                &mut desired,
+                &mut live,
+            );
+        }
+        let remaining = plan::diff(&planned.lab, &desired, &live).map_err(Error::Conflicts)?;
         planned.timings.verify_ms = ms(t.elapsed());
         if !remaining.is_empty() {
             let rest = plan::order(&planned.lab, remaining);
-            return Err(Error::Verify(plan::render::human(
-                &rest,
-                &planned.desired,
-                &live,
-            )));
+            return Err(Error::Verify(plan::render::human(&rest, &desired, &live)));
         }
     }
     Ok(Applied {
@@ -262,6 +280,32 @@ pub fn apply(planned: &mut Planned) -> Result<Applied, Error> {
         timings: planned.timings.clone(),
         netlink_writes: planned.session.writes(),
     })
+}
+
+/// Leaves out of a verification the fabric ports of namespaces it did not re-read:
+/// their peers cannot be resolved without those namespaces, and the plan did not touch
+/// them.
+fn narrow_fabric(
+    fabric: &str,
+    touched: &BTreeSet<String>,
+    desired: &mut NetState,
+    live: &mut NetState,
+) {
+    let Some(want) = desired.namespaces.get_mut(fabric) else {
+        return;
+    };
+    let untouched: BTreeSet<String> = want
+        .links
+        .iter()
+        .filter(|(_, l)| {
+            matches!(&l.kind, LinkKind::Veth { peer: Some(p) } if !touched.contains(&p.ns))
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    want.links.retain(|name, _| !untouched.contains(name));
+    if let Some(have) = live.namespaces.get_mut(fabric) {
+        have.links.retain(|name, _| !untouched.contains(name));
+    }
 }
 
 /// The fabric namespace of a desired state, if it has one.

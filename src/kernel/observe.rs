@@ -27,15 +27,23 @@ pub struct ObserveSpec {
     pub fabric: Option<String>,
     /// sysctl keys to read, per namespace.
     pub sysctls: BTreeMap<String, BTreeSet<String>>,
+    /// Only these namespaces (verification after an apply re-reads what it touched);
+    /// `None` for all.
+    pub only: Option<BTreeSet<String>>,
 }
 
 /// Reads the live state. Namespaces not yet in `session` are opened (and stay open
 /// there, for `apply` and for verification).
 pub fn observe(spec: &ObserveSpec, session: &mut Session) -> Result<NetState, KernelError> {
     let t0 = std::time::Instant::now();
-    let names = netns::list().map_err(KernelError::ListNamespaces)?;
+    let mut names = netns::list().map_err(KernelError::ListNamespaces)?;
+    session
+        .handles
+        .retain(|name, _| names.binary_search(name).is_ok());
+    if let Some(only) = &spec.only {
+        names.retain(|n| only.contains(n));
+    }
     let live_names: BTreeSet<&String> = names.iter().collect();
-    session.handles.retain(|name, _| live_names.contains(name));
     // sysctls read under /proc/sys; per-interface IPv4 settings come with the link dump.
     let proc_keys = |keys: &BTreeSet<String>| -> Vec<String> {
         keys.iter()
@@ -90,7 +98,12 @@ pub fn observe(spec: &ObserveSpec, session: &mut Session) -> Result<NetState, Ke
         .filter(|n| !session.handles.contains_key(*n))
         .map(open_spec)
         .collect();
-    let mut jobs: Vec<Job> = session.handles.values_mut().map(Job::Dump).collect();
+    let mut jobs: Vec<Job> = session
+        .handles
+        .values_mut()
+        .filter(|h| live_names.contains(&h.name))
+        .map(Job::Dump)
+        .collect();
     if let Some(fabric) = spec.fabric.as_deref()
         && let Some(pos) = jobs
             .iter()

@@ -42,6 +42,27 @@ impl Plan {
         self.changes.is_empty()
     }
 
+    /// Every namespace a change of the plan acts in: its own, and that of the other end
+    /// of a veth pair it creates or deletes.
+    pub fn touched_namespaces(&self) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        for c in &self.changes {
+            out.insert(c.ns().to_string());
+            match c {
+                Change::AddLink { peer: Some(p), .. } => {
+                    out.insert(p.at.ns.clone());
+                }
+                Change::DeleteLink { link, .. } => {
+                    if let LinkKind::Veth { peer: Some(p) } = &link.kind {
+                        out.insert(p.ns.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// The changes of stage `k`, in order.
     pub fn stage(&self, k: usize) -> impl Iterator<Item = &Change> {
         self.stages[k].iter().map(|&i| &self.changes[i])
