@@ -18,10 +18,10 @@ pub fn lock_dir() -> PathBuf {
 /// Why the lock was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("cannot open lock file {path}: {source}")]
+    #[error("cannot open lock file {path}: {cause}")]
     Open {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "lab `{lab}` is busy: another nshost process holds {path} (waited {waited:.1?}); \
@@ -45,9 +45,9 @@ impl LabLock {
     pub fn acquire(lab: &str, timeout: Duration) -> Result<LabLock, LockError> {
         let dir = lock_dir();
         let path = dir.join(format!("{lab}.lock"));
-        let open_err = |source| LockError::Open {
+        let open_err = |cause| LockError::Open {
             path: path.clone(),
-            source,
+            cause,
         };
         std::fs::create_dir_all(&dir).map_err(open_err)?;
         let mut file = OpenOptions::new()

@@ -340,8 +340,12 @@ pub fn location_span(loc: &serde_saphyr::Location, src: &str) -> miette::SourceS
 /// a miette report pointing into the file.
 pub fn parse(src: &SourceFile) -> Result<Topology, Box<miette::Report>> {
     serde_saphyr::from_str::<Topology>(&src.text).map_err(|err| {
-        // Name the snippets after the file (the plain report says `<input>`).
-        let options = serde_saphyr::render_options! { source_name: Some(&src.name) };
+        // Name the snippets after the file (the plain report says `<input>`), and word
+        // messages for the lab's author rather than for a developer of nshost.
+        let options = serde_saphyr::render_options! {
+            source_name: Some(&src.name),
+            formatter: &serde_saphyr::UserMessageFormatter,
+        };
         Box::new(serde_saphyr::miette::to_miette_report_with_options(
             &err, &src.text, &src.name, options,
         ))

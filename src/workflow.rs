@@ -199,7 +199,7 @@ fn check_kinds(plan: &Plan) -> Result<(), Error> {
     let missing: BTreeSet<String> = kernel::probe::unsupported_kinds(&kinds)
         .map_err(|source| kernel::KernelError::Socket {
             ns: "probe".into(),
-            source,
+            cause: source,
         })?
         .into_iter()
         .collect();

@@ -85,7 +85,7 @@ pub fn apply(
     if !creates.is_empty() {
         netns::prepare_run_dir().map_err(|source| KernelError::Socket {
             ns: netns::run_dir().display().to_string(),
-            source,
+            cause: source,
         })?;
         let mut failures = Vec::new();
         for result in netns::create_many(&creates) {
@@ -173,7 +173,7 @@ pub fn apply(
                 .execute(batch)
                 .map_err(|source| KernelError::Socket {
                     ns: ns.clone(),
-                    source,
+                    cause: source,
                 })?;
             stats.netlink_requests += batch.len();
             stats.batches += 1;

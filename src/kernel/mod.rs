@@ -39,14 +39,14 @@ pub enum KernelError {
     ListNamespaces(std::io::Error),
     #[error(transparent)]
     Namespace(#[from] netns::NsError),
-    #[error("namespace {ns}: dumping {what}: {source}")]
+    #[error("namespace {ns}: dumping {what}: {cause}")]
     Dump {
         ns: String,
         what: &'static str,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("namespace {ns}: netlink: {source}")]
-    Socket { ns: String, source: std::io::Error },
+    #[error("namespace {ns}: netlink: {cause}")]
+    Socket { ns: String, cause: std::io::Error },
     #[error("namespace {ns} is not open")]
     NotOpen { ns: String },
     #[error("{count} change(s) failed:\n{details}")]

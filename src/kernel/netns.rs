@@ -122,17 +122,17 @@ pub struct CreateSpec {
 /// Why a namespace could not be created or entered.
 #[derive(Debug, thiserror::Error)]
 pub enum NsError {
-    #[error("namespace {name}: {what}: {source}")]
+    #[error("namespace {name}: {what}: {cause}")]
     Io {
         name: String,
         what: &'static str,
-        source: io::Error,
+        cause: io::Error,
     },
-    #[error("namespace {name}: sysctl {key}: {source}")]
+    #[error("namespace {name}: sysctl {key}: {cause}")]
     Sysctl {
         name: String,
         key: String,
-        source: io::Error,
+        cause: io::Error,
     },
     #[error("namespace {name}: marking loopback: {message}")]
     Mark { name: String, message: String },
@@ -142,7 +142,7 @@ fn io_err<'a>(name: &'a str, what: &'static str) -> impl FnOnce(io::Error) -> Ns
     move |source| NsError::Io {
         name: name.to_string(),
         what,
-        source,
+        cause: source,
     }
 }
 
@@ -172,7 +172,7 @@ fn create_here(spec: &CreateSpec) -> Result<NsHandle, NsError> {
         write_sysctl(key, value).map_err(|source| NsError::Sysctl {
             name: name.to_string(),
             key: key.clone(),
-            source,
+            cause: source,
         })?;
     }
     let path = run_dir().join(name);
@@ -267,7 +267,7 @@ pub fn write_sysctls(jobs: &[(&NsHandle, Vec<(String, String)>)]) -> Vec<Result<
             write_sysctl(key, value).map_err(|source| NsError::Sysctl {
                 name: name.to_string(),
                 key: key.clone(),
-                source,
+                cause: source,
             })?;
         }
         Ok(())

@@ -189,7 +189,7 @@ enum JobResult {
 }
 
 fn vanished(e: &netns::NsError) -> bool {
-    matches!(e, netns::NsError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    matches!(e, netns::NsError::Io { cause: source, .. } if source.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// Runs one job on the calling (dedicated, short-lived) thread.
@@ -287,7 +287,7 @@ fn dump_namespace(
         move |source: std::io::Error| KernelError::Dump {
             ns: name,
             what,
-            source,
+            cause: source,
         }
     };
     let mut ns = Namespace::default();
