@@ -103,6 +103,24 @@ pub fn af_spec_payload(index: u16, value: u32) -> Vec<u8> {
     spec
 }
 
+const AF_INET6: u16 = 10;
+const IFLA_INET6_ADDR_GEN_MODE: u16 = 8;
+const IN6_ADDR_GEN_MODE_NONE: u8 = 1;
+
+/// The payload of an `IFLA_AF_SPEC` attribute that turns off IPv6 link-local address
+/// generation on a link (`addrgenmode none`).
+pub fn inet6_no_link_local() -> Vec<u8> {
+    let mut mode = Vec::new();
+    nla(
+        IFLA_INET6_ADDR_GEN_MODE,
+        &[IN6_ADDR_GEN_MODE_NONE],
+        &mut mode,
+    );
+    let mut spec = Vec::new();
+    nla(AF_INET6 | NLA_F_NESTED, &mode, &mut spec);
+    spec
+}
+
 /// Reads devconf value `index` from the payload of a dumped `IFLA_AF_SPEC` attribute,
 /// where the kernel puts the whole table as an array of u32 (entry `i` is index `i+1`).
 pub fn read(af_spec: &[u8], index: u16) -> Option<u32> {

@@ -115,6 +115,17 @@ pub fn apply(
         .map(|(n, h)| (n.clone(), h.fd.as_raw_fd()))
         .collect();
     let mut idx = IfIndexes::from_live(live);
+    // Links the plan gives an IPv6 address: they keep IPv6 link-local addressing.
+    let ipv6_links: std::collections::HashSet<(String, String)> = plan
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::AddAddress { ns, key } if key.addr.addr().is_ipv6() => {
+                Some((ns.clone(), key.ifname.clone()))
+            }
+            _ => None,
+        })
+        .collect();
     let mut stages: Vec<StageWork> = (0..plan.stages.len() + 1)
         .map(|_| StageWork::default())
         .collect();
@@ -134,12 +145,11 @@ pub fn apply(
                     }
                 }
                 _ => {
-                    let requests = message::build(lab, change, &mut idx, &ns_fds).map_err(|e| {
-                        KernelError::Failed {
+                    let requests = message::build(lab, change, &mut idx, &ns_fds, &ipv6_links)
+                        .map_err(|e| KernelError::Failed {
                             count: 1,
                             details: e.to_string(),
-                        }
-                    })?;
+                        })?;
                     for Request {
                         ns,
                         msg,

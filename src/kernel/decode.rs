@@ -302,7 +302,7 @@ mod tests {
 
     fn encode(change: &Change, idx: &mut IfIndexes) -> Vec<Vec<u8>> {
         let mut batch = Batch::new();
-        for r in message::build("lab", change, idx, &HashMap::new()).unwrap() {
+        for r in message::build("lab", change, idx, &HashMap::new(), &Default::default()).unwrap() {
             batch.push(r.msg, r.flags);
         }
         let mut out = Vec::new();

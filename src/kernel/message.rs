@@ -1,7 +1,7 @@
 //! Builds the netlink requests for a change: pure functions from a `Change` (plus the
 //! ifindexes and namespace fds they refer to) to rtnetlink messages. Nothing is sent here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::RawFd;
 
 use ipnet::IpNet;
@@ -106,6 +106,7 @@ pub fn build(
     change: &Change,
     idx: &mut IfIndexes,
     ns_fds: &HashMap<String, RawFd>,
+    ipv6_links: &HashSet<(String, String)>,
 ) -> Result<Vec<Request>, BuildError> {
     let here = |ns: &str, msg, flags| Request {
         ns: ns.to_string(),
@@ -182,19 +183,39 @@ pub fn build(
                         NLM_F_CREATE | NLM_F_EXCL,
                     ));
                     out.push(here(ns, set_alias(index_main, lab), 0));
-                    let mut peer_set = set_alias(index_peer, lab);
-                    if peer.link.up
-                        && let RouteNetlinkMessage::NewLink(m) = &mut peer_set
-                    {
-                        m.header.flags = LinkFlags::Up;
-                        m.header.change_mask = LinkFlags::Up;
+                    let later = peer.at.ns != *ns;
+                    let mut peer_set = LinkMessage::default();
+                    peer_set.header.index = index_peer;
+                    peer_set
+                        .attributes
+                        .push(LinkAttribute::IfAlias(owner_alias(lab)));
+                    // An end that carries no IPv6 address gets no IPv6 link-local one
+                    // either: no duplicate address detection, router solicitation or
+                    // their timers for every host. Set before the link goes up (the
+                    // kernel applies flags before IFLA_AF_SPEC within one request).
+                    if !ipv6_links.contains(&(peer.at.ns.clone(), peer.at.name.clone())) {
+                        peer_set
+                            .attributes
+                            .push(LinkAttribute::AfSpecUnknown(devconf::inet6_no_link_local()));
                     }
                     out.push(Request {
                         ns: peer.at.ns.clone(),
-                        msg: peer_set,
+                        msg: RouteNetlinkMessage::NewLink(peer_set),
                         flags: 0,
-                        later: peer.at.ns != *ns,
+                        later,
                     });
+                    if peer.link.up {
+                        let mut up = LinkMessage::default();
+                        up.header.index = index_peer;
+                        up.header.flags = LinkFlags::Up;
+                        up.header.change_mask = LinkFlags::Up;
+                        out.push(Request {
+                            ns: peer.at.ns.clone(),
+                            msg: RouteNetlinkMessage::NewLink(up),
+                            flags: 0,
+                            later,
+                        });
+                    }
                 }
                 (kind, _) => {
                     let info = match kind {
