@@ -56,7 +56,7 @@ fn run(file: &std::path::Path, plan_only: bool) -> Result<(), workflow::Error> {
         .transpose()?;
 
     // Observe the kernel and diff: the plan, with the open namespaces to apply it with.
-    let mut planned = workflow::plan_loaded(&loaded)?;
+    let mut planned = workflow::plan_loaded(loaded)?;
     print!(
         "{}",
         render::human(&planned.plan, &planned.desired, &planned.live)

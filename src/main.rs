@@ -108,8 +108,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             output,
             detailed_exitcode,
         } => {
-            let loaded = workflow::load(&file)?;
-            let planned = workflow::plan_loaded(&loaded)?;
+            let planned = workflow::plan_loaded(workflow::load(&file)?)?;
             match output {
                 Output::Human => {
                     print!(
@@ -142,7 +141,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         } => {
             let loaded = workflow::load(&file)?;
             let _lock = workflow::lock(&loaded.lab.name, secs(lock_timeout))?;
-            let mut planned = workflow::plan_loaded(&loaded)?;
+            let mut planned = workflow::plan_loaded(loaded)?;
             if output == Output::Human {
                 print!(
                     "{}",

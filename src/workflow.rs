@@ -110,6 +110,8 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Error> {
 pub struct Planned {
     pub lab: String,
     pub desired: NetState,
+    /// The live state the plan was made against; after `apply`, what verification
+    /// re-read (the namespaces the plan touched).
     pub live: NetState,
     pub plan: Plan,
     pub session: Session,
@@ -131,23 +133,21 @@ fn ms(d: Duration) -> f64 {
 
 /// Observes the kernel and plans `desired` for `lab`. `fabric` names the lab's fabric
 /// namespace, used to resolve veth peers.
-pub fn plan(lab: &str, fabric: Option<&str>, desired: &NetState) -> Result<Planned, Error> {
+pub fn plan(lab: &str, fabric: Option<&str>, desired: NetState) -> Result<Planned, Error> {
     plan_with(lab, fabric, desired, Session::new())
 }
 
 /// Plans `lab` from a loaded file.
-pub fn plan_loaded(loaded: &Loaded) -> Result<Planned, Error> {
-    plan(
-        &loaded.lab.name,
-        Some(&loaded.lab.fabric_ns),
-        &loaded.desired,
-    )
+pub fn plan_loaded(loaded: Loaded) -> Result<Planned, Error> {
+    // The file and the resolved lab are not needed any more: only the desired state.
+    let Loaded { lab, desired, .. } = loaded;
+    plan(&lab.name, Some(&lab.fabric_ns), desired)
 }
 
 fn plan_with(
     lab: &str,
     fabric: Option<&str>,
-    desired: &NetState,
+    desired: NetState,
     mut session: Session,
 ) -> Result<Planned, Error> {
     let spec = ObserveSpec {
@@ -160,14 +160,14 @@ fn plan_with(
     let live = kernel::observe(&spec, &mut session)?;
     let observe_ms = ms(t.elapsed());
     let t = Instant::now();
-    let changes = plan::diff(lab, desired, &live).map_err(Error::Conflicts)?;
+    let changes = plan::diff(lab, &desired, &live).map_err(Error::Conflicts)?;
     let plan = plan::order(lab, changes);
     let diff_ms = ms(t.elapsed());
     crate::trace::phase("diff+order", t);
     check_kinds(&plan)?;
     Ok(Planned {
         lab: lab.to_string(),
-        desired: desired.clone(),
+        desired,
         live,
         plan,
         session,
@@ -238,6 +238,8 @@ pub fn apply(planned: &mut Planned) -> Result<Applied, Error> {
     };
     planned.timings.apply_ms = ms(t.elapsed());
     if !planned.plan.changes.is_empty() {
+        // The state the plan was made against is stale now; free it before re-reading.
+        planned.live = NetState::default();
         let t = Instant::now();
         // Re-read what the plan touched (and the fabric, which resolves veth peers).
         let fabric = fabric_of(&planned.desired);
@@ -274,6 +276,7 @@ pub fn apply(planned: &mut Planned) -> Result<Applied, Error> {
             let rest = plan::order(&planned.lab, remaining);
             return Err(Error::Verify(plan::render::human(&rest, &desired, &live)));
         }
+        planned.live = live;
     }
     Ok(Applied {
         stats,
@@ -319,7 +322,7 @@ pub fn fabric_of(desired: &NetState) -> Option<String> {
 
 /// Plans the removal of everything `lab` owns.
 pub fn plan_destroy(lab: &str) -> Result<Planned, Error> {
-    plan(lab, None, &NetState::default())
+    plan(lab, None, NetState::default())
 }
 
 /// Takes the lab's lock for an apply or destroy.
