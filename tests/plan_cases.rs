@@ -88,16 +88,7 @@ fn mtu_change() {
 
 #[test]
 fn address_change() {
-    let live = as_live(&small_lab(LAB).build());
-    let mut desired = small_lab(LAB)
-        .address("web1", "eth0", "10.1.1.20/24")
-        .build();
-    desired
-        .namespaces
-        .get_mut("web1")
-        .unwrap()
-        .addresses
-        .remove(&key("eth0", "10.1.1.10/24"));
+    let (live, desired) = small_lab_address_moved(LAB);
     case("address_change", &desired, &live);
 }
 

@@ -768,19 +768,7 @@ mod tests {
 
     #[test]
     fn address_change_adds_and_deletes() {
-        let live = as_live(&small_lab(LAB).build());
-        let mut desired = small_lab(LAB)
-            .address("web1", "eth0", "10.1.1.20/24")
-            .build();
-        desired
-            .namespaces
-            .get_mut("web1")
-            .unwrap()
-            .addresses
-            .remove(&AddressKey {
-                ifname: "eth0".into(),
-                addr: net("10.1.1.10/24"),
-            });
+        let (live, desired) = small_lab_address_moved(LAB);
         let changes = ok(&desired, &live);
         assert_eq!(
             changes,

@@ -476,7 +476,7 @@ mod tests {
     use crate::plan::diff;
     use crate::plan::testkit::oracle::check_order;
     use crate::plan::testkit::*;
-    use crate::state::{AddressKey, NetState};
+    use crate::state::NetState;
 
     const LAB: &str = "lab";
 
@@ -557,19 +557,7 @@ mod tests {
 
     #[test]
     fn addresses_are_added_before_they_are_deleted() {
-        let live = as_live(&small_lab(LAB).build());
-        let mut desired = small_lab(LAB)
-            .address("web1", "eth0", "10.1.1.20/24")
-            .build();
-        desired
-            .namespaces
-            .get_mut("web1")
-            .unwrap()
-            .addresses
-            .remove(&AddressKey {
-                ifname: "eth0".into(),
-                addr: net("10.1.1.10/24"),
-            });
+        let (live, desired) = small_lab_address_moved(LAB);
         let p = plan(&desired, &live);
         assert!(matches!(&p.changes[0], Change::AddAddress { .. }));
         assert!(matches!(&p.changes[1], Change::DeleteAddress { .. }));

@@ -327,6 +327,25 @@ pub fn foreign_ns(owner: Option<&str>) -> Namespace {
     ns
 }
 
+/// The small lab live, and desired with `web1`'s address moved from `10.1.1.10/24` to
+/// `10.1.1.20/24`: the in-place address change.
+pub fn small_lab_address_moved(lab: &str) -> (NetState, NetState) {
+    let live = as_live(&small_lab(lab).build());
+    let mut desired = small_lab(lab)
+        .address("web1", "eth0", "10.1.1.20/24")
+        .build();
+    desired
+        .namespaces
+        .get_mut("web1")
+        .expect("small lab has web1")
+        .addresses
+        .remove(&AddressKey {
+            ifname: "eth0".into(),
+            addr: "10.1.1.10/24".parse().expect("address"),
+        });
+    (live, desired)
+}
+
 /// A standard small lab: router `hq-gw` on `lan` and `wan`, hosts `web1` and `web2` on
 /// `lan`, a default route on each host, a policy rule on the router.
 pub fn small_lab(lab: &str) -> LabBuilder {
