@@ -15,8 +15,9 @@ use serde::Serialize;
 /// (Unused by iproute2's `rt_protos`; shows as `proto 110` in `ip route`.)
 pub const NSHOST_PROTO: u8 = 110;
 
-/// Prefix of the interface alias (`IFLA_IFALIAS`) that marks a link, and of the
-/// loopback alias that marks a whole namespace, as owned by a lab: `nshost:<lab>`.
+/// Prefix of the interface alias (`IFLA_IFALIAS`) that marks a link (`nshost:<lab>`),
+/// and of the loopback alias that marks a whole namespace (`nshost:<lab>/<role>`), as
+/// owned by a lab.
 pub const OWNER_ALIAS_PREFIX: &str = "nshost:";
 
 /// The alias that marks an object as owned by `lab`.
@@ -26,7 +27,27 @@ pub fn owner_alias(lab: &str) -> String {
 
 /// The lab named by an ownership alias, if the alias is one.
 pub fn alias_owner(alias: &str) -> Option<&str> {
-    alias.strip_prefix(OWNER_ALIAS_PREFIX)
+    let rest = alias.strip_prefix(OWNER_ALIAS_PREFIX)?;
+    Some(rest.split_once('/').map_or(rest, |(lab, _)| lab))
+}
+
+/// The loopback alias that marks a namespace as `lab`'s, with its role:
+/// `nshost:<lab>/<role>` (lab names contain no `/`).
+pub fn namespace_alias(lab: &str, role: NsRole) -> String {
+    format!("{OWNER_ALIAS_PREFIX}{lab}/{}", role.name())
+}
+
+/// The role recorded in a namespace's loopback alias.
+pub fn alias_role(alias: &str) -> NsRole {
+    match alias
+        .strip_prefix(OWNER_ALIAS_PREFIX)
+        .and_then(|r| r.split_once('/'))
+    {
+        Some((_, "router")) => NsRole::Router,
+        Some((_, "host")) => NsRole::Host,
+        Some((_, "fabric")) => NsRole::Fabric,
+        _ => NsRole::Unknown,
+    }
 }
 
 /// The main routing table.
@@ -49,6 +70,18 @@ pub enum NsRole {
     /// A live namespace whose role is unknown (not owned, or observed without a topology).
     #[default]
     Unknown,
+}
+
+impl NsRole {
+    /// The role's name, as in plans and ownership marks.
+    pub fn name(self) -> &'static str {
+        match self {
+            NsRole::Router => "router",
+            NsRole::Host => "host",
+            NsRole::Fabric => "fabric",
+            NsRole::Unknown => "namespace",
+        }
+    }
 }
 
 /// One network namespace and the objects in it.

@@ -93,7 +93,17 @@ fn check_small(lab: &str, prefix: &str) {
         assert_eq!(names, want, "links of {ns}");
         let lo = &here["lo"];
         assert!(is_up(lo), "{ns}/lo is up");
-        assert_eq!(str_of(lo, "ifalias"), alias, "{ns}/lo marks the namespace");
+        // The loopback marks the namespace: its owner and its role.
+        let role = if node.ends_with("-gw") {
+            "router"
+        } else {
+            "host"
+        };
+        assert_eq!(
+            str_of(lo, "ifalias"),
+            format!("{alias}/{role}"),
+            "{ns}/lo marks the namespace"
+        );
 
         for (ifname, _, network) in *interfaces {
             let link = &here[*ifname];
@@ -388,7 +398,7 @@ fn edits_plan_and_apply_exactly() {
         let human = plan_code(&file).code(2).stdout;
         let want = format!(
             "\
-# namespace db1
+# host db1
   - namespace db1
 
 # router hq-gw

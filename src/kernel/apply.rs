@@ -62,11 +62,12 @@ pub fn apply(
     let mut creates: Vec<CreateSpec> = Vec::new();
     let mut create_pos: HashMap<&str, usize> = HashMap::new();
     for change in &plan.changes {
-        if let Change::AddNamespace { ns, .. } = change {
+        if let Change::AddNamespace { ns, role } = change {
             create_pos.insert(ns, creates.len());
             creates.push(CreateSpec {
                 name: ns.clone(),
                 lab: lab.to_string(),
+                role: *role,
                 sysctls: Vec::new(),
             });
         }

@@ -258,7 +258,10 @@ pub fn build(
                 };
                 msg.attributes.push(LinkAttribute::Controller(m));
             }
+            // The loopback's alias is the namespace's mark (owner and role), set when
+            // the namespace is created: never rewritten here.
             if from.owner != to.owner
+                && to.kind != LinkKind::Loopback
                 && let Some(owner) = &to.owner
             {
                 msg.attributes

@@ -14,7 +14,7 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, setns, unshare};
 
 use crate::kernel::netlink::{Batch, NlSocket};
-use crate::state::owner_alias;
+use crate::state::{NsRole, namespace_alias};
 
 /// Where named namespaces live, as for `ip netns`. `NSHOST_NETNS_DIR` overrides it.
 pub fn run_dir() -> PathBuf {
@@ -115,6 +115,8 @@ pub struct CreateSpec {
     pub name: String,
     /// The lab marked as owner on the loopback alias.
     pub lab: String,
+    /// The namespace's role, recorded beside the owner.
+    pub role: NsRole,
     /// sysctls written inside the new namespace, e.g. `net.ipv4.ip_forward` = `1`.
     pub sysctls: Vec<(String, String)>,
 }
@@ -160,7 +162,7 @@ fn create_here(spec: &CreateSpec) -> Result<NsHandle, NsError> {
     unshare(CloneFlags::CLONE_NEWNET).map_err(|e| io_err(name, "unshare")(e.into()))?;
     let mut sock = NlSocket::open().map_err(io_err(name, "netlink socket"))?;
     let mut batch = Batch::new();
-    batch.push(lo_up_marked(&spec.lab), 0);
+    batch.push(lo_up_marked(&spec.lab, spec.role), 0);
     let errors = sock.execute(&batch).map_err(io_err(name, "netlink send"))?;
     if let Some(e) = errors.first() {
         return Err(NsError::Mark {
@@ -201,14 +203,14 @@ fn create_here(spec: &CreateSpec) -> Result<NsHandle, NsError> {
     })
 }
 
-/// `RTM_NEWLINK` on the loopback (always ifindex 1): up, alias `nshost:<lab>`.
-pub fn lo_up_marked(lab: &str) -> RouteNetlinkMessage {
+/// `RTM_NEWLINK` on the loopback (always ifindex 1): up, alias `nshost:<lab>/<role>`.
+pub fn lo_up_marked(lab: &str, role: NsRole) -> RouteNetlinkMessage {
     let mut msg = LinkMessage::default();
     msg.header.index = 1;
     msg.header.flags = LinkFlags::Up;
     msg.header.change_mask = LinkFlags::Up;
     msg.attributes
-        .push(LinkAttribute::IfAlias(owner_alias(lab)));
+        .push(LinkAttribute::IfAlias(namespace_alias(lab, role)));
     RouteNetlinkMessage::NewLink(msg)
 }
 

@@ -17,7 +17,7 @@ use crate::devconf;
 use crate::kernel::decode::{RawPeer, decode_address, decode_link, decode_route, decode_rule};
 use crate::kernel::netns::{self, NsHandle, OpenSpec, SysctlValues};
 use crate::kernel::{KernelError, Session};
-use crate::state::{LinkKind, LinkRef, Namespace, NetState, alias_owner};
+use crate::state::{LinkKind, LinkRef, Namespace, NetState, NsRole, alias_owner, alias_role};
 
 /// What to observe.
 #[derive(Debug, Clone, Default)]
@@ -323,6 +323,7 @@ fn dump_namespace(
         .as_deref()
         .and_then(alias_owner)
         .map(str::to_string);
+    ns.role = lo_alias.as_deref().map_or(NsRole::Unknown, alias_role);
     if !ns.owned_by(lab) {
         // Not ours: only its name and owner matter.
         return Ok((
