@@ -4,6 +4,31 @@
 //! [`lab::Lab`], [`lower`] turns that into the desired [`state::NetState`],
 //! [`kernel::observe`] reads the live one, [`plan::diff`] and [`plan::order`] compute the
 //! change set, and [`kernel::apply`] carries it out in batched netlink.
+//!
+//! Loading a lab needs no kernel; planning and applying it do (see [`workflow`]):
+//!
+//! ```
+//! use nshost::topology::SourceFile;
+//! use nshost::workflow;
+//!
+//! let text = "\
+//! name: demo
+//! routers:
+//!   r1:
+//!     interfaces:
+//!       eth0: {addresses: [10.0.0.1/24]}
+//! hosts:
+//!   h1: {address: 10.0.0.2/24}
+//! ";
+//! let loaded = workflow::load_source(SourceFile::from_text("demo.yaml", text)).unwrap();
+//! // The router, the host, and the hidden fabric namespace holding the network's bridge.
+//! let names: Vec<&str> = loaded.desired.namespaces.keys().map(String::as_str).collect();
+//! assert_eq!(names, ["demo-fabric", "h1", "r1"]);
+//! // The host's gateway was inferred from the router's address on its network.
+//! let h1 = &loaded.desired.namespaces["h1"];
+//! let default = h1.routes.values().next().unwrap();
+//! assert_eq!(default.gateway, Some("10.0.0.1".parse().unwrap()));
+//! ```
 
 pub mod devconf;
 pub mod kernel;
