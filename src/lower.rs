@@ -20,18 +20,6 @@ use crate::state::{
 /// over netlink (see `devconf`), so it costs no `/proc/sys` access.
 pub const PROMOTE_SECONDARIES: &str = "promote_secondaries";
 
-/// The loopback every namespace has: never owned, always up.
-fn loopback() -> Link {
-    Link {
-        kind: LinkKind::Loopback,
-        owner: None,
-        mtu: None,
-        up: true,
-        master: None,
-        ifindex: None,
-    }
-}
-
 /// A namespace owned by `lab` holding only its loopback.
 fn namespace(lab: &str, role: NsRole) -> Namespace {
     let mut ns = Namespace {
@@ -39,7 +27,7 @@ fn namespace(lab: &str, role: NsRole) -> Namespace {
         role,
         ..Namespace::default()
     };
-    ns.links.insert("lo".to_string(), loopback());
+    ns.links.insert("lo".to_string(), Link::loopback());
     ns
 }
 

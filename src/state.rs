@@ -167,6 +167,19 @@ pub struct Link {
 }
 
 impl Link {
+    /// The loopback every namespace has, as a desired state has it: never owned (the
+    /// namespace's mark is on it, not a link owner), always up.
+    pub fn loopback() -> Self {
+        Link {
+            kind: LinkKind::Loopback,
+            owner: None,
+            mtu: None,
+            up: true,
+            master: None,
+            ifindex: None,
+        }
+    }
+
     /// A fresh, owned link of `kind`.
     pub fn new(kind: LinkKind, owner: &str) -> Self {
         Link {

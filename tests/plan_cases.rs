@@ -95,11 +95,7 @@ fn address_change() {
 #[test]
 fn add_host() {
     let live = as_live(&small_lab(LAB).build());
-    let desired = small_lab(LAB)
-        .host("web3")
-        .attach("web3", "eth0", "lan", &["10.1.1.12/24"])
-        .route("web3", "default", "10.1.1.1")
-        .build();
+    let desired = small_lab_with_web3(LAB).build();
     case("add_host", &desired, &live);
 }
 

@@ -37,11 +37,7 @@ fn variants() -> Vec<NetState> {
     vec![
         base().build(),
         base().mtu("hq-gw", "eth1", 9000).build(),
-        base()
-            .host("web3")
-            .attach("web3", "eth0", "lan", &["10.1.1.12/24"])
-            .route("web3", "default", "10.1.1.1")
-            .build(),
+        small_lab_with_web3(LAB).build(),
         base()
             .network("dmz")
             .attach("hq-gw", "eth2", "dmz", &["10.5.0.1/24", "10.5.1.1/24"])

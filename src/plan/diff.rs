@@ -720,11 +720,7 @@ mod tests {
     #[test]
     fn adding_a_host() {
         let live = as_live(&small_lab(LAB).build());
-        let desired = small_lab(LAB)
-            .host("web3")
-            .attach("web3", "eth0", "lan", &["10.1.1.12/24"])
-            .route("web3", "default", "10.1.1.1")
-            .build();
+        let desired = small_lab_with_web3(LAB).build();
         let changes = ok(&desired, &live);
         assert_eq!(changes.len(), 4, "{changes:#?}");
         assert!(

@@ -566,12 +566,7 @@ mod tests {
 
     #[test]
     fn drift_and_mixed_changes_respect_every_dependency() {
-        let desired = small_lab(LAB)
-            .mtu("hq-gw", "eth1", 9000)
-            .host("web3")
-            .attach("web3", "eth0", "lan", &["10.1.1.12/24"])
-            .route("web3", "default", "10.1.1.1")
-            .build();
+        let desired = small_lab_with_web3(LAB).mtu("hq-gw", "eth1", 9000).build();
         let mut live = as_live(
             &small_lab(LAB)
                 .network("old")

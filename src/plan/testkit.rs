@@ -49,18 +49,6 @@ pub fn main_route(dst: &str) -> RouteKey {
     }
 }
 
-/// The loopback as a desired state has it.
-pub fn loopback() -> Link {
-    Link {
-        kind: LinkKind::Loopback,
-        owner: None,
-        mtu: None,
-        up: true,
-        master: None,
-        ifindex: None,
-    }
-}
-
 /// An empty namespace owned by `lab`, with its loopback.
 pub fn owned_ns(lab: &str, role: NsRole) -> Namespace {
     let mut ns = Namespace {
@@ -68,7 +56,7 @@ pub fn owned_ns(lab: &str, role: NsRole) -> Namespace {
         role,
         ..Namespace::default()
     };
-    ns.links.insert("lo".into(), loopback());
+    ns.links.insert("lo".into(), Link::loopback());
     ns
 }
 
@@ -320,7 +308,7 @@ pub fn foreign_ns(owner: Option<&str>) -> Namespace {
         role: NsRole::Unknown,
         ..Namespace::default()
     };
-    let mut lo = loopback();
+    let mut lo = Link::loopback();
     lo.owner = ns.owner.clone();
     lo.ifindex = Some(1);
     ns.links.insert("lo".into(), lo);
@@ -344,6 +332,14 @@ pub fn small_lab_address_moved(lab: &str) -> (NetState, NetState) {
             addr: "10.1.1.10/24".parse().expect("address"),
         });
     (live, desired)
+}
+
+/// The small lab with a third host, `web3` on `lan`.
+pub fn small_lab_with_web3(lab: &str) -> LabBuilder {
+    small_lab(lab)
+        .host("web3")
+        .attach("web3", "eth0", "lan", &["10.1.1.12/24"])
+        .route("web3", "default", "10.1.1.1")
 }
 
 /// A standard small lab: router `hq-gw` on `lan` and `wan`, hosts `web1` and `web2` on
