@@ -48,6 +48,16 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(code(nshost::busy))]
     Lock(#[from] LockError),
+    #[error("{what}: permission denied")]
+    #[diagnostic(
+        code(nshost::not_permitted),
+        help(
+            "nshost creates namespaces and mounts them under /run/netns: run it as root, or try \
+             it in a throwaway sandbox: unshare --user --map-root-user --net --mount \
+             --propagation private sh -c 'mount -t tmpfs tmpfs /run && nshost apply LAB'"
+        )
+    )]
+    NotPermitted { what: String },
     #[error("apply did not converge; the kernel still differs from the lab:\n{0}")]
     #[diagnostic(code(nshost::verify))]
     Verify(String),
@@ -327,5 +337,12 @@ pub fn plan_destroy(lab: &str) -> Result<Planned, Error> {
 
 /// Takes the lab's lock for an apply or destroy.
 pub fn lock(lab: &str, timeout: Duration) -> Result<LabLock, Error> {
-    Ok(LabLock::acquire(lab, timeout)?)
+    LabLock::acquire(lab, timeout).map_err(|e| match e {
+        LockError::Open { path, cause } if cause.kind() == std::io::ErrorKind::PermissionDenied => {
+            Error::NotPermitted {
+                what: format!("taking the lab lock {}", path.display()),
+            }
+        }
+        e => Error::Lock(e),
+    })
 }
