@@ -56,7 +56,7 @@ pub fn inside() -> bool {
 }
 
 /// Makes the sandbox usable: checks that this process is in a network and mount
-/// namespace other than its parent's, mounts a private tmpfs on `/run` and creates
+/// namespace other than its parent's, mounts a private tmpfs on `/run` and another on
 /// `/run/netns`. Refuses (and mounts nothing) when the checks fail.
 pub fn enter() -> io::Result<()> {
     let parent = std::env::var(ENV_PARENT).map_err(|_| {
@@ -84,6 +84,15 @@ pub fn enter() -> io::Result<()> {
     )
     .map_err(|e| io::Error::other(format!("mounting a tmpfs on /run: {e}")))?;
     std::fs::create_dir_all(NETNS_DIR)?;
+    // And a tmpfs of its own on /run/netns, as the tests' contract says.
+    nix::mount::mount(
+        Some("tmpfs"),
+        NETNS_DIR,
+        Some("tmpfs"),
+        nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+        Some("mode=755"),
+    )
+    .map_err(|e| io::Error::other(format!("mounting a tmpfs on {NETNS_DIR}: {e}")))?;
     Ok(())
 }
 
