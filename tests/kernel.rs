@@ -897,3 +897,68 @@ fn full_lab_applies_and_converges() {
         assert!(ping("fl-pc", "fd00:ff::2"), "pc -> isp over IPv6");
     })
 }
+
+/// The kernel tests pass as an unprivileged user too. As root, this copies the test
+/// binary, nshost and the lab files into a fresh world-readable folder and runs every
+/// other kernel test from there as `nobody` (util-linux `setpriv`); as any other user
+/// the suite already runs unprivileged, and this runs it once more from the copy.
+#[test]
+fn kernel_tests_pass_unprivileged() {
+    use std::os::unix::fs::PermissionsExt;
+    const ME: &str = "kernel_tests_pass_unprivileged";
+    let dir = std::env::temp_dir().join(format!("nshost-unprivileged-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("topologies")).unwrap();
+    let copy = |from: &std::path::Path, to: std::path::PathBuf, mode: u32| {
+        std::fs::copy(from, &to).unwrap();
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode)).unwrap();
+        to
+    };
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        dir.join("topologies"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let tests = copy(
+        &std::env::current_exe().unwrap(),
+        dir.join("kernel-tests"),
+        0o755,
+    );
+    let nshost = copy(&ktest::nshost_bin(), dir.join("nshost"), 0o755);
+    for lab in ["small.yaml", "full.yaml"] {
+        copy(&topology(lab), dir.join("topologies").join(lab), 0o644);
+    }
+    let root = nix::unistd::geteuid().is_root();
+    let mut cmd = if root {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&tests);
+        c
+    } else {
+        std::process::Command::new(&tests)
+    };
+    let out = cmd
+        .args(["--skip", ME, "--test-threads=2"])
+        .env(ktest::ENV_NSHOST_BIN, &nshost)
+        .env(ktest::ENV_TOPOLOGIES, dir.join("topologies"))
+        .current_dir(&dir)
+        .output()
+        .expect("running the kernel tests unprivileged");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kernel tests failed as an unprivileged user (root: {root}):\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let passed: usize = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("test result: ok. "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        passed >= 9,
+        "expected every other kernel test to run and pass:\n{stdout}"
+    );
+}

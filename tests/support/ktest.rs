@@ -133,11 +133,24 @@ fn run_outside<T: DeserializeOwned>(test: &str) -> T {
 
 // ----- Inside the sandbox -----
 
+/// Overrides where the tests find the `nshost` binary (for a copy run by another user).
+pub const ENV_NSHOST_BIN: &str = "NSHOST_TEST_BIN";
+/// Overrides where the tests find `topologies/` (likewise).
+pub const ENV_TOPOLOGIES: &str = "NSHOST_TEST_TOPOLOGIES";
+
 /// The lab files shipped in `topologies/`.
 pub fn topology(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("topologies")
+    std::env::var_os(ENV_TOPOLOGIES)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies"))
         .join(name)
+}
+
+/// The `nshost` binary under test.
+pub fn nshost_bin() -> PathBuf {
+    std::env::var_os(ENV_NSHOST_BIN)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_nshost")))
 }
 
 /// Writes `text` to `name` in a scratch folder on the sandbox's private `/run`, which
@@ -208,7 +221,7 @@ impl Run {
 /// the same everywhere: no colour, no terminal (so miette's width is its default 80
 /// columns), and none of nshost's own overrides.
 pub fn nshost_command() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nshost"));
+    let mut cmd = Command::new(nshost_bin());
     cmd.env("NO_COLOR", "1")
         .env_remove("FORCE_COLOR")
         .env_remove("CLICOLOR_FORCE")
