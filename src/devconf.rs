@@ -40,6 +40,8 @@ const NAMES: [&str; 33] = [
     "arp_evict_nocarrier",
 ];
 
+use crate::kernel::decode::attrs;
+
 const AF_INET: u16 = 2;
 const IFLA_INET_CONF: u16 = 1;
 const NLA_F_NESTED: u16 = 0x8000;
@@ -77,11 +79,6 @@ pub fn names_device(key: &str) -> bool {
     .find_map(|p| key.strip_prefix(p))
     .and_then(|rest| rest.split_once('.'))
     .is_some_and(|(dev, _)| dev != "all" && dev != "default")
-}
-
-/// The sysctl key of setting `index` on `dev`.
-pub fn key(dev: &str, index: u16) -> String {
-    format!("net.ipv4.conf.{dev}.{}", NAMES[usize::from(index) - 1])
 }
 
 fn nla(kind: u16, value: &[u8], out: &mut Vec<u8>) {
@@ -125,26 +122,10 @@ pub fn inet6_no_link_local() -> Vec<u8> {
 /// where the kernel puts the whole table as an array of u32 (entry `i` is index `i+1`).
 pub fn read(af_spec: &[u8], index: u16) -> Option<u32> {
     let inet = attrs(af_spec).find(|(k, _)| *k == AF_INET)?.1;
+    // (`attrs` is the dump decoder's attribute walker.)
     let conf = attrs(inet).find(|(k, _)| *k == IFLA_INET_CONF)?.1;
     let at = (usize::from(index) - 1) * 4;
     Some(u32::from_ne_bytes(conf.get(at..at + 4)?.try_into().ok()?))
-}
-
-/// Walks netlink attributes: (type without flags, value).
-fn attrs(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    std::iter::from_fn(move || {
-        if buf.len() < 4 {
-            return None;
-        }
-        let len = usize::from(u16::from_ne_bytes([buf[0], buf[1]]));
-        let kind = u16::from_ne_bytes([buf[2], buf[3]]) & 0x3fff;
-        if len < 4 || len > buf.len() {
-            return None;
-        }
-        let value = &buf[4..len];
-        buf = &buf[len.next_multiple_of(4).min(buf.len())..];
-        Some((kind, value))
-    })
 }
 
 #[cfg(test)]
@@ -162,7 +143,7 @@ mod tests {
         assert_eq!(parse_key("net.ipv4.conf.all.promote_secondaries"), None);
         assert_eq!(parse_key("net.ipv4.conf.eth0.no_such_setting"), None);
         assert_eq!(parse_key("net.ipv4.ip_forward"), None);
-        assert_eq!(key("eth0", 8), "net.ipv4.conf.eth0.rp_filter");
+        assert_eq!(parse_key("net.ipv4.conf.eth0.rp_filter").unwrap().index, 8);
         assert!(names_device("net.ipv6.conf.eth0.disable_ipv6"));
         assert!(!names_device("net.ipv6.conf.all.disable_ipv6"));
         assert!(!names_device("net.ipv4.ip_forward"));

@@ -141,12 +141,6 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// Observes the kernel and plans `desired` for `lab`. `fabric` names the lab's fabric
-/// namespace, used to resolve veth peers.
-pub fn plan(lab: &str, fabric: Option<&str>, desired: NetState) -> Result<Planned, Error> {
-    plan_with(lab, fabric, desired, Session::new())
-}
-
 /// Plans `lab` from a loaded file.
 pub fn plan_loaded(loaded: Loaded) -> Result<Planned, Error> {
     // The file and the resolved lab are not needed any more: only the desired state.
@@ -154,12 +148,10 @@ pub fn plan_loaded(loaded: Loaded) -> Result<Planned, Error> {
     plan(&lab.name, Some(&lab.fabric_ns), desired)
 }
 
-fn plan_with(
-    lab: &str,
-    fabric: Option<&str>,
-    desired: NetState,
-    mut session: Session,
-) -> Result<Planned, Error> {
+/// Observes the kernel and plans `desired` for `lab`. `fabric` names the lab's fabric
+/// namespace, used to resolve veth peers.
+pub fn plan(lab: &str, fabric: Option<&str>, desired: NetState) -> Result<Planned, Error> {
+    let mut session = Session::new();
     let spec = ObserveSpec {
         lab: lab.to_string(),
         fabric: fabric.map(str::to_string),

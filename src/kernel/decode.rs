@@ -43,7 +43,7 @@ fn split(raw: &[u8], want: u16, fixed: usize) -> Option<(&[u8], &[u8])> {
 }
 
 /// Attributes as (type without flags, value).
-fn attrs(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+pub(crate) fn attrs(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     NlasIterator::new(buf).map_while(|nla| {
         let nla = nla.ok()?;
         let (kind, len) = (nla.kind() & 0x3fff, usize::from(nla.length()));

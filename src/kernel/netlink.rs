@@ -86,13 +86,6 @@ impl Batch {
         self.starts.push(start);
         self.starts.len() - 1
     }
-
-    /// Appends all of `other`.
-    pub fn extend(&mut self, other: &Batch) {
-        let base = self.buf.len();
-        self.buf.extend_from_slice(&other.buf);
-        self.starts.extend(other.starts.iter().map(|s| s + base));
-    }
 }
 
 /// A NETLINK_ROUTE socket, created in (and so bound to) one network namespace.
