@@ -101,16 +101,7 @@ fn add_host() {
 
 #[test]
 fn remove_host() {
-    let live = as_live(&small_lab(LAB).build());
-    let mut desired = small_lab(LAB).build();
-    desired.namespaces.remove("web2");
-    let port = naming::fabric_port_name("web2", "eth0");
-    desired
-        .namespaces
-        .get_mut("lab-fabric")
-        .unwrap()
-        .links
-        .remove(&port);
+    let (live, desired) = small_lab_without_web2(LAB);
     let plan = case("remove_host", &desired, &live).unwrap();
     assert_eq!(plan.stages.len(), 2);
 }

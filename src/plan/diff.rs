@@ -703,12 +703,8 @@ mod tests {
 
     #[test]
     fn removing_a_host_deletes_its_namespace_and_the_fabric_end() {
-        let live = as_live(&small_lab(LAB).build());
-        let mut desired = small_lab(LAB).build();
-        desired.namespaces.remove("web2");
-        let fabric = desired.namespaces.get_mut("lab-fabric").unwrap();
+        let (live, desired) = small_lab_without_web2(LAB);
         let port = crate::naming::fabric_port_name("web2", "eth0");
-        fabric.links.remove(&port);
         let changes = ok(&desired, &live);
         assert_eq!(changes.len(), 2, "{changes:#?}");
         assert!(

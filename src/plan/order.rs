@@ -539,16 +539,7 @@ mod tests {
 
     #[test]
     fn removing_a_host_deletes_the_fabric_end_first() {
-        let live = as_live(&small_lab(LAB).build());
-        let mut desired = small_lab(LAB).build();
-        desired.namespaces.remove("web2");
-        let port = crate::naming::fabric_port_name("web2", "eth0");
-        desired
-            .namespaces
-            .get_mut("lab-fabric")
-            .unwrap()
-            .links
-            .remove(&port);
+        let (live, desired) = small_lab_without_web2(LAB);
         let p = plan(&desired, &live);
         assert_eq!(p.stages.len(), 2);
         assert!(matches!(&p.changes[0], Change::DeleteLink { .. }));

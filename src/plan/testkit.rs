@@ -334,6 +334,22 @@ pub fn small_lab_address_moved(lab: &str) -> (NetState, NetState) {
     (live, desired)
 }
 
+/// The small lab live, and desired without host `web2` (its namespace and its fabric
+/// port): removing a host.
+pub fn small_lab_without_web2(lab: &str) -> (NetState, NetState) {
+    let live = as_live(&small_lab(lab).build());
+    let mut desired = small_lab(lab).build();
+    desired.namespaces.remove("web2");
+    let fabric = format!("{lab}-fabric");
+    desired
+        .namespaces
+        .get_mut(&fabric)
+        .expect("small lab has a fabric")
+        .links
+        .remove(&crate::naming::fabric_port_name("web2", "eth0"));
+    (live, desired)
+}
+
 /// The small lab with a third host, `web3` on `lan`.
 pub fn small_lab_with_web3(lab: &str) -> LabBuilder {
     small_lab(lab)
