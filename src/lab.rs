@@ -1,17 +1,20 @@
 //! The resolved lab: a topology after validation, with every address parsed, every
 //! inferred network, gateway, table and name filled in. `validate` produces it and
-//! `lower` turns it into a `NetState`; nothing in it can still be wrong.
+//! `lower` turns it into a `NetState`; nothing in it can still be wrong, as far as a
+//! check without the kernel can tell. It also keeps where each object comes from in the
+//! file, so that a kernel check or a failed change points at the YAML.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::state::{NsRole, Rule};
+use crate::state::kinds::{Macvlan, Vxlan};
+use crate::state::{NsRole, ObjectId, Rule};
 
 /// A validated lab.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Lab {
     pub name: String,
     /// The hidden namespace holding the bridges (prefix + `<lab>-fabric`).
@@ -20,6 +23,21 @@ pub struct Lab {
     pub networks: BTreeMap<String, LabNetwork>,
     /// Routers and hosts by node name.
     pub nodes: BTreeMap<String, LabNode>,
+    /// Where the lab's objects are written in the file.
+    #[serde(skip)]
+    pub origins: Origins,
+    /// Problems that do not stop the lab: deliberate restrictions, things the kernel
+    /// accepts but that are probably not meant. Each says how to silence it.
+    #[serde(skip)]
+    pub warnings: Vec<crate::validate::Problem>,
+}
+
+impl PartialEq for Lab {
+    /// Labs are equal when they describe the same kernel objects.
+    fn eq(&self, other: &Self) -> bool {
+        (&self.name, &self.fabric_ns, &self.networks, &self.nodes)
+            == (&other.name, &other.fabric_ns, &other.networks, &other.nodes)
+    }
 }
 
 /// A network: one bridge in the fabric namespace.
@@ -41,32 +59,37 @@ pub struct LabNode {
     pub role: NsRole,
     pub interfaces: BTreeMap<String, LabInterface>,
     pub routes: Vec<LabRoute>,
+    /// Rules as the kernel stores them (zero-length prefixes and zero marks left out).
     pub rules: Vec<Rule>,
-    /// sysctl key to value, forwarding for routers included.
+    /// sysctl key to value as written, forwarding for routers included (`lower`
+    /// classifies each as namespace-wide or as a setting of one interface).
     pub sysctls: BTreeMap<String, String>,
 }
 
 /// A node interface.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LabInterface {
-    pub attach: Attach,
+    pub kind: IfaceKind,
     /// Addresses in file order (a host's primary first).
     pub addresses: Vec<IpNet>,
+    /// The MTU written for the interface or its network; `None` for the kind's default.
     pub mtu: Option<u32>,
     pub up: bool,
 }
 
-/// How an interface exists.
+/// What an interface is, with the attributes of its kind.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "attach", rename_all = "lowercase")]
-pub enum Attach {
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum IfaceKind {
     /// A veth pair into `network`'s bridge; `fabric_name` is the fabric-side end.
     Veth {
         network: String,
         fabric_name: String,
     },
-    /// A standalone link of another kind (e.g. `dummy`) in the node's namespace.
-    Standalone { kind: String },
+    Dummy,
+    Ifb,
+    Vxlan(Vxlan),
+    Macvlan(Macvlan),
 }
 
 /// A static route, resolved.
@@ -74,7 +97,54 @@ pub enum Attach {
 pub struct LabRoute {
     pub table: u32,
     pub dst: IpNet,
+    /// The metric as the kernel records it (IPv6 0 is 1024).
     pub metric: u32,
     pub gateway: Option<IpAddr>,
     pub dev: Option<String>,
+    /// `rtm_protocol`: `boot` (3) unless the file says otherwise.
+    pub proto: u8,
+}
+
+/// A byte range in the lab file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl From<miette::SourceSpan> for Span {
+    fn from(s: miette::SourceSpan) -> Self {
+        Span {
+            offset: s.offset(),
+            len: s.len(),
+        }
+    }
+}
+
+impl From<Span> for miette::SourceSpan {
+    fn from(s: Span) -> Self {
+        (s.offset, s.len).into()
+    }
+}
+
+/// Where the lab's objects come from in the file.
+#[derive(Clone, Debug, Default)]
+pub struct Origins {
+    /// The place that declares each desired object (an interface for both ends of its
+    /// veth pair and for its settings, the host for its default route, ...).
+    pub objects: HashMap<ObjectId, Span>,
+    /// Every sysctl the file sets, for the checks only the kernel can make.
+    pub sysctls: Vec<SysctlOrigin>,
+}
+
+/// One sysctl as written, with its places.
+#[derive(Clone, Debug)]
+pub struct SysctlOrigin {
+    /// The node's namespace.
+    pub ns: String,
+    pub key: String,
+    /// The value as it will be written.
+    pub value: String,
+    pub key_span: Span,
+    pub value_span: Span,
 }

@@ -3,7 +3,9 @@
 //! The pipeline: [`topology`] parses a lab file, [`validate`] checks it into a
 //! [`lab::Lab`], [`lower`] turns that into the desired [`state::NetState`],
 //! [`kernel::observe`] reads the live one, [`plan::diff`] and [`plan::order`] compute the
-//! change set, and [`kernel::apply`] carries it out in batched netlink.
+//! change set and its schedule, and [`kernel::apply`] runs that schedule in batched
+//! netlink ([`netlink`]); [`workflow`] ties them together, with the kernel's own checks,
+//! verification and rollback.
 //!
 //! Loading a lab needs no kernel; planning and applying it do (see [`workflow`]):
 //!
@@ -30,12 +32,12 @@
 //! assert_eq!(default.gateway, Some("10.0.0.1".parse().unwrap()));
 //! ```
 
-pub mod devconf;
 pub mod kernel;
 pub mod lab;
 pub mod lock;
 pub mod lower;
 pub mod naming;
+pub mod netlink;
 pub mod plan;
 pub mod state;
 pub mod topology;

@@ -1,49 +1,53 @@
 //! Lowering: a validated `Lab` into the desired `NetState`.
 //!
 //! Pure and total: every node becomes a namespace with its loopback, links, addresses,
-//! routes, rules and sysctls (with [`PROMOTE_SECONDARIES`] on each IPv4 interface); the fabric namespace
-//! (only when the lab has a network) holds one bridge per network and the fabric end of
-//! every veth pair.
+//! routes, rules and settings; the fabric namespace (only when the lab has a network)
+//! holds one bridge per network and the fabric end of every veth pair.
+//!
+//! Every attribute nshost compares is given a value here, the kind's default where the
+//! lab says nothing (a veth's MTU is 1500 unless the lab sets one), so that a setting
+//! removed from the file is undone and one changed by hand is seen as drift. Each sysctl
+//! is classified once, as namespace-wide or as a setting of one of the node's links.
 
-use crate::lab::{Attach, Lab};
-use crate::naming;
+use crate::lab::{IfaceKind, Lab, LabInterface};
+use crate::state::settings::{self, DevSetting, Section, Setting};
 use crate::state::{
-    Address, AddressKey, Link, LinkKind, LinkRef, Namespace, NetState, NsRole, Route, RouteKey,
-    RuleMeta,
+    Address, AddressKey, DEFAULT_MTU, Link, LinkKind, LinkRef, Namespace, NetState, NsRole, Route,
+    RouteKey,
 };
 
 /// The per-interface setting every node interface with an IPv4 address gets (unless the
 /// lab sets it): promote an IPv4 secondary address when the primary of its subnet is
 /// deleted. A plan replaces an address by adding the new one before deleting the old (so
 /// the link never loses its routes); in the same subnet the new one is a secondary,
-/// which the kernel would otherwise delete together with the old primary. Set and read
-/// over netlink (see `devconf`), so it costs no `/proc/sys` access.
-pub const PROMOTE_SECONDARIES: &str = "promote_secondaries";
-
-/// A namespace owned by `lab` holding only its loopback.
-fn namespace(lab: &str, role: NsRole) -> Namespace {
-    let mut ns = Namespace {
-        owner: Some(lab.to_string()),
-        role,
-        ..Namespace::default()
-    };
-    ns.links.insert("lo".to_string(), Link::loopback());
-    ns
+/// which the kernel would otherwise delete together with the old primary. It is carried
+/// in netlink, so it costs no `/proc/sys` access.
+pub fn promote_secondaries() -> DevSetting {
+    DevSetting {
+        section: Section::Ipv4Conf,
+        name: "promote_secondaries".to_string(),
+    }
 }
 
-/// sysctls of the fabric namespace.
+/// Namespace-wide sysctls of the fabric: it only switches frames, so no IPv6 stack on
+/// its bridges and ports, which spares every port IPv6 address configuration when it
+/// comes up.
 const FABRIC_SYSCTLS: [&str; 2] = [
     "net.ipv6.conf.all.disable_ipv6",
     "net.ipv6.conf.default.disable_ipv6",
 ];
 
-/// The metric the kernel records for a route: IPv6 turns metric 0 into 1024
-/// (`IP6_RT_PRIO_USER`), so the desired state says so too, or it would never match.
-fn kernel_metric(route: &crate::lab::LabRoute) -> u32 {
-    if route.metric == 0 && route.dst.addr().is_ipv6() {
-        1024
-    } else {
-        route.metric
+/// The MTU an interface gets: the one written (for it or its network), else what the
+/// kernel gives a fresh link of its kind.
+fn mtu_of(iface: &LabInterface, lower_mtu: impl Fn(&str) -> Option<u32>) -> u32 {
+    if let Some(mtu) = iface.mtu {
+        return mtu;
+    }
+    match &iface.kind {
+        IfaceKind::Vxlan(v) => v.default_mtu(v.dev.as_deref().and_then(&lower_mtu)),
+        // A macvlan starts at its parent's MTU.
+        IfaceKind::Macvlan(m) => lower_mtu(&m.parent).unwrap_or(DEFAULT_MTU),
+        IfaceKind::Veth { .. } | IfaceKind::Dummy | IfaceKind::Ifb => DEFAULT_MTU,
     }
 }
 
@@ -51,54 +55,52 @@ fn kernel_metric(route: &crate::lab::LabRoute) -> u32 {
 pub fn lower(lab: &Lab) -> NetState {
     let owner = lab.name.as_str();
     let mut state = NetState::default();
-    let mut fabric = namespace(owner, NsRole::Fabric);
-    // The fabric only switches frames: no IPv6 stack on its bridges and ports, which
-    // spares every port IPv6 address configuration when it comes up.
+    let mut fabric = Namespace::owned(owner, NsRole::Fabric);
     for key in FABRIC_SYSCTLS {
         fabric.sysctls.insert(key.to_string(), "1".to_string());
     }
     for network in lab.networks.values() {
-        let mut bridge = Link::new(LinkKind::Bridge, owner);
-        bridge.mtu = network.mtu;
+        let mut bridge = Link::new(LinkKind::Bridge);
+        bridge.mtu = Some(network.mtu.unwrap_or(DEFAULT_MTU));
         fabric.links.insert(network.bridge.clone(), bridge);
     }
 
     for node in lab.nodes.values() {
-        let mut ns = namespace(owner, node.role);
+        let mut ns = Namespace::owned(owner, node.role);
+        // MTUs first: a stacked link's default follows the link it sits on (which is
+        // never itself stacked on another here: validation says so).
+        let plain_mtu = |name: &str| {
+            node.interfaces
+                .get(name)
+                .map(|i| i.mtu.unwrap_or(DEFAULT_MTU))
+        };
         for (ifname, iface) in &node.interfaces {
-            let kind = match &iface.attach {
-                Attach::Veth {
+            let kind = match &iface.kind {
+                IfaceKind::Veth {
                     network,
                     fabric_name,
                 } => {
-                    let bridge = lab
-                        .networks
-                        .get(network)
-                        .map_or_else(|| naming::bridge_name(network), |n| n.bridge.clone());
-                    let mut fabric_end = Link::new(
-                        LinkKind::Veth {
-                            peer: Some(LinkRef {
-                                ns: node.ns.clone(),
-                                name: ifname.clone(),
-                            }),
-                        },
-                        owner,
-                    );
-                    fabric_end.mtu = iface.mtu;
-                    fabric_end.master = Some(bridge);
+                    let mut fabric_end = Link::new(LinkKind::Veth {
+                        peer: Some(LinkRef::new(&node.ns, ifname)),
+                    });
+                    fabric_end.mtu = Some(mtu_of(iface, plain_mtu));
+                    fabric_end.master = lab.networks.get(network).map(|n| n.bridge.clone());
                     fabric.links.insert(fabric_name.clone(), fabric_end);
                     LinkKind::Veth {
-                        peer: Some(LinkRef {
-                            ns: lab.fabric_ns.clone(),
-                            name: fabric_name.clone(),
-                        }),
+                        peer: Some(LinkRef::new(&lab.fabric_ns, fabric_name)),
                     }
                 }
-                Attach::Standalone { kind } => LinkKind::Other { name: kind.clone() },
+                IfaceKind::Dummy => LinkKind::Dummy,
+                IfaceKind::Ifb => LinkKind::Ifb,
+                IfaceKind::Vxlan(v) => LinkKind::Vxlan(v.clone()),
+                IfaceKind::Macvlan(m) => LinkKind::Macvlan(m.clone()),
             };
-            let mut link = Link::new(kind, owner);
-            link.mtu = iface.mtu;
+            let mut link = Link::new(kind);
+            link.mtu = Some(mtu_of(iface, plain_mtu));
             link.up = iface.up;
+            if iface.addresses.iter().any(|a| a.addr().is_ipv4()) {
+                link.settings.insert(promote_secondaries(), "1".to_string());
+            }
             ns.links.insert(ifname.clone(), link);
             for addr in &iface.addresses {
                 ns.addresses.insert(
@@ -106,33 +108,38 @@ pub fn lower(lab: &Lab) -> NetState {
                         ifname: ifname.clone(),
                         addr: *addr,
                     },
-                    Address { owned: true },
+                    Address::default(),
                 );
             }
         }
+        // Routes sharing table, destination and metric are appended in file order.
         for route in &node.routes {
+            let mut key = RouteKey::new(route.table, route.dst, route.metric);
+            while ns.routes.contains_key(&key) {
+                key.alt += 1;
+            }
             ns.routes.insert(
-                RouteKey {
-                    table: route.table,
-                    dst: route.dst,
-                    metric: kernel_metric(route),
-                },
+                key,
                 Route {
                     gateway: route.gateway,
                     dev: route.dev.clone(),
-                    owned: true,
+                    proto: route.proto,
                 },
             );
         }
-        for rule in &node.rules {
-            ns.rules.insert(rule.clone(), RuleMeta { owned: true });
-        }
-        ns.sysctls = node.sysctls.clone();
-        for (ifname, iface) in &node.interfaces {
-            if iface.addresses.iter().any(|a| a.addr().is_ipv4()) {
-                ns.sysctls
-                    .entry(format!("net.ipv4.conf.{ifname}.{PROMOTE_SECONDARIES}"))
-                    .or_insert_with(|| "1".to_string());
+        ns.rules.extend(node.rules.iter().cloned());
+        for (key, value) in &node.sysctls {
+            let value = settings::normalize(value);
+            match settings::classify(key, |d| ns.links.contains_key(d)) {
+                Setting::Namespace(key) => {
+                    ns.sysctls.insert(key.to_string(), value);
+                }
+                Setting::Device { dev, setting } => {
+                    let dev = dev.to_string();
+                    if let Some(link) = ns.links.get_mut(&dev) {
+                        link.settings.insert(setting, value);
+                    }
+                }
             }
         }
         state.namespaces.insert(node.ns.clone(), ns);

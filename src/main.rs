@@ -49,6 +49,9 @@ enum Command {
         /// Seconds to wait for another apply or destroy of the same lab.
         #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
         lock_timeout: f64,
+        /// Keep what was done when the apply fails, instead of undoing it.
+        #[arg(long)]
+        no_rollback: bool,
     },
     /// Remove every object the lab owns, and nothing else.
     Destroy {
@@ -109,6 +112,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             detailed_exitcode,
         } => {
             let planned = workflow::plan_loaded(workflow::load(&file)?)?;
+            notes(&planned);
             match output {
                 Output::Human => {
                     print!(
@@ -138,17 +142,22 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             file,
             output,
             lock_timeout,
+            no_rollback,
         } => {
             let loaded = workflow::load(&file)?;
             let _lock = workflow::lock(&loaded.lab.name, secs(lock_timeout))?;
             let mut planned = workflow::plan_loaded(loaded)?;
+            notes(&planned);
             if output == Output::Human {
                 print!(
                     "{}",
                     render::human(&planned.plan, &planned.desired, &planned.live)
                 );
             }
-            let applied = workflow::apply(&mut planned)?;
+            let opts = workflow::ApplyOptions {
+                rollback: !no_rollback,
+            };
+            let applied = workflow::apply(&mut planned, opts)?;
             report_applied(&planned.plan, &applied, output, "Apply");
             Ok(ExitCode::SUCCESS)
         }
@@ -158,20 +167,21 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             output,
             lock_timeout,
         } => {
-            let lab = match (file, lab) {
-                (Some(file), _) => workflow::load(&file)?.lab.name,
-                (None, Some(lab)) => lab,
+            let (lab, named) = match (file, lab) {
+                (Some(file), _) => (workflow::load(&file)?.lab.name, false),
+                (None, Some(lab)) => (lab, true),
                 (None, None) => unreachable!("clap requires a file or --lab"),
             };
             let _lock = workflow::lock(&lab, secs(lock_timeout))?;
-            let mut planned = workflow::plan_destroy(&lab)?;
+            let mut planned = workflow::plan_destroy(&lab, named)?;
+            notes(&planned);
             if output == Output::Human {
                 print!(
                     "{}",
                     render::human(&planned.plan, &planned.desired, &planned.live)
                 );
             }
-            let applied = workflow::apply(&mut planned)?;
+            let applied = workflow::apply(&mut planned, workflow::ApplyOptions::default())?;
             report_applied(&planned.plan, &applied, output, "Destroy");
             Ok(ExitCode::SUCCESS)
         }
@@ -179,6 +189,18 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             print_json(&nshost::topology::json_schema());
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Entries under `/run/netns` that were skipped, one line each on stderr.
+fn notes(planned: &workflow::Planned) {
+    for s in &planned.strays {
+        eprintln!(
+            "note: skipped {}/{}: it is {}, not a namespace",
+            nshost::kernel::netns::run_dir().display(),
+            s.name,
+            s.what
+        );
     }
 }
 

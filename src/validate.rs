@@ -15,9 +15,9 @@ use indexmap::IndexMap;
 use ipnet::IpNet;
 use miette::{Diagnostic, LabeledSpan, NamedSource, SourceSpan};
 
-use crate::lab::{Attach, Lab, LabInterface, LabNetwork, LabNode, LabRoute};
+use crate::lab::{IfaceKind, Lab, LabInterface, LabNetwork, LabNode, LabRoute};
 use crate::naming;
-use crate::state::{NsRole, PortRange, RT_TABLE_MAIN, Rule};
+use crate::state::{Fwmark, NsRole, PortRange, RT_TABLE_MAIN, RTPROT_BOOT, Rule};
 use crate::topology::{
     Family, NamedMap, Ports, Proto, RouteSpec, RuleSpec, SourceFile, Spanned, SysctlValue,
     TableRef, Topology, span_of,
@@ -51,6 +51,29 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// A problem in `src` found outside validation (by the kernel's own checks).
+    pub fn new(src: &SourceFile, code: &'static str, message: impl Into<String>) -> Self {
+        Problem {
+            code,
+            message: message.into(),
+            labels: Vec::new(),
+            help: None,
+            source_code: NamedSource::new(&src.name, src.text.clone()).with_language("yaml"),
+        }
+    }
+
+    /// Adds a label at `span`.
+    pub fn label(mut self, span: SourceSpan, text: impl Into<String>) -> Self {
+        self.with_label(span, text);
+        self
+    }
+
+    /// Sets the help text.
+    pub fn help_text(mut self, text: impl Into<String>) -> Self {
+        self.with_help(text);
+        self
+    }
+
     fn with_label(&mut self, span: SourceSpan, text: impl Into<String>) -> &mut Self {
         self.labels
             .push(LabeledSpan::new_with_span(Some(text.into()), span));
@@ -88,6 +111,17 @@ fn plural(n: usize, what: &str) -> String {
         format!("1 {what}")
     } else {
         format!("{n} {what}s")
+    }
+}
+
+impl Invalid {
+    /// The problems of `src` found outside validation.
+    pub fn new(src: &SourceFile, problems: Vec<Problem>) -> Self {
+        Invalid {
+            file: src.name.clone(),
+            source_code: NamedSource::new(&src.name, src.text.clone()).with_language("yaml"),
+            problems,
+        }
     }
 }
 
@@ -275,6 +309,8 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
         fabric_ns,
         networks,
         nodes,
+        origins: Default::default(),
+        warnings: Vec::new(),
     }
 }
 
@@ -1061,9 +1097,10 @@ fn lab_interfaces(mine: &[&Member], nets: &[NetInfo]) -> BTreeMap<String, LabInt
                 .as_ref()
                 .and_then(|n| nets.iter().find(|x| &x.name == n))
                 .and_then(|n| n.mtu);
-            let attach = match &m.standalone {
-                Some(kind) => Attach::Standalone { kind: kind.clone() },
-                None => Attach::Veth {
+            let kind = match &m.standalone {
+                Some(kind) if kind == "ifb" => IfaceKind::Ifb,
+                Some(_) => IfaceKind::Dummy,
+                None => IfaceKind::Veth {
                     network: m.network.clone().unwrap_or_default(),
                     fabric_name: naming::fabric_port_name(&m.node.value, &m.ifname),
                 },
@@ -1071,7 +1108,7 @@ fn lab_interfaces(mine: &[&Member], nets: &[NetInfo]) -> BTreeMap<String, LabInt
             (
                 m.ifname.clone(),
                 LabInterface {
-                    attach,
+                    kind,
                     addresses: m.addrs.iter().map(|(a, _)| *a).collect(),
                     mtu: m.mtu.or(net_mtu),
                     up: m.up,
@@ -1207,6 +1244,7 @@ fn check_routes(
             metric,
             gateway,
             dev: spec.dev.as_ref().map(|d| d.value.clone()),
+            proto: RTPROT_BOOT,
         });
     }
     routes
@@ -1426,11 +1464,11 @@ fn check_rules(
         let rule = Rule {
             v6: v6.is_some_and(|(v, _)| v),
             priority,
-            from: from.and_then(|(n, _)| n),
-            to: to.and_then(|(n, _)| n),
+            from: Rule::prefix(from.and_then(|(n, _)| n)),
+            to: Rule::prefix(to.and_then(|(n, _)| n)),
             iif: spec.iif.as_ref().map(|s| s.value.clone()),
             oif: spec.oif.as_ref().map(|s| s.value.clone()),
-            fwmark: spec.fwmark.as_ref().map(|s| s.value),
+            fwmark: spec.fwmark.as_ref().and_then(|s| Fwmark::new(s.value, None)),
             tos: spec.tos.as_ref().map(|s| s.value),
             ipproto,
             sport: sport.flatten(),
@@ -1538,6 +1576,7 @@ fn default_route(dst: IpNet, gateway: IpAddr) -> LabRoute {
         metric: kernel_metric(&dst, 0),
         gateway: Some(gateway),
         dev: None,
+        proto: RTPROT_BOOT,
     }
 }
 
@@ -1718,9 +1757,9 @@ routers:
       eth1: {addresses: [10.9.9.1/24]}
 ");
         let r1 = &lab.nodes["r1"];
-        let net_of = |i: &str| match &r1.interfaces[i].attach {
-            Attach::Veth { network, .. } => network.clone(),
-            Attach::Standalone { .. } => unreachable!(),
+        let net_of = |i: &str| match &r1.interfaces[i].kind {
+            IfaceKind::Veth { network, .. } => network.clone(),
+            _ => unreachable!(),
         };
         assert_eq!(net_of("eth0"), "narrow");
         assert_eq!(r1.interfaces["eth0"].mtu, Some(1400));

@@ -1,20 +1,19 @@
-//! `apply`: carries out an ordered plan. Namespaces are created first (in parallel, on
-//! dedicated threads); then every netlink request of the plan is built; then the stages
-//! run in order, each namespace's requests of a stage going out as one batch on its
-//! socket.
+//! `apply`: runs a plan's schedule exactly as `plan::order` made it. Every netlink
+//! request is built first; then the stages run one after another, the steps of a stage
+//! concurrently on short-lived threads (each enters its namespace, opens what it needs,
+//! and closes it when done, so an apply holds a bounded number of descriptors whatever
+//! the lab's size). It stops at the first stage with a failure and says which changes
+//! failed; undoing what was done is the caller's (`workflow`) decision.
 
-use std::collections::{BTreeMap, HashMap};
-use std::os::fd::AsRawFd;
+use std::io;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::devconf;
-use crate::kernel::message::{self, IfIndexes, Request};
-use crate::kernel::netlink::Batch;
-use crate::kernel::netns::{self, CreateSpec, NsHandle};
-use crate::kernel::{KernelError, Session};
-use crate::plan::{Change, Plan};
+use crate::kernel::message::{self, IfIndexes};
+use crate::kernel::netns::{self, CreateSpec};
+use crate::kernel::{ChangeError, KernelError, RouteBatch, RouteSocket};
+use crate::plan::{Change, Executor, Plan, Step};
 use crate::state::NetState;
 
 /// What an apply did.
@@ -24,8 +23,8 @@ pub struct ApplyStats {
     pub namespaces_deleted: usize,
     /// Netlink write requests sent.
     pub netlink_requests: usize,
-    /// `sendmsg` batches.
-    pub batches: usize,
+    /// Steps run (batches, namespace creations and removals, `/proc/sys` writers).
+    pub steps: usize,
     pub stages: usize,
     pub sysctls_written: usize,
     #[serde(serialize_with = "as_ms")]
@@ -36,230 +35,283 @@ fn as_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64() * 1e3)
 }
 
-/// Per stage: netlink batches by namespace, sysctl writes, namespace removals.
-#[derive(Default)]
-struct StageWork {
-    batches: BTreeMap<String, (Batch, Vec<usize>)>,
-    sysctls: BTreeMap<String, Vec<(String, String)>>,
-    deletions: Vec<String>,
+impl ApplyStats {
+    fn add(&mut self, o: &ApplyStats) {
+        self.namespaces_created += o.namespaces_created;
+        self.namespaces_deleted += o.namespaces_deleted;
+        self.netlink_requests += o.netlink_requests;
+        self.steps += o.steps;
+        self.sysctls_written += o.sysctls_written;
+    }
 }
 
-/// Applies `plan` (computed against `live`) for `lab`.
-pub fn apply(
+/// An apply that stopped: what it did before, and why it stopped.
+#[derive(Debug)]
+pub struct Stopped {
+    pub stats: ApplyStats,
+    pub error: KernelError,
+}
+
+/// A step with everything it needs, built before anything is sent.
+enum Work<'p> {
+    Create(CreateSpec, Vec<usize>),
+    Netlink {
+        ns: &'p str,
+        batch: RouteBatch,
+        /// The change of each request of the batch.
+        owners: Vec<usize>,
+    },
+    Proc {
+        ns: &'p str,
+        /// (key, device of a per-device key, value, change).
+        writes: Vec<(String, Option<String>, String, usize)>,
+    },
+    Delete(&'p str, usize),
+}
+
+/// Builds the work of every step of `plan`, in schedule order.
+fn build<'p>(lab: &str, plan: &'p Plan, live: &NetState) -> Result<Vec<Vec<Work<'p>>>, KernelError> {
+    let mut idx = IfIndexes::from_live(live);
+    let ipv6 = message::ipv6_links(&plan.changes);
+    let mut stages = Vec::with_capacity(plan.stages.len());
+    for stage in &plan.stages {
+        let mut works = Vec::with_capacity(stage.steps.len());
+        for step in &stage.steps {
+            works.push(build_step(lab, plan, step, &mut idx, &ipv6)?);
+        }
+        stages.push(works);
+    }
+    Ok(stages)
+}
+
+fn build_step<'p>(
     lab: &str,
-    plan: &Plan,
-    live: &NetState,
-    session: &mut Session,
-) -> Result<ApplyStats, KernelError> {
+    plan: &'p Plan,
+    step: &'p Step,
+    idx: &mut IfIndexes,
+    ipv6: &std::collections::HashSet<(String, String)>,
+) -> Result<Work<'p>, KernelError> {
+    let change = |i: usize| &plan.changes[i];
+    let fail = |i: usize, e: String| {
+        KernelError::Changes(vec![ChangeError::new(change(i), -1, Some(e))])
+    };
+    Ok(match &step.executor {
+        Executor::Create(ns) => {
+            let mut spec = CreateSpec {
+                name: ns.clone(),
+                lab: lab.to_string(),
+                role: crate::state::NsRole::Unknown,
+                sysctls: Vec::new(),
+            };
+            let mut owners = Vec::new();
+            for op in &step.ops {
+                match change(op.change) {
+                    Change::AddNamespace { role, .. } => spec.role = *role,
+                    Change::SetSysctl { key, to, .. } => spec.sysctls.push((key.clone(), to.clone())),
+                    c => return Err(fail(op.change, format!("{} on a creating thread", c.describe()))),
+                }
+                owners.push(op.change);
+            }
+            Work::Create(spec, owners)
+        }
+        Executor::Netlink(ns) => {
+            let mut batch = RouteBatch::new();
+            let mut owners = Vec::new();
+            for op in &step.ops {
+                let requests = message::build(change(op.change), op.part, idx, ipv6)
+                    .map_err(|e| fail(op.change, e.to_string()))?;
+                for r in requests {
+                    match &r.ns_fd {
+                        Some(target) => batch.push_with_ns_fd(r.msg, r.flags, message::IFLA_NET_NS_FD, target),
+                        None => batch.push(r.msg, r.flags),
+                    };
+                    owners.push(op.change);
+                }
+            }
+            Work::Netlink { ns, batch, owners }
+        }
+        Executor::Proc(ns) => {
+            let mut writes = Vec::new();
+            for op in &step.ops {
+                match change(op.change) {
+                    Change::SetSysctl { key, to, .. } => {
+                        writes.push((key.clone(), None, to.clone(), op.change))
+                    }
+                    Change::SetLinkSetting {
+                        link, setting, to, ..
+                    } => writes.push((setting.key(link), Some(link.clone()), to.clone(), op.change)),
+                    c => return Err(fail(op.change, format!("{} under /proc/sys", c.describe()))),
+                }
+            }
+            Work::Proc { ns, writes }
+        }
+        Executor::Delete(ns) => Work::Delete(ns, step.ops[0].change),
+    })
+}
+
+/// An injected failure, for the tests of what happens when an apply fails part-way:
+/// `NSHOST_FAULT=stage:K` makes the first step of stage K report its last change as
+/// failed after running it (the kernel did the work; the apply believes it failed).
+#[cfg(feature = "testkit")]
+fn injected_fault(stage: usize) -> bool {
+    std::env::var("NSHOST_FAULT")
+        .ok()
+        .and_then(|v| v.strip_prefix("stage:").and_then(|k| k.parse::<usize>().ok()))
+        == Some(stage)
+}
+
+#[cfg(not(feature = "testkit"))]
+fn injected_fault(_: usize) -> bool {
+    false
+}
+
+/// Runs `plan` (computed against `live`) for `lab`.
+pub fn apply(lab: &str, plan: &Plan, live: &NetState) -> Result<ApplyStats, Stopped> {
     let started = Instant::now();
     let mut stats = ApplyStats {
         stages: plan.stages.len(),
         ..ApplyStats::default()
     };
-
-    // 1. Namespaces, each created with its sysctls before it becomes visible.
-    let mut folded_sysctls = vec![false; plan.changes.len()];
-    let mut creates: Vec<CreateSpec> = Vec::new();
-    let mut create_pos: HashMap<&str, usize> = HashMap::new();
-    for change in &plan.changes {
-        if let Change::AddNamespace { ns, role } = change {
-            create_pos.insert(ns, creates.len());
-            creates.push(CreateSpec {
-                name: ns.clone(),
-                lab: lab.to_string(),
-                role: *role,
-                sysctls: Vec::new(),
-            });
-        }
-    }
-    for (i, change) in plan.changes.iter().enumerate() {
-        if let Change::SetSysctl { ns, key, to, .. } = change
-            && devconf::parse_key(key).is_none()
-            && let Some(&pos) = create_pos.get(ns.as_str())
-        {
-            creates[pos].sysctls.push((key.clone(), to.clone()));
-            folded_sysctls[i] = true;
-            stats.sysctls_written += 1;
-        }
-    }
+    let stop = |stats: &ApplyStats, error| Stopped {
+        stats: stats.clone(),
+        error,
+    };
     let t = Instant::now();
-    if !creates.is_empty() {
-        netns::prepare_run_dir().map_err(|source| KernelError::Socket {
-            ns: netns::run_dir().display().to_string(),
-            cause: source,
-        })?;
-        let mut failures = Vec::new();
-        for result in netns::create_many(&creates) {
-            match result {
-                Ok(handle) => {
-                    session.handles.insert(handle.name.clone(), handle);
-                    stats.namespaces_created += 1;
-                }
-                Err(e) => failures.push(e.to_string()),
-            }
-        }
-        if !failures.is_empty() {
-            return Err(KernelError::Failed {
-                count: failures.len(),
-                details: failures.join("\n"),
-            });
-        }
-    }
-
-    crate::trace::phase("apply: create namespaces", t);
-
-    // 2. Build every request before sending any.
-    let t = Instant::now();
-    let ns_fds: HashMap<String, i32> = session
-        .handles
-        .iter()
-        .map(|(n, h)| (n.clone(), h.fd.as_raw_fd()))
-        .collect();
-    let mut idx = IfIndexes::from_live(live);
-    // Links the plan gives an IPv6 address: they keep IPv6 link-local addressing.
-    let ipv6_links: std::collections::HashSet<(String, String)> = plan
-        .changes
-        .iter()
-        .filter_map(|c| match c {
-            Change::AddAddress { ns, key } if key.addr.addr().is_ipv6() => {
-                Some((ns.clone(), key.ifname.clone()))
-            }
-            _ => None,
-        })
-        .collect();
-    let mut stages: Vec<StageWork> = (0..plan.stages.len() + 1)
-        .map(|_| StageWork::default())
-        .collect();
-    for (s, members) in plan.stages.iter().enumerate() {
-        for &i in members {
-            let change = &plan.changes[i];
-            match change {
-                Change::AddNamespace { .. } => {}
-                Change::DeleteNamespace { ns, .. } => stages[s].deletions.push(ns.clone()),
-                Change::SetSysctl { ns, key, to, .. } if devconf::parse_key(key).is_none() => {
-                    if !folded_sysctls[i] {
-                        stages[s]
-                            .sysctls
-                            .entry(ns.clone())
-                            .or_default()
-                            .push((key.clone(), to.clone()));
-                    }
-                }
-                _ => {
-                    let requests = message::build(lab, change, &mut idx, &ns_fds, &ipv6_links)
-                        .map_err(|e| KernelError::Failed {
-                            count: 1,
-                            details: e.to_string(),
-                        })?;
-                    for Request {
-                        ns,
-                        msg,
-                        flags,
-                        later,
-                    } in requests
-                    {
-                        let at = if later { s + 1 } else { s };
-                        let (batch, owners) = stages[at].batches.entry(ns).or_default();
-                        batch.push(msg, flags);
-                        owners.push(i);
-                    }
-                }
-            }
-        }
-    }
-
+    let stages = build(lab, plan, live).map_err(|e| stop(&stats, e))?;
     crate::trace::phase("apply: build requests", t);
-
-    // 3. Send, stage by stage.
-    let mut failures: Vec<String> = Vec::new();
-    for (k, work) in stages.into_iter().enumerate() {
+    if stages
+        .iter()
+        .flatten()
+        .any(|w| matches!(w, Work::Create(..)))
+    {
+        netns::prepare_run_dir().map_err(|cause| {
+            stop(
+                &stats,
+                KernelError::ListNamespaces {
+                    dir: netns::run_dir().display().to_string(),
+                    cause,
+                },
+            )
+        })?;
+    }
+    for (k, works) in stages.iter().enumerate() {
         let t = Instant::now();
-        for (ns, (batch, owners)) in &work.batches {
-            let handle = session
-                .handles
-                .get_mut(ns)
-                .ok_or_else(|| KernelError::NotOpen { ns: ns.clone() })?;
-            let errors = handle
-                .sock
-                .execute(batch)
-                .map_err(|source| KernelError::Socket {
-                    ns: ns.clone(),
-                    cause: source,
-                })?;
-            stats.netlink_requests += batch.len();
-            stats.batches += 1;
-            for e in errors {
-                let change = owners.get(e.index).map(|&i| &plan.changes[i]);
-                failures.push(format!(
-                    "{ns}: {}: {}",
-                    change.map_or_else(|| "request".to_string(), describe),
-                    e.describe()
-                ));
-            }
+        let results = netns::on_threads(works, |w| run(plan, w));
+        let mut failures = Vec::new();
+        for (done, errors) in results {
+            stats.add(&done);
+            failures.extend(errors);
         }
-        if !work.sysctls.is_empty() {
-            let jobs: Vec<(&NsHandle, Vec<(String, String)>)> = work
-                .sysctls
-                .iter()
-                .map(|(ns, values)| {
-                    session
-                        .handles
-                        .get(ns)
-                        .map(|h| (h, values.clone()))
-                        .ok_or_else(|| KernelError::NotOpen { ns: ns.clone() })
-                })
-                .collect::<Result<_, _>>()?;
-            for result in netns::write_sysctls(&jobs) {
-                match result {
-                    Ok(()) => {}
-                    Err(e) => failures.push(e.to_string()),
-                }
-            }
-            stats.sysctls_written += work.sysctls.values().map(Vec::len).sum::<usize>();
-        }
-        for ns in &work.deletions {
-            // Close our own handles first: they keep the namespace alive.
-            session.handles.remove(ns);
-            match netns::delete(ns) {
-                Ok(()) => stats.namespaces_deleted += 1,
-                Err(e) => failures.push(e.to_string()),
-            }
+        if failures.is_empty() && injected_fault(k) {
+            let last = match &works[0] {
+                Work::Create(_, owners) => *owners.last().expect("a change"),
+                Work::Netlink { owners, .. } => *owners.last().unwrap_or(&0),
+                Work::Proc { writes, .. } => writes.last().map_or(0, |w| w.3),
+                Work::Delete(_, c) => *c,
+            };
+            failures.push(ChangeError::new(
+                &plan.changes[last],
+                libc::EIO,
+                Some("injected fault (NSHOST_FAULT)".into()),
+            ));
         }
         crate::trace::phase(&format!("apply: stage {k}"), t);
         if !failures.is_empty() {
-            return Err(KernelError::Failed {
-                count: failures.len(),
-                details: failures.join("\n"),
-            });
+            stats.elapsed = started.elapsed();
+            return Err(stop(&stats, KernelError::Changes(failures)));
         }
     }
     stats.elapsed = started.elapsed();
     Ok(stats)
 }
 
-/// A short description of a change for error messages.
-pub fn describe(change: &Change) -> String {
-    match change {
-        Change::AddNamespace { ns, .. } => format!("create namespace {ns}"),
-        Change::DeleteNamespace { ns, .. } => format!("delete namespace {ns}"),
-        Change::AddLink { name, link, .. } => {
-            format!("create link {name} ({})", link.kind.kernel_name())
+/// Runs one step on the calling (dedicated, short-lived) thread.
+fn run(plan: &Plan, work: &Work<'_>) -> (ApplyStats, Vec<ChangeError>) {
+    let mut done = ApplyStats {
+        steps: 1,
+        ..ApplyStats::default()
+    };
+    let all_failed = |owners: &[usize], e: &io::Error| -> Vec<ChangeError> {
+        let mut seen = std::collections::BTreeSet::new();
+        owners
+            .iter()
+            .filter(|c| seen.insert(**c))
+            .map(|&c| ChangeError::from_io(&plan.changes[c], e))
+            .collect()
+    };
+    match work {
+        Work::Create(spec, owners) => {
+            let result = netns::create_here(spec, || {
+                let mut sock = RouteSocket::open()?;
+                let mut batch = RouteBatch::new();
+                batch.push(crate::kernel::lo_up_marked(&spec.lab, spec.role), 0);
+                match sock.execute(&batch, &mut netns::open_fd)?.first() {
+                    Some(e) => Err(e.to_io()),
+                    None => Ok(()),
+                }
+            });
+            match result {
+                Ok(()) => {
+                    done.namespaces_created = 1;
+                    done.sysctls_written = spec.sysctls.len();
+                    (done, Vec::new())
+                }
+                Err(e) => (done, all_failed(&owners[..1], &io::Error::new(e.cause.kind(), format!("{}: {}", e.what, e.cause)))),
+            }
         }
-        Change::UpdateLink { name, .. } => format!("update link {name}"),
-        Change::DeleteLink { name, .. } => format!("delete link {name}"),
-        Change::AddAddress { key, .. } => format!("add address {} on {}", key.addr, key.ifname),
-        Change::DeleteAddress { key, .. } => {
-            format!("delete address {} on {}", key.addr, key.ifname)
+        Work::Netlink { ns, batch, owners } => {
+            let result = (|| -> io::Result<Vec<crate::netlink::NlError>> {
+                entered(ns)?;
+                let mut sock = RouteSocket::open()?;
+                sock.execute(batch, &mut netns::open_fd)
+            })();
+            done.netlink_requests = batch.len();
+            match result {
+                Ok(errors) => {
+                    let failures = errors
+                        .into_iter()
+                        .map(|e| {
+                            let c = owners.get(e.index).copied().unwrap_or(0);
+                            ChangeError::new(&plan.changes[c], e.errno, e.message)
+                        })
+                        .collect();
+                    (done, failures)
+                }
+                Err(e) => (done, all_failed(owners, &e)),
+            }
         }
-        Change::AddRoute { key, .. } => format!("add route {} table {}", key.dst, key.table),
-        Change::ReplaceRoute { key, .. } => {
-            format!("replace route {} table {}", key.dst, key.table)
+        Work::Proc { ns, writes } => {
+            if let Err(e) = entered(ns) {
+                let owners: Vec<usize> = writes.iter().map(|w| w.3).collect();
+                return (done, all_failed(&owners, &e));
+            }
+            let mut failures = Vec::new();
+            for (key, dev, value, c) in writes {
+                match netns::write_sysctl(key, dev.as_deref(), value) {
+                    Ok(()) => done.sysctls_written += 1,
+                    Err(e) => failures.push(ChangeError::from_io(&plan.changes[*c], &e)),
+                }
+            }
+            (done, failures)
         }
-        Change::DeleteRoute { key, .. } => {
-            format!("delete route {} table {}", key.dst, key.table)
-        }
-        Change::AddRule { rule, .. } => format!("add rule {}", rule.priority),
-        Change::DeleteRule { rule, .. } => format!("delete rule {}", rule.priority),
-        Change::SetSysctl { key, to, .. } => format!("set sysctl {key} = {to}"),
+        Work::Delete(ns, c) => match netns::delete(ns) {
+            Ok(()) => {
+                done.namespaces_deleted = 1;
+                (done, Vec::new())
+            }
+            Err(e) => (done, vec![ChangeError::from_io(&plan.changes[*c], &e.cause)]),
+        },
+    }
+}
+
+/// Enters namespace `ns` on the calling thread.
+fn entered(ns: &str) -> io::Result<()> {
+    match netns::enter(ns) {
+        Ok(Some(())) => Ok(()),
+        Ok(None) => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("namespace {ns} does not exist"),
+        )),
+        Err(e) => Err(io::Error::new(e.cause.kind(), e.to_string())),
     }
 }

@@ -1,6 +1,12 @@
 //! Decoding dump replies into state objects, straight from the message bytes and only
 //! the attributes the diff needs: a link dump carries kilobytes per link (per-family
 //! configuration, statistics) and a full decode of every reply dominated the no-op plan.
+//!
+//! What the kernel makes itself is left out here, so that the live state of a lab's
+//! namespace holds exactly what the lab owns: the fallback tunnel devices a namespace
+//! may be born with, the loopback's own addresses, link-local and autoconfigured IPv6
+//! addresses, connected and router-advertised routes, the local table, and the default
+//! rules.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -9,8 +15,7 @@ use ipnet::IpNet;
 use netlink_packet_core::NlasIterator;
 
 use crate::state::{
-    Address, AddressKey, Link, LinkKind, NSHOST_PROTO, PortRange, Route, RouteKey, Rule, RuleMeta,
-    alias_owner,
+    Address, AddressKey, Fwmark, LinkKind, MacAddr, PortRange, Route, RouteKey, Rule,
 };
 
 const RTM_NEWLINK: u16 = 16;
@@ -21,14 +26,6 @@ const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 /// Netlink message header length.
 const NLMSG_HDR: usize = 16;
-
-/// A veth's peer as the kernel reports it: peer ifindex and the peer namespace's nsid
-/// (`None` when the peer is in the same namespace).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RawPeer {
-    pub ifindex: u32,
-    pub netnsid: Option<i32>,
-}
 
 /// The message type and the payload after the netlink header and the `fixed`-byte
 /// family header, or `None` when the message is shorter.
@@ -63,6 +60,15 @@ fn ip(family: u8, v: &[u8]) -> Option<IpAddr> {
     }
 }
 
+/// An address of either family, told by its length.
+pub(crate) fn ip_any(v: &[u8]) -> Option<IpAddr> {
+    match v.len() {
+        4 => ip(AF_INET, v),
+        16 => ip(AF_INET6, v),
+        _ => None,
+    }
+}
+
 fn unspecified(family: u8) -> IpAddr {
     if family == AF_INET6 {
         IpAddr::V6(Ipv6Addr::UNSPECIFIED)
@@ -71,108 +77,148 @@ fn unspecified(family: u8) -> IpAddr {
     }
 }
 
-/// A decoded link: name, link, raw veth peer, master ifindex, alias, and the raw
-/// `IFLA_AF_SPEC` payload (borrowed from the message).
-pub type DecodedLink<'a> = (
-    String,
-    Link,
-    Option<RawPeer>,
-    Option<u32>,
-    Option<String>,
-    Option<&'a [u8]>,
-);
+pub(crate) fn nla_str(v: &[u8]) -> String {
+    let v = v.split(|b| *b == 0).next().unwrap_or(v);
+    String::from_utf8_lossy(v).into_owned()
+}
 
+pub(crate) fn nla_u32(v: &[u8]) -> Option<u32> {
+    Some(u32::from_ne_bytes(v.get(..4)?.try_into().ok()?))
+}
+
+const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MTU: u16 = 4;
 const IFLA_LINK: u16 = 5;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
-const IFLA_AF_SPEC: u16 = 26;
-const IFLA_INFO_KIND: u16 = 1;
 const IFLA_IFALIAS: u16 = 20;
+const IFLA_AF_SPEC: u16 = 26;
 const IFLA_LINK_NETNSID: u16 = 37;
 const ARPHRD_LOOPBACK: u16 = 772;
 const IFF_UP: u32 = 1;
 
-fn nla_str(v: &[u8]) -> String {
-    let v = v.split(|b| *b == 0).next().unwrap_or(v);
-    String::from_utf8_lossy(v).into_owned()
+/// A dumped link, before the names of the ifindexes it refers to are known.
+#[derive(Debug, Clone)]
+pub struct RawLink {
+    pub name: String,
+    pub index: u32,
+    pub up: bool,
+    pub mtu: Option<u32>,
+    pub mac: Option<MacAddr>,
+    pub master: Option<u32>,
+    /// `IFLA_LINK`: a veth's peer, a stacked link's lower device.
+    pub link: Option<u32>,
+    /// `IFLA_LINK_NETNSID`: the namespace of `link`, when it is another one.
+    pub netnsid: Option<i32>,
+    pub alias: Option<String>,
+    pub loopback: bool,
+    /// `IFLA_LINKINFO`, copied.
+    pub linkinfo: Option<Vec<u8>>,
+    /// `IFLA_AF_SPEC`, copied when asked for.
+    pub af_spec: Option<Vec<u8>>,
 }
 
-fn nla_u32(v: &[u8]) -> Option<u32> {
-    Some(u32::from_ne_bytes(v.get(..4)?.try_into().ok()?))
-}
+/// The fallback tunnel devices the kernel may create in every new namespace (when the
+/// module is loaded), by name and kind.
+const FALLBACK_DEVICES: [(&str, &str); 10] = [
+    ("tunl0", "ipip"),
+    ("sit0", "sit"),
+    ("ip6tnl0", "ip6tnl"),
+    ("ip6gre0", "ip6gre"),
+    ("gre0", "gre"),
+    ("gretap0", "gretap"),
+    ("erspan0", "erspan"),
+    ("ip_vti0", "vti"),
+    ("ip6_vti0", "vti6"),
+    ("ip6erspan0", "ip6erspan"),
+];
 
-/// Decodes only the link attributes the diff needs, straight from the message bytes:
-/// a link dump carries kilobytes per link (per-family configuration) that nshost never
-/// looks at, and a full decode of a large fabric dominated the no-op plan.
-pub fn decode_link(raw: &[u8]) -> Option<DecodedLink<'_>> {
+/// Decodes the link attributes nshost reads. `want_af_spec` says, by name, whose
+/// per-family configuration to keep (links with settings to read).
+pub fn decode_link(raw: &[u8], want_af_spec: &dyn Fn(&str) -> bool) -> Option<RawLink> {
     let (ifi, rest) = split(raw, RTM_NEWLINK, 16)?;
     let link_type = u16::from_ne_bytes([ifi[2], ifi[3]]);
     let index = u32::from_ne_bytes(ifi[4..8].try_into().ok()?);
     let flags = u32::from_ne_bytes(ifi[8..12].try_into().ok()?);
-    let (mut name, mut mtu, mut alias, mut master) = (String::new(), None, None, None);
-    let (mut peer_index, mut netnsid, mut kind, mut af_spec) = (None, None, None, None);
-    for (kind_bits, v) in attrs(rest) {
-        match kind_bits {
-            IFLA_IFNAME => name = nla_str(v),
-            IFLA_MTU => mtu = nla_u32(v),
-            IFLA_IFALIAS => alias = Some(nla_str(v)),
-            IFLA_MASTER => master = nla_u32(v),
-            IFLA_LINK => peer_index = nla_u32(v),
-            IFLA_LINK_NETNSID => netnsid = nla_u32(v).map(|i| i as i32),
-            IFLA_AF_SPEC => af_spec = Some(v),
-            IFLA_LINKINFO => {
-                for (k, value) in attrs(v) {
-                    if k == IFLA_INFO_KIND {
-                        kind = Some(nla_str(value));
-                    }
-                }
+    let mut l = RawLink {
+        name: String::new(),
+        index,
+        up: flags & IFF_UP != 0,
+        mtu: None,
+        mac: None,
+        master: None,
+        link: None,
+        netnsid: None,
+        alias: None,
+        loopback: link_type == ARPHRD_LOOPBACK,
+        linkinfo: None,
+        af_spec: None,
+    };
+    let mut af_spec = None;
+    for (kind, v) in attrs(rest) {
+        match kind {
+            IFLA_IFNAME => l.name = nla_str(v),
+            IFLA_MTU => l.mtu = nla_u32(v),
+            IFLA_ADDRESS if v.len() == 6 => {
+                l.mac = Some(MacAddr(v.try_into().ok()?));
             }
+            IFLA_IFALIAS => l.alias = Some(nla_str(v)),
+            IFLA_MASTER => l.master = nla_u32(v),
+            IFLA_LINK => l.link = nla_u32(v),
+            IFLA_LINK_NETNSID => l.netnsid = nla_u32(v).map(|i| i as i32),
+            IFLA_AF_SPEC => af_spec = Some(v),
+            IFLA_LINKINFO => l.linkinfo = Some(v.to_vec()),
             _ => {}
         }
     }
-    let kind = match kind.as_deref() {
-        Some("veth") => LinkKind::Veth { peer: None },
-        Some("bridge") => LinkKind::Bridge,
-        Some(other) => LinkKind::Other {
-            name: other.to_string(),
-        },
-        None if link_type == ARPHRD_LOOPBACK => LinkKind::Loopback,
-        None => LinkKind::Other {
-            name: "unknown".to_string(),
-        },
-    };
-    let peer = match (&kind, peer_index) {
-        (LinkKind::Veth { .. }, Some(ifindex)) => Some(RawPeer { ifindex, netnsid }),
-        _ => None,
-    };
-    let owner = match kind {
-        LinkKind::Loopback => None,
-        _ => alias.as_deref().and_then(alias_owner).map(str::to_string),
-    };
-    let link = Link {
-        kind,
-        owner,
-        mtu,
-        up: flags & IFF_UP != 0,
-        master: None,
-        ifindex: Some(index),
-    };
-    Some((name, link, peer, master, alias, af_spec))
+    if let Some(a) = af_spec
+        && want_af_spec(&l.name)
+    {
+        l.af_spec = Some(a.to_vec());
+    }
+    Some(l)
+}
+
+impl RawLink {
+    /// The link's kind; `name_of` names an ifindex of the same namespace.
+    pub fn kind(&self, name_of: &dyn Fn(u32) -> Option<String>) -> LinkKind {
+        if let Some(kind) =
+            crate::kernel::kinds::decode(self.linkinfo.as_deref(), self.link, name_of)
+        {
+            return kind;
+        }
+        if self.loopback {
+            LinkKind::Loopback
+        } else {
+            LinkKind::Unmanaged {
+                name: "unknown".to_string(),
+            }
+        }
+    }
+
+    /// Whether the kernel made this device itself (a fallback tunnel).
+    pub fn kernel_made(&self, kind: &LinkKind) -> bool {
+        FALLBACK_DEVICES
+            .iter()
+            .any(|(n, k)| *n == self.name && kind.kernel_name() == *k)
+    }
 }
 
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_PROTO: u16 = 11;
+/// `IFA_PROTO_KERNEL_LO`, `_RA`, `_LL`: the loopback's, autoconfigured and link-local.
+const IFA_PROTO_KERNEL: [u8; 3] = [1, 2, 3];
+const IFA_F_PERMANENT: u8 = 0x80;
 
-/// An address reply: the address on its interface, and whether it carries nshost's mark.
+/// An address reply, unless it is one the kernel makes itself.
 pub fn decode_address(
     raw: &[u8],
     by_index: &HashMap<u32, String>,
 ) -> Option<(AddressKey, Address)> {
     let (ifa, rest) = split(raw, RTM_NEWADDR, 8)?;
-    let (family, prefix_len) = (ifa[0], ifa[1]);
+    let (family, prefix_len, flags) = (ifa[0], ifa[1], ifa[2]);
     let index = u32::from_ne_bytes(ifa[4..8].try_into().ok()?);
     let ifname = by_index.get(&index)?.clone();
     let (mut local, mut address, mut proto) = (None, None, 0u8);
@@ -185,12 +231,17 @@ pub fn decode_address(
         }
     }
     let addr = IpNet::new(local.or(address)?, prefix_len).ok()?;
-    Some((
-        AddressKey { ifname, addr },
-        Address {
-            owned: proto == NSHOST_PROTO,
-        },
-    ))
+    let kernel_made = IFA_PROTO_KERNEL.contains(&proto)
+        || match addr.addr() {
+            IpAddr::V6(a) => {
+                a.is_unicast_link_local() || flags & IFA_F_PERMANENT == 0 || (ifname == "lo" && a.is_loopback())
+            }
+            IpAddr::V4(a) => ifname == "lo" && a.is_loopback() && prefix_len == 8,
+        };
+    if kernel_made {
+        return None;
+    }
+    Some((AddressKey { ifname, addr }, Address::default()))
 }
 
 const RTA_DST: u16 = 1;
@@ -200,13 +251,19 @@ const RTA_PRIORITY: u16 = 6;
 const RTA_TABLE: u16 = 15;
 /// The local table holds the kernel's own local and broadcast routes.
 const RT_TABLE_LOCAL: u32 = 255;
+const RTPROT_KERNEL: u8 = 2;
+const RTPROT_RA: u8 = 9;
 
-/// A route reply, keyed as the kernel keys routes; `None` for other families and for
-/// the local table.
+/// A route reply, keyed as the kernel keys routes (`alt` left at 0: the caller numbers
+/// routes sharing a key); `None` for other families, the local table, and routes the
+/// kernel makes itself (connected, link-local, router-advertised).
 pub fn decode_route(raw: &[u8], by_index: &HashMap<u32, String>) -> Option<(RouteKey, Route)> {
     let (rtm, rest) = split(raw, RTM_NEWROUTE, 12)?;
     let (family, dst_len, protocol) = (rtm[0], rtm[1], rtm[5]);
     if family != AF_INET && family != AF_INET6 {
+        return None;
+    }
+    if protocol == RTPROT_KERNEL || protocol == RTPROT_RA {
         return None;
     }
     let mut table = u32::from(rtm[4]);
@@ -226,11 +283,11 @@ pub fn decode_route(raw: &[u8], by_index: &HashMap<u32, String>) -> Option<(Rout
     }
     let dst = IpNet::new(dst.unwrap_or(unspecified(family)), dst_len).ok()?;
     Some((
-        RouteKey { table, dst, metric },
+        RouteKey::new(table, dst, metric),
         Route {
             gateway,
             dev: oif.and_then(|i| by_index.get(&i).cloned()),
-            owned: protocol == NSHOST_PROTO,
+            proto: protocol,
         },
     ))
 }
@@ -241,6 +298,7 @@ const FRA_IIFNAME: u16 = 3;
 const FRA_PRIORITY: u16 = 6;
 const FRA_FWMARK: u16 = 10;
 const FRA_TABLE: u16 = 15;
+const FRA_FWMASK: u16 = 16;
 const FRA_OIFNAME: u16 = 17;
 const FRA_PROTOCOL: u16 = 21;
 const FRA_IP_PROTO: u16 = 22;
@@ -255,8 +313,9 @@ fn port_range(v: &[u8]) -> Option<PortRange> {
     })
 }
 
-/// A rule reply. Rules that do not look up a table get table 0.
-pub fn decode_rule(raw: &[u8]) -> Option<(Rule, RuleMeta)> {
+/// A rule reply, unless it is one of the kernel's defaults. Rules that do not look up a
+/// table get table 0.
+pub fn decode_rule(raw: &[u8]) -> Option<Rule> {
     let (frh, rest) = split(raw, RTM_NEWRULE, 12)?;
     let (family, dst_len, src_len, tos, action) = (frh[0], frh[1], frh[2], frh[3], frh[7]);
     let v6 = match family {
@@ -271,124 +330,28 @@ pub fn decode_rule(raw: &[u8]) -> Option<(Rule, RuleMeta)> {
         tos: (tos != 0).then_some(tos),
         ..Rule::default()
     };
-    let mut owned = false;
+    let (mut mark, mut mask) = (None, None);
     for (kind, v) in attrs(rest) {
         match kind {
             FRA_PRIORITY => rule.priority = nla_u32(v)?,
-            FRA_SRC => rule.from = IpNet::new(ip(family, v)?, src_len).ok(),
-            FRA_DST => rule.to = IpNet::new(ip(family, v)?, dst_len).ok(),
+            FRA_SRC => rule.from = Rule::prefix(IpNet::new(ip(family, v)?, src_len).ok()),
+            FRA_DST => rule.to = Rule::prefix(IpNet::new(ip(family, v)?, dst_len).ok()),
             FRA_IIFNAME => rule.iif = Some(nla_str(v)),
             FRA_OIFNAME => rule.oif = Some(nla_str(v)),
-            FRA_FWMARK => rule.fwmark = nla_u32(v),
+            FRA_FWMARK => mark = nla_u32(v),
+            FRA_FWMASK => mask = nla_u32(v),
             FRA_TABLE if to_table => rule.table = nla_u32(v)?,
             FRA_IP_PROTO => rule.ipproto = v.first().copied(),
             FRA_SPORT_RANGE => rule.sport = port_range(v),
             FRA_DPORT_RANGE => rule.dport = port_range(v),
-            FRA_PROTOCOL => owned = v.first() == Some(&NSHOST_PROTO),
+            FRA_PROTOCOL if v.first() == Some(&RTPROT_KERNEL) => return None,
             _ => {}
         }
     }
-    Some((rule, RuleMeta { owned }))
-}
-
-#[cfg(test)]
-mod tests {
-    //! Round trips: what nshost's own request builders encode, these decoders read back.
-
-    use super::*;
-    use crate::kernel::message::{self, IfIndexes};
-    use crate::kernel::netlink::{Batch, for_each_raw};
-    use crate::plan::Change;
-
-    fn encode(change: &Change, idx: &mut IfIndexes) -> Vec<Vec<u8>> {
-        let mut batch = Batch::new();
-        for r in message::build("lab", change, idx, &HashMap::new(), &Default::default()).unwrap() {
-            batch.push(r.msg, r.flags);
-        }
-        let mut out = Vec::new();
-        for_each_raw(batch.bytes(), |_, _, raw| out.push(raw.to_vec()));
-        out
-    }
-
-    fn eth0() -> (IfIndexes, HashMap<u32, String>) {
-        let mut idx = IfIndexes::default();
-        let i = idx.assign("ns", "eth0");
-        (idx, HashMap::from([(i, "eth0".to_string())]))
-    }
-
-    #[test]
-    fn addresses_round_trip() {
-        let (mut idx, by_index) = eth0();
-        for addr in ["10.1.2.3/24", "2001:db8::7/64"] {
-            let key = AddressKey {
-                ifname: "eth0".into(),
-                addr: addr.parse().unwrap(),
-            };
-            let change = Change::AddAddress {
-                ns: "ns".into(),
-                key: key.clone(),
-            };
-            let raw = &encode(&change, &mut idx)[0];
-            assert_eq!(
-                decode_address(raw, &by_index),
-                Some((key, Address { owned: true }))
-            );
-        }
-    }
-
-    #[test]
-    fn routes_round_trip() {
-        let (mut idx, by_index) = eth0();
-        for (dst, gw, table, metric) in [
-            ("0.0.0.0/0", Some("10.1.1.1"), 254, 0),
-            ("10.9.0.0/16", None, 100, 7),
-            ("2001:db8:9::/48", Some("2001:db8::1"), 70000, 1024),
-        ] {
-            let key = RouteKey {
-                table,
-                dst: dst.parse().unwrap(),
-                metric,
-            };
-            let route = Route {
-                gateway: gw.map(|g| g.parse().unwrap()),
-                dev: Some("eth0".into()),
-                owned: true,
-            };
-            let change = Change::AddRoute {
-                ns: "ns".into(),
-                key: key.clone(),
-                route: route.clone(),
-            };
-            let raw = &encode(&change, &mut idx)[0];
-            assert_eq!(decode_route(raw, &by_index), Some((key, route)));
-        }
-    }
-
-    #[test]
-    fn rules_round_trip() {
-        let (mut idx, _) = eth0();
-        let rule = Rule {
-            v6: false,
-            priority: 100,
-            from: Some("10.1.0.0/16".parse().unwrap()),
-            to: Some("10.2.0.0/16".parse().unwrap()),
-            iif: Some("eth0".into()),
-            oif: Some("eth1".into()),
-            fwmark: Some(7),
-            tos: Some(0x10),
-            ipproto: Some(6),
-            sport: Some(PortRange {
-                start: 1000,
-                end: 2000,
-            }),
-            dport: Some(PortRange { start: 80, end: 80 }),
-            table: 100,
-        };
-        let change = Change::AddRule {
-            ns: "ns".into(),
-            rule: rule.clone(),
-        };
-        let raw = &encode(&change, &mut idx)[0];
-        assert_eq!(decode_rule(raw), Some((rule, RuleMeta { owned: true })));
-    }
+    rule.fwmark = match (mark, mask) {
+        (None, None) => None,
+        // A mark without a mask is compared in full; a mask alone goes with mark 0.
+        (m, k) => Fwmark::new(m.unwrap_or(0), Some(k.unwrap_or(u32::MAX))),
+    };
+    Some(rule)
 }

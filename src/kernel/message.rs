@@ -1,16 +1,15 @@
-//! Builds the netlink requests for a change: pure functions from a `Change` (plus the
-//! ifindexes and namespace fds they refer to) to rtnetlink messages. Nothing is sent here.
+//! Builds the netlink requests of an operation: pure functions from a change's part
+//! (plus the ifindexes it refers to) to rtnetlink messages. Nothing is sent here, and
+//! every request of a plan is built before any is sent.
 
 use std::collections::{HashMap, HashSet};
-use std::os::fd::RawFd;
 
 use ipnet::IpNet;
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
-use netlink_packet_route::address::{
-    AddressAttribute, AddressFlags, AddressMessage, AddressProtocol,
-};
+use netlink_packet_core::{NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -18,25 +17,36 @@ use netlink_packet_route::route::{
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage, RulePortRange};
 use netlink_packet_route::{AddressFamily, IpProtocol, RouteNetlinkMessage};
 
-use crate::devconf;
-use crate::plan::Change;
-use crate::state::{
-    AddressKey, Link, LinkKind, NSHOST_PROTO, NetState, Route, RouteKey, Rule, owner_alias,
-};
+use crate::kernel::kinds;
+use crate::netlink::FD_PLACEHOLDER;
+use crate::plan::{Change, Part};
+use crate::state::{AddressKey, Link, LinkKind, NetState, Route, RouteKey, Rule};
 
-/// One request: the namespace whose socket sends it, the message and its extra flags.
-/// `later` requests go out in the next stage (they touch a link another namespace's
-/// request of this stage creates).
+/// `IFLA_NET_NS_FD`: the namespace a new link (a veth's far end) is placed in.
+pub const IFLA_NET_NS_FD: u16 = 28;
+
+/// One request: the message, its extra flags, and the namespace whose descriptor goes
+/// into its `IFLA_NET_NS_FD` when it is sent.
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub ns: String,
     pub msg: RouteNetlinkMessage,
     pub flags: u16,
-    pub later: bool,
+    pub ns_fd: Option<String>,
+}
+
+impl Request {
+    fn plain(msg: RouteNetlinkMessage, flags: u16) -> Self {
+        Request {
+            msg,
+            flags,
+            ns_fd: None,
+        }
+    }
 }
 
 /// Interface indexes: the live ones, and the ones nshost picks for links it creates
-/// (explicit `ifi_index`, so every request can be built before any is sent).
+/// (explicit `ifi_index`, so every request can be built before any is sent). The
+/// loopback is 1 in every namespace.
 #[derive(Debug, Default)]
 pub struct IfIndexes {
     known: HashMap<(String, String), u32>,
@@ -66,6 +76,9 @@ impl IfIndexes {
 
     /// The index of `ns`/`name`, if known.
     pub fn get(&self, ns: &str, name: &str) -> Option<u32> {
+        if name == "lo" {
+            return Some(1);
+        }
         self.known.get(&(ns.to_string(), name.to_string())).copied()
     }
 
@@ -88,153 +101,142 @@ impl IfIndexes {
 }
 
 /// A request could not be built.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BuildError {
     #[error("{ns}: no interface `{name}`")]
     NoLink { ns: String, name: String },
-    #[error("{ns}: namespace is not open")]
-    NoNamespace { ns: String },
     #[error("sysctl {key}: `{value}` is not a number")]
     BadValue { key: String, value: String },
+    #[error("{0}")]
+    Kind(String),
+    #[error("{0} is not a netlink operation")]
+    NotNetlink(String),
 }
 
-/// Builds the requests for one change. Namespace creation/removal and sysctls written
-/// under `/proc/sys` are not netlink and yield nothing; per-interface IPv4 settings are
-/// one `RTM_NEWLINK` each.
+/// The links a plan gives an IPv6 address: they keep IPv6 link-local addressing, every
+/// other new veth end gets none (no duplicate address detection, router solicitation or
+/// their timers for every host).
+pub fn ipv6_links(changes: &[Change]) -> HashSet<(String, String)> {
+    changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::AddAddress { ns, key, .. } if key.addr.addr().is_ipv6() => {
+                Some((ns.clone(), key.ifname.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Builds the requests of one operation, in order.
 pub fn build(
-    lab: &str,
     change: &Change,
+    part: Part,
     idx: &mut IfIndexes,
-    ns_fds: &HashMap<String, RawFd>,
     ipv6_links: &HashSet<(String, String)>,
 ) -> Result<Vec<Request>, BuildError> {
-    let here = |ns: &str, msg, flags| Request {
-        ns: ns.to_string(),
-        msg,
-        flags,
-        later: false,
-    };
     let index = |idx: &IfIndexes, ns: &str, name: &str| {
         idx.get(ns, name).ok_or_else(|| BuildError::NoLink {
             ns: ns.to_string(),
             name: name.to_string(),
         })
     };
+    if part == Part::PeerUp {
+        let Change::AddLink { peer: Some(p), .. } = change else {
+            return Err(BuildError::NotNetlink(change.describe()));
+        };
+        let i = index(idx, &p.at.ns, &p.at.name)?;
+        let mut out = Vec::new();
+        if !ipv6_links.contains(&(p.at.ns.clone(), p.at.name.clone())) {
+            // Before the link goes up, or the kernel has made its link-local already.
+            let mut msg = LinkMessage::default();
+            msg.header.index = i;
+            msg.attributes
+                .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![
+                    AfSpecInet6::AddrGenMode(In6AddrGenMode::None),
+                ])]));
+            out.push(Request::plain(RouteNetlinkMessage::SetLink(msg), 0));
+        }
+        if p.link.up {
+            out.push(Request::plain(
+                RouteNetlinkMessage::SetLink(up_msg(i, true)),
+                0,
+            ));
+        }
+        return Ok(out);
+    }
     Ok(match change {
-        Change::SetSysctl { ns, key, to, .. } => match devconf::parse_key(key) {
-            Some(conf) => {
-                let value: u32 = to.trim().parse().map_err(|_| BuildError::BadValue {
-                    key: key.clone(),
-                    value: to.clone(),
-                })?;
-                let mut msg = LinkMessage::default();
-                msg.header.index = index(idx, ns, conf.dev)?;
-                msg.attributes
-                    .push(LinkAttribute::AfSpecUnknown(devconf::af_spec_payload(
-                        conf.index, value,
-                    )));
-                vec![here(ns, RouteNetlinkMessage::NewLink(msg), 0)]
-            }
-            None => Vec::new(),
-        },
-        Change::AddNamespace { .. } | Change::DeleteNamespace { .. } => Vec::new(),
+        Change::AddNamespace { .. }
+        | Change::DeleteNamespace { .. }
+        | Change::SetSysctl { .. } => return Err(BuildError::NotNetlink(change.describe())),
+        Change::SetLinkSetting {
+            ns,
+            link,
+            setting,
+            to,
+            ..
+        } => {
+            let Some(conf) = setting.devconf_index() else {
+                return Err(BuildError::NotNetlink(change.describe()));
+            };
+            let value: i32 = to.trim().parse().map_err(|_| BuildError::BadValue {
+                key: setting.key(link),
+                value: to.clone(),
+            })?;
+            let mut msg = LinkMessage::default();
+            msg.header.index = index(idx, ns, link)?;
+            msg.attributes
+                .push(LinkAttribute::AfSpecUnknown(devconf_payload(conf, value)));
+            vec![Request::plain(RouteNetlinkMessage::SetLink(msg), 0)]
+        }
         Change::AddLink {
             ns,
             name,
             link,
             peer,
         } => {
-            let index_main = idx.assign(ns, name);
-            let mut msg = new_link_header(index_main, name, link);
+            let main = idx.assign(ns, name);
+            let mut msg = new_link(main, name, link, link.up);
             if let Some(master) = &link.master {
                 msg.attributes
                     .push(LinkAttribute::Controller(index(idx, ns, master)?));
             }
-            let mut out = Vec::new();
+            let mut req = Request::plain(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL);
             match (&link.kind, peer) {
-                (LinkKind::Veth { .. }, Some(peer)) => {
-                    let index_peer = idx.assign(&peer.at.ns, &peer.at.name);
-                    // The peer cannot be brought up inside the creating request (veth
-                    // refuses to open before both ends exist): it goes up with its alias.
-                    let mut pmsg = new_link_header(
-                        index_peer,
-                        &peer.at.name,
-                        &Link {
-                            up: false,
-                            ..peer.link.clone()
-                        },
-                    );
-                    if peer.at.ns != *ns {
-                        let fd =
-                            ns_fds
-                                .get(&peer.at.ns)
-                                .ok_or_else(|| BuildError::NoNamespace {
-                                    ns: peer.at.ns.clone(),
-                                })?;
-                        pmsg.attributes.push(LinkAttribute::NetNsFd(*fd));
+                (LinkKind::Veth { .. }, Some(p)) => {
+                    let pi = idx.assign(&p.at.ns, &p.at.name);
+                    // The far end cannot be brought up inside the creating request (veth
+                    // refuses to open before both ends exist): its `PeerUp` does it.
+                    let mut pmsg = new_link(pi, &p.at.name, &p.link, false);
+                    if p.at.ns != *ns {
+                        pmsg.attributes.push(LinkAttribute::NetNsFd(FD_PLACEHOLDER));
+                        req.ns_fd = Some(p.at.ns.clone());
                     }
+                    let RouteNetlinkMessage::NewLink(msg) = &mut req.msg else {
+                        unreachable!("built above")
+                    };
                     msg.attributes.push(LinkAttribute::LinkInfo(vec![
                         LinkInfo::Kind(InfoKind::Veth),
                         LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(pmsg))),
                     ]));
-                    out.push(here(
-                        ns,
-                        RouteNetlinkMessage::NewLink(msg),
-                        NLM_F_CREATE | NLM_F_EXCL,
-                    ));
-                    out.push(here(ns, set_alias(index_main, lab), 0));
-                    let later = peer.at.ns != *ns;
-                    let mut peer_set = LinkMessage::default();
-                    peer_set.header.index = index_peer;
-                    peer_set
-                        .attributes
-                        .push(LinkAttribute::IfAlias(owner_alias(lab)));
-                    // An end that carries no IPv6 address gets no IPv6 link-local one
-                    // either: no duplicate address detection, router solicitation or
-                    // their timers for every host. Set before the link goes up (the
-                    // kernel applies flags before IFLA_AF_SPEC within one request).
-                    if !ipv6_links.contains(&(peer.at.ns.clone(), peer.at.name.clone())) {
-                        peer_set
-                            .attributes
-                            .push(LinkAttribute::AfSpecUnknown(devconf::inet6_no_link_local()));
-                    }
-                    out.push(Request {
-                        ns: peer.at.ns.clone(),
-                        msg: RouteNetlinkMessage::NewLink(peer_set),
-                        flags: 0,
-                        later,
-                    });
-                    if peer.link.up {
-                        let mut up = LinkMessage::default();
-                        up.header.index = index_peer;
-                        up.header.flags = LinkFlags::Up;
-                        up.header.change_mask = LinkFlags::Up;
-                        out.push(Request {
-                            ns: peer.at.ns.clone(),
-                            msg: RouteNetlinkMessage::NewLink(up),
-                            flags: 0,
-                            later,
-                        });
-                    }
                 }
                 (kind, _) => {
-                    let info = match kind {
-                        LinkKind::Bridge => InfoKind::Bridge,
-                        LinkKind::Veth { .. } => InfoKind::Veth,
-                        LinkKind::Loopback => InfoKind::Other("loopback".into()),
-                        LinkKind::Other { name } => InfoKind::from(name.as_str()),
+                    let info = kinds::link_info(kind, &|n| idx.get(ns, n), false)
+                        .map_err(BuildError::Kind)?
+                        .ok_or_else(|| {
+                            BuildError::Kind(format!("a {} link cannot be created", kind.kernel_name()))
+                        })?;
+                    let RouteNetlinkMessage::NewLink(msg) = &mut req.msg else {
+                        unreachable!("built above")
                     };
-                    msg.attributes
-                        .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(info)]));
-                    out.push(here(
-                        ns,
-                        RouteNetlinkMessage::NewLink(msg),
-                        NLM_F_CREATE | NLM_F_EXCL,
-                    ));
-                    out.push(here(ns, set_alias(index_main, lab), 0));
+                    if let LinkKind::Macvlan(m) = kind {
+                        msg.attributes
+                            .push(LinkAttribute::Link(index(idx, ns, &m.parent)?));
+                    }
+                    msg.attributes.push(LinkAttribute::LinkInfo(info));
                 }
             }
-            out
+            vec![req]
         }
         Change::UpdateLink { ns, name, from, to } => {
             let i = index(idx, ns, name)?;
@@ -258,71 +260,74 @@ pub fn build(
                 };
                 msg.attributes.push(LinkAttribute::Controller(m));
             }
-            // The loopback's alias is the namespace's mark (owner and role), set when
-            // the namespace is created: never rewritten here.
-            if from.owner != to.owner
-                && to.kind != LinkKind::Loopback
-                && let Some(owner) = &to.owner
+            if let Some(mac) = to.mac
+                && from.mac != Some(mac)
             {
-                msg.attributes
-                    .push(LinkAttribute::IfAlias(owner_alias(owner)));
+                msg.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
             }
-            vec![here(ns, RouteNetlinkMessage::NewLink(msg), 0)]
+            if from.kind.attrs_differ(&to.kind)
+                && let Some(info) = kinds::link_info(&to.kind, &|n| idx.get(ns, n), true)
+                    .map_err(BuildError::Kind)?
+            {
+                msg.attributes.push(LinkAttribute::LinkInfo(info));
+            }
+            vec![Request::plain(RouteNetlinkMessage::SetLink(msg), 0)]
         }
         Change::DeleteLink { ns, name, .. } => {
             let i = index(idx, ns, name)?;
             idx.forget(ns, name);
             let mut msg = LinkMessage::default();
             msg.header.index = i;
-            vec![here(ns, RouteNetlinkMessage::DelLink(msg), 0)]
+            vec![Request::plain(RouteNetlinkMessage::DelLink(msg), 0)]
         }
-        Change::AddAddress { ns, key } => {
+        Change::AddAddress { ns, key, .. } => {
             let i = index(idx, ns, &key.ifname)?;
-            vec![here(
-                ns,
+            vec![Request::plain(
                 RouteNetlinkMessage::NewAddress(address_msg(i, key, true)),
                 NLM_F_CREATE | NLM_F_EXCL,
             )]
         }
-        Change::DeleteAddress { ns, key } => {
+        Change::DeleteAddress { ns, key, .. } => {
             let i = index(idx, ns, &key.ifname)?;
-            vec![here(
-                ns,
+            vec![Request::plain(
                 RouteNetlinkMessage::DelAddress(address_msg(i, key, false)),
                 0,
             )]
         }
-        Change::AddRoute { ns, key, route } => vec![here(
-            ns,
-            RouteNetlinkMessage::NewRoute(route_msg(key, Some(route), ns, idx)?),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )],
-        Change::ReplaceRoute { ns, key, to, .. } => vec![here(
-            ns,
-            RouteNetlinkMessage::NewRoute(route_msg(key, Some(to), ns, idx)?),
+        Change::AddRoute { ns, key, route } => {
+            let flags = if key.alt > 0 {
+                NLM_F_CREATE | NLM_F_APPEND
+            } else {
+                NLM_F_CREATE | NLM_F_EXCL
+            };
+            vec![Request::plain(
+                RouteNetlinkMessage::NewRoute(route_msg(key, route, ns, idx, true)?),
+                flags,
+            )]
+        }
+        Change::ReplaceRoute { ns, key, to, .. } => vec![Request::plain(
+            RouteNetlinkMessage::NewRoute(route_msg(key, to, ns, idx, true)?),
             NLM_F_CREATE | NLM_F_REPLACE,
         )],
-        Change::DeleteRoute { ns, key, .. } => vec![here(
-            ns,
-            RouteNetlinkMessage::DelRoute(route_msg(key, None, ns, idx)?),
+        Change::DeleteRoute { ns, key, route } => vec![Request::plain(
+            RouteNetlinkMessage::DelRoute(route_msg(key, route, ns, idx, false)?),
             0,
         )],
-        Change::AddRule { ns, rule } => vec![here(
-            ns,
+        Change::AddRule { rule, .. } => vec![Request::plain(
             RouteNetlinkMessage::NewRule(rule_msg(rule)),
             NLM_F_CREATE | NLM_F_EXCL,
         )],
-        Change::DeleteRule { ns, rule } => {
-            vec![here(ns, RouteNetlinkMessage::DelRule(rule_msg(rule)), 0)]
+        Change::DeleteRule { rule, .. } => {
+            vec![Request::plain(RouteNetlinkMessage::DelRule(rule_msg(rule)), 0)]
         }
     })
 }
 
-/// `RTM_NEWLINK` header for a link to create with a chosen index: name, MTU, up.
-fn new_link_header(index: u32, name: &str, link: &Link) -> LinkMessage {
+/// `RTM_NEWLINK` for a link to create with a chosen index: name, MTU, MAC, up.
+fn new_link(index: u32, name: &str, link: &Link, up: bool) -> LinkMessage {
     let mut msg = LinkMessage::default();
     msg.header.index = index;
-    if link.up {
+    if up {
         msg.header.flags = LinkFlags::Up;
         msg.header.change_mask = LinkFlags::Up;
     }
@@ -330,16 +335,55 @@ fn new_link_header(index: u32, name: &str, link: &Link) -> LinkMessage {
     if let Some(mtu) = link.mtu {
         msg.attributes.push(LinkAttribute::Mtu(mtu));
     }
+    if let Some(mac) = link.mac {
+        msg.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
+    }
     msg
 }
 
-/// Sets the ownership alias on a link (the kernel takes no alias at creation).
-fn set_alias(index: u32, lab: &str) -> RouteNetlinkMessage {
+/// `RTM_SETLINK` bringing a link up or down.
+pub fn up_msg(index: u32, up: bool) -> LinkMessage {
     let mut msg = LinkMessage::default();
     msg.header.index = index;
-    msg.attributes
-        .push(LinkAttribute::IfAlias(owner_alias(lab)));
-    RouteNetlinkMessage::NewLink(msg)
+    msg.header.change_mask = LinkFlags::Up;
+    if up {
+        msg.header.flags = LinkFlags::Up;
+    }
+    msg
+}
+
+fn nla(kind: u16, value: &[u8], out: &mut Vec<u8>) {
+    let len = 4 + value.len();
+    out.extend_from_slice(&(len as u16).to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(value);
+    out.resize(out.len() + (len.next_multiple_of(4) - len), 0);
+}
+
+const AF_INET: u16 = 2;
+const IFLA_INET_CONF: u16 = 1;
+const NLA_F_NESTED: u16 = 0x8000;
+
+/// The payload of an `IFLA_AF_SPEC` setting one IPv4 devconf value (the crate's own
+/// request type leaves out zero values, so it cannot set one to 0).
+pub fn devconf_payload(index: u16, value: i32) -> Vec<u8> {
+    let mut conf = Vec::new();
+    nla(index, &value.to_ne_bytes(), &mut conf);
+    let mut inet = Vec::new();
+    nla(IFLA_INET_CONF | NLA_F_NESTED, &conf, &mut inet);
+    let mut spec = Vec::new();
+    nla(AF_INET | NLA_F_NESTED, &inet, &mut spec);
+    spec
+}
+
+/// Reads devconf value `index` from a dumped `IFLA_AF_SPEC` payload, where the kernel
+/// puts the whole table as an array of u32 (entry `i` is index `i+1`).
+pub fn devconf_read(af_spec: &[u8], index: u16) -> Option<i32> {
+    use crate::kernel::decode::attrs;
+    let inet = attrs(af_spec).find(|(k, _)| *k == AF_INET)?.1;
+    let conf = attrs(inet).find(|(k, _)| *k == IFLA_INET_CONF)?.1;
+    let at = (usize::from(index) - 1) * 4;
+    Some(i32::from_ne_bytes(conf.get(at..at + 4)?.try_into().ok()?))
 }
 
 fn family_of(net: &IpNet) -> AddressFamily {
@@ -359,31 +403,26 @@ fn address_msg(index: u32, key: &AddressKey, create: bool) -> AddressMessage {
         msg.attributes.push(AddressAttribute::Local(ip));
     }
     msg.attributes.push(AddressAttribute::Address(ip));
-    if create {
-        if ip.is_ipv6() {
-            // A lab address is known unique (validated): skip duplicate address
-            // detection, so it is usable at once.
-            msg.attributes
-                .push(AddressAttribute::Flags(AddressFlags::Nodad));
-        }
+    if create && ip.is_ipv6() {
+        // A lab address is known unique (validated): skip duplicate address detection,
+        // so it is usable at once.
         msg.attributes
-            .push(AddressAttribute::Protocol(AddressProtocol::from(
-                NSHOST_PROTO,
-            )));
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
     }
     msg
 }
 
 fn route_msg(
     key: &RouteKey,
-    route: Option<&Route>,
+    route: &Route,
     ns: &str,
     idx: &IfIndexes,
+    create: bool,
 ) -> Result<RouteMessage, BuildError> {
     let mut msg = RouteMessage::default();
     msg.header.address_family = family_of(&key.dst);
     msg.header.destination_prefix_length = key.dst.prefix_len();
-    msg.header.protocol = RouteProtocol::from(NSHOST_PROTO);
+    msg.header.protocol = RouteProtocol::from(route.proto);
     msg.header.table = if key.table < 256 {
         key.table as u8
     } else {
@@ -399,27 +438,28 @@ fn route_msg(
     if key.metric != 0 {
         msg.attributes.push(RouteAttribute::Priority(key.metric));
     }
-    match route {
-        Some(route) => {
-            msg.header.kind = RouteType::Unicast;
-            msg.header.scope = if route.gateway.is_some() {
-                RouteScope::Universe
-            } else {
-                RouteScope::Link
-            };
-            if let Some(gw) = route.gateway {
-                msg.attributes
-                    .push(RouteAttribute::Gateway(RouteAddress::from(gw)));
-            }
-            if let Some(dev) = &route.dev {
-                let i = idx.get(ns, dev).ok_or_else(|| BuildError::NoLink {
-                    ns: ns.to_string(),
-                    name: dev.clone(),
-                })?;
-                msg.attributes.push(RouteAttribute::Oif(i));
-            }
-        }
-        None => msg.header.scope = RouteScope::NoWhere,
+    if create {
+        msg.header.kind = RouteType::Unicast;
+        msg.header.scope = if route.gateway.is_some() {
+            RouteScope::Universe
+        } else {
+            RouteScope::Link
+        };
+    } else {
+        // Any type and scope: the kernel picks the route by key, device and gateway.
+        msg.header.kind = RouteType::Unspec;
+        msg.header.scope = RouteScope::NoWhere;
+    }
+    if let Some(gw) = route.gateway {
+        msg.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::from(gw)));
+    }
+    if let Some(dev) = &route.dev {
+        let i = idx.get(ns, dev).ok_or_else(|| BuildError::NoLink {
+            ns: ns.to_string(),
+            name: dev.clone(),
+        })?;
+        msg.attributes.push(RouteAttribute::Oif(i));
     }
     Ok(msg)
 }
@@ -431,7 +471,12 @@ fn rule_msg(rule: &Rule) -> RuleMessage {
     } else {
         AddressFamily::Inet
     };
-    msg.header.action = RuleAction::ToTable;
+    // A rule that looks up no table (made by hand, deleted now): match any action.
+    msg.header.action = if rule.table == 0 {
+        RuleAction::Unspec
+    } else {
+        RuleAction::ToTable
+    };
     msg.header.table = if rule.table < 256 {
         rule.table as u8
     } else {
@@ -439,7 +484,9 @@ fn rule_msg(rule: &Rule) -> RuleMessage {
     };
     msg.header.tos = rule.tos.unwrap_or(0);
     msg.attributes.push(RuleAttribute::Priority(rule.priority));
-    msg.attributes.push(RuleAttribute::Table(rule.table));
+    if rule.table != 0 {
+        msg.attributes.push(RuleAttribute::Table(rule.table));
+    }
     if let Some(from) = rule.from {
         msg.header.src_len = from.prefix_len();
         msg.attributes.push(RuleAttribute::Source(from.network()));
@@ -455,8 +502,9 @@ fn rule_msg(rule: &Rule) -> RuleMessage {
     if let Some(oif) = &rule.oif {
         msg.attributes.push(RuleAttribute::Oifname(oif.clone()));
     }
-    if let Some(mark) = rule.fwmark {
-        msg.attributes.push(RuleAttribute::FwMark(mark));
+    if let Some(m) = rule.fwmark {
+        msg.attributes.push(RuleAttribute::FwMark(m.mark));
+        msg.attributes.push(RuleAttribute::FwMask(m.mask));
     }
     if let Some(p) = rule.ipproto {
         msg.attributes
@@ -476,7 +524,8 @@ fn rule_msg(rule: &Rule) -> RuleMessage {
                 end: r.end,
             }));
     }
-    msg.attributes
-        .push(RuleAttribute::Protocol(RouteProtocol::from(NSHOST_PROTO)));
     msg
 }
+
+#[cfg(test)]
+mod tests;

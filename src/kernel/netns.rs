@@ -1,20 +1,25 @@
 //! Named network namespaces the way iproute2 keeps them: a bind mount of the namespace
 //! under `/run/netns`. Namespaces are created by `unshare` and entered by `setns`, each
 //! on a short-lived thread of its own, never by forking or running `ip`.
+//!
+//! Crash safety: the mount point is created holding the lab's mark
+//! (`nshost:<lab>/<role>`) before the namespace is mounted over it, so an entry left
+//! unmounted by a killed run (between creating and mounting, or between unmounting and
+//! removing) still says whose it is, and that lab's next run removes it. An entry that
+//! is not a mounted namespace is never entered: nothing under `/run/netns` can make
+//! observing hang or fail another lab.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use netlink_packet_route::RouteNetlinkMessage;
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, setns, unshare};
+use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
 
-use crate::kernel::netlink::{Batch, NlSocket};
-use crate::state::{NsRole, namespace_alias};
+use crate::state::{NsRole, namespace_alias, parse_namespace_alias};
 
 /// Where named namespaces live, as for `ip netns`. `NSHOST_NETNS_DIR` overrides it.
 pub fn run_dir() -> PathBuf {
@@ -23,39 +28,64 @@ pub fn run_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/run/netns"))
 }
 
-/// An open namespace: a handle on it and the netlink socket inside it.
-#[derive(Debug)]
-pub struct NsHandle {
-    pub name: String,
-    pub fd: OwnedFd,
-    pub sock: NlSocket,
+/// Why a namespace could not be created, entered or removed.
+#[derive(Debug, thiserror::Error)]
+#[error("namespace {ns}: {what}: {cause}")]
+pub struct NsError {
+    pub ns: String,
+    pub what: &'static str,
+    #[source]
+    pub cause: io::Error,
 }
 
-/// How many threads create or enter namespaces at once.
-fn worker_count(items: usize) -> usize {
+impl NsError {
+    fn new<'a>(ns: &'a str, what: &'static str) -> impl FnOnce(io::Error) -> NsError + 'a {
+        move |cause| NsError {
+            ns: ns.to_string(),
+            what,
+            cause,
+        }
+    }
+}
+
+fn errno(e: nix::errno::Errno) -> io::Error {
+    io::Error::from(e)
+}
+
+/// How many threads work on namespaces at once.
+pub fn worker_count(items: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     items.min(cores * 2).max(1)
 }
 
-/// Runs `f` over `items` on short-lived dedicated threads that exit when done, so a
-/// thread that entered a namespace never goes back to other work. Results keep the
-/// items' order.
-fn on_threads<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// Runs `f` over `items` on short-lived dedicated threads that take the next item from
+/// a shared queue and exit when there is none, so a thread that entered a namespace
+/// never goes back to other work. Results keep the items' order.
+pub fn on_threads<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let workers = worker_count(items.len());
-    let chunk = items.len().div_ceil(workers).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| {
-                let f = &f;
-                s.spawn(move || part.iter().map(f).collect::<Vec<R>>())
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<(usize, R)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else {
+                            return out;
+                        };
+                        out.push((i, f(item)));
+                    }
+                })
             })
             .collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().expect("namespace thread panicked"))
             .collect()
-    })
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Makes sure the namespace directory exists and is a shared mount point, as iproute2
@@ -83,30 +113,135 @@ pub fn prepare_run_dir() -> io::Result<()> {
                 MsFlags::MS_BIND | MsFlags::MS_REC,
                 None::<&str>,
             )
-            .map_err(io::Error::from)?;
-            shared(&dir).map_err(io::Error::from)
+            .map_err(errno)?;
+            shared(&dir).map_err(errno)
         }
         Err(e) => Err(e.into()),
     }
 }
 
-/// Names of every namespace under the namespace directory.
-pub fn list() -> io::Result<Vec<String>> {
+/// An entry under the namespace directory, by what its directory entry says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A regular file: a mounted namespace, or a mount point without one.
+    File(String),
+    /// Anything else (a directory, symlink, FIFO, socket, device): never a namespace.
+    Other { name: String, what: &'static str },
+}
+
+/// Every entry under the namespace directory, sorted by name.
+pub fn list() -> io::Result<Vec<Entry>> {
     let dir = run_dir();
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    let mut names = Vec::new();
+    let mut out = Vec::new();
     for entry in entries {
         let entry = entry?;
-        if let Some(name) = entry.file_name().to_str() {
-            names.push(name.to_string());
-        }
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let Ok(ty) = entry.file_type() else {
+            continue;
+        };
+        let what = if ty.is_file() {
+            out.push(Entry::File(name));
+            continue;
+        } else if ty.is_dir() {
+            "a directory"
+        } else if ty.is_symlink() {
+            "a symbolic link"
+        } else if ty.is_fifo() {
+            "a FIFO"
+        } else if ty.is_socket() {
+            "a socket"
+        } else {
+            "a device"
+        };
+        out.push(Entry::Other { name, what });
     }
-    names.sort();
-    Ok(names)
+    out.sort_by(|a, b| entry_name(a).cmp(entry_name(b)));
+    Ok(out)
+}
+
+fn entry_name(e: &Entry) -> &str {
+    match e {
+        Entry::File(n) | Entry::Other { name: n, .. } => n,
+    }
+}
+
+/// What a regular entry under the namespace directory holds.
+#[derive(Debug)]
+pub enum Opened {
+    /// A mounted network namespace, with a descriptor on it.
+    Namespace(OwnedFd),
+    /// A mount point without a namespace that a lab marked (left by an interrupted run).
+    Stray { lab: String, role: NsRole },
+    /// A file that is no namespace and no lab's.
+    Foreign,
+    /// It was removed meanwhile.
+    Gone,
+}
+
+/// Opens entry `name` without following links or blocking, and tells what it is.
+pub fn open_entry(name: &str) -> Result<Opened, NsError> {
+    let path = run_dir().join(name);
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Opened::Gone),
+        Err(e) => return Err(NsError::new(name, "opening")(e)),
+    };
+    let fs = fstatfs(&file).map_err(|e| NsError::new(name, "fstatfs")(errno(e)))?;
+    if fs.filesystem_type() == NSFS_MAGIC {
+        return Ok(Opened::Namespace(file.into()));
+    }
+    let meta = file
+        .metadata()
+        .map_err(|e| NsError::new(name, "stat")(e))?;
+    if !meta.is_file() {
+        return Ok(Opened::Foreign);
+    }
+    let mut head = Vec::with_capacity(128);
+    let _ = (&file).take(128).read_to_end(&mut head);
+    let text = String::from_utf8_lossy(&head);
+    Ok(match parse_namespace_alias(text.trim_end()) {
+        Some((lab, role)) => Opened::Stray {
+            lab: lab.to_string(),
+            role,
+        },
+        None => Opened::Foreign,
+    })
+}
+
+/// Enters namespace `name` on the calling thread (which must be a dedicated thread that
+/// ends afterwards); `None` if the entry holds no namespace (any more).
+pub fn enter(name: &str) -> Result<Option<()>, NsError> {
+    match open_entry(name)? {
+        Opened::Namespace(fd) => {
+            setns(fd.as_fd(), CloneFlags::CLONE_NEWNET)
+                .map_err(|e| NsError::new(name, "setns")(errno(e)))?;
+            Ok(Some(()))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Opens a descriptor on namespace `name` (for a veth end placed into it), failing if
+/// the entry holds no namespace.
+pub fn open_fd(name: &str) -> io::Result<OwnedFd> {
+    match open_entry(name).map_err(|e| e.cause)? {
+        Opened::Namespace(fd) => Ok(fd),
+        _ => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("namespace {name} does not exist"),
+        )),
+    }
 }
 
 /// What to set up in a namespace as it is created, before it becomes visible.
@@ -117,208 +252,86 @@ pub struct CreateSpec {
     pub lab: String,
     /// The namespace's role, recorded beside the owner.
     pub role: NsRole,
-    /// sysctls written inside the new namespace, e.g. `net.ipv4.ip_forward` = `1`.
+    /// Namespace-wide sysctls written inside the new namespace, e.g.
+    /// `net.ipv4.ip_forward` = `1`.
     pub sysctls: Vec<(String, String)>,
 }
 
-/// Why a namespace could not be created or entered.
-#[derive(Debug, thiserror::Error)]
-pub enum NsError {
-    #[error("namespace {name}: {what}: {cause}")]
-    Io {
-        name: String,
-        what: &'static str,
-        cause: io::Error,
-    },
-    #[error("namespace {name}: sysctl {key}: {cause}")]
-    Sysctl {
-        name: String,
-        key: String,
-        cause: io::Error,
-    },
-    #[error("namespace {name}: marking loopback: {message}")]
-    Mark { name: String, message: String },
-}
-
-fn io_err<'a>(name: &'a str, what: &'static str) -> impl FnOnce(io::Error) -> NsError + 'a {
-    move |source| NsError::Io {
-        name: name.to_string(),
-        what,
-        cause: source,
-    }
-}
-
-/// Creates namespaces, several at a time: each on a fresh thread that unshares a new
-/// network namespace, opens its socket, brings loopback up with the lab's ownership
-/// mark, writes the sysctls, and only then bind-mounts it under the namespace directory.
-pub fn create_many(specs: &[CreateSpec]) -> Vec<Result<NsHandle, NsError>> {
-    // Each unshare moves the calling worker thread into the new namespace; the next
-    // unshare simply makes another one, and the thread ends with its chunk.
-    on_threads(specs, create_here)
-}
-
-fn create_here(spec: &CreateSpec) -> Result<NsHandle, NsError> {
+/// Creates a namespace on the calling thread, which must be a dedicated thread that
+/// ends afterwards: unshares a new network namespace, brings loopback up with the lab's
+/// mark (`mark_lo`, a netlink request sent from inside), writes the sysctls, creates the
+/// mount point holding the mark, and only then bind-mounts the namespace over it.
+pub fn create_here(
+    spec: &CreateSpec,
+    mark_lo: impl FnOnce() -> io::Result<()>,
+) -> Result<(), NsError> {
     let name = spec.name.as_str();
-    unshare(CloneFlags::CLONE_NEWNET).map_err(|e| io_err(name, "unshare")(e.into()))?;
-    let mut sock = NlSocket::open().map_err(io_err(name, "netlink socket"))?;
-    let mut batch = Batch::new();
-    batch.push(lo_up_marked(&spec.lab, spec.role), 0);
-    let errors = sock.execute(&batch).map_err(io_err(name, "netlink send"))?;
-    if let Some(e) = errors.first() {
-        return Err(NsError::Mark {
-            name: name.to_string(),
-            message: e.describe(),
-        });
-    }
+    unshare(CloneFlags::CLONE_NEWNET).map_err(|e| NsError::new(name, "unshare")(errno(e)))?;
+    mark_lo().map_err(NsError::new(name, "marking loopback"))?;
     for (key, value) in &spec.sysctls {
-        write_sysctl(key, value).map_err(|source| NsError::Sysctl {
-            name: name.to_string(),
-            key: key.clone(),
-            cause: source,
+        write_sysctl(key, None, value).map_err(|cause| NsError {
+            ns: name.to_string(),
+            what: "writing a sysctl",
+            cause: io::Error::new(cause.kind(), format!("{key}: {cause}")),
         })?;
     }
     let path = run_dir().join(name);
-    OpenOptions::new()
+    let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o0)
+        .mode(0o444)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&path)
-        .map_err(io_err(name, "creating mount point"))?;
-    let self_ns = "/proc/thread-self/ns/net";
+        .map_err(NsError::new(name, "creating mount point"))?;
+    let mark = format!("{}\n", namespace_alias(&spec.lab, spec.role));
+    if let Err(e) = file.write_all(mark.as_bytes()) {
+        let _ = std::fs::remove_file(&path);
+        return Err(NsError::new(name, "marking mount point")(e));
+    }
+    drop(file);
     if let Err(e) = mount(
-        Some(self_ns),
+        Some("/proc/thread-self/ns/net"),
         &path,
         Some("none"),
         MsFlags::MS_BIND,
         None::<&str>,
     ) {
         let _ = std::fs::remove_file(&path);
-        return Err(io_err(name, "bind mount")(e.into()));
+        return Err(NsError::new(name, "bind mount")(errno(e)));
     }
-    let fd = File::open(self_ns).map_err(io_err(name, "opening namespace"))?;
-    Ok(NsHandle {
-        name: name.to_string(),
-        fd: fd.into(),
-        sock,
-    })
+    Ok(())
 }
 
-/// `RTM_NEWLINK` on the loopback (always ifindex 1): up, alias `nshost:<lab>/<role>`.
-pub fn lo_up_marked(lab: &str, role: NsRole) -> RouteNetlinkMessage {
-    let mut msg = LinkMessage::default();
-    msg.header.index = 1;
-    msg.header.flags = LinkFlags::Up;
-    msg.header.change_mask = LinkFlags::Up;
-    msg.attributes
-        .push(LinkAttribute::IfAlias(namespace_alias(lab, role)));
-    RouteNetlinkMessage::NewLink(msg)
-}
-
-/// What to read while inside a namespace being opened.
-#[derive(Debug, Clone, Default)]
-pub struct OpenSpec {
-    pub name: String,
-    /// sysctl keys to read.
-    pub sysctls: Vec<String>,
-}
-
-/// An opened namespace with the sysctl values read inside it.
-#[derive(Debug)]
-pub struct Opened {
-    pub handle: NsHandle,
-    pub sysctls: Vec<(String, Option<String>)>,
-}
-
-/// Opens existing namespaces: on short-lived threads, each enters the namespace with
-/// `setns`, opens a socket there and reads the wanted sysctls.
-pub fn open_many(specs: &[OpenSpec]) -> Vec<Result<Opened, NsError>> {
-    on_threads(specs, open_one)
-}
-
-/// Enters namespace `spec.name` on the calling thread, opens a socket there and reads
-/// the wanted sysctls. The caller must be a dedicated thread that ends afterwards.
-pub fn open_one(spec: &OpenSpec) -> Result<Opened, NsError> {
-    let name = spec.name.as_str();
-    let fd: OwnedFd = File::open(run_dir().join(name))
-        .map_err(io_err(name, "opening"))?
-        .into();
-    setns(fd.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| io_err(name, "setns")(e.into()))?;
-    let sock = NlSocket::open().map_err(io_err(name, "netlink socket"))?;
-    let sysctls = spec
-        .sysctls
-        .iter()
-        .map(|k| (k.clone(), read_sysctl(k).ok()))
-        .collect();
-    Ok(Opened {
-        handle: NsHandle {
-            name: name.to_string(),
-            fd,
-            sock,
-        },
-        sysctls,
-    })
-}
-
-/// Writes sysctls inside namespaces, one short-lived thread per namespace.
-pub fn write_sysctls(jobs: &[(&NsHandle, Vec<(String, String)>)]) -> Vec<Result<(), NsError>> {
-    on_threads(jobs, |(handle, values)| {
-        let name = handle.name.as_str();
-        setns(handle.fd.as_fd(), CloneFlags::CLONE_NEWNET)
-            .map_err(|e| io_err(name, "setns")(e.into()))?;
-        for (key, value) in values {
-            write_sysctl(key, value).map_err(|source| NsError::Sysctl {
-                name: name.to_string(),
-                key: key.clone(),
-                cause: source,
-            })?;
+/// Removes a namespace's name: lazy unmount, then the mount point. The namespace
+/// itself dies once nothing holds it. A mount point already without a namespace (a
+/// stray) is only removed.
+pub fn delete(name: &str) -> Result<(), NsError> {
+    let path = run_dir().join(name);
+    match umount2(&path, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
+        Err(nix::errno::Errno::ENOENT) => return Ok(()),
+        Err(e) => return Err(NsError::new(name, "unmount")(errno(e))),
+    }
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(NsError::new(name, "removing mount point")(e))
         }
-        Ok(())
-    })
+        _ => Ok(()),
+    }
 }
 
-fn sysctl_path(key: &str) -> PathBuf {
-    Path::new("/proc/sys").join(key.replace('.', "/"))
-}
-
-/// Reads a sysctl of the calling thread's network namespace.
-pub fn read_sysctl(key: &str) -> io::Result<String> {
+/// Reads a sysctl of the calling thread's network namespace. `dev` is the device of a
+/// per-device key (whose name may hold dots).
+pub fn read_sysctl(key: &str, dev: Option<&str>) -> io::Result<String> {
     let mut s = String::new();
-    File::open(sysctl_path(key))?.read_to_string(&mut s)?;
+    File::open(crate::state::settings::proc_path(key, dev))?.read_to_string(&mut s)?;
     Ok(s.trim().to_string())
 }
 
 /// Writes a sysctl of the calling thread's network namespace.
-pub fn write_sysctl(key: &str, value: &str) -> io::Result<()> {
+pub fn write_sysctl(key: &str, dev: Option<&str>, value: &str) -> io::Result<()> {
     OpenOptions::new()
         .write(true)
-        .open(sysctl_path(key))?
+        .open(crate::state::settings::proc_path(key, dev))?
         .write_all(value.as_bytes())
-}
-
-/// Removes a namespace's name: lazy unmount, then the mount point. The namespace
-/// itself dies once the last handle on it (ours included) is closed.
-pub fn delete(name: &str) -> Result<(), NsError> {
-    let path = run_dir().join(name);
-    umount2(&path, MntFlags::MNT_DETACH).map_err(|e| io_err(name, "unmount")(e.into()))?;
-    std::fs::remove_file(&path).map_err(io_err(name, "removing mount point"))
-}
-
-/// sysctl keys with their values (`None` where the key does not exist).
-pub type SysctlValues = Vec<(String, Option<String>)>;
-
-/// Reads sysctls inside already-open namespaces, on short-lived threads.
-pub fn read_sysctls(
-    jobs: &[(&NsHandle, Vec<String>)],
-) -> Vec<(String, Result<SysctlValues, NsError>)> {
-    on_threads(jobs, |(handle, keys)| {
-        let name = handle.name.as_str();
-        let values = setns(handle.fd.as_fd(), CloneFlags::CLONE_NEWNET)
-            .map_err(|e| io_err(name, "setns")(e.into()))
-            .map(|()| {
-                keys.iter()
-                    .map(|k| (k.clone(), read_sysctl(k).ok()))
-                    .collect()
-            });
-        (name.to_string(), values)
-    })
 }

@@ -1,23 +1,30 @@
-//! The change set: what `plan::diff` emits and `kernel::apply` executes, one variant
-//! per kernel operation.
+//! The change set: what `plan::diff` emits, one variant per kernel operation a user
+//! would name ("add this route"). `plan::order` splits each into the steps that carry it
+//! out, and `kernel::apply` runs exactly those steps.
 
 use serde::Serialize;
 
-use crate::state::{AddressKey, Link, LinkRef, NsRole, Route, RouteKey, Rule};
+use crate::state::{
+    Address, AddressKey, DevSetting, Link, LinkKind, LinkRef, NsRole, ObjectId, Route, RouteKey,
+    Rule,
+};
 
-/// One kernel operation. `ns` is the namespace whose netlink socket carries it.
+/// One kernel operation. `ns` is the namespace it acts in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Change {
     /// Create a namespace (unshare + bind mount) with its loopback up and marked.
-    AddNamespace {
-        ns: String,
-        role: NsRole,
-    },
-    /// Unmount and remove a namespace; everything in it goes with it.
+    AddNamespace { ns: String, role: NsRole },
+    /// Unmount and remove a namespace; everything in it goes with it, as `contents`
+    /// lists (one line per object, for the plan to show). `stray`: the entry holds no
+    /// namespace any more (left by an interrupted run) and is only removed.
     DeleteNamespace {
         ns: String,
         role: NsRole,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        contents: Vec<String>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        stray: bool,
     },
     /// Create a link. For a veth pair this is the one change that creates both ends:
     /// `ns`/`name` is the end created from `ns`'s socket (the fabric end where there is
@@ -29,34 +36,34 @@ pub enum Change {
         #[serde(skip_serializing_if = "Option::is_none")]
         peer: Option<Box<PeerEnd>>,
     },
-    /// Change a link in place (MTU, up/down, master, ownership alias).
+    /// Change a link in place (MTU, up/down, master, MAC, the kind's changeable
+    /// attributes).
     UpdateLink {
         ns: String,
         name: String,
         from: Link,
         to: Link,
     },
-    /// Delete a link. Deleting one end of a veth pair deletes both; a pair is deleted
-    /// by one change, on the end whose namespace survives.
-    DeleteLink {
-        ns: String,
-        name: String,
-        link: Link,
-    },
+    /// Delete a link. Deleting one end of a veth pair deletes both, and deleting a link
+    /// deletes the links stacked on it; a pair is deleted by one change, on the end whose
+    /// namespace survives.
+    DeleteLink { ns: String, name: String, link: Link },
     AddAddress {
         ns: String,
         key: AddressKey,
+        address: Address,
     },
     DeleteAddress {
         ns: String,
         key: AddressKey,
+        address: Address,
     },
     AddRoute {
         ns: String,
         key: RouteKey,
         route: Route,
     },
-    /// Replace a route's gateway/device in place (`NLM_F_REPLACE`).
+    /// Replace a route's gateway, device or protocol in place (`NLM_F_REPLACE`).
     ReplaceRoute {
         ns: String,
         key: RouteKey,
@@ -68,18 +75,20 @@ pub enum Change {
         key: RouteKey,
         route: Route,
     },
-    AddRule {
-        ns: String,
-        rule: Rule,
-    },
-    DeleteRule {
-        ns: String,
-        rule: Rule,
-    },
-    /// Write a sysctl under `/proc/sys` from a thread inside the namespace.
+    AddRule { ns: String, rule: Rule },
+    DeleteRule { ns: String, rule: Rule },
+    /// Set a namespace-wide sysctl (`from` is its value now, if it was read).
     SetSysctl {
         ns: String,
         key: String,
+        from: Option<String>,
+        to: String,
+    },
+    /// Set a setting of one link.
+    SetLinkSetting {
+        ns: String,
+        link: String,
+        setting: DevSetting,
         from: Option<String>,
         to: String,
     },
@@ -102,7 +111,8 @@ pub enum Action {
 }
 
 impl Change {
-    /// The namespace whose socket (or thread) carries this change.
+    /// The namespace this change acts in (for a veth pair, the end it is created or
+    /// deleted from).
     pub fn ns(&self) -> &str {
         match self {
             Change::AddNamespace { ns, .. }
@@ -117,7 +127,20 @@ impl Change {
             | Change::DeleteRoute { ns, .. }
             | Change::AddRule { ns, .. }
             | Change::DeleteRule { ns, .. }
-            | Change::SetSysctl { ns, .. } => ns,
+            | Change::SetSysctl { ns, .. }
+            | Change::SetLinkSetting { ns, .. } => ns,
+        }
+    }
+
+    /// The other namespace a change acts in: the far end of a veth pair it creates or
+    /// deletes.
+    pub fn other_ns(&self) -> Option<&str> {
+        match self {
+            Change::AddLink { ns, peer: Some(p), .. } if p.at.ns != *ns => Some(&p.at.ns),
+            Change::DeleteLink { ns, link, .. } => {
+                link.kind.peer().map(|p| p.ns.as_str()).filter(|p| p != ns)
+            }
+            _ => None,
         }
     }
 
@@ -130,7 +153,7 @@ impl Change {
             | Change::AddRoute { .. }
             | Change::AddRule { .. } => Action::Add,
             Change::UpdateLink { .. } | Change::ReplaceRoute { .. } => Action::Change,
-            Change::SetSysctl { from, .. } => {
+            Change::SetSysctl { from, .. } | Change::SetLinkSetting { from, .. } => {
                 if from.is_some() {
                     Action::Change
                 } else {
@@ -145,14 +168,100 @@ impl Change {
         }
     }
 
-    /// Whether this change is carried by a netlink message on the `ns` socket (as
-    /// opposed to a namespace thread: namespace creation/removal and `/proc/sys` writes).
-    pub fn is_netlink(&self) -> bool {
+    /// The object the change acts on.
+    pub fn object(&self) -> ObjectId {
+        let ns = self.ns().to_string();
         match self {
-            Change::AddNamespace { .. } | Change::DeleteNamespace { .. } => false,
-            // Per-interface IPv4 settings are link attributes; the rest is /proc/sys.
-            Change::SetSysctl { key, .. } => crate::devconf::parse_key(key).is_some(),
-            _ => true,
+            Change::AddNamespace { .. } | Change::DeleteNamespace { .. } => {
+                ObjectId::Namespace { ns }
+            }
+            Change::AddLink { name, .. }
+            | Change::UpdateLink { name, .. }
+            | Change::DeleteLink { name, .. } => ObjectId::Link {
+                ns,
+                name: name.clone(),
+            },
+            Change::AddAddress { key, .. } | Change::DeleteAddress { key, .. } => {
+                ObjectId::Address {
+                    ns,
+                    key: key.clone(),
+                }
+            }
+            Change::AddRoute { key, .. }
+            | Change::ReplaceRoute { key, .. }
+            | Change::DeleteRoute { key, .. } => ObjectId::Route {
+                ns,
+                key: key.clone(),
+            },
+            Change::AddRule { rule, .. } | Change::DeleteRule { rule, .. } => ObjectId::Rule {
+                ns,
+                rule: rule.clone(),
+            },
+            Change::SetSysctl { key, .. } => ObjectId::Sysctl {
+                ns,
+                key: key.clone(),
+            },
+            Change::SetLinkSetting { link, setting, .. } => ObjectId::LinkSetting {
+                ns,
+                link: link.clone(),
+                setting: setting.clone(),
+            },
         }
     }
+
+    /// A short description for error messages: `add route 10.2.0.0/16 table main`.
+    pub fn describe(&self) -> String {
+        use crate::plan::display;
+        match self {
+            Change::AddNamespace { ns, role } => format!("create {} namespace {ns}", role.name()),
+            Change::DeleteNamespace { ns, .. } => format!("delete namespace {ns}"),
+            Change::AddLink { name, link, .. } => {
+                format!("create link {name} ({})", link.kind.kernel_name())
+            }
+            Change::UpdateLink { name, .. } => format!("update link {name}"),
+            Change::DeleteLink { name, .. } => format!("delete link {name}"),
+            Change::AddAddress { key, .. } => format!("add address {} on {}", key.addr, key.ifname),
+            Change::DeleteAddress { key, .. } => {
+                format!("delete address {} on {}", key.addr, key.ifname)
+            }
+            Change::AddRoute { key, route, .. } => format!(
+                "add route {} {}",
+                display::route_key_short(key),
+                display::route_attrs(route)
+            )
+            .trim_end()
+            .to_string(),
+            Change::ReplaceRoute { key, to, .. } => format!(
+                "replace route {} {}",
+                display::route_key_short(key),
+                display::route_attrs(to)
+            )
+            .trim_end()
+            .to_string(),
+            Change::DeleteRoute { key, .. } => {
+                format!("delete route {}", display::route_key_short(key))
+            }
+            Change::AddRule { rule, .. } => format!("add rule {}", display::rule(rule)),
+            Change::DeleteRule { rule, .. } => format!("delete rule {}", display::rule(rule)),
+            Change::SetSysctl { key, to, .. } => format!("set sysctl {key} = {to}"),
+            Change::SetLinkSetting {
+                link, setting, to, ..
+            } => format!("set sysctl {} = {to}", setting.key(link)),
+        }
+    }
+
+    /// Whether this change creates `r` (an end of the link it adds).
+    pub fn creates(&self, r: &LinkRef) -> bool {
+        match self {
+            Change::AddLink { ns, name, peer, .. } => {
+                (ns == &r.ns && name == &r.name) || peer.as_ref().is_some_and(|p| &p.at == r)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Whether a link of this kind sits on another link of its namespace.
+pub fn is_stacked(kind: &LinkKind) -> bool {
+    kind.lower().is_some()
 }

@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 
 use ipnet::IpNet;
 
-use crate::state::{AddressKey, Link, LinkKind, NsRole, RT_TABLE_MAIN, Route, RouteKey, Rule};
+use crate::state::{
+    AddressKey, Link, LinkKind, Namespace, NsRole, RT_TABLE_MAIN, RTPROT_BOOT, Route, RouteKey,
+    Rule,
+};
 
 /// `main`, `local`, `default` or the number.
 pub fn table(t: u32) -> String {
@@ -48,7 +51,37 @@ pub fn route_key_short(key: &RouteKey) -> String {
     s
 }
 
-/// A route's attributes: `via 10.1.1.1 dev eth0` (either part may be absent).
+/// A route protocol by the name iproute2 gives it, else its number.
+pub fn proto(p: u8) -> String {
+    match p {
+        1 => "redirect".into(),
+        2 => "kernel".into(),
+        3 => "boot".into(),
+        4 => "static".into(),
+        8 => "gated".into(),
+        9 => "ra".into(),
+        10 => "mrt".into(),
+        11 => "zebra".into(),
+        12 => "bird".into(),
+        13 => "dnrouted".into(),
+        14 => "xorp".into(),
+        15 => "ntk".into(),
+        16 => "dhcp".into(),
+        17 => "mrouted".into(),
+        18 => "keepalived".into(),
+        42 => "babel".into(),
+        99 => "openr".into(),
+        186 => "bgp".into(),
+        187 => "isis".into(),
+        188 => "ospf".into(),
+        189 => "rip".into(),
+        192 => "eigrp".into(),
+        n => n.to_string(),
+    }
+}
+
+/// A route's attributes: `via 10.1.1.1 dev eth0 proto static` (any part may be
+/// absent; `proto boot`, the default, is left out as `ip route` does).
 pub fn route_attrs(route: &Route) -> String {
     let mut parts = Vec::new();
     if let Some(gw) = route.gateway {
@@ -56,6 +89,9 @@ pub fn route_attrs(route: &Route) -> String {
     }
     if let Some(dev) = &route.dev {
         parts.push(format!("dev {dev}"));
+    }
+    if route.proto != RTPROT_BOOT {
+        parts.push(format!("proto {}", proto(route.proto)));
     }
     parts.join(" ")
 }
@@ -82,8 +118,11 @@ pub fn rule(rule: &Rule) -> String {
     if let Some(oif) = &rule.oif {
         let _ = write!(s, " oif {oif}");
     }
-    if let Some(mark) = rule.fwmark {
-        let _ = write!(s, " fwmark {mark:#x}");
+    if let Some(m) = rule.fwmark {
+        let _ = write!(s, " fwmark {:#x}", m.mark);
+        if m.mask != u32::MAX {
+            let _ = write!(s, "/{:#x}", m.mask);
+        }
     }
     if let Some(tos) = rule.tos {
         let _ = write!(s, " tos {tos:#04x}");
@@ -107,24 +146,77 @@ pub fn rule(rule: &Rule) -> String {
     s
 }
 
+/// The attributes of a link's kind: `peer lab-fabric/x`, `id 42, remote 10.0.0.2,
+/// port 4789, dev eth0`, `parent eth0, mode bridge`.
+pub fn kind_attrs(kind: &LinkKind) -> Vec<String> {
+    let mut parts = Vec::new();
+    match kind {
+        LinkKind::Veth { peer } => match peer {
+            Some(p) => parts.push(format!("peer {p}")),
+            None => parts.push("peer unknown".into()),
+        },
+        LinkKind::Vxlan(v) => {
+            parts.push(format!("id {}", v.id));
+            for (word, addr) in [("local", v.local), ("remote", v.remote), ("group", v.group)] {
+                if let Some(a) = addr {
+                    parts.push(format!("{word} {a}"));
+                }
+            }
+            parts.push(format!("port {}", v.port));
+            if let Some(dev) = &v.dev {
+                parts.push(format!("dev {dev}"));
+            }
+        }
+        LinkKind::Macvlan(m) => {
+            parts.push(format!("parent {}", m.parent));
+            parts.push(format!("mode {}", m.mode.name()));
+        }
+        _ => {}
+    }
+    parts
+}
+
 /// A link's attributes: `veth, peer lab-fabric/x, master br-lan, mtu 1500, up`.
 /// `show_mtu` leaves the MTU out where it is not compared.
 pub fn link_attrs(link: &Link, show_mtu: bool) -> String {
     let mut parts = vec![link.kind.kernel_name().to_string()];
-    if let LinkKind::Veth { peer } = &link.kind {
-        match peer {
-            Some(p) => parts.push(format!("peer {p}")),
-            None => parts.push("peer unknown".into()),
-        }
-    }
+    parts.extend(kind_attrs(&link.kind));
     if let Some(m) = &link.master {
         parts.push(format!("master {m}"));
     }
     if show_mtu && let Some(mtu) = link.mtu {
         parts.push(format!("mtu {mtu}"));
     }
+    if let Some(mac) = link.mac {
+        parts.push(format!("mac {mac}"));
+    }
     parts.push(updown(link.up).into());
     parts.join(", ")
+}
+
+/// One line per object of a live namespace (the loopback and settings left out): what
+/// goes with it when it is deleted.
+pub fn contents(ns: &Namespace) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, link) in &ns.links {
+        if link.kind != LinkKind::Loopback {
+            out.push(format!("link {name} ({})", link_attrs(link, false)));
+        }
+    }
+    for key in ns.addresses.keys() {
+        out.push(format!("address {}", address(key)));
+    }
+    for (key, route) in &ns.routes {
+        out.push(
+            format!("route {} {}", route_key_short(key), route_attrs(route))
+                .trim_end()
+                .to_string(),
+        );
+    }
+    for r in &ns.rules {
+        out.push(format!("rule {}", rule(r)));
+    }
+    out
 }
 
 pub fn updown(up: bool) -> &'static str {
@@ -160,7 +252,7 @@ mod tests {
             v6: true,
             priority: 10,
             iif: Some("eth0".into()),
-            fwmark: Some(0x10),
+            fwmark: crate::state::Fwmark::new(0x10, None),
             tos: Some(4),
             ipproto: Some(6),
             dport: Some(PortRange { start: 80, end: 80 }),
@@ -179,18 +271,10 @@ mod tests {
 
     #[test]
     fn route_keys() {
-        let key = RouteKey {
-            table: RT_TABLE_MAIN,
-            dst: "::/0".parse().unwrap(),
-            metric: 0,
-        };
+        let key = RouteKey::new(RT_TABLE_MAIN, "::/0".parse().unwrap(), 0);
         assert_eq!(route_key_short(&key), "default");
         assert_eq!(route_key_full(&key), "default table main metric 0");
-        let key = RouteKey {
-            table: 7,
-            dst: "10.0.0.0/8".parse().unwrap(),
-            metric: 20,
-        };
+        let key = RouteKey::new(7, "10.0.0.0/8".parse().unwrap(), 20);
         assert_eq!(route_key_short(&key), "10.0.0.0/8 table 7 metric 20");
     }
 }

@@ -1,146 +1,108 @@
-//! Orders a change set with a petgraph dependency graph and cuts it into stages.
+//! Orders a change set with a petgraph dependency graph and cuts it into the stages
+//! and steps of a [`Plan`]'s schedule.
 //!
-//! Nodes are the changes plus, per namespace, a chain of barrier nodes between its
-//! phases, so "everything of phase p in X precedes everything of phase p+1 in X" costs
-//! two edges per change instead of a quadratic number. Cross-namespace dependencies are
-//! direct edges or edges into a barrier.
+//! Each change becomes one or two operations ([`ops_of`]), each on an executor: a
+//! namespace's netlink socket, the thread creating a namespace, a thread writing under
+//! `/proc/sys`, or the removal of a namespace. Nodes of the graph are the operations
+//! plus, per namespace, a chain of barrier nodes between its phases ([`phase`]), so
+//! "everything of phase p in X precedes everything of phase p+1 in X" costs two edges
+//! per operation instead of a quadratic number. Cross-namespace dependencies, and the
+//! few inside a phase (a route whose gateway only another route reaches, a link stacked
+//! on another), are direct edges.
 //!
-//! Stages: every change runs on a channel — its namespace's netlink socket, or a thread
-//! of its own for namespace creation/removal and sysctls. A change's level is the
-//! largest over its predecessors of their level, plus one when the predecessor runs on
-//! another channel; stage k holds the changes of level k. Within a stage a channel's
-//! changes run in order and channels run concurrently. Barriers are transparent: each
-//! carries the two highest (level, channel) pairs of distinct channels that reach it,
-//! which is exactly what its successors need to compute their level.
+//! Stages: an operation's level is the largest over its predecessors of their level,
+//! plus one when the predecessor runs on another executor; stage k holds the operations
+//! of level k. Within a stage an executor's operations run in order and executors run
+//! concurrently. Barriers are transparent: each carries the two highest (level,
+//! executor) pairs of distinct executors that reach it, which is exactly what its
+//! successors need to compute their level.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
+use ipnet::IpNet;
 use petgraph::Direction::{Incoming, Outgoing};
 use petgraph::graph::{DiGraph, NodeIndex};
-use serde::Serialize;
 
-use crate::plan::Change;
-use crate::state::{LinkKind, LinkRef};
-
-/// An ordered change set.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Plan {
-    pub lab: String,
-    /// Changes in a valid execution order.
-    pub changes: Vec<Change>,
-    /// Indices into `changes`, one vector per stage. Stages run one after another;
-    /// within a stage, the changes of each namespace run in order on that namespace's
-    /// socket, and different namespaces run concurrently.
-    #[serde(skip)]
-    pub stages: Vec<Vec<usize>>,
-}
-
-impl Plan {
-    /// Whether the plan changes nothing.
-    pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
-    }
-
-    /// Every namespace a change of the plan acts in: its own, and that of the other end
-    /// of a veth pair it creates or deletes.
-    pub fn touched_namespaces(&self) -> std::collections::BTreeSet<String> {
-        let mut out = std::collections::BTreeSet::new();
-        for c in &self.changes {
-            out.insert(c.ns().to_string());
-            match c {
-                Change::AddLink { peer: Some(p), .. } => {
-                    out.insert(p.at.ns.clone());
-                }
-                Change::DeleteLink { link, .. } => {
-                    if let LinkKind::Veth { peer: Some(p) } = &link.kind {
-                        out.insert(p.ns.clone());
-                    }
-                }
-                _ => {}
-            }
-        }
-        out
-    }
-
-    /// The changes of stage `k`, in order.
-    pub fn stage(&self, k: usize) -> impl Iterator<Item = &Change> {
-        self.stages[k].iter().map(|&i| &self.changes[i])
-    }
-}
+use crate::plan::schedule::{Executor, Op, Part, Plan, Stage, Step};
+use crate::plan::{Change, change::is_stacked};
+use crate::state::{LinkKind, LinkRef, NetState, RT_TABLE_MAIN};
 
 /// Number of per-namespace phases.
-const PHASES: usize = 11;
-/// The phase whose barrier a veth creation into a namespace must precede: settings of
-/// an interface on (they need the interface), addresses, routes, rules.
-pub(crate) const PHASE_NEEDS_LINK: usize = 6;
+const PHASES: usize = 13;
+/// The phase of bringing up the far end of a new veth pair.
+const PHASE_PEER_UP: usize = 6;
 /// The phase whose barrier precedes deleting a veth pair from its other end: route and
-/// rule deletions in the namespace go first (the kernel would flush the routes).
+/// rule deletions in the namespace go first.
 const PHASE_DELETE_LINK: usize = 1;
 
-/// The per-namespace phase of a change; namespace creation and removal have none.
+/// The per-namespace phase of an operation; namespace creation and removal have none.
 ///
 /// 0 rule/route deletions, 1 link deletions, 2 namespace-wide sysctls (before links, so
-/// new links see them), 3 bridge creation, 4 other non-veth links and in-place link
-/// updates, 5 veth creation, 6 settings of one interface, 7 address additions, 8 address
-/// deletions (after additions, so an interface never drops to zero addresses and has
-/// its routes flushed), 9 route additions/replacements, 10 rule additions.
-pub fn phase(c: &Change) -> Option<usize> {
+/// new links see them), 3 bridge creation, 4 other plain links and in-place updates, 5
+/// veth creation, 6 bringing up the far end of a new pair, 7 stacked links (macvlan,
+/// vxlan on a device) and their updates, 8 settings of one link, 9 address additions
+/// (after every link is up), 10 address deletions (after additions, so an interface
+/// never drops to zero addresses and has its routes flushed), 11 route
+/// additions/replacements, 12 rule additions.
+pub fn phase(c: &Change, part: Part) -> Option<usize> {
+    if part == Part::PeerUp {
+        return Some(PHASE_PEER_UP);
+    }
     Some(match c {
         Change::AddNamespace { .. } | Change::DeleteNamespace { .. } => return None,
         Change::DeleteRule { .. } | Change::DeleteRoute { .. } => 0,
         Change::DeleteLink { .. } => 1,
-        Change::SetSysctl { key, .. } if !crate::devconf::names_device(key) => 2,
+        Change::SetSysctl { .. } => 2,
         Change::AddLink { link, .. } => match link.kind {
             LinkKind::Bridge => 3,
             LinkKind::Veth { .. } => 5,
+            ref k if is_stacked(k) => 7,
             _ => 4,
         },
+        Change::UpdateLink { to, .. } if is_stacked(&to.kind) => 7,
         Change::UpdateLink { .. } => 4,
-        Change::SetSysctl { .. } => 6,
-        Change::AddAddress { .. } => 7,
-        Change::DeleteAddress { .. } => 8,
-        Change::AddRoute { .. } | Change::ReplaceRoute { .. } => 9,
-        Change::AddRule { .. } => 10,
+        Change::SetLinkSetting { .. } => 8,
+        Change::AddAddress { .. } => 9,
+        Change::DeleteAddress { .. } => 10,
+        Change::AddRoute { .. } | Change::ReplaceRoute { .. } => 11,
+        Change::AddRule { .. } => 12,
     })
 }
 
-/// Where a change runs within a stage: a namespace's netlink socket, the thread creating
-/// a namespace (which also writes that namespace's namespace-wide sysctls, see
-/// `kernel::apply`), or a thread of its own.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Channel<'a> {
-    Socket(&'a str),
-    Creator(&'a str),
-    Own,
-}
-
-/// The namespaces a change set creates.
-pub fn created_namespaces(changes: &[Change]) -> std::collections::HashSet<&str> {
-    changes
-        .iter()
-        .filter(|c| matches!(c, Change::AddNamespace { .. }))
-        .map(Change::ns)
-        .collect()
-}
-
-/// The channel of `c`, given the namespaces its change set creates.
-pub fn channel_of<'a>(c: &'a Change, created: &std::collections::HashSet<&str>) -> Channel<'a> {
+/// The operations of a change, each with its executor, given the namespaces the change
+/// set creates (whose namespace-wide sysctls their creating thread writes).
+pub fn ops_of(c: &Change, created: &HashSet<&str>) -> Vec<(Part, Executor)> {
+    let ns = c.ns().to_string();
     match c {
-        c if c.is_netlink() => Channel::Socket(c.ns()),
-        Change::AddNamespace { ns, .. } => Channel::Creator(ns),
-        Change::SetSysctl { ns, key, .. }
-            if !crate::devconf::names_device(key) && created.contains(ns.as_str()) =>
-        {
-            Channel::Creator(ns)
+        Change::AddNamespace { .. } => vec![(Part::Main, Executor::Create(ns))],
+        Change::DeleteNamespace { .. } => vec![(Part::Main, Executor::Delete(ns))],
+        Change::SetSysctl { .. } if created.contains(ns.as_str()) => {
+            vec![(Part::Main, Executor::Create(ns))]
         }
-        _ => Channel::Own,
+        Change::SetSysctl { .. } => vec![(Part::Main, Executor::Proc(ns))],
+        Change::SetLinkSetting { setting, .. } if !setting.is_netlink() => {
+            vec![(Part::Main, Executor::Proc(ns))]
+        }
+        Change::AddLink { peer: Some(p), .. } => vec![
+            (Part::Main, Executor::Netlink(ns)),
+            (Part::PeerUp, Executor::Netlink(p.at.ns.clone())),
+        ],
+        _ => vec![(Part::Main, Executor::Netlink(ns))],
+    }
+}
+
+/// The namespace an operation runs in (the far end's, for a pair's `PeerUp`).
+fn op_ns(c: &Change, part: Part) -> &str {
+    match (c, part) {
+        (Change::AddLink { peer: Some(p), .. }, Part::PeerUp) => &p.at.ns,
+        _ => c.ns(),
     }
 }
 
 /// A total rank within a namespace: namespace creation, the phases, namespace removal.
-pub fn rank(c: &Change) -> usize {
-    match (c, phase(c)) {
+fn rank(c: &Change, part: Part) -> usize {
+    match (c, phase(c, part)) {
         (_, Some(p)) => p + 1,
         (Change::AddNamespace { .. }, None) => 0,
         (_, None) => PHASES + 1,
@@ -149,16 +111,12 @@ pub fn rank(c: &Change) -> usize {
 
 #[derive(Clone, Copy, Debug)]
 enum Node {
-    Change(usize),
+    Op(usize),
     Barrier,
 }
 
-/// (level, channel) pairs: the highest, and the highest on another channel.
+/// (level, executor) pairs: the highest, and the highest on another executor.
 type Reach = [Option<(u32, usize)>; 2];
-
-fn merge(into: &mut Vec<(u32, usize)>, r: &Reach) {
-    into.extend(r.iter().flatten().copied());
-}
 
 fn top_two(entries: &[(u32, usize)]) -> Reach {
     let Some(&best) = entries.iter().max() else {
@@ -168,51 +126,102 @@ fn top_two(entries: &[(u32, usize)]) -> Reach {
     [Some(best), second]
 }
 
-/// The level of a change on `channel` reached by `r`.
-fn level_from(r: &Reach, channel: usize) -> u32 {
+/// The level of an operation on executor `ex` reached by `r`.
+fn level_from(r: &Reach, ex: usize) -> u32 {
     match *r {
         [None, _] => 0,
-        [Some((m1, c1)), second] if c1 == channel => m1.max(second.map_or(0, |(m2, _)| m2 + 1)),
+        [Some((m1, c1)), second] if c1 == ex => m1.max(second.map_or(0, |(m2, _)| m2 + 1)),
         [Some((m1, _)), _] => m1 + 1,
     }
 }
 
-/// The changes' dependency graph: node `i < changes.len()` is change `i`.
-struct Deps {
-    graph: DiGraph<Node, ()>,
-    /// Namespace ids, by sorted name.
+/// The operations of a change set, with their executors and namespaces.
+struct Ops<'c> {
+    changes: &'c [Change],
+    /// (change, part) per operation.
+    ops: Vec<Op>,
+    /// Executor id per operation.
+    executor: Vec<usize>,
+    executors: Vec<Executor>,
+    /// Namespace id per operation.
     ns_id: Vec<usize>,
-    ns_count: usize,
+    ns_names: BTreeMap<&'c str, usize>,
+    /// The first operation of each change.
+    first_op: Vec<usize>,
 }
 
-fn build(changes: &[Change]) -> Deps {
-    // Every namespace any change names, sorted, gets an id and a barrier chain.
-    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
-    for c in changes {
-        names.insert(c.ns(), 0);
-        match c {
-            Change::AddLink { peer: Some(p), .. } => {
-                names.insert(&p.at.ns, 0);
+impl<'c> Ops<'c> {
+    fn new(changes: &'c [Change]) -> Self {
+        let created: HashSet<&str> = changes
+            .iter()
+            .filter(|c| matches!(c, Change::AddNamespace { .. }))
+            .map(Change::ns)
+            .collect();
+        let mut ns_names: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut ex_ids: BTreeMap<Executor, usize> = BTreeMap::new();
+        let mut raw = Vec::with_capacity(changes.len() * 2);
+        let mut first_op = Vec::with_capacity(changes.len());
+        for (i, c) in changes.iter().enumerate() {
+            first_op.push(raw.len());
+            for (part, ex) in ops_of(c, &created) {
+                ns_names.insert(op_ns(c, part), 0);
+                let n = ex_ids.len();
+                let id = *ex_ids.entry(ex).or_insert(n);
+                raw.push((Op { change: i, part }, id));
             }
-            Change::DeleteLink { link, .. } => {
-                if let LinkKind::Veth { peer: Some(p) } = &link.kind {
-                    names.insert(&p.ns, 0);
-                }
-            }
-            _ => {}
+        }
+        for (i, id) in ns_names.values_mut().enumerate() {
+            *id = i;
+        }
+        let mut executors = vec![Executor::Delete(String::new()); ex_ids.len()];
+        for (ex, id) in ex_ids {
+            executors[id] = ex;
+        }
+        let ns_id = raw
+            .iter()
+            .map(|(op, _)| ns_names[op_ns(&changes[op.change], op.part)])
+            .collect();
+        Ops {
+            changes,
+            executor: raw.iter().map(|(_, e)| *e).collect(),
+            ops: raw.into_iter().map(|(op, _)| op).collect(),
+            executors,
+            ns_id,
+            ns_names,
+            first_op,
         }
     }
-    for (i, id) in names.values_mut().enumerate() {
-        *id = i;
-    }
-    let ns_count = names.len();
 
-    let mut graph = DiGraph::with_capacity(
-        changes.len() + ns_count * (PHASES + 1),
-        changes.len() * 3 + ns_count * PHASES,
-    );
-    for i in 0..changes.len() {
-        graph.add_node(Node::Change(i));
+    fn change(&self, op: usize) -> &'c Change {
+        &self.changes[self.ops[op].change]
+    }
+
+    fn part(&self, op: usize) -> Part {
+        self.ops[op].part
+    }
+}
+
+/// The connected subnets of each namespace of a desired state.
+fn connected(desired: &NetState) -> HashMap<&str, Vec<IpNet>> {
+    desired
+        .namespaces
+        .iter()
+        .map(|(name, ns)| {
+            (
+                name.as_str(),
+                ns.addresses.keys().map(|k| k.addr.trunc()).collect(),
+            )
+        })
+        .collect()
+}
+
+/// The dependency graph: node `i < ops.len()` is operation `i`.
+fn build(ops: &Ops<'_>, desired: &NetState, route_edges: bool) -> DiGraph<Node, ()> {
+    let n = ops.ops.len();
+    let ns_count = ops.ns_names.len();
+    let mut graph = DiGraph::with_capacity(n + ns_count * (PHASES + 1), n * 3);
+    for i in 0..n {
+        graph.add_node(Node::Op(i));
     }
     let node = NodeIndex::new;
     let barriers: Vec<[NodeIndex; PHASES + 1]> = (0..ns_count)
@@ -225,22 +234,23 @@ fn build(changes: &[Change]) -> Deps {
             chain
         })
         .collect();
-    let ns_id: Vec<usize> = changes.iter().map(|c| names[c.ns()]).collect();
-    let id = |ns: &str| names[ns];
+    let ns_id = |ns: &str| ops.ns_names.get(ns).copied();
 
-    // Indexes for the cross-namespace edges.
+    // Indexes for the cross-namespace edges (by the first operation of each change).
     let mut add_ns: HashMap<&str, usize> = HashMap::new();
     let mut del_ns: HashMap<&str, usize> = HashMap::new();
     let mut bridges: HashMap<(&str, &str), usize> = HashMap::new();
     let mut updates: HashMap<(&str, &str), usize> = HashMap::new();
     let mut creates: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
-    for (i, c) in changes.iter().enumerate() {
+    let mut routes: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, c) in ops.changes.iter().enumerate() {
+        let op = ops.first_op[i];
         match c {
             Change::AddNamespace { ns, .. } => {
-                add_ns.insert(ns, i);
+                add_ns.insert(ns, op);
             }
             Change::DeleteNamespace { ns, .. } => {
-                del_ns.insert(ns, i);
+                del_ns.insert(ns, op);
             }
             Change::AddLink {
                 ns,
@@ -249,37 +259,47 @@ fn build(changes: &[Change]) -> Deps {
                 peer,
             } => {
                 if link.kind == LinkKind::Bridge {
-                    bridges.insert((ns, name), i);
+                    bridges.insert((ns, name), op);
                 }
-                creates.entry((ns, name)).or_default().push(i);
+                creates.entry((ns, name)).or_default().push(op);
                 if let Some(p) = peer {
-                    creates.entry((&p.at.ns, &p.at.name)).or_default().push(i);
+                    creates.entry((&p.at.ns, &p.at.name)).or_default().push(op);
                 }
             }
             Change::UpdateLink { ns, name, .. } => {
-                updates.insert((ns, name), i);
+                updates.insert((ns, name), op);
+            }
+            Change::AddRoute { ns, .. } | Change::ReplaceRoute { ns, .. } => {
+                routes.entry(ns).or_default().push(op);
             }
             _ => {}
         }
     }
+    let connected = connected(desired);
 
-    let mut edges: Vec<(NodeIndex, NodeIndex)> = Vec::with_capacity(changes.len() * 3);
-    for (i, c) in changes.iter().enumerate() {
+    let mut edges: Vec<(NodeIndex, NodeIndex)> = Vec::with_capacity(n * 3);
+    for i in 0..n {
         let me = node(i);
-        let chain = &barriers[ns_id[i]];
-        match phase(c) {
-            Some(p) => {
+        let c = ops.change(i);
+        let part = ops.part(i);
+        let chain = &barriers[ops.ns_id[i]];
+        match (c, phase(c, part)) {
+            (_, Some(p)) => {
                 edges.push((chain[p], me));
                 edges.push((me, chain[p + 1]));
             }
-            None => match c {
-                Change::AddNamespace { .. } => {
-                    edges.push((me, chain[0]));
-                }
-                _ => {
-                    edges.push((chain[PHASES], me));
-                }
+            (Change::AddNamespace { .. }, None) => edges.push((me, chain[0])),
+            (Change::DeleteNamespace { ns, .. }, None) => match add_ns.get(ns.as_str()) {
+                // A stray mount point goes before the namespace is made again.
+                Some(&a) => edges.push((me, node(a))),
+                None => edges.push((chain[PHASES], me)),
             },
+            _ => unreachable!("only namespace changes have no phase"),
+        }
+        if part == Part::PeerUp {
+            // The far end goes up once the pair exists.
+            edges.push((node(ops.first_op[ops.ops[i].change]), me));
+            continue;
         }
         let master = |edges: &mut Vec<_>, ns: &str, m: &Option<String>| {
             if let Some(m) = m
@@ -289,38 +309,46 @@ fn build(changes: &[Change]) -> Deps {
                 edges.push((node(b), me));
             }
         };
+        let lower = |edges: &mut Vec<_>, ns: &str, kind: &LinkKind| {
+            if let Some(l) = kind.lower() {
+                for &a in creates.get(&(ns, l)).into_iter().flatten() {
+                    edges.push((node(a), me));
+                }
+                if let Some(&u) = updates.get(&(ns, l)) {
+                    edges.push((node(u), me));
+                }
+            }
+        };
         match c {
             Change::AddLink { ns, link, peer, .. } => {
                 master(&mut edges, ns, &link.master);
+                lower(&mut edges, ns, &link.kind);
                 if let Some(p) = peer {
                     master(&mut edges, &p.at.ns, &p.link.master);
-                    let pns = p.at.ns.as_str();
-                    if let Some(&a) = add_ns.get(pns) {
+                    if let Some(&a) = add_ns.get(p.at.ns.as_str()) {
                         edges.push((node(a), me));
-                    }
-                    edges.push((me, barriers[id(pns)][PHASE_NEEDS_LINK]));
-                    if let Some(&u) = updates.get(&(pns, p.at.name.as_str())) {
-                        edges.push((me, node(u)));
                     }
                 }
             }
-            Change::UpdateLink { ns, to, .. } => master(&mut edges, ns, &to.master),
+            Change::UpdateLink { ns, to, .. } => {
+                master(&mut edges, ns, &to.master);
+                lower(&mut edges, ns, &to.kind);
+            }
             Change::DeleteLink { ns, name, link } => {
                 let mut gone: Vec<(&str, &str)> = vec![(ns, name)];
-                if let LinkKind::Veth {
-                    peer:
-                        Some(LinkRef {
-                            ns: pns,
-                            name: pname,
-                        }),
-                } = &link.kind
+                if let Some(LinkRef {
+                    ns: pns,
+                    name: pname,
+                }) = link.kind.peer()
                 {
                     gone.push((pns, pname));
                     if let Some(&d) = del_ns.get(pns.as_str()) {
                         edges.push((me, node(d)));
                     }
-                    if pns != ns {
-                        edges.push((barriers[id(pns)][PHASE_DELETE_LINK], me));
+                    if pns != ns
+                        && let Some(pid) = ns_id(pns)
+                    {
+                        edges.push((barriers[pid][PHASE_DELETE_LINK], me));
                     }
                 }
                 for r in gone {
@@ -329,80 +357,101 @@ fn build(changes: &[Change]) -> Deps {
                     }
                 }
             }
+            Change::AddRoute { ns, key, route } | Change::ReplaceRoute { ns, key, to: route, .. }
+                if route_edges =>
+            {
+                // A gateway on no connected subnet is reached through another route of
+                // the table (or of main): that route goes first.
+                let Some(gw) = route.gateway else { continue };
+                let on_link = connected
+                    .get(ns.as_str())
+                    .is_some_and(|subnets| subnets.iter().any(|s| s.contains(&gw)));
+                if on_link {
+                    continue;
+                }
+                let best = routes
+                    .get(ns.as_str())
+                    .into_iter()
+                    .flatten()
+                    .filter(|&&b| b != i)
+                    .filter_map(|&b| match ops.change(b) {
+                        Change::AddRoute { key: k, .. } | Change::ReplaceRoute { key: k, .. }
+                            if (k.table == key.table || k.table == RT_TABLE_MAIN)
+                                && k.dst.contains(&gw) =>
+                        {
+                            Some((k.table == key.table, k.dst.prefix_len(), b))
+                        }
+                        _ => None,
+                    })
+                    .max();
+                if let Some((_, _, b)) = best {
+                    edges.push((node(b), me));
+                }
+            }
             _ => {}
         }
     }
     for (a, b) in edges {
         graph.add_edge(a, b, ());
     }
-    Deps {
-        graph,
-        ns_id,
-        ns_count,
-    }
+    graph
 }
 
-/// Orders `changes` by their dependencies.
+/// Orders `changes` by their dependencies. `desired` is the state they lead to (it
+/// tells which gateways are on a connected subnet).
 ///
 /// # Panics
-/// If the dependencies form a cycle, which no change set from `diff`
-/// can produce.
-pub fn order(lab: &str, changes: Vec<Change>) -> Plan {
-    let n = changes.len();
-    let Deps {
-        graph,
-        ns_id,
-        ns_count,
-    } = build(&changes);
-    // A namespace-wide sysctl of a namespace this plan creates is written by the thread
-    // that creates it (see kernel::apply), so it shares that change's channel.
-    let created: std::collections::HashMap<&str, usize> = changes
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| matches!(c, Change::AddNamespace { .. }))
-        .map(|(i, c)| (c.ns(), i))
-        .collect();
-    let created_set = created_namespaces(&changes);
-    let channel = |i: usize| match channel_of(&changes[i], &created_set) {
-        Channel::Socket(_) => ns_id[i],
-        Channel::Creator(ns) => ns_count + created[ns],
-        Channel::Own => ns_count + i,
-    };
+/// If the dependencies form a cycle without the route-to-route edges too, which no
+/// change set from `diff` can produce.
+pub fn order(lab: &str, changes: Vec<Change>, desired: &NetState) -> Plan {
+    let ops = Ops::new(&changes);
+    let n = ops.ops.len();
+    // Route-to-route edges can only form a cycle when the lab's gateways are not
+    // reachable at all, which validation refuses; drop them rather than fail.
+    let (graph, topo) = [true, false]
+        .into_iter()
+        .find_map(|route_edges| {
+            let graph = build(&ops, desired, route_edges);
+            let topo = petgraph::algo::toposort(&graph, None).ok()?;
+            Some((graph, topo))
+        })
+        .unwrap_or_else(|| panic!("bug: the change set's dependencies form a cycle"));
 
     // Levels, in a topological order.
-    let topo = petgraph::algo::toposort(&graph, None)
-        .unwrap_or_else(|_| panic!("bug: the change set's dependencies form a cycle"));
     let mut reach: Vec<Reach> = vec![[None, None]; graph.node_count()];
     let mut level = vec![0u32; n];
     let mut entries = Vec::new();
     for v in topo {
         match graph[v] {
-            Node::Change(i) => {
-                let ch = channel(i);
+            Node::Op(i) => {
+                let ex = ops.executor[i];
                 let mut l = 0;
                 for p in graph.neighbors_directed(v, Incoming) {
                     let r: Reach = match graph[p] {
-                        Node::Change(j) => [Some((level[j], channel(j))), None],
+                        Node::Op(j) => [Some((level[j], ops.executor[j])), None],
                         Node::Barrier => reach[p.index()],
                     };
-                    l = l.max(level_from(&r, ch));
+                    l = l.max(level_from(&r, ex));
                 }
                 level[i] = l;
-                reach[v.index()] = [Some((l, ch)), None];
+                reach[v.index()] = [Some((l, ex)), None];
             }
             Node::Barrier => {
                 entries.clear();
                 for p in graph.neighbors_directed(v, Incoming) {
-                    merge(&mut entries, &reach[p.index()]);
+                    entries.extend(reach[p.index()].iter().flatten().copied());
                 }
                 reach[v.index()] = top_two(&entries);
             }
         }
     }
 
-    // Kahn's algorithm, taking the ready change with the smallest (level, namespace,
-    // rank, diff index): deterministic, stage-contiguous, and grouped by namespace.
-    let key = |i: usize| Reverse((level[i], ns_id[i], rank(&changes[i]), i));
+    // Kahn's algorithm, taking the ready operation with the smallest (level, executor,
+    // rank, index): deterministic, stage-contiguous, and grouped by executor.
+    let key = |i: usize| {
+        let c = ops.change(i);
+        Reverse((level[i], ops.executor[i], rank(c, ops.part(i)), i))
+    };
     let mut indegree: Vec<u32> = graph
         .node_indices()
         .map(|v| graph.neighbors_directed(v, Incoming).count() as u32)
@@ -412,7 +461,7 @@ pub fn order(lab: &str, changes: Vec<Change>) -> Plan {
     for v in graph.node_indices() {
         if indegree[v.index()] == 0 {
             match graph[v] {
-                Node::Change(i) => heap.push(key(i)),
+                Node::Op(i) => heap.push(key(i)),
                 Node::Barrier => ready_barriers.push(v),
             }
         }
@@ -427,7 +476,7 @@ pub fn order(lab: &str, changes: Vec<Change>) -> Plan {
             *d -= 1;
             if *d == 0 {
                 match graph[s] {
-                    Node::Change(i) => heap.push(key(i)),
+                    Node::Op(i) => heap.push(key(i)),
                     Node::Barrier => ready.push(s),
                 }
             }
@@ -441,180 +490,54 @@ pub fn order(lab: &str, changes: Vec<Change>) -> Plan {
             break;
         };
         sequence.push(i);
-        release(node_of(i), &mut indegree, &mut heap, &mut ready_barriers);
+        release(NodeIndex::new(i), &mut indegree, &mut heap, &mut ready_barriers);
     }
-    assert_eq!(sequence.len(), n, "bug: ordering lost changes");
+    assert_eq!(sequence.len(), n, "bug: ordering lost operations");
 
-    let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
-    let mut ordered = Vec::with_capacity(n);
-    let mut stages: Vec<Vec<usize>> = Vec::new();
+    // Changes in the order their first operation runs; operations renumbered to match.
+    let mut new_index = vec![usize::MAX; changes.len()];
+    let mut order_of_changes = Vec::with_capacity(changes.len());
+    for &i in &sequence {
+        let c = ops.ops[i].change;
+        if new_index[c] == usize::MAX {
+            new_index[c] = order_of_changes.len();
+            order_of_changes.push(c);
+        }
+    }
+    let mut stages: Vec<Stage> = Vec::new();
     let mut current = None;
-    for (pos, &i) in sequence.iter().enumerate() {
+    for &i in &sequence {
         if current != Some(level[i]) {
             current = Some(level[i]);
-            stages.push(Vec::new());
+            stages.push(Stage::default());
         }
-        stages.last_mut().expect("a stage").push(pos);
-        ordered.push(slots[i].take().expect("each change once"));
+        let stage = stages.last_mut().expect("a stage");
+        let ex = &ops.executors[ops.executor[i]];
+        let op = Op {
+            change: new_index[ops.ops[i].change],
+            part: ops.ops[i].part,
+        };
+        // Within a level every dependency is on the same executor, so an executor's
+        // operations are contiguous and the step is the last one.
+        match stage.steps.last_mut().filter(|s| &s.executor == ex) {
+            Some(step) => step.ops.push(op),
+            None => stage.steps.push(Step {
+                executor: ex.clone(),
+                ops: vec![op],
+            }),
+        }
     }
+    let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
+    let changes = order_of_changes
+        .into_iter()
+        .map(|c| slots[c].take().expect("each change once"))
+        .collect();
     Plan {
         lab: lab.to_string(),
-        changes: ordered,
+        changes,
         stages,
     }
 }
 
-fn node_of(i: usize) -> NodeIndex {
-    NodeIndex::new(i)
-}
-
 #[cfg(test)]
-mod tests {
-    use std::time::Instant;
-
-    use super::*;
-    use crate::plan::diff;
-    use crate::plan::testkit::oracle::check_order;
-    use crate::plan::testkit::*;
-    use crate::state::NetState;
-
-    const LAB: &str = "lab";
-
-    fn plan(desired: &NetState, live: &NetState) -> Plan {
-        let p = order(LAB, diff(LAB, desired, live).expect("no conflicts"));
-        check_order(&p);
-        p
-    }
-
-    #[test]
-    fn cold_lab_is_three_stages() {
-        let desired = small_lab(LAB).build();
-        let p = plan(&desired, &NetState::default());
-        assert_eq!(p.stages.len(), 3, "{:#?}", p.changes);
-        // Namespaces, with the sysctls their creating threads write.
-        assert!(p.stage(0).all(|c| matches!(c, Change::AddNamespace { .. })
-            || matches!(c, Change::SetSysctl { key, .. } if !crate::devconf::names_device(key))));
-        assert!(
-            p.stage(1)
-                .all(|c| matches!(c, Change::AddLink { ns, .. } if ns == "lab-fabric"))
-        );
-        assert!(p.stage(2).all(|c| matches!(
-            c,
-            Change::AddAddress { .. }
-                | Change::AddRoute { .. }
-                | Change::AddRule { .. }
-                | Change::SetSysctl { .. }
-        )));
-        // Bridges before the ports enslaved to them.
-        let first_veth = p.changes.iter().position(|c| matches!(c, Change::AddLink { link, .. } if matches!(link.kind, LinkKind::Veth { .. }))).unwrap();
-        let last_bridge = p
-            .changes
-            .iter()
-            .rposition(
-                |c| matches!(c, Change::AddLink { link, .. } if link.kind == LinkKind::Bridge),
-            )
-            .unwrap();
-        assert!(last_bridge < first_veth);
-    }
-
-    #[test]
-    fn destroy_is_one_stage_of_namespace_deletions() {
-        let live = as_live(&small_lab(LAB).build());
-        let p = plan(&NetState::default(), &live);
-        assert_eq!(p.stages.len(), 1);
-        assert_eq!(p.changes.len(), 4);
-        assert!(
-            p.changes
-                .iter()
-                .all(|c| matches!(c, Change::DeleteNamespace { .. }))
-        );
-    }
-
-    #[test]
-    fn empty_plan() {
-        let p = order(LAB, vec![]);
-        assert!(p.is_empty());
-        assert!(p.stages.is_empty());
-    }
-
-    #[test]
-    fn removing_a_host_deletes_the_fabric_end_first() {
-        let (live, desired) = small_lab_without_web2(LAB);
-        let p = plan(&desired, &live);
-        assert_eq!(p.stages.len(), 2);
-        assert!(matches!(&p.changes[0], Change::DeleteLink { .. }));
-        assert!(matches!(&p.changes[1], Change::DeleteNamespace { .. }));
-    }
-
-    #[test]
-    fn addresses_are_added_before_they_are_deleted() {
-        let (live, desired) = small_lab_address_moved(LAB);
-        let p = plan(&desired, &live);
-        assert!(matches!(&p.changes[0], Change::AddAddress { .. }));
-        assert!(matches!(&p.changes[1], Change::DeleteAddress { .. }));
-        assert_eq!(p.stages.len(), 1);
-    }
-
-    #[test]
-    fn drift_and_mixed_changes_respect_every_dependency() {
-        let desired = small_lab_with_web3(LAB).mtu("hq-gw", "eth1", 9000).build();
-        let mut live = as_live(
-            &small_lab(LAB)
-                .network("old")
-                .host("gone")
-                .attach("gone", "eth0", "old", &["10.3.0.1/24"])
-                .build(),
-        );
-        let web1 = live.namespaces.get_mut("web1").unwrap();
-        web1.links.remove("eth0");
-        web1.addresses.clear();
-        live.namespaces.get_mut("hq-gw").unwrap().routes.insert(
-            main_route("172.16.0.0/12"),
-            crate::state::Route {
-                gateway: Some(ip("10.1.1.5")),
-                dev: Some("eth0".into()),
-                owned: true,
-            },
-        );
-        let p = plan(&desired, &live);
-        assert!(p.stages.len() <= 4, "{} stages", p.stages.len());
-    }
-
-    /// A lab of `hosts` hosts spread over networks of 200, behind one router.
-    fn big_lab(hosts: usize) -> NetState {
-        let nets = hosts.div_ceil(200);
-        let mut b = LabBuilder::new(LAB).router("r");
-        for n in 0..nets {
-            let name = format!("n{n}");
-            b = b.network(&name).attach(
-                "r",
-                &format!("eth{n}"),
-                &name,
-                &[&format!("10.{}.{}.1/16", n / 256, n % 256)],
-            );
-        }
-        for h in 0..hosts {
-            let n = h / 200;
-            let host = format!("h{h}");
-            let addr = format!("10.{}.{}.{}/16", n / 256, n % 256, 2 + h % 200);
-            let gw = format!("10.{}.{}.1", n / 256, n % 256);
-            b = b
-                .host(&host)
-                .attach(&host, "eth0", &format!("n{n}"), &[&addr])
-                .route(&host, "default", &gw);
-        }
-        b.build()
-    }
-
-    #[test]
-    fn a_thousand_hosts_order_quickly_in_three_stages() {
-        let desired = big_lab(1000);
-        let changes = diff(LAB, &desired, &NetState::default()).unwrap();
-        assert!(changes.len() > 4000);
-        let start = Instant::now();
-        let p = order(LAB, changes);
-        let took = start.elapsed();
-        assert_eq!(p.stages.len(), 3);
-        assert!(took.as_secs_f64() < 2.0, "took {took:?}");
-    }
-}
+mod tests;

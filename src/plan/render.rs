@@ -111,8 +111,24 @@ fn entries(plan: &Plan, live: Option<&NetState>) -> Vec<Entry> {
         };
         let action = c.action();
         match c {
-            Change::AddNamespace { ns, .. } | Change::DeleteNamespace { ns, .. } => {
+            Change::AddNamespace { ns, .. } => {
                 push(ns, Class::Namespace, "", action, format!("namespace {ns}"))
+            }
+            Change::DeleteNamespace {
+                ns,
+                contents,
+                stray,
+                ..
+            } => {
+                let text = if *stray {
+                    format!("namespace {ns} (an empty mount point left by an interrupted run)")
+                } else {
+                    format!("namespace {ns}")
+                };
+                push(ns, Class::Namespace, "", action, text);
+                for line in contents {
+                    push(ns, Class::Namespace, "", action, line.clone());
+                }
             }
             Change::AddLink {
                 ns,
@@ -148,7 +164,7 @@ fn entries(plan: &Plan, live: Option<&NetState>) -> Vec<Entry> {
                     push(&p.ns, Class::Link, &p.name, action, text);
                 }
             }
-            Change::AddAddress { ns, key } | Change::DeleteAddress { ns, key } => push(
+            Change::AddAddress { ns, key, .. } | Change::DeleteAddress { ns, key, .. } => push(
                 ns,
                 Class::Address,
                 "",
@@ -187,15 +203,31 @@ fn entries(plan: &Plan, live: Option<&NetState>) -> Vec<Entry> {
                 format!("rule {}", display::rule(rule)),
             ),
             Change::SetSysctl { ns, key, from, to } => {
-                let text = match from {
-                    None => format!("sysctl {key} = {to}"),
-                    Some(from) => format!("sysctl {key}: {from} -> {to}"),
-                };
-                push(ns, Class::Sysctl, "", action, text)
+                push(ns, Class::Sysctl, "", action, setting_text(key, from, to))
             }
+            Change::SetLinkSetting {
+                ns,
+                link,
+                setting,
+                from,
+                to,
+            } => push(
+                ns,
+                Class::Sysctl,
+                "",
+                action,
+                setting_text(&setting.key(link), from, to),
+            ),
         }
     }
     out
+}
+
+fn setting_text(key: &str, from: &Option<String>, to: &str) -> String {
+    match from {
+        None => format!("sysctl {key} = {to}"),
+        Some(from) => format!("sysctl {key}: {from} -> {to}"),
+    }
 }
 
 fn added_link(name: &str, link: &Link) -> String {
@@ -226,9 +258,25 @@ fn link_changes(from: &Link, to: &Link) -> String {
         let m = |m: &Option<String>| m.clone().unwrap_or_else(|| "none".into());
         parts.push(format!("master {} -> {}", m(&from.master), m(&to.master)));
     }
-    if parts.is_empty() {
-        // Only the ownership alias (or nothing the printer knows) changes.
-        parts.push("owner".into());
+    if let Some(mac) = to.mac
+        && to.mac != from.mac
+    {
+        let old = from.mac.map_or("unset".to_string(), |m| m.to_string());
+        parts.push(format!("mac {old} -> {mac}"));
+    }
+    if from.kind.attrs_differ(&to.kind) {
+        let (old, new) = (
+            display::kind_attrs(&from.kind),
+            display::kind_attrs(&to.kind),
+        );
+        for (o, n) in old.iter().zip(&new) {
+            if o != n {
+                parts.push(format!("{o} -> {n}"));
+            }
+        }
+        for extra in new.iter().skip(old.len()) {
+            parts.push(format!("+{extra}"));
+        }
     }
     parts.join(", ")
 }
@@ -243,6 +291,13 @@ fn route_changes(from: &Route, to: &Route) -> String {
     if to.dev.is_some() && from.dev != to.dev {
         let d = |r: &Route| r.dev.clone().unwrap_or_else(|| "none".into());
         parts.push(format!("dev {} -> dev {}", d(from), d(to)));
+    }
+    if from.proto != to.proto {
+        parts.push(format!(
+            "proto {} -> proto {}",
+            display::proto(from.proto),
+            display::proto(to.proto)
+        ));
     }
     parts.join(", ")
 }
@@ -263,7 +318,7 @@ fn role_of(ns: &str, plan: &Plan, desired: &NetState, live: &NetState) -> NsRole
         .or_else(|| known(live.namespaces.get(ns)))
         .or_else(|| {
             plan.changes.iter().find_map(|c| match c {
-                Change::AddNamespace { ns: n, role } | Change::DeleteNamespace { ns: n, role }
+                Change::AddNamespace { ns: n, role } | Change::DeleteNamespace { ns: n, role, .. }
                     if n == ns =>
                 {
                     Some(*role)
@@ -309,39 +364,27 @@ pub fn json(plan: &Plan) -> serde_json::Value {
 /// Conflicts as text, one per line, for an error report.
 pub fn conflicts(conflicts: &[Conflict]) -> String {
     let mut out = format!(
-        "{} desired object(s) already exist and are not this lab's:\n",
+        "{} of the lab's namespace name(s) are taken by namespaces that are not this lab's:\n",
         conflicts.len()
     );
     for c in conflicts {
-        let _ = writeln!(out, "  {}: {} is owned by {}", c.ns, c.object, c.owner);
+        let _ = writeln!(out, "  {} is owned by {}", c.object, c.owner);
     }
     out
 }
 
 /// For each namespace the plan touches, a unified diff of the canonical text of the
-/// live namespace (owned objects only) against the desired one.
+/// live namespace against the desired one.
 pub fn state_diff(plan: &Plan, desired: &NetState, live: &NetState) -> String {
-    let mut touched: BTreeSet<&str> = BTreeSet::new();
-    for c in &plan.changes {
-        touched.insert(c.ns());
-        match c {
-            Change::AddLink { peer: Some(p), .. } => {
-                touched.insert(&p.at.ns);
-            }
-            Change::DeleteLink { link, .. } => {
-                if let LinkKind::Veth { peer: Some(p) } = &link.kind {
-                    touched.insert(&p.ns);
-                }
-            }
-            _ => {}
-        }
-    }
     let mut out = String::new();
-    for ns in touched {
-        let want = desired.namespaces.get(ns);
-        let have = live.namespaces.get(ns).filter(|n| n.owned_by(&plan.lab));
-        let old = canonical(ns, &plan.lab, have, want);
-        let new = canonical(ns, &plan.lab, want, want);
+    for ns in plan.touched_namespaces() {
+        let want = desired.namespaces.get(&ns);
+        let have = live
+            .namespaces
+            .get(&ns)
+            .filter(|n| n.owned_by(&plan.lab) && !n.stray);
+        let old = canonical(&ns, have, want);
+        let new = canonical(&ns, want, want);
         if old == new {
             continue;
         }
@@ -356,36 +399,33 @@ pub fn state_diff(plan: &Plan, desired: &NetState, live: &NetState) -> String {
     out
 }
 
-/// One object per line: the namespace's owned objects, without ifindexes. Attributes
-/// the diff does not compare (an MTU or a route device left unset in `desired`) are
-/// left out on both sides.
-fn canonical(name: &str, lab: &str, ns: Option<&Namespace>, desired: Option<&Namespace>) -> String {
+/// One object per line, without ifindexes. Attributes the diff does not compare (a
+/// route device or a MAC address left unset in `desired`) are left out on both sides.
+fn canonical(name: &str, ns: Option<&Namespace>, desired: Option<&Namespace>) -> String {
     let Some(ns) = ns else {
         return String::new();
     };
     let mut out = format!("namespace {name}\n");
     for (ifname, link) in &ns.links {
-        if link.kind != LinkKind::Loopback && link.owner.as_deref() != Some(lab) {
-            continue;
+        let want = desired.and_then(|d| d.links.get(ifname));
+        let mut shown = link.clone();
+        if want.is_none_or(|l| l.mac.is_none()) {
+            shown.mac = None;
         }
-        let show_mtu = desired
-            .and_then(|d| d.links.get(ifname))
-            .is_some_and(|l| l.mtu.is_some());
+        let show_mtu = want.is_none_or(|l| l.mtu.is_some());
         let _ = writeln!(
             out,
             "link {ifname} ({})",
-            display::link_attrs(link, show_mtu)
+            display::link_attrs(&shown, show_mtu)
         );
-    }
-    for (key, a) in &ns.addresses {
-        if a.owned {
-            let _ = writeln!(out, "address {}", display::address(key));
+        for (setting, value) in &link.settings {
+            let _ = writeln!(out, "sysctl {} = {value}", setting.key(ifname));
         }
+    }
+    for key in ns.addresses.keys() {
+        let _ = writeln!(out, "address {}", display::address(key));
     }
     for (key, route) in &ns.routes {
-        if !route.owned {
-            continue;
-        }
         let mut shown = route.clone();
         if desired
             .and_then(|d| d.routes.get(key))
@@ -400,10 +440,8 @@ fn canonical(name: &str, lab: &str, ns: Option<&Namespace>, desired: Option<&Nam
             display::route_attrs(&shown)
         );
     }
-    for (rule, meta) in &ns.rules {
-        if meta.owned {
-            let _ = writeln!(out, "rule {}", display::rule(rule));
-        }
+    for rule in &ns.rules {
+        let _ = writeln!(out, "rule {}", display::rule(rule));
     }
     for (key, value) in &ns.sysctls {
         let _ = writeln!(out, "sysctl {key} = {value}");

@@ -1,0 +1,73 @@
+//! The netlink form of each link kind, one file per kind with attributes of its own
+//! (as `state::kinds` holds their model): what goes into `IFLA_LINKINFO` when a link
+//! is created or changed, and how a dumped `IFLA_INFO_DATA` reads back.
+
+mod macvlan;
+mod vxlan;
+
+use netlink_packet_route::link::{InfoData, InfoKind, LinkInfo};
+
+use crate::kernel::decode::attrs;
+use crate::state::LinkKind;
+
+/// `IFLA_LINKINFO` for creating (or, with `changelink`, changing in place) a link of
+/// `kind`. `index_of` gives the ifindex of a link of the same namespace (a vxlan's
+/// underlay device). `None` for kinds that are not created this way (loopback, veth).
+pub fn link_info(
+    kind: &LinkKind,
+    index_of: &dyn Fn(&str) -> Option<u32>,
+    changelink: bool,
+) -> Result<Option<Vec<LinkInfo>>, String> {
+    Ok(Some(match kind {
+        LinkKind::Loopback | LinkKind::Veth { .. } => return Ok(None),
+        LinkKind::Bridge => vec![LinkInfo::Kind(InfoKind::Bridge)],
+        LinkKind::Dummy => vec![LinkInfo::Kind(InfoKind::Dummy)],
+        LinkKind::Ifb => vec![LinkInfo::Kind(InfoKind::Ifb)],
+        LinkKind::Vxlan(v) => vec![
+            LinkInfo::Kind(InfoKind::Vxlan),
+            LinkInfo::Data(InfoData::Vxlan(vxlan::encode(v, index_of, changelink)?)),
+        ],
+        LinkKind::Macvlan(m) => vec![
+            LinkInfo::Kind(InfoKind::MacVlan),
+            LinkInfo::Data(InfoData::MacVlan(macvlan::encode(m))),
+        ],
+        // Made by hand and deleted by the lab; put back by a rollback by kind alone.
+        LinkKind::Unmanaged { name } => vec![LinkInfo::Kind(InfoKind::from(name.as_str()))],
+    }))
+}
+
+const IFLA_INFO_KIND: u16 = 1;
+const IFLA_INFO_DATA: u16 = 2;
+
+/// The kind of a dumped link from its `IFLA_LINKINFO` payload. `link` is its
+/// `IFLA_LINK` (a stacked link's lower device, a veth's peer); `name_of` names an
+/// ifindex of the same namespace.
+pub fn decode(
+    linkinfo: Option<&[u8]>,
+    link: Option<u32>,
+    name_of: &dyn Fn(u32) -> Option<String>,
+) -> Option<LinkKind> {
+    let mut kind = None;
+    let mut data = None;
+    for (k, v) in attrs(linkinfo?) {
+        match k {
+            IFLA_INFO_KIND => kind = Some(crate::kernel::decode::nla_str(v)),
+            IFLA_INFO_DATA => data = Some(v),
+            _ => {}
+        }
+    }
+    Some(match kind?.as_str() {
+        "veth" => LinkKind::Veth { peer: None },
+        "bridge" => LinkKind::Bridge,
+        "dummy" => LinkKind::Dummy,
+        "ifb" => LinkKind::Ifb,
+        "vxlan" => LinkKind::Vxlan(vxlan::decode(data.unwrap_or_default(), name_of)),
+        "macvlan" => LinkKind::Macvlan(macvlan::decode(
+            data.unwrap_or_default(),
+            link.and_then(name_of).unwrap_or_default(),
+        )),
+        other => LinkKind::Unmanaged {
+            name: other.to_string(),
+        },
+    })
+}

@@ -1,0 +1,126 @@
+//! The one schedule of a plan: stages of steps, each step a list of operations for one
+//! executor. `plan::order` makes it, `kernel::apply` runs exactly it, and the test
+//! kit's simulator runs exactly it too, so what is tested is what runs.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::plan::Change;
+
+/// Who carries out a step.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "executor", content = "ns", rename_all = "snake_case")]
+pub enum Executor {
+    /// The short-lived thread that creates namespace `ns` (unshare, loopback, its
+    /// namespace-wide sysctls, then the bind mount that makes it visible).
+    Create(String),
+    /// One batch of netlink requests on a socket inside `ns`.
+    Netlink(String),
+    /// A short-lived thread inside `ns` writing under `/proc/sys`.
+    Proc(String),
+    /// Unmounting and removing `ns`'s entry under `/run/netns`.
+    Delete(String),
+}
+
+impl Executor {
+    /// The namespace the executor works in.
+    pub fn ns(&self) -> &str {
+        match self {
+            Executor::Create(ns)
+            | Executor::Netlink(ns)
+            | Executor::Proc(ns)
+            | Executor::Delete(ns) => ns,
+        }
+    }
+}
+
+/// Which part of a change an operation is. Most changes are one operation; creating a
+/// veth pair is two: the pair from one end's socket, then bringing the other end up
+/// from its own namespace's socket (veth refuses to open before both ends exist, and
+/// an IPv6 address added before its link is up waits a second for duplicate address
+/// detection).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    Main,
+    PeerUp,
+}
+
+/// One operation: a part of the change at index `change` of the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Op {
+    pub change: usize,
+    pub part: Part,
+}
+
+/// The operations one executor runs in a stage, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub executor: Executor,
+    pub ops: Vec<Op>,
+}
+
+/// Steps that run concurrently; a stage starts when the one before it has finished.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stage {
+    pub steps: Vec<Step>,
+}
+
+/// An ordered change set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub lab: String,
+    /// Changes in the order they first run.
+    pub changes: Vec<Change>,
+    #[serde(skip)]
+    pub stages: Vec<Stage>,
+}
+
+impl Plan {
+    /// A plan that changes nothing.
+    pub fn empty(lab: &str) -> Self {
+        Plan {
+            lab: lab.to_string(),
+            changes: Vec::new(),
+            stages: Vec::new(),
+        }
+    }
+
+    /// Whether the plan changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// Every namespace an operation of the plan acts in, the far ends of veth pairs
+    /// created or deleted included.
+    pub fn touched_namespaces(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for c in &self.changes {
+            out.insert(c.ns().to_string());
+            if let Some(other) = c.other_ns() {
+                out.insert(other.to_string());
+            }
+        }
+        out
+    }
+
+    /// The changes of stage `k`, each once, in order.
+    pub fn stage_changes(&self, k: usize) -> impl Iterator<Item = &Change> {
+        let mut seen = BTreeSet::new();
+        self.stages[k]
+            .steps
+            .iter()
+            .flat_map(|s| s.ops.iter())
+            .filter(move |op| seen.insert(op.change))
+            .map(|op| &self.changes[op.change])
+    }
+
+    /// Every step of the plan with its stage number.
+    pub fn steps(&self) -> impl Iterator<Item = (usize, &Step)> {
+        self.stages
+            .iter()
+            .enumerate()
+            .flat_map(|(k, s)| s.steps.iter().map(move |step| (k, step)))
+    }
+}

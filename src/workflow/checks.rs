@@ -1,0 +1,163 @@
+//! The checks only the kernel can make, made before the lab's state is touched and
+//! reported like every other problem of the file, at the YAML they come from: link
+//! kinds this kernel lacks, and sysctls that do not exist, cannot be set in a network
+//! namespace, or refuse their value. The same probe reads what a fresh namespace has
+//! for each setting the lab no longer sets.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::kernel::probe::{self, Questions, SysctlProblem};
+use crate::lab::Span;
+use crate::state::settings::{self, Setting};
+use crate::state::{LinkKind, ObjectId};
+use crate::validate::{Invalid, Problem};
+use crate::workflow::record::Managed;
+use crate::workflow::{Error, Loaded};
+
+/// Runs the kernel's checks of `loaded`; returns the fresh values of the settings in
+/// `managed` that the lab no longer sets.
+pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<String, String>, Error> {
+    let desired = &loaded.desired;
+    let mut q = Questions::default();
+    // Link kinds the kernel may lack, with the links that use them.
+    let mut kind_users: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (ns, n) in &desired.namespaces {
+        for (name, link) in &n.links {
+            if matches!(
+                link.kind,
+                LinkKind::Dummy | LinkKind::Ifb | LinkKind::Vxlan(_) | LinkKind::Macvlan(_)
+            ) {
+                kind_users
+                    .entry(link.kind.kernel_name().to_string())
+                    .or_default()
+                    .push((ns.clone(), name.clone()));
+            }
+        }
+    }
+    q.kinds = kind_users.keys().cloned().collect();
+    // Every (key as probed, value) once, with the (namespace, key as written) using it.
+    let mut tries: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
+    for (ns, n) in &desired.namespaces {
+        for (key, value) in &n.sysctls {
+            tries
+                .entry((key.clone(), value.clone()))
+                .or_default()
+                .push((ns.clone(), key.clone()));
+        }
+        for (dev, link) in &n.links {
+            for (setting, value) in &link.settings {
+                tries
+                    .entry((setting.default_key(), value.clone()))
+                    .or_default()
+                    .push((ns.clone(), setting.key(dev)));
+            }
+        }
+    }
+    q.sysctls = tries.keys().cloned().collect();
+    let mut fresh_keys = BTreeSet::new();
+    for (ns, keys) in &managed.settings {
+        for key in keys {
+            let devices = |d: &str| {
+                desired
+                    .namespaces
+                    .get(ns)
+                    .is_some_and(|n| n.links.contains_key(d))
+            };
+            match settings::classify(key, devices) {
+                Setting::Namespace(k) => fresh_keys.insert(k.to_string()),
+                Setting::Device { setting, .. } => fresh_keys.insert(setting.default_key()),
+            };
+        }
+    }
+    q.fresh = fresh_keys.into_iter().collect();
+
+    let answers = probe::ask(&q).map_err(|e| {
+        Error::from_kernel(crate::kernel::KernelError::Probe(e))
+    })?;
+    let src = &loaded.source;
+    let origin = |id: &ObjectId| loaded.lab.origins.objects.get(id).copied();
+    let mut problems = Vec::new();
+    for kind in &answers.missing_kinds {
+        let users = &kind_users[kind];
+        let names: Vec<String> = users.iter().map(|(ns, l)| format!("{ns}/{l}")).collect();
+        let mut p = Problem::new(
+            src,
+            "nshost::unsupported_kind",
+            format!(
+                "this kernel cannot create `{kind}` links (not built in and no module), needed by {}",
+                names.join(", ")
+            ),
+        )
+        .help_text(format!(
+            "load the kernel module (`modprobe {kind}`) or use another kind; `veth` joins a network"
+        ));
+        for (ns, name) in users {
+            if let Some(span) = origin(&ObjectId::Link {
+                ns: ns.clone(),
+                name: name.clone(),
+            }) {
+                p = p.label(span.into(), format!("a `{kind}` link"));
+            }
+        }
+        problems.push(p);
+    }
+    for (i, problem) in &answers.sysctl_problems {
+        let ((probed, value), users) = tries.iter().nth(*i).expect("a question asked");
+        for (ns, key) in users {
+            let (key_span, value_span) = spans(loaded, ns, key);
+            let p = match problem {
+                SysctlProblem::Missing => Problem::new(
+                    src,
+                    "nshost::unknown_sysctl",
+                    format!("the sysctl `{key}` does not exist in a network namespace"),
+                )
+                .with_span(key_span, "no such sysctl")
+                .help_text(format!(
+                    "this kernel has no `{probed}` (see `sysctl -a` inside `ip netns exec`)"
+                )),
+                SysctlProblem::ReadOnly => Problem::new(
+                    src,
+                    "nshost::sysctl_not_settable",
+                    format!("the sysctl `{key}` cannot be set inside a network namespace"),
+                )
+                .with_span(key_span, "read-only in a network namespace")
+                .help_text("it is a setting of the whole machine, not of one namespace"),
+                SysctlProblem::BadValue(why) => Problem::new(
+                    src,
+                    "nshost::bad_sysctl_value",
+                    format!("the kernel refuses the value `{value}` for the sysctl `{key}`: {why}"),
+                )
+                .with_span(value_span.or(key_span), "refused by the kernel"),
+            };
+            problems.push(p);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Invalid(Invalid::new(src, problems)));
+    }
+    Ok(answers.fresh)
+}
+
+/// Where sysctl `key` of namespace `ns` is written: its key and its value.
+fn spans(loaded: &Loaded, ns: &str, key: &str) -> (Option<Span>, Option<Span>) {
+    loaded
+        .lab
+        .origins
+        .sysctls
+        .iter()
+        .find(|o| o.ns == ns && o.key == key)
+        .map_or((None, None), |o| (Some(o.key_span), Some(o.value_span)))
+}
+
+trait WithSpan {
+    fn with_span(self, span: Option<Span>, text: &str) -> Self;
+}
+
+impl WithSpan for Problem {
+    fn with_span(self, span: Option<Span>, text: &str) -> Self {
+        match span {
+            Some(s) => self.label(s.into(), text),
+            None => self,
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Everything that can stop a command, as one error type rendered by miette at the edge.
+
+use std::fmt::Write as _;
+
+use miette::{Diagnostic, LabeledSpan, NamedSource};
+
+use crate::kernel::{ChangeError, KernelError};
+use crate::lock::LockError;
+use crate::plan::{self, Conflict};
+use crate::validate::Invalid;
+
+/// Everything that can stop a command.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum Error {
+    /// The I/O error is the report's cause, printed under the message.
+    #[error("cannot read {path}")]
+    #[diagnostic(code(nshost::read))]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The parser's own report: its message here, its labels and source forwarded.
+    #[error("{0}")]
+    #[diagnostic(transparent)]
+    Parse(Box<miette::Report>),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("{}", conflicts_text(.0))]
+    #[diagnostic(
+        code(nshost::conflict),
+        help(
+            "nshost never adopts or deletes namespaces it did not create: rename the lab's node, \
+             set a `prefix`, or remove the other namespace yourself"
+        )
+    )]
+    Conflicts(Vec<Conflict>),
+    #[error("{}", strays_text(.0))]
+    #[diagnostic(
+        code(nshost::stray_entry),
+        help("look at the entry and remove it yourself if nothing needs it (nshost never removes what is not its own)")
+    )]
+    StrayEntries(Vec<(String, String)>),
+    #[error(transparent)]
+    #[diagnostic(code(nshost::kernel))]
+    Kernel(#[from] KernelError),
+    #[error(transparent)]
+    #[diagnostic(code(nshost::busy))]
+    Lock(#[from] LockError),
+    #[error("{what}: permission denied")]
+    #[diagnostic(
+        code(nshost::not_permitted),
+        help(
+            "nshost creates namespaces and mounts them under /run/netns: run it as root, or try \
+             it in a throwaway sandbox: unshare --user --map-root-user --net --mount \
+             --propagation private sh -c 'mount -t tmpfs tmpfs /run && nshost apply LAB'"
+        )
+    )]
+    NotPermitted { what: String },
+    #[error("no lab named `{lab}` has anything on this machine")]
+    #[diagnostic(code(nshost::no_such_lab), help("{}", labs_help(.labs)))]
+    NoSuchLab { lab: String, labs: Vec<String> },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    ApplyFailed(Box<ApplyFailure>),
+}
+
+impl Error {
+    /// A kernel error, or `NotPermitted` when that is what it means.
+    pub fn from_kernel(e: KernelError) -> Self {
+        if e.not_permitted() {
+            Error::NotPermitted {
+                what: e.to_string(),
+            }
+        } else {
+            Error::Kernel(e)
+        }
+    }
+}
+
+fn labs_help(labs: &[String]) -> String {
+    if labs.is_empty() {
+        "there are no nshost labs here".into()
+    } else {
+        format!("labs here: {}", labs.join(", "))
+    }
+}
+
+fn conflicts_text(conflicts: &[Conflict]) -> String {
+    plan::render::conflicts(conflicts).trim_end().to_string()
+}
+
+fn strays_text(strays: &[(String, String)]) -> String {
+    let mut out = String::from("the lab needs names that are taken under /run/netns by entries that are not namespaces:");
+    for (name, what) in strays {
+        let _ = write!(out, "\n  {name} is {what}");
+    }
+    out
+}
+
+/// What became of the changes an apply made before it failed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "rollback", rename_all = "snake_case")]
+pub enum RollbackOutcome {
+    /// The kernel is back to what it was before the apply.
+    RolledBack { undone: usize },
+    /// Nothing had been changed.
+    NothingToUndo,
+    /// `--no-rollback`: the partial state is kept.
+    Kept,
+    /// Undoing failed too; the kernel is in between (the next apply converges it).
+    Failed { reason: String },
+}
+
+/// An apply that failed, with the changes the kernel refused, where they come from in
+/// the file, and what became of what was done.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.text())]
+pub struct ApplyFailure {
+    pub lab: String,
+    /// The changes the kernel refused (empty when the apply ran but did not converge).
+    pub failures: Vec<ChangeError>,
+    /// When every change was accepted but the kernel still differs: what is left.
+    pub not_converged: Option<String>,
+    pub rollback: RollbackOutcome,
+    /// The lab file and the place of each failed object in it, when known.
+    pub file: Option<NamedSource<std::sync::Arc<str>>>,
+    pub labels: Vec<LabeledSpan>,
+}
+
+impl ApplyFailure {
+    fn text(&self) -> String {
+        let mut out = String::new();
+        if let Some(rest) = &self.not_converged {
+            let _ = write!(
+                out,
+                "apply of lab `{}` did not converge; the kernel still differs from the lab:\n{}",
+                self.lab,
+                rest.trim_end()
+            );
+        } else {
+            let _ = write!(
+                out,
+                "apply of lab `{}` failed: the kernel refused {} change(s):",
+                self.lab,
+                self.failures.len()
+            );
+            for f in &self.failures {
+                let _ = write!(out, "\n  {f}");
+            }
+        }
+        let _ = write!(
+            out,
+            "\n{}",
+            match &self.rollback {
+                RollbackOutcome::RolledBack { undone } => format!(
+                    "rolled back: {undone} change(s) undone; the kernel is as it was before the apply"
+                ),
+                RollbackOutcome::NothingToUndo => "nothing had been changed".to_string(),
+                RollbackOutcome::Kept => {
+                    "the changes made so far are kept (--no-rollback); `nshost apply` again converges, `nshost destroy` removes them".to_string()
+                }
+                RollbackOutcome::Failed { reason } => format!(
+                    "rolling back failed too ({reason}); `nshost apply` again converges the lab, `nshost destroy` removes it"
+                ),
+            }
+        );
+        out
+    }
+}
+
+impl Diagnostic for ApplyFailure {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(if self.not_converged.is_some() {
+            "nshost::verify"
+        } else {
+            "nshost::apply_failed"
+        }))
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.file
+            .as_ref()
+            .filter(|_| !self.labels.is_empty())
+            .map(|s| s as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        (!self.labels.is_empty()).then(|| {
+            Box::new(self.labels.iter().cloned()) as Box<dyn Iterator<Item = LabeledSpan>>
+        })
+    }
+}

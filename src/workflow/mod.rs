@@ -1,0 +1,178 @@
+//! The library's front door: load a lab file, plan it against the live kernel, apply
+//! it as a transaction (verified, and undone if anything fails), destroy. The CLI is a
+//! thin layer over these functions.
+
+mod checks;
+mod errors;
+mod record;
+mod transaction;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub use errors::{ApplyFailure, Error, RollbackOutcome};
+pub use transaction::{Applied, ApplyOptions, apply};
+
+use crate::kernel::{self, ObserveSpec, Stray};
+use crate::lab::Lab;
+use crate::lock::{LabLock, LockError};
+use crate::plan::{self, Plan};
+use crate::state::NetState;
+use crate::topology::{self, SourceFile};
+use crate::validate;
+
+/// A parsed, validated and lowered lab file.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub source: SourceFile,
+    pub lab: Lab,
+    pub desired: NetState,
+}
+
+/// Reads, parses, validates and lowers a lab file.
+pub fn load(path: &Path) -> Result<Loaded, Error> {
+    let source = SourceFile::read(path).map_err(|source| Error::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    load_source(source)
+}
+
+/// Parses, validates and lowers lab text already in memory.
+pub fn load_source(source: SourceFile) -> Result<Loaded, Error> {
+    let t = Instant::now();
+    let topo = topology::parse(&source).map_err(Error::Parse)?;
+    crate::trace::phase("parse", t);
+    let t = Instant::now();
+    let lab = validate::validate(&source, &topo)?;
+    crate::trace::phase("validate", t);
+    let t = Instant::now();
+    let desired = crate::lower::lower(&lab);
+    crate::trace::phase("lower", t);
+    Ok(Loaded {
+        source,
+        lab,
+        desired,
+    })
+}
+
+/// A plan with what it was computed from.
+#[derive(Debug)]
+pub struct Planned {
+    pub lab: String,
+    /// The file it comes from, when there is one (for locations in errors).
+    pub loaded: Option<Box<Loaded>>,
+    /// What the kernel must end up with: the lowered lab, plus the settings the lab set
+    /// before and no longer does, at their value in a fresh namespace.
+    pub desired: NetState,
+    /// The live state the plan was made against (the lab's namespaces in full, the
+    /// others by owner only).
+    pub live: NetState,
+    /// Entries under `/run/netns` that hold no namespace and are not this lab's: skipped.
+    pub strays: Vec<Stray>,
+    pub plan: Plan,
+    pub timings: Timings,
+}
+
+/// Where the time went, in milliseconds.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Timings {
+    pub observe_ms: f64,
+    pub diff_ms: f64,
+    pub apply_ms: f64,
+    pub verify_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_ms: Option<f64>,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Plans a loaded lab: the kernel's own checks of it (link kinds, sysctls), then the
+/// live state, then the diff.
+pub fn plan_loaded(loaded: Loaded) -> Result<Planned, Error> {
+    let lab = loaded.lab.name.clone();
+    let managed = record::read(&lab);
+    let fresh = checks::check(&loaded, &managed)?;
+    let desired = record::revert_removed(&loaded.desired, &managed, &fresh);
+    plan(&lab, Some(Box::new(loaded)), desired)
+}
+
+/// Observes the kernel and plans `desired` for `lab`.
+fn plan(lab: &str, loaded: Option<Box<Loaded>>, desired: NetState) -> Result<Planned, Error> {
+    let spec = ObserveSpec::for_desired(lab, &desired);
+    let t = Instant::now();
+    let observed = kernel::observe(&spec).map_err(Error::from_kernel)?;
+    let observe_ms = ms(t.elapsed());
+    let t = Instant::now();
+    let taken: Vec<&Stray> = observed
+        .strays
+        .iter()
+        .filter(|s| desired.namespaces.contains_key(&s.name))
+        .collect();
+    if !taken.is_empty() {
+        return Err(Error::StrayEntries(
+            taken
+                .into_iter()
+                .map(|s| (s.name.clone(), s.what.clone()))
+                .collect(),
+        ));
+    }
+    let changes = plan::diff(lab, &desired, &observed.state).map_err(Error::Conflicts)?;
+    let plan = plan::order(lab, changes, &desired);
+    let diff_ms = ms(t.elapsed());
+    crate::trace::phase("diff+order", t);
+    Ok(Planned {
+        lab: lab.to_string(),
+        loaded,
+        desired,
+        live: observed.state,
+        strays: observed.strays,
+        plan,
+        timings: Timings {
+            observe_ms,
+            diff_ms,
+            ..Timings::default()
+        },
+    })
+}
+
+/// Plans the removal of everything `lab` owns. With `must_exist` (the lab named on the
+/// command line, without a file), a lab that has nothing on this machine is an error.
+pub fn plan_destroy(lab: &str, must_exist: bool) -> Result<Planned, Error> {
+    let planned = plan(lab, None, NetState::default())?;
+    if must_exist && planned.plan.is_empty() {
+        return Err(Error::NoSuchLab {
+            lab: lab.to_string(),
+            labs: labs_of(&planned.live),
+        });
+    }
+    Ok(planned)
+}
+
+/// The labs that own namespaces in a live state.
+fn labs_of(live: &NetState) -> Vec<String> {
+    let mut labs: Vec<String> = live
+        .namespaces
+        .values()
+        .filter_map(|n| n.owner.clone())
+        .collect();
+    labs.sort();
+    labs.dedup();
+    labs
+}
+
+/// Takes the lab's lock for an apply or destroy.
+pub fn lock(lab: &str, timeout: Duration) -> Result<LabLock, Error> {
+    LabLock::acquire(lab, timeout).map_err(|e| match e {
+        LockError::Open { path, cause } if cause.kind() == std::io::ErrorKind::PermissionDenied => {
+            Error::NotPermitted {
+                what: format!("taking the lab lock {}", path.display()),
+            }
+        }
+        e => Error::Lock(e),
+    })
+}

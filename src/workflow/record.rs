@@ -1,0 +1,165 @@
+//! The settings a lab manages, remembered between runs so that one removed from the
+//! file is undone: a sysctl the lab no longer sets goes back to its value in a fresh
+//! namespace. Links, addresses, routes and rules need no such memory (everything in the
+//! lab's namespaces is the lab's, so what the file no longer declares is removed), and
+//! every link attribute has an explicit default in the desired state; only a sysctl
+//! has no way to be told apart from the kernel's own value.
+//!
+//! The record is a small JSON file beside the lab's lock
+//! (`<lock dir>/<lab>.settings.json`), written under the lab's exclusive lock: before an
+//! apply, the union of what it held and what the apply sets (so a killed apply forgets
+//! nothing); after a successful one, exactly what the lab sets. A missing or unreadable
+//! record only means removed settings are not undone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::NetState;
+use crate::state::settings::{self, Setting};
+
+/// The sysctl keys a lab sets, per namespace (devices' keys spelled out in full).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Managed {
+    pub version: u32,
+    pub settings: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Managed {
+    /// The keys `desired` sets.
+    pub fn of(desired: &NetState) -> Self {
+        let mut m = Managed {
+            version: 1,
+            ..Managed::default()
+        };
+        for (name, ns) in &desired.namespaces {
+            let mut keys: BTreeSet<String> = ns.sysctls.keys().cloned().collect();
+            for (dev, link) in &ns.links {
+                keys.extend(link.settings.keys().map(|s| s.key(dev)));
+            }
+            if !keys.is_empty() {
+                m.settings.insert(name.clone(), keys);
+            }
+        }
+        m
+    }
+
+    /// Both sets of keys.
+    pub fn union(mut self, other: &Managed) -> Self {
+        self.version = 1;
+        for (ns, keys) in &other.settings {
+            self.settings
+                .entry(ns.clone())
+                .or_default()
+                .extend(keys.iter().cloned());
+        }
+        self
+    }
+}
+
+fn path(lab: &str) -> PathBuf {
+    crate::lock::lock_dir().join(format!("{lab}.settings.json"))
+}
+
+/// The record of `lab` (empty when there is none).
+pub fn read(lab: &str) -> Managed {
+    std::fs::read(path(lab))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// Replaces the record of `lab` (atomically: a new file renamed over the old one).
+pub fn write(lab: &str, m: &Managed) -> io::Result<()> {
+    let target = path(lab);
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = target.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(m).expect("the record serializes"))?;
+    std::fs::rename(&tmp, &target)
+}
+
+/// Forgets `lab`'s record (after a destroy).
+pub fn remove(lab: &str) {
+    let _ = std::fs::remove_file(path(lab));
+}
+
+/// `desired` plus, for every setting `managed` holds that `desired` no longer sets (in
+/// a namespace and on a link it still has), the value a fresh namespace has, from
+/// `fresh` (keyed by the namespace-wide key, or a device setting's `default` key).
+pub fn revert_removed(
+    desired: &NetState,
+    managed: &Managed,
+    fresh: &BTreeMap<String, String>,
+) -> NetState {
+    let mut out = desired.clone();
+    for (name, keys) in &managed.settings {
+        let Some(ns) = out.namespaces.get_mut(name) else {
+            continue;
+        };
+        for key in keys {
+            let has_link = |d: &str| ns.links.contains_key(d);
+            match settings::classify(key, has_link) {
+                Setting::Namespace(k) => {
+                    if !ns.sysctls.contains_key(k)
+                        && let Some(v) = fresh.get(k)
+                    {
+                        ns.sysctls.insert(k.to_string(), settings::normalize(v));
+                    }
+                }
+                Setting::Device { dev, setting } => {
+                    let value = fresh.get(&setting.default_key()).map(|v| settings::normalize(v));
+                    if let (Some(link), Some(v)) = (ns.links.get_mut(dev), value) {
+                        link.settings.entry(setting).or_insert(v);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::testkit::*;
+
+    #[test]
+    fn removed_settings_go_back_to_fresh_values() {
+        let before = small_lab("lab")
+            .sysctl("web1", "net.ipv4.icmp_echo_ignore_all", "1")
+            .link_setting(
+                "web1",
+                "eth0",
+                crate::state::DevSetting {
+                    section: crate::state::settings::Section::Ipv4Conf,
+                    name: "rp_filter".into(),
+                },
+                "2",
+            )
+            .build();
+        let managed = Managed::of(&before);
+        assert!(managed.settings["web1"].contains("net.ipv4.conf.eth0.rp_filter"));
+        let now = small_lab("lab").build();
+        let fresh = BTreeMap::from([
+            ("net.ipv4.icmp_echo_ignore_all".to_string(), "0".to_string()),
+            ("net.ipv4.conf.default.rp_filter".to_string(), "0".to_string()),
+            ("net.ipv4.ip_forward".to_string(), "0".to_string()),
+        ]);
+        let reverted = revert_removed(&now, &managed, &fresh);
+        let web1 = &reverted.namespaces["web1"];
+        assert_eq!(web1.sysctls["net.ipv4.icmp_echo_ignore_all"], "0");
+        assert_eq!(
+            web1.links["eth0"].settings.values().collect::<Vec<_>>(),
+            ["0"]
+        );
+        // What the lab still sets is left as it is.
+        assert_eq!(reverted.namespaces["hq-gw"].sysctls["net.ipv4.ip_forward"], "1");
+        // A union keeps both.
+        let both = Managed::of(&now).union(&managed);
+        assert!(both.settings["web1"].contains("net.ipv4.icmp_echo_ignore_all"));
+    }
+}

@@ -1,0 +1,235 @@
+//! An apply as a transaction: run the plan, re-read the kernel and check that nothing is
+//! left to do, and if a change fails or the kernel does not converge, undo what this
+//! apply did: the inverse plan, computed from the live state against the state observed
+//! at the start (nmstate's checkpoint, without NetworkManager), so the kernel ends as it
+//! was, object for object.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use miette::LabeledSpan;
+use serde::Serialize;
+
+use crate::kernel::{self, ApplyStats, ChangeError, KernelError, ObserveSpec};
+use crate::plan::{self, render};
+use crate::state::{LinkKind, NetState};
+use crate::workflow::errors::{ApplyFailure, Error, RollbackOutcome};
+use crate::workflow::record::{self, Managed};
+use crate::workflow::{Planned, ms};
+
+/// How to apply.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyOptions {
+    /// Undo what was done when the apply fails (`--no-rollback` turns it off).
+    pub rollback: bool,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions { rollback: true }
+    }
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    pub stats: ApplyStats,
+    pub timings: crate::workflow::Timings,
+}
+
+/// Applies a plan, then re-reads the kernel and checks that nothing is left to do; on
+/// failure, rolls back (unless told not to) and returns `Error::ApplyFailed`.
+pub fn apply(planned: &mut Planned, opts: ApplyOptions) -> Result<Applied, Error> {
+    let lab = planned.lab.clone();
+    let destroying = planned.loaded.is_none();
+    if planned.plan.is_empty() {
+        remember(&lab, destroying, &planned.desired, None);
+        return Ok(Applied {
+            stats: ApplyStats::default(),
+            timings: planned.timings.clone(),
+        });
+    }
+    // Before anything changes, remember every setting this apply may leave behind.
+    let previous = record::read(&lab);
+    if !destroying {
+        let _ = record::write(&lab, &previous.clone().union(&Managed::of(&planned.desired)));
+    }
+    let mut before = planned.live.owned_by(&lab);
+    before.namespaces.retain(|_, ns| !ns.stray);
+
+    let t = Instant::now();
+    let outcome = kernel::apply(&lab, &planned.plan, &planned.live);
+    planned.timings.apply_ms = ms(t.elapsed());
+    let (stats, failure) = match outcome {
+        Ok(stats) => {
+            let t = Instant::now();
+            let rest = verify(planned);
+            planned.timings.verify_ms = ms(t.elapsed());
+            match rest {
+                Ok(None) => {
+                    remember(&lab, destroying, &planned.desired, Some(&previous));
+                    return Ok(Applied {
+                        stats,
+                        timings: planned.timings.clone(),
+                    });
+                }
+                Ok(Some(text)) => (stats, (Vec::new(), Some(text))),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(stopped) => match stopped.error {
+            KernelError::Changes(failures) => (stopped.stats, (failures, None)),
+            other => (stopped.stats, (vec![], Some(other.to_string()))),
+        },
+    };
+    let (failures, not_converged) = failure;
+    let rollback = if !opts.rollback {
+        RollbackOutcome::Kept
+    } else {
+        let t = Instant::now();
+        let outcome = rollback(&lab, &before, planned.desired.fabric());
+        planned.timings.rollback_ms = Some(ms(t.elapsed()));
+        outcome
+    };
+    let _ = stats;
+    Err(Error::ApplyFailed(Box::new(failure_report(
+        planned,
+        failures,
+        not_converged,
+        rollback,
+    ))))
+}
+
+/// Writes the lab's record of managed settings after an apply that converged.
+fn remember(lab: &str, destroying: bool, desired: &NetState, previous: Option<&Managed>) {
+    if destroying {
+        record::remove(lab);
+    } else if previous.is_none_or(|p| *p != Managed::of(desired)) {
+        let _ = record::write(lab, &Managed::of(desired));
+    }
+}
+
+/// Re-reads what the plan touched (and the fabric, which resolves veth peers) and
+/// returns what is still to do, as plan text, if anything.
+fn verify(planned: &mut Planned) -> Result<Option<String>, Error> {
+    // The state the plan was made against is stale now; free it before re-reading.
+    planned.live = NetState::default();
+    let fabric = planned.desired.fabric().map(str::to_string);
+    let mut touched = planned.plan.touched_namespaces();
+    touched.extend(fabric.clone());
+    let mut desired = NetState {
+        namespaces: planned
+            .desired
+            .namespaces
+            .iter()
+            .filter(|(name, _)| touched.contains(*name))
+            .map(|(name, ns)| (name.clone(), ns.clone()))
+            .collect(),
+    };
+    let mut spec = ObserveSpec::for_desired(&planned.lab, &desired);
+    spec.fabric = fabric.clone();
+    spec.only = Some(touched.clone());
+    let mut live = kernel::observe(&spec).map_err(Error::from_kernel)?.state;
+    if let Some(fabric) = &fabric {
+        narrow_fabric(fabric, &touched, &mut desired, &mut live);
+    }
+    let remaining = plan::diff(&planned.lab, &desired, &live).map_err(Error::Conflicts)?;
+    let text = (!remaining.is_empty()).then(|| {
+        let rest = plan::order(&planned.lab, remaining, &desired);
+        render::human(&rest, &desired, &live)
+    });
+    planned.live = live;
+    Ok(text)
+}
+
+/// Leaves out of a verification the fabric ports of namespaces it did not re-read:
+/// their peers cannot be resolved without those namespaces, and the plan did not touch
+/// them.
+fn narrow_fabric(
+    fabric: &str,
+    touched: &BTreeSet<String>,
+    desired: &mut NetState,
+    live: &mut NetState,
+) {
+    let Some(want) = desired.namespaces.get_mut(fabric) else {
+        return;
+    };
+    let untouched: BTreeSet<String> = want
+        .links
+        .iter()
+        .filter(|(_, l)| matches!(&l.kind, LinkKind::Veth { peer: Some(p) } if !touched.contains(&p.ns)))
+        .map(|(name, _)| name.clone())
+        .collect();
+    want.links.retain(|name, _| !untouched.contains(name));
+    if let Some(have) = live.namespaces.get_mut(fabric) {
+        have.links.retain(|name, _| !untouched.contains(name));
+    }
+}
+
+/// Puts the kernel back to `before` (the lab's namespaces as observed before the
+/// apply): plans `before` against what is live now, applies that, and checks it.
+fn rollback(lab: &str, before: &NetState, fabric: Option<&str>) -> RollbackOutcome {
+    let fail = |reason: String| RollbackOutcome::Failed { reason };
+    let mut spec = ObserveSpec::for_desired(lab, before);
+    if spec.fabric.is_none() {
+        spec.fabric = fabric.map(str::to_string);
+    }
+    let now = match kernel::observe(&spec) {
+        Ok(o) => o.state,
+        Err(e) => return fail(e.to_string()),
+    };
+    let changes = match plan::diff(lab, before, &now) {
+        Ok(c) => c,
+        Err(c) => return fail(render::conflicts(&c)),
+    };
+    if changes.is_empty() {
+        return RollbackOutcome::NothingToUndo;
+    }
+    let undo = plan::order(lab, changes, before);
+    if let Err(stopped) = kernel::apply(lab, &undo, &now) {
+        return fail(stopped.error.to_string());
+    }
+    match kernel::observe(&spec) {
+        Ok(after) => match plan::diff(lab, before, &after.state) {
+            Ok(rest) if rest.is_empty() => RollbackOutcome::RolledBack {
+                undone: undo.changes.len(),
+            },
+            Ok(rest) => fail(format!("{} change(s) could not be undone", rest.len())),
+            Err(c) => fail(render::conflicts(&c)),
+        },
+        Err(e) => fail(e.to_string()),
+    }
+}
+
+/// The report of a failed apply, with the failed objects located in the lab file.
+fn failure_report(
+    planned: &Planned,
+    failures: Vec<ChangeError>,
+    not_converged: Option<String>,
+    rollback: RollbackOutcome,
+) -> ApplyFailure {
+    let mut labels = Vec::new();
+    let mut file = None;
+    if let Some(loaded) = &planned.loaded {
+        file = Some(
+            miette::NamedSource::new(&loaded.source.name, loaded.source.text.clone())
+                .with_language("yaml"),
+        );
+        for f in &failures {
+            if let Some(span) = loaded.lab.origins.objects.get(&f.object) {
+                labels.push(LabeledSpan::new_with_span(
+                    Some(format!("{}: {}", f.change, f.reason())),
+                    miette::SourceSpan::from(*span),
+                ));
+            }
+        }
+    }
+    ApplyFailure {
+        lab: planned.lab.clone(),
+        failures,
+        not_converged,
+        rollback,
+        file,
+        labels,
+    }
+}
