@@ -55,7 +55,7 @@ fn run(file: &std::path::Path, plan_only: bool) -> Result<(), workflow::Error> {
         .then(|| workflow::lock(&loaded.lab.name, Duration::from_secs(30)))
         .transpose()?;
 
-    // Observe the kernel and diff: the plan, with the open namespaces to apply it with.
+    // The kernel's own checks, then observe the kernel and diff.
     let mut planned = workflow::plan_loaded(loaded)?;
     print!(
         "{}",
@@ -66,16 +66,16 @@ fn run(file: &std::path::Path, plan_only: bool) -> Result<(), workflow::Error> {
     }
 
     // Apply, then re-observe and check that nothing is left to do.
-    let applied = workflow::apply(&mut planned)?;
+    let applied = workflow::apply(&mut planned, workflow::ApplyOptions::default())?;
     let summary = Summary::of(&planned.plan);
     println!(
         "applied {} additions, {} changes, {} removals in {} netlink requests \
-         ({} batches, {} namespaces created)",
+         ({} steps, {} namespaces created)",
         summary.add,
         summary.change,
         summary.destroy,
         applied.stats.netlink_requests,
-        applied.stats.batches,
+        applied.stats.steps,
         applied.stats.namespaces_created,
     );
     Ok(())

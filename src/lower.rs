@@ -61,7 +61,7 @@ pub fn lower(lab: &Lab) -> NetState {
     }
     for network in lab.networks.values() {
         let mut bridge = Link::new(LinkKind::Bridge);
-        bridge.mtu = Some(network.mtu.unwrap_or(DEFAULT_MTU));
+        bridge.mtu = network.mtu;
         fabric.links.insert(network.bridge.clone(), bridge);
     }
 
@@ -145,6 +145,20 @@ pub fn lower(lab: &Lab) -> NetState {
         state.namespaces.insert(node.ns.clone(), ns);
     }
 
+    // A bridge whose MTU the lab does not set follows its ports: the smallest of theirs
+    // (the kernel's own rule), or 1500 without ports.
+    let mut smallest: std::collections::BTreeMap<String, u32> = Default::default();
+    for port in fabric.links.values() {
+        if let (Some(m), Some(mtu)) = (&port.master, port.mtu) {
+            let e = smallest.entry(m.clone()).or_insert(mtu);
+            *e = (*e).min(mtu);
+        }
+    }
+    for (name, bridge) in fabric.links.iter_mut() {
+        if bridge.kind == LinkKind::Bridge && bridge.mtu.is_none() {
+            bridge.mtu = Some(smallest.get(name).copied().unwrap_or(DEFAULT_MTU));
+        }
+    }
     if !lab.networks.is_empty() {
         state.namespaces.insert(lab.fabric_ns.clone(), fabric);
     }

@@ -78,7 +78,8 @@ impl Section {
 }
 
 /// A setting of one device, without the device's name (the link it sits on says it).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// Serialized as its key with `*` for the device: `net.ipv4.conf.*.rp_filter`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DevSetting {
     pub section: Section,
     pub name: String,
@@ -110,6 +111,12 @@ impl DevSetting {
     /// in a fresh namespace is what a fresh device gets.
     pub fn default_key(&self) -> String {
         self.key("default")
+    }
+}
+
+impl Serialize for DevSetting {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.key("*"))
     }
 }
 

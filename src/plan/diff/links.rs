@@ -19,7 +19,12 @@ impl<'a> Differ<'a> {
             return;
         }
         if let Some(p) = link.kind.peer() {
-            self.deleted.insert(p.clone());
+            match self.live_ns(&p.ns).and_then(|n| n.links.get(&p.name)) {
+                Some(pl) => self.mark_gone(p, pl),
+                None => {
+                    self.deleted.insert(p.clone());
+                }
+            }
         }
         let Some(lns) = self.live_ns(&r.ns) else {
             return;

@@ -67,7 +67,8 @@ fn must_precede(a: &At<'_>, b: &At<'_>, stray_recreated: &HashSet<&str>) -> bool
     }
     match (a.change, b.change) {
         (Change::AddNamespace { ns, .. }, _)
-            if b.ns() == ns || b.change.other_ns() == Some(ns.as_str()) =>
+            if (b.ns() == ns || b.change.other_ns() == Some(ns.as_str()))
+                && !matches!(b.change, Change::DeleteNamespace { .. }) =>
         {
             return true;
         }
