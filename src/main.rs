@@ -56,7 +56,7 @@ enum Command {
         #[arg(required_unless_present = "lab")]
         file: Option<PathBuf>,
         /// The lab's name, when there is no file.
-        #[arg(long, conflicts_with = "file")]
+        #[arg(long, conflicts_with = "file", value_parser = lab_name)]
         lab: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Human)]
@@ -179,6 +179,18 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             print_json(&nshost::topology::json_schema());
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// A lab name from the command line, held to the same rule as one in a lab file: it
+/// names the lab's lock file, so a name that is a path is a usage error.
+fn lab_name(name: &str) -> Result<String, String> {
+    match nshost::naming::lab_name_problem(name) {
+        None => Ok(name.to_string()),
+        Some(problem) => Err(match problem.help() {
+            Some(help) => format!("{}; {help}", problem.message(name)),
+            None => problem.message(name),
+        }),
     }
 }
 

@@ -16,8 +16,14 @@ use ktest::{Run, nshost_command, sandboxed};
 
 /// Runs `nshost` from the repository root, so paths in its output are relative.
 fn nshost(args: &[&str]) -> Run {
+    nshost_env(args, &[])
+}
+
+/// [`nshost`] with environment variables set.
+fn nshost_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = nshost_command()
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("running nshost");
@@ -145,6 +151,82 @@ fn usage_errors_exit_2() {
         "{}",
         both.stderr
     );
+}
+
+/// A lab name given on the command line passes the same rule as one in a lab file, and
+/// a bad one is a usage error before anything is made: the name names the lock file, so
+/// a path there would create it wherever the path points. In a sandbox, as `destroy`
+/// would go on to read the kernel; the lock directory is on the sandbox's `/run`, with
+/// a `tmp` folder where `../../tmp/x` would land.
+#[test]
+fn destroy_refuses_a_bad_lab_name() {
+    const ROOT: &str = "/run/nshost-cli";
+    let (runs, files): (Vec<Run>, Vec<String>) = sandboxed(|| {
+        std::fs::create_dir_all(format!("{ROOT}/tmp")).unwrap();
+        let env = [("NSHOST_LOCK_DIR", "/run/nshost-cli/locks/dir")];
+        let runs = ["../../tmp/x", "/run/nshost-cli/abs", "", ".", "..", "a b"]
+            .iter()
+            .map(|lab| nshost_env(&["destroy", "--lab", lab], &env))
+            .collect();
+        (runs, files_under(std::path::Path::new(ROOT)))
+    });
+    assert_eq!(files, ["tmp"], "nothing was created");
+    let all: String = runs.iter().map(transcript).collect();
+    insta::assert_snapshot!(all, @r"
+    exit: 2
+    --- stdout
+    --- stderr
+    error: invalid value '../../tmp/x' for '--lab <LAB>': the lab name `../../tmp/x` contains '/'; a lab name may hold only letters, digits, `_`, `.` and `-`
+
+    For more information, try '--help'.
+    exit: 2
+    --- stdout
+    --- stderr
+    error: invalid value '/run/nshost-cli/abs' for '--lab <LAB>': the lab name `/run/nshost-cli/abs` contains '/'; a lab name may hold only letters, digits, `_`, `.` and `-`
+
+    For more information, try '--help'.
+    exit: 2
+    --- stdout
+    --- stderr
+    error: invalid value '' for '--lab <LAB>': the lab name is empty; name the lab with letters, digits, `_`, `.` or `-`
+
+    For more information, try '--help'.
+    exit: 2
+    --- stdout
+    --- stderr
+    error: invalid value '.' for '--lab <LAB>': the lab name `.` is reserved: `.` and `..` name directories; choose a name other than `.` or `..`
+
+    For more information, try '--help'.
+    exit: 2
+    --- stdout
+    --- stderr
+    error: invalid value '..' for '--lab <LAB>': the lab name `..` is reserved: `.` and `..` name directories; choose a name other than `.` or `..`
+
+    For more information, try '--help'.
+    exit: 2
+    --- stdout
+    --- stderr
+    error: invalid value 'a b' for '--lab <LAB>': the lab name `a b` contains ' '; a lab name may hold only letters, digits, `_`, `.` and `-`
+
+    For more information, try '--help'.
+    ");
+}
+
+/// Every path under `dir`, relative to it, sorted.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(at) = todo.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            out.push(path.strip_prefix(dir).unwrap().display().to_string());
+            if path.is_dir() {
+                todo.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// `plan` on an empty kernel, `apply`, `plan` again and `destroy`, each as printed.
