@@ -38,6 +38,9 @@ enum Command {
         /// Exit 0 when there are no changes, 2 when there are, 1 on error.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Seconds to wait for an apply or destroy of the same lab.
+        #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+        lock_timeout: f64,
     },
     /// Make the kernel match the lab file, then verify that it does.
     Apply {
@@ -107,8 +110,12 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             diff,
             output,
             detailed_exitcode,
+            lock_timeout,
         } => {
-            let planned = workflow::plan_loaded(workflow::load(&file)?)?;
+            let loaded = workflow::load(&file)?;
+            // Shared: plans run side by side, but never see an apply half done.
+            let _lock = workflow::lock_shared(&loaded.lab.name, secs(lock_timeout))?;
+            let planned = workflow::plan_loaded(loaded)?;
             match output {
                 Output::Human => {
                     print!(

@@ -12,6 +12,9 @@ mod ktest;
 #[path = "support/sandbox.rs"]
 mod sandbox;
 
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
 use ktest::{Run, nshost_command, sandboxed};
 
 /// Runs `nshost` from the repository root, so paths in its output are relative.
@@ -32,6 +35,49 @@ fn nshost_env(args: &[&str], env: &[(&str, &str)]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// [`nshost_env`], killed when it runs longer than `limit` (its exit code is then -1):
+/// for a run that could hang. Its output goes through files, so it never blocks on a
+/// full pipe.
+fn nshost_within(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
+    let dir = tempdir("out");
+    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
+    let mut child = nshost_command()
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("running nshost");
+    let started = Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code().unwrap_or(-1);
+        }
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break -1;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let run = Run {
+        code,
+        stdout: std::fs::read_to_string(&out).unwrap(),
+        stderr: std::fs::read_to_string(&err).unwrap(),
+    };
+    std::fs::remove_dir_all(dir).unwrap();
+    run
+}
+
+/// A fresh folder of this test process, named `name`.
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nshost-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// A run as one text: exit code, stdout and stderr.
@@ -168,7 +214,7 @@ fn destroy_refuses_a_bad_lab_name() {
             .iter()
             .map(|lab| nshost_env(&["destroy", "--lab", lab], &env))
             .collect();
-        (runs, files_under(std::path::Path::new(ROOT)))
+        (runs, files_under(Path::new(ROOT)))
     });
     assert_eq!(files, ["tmp"], "nothing was created");
     let all: String = runs.iter().map(transcript).collect();
@@ -213,7 +259,7 @@ fn destroy_refuses_a_bad_lab_name() {
 }
 
 /// Every path under `dir`, relative to it, sorted.
-fn files_under(dir: &std::path::Path) -> Vec<String> {
+fn files_under(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(at) = todo.pop() {
@@ -227,6 +273,123 @@ fn files_under(dir: &std::path::Path) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// Whatever is where the lock file goes, apply either locks a regular file or fails
+/// within its lock timeout, following no symlink: a FIFO used to block it forever, and
+/// a symlink to be followed. Each failure is `nshost::lock`, and nothing is created.
+#[test]
+fn apply_refuses_a_lock_file_that_is_not_a_file() {
+    let runs: Vec<(Run, bool)> = sandboxed(|| {
+        let lock = Path::new("/run/nshost/small.lock");
+        let target = Path::new("/run/nshost-cli/target");
+        std::fs::create_dir_all("/run/nshost-cli/dir").unwrap();
+        std::fs::create_dir_all("/run/nshost").unwrap();
+        let apply = || {
+            let args = ["apply", "topologies/small.yaml", "--lock-timeout", "1"];
+            let run = nshost_within(&args, &[], Duration::from_secs(10));
+            (run, ktest::netns().is_empty() && !target.exists())
+        };
+        nix::unistd::mkfifo(lock, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let fifo = apply();
+        std::fs::remove_file(lock).unwrap();
+        std::os::unix::fs::symlink(target, lock).unwrap();
+        let symlink = apply();
+        std::fs::remove_file(lock).unwrap();
+        std::fs::remove_dir("/run/nshost").unwrap();
+        std::os::unix::fs::symlink("/run/nshost-cli/dir", "/run/nshost").unwrap();
+        let dir = apply();
+        vec![fifo, symlink, dir]
+    });
+    for (run, untouched) in &runs {
+        assert!(untouched, "nothing created\n{}", transcript(run));
+    }
+    let all: String = runs.iter().map(|(run, _)| transcript(run)).collect();
+    insta::assert_snapshot!(all, @r"
+    exit: 1
+    --- stdout
+    --- stderr
+    nshost::lock
+
+      × the lock file /run/nshost/small.lock is a FIFO, not a regular file; nshost
+      │ does not use it
+      help: nshost creates the lock file itself: remove what is there
+
+    exit: 1
+    --- stdout
+    --- stderr
+    nshost::lock
+
+      × the lock file /run/nshost/small.lock is a symlink, not a regular file;
+      │ nshost does not use it
+      help: nshost creates the lock file itself: remove what is there
+
+    exit: 1
+    --- stdout
+    --- stderr
+    nshost::lock
+
+      × the lock directory /run/nshost is a symlink, not a directory; nshost does
+      │ not follow it
+      help: nshost creates the directory itself: remove what is there, or set
+            NSHOST_LOCK_DIR
+    ");
+}
+
+/// `plan` reads under the lab's shared lock: it waits for an apply or destroy (which
+/// hold it exclusive) and runs beside another plan, which an apply waits for.
+#[test]
+fn plan_takes_the_shared_lock() {
+    use nix::fcntl::{Flock, FlockArg};
+    let runs: Vec<Run> = sandboxed(|| {
+        std::fs::create_dir_all("/run/nshost").unwrap();
+        let file = || std::fs::File::create("/run/nshost/small.lock").unwrap();
+        let plan = ["plan", "topologies/small.yaml", "--lock-timeout", "0.2"];
+        let apply = ["apply", "topologies/small.yaml", "--lock-timeout", "0.2"];
+        let held = Flock::lock(file(), FlockArg::LockExclusiveNonblock).unwrap();
+        let plan_while_applying = nshost(&plan);
+        drop(held);
+        let held = Flock::lock(file(), FlockArg::LockSharedNonblock).unwrap();
+        let plan_while_planning = nshost(&plan);
+        let apply_while_planning = nshost(&apply);
+        drop(held);
+        vec![
+            plan_while_applying,
+            plan_while_planning,
+            apply_while_planning,
+        ]
+    });
+    insta::assert_snapshot!(mask_waited(&transcript(&runs[0])), @r"
+    exit: 1
+    --- stdout
+    --- stderr
+    nshost::busy
+
+      × lab `small` is busy: another nshost process holds /run/nshost/small.lock
+      │ (waited [time]); try again when it is done, or raise --lock-timeout
+    ");
+    assert_eq!(runs[1].code, 0, "{}", runs[1].stderr);
+    assert!(
+        runs[1].stdout.starts_with("# router br-gw"),
+        "{}",
+        runs[1].stdout
+    );
+    assert_eq!(runs[2].code, 1, "{}", runs[2].stderr);
+    assert!(
+        runs[2].stderr.contains("nshost::busy"),
+        "{}",
+        runs[2].stderr
+    );
+}
+
+/// Masks the time in `(waited 201.3ms)` as `(waited [time])`.
+fn mask_waited(text: &str) -> String {
+    let Some(at) = text.find("(waited ") else {
+        return text.to_string();
+    };
+    let from = at + "(waited ".len();
+    let to = from + text[from..].find(')').unwrap();
+    format!("{}[time]{}", &text[..from], &text[to..])
 }
 
 /// `plan` on an empty kernel, `apply`, `plan` again and `destroy`, each as printed.
