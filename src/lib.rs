@@ -37,6 +37,7 @@ pub mod lock;
 pub mod lower;
 pub mod naming;
 pub mod plan;
+pub mod process;
 pub mod state;
 pub mod topology;
 pub mod trace;

@@ -79,6 +79,11 @@ enum Output {
 }
 
 fn main() -> ExitCode {
+    // First, before anything reads the environment (clap, miette, NSHOST_*).
+    if let Err(err) = nshost::process::start() {
+        eprintln!("{:?}", miette::Report::new(err));
+        return ExitCode::from(1);
+    }
     let started = std::time::Instant::now();
     let cli = Cli::parse();
     let result = run(cli.command);

@@ -392,6 +392,54 @@ fn mask_waited(text: &str) -> String {
     format!("{}[time]{}", &text[..from], &text[to..])
 }
 
+/// A setuid or setgid nshost refuses to run at all, before it reads the environment,
+/// where `NSHOST_LOCK_DIR` and `NSHOST_NETNS_DIR` would point a privileged process at
+/// files of the caller's choosing. Made here by running nshost with real uid and gid 0
+/// and effective ones `nobody` (as root running a setuid-nobody binary would) and no
+/// capabilities at all: less power than this test has, and nothing it could touch.
+/// Setting the ids needs root; as another user the unit tests of `nshost::process`
+/// stand for this one.
+#[test]
+fn refuses_to_run_setuid() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: only root can run nshost with differing real and effective ids");
+        return;
+    }
+    // A copy nobody can execute wherever this checkout is.
+    let dir = tempdir("setuid");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.join("nshost");
+    std::fs::copy(ktest::nshost_bin(), &bin).unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(["--euid=65534", "--egid=65534", "--clear-groups"])
+        .args(["--bounding-set=-all", "--inh-caps=-all", "--"])
+        .arg(&bin)
+        .arg("schema")
+        .env("NO_COLOR", "1")
+        .env("NSHOST_LOCK_DIR", &dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running setpriv (util-linux)");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    insta::assert_snapshot!(transcript(&run), @r"
+    exit: 1
+    --- stdout
+    --- stderr
+    nshost::setuid
+
+      × nshost refuses to run setuid or setgid (real uid 0, effective uid 65534,
+      │ real gid 0, effective gid 65534, secure-execution mode)
+      help: remove the setuid and setgid bits (chmod ug-s) and run nshost as root,
+            or with sudo
+    ");
+}
+
 /// `plan` on an empty kernel, `apply`, `plan` again and `destroy`, each as printed.
 #[test]
 fn plan_apply_destroy_in_a_sandbox() {
