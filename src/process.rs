@@ -1,10 +1,14 @@
 //! Process-level start-up checks, run first thing by the command line before anything
-//! reads the environment: nshost refuses to run setuid or setgid.
+//! reads the environment: nshost refuses to run setuid or setgid, and raises its soft
+//! open-file limit to the hard one.
 //!
 //! nshost takes paths from the environment (`NSHOST_LOCK_DIR`, `NSHOST_NETNS_DIR`) and
 //! is meant to run as whoever started it; installed setuid, those would let any user
-//! point a root process at files of their choosing.
+//! point a root process at files of their choosing. A lab holds two files open per
+//! namespace (the namespace and its netlink socket), so a soft limit of 1024 stops at
+//! about 500 namespaces.
 
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::unistd::{getegid, geteuid, getgid, getuid};
 
 /// Why nshost will not start.
@@ -86,7 +90,29 @@ pub fn check_credentials(creds: Credentials) -> Result<(), StartError> {
 /// The start-up checks of the command line: call first thing in `main`, before anything
 /// reads the environment.
 pub fn start() -> Result<(), StartError> {
-    check_credentials(Credentials::current())
+    check_credentials(Credentials::current())?;
+    // Not fatal: a command that needs more files than the limit fails clearly then.
+    let _ = raise_nofile_limit();
+    Ok(())
+}
+
+/// The soft limit to set for limits `soft` and `hard`: the hard one when it is higher,
+/// nothing otherwise (a limit is never lowered).
+fn raised_soft(soft: u64, hard: u64) -> Option<u64> {
+    (soft < hard).then_some(hard)
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit, never lowering it. Returns the
+/// soft limit now in force.
+pub fn raise_nofile_limit() -> nix::Result<u64> {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    match raised_soft(soft, hard) {
+        Some(new) => {
+            setrlimit(Resource::RLIMIT_NOFILE, new, hard)?;
+            Ok(new)
+        }
+        None => Ok(soft),
+    }
 }
 
 #[cfg(test)]
@@ -146,5 +172,27 @@ mod tests {
     fn the_test_process_is_not_privileged() {
         let creds = Credentials::current();
         assert!(!creds.privileged(), "{creds:?}");
+    }
+
+    #[test]
+    fn a_soft_limit_is_raised_to_the_hard_one_and_never_lowered() {
+        const INF: u64 = libc::RLIM_INFINITY;
+        assert_eq!(raised_soft(1024, 524_288), Some(524_288));
+        assert_eq!(raised_soft(1024, INF), Some(INF));
+        assert_eq!(raised_soft(4096, 4096), None);
+        assert_eq!(raised_soft(INF, INF), None);
+        assert_eq!(raised_soft(8192, 4096), None, "never lowered");
+    }
+
+    #[test]
+    fn raising_the_open_file_limit() {
+        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        let now = raise_nofile_limit().unwrap();
+        assert_eq!(now, hard);
+        assert!(now >= soft);
+        assert_eq!(getrlimit(Resource::RLIMIT_NOFILE).unwrap(), (hard, hard));
+        // Again: nothing to do, nothing lowered.
+        assert_eq!(raise_nofile_limit().unwrap(), hard);
+        assert_eq!(getrlimit(Resource::RLIMIT_NOFILE).unwrap(), (hard, hard));
     }
 }
