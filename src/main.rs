@@ -39,8 +39,14 @@ enum Command {
         #[arg(long)]
         detailed_exitcode: bool,
         /// Seconds to wait for an apply or destroy of the same lab.
-        #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
-        lock_timeout: f64,
+        #[arg(
+            long,
+            default_value = "30",
+            value_name = "SECONDS",
+            value_parser = seconds,
+            allow_negative_numbers = true
+        )]
+        lock_timeout: Duration,
     },
     /// Make the kernel match the lab file, then verify that it does.
     Apply {
@@ -50,8 +56,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Human)]
         output: Output,
         /// Seconds to wait for another apply or destroy of the same lab.
-        #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
-        lock_timeout: f64,
+        #[arg(
+            long,
+            default_value = "30",
+            value_name = "SECONDS",
+            value_parser = seconds,
+            allow_negative_numbers = true
+        )]
+        lock_timeout: Duration,
     },
     /// Remove every object the lab owns, and nothing else.
     Destroy {
@@ -65,8 +77,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Human)]
         output: Output,
         /// Seconds to wait for another apply or destroy of the same lab.
-        #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
-        lock_timeout: f64,
+        #[arg(
+            long,
+            default_value = "30",
+            value_name = "SECONDS",
+            value_parser = seconds,
+            allow_negative_numbers = true
+        )]
+        lock_timeout: Duration,
     },
     /// Print the JSON Schema of the lab file format.
     Schema,
@@ -119,7 +137,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         } => {
             let loaded = workflow::load(&file)?;
             // Shared: plans run side by side, but never see an apply half done.
-            let _lock = workflow::lock_shared(&loaded.lab.name, secs(lock_timeout))?;
+            let _lock = workflow::lock_shared(&loaded.lab.name, lock_timeout)?;
             let planned = workflow::plan_loaded(loaded)?;
             match output {
                 Output::Human => {
@@ -152,7 +170,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             lock_timeout,
         } => {
             let loaded = workflow::load(&file)?;
-            let _lock = workflow::lock(&loaded.lab.name, secs(lock_timeout))?;
+            let _lock = workflow::lock(&loaded.lab.name, lock_timeout)?;
             let mut planned = workflow::plan_loaded(loaded)?;
             if output == Output::Human {
                 print!(
@@ -175,7 +193,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
                 (None, Some(lab)) => lab,
                 (None, None) => unreachable!("clap requires a file or --lab"),
             };
-            let _lock = workflow::lock(&lab, secs(lock_timeout))?;
+            let _lock = workflow::lock(&lab, lock_timeout)?;
             let mut planned = workflow::plan_destroy(&lab)?;
             if output == Output::Human {
                 print!(
@@ -206,8 +224,18 @@ fn lab_name(name: &str) -> Result<String, String> {
     }
 }
 
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s.max(0.0))
+/// A `--lock-timeout`: a finite, non-negative number of seconds (`0.5`, `30`, `1e3`).
+fn seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| "not a number of seconds".to_string())?;
+    if secs.is_nan() || secs.is_infinite() {
+        return Err("not a finite number of seconds".to_string());
+    }
+    if secs < 0.0 {
+        return Err("a wait cannot be negative".to_string());
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| "too long a wait".to_string())
 }
 
 fn print_json(value: &serde_json::Value) {
@@ -235,5 +263,24 @@ fn report_applied(plan: &Plan, applied: &workflow::Applied, output: Output, verb
             "plan": render::json(plan),
             "applied": applied,
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_timeouts() {
+        assert_eq!(seconds("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(seconds("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(seconds("0"), Ok(Duration::ZERO));
+        assert_eq!(seconds("-0"), Ok(Duration::ZERO));
+        assert_eq!(seconds("1e3"), Ok(Duration::from_secs(1000)));
+        for bad in [
+            "inf", "-inf", "infinity", "nan", "NaN", "-1", "-0.5", "1e20", "", "5s", " 5", "x",
+        ] {
+            assert!(seconds(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 }

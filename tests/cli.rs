@@ -440,6 +440,45 @@ fn refuses_to_run_setuid() {
     ");
 }
 
+/// `--lock-timeout` takes a finite, non-negative number of seconds; anything else is a
+/// usage error, before anything runs (`inf` used to panic, a negative wait to mean 0).
+/// In a sandbox, since an accepted value would go on to apply.
+#[test]
+fn lock_timeout_must_be_finite_seconds() {
+    let runs: Vec<(Run, Vec<String>)> = sandboxed(|| {
+        ["inf", "nan", "-1", "soon", "1e20"]
+            .iter()
+            .map(|t| {
+                let run = nshost(&["apply", "topologies/small.yaml", "--lock-timeout", t]);
+                (run, ktest::netns())
+            })
+            .collect()
+    });
+    for (run, netns) in &runs {
+        assert_eq!(run.code, 2, "{}", transcript(run));
+        assert!(netns.is_empty(), "nothing applied: {netns:?}");
+    }
+    let all: String = runs
+        .iter()
+        .map(|(run, _)| run.stderr.lines().next().unwrap().to_string() + "\n")
+        .collect();
+    insta::assert_snapshot!(all, @r"
+    error: invalid value 'inf' for '--lock-timeout <SECONDS>': not a finite number of seconds
+    error: invalid value 'nan' for '--lock-timeout <SECONDS>': not a finite number of seconds
+    error: invalid value '-1' for '--lock-timeout <SECONDS>': a wait cannot be negative
+    error: invalid value 'soon' for '--lock-timeout <SECONDS>': not a number of seconds
+    error: invalid value '1e20' for '--lock-timeout <SECONDS>': too long a wait
+    ");
+    insta::assert_snapshot!(transcript(&runs[0].0), @r"
+    exit: 2
+    --- stdout
+    --- stderr
+    error: invalid value 'inf' for '--lock-timeout <SECONDS>': not a finite number of seconds
+
+    For more information, try '--help'.
+    ");
+}
+
 /// `plan` on an empty kernel, `apply`, `plan` again and `destroy`, each as printed.
 #[test]
 fn plan_apply_destroy_in_a_sandbox() {
