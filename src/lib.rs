@@ -36,6 +36,7 @@ pub mod lab;
 pub mod lock;
 pub mod lower;
 pub mod naming;
+pub mod output;
 pub mod plan;
 pub mod process;
 pub mod state;

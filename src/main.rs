@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use nshost::plan::{Plan, render};
 use nshost::workflow::{self, Error};
+use nshost::{errln, out, outln};
 
 /// Network labs of Linux namespaces: described in YAML, planned against the live
 /// kernel, applied in batched netlink.
@@ -99,7 +100,7 @@ enum Output {
 fn main() -> ExitCode {
     // First, before anything reads the environment (clap, miette, NSHOST_*).
     if let Err(err) = nshost::process::start() {
-        eprintln!("{:?}", miette::Report::new(err));
+        errln!("{:?}", miette::Report::new(err));
         return ExitCode::from(1);
     }
     let started = std::time::Instant::now();
@@ -109,7 +110,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("{:?}", miette::Report::new(err));
+            errln!("{:?}", miette::Report::new(err));
             ExitCode::from(1)
         }
     }
@@ -119,7 +120,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
     match command {
         Command::Validate { file } => {
             let loaded = workflow::load(&file)?;
-            println!(
+            outln!(
                 "{}: lab `{}` is valid ({} namespaces, {} objects)",
                 file.display(),
                 loaded.lab.name,
@@ -141,12 +142,12 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             let planned = workflow::plan_loaded(loaded)?;
             match output {
                 Output::Human => {
-                    print!(
+                    out!(
                         "{}",
                         render::human(&planned.plan, &planned.desired, &planned.live)
                     );
                     if diff && !planned.plan.changes.is_empty() {
-                        print!(
+                        out!(
                             "\n{}",
                             render::state_diff(&planned.plan, &planned.desired, &planned.live)
                         );
@@ -173,7 +174,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             let _lock = workflow::lock(&loaded.lab.name, lock_timeout)?;
             let mut planned = workflow::plan_loaded(loaded)?;
             if output == Output::Human {
-                print!(
+                out!(
                     "{}",
                     render::human(&planned.plan, &planned.desired, &planned.live)
                 );
@@ -196,7 +197,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             let _lock = workflow::lock(&lab, lock_timeout)?;
             let mut planned = workflow::plan_destroy(&lab)?;
             if output == Output::Human {
-                print!(
+                out!(
                     "{}",
                     render::human(&planned.plan, &planned.desired, &planned.live)
                 );
@@ -239,7 +240,7 @@ fn seconds(text: &str) -> Result<Duration, String> {
 }
 
 fn print_json(value: &serde_json::Value) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).expect("JSON serializes")
     );
@@ -249,7 +250,7 @@ fn report_applied(plan: &Plan, applied: &workflow::Applied, output: Output, verb
     match output {
         Output::Human => {
             let summary = render::Summary::of(plan);
-            println!(
+            outln!(
                 "\n{verb} complete! Resources: {} added, {} changed, {} destroyed. \
                  ({:.0} ms, {} netlink requests)",
                 summary.add,

@@ -72,6 +72,32 @@ fn nshost_within(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
     run
 }
 
+/// Which standard stream of nshost goes to a pipe nobody reads.
+#[derive(Clone, Copy, PartialEq)]
+enum Closed {
+    Stdout,
+    Stderr,
+}
+
+/// Runs `nshost` with `closed` going to a pipe whose read end is already closed, as
+/// `nshost ... | head -1` leaves it once `head` is done. The stream is empty in the run.
+fn nshost_closed(args: &[&str], closed: Closed) -> Run {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut cmd = nshost_command();
+    cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    match closed {
+        Closed::Stdout => cmd.stdout(writer).stderr(std::process::Stdio::piped()),
+        Closed::Stderr => cmd.stderr(writer).stdout(std::process::Stdio::piped()),
+    };
+    let out = cmd.output().expect("running nshost");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// A fresh folder of this test process, named `name`.
 fn tempdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nshost-cli-{}-{name}", std::process::id()));
@@ -477,6 +503,54 @@ fn lock_timeout_must_be_finite_seconds() {
 
     For more information, try '--help'.
     ");
+}
+
+/// Output to a closed pipe (`nshost schema | head -1`) stops the printing, not the
+/// command: no panic, and the exit code is the command's own.
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let schema = nshost_closed(&["schema"], Closed::Stdout);
+    insta::assert_snapshot!(transcript(&schema), @r"
+    exit: 0
+    --- stdout
+    --- stderr
+    ");
+    let valid = nshost_closed(&["validate", "topologies/small.yaml"], Closed::Stdout);
+    insta::assert_snapshot!(transcript(&valid), @r"
+    exit: 0
+    --- stdout
+    --- stderr
+    ");
+    let invalid = "tests/cases/invalid/many_problems/lab.yaml";
+    let invalid = nshost_closed(&["validate", invalid], Closed::Stderr);
+    insta::assert_snapshot!(transcript(&invalid), @r"
+    exit: 1
+    --- stdout
+    --- stderr
+    ");
+}
+
+/// An apply whose output nobody reads still applies to the end and exits 0; so does a
+/// destroy, and `plan --detailed-exitcode` still says 2 for changes.
+#[test]
+fn apply_to_a_closed_pipe_finishes() {
+    let runs: Vec<Run> = sandboxed(|| {
+        let file = "topologies/small.yaml";
+        let plan = ["plan", file, "--detailed-exitcode"];
+        vec![
+            nshost_closed(&plan, Closed::Stdout),
+            nshost_closed(&["apply", file], Closed::Stdout),
+            nshost(&plan),
+            nshost_closed(&["destroy", file], Closed::Stdout),
+            nshost(&plan),
+        ]
+    });
+    let codes: Vec<i32> = runs.iter().map(|r| r.code).collect();
+    assert_eq!(codes, [2, 0, 0, 0, 2], "{runs:#?}");
+    for run in [&runs[0], &runs[1], &runs[3]] {
+        assert_eq!(run.stderr, "", "{}", transcript(run));
+    }
+    assert_eq!(runs[2].stdout, "No changes.\n", "the apply finished");
 }
 
 /// `plan` on an empty kernel, `apply`, `plan` again and `destroy`, each as printed.
