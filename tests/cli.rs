@@ -9,13 +9,16 @@
 
 #[path = "support/ktest.rs"]
 mod ktest;
+#[path = "support/cli_runs.rs"]
+mod runs;
 #[path = "support/sandbox.rs"]
 mod sandbox;
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use ktest::{Run, nshost_command, sandboxed};
+use runs::*;
 
 /// Runs `nshost` from the repository root, so paths in its output are relative.
 fn nshost(args: &[&str]) -> Run {
@@ -30,80 +33,7 @@ fn nshost_env(args: &[&str], env: &[(&str, &str)]) -> Run {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("running nshost");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// [`nshost_env`], killed when it runs longer than `limit` (its exit code is then -1):
-/// for a run that could hang. Its output goes through files, so it never blocks on a
-/// full pipe.
-fn nshost_within(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
-    let dir = tempdir("out");
-    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
-    let mut child = nshost_command()
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .expect("running nshost");
-    let started = Instant::now();
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code().unwrap_or(-1);
-        }
-        if started.elapsed() > limit {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            break -1;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let run = Run {
-        code,
-        stdout: std::fs::read_to_string(&out).unwrap(),
-        stderr: std::fs::read_to_string(&err).unwrap(),
-    };
-    std::fs::remove_dir_all(dir).unwrap();
-    run
-}
-
-/// Which standard stream of nshost goes to a pipe nobody reads.
-#[derive(Clone, Copy, PartialEq)]
-enum Closed {
-    Stdout,
-    Stderr,
-}
-
-/// Runs `nshost` with `closed` going to a pipe whose read end is already closed, as
-/// `nshost ... | head -1` leaves it once `head` is done. The stream is empty in the run.
-fn nshost_closed(args: &[&str], closed: Closed) -> Run {
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let mut cmd = nshost_command();
-    cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
-    match closed {
-        Closed::Stdout => cmd.stdout(writer).stderr(std::process::Stdio::piped()),
-        Closed::Stderr => cmd.stderr(writer).stdout(std::process::Stdio::piped()),
-    };
-    let out = cmd.output().expect("running nshost");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// A fresh folder of this test process, named `name`.
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nshost-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    run_of(out)
 }
 
 /// A run as one text: exit code, stdout and stderr.
@@ -284,23 +214,6 @@ fn destroy_refuses_a_bad_lab_name() {
     ");
 }
 
-/// Every path under `dir`, relative to it, sorted.
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(at) = todo.pop() {
-        for entry in std::fs::read_dir(&at).unwrap() {
-            let path = entry.unwrap().path();
-            out.push(path.strip_prefix(dir).unwrap().display().to_string());
-            if path.is_dir() {
-                todo.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// Whatever is where the lock file goes, apply either locks a regular file or fails
 /// within its lock timeout, following no symlink: a FIFO used to block it forever, and
 /// a symlink to be followed. Each failure is `nshost::lock`, and nothing is created.
@@ -406,16 +319,6 @@ fn plan_takes_the_shared_lock() {
         "{}",
         runs[2].stderr
     );
-}
-
-/// Masks the time in `(waited 201.3ms)` as `(waited [time])`.
-fn mask_waited(text: &str) -> String {
-    let Some(at) = text.find("(waited ") else {
-        return text.to_string();
-    };
-    let from = at + "(waited ".len();
-    let to = from + text[from..].find(')').unwrap();
-    format!("{}[time]{}", &text[..from], &text[to..])
 }
 
 /// A setuid or setgid nshost refuses to run at all, before it reads the environment,
@@ -569,32 +472,4 @@ fn plan_apply_destroy_in_a_sandbox() {
     insta::assert_snapshot!("apply", mask_time(&transcript(&runs[1])));
     insta::assert_snapshot!("plan_after_apply", transcript(&runs[2]));
     insta::assert_snapshot!("destroy", mask_time(&transcript(&runs[3])));
-}
-
-/// Masks the time in `(15 ms, 56 netlink requests)` as `([time] ms, ...)`.
-fn mask_time(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(" ms, ") {
-        let (head, tail) = rest.split_at(at);
-        let digits = head.len() - head.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-        if digits > 0 && head[..head.len() - digits].ends_with('(') {
-            out.push_str(&head[..head.len() - digits]);
-            out.push_str("[time]");
-        } else {
-            out.push_str(head);
-        }
-        out.push_str(" ms, ");
-        rest = &tail[" ms, ".len()..];
-    }
-    out.push_str(rest);
-    out
-}
-
-#[test]
-fn masking_time() {
-    assert_eq!(
-        mask_time("done. (15 ms, 56 netlink requests)\nx 3 ms, y"),
-        "done. ([time] ms, 56 netlink requests)\nx 3 ms, y"
-    );
 }
