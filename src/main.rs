@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use nshost::plan::{Plan, render};
 use nshost::workflow::{self, Error};
 use nshost::{errln, out, outln};
@@ -67,12 +67,13 @@ enum Command {
         lock_timeout: Duration,
     },
     /// Remove every object the lab owns, and nothing else.
+    // One of the file or --lab, and the usage line says so: `<FILE|--lab <LAB>>`.
+    #[command(group(ArgGroup::new("lab_source").required(true).args(["file", "lab"])))]
     Destroy {
         /// The lab file (YAML); or name the lab with --lab.
-        #[arg(required_unless_present = "lab")]
         file: Option<PathBuf>,
         /// The lab's name, when there is no file.
-        #[arg(long, conflicts_with = "file", value_parser = lab_name)]
+        #[arg(long, value_parser = lab_name)]
         lab: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Human)]

@@ -121,6 +121,14 @@ fn plan_help() {
     insta::assert_snapshot!(run.stdout);
 }
 
+/// The usage line names both ways to say which lab: the file, or `--lab`.
+#[test]
+fn destroy_help() {
+    let run = nshost(&["destroy", "--help"]);
+    assert_eq!(run.code, 0);
+    insta::assert_snapshot!(run.stdout);
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let unknown = nshost(&["frobnicate"]);
@@ -140,19 +148,23 @@ fn usage_errors_exit_2() {
     --- stdout
     --- stderr
     error: the following required arguments were not provided:
-      <FILE>
+      <FILE|--lab <LAB>>
 
-    Usage: nshost destroy <FILE>
+    Usage: nshost destroy <FILE|--lab <LAB>>
 
     For more information, try '--help'.
     ");
     let both = nshost(&["destroy", "topologies/small.yaml", "--lab", "small"]);
-    assert_eq!(both.code, 2, "{}", both.stderr);
-    assert!(
-        both.stderr.contains("cannot be used with"),
-        "{}",
-        both.stderr
-    );
+    insta::assert_snapshot!(transcript(&both), @r"
+    exit: 2
+    --- stdout
+    --- stderr
+    error: the argument '[FILE]' cannot be used with '--lab <LAB>'
+
+    Usage: nshost destroy <FILE|--lab <LAB>>
+
+    For more information, try '--help'.
+    ");
 }
 
 /// A lab name given on the command line passes the same rule as one in a lab file, and
