@@ -1,5 +1,18 @@
 //! The `nshost` command line: a thin layer over the library's workflow, with one
-//! printer for human and JSON output and exit codes scripts can rely on.
+//! printer for human and JSON output ([`nshost::output`]) and exit codes scripts can
+//! rely on:
+//!
+//! - **0**: success; for `plan --detailed-exitcode`, success and no changes.
+//! - **1**: an error, reported on stderr: a lab file that cannot be read or is invalid,
+//!   a conflict with objects nshost does not own, a busy or unusable lock, a failed or
+//!   unverified apply or destroy, a setuid start, a bug. `plan --detailed-exitcode`
+//!   exits 1 on an error too.
+//! - **2**: a usage error (an unknown command or option, a missing file, a bad `--lab` or
+//!   `--lock-timeout`), reported by clap before anything runs; and for
+//!   `plan --detailed-exitcode`, a plan with changes.
+//!
+//! Output nobody reads (a closed pipe) changes none of these: the command runs to its
+//! end either way.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -98,22 +111,31 @@ enum Output {
     Json,
 }
 
+/// Exit code of an error (see the module docs).
+const EXIT_ERROR: u8 = 1;
+/// Exit code of `plan --detailed-exitcode` when there are changes.
+const EXIT_CHANGES: u8 = 2;
+
 fn main() -> ExitCode {
     // First, before anything reads the environment (clap, miette, NSHOST_*).
     if let Err(err) = nshost::process::start() {
         errln!("{:?}", miette::Report::new(err));
-        return ExitCode::from(1);
+        return ExitCode::from(EXIT_ERROR);
     }
     let started = std::time::Instant::now();
+    // Usage errors exit 2 here, --help and --version 0.
     let cli = Cli::parse();
-    let result = run(cli.command);
+    // A panic is a bug, and still an error: 1, not the runtime's 101 (the panic hook
+    // has printed where it happened).
+    let result = std::panic::catch_unwind(|| run(cli.command));
     nshost::trace::phase("command", started);
     match result {
-        Ok(code) => code,
-        Err(err) => {
+        Ok(Ok(code)) => code,
+        Ok(Err(err)) => {
             errln!("{:?}", miette::Report::new(err));
-            ExitCode::from(1)
+            ExitCode::from(EXIT_ERROR)
         }
+        Err(_) => ExitCode::from(EXIT_ERROR),
     }
 }
 
@@ -161,7 +183,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             }
             let changed = !planned.plan.changes.is_empty();
             Ok(if detailed_exitcode && changed {
-                ExitCode::from(2)
+                ExitCode::from(EXIT_CHANGES)
             } else {
                 ExitCode::SUCCESS
             })

@@ -468,6 +468,48 @@ fn apply_to_a_closed_pipe_finishes() {
     assert_eq!(runs[2].stdout, "No changes.\n", "the apply finished");
 }
 
+/// The exit codes of `main.rs`'s module docs, one command each: 0 success, 1 error
+/// (a failed apply, and a plan error with `--detailed-exitcode`), 2 usage error, and
+/// `plan --detailed-exitcode` 2 for changes.
+#[test]
+fn exit_codes() {
+    let codes: Vec<String> = sandboxed(|| {
+        let small = "topologies/small.yaml";
+        let invalid = "tests/cases/invalid/many_problems/lab.yaml";
+        let code = |args: &[&str]| format!("{} <- nshost {}", nshost(args).code, args.join(" "));
+        let mut codes = vec![
+            code(&["--version"]),
+            code(&["plan"]),
+            code(&["plan", small, "--output", "yaml"]),
+            code(&["plan", small, "--detailed-exitcode"]),
+            code(&["plan", invalid, "--detailed-exitcode"]),
+            code(&["apply", "no/such/lab.yaml"]),
+        ];
+        // A namespace nshost does not own, named like a node of the lab: a conflict.
+        ktest::ip(&["netns", "add", "web1"]);
+        codes.push(code(&["plan", small, "--detailed-exitcode"]));
+        codes.push(code(&["apply", small]));
+        ktest::ip(&["netns", "del", "web1"]);
+        codes.push(code(&["apply", small]));
+        codes.push(code(&["plan", small, "--detailed-exitcode"]));
+        codes.push(code(&["destroy", "--lab", "small"]));
+        codes
+    });
+    insta::assert_snapshot!(codes.join("\n"), @r"
+    0 <- nshost --version
+    2 <- nshost plan
+    2 <- nshost plan topologies/small.yaml --output yaml
+    2 <- nshost plan topologies/small.yaml --detailed-exitcode
+    1 <- nshost plan tests/cases/invalid/many_problems/lab.yaml --detailed-exitcode
+    1 <- nshost apply no/such/lab.yaml
+    1 <- nshost plan topologies/small.yaml --detailed-exitcode
+    1 <- nshost apply topologies/small.yaml
+    0 <- nshost apply topologies/small.yaml
+    0 <- nshost plan topologies/small.yaml --detailed-exitcode
+    0 <- nshost destroy --lab small
+    ");
+}
+
 /// `plan` on an empty kernel, `apply`, `plan` again and `destroy`, each as printed.
 #[test]
 fn plan_apply_destroy_in_a_sandbox() {
