@@ -69,7 +69,7 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Human)]
         output: Output,
-        /// Seconds to wait for another apply or destroy of the same lab.
+        /// Seconds to wait for another nshost (apply, destroy or plan) on the same lab.
         #[arg(
             long,
             default_value = "30",
@@ -91,7 +91,7 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Human)]
         output: Output,
-        /// Seconds to wait for another apply or destroy of the same lab.
+        /// Seconds to wait for another nshost (apply, destroy or plan) on the same lab.
         #[arg(
             long,
             default_value = "30",
