@@ -49,6 +49,79 @@ fn hash_label(input: &str, len: usize) -> String {
         .collect()
 }
 
+/// Longest lab name, in bytes.
+pub const LAB_NAME_MAX: usize = 32;
+
+/// Why a name cannot be a lab name. A lab name names the lab's lock file and its fabric
+/// namespace, so it must be one plain path component: the same rule for a name from a
+/// lab file and one given on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabNameProblem {
+    Empty,
+    /// The first character outside `[A-Za-z0-9_.-]`.
+    BadChar(char),
+    /// Its length in bytes, over [`LAB_NAME_MAX`].
+    TooLong(usize),
+    /// `.` or `..`, which are directories, not names.
+    Dots,
+}
+
+impl LabNameProblem {
+    /// The problem as a sentence about `name`.
+    pub fn message(&self, name: &str) -> String {
+        match self {
+            LabNameProblem::Empty => "the lab name is empty".to_string(),
+            LabNameProblem::BadChar(c) => format!("the lab name `{name}` contains {c:?}"),
+            LabNameProblem::TooLong(len) => {
+                format!(
+                    "the lab name `{name}` is {len} bytes long; at most {LAB_NAME_MAX} are allowed"
+                )
+            }
+            LabNameProblem::Dots => {
+                format!("the lab name `{name}` is reserved: `.` and `..` name directories")
+            }
+        }
+    }
+
+    /// A few words for the place of the name.
+    pub fn label(&self) -> String {
+        match self {
+            LabNameProblem::Empty => "empty name".to_string(),
+            LabNameProblem::BadChar(c) => format!("{c:?} is not allowed here"),
+            LabNameProblem::TooLong(_) => "too long".to_string(),
+            LabNameProblem::Dots => "reserved name".to_string(),
+        }
+    }
+
+    /// What to do about it, when there is more to say than the message.
+    pub fn help(&self) -> Option<&'static str> {
+        match self {
+            LabNameProblem::Empty => Some("name the lab with letters, digits, `_`, `.` or `-`"),
+            LabNameProblem::BadChar(_) => {
+                Some("a lab name may hold only letters, digits, `_`, `.` and `-`")
+            }
+            LabNameProblem::Dots => Some("choose a name other than `.` or `..`"),
+            LabNameProblem::TooLong(_) => None,
+        }
+    }
+}
+
+/// Why `name` cannot be a lab name, if it cannot: it must be non-empty, at most
+/// [`LAB_NAME_MAX`] bytes of `[A-Za-z0-9_.-]`, and neither `.` nor `..`.
+pub fn lab_name_problem(name: &str) -> Option<LabNameProblem> {
+    if name.is_empty() {
+        Some(LabNameProblem::Empty)
+    } else if let Some(c) = name.chars().find(|c| !is_plain(*c)) {
+        Some(LabNameProblem::BadChar(c))
+    } else if name.len() > LAB_NAME_MAX {
+        Some(LabNameProblem::TooLong(name.len()))
+    } else if name == "." || name == ".." {
+        Some(LabNameProblem::Dots)
+    } else {
+        None
+    }
+}
+
 /// Why a name cannot be an interface name, if it cannot.
 pub fn ifname_problem(name: &str) -> Option<&'static str> {
     if name.is_empty() {
@@ -99,6 +172,27 @@ mod tests {
         assert!(port.len() <= IFNAME_MAX, "{port}");
         assert!(port.starts_with("webse-"));
         assert_ne!(port, fabric_port_name("webserver-1", "eth1"));
+    }
+
+    #[test]
+    fn lab_name_problems() {
+        use LabNameProblem::*;
+        assert_eq!(lab_name_problem("small"), None);
+        assert_eq!(lab_name_problem("a.b_c-D9"), None);
+        assert_eq!(lab_name_problem(&"x".repeat(32)), None);
+        assert_eq!(lab_name_problem(""), Some(Empty));
+        assert_eq!(lab_name_problem("."), Some(Dots));
+        assert_eq!(lab_name_problem(".."), Some(Dots));
+        assert_eq!(lab_name_problem("../../tmp/x"), Some(BadChar('/')));
+        assert_eq!(lab_name_problem("/tmp/x"), Some(BadChar('/')));
+        assert_eq!(lab_name_problem("a b"), Some(BadChar(' ')));
+        assert_eq!(lab_name_problem("lab\0"), Some(BadChar('\0')));
+        assert_eq!(lab_name_problem("é"), Some(BadChar('é')));
+        assert_eq!(lab_name_problem(&"x".repeat(33)), Some(TooLong(33)));
+        assert_eq!(
+            BadChar('/').message("a/b"),
+            "the lab name `a/b` contains '/'"
+        );
     }
 
     #[test]

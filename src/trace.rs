@@ -1,4 +1,5 @@
-//! Phase timings on stderr when `NSHOST_TRACE` is set: where a command's time goes.
+//! Phase timings on stderr (through [`crate::output`]) when `NSHOST_TRACE` is set:
+//! where a command's time goes.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -11,7 +12,7 @@ fn enabled() -> bool {
 /// Prints how long the phase that started at `since` took, if tracing is on.
 pub fn phase(name: &str, since: Instant) {
     if enabled() {
-        eprintln!(
+        crate::errln!(
             "trace: {name}: {:.2} ms",
             since.elapsed().as_secs_f64() * 1e3
         );

@@ -326,31 +326,18 @@ fn bad_char(s: &str) -> Option<char> {
 fn check_lab_name(cx: &mut Cx, topo: &Topology) {
     let name = &topo.name;
     let span = cx.span(name);
-    let mut name_ok = false;
-    if name.value.is_empty() {
-        cx.report("nshost::bad_lab_name", "the lab name is empty")
-            .with_label(span, "empty name")
-            .with_help("name the lab with letters, digits, `_`, `.` or `-`");
-    } else if let Some(c) = bad_char(&name.value) {
-        cx.report(
-            "nshost::bad_lab_name",
-            format!("the lab name `{}` contains {c:?}", name.value),
-        )
-        .with_label(span, format!("{c:?} is not allowed here"))
-        .with_help("a lab name may hold only letters, digits, `_`, `.` and `-`");
-    } else if name.value.len() > 32 {
-        cx.report(
-            "nshost::bad_lab_name",
-            format!(
-                "the lab name `{}` is {} bytes long; at most 32 are allowed",
-                name.value,
-                name.value.len()
-            ),
-        )
-        .with_label(span, "too long");
-    } else {
-        name_ok = true;
-    }
+    let name_ok = match naming::lab_name_problem(&name.value) {
+        Some(problem) => {
+            let report = cx
+                .report("nshost::bad_lab_name", problem.message(&name.value))
+                .with_label(span, problem.label());
+            if let Some(help) = problem.help() {
+                report.with_help(help);
+            }
+            false
+        }
+        None => true,
+    };
     let mut prefix_ok = true;
     if let Some(prefix) = &topo.prefix
         && let Some(c) = bad_char(&prefix.value)

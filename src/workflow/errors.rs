@@ -44,8 +44,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(code(nshost::kernel))]
     Kernel(#[from] KernelError),
+    /// `nshost::busy` when another nshost holds the lock, `nshost::lock` when the lock
+    /// file cannot be used.
     #[error(transparent)]
-    #[diagnostic(code(nshost::busy))]
+    #[diagnostic(transparent)]
     Lock(#[from] LockError),
     #[error("{what}: permission denied")]
     #[diagnostic(

@@ -167,12 +167,22 @@ fn labs_of(live: &NetState) -> Vec<String> {
 
 /// Takes the lab's lock for an apply or destroy.
 pub fn lock(lab: &str, timeout: Duration) -> Result<LabLock, Error> {
-    LabLock::acquire(lab, timeout).map_err(|e| match e {
+    LabLock::acquire(lab, timeout).map_err(lock_error)
+}
+
+/// Takes the lab's shared lock for a plan: plans run side by side, never during an
+/// apply or destroy of the same lab.
+pub fn lock_shared(lab: &str, timeout: Duration) -> Result<LabLock, Error> {
+    LabLock::shared(lab, timeout).map_err(lock_error)
+}
+
+fn lock_error(e: LockError) -> Error {
+    match e {
         LockError::Open { path, cause } if cause.kind() == std::io::ErrorKind::PermissionDenied => {
             Error::NotPermitted {
                 what: format!("taking the lab lock {}", path.display()),
             }
         }
         e => Error::Lock(e),
-    })
+    }
 }

@@ -1,0 +1,198 @@
+//! Process-level start-up checks, run first thing by the command line before anything
+//! reads the environment: nshost refuses to run setuid or setgid, and raises its soft
+//! open-file limit to the hard one.
+//!
+//! nshost takes paths from the environment (`NSHOST_LOCK_DIR`, `NSHOST_NETNS_DIR`) and
+//! is meant to run as whoever started it; installed setuid, those would let any user
+//! point a root process at files of their choosing. A lab holds two files open per
+//! namespace (the namespace and its netlink socket), so a soft limit of 1024 stops at
+//! about 500 namespaces.
+
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use nix::unistd::{getegid, geteuid, getgid, getuid};
+
+/// Why nshost will not start.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum StartError {
+    #[error(
+        "nshost refuses to run setuid or setgid (real uid {ruid}, effective uid {euid}, \
+         real gid {rgid}, effective gid {egid}{secure})",
+        secure = if *.secure { ", secure-execution mode" } else { "" }
+    )]
+    #[diagnostic(
+        code(nshost::setuid),
+        help(
+            "remove the setuid and setgid bits (chmod ug-s) and run nshost as root, or with sudo"
+        )
+    )]
+    Privileged {
+        ruid: u32,
+        euid: u32,
+        rgid: u32,
+        egid: u32,
+        secure: bool,
+    },
+}
+
+/// The identities a process runs with, and whether the kernel started it in
+/// secure-execution mode (`AT_SECURE`: setuid, setgid or file capabilities).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credentials {
+    pub ruid: u32,
+    pub euid: u32,
+    pub rgid: u32,
+    pub egid: u32,
+    pub secure: bool,
+}
+
+impl Credentials {
+    /// This process's.
+    pub fn current() -> Credentials {
+        // SAFETY: getauxval only reads the auxiliary vector the kernel passed at exec.
+        let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
+        Credentials {
+            ruid: getuid().as_raw(),
+            euid: geteuid().as_raw(),
+            rgid: getgid().as_raw(),
+            egid: getegid().as_raw(),
+            secure,
+        }
+    }
+
+    /// Whether these are a setuid or setgid process's.
+    pub fn privileged(&self) -> bool {
+        self.ruid != self.euid || self.rgid != self.egid || self.secure
+    }
+}
+
+/// Refuses privileges nshost was not given by whoever started it.
+pub fn check_credentials(creds: Credentials) -> Result<(), StartError> {
+    if creds.privileged() {
+        let Credentials {
+            ruid,
+            euid,
+            rgid,
+            egid,
+            secure,
+        } = creds;
+        Err(StartError::Privileged {
+            ruid,
+            euid,
+            rgid,
+            egid,
+            secure,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// The start-up checks of the command line: call first thing in `main`, before anything
+/// reads the environment.
+pub fn start() -> Result<(), StartError> {
+    check_credentials(Credentials::current())?;
+    // Not fatal: a command that needs more files than the limit fails clearly then.
+    let _ = raise_nofile_limit();
+    Ok(())
+}
+
+/// The soft limit to set for limits `soft` and `hard`: the hard one when it is higher,
+/// nothing otherwise (a limit is never lowered).
+fn raised_soft(soft: u64, hard: u64) -> Option<u64> {
+    (soft < hard).then_some(hard)
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit, never lowering it. Returns the
+/// soft limit now in force.
+pub fn raise_nofile_limit() -> nix::Result<u64> {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    match raised_soft(soft, hard) {
+        Some(new) => {
+            setrlimit(Resource::RLIMIT_NOFILE, new, hard)?;
+            Ok(new)
+        }
+        None => Ok(soft),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN: Credentials = Credentials {
+        ruid: 1000,
+        euid: 1000,
+        rgid: 1000,
+        egid: 1000,
+        secure: false,
+    };
+
+    #[test]
+    fn setuid_and_setgid_are_refused() {
+        assert!(check_credentials(PLAIN).is_ok());
+        let root = Credentials {
+            ruid: 0,
+            euid: 0,
+            rgid: 0,
+            egid: 0,
+            ..PLAIN
+        };
+        assert!(check_credentials(root).is_ok());
+        let refused = [
+            Credentials { euid: 0, ..PLAIN },
+            Credentials { ruid: 0, ..PLAIN },
+            Credentials { egid: 0, ..PLAIN },
+            Credentials { rgid: 0, ..PLAIN },
+            Credentials {
+                secure: true,
+                ..PLAIN
+            },
+            Credentials {
+                secure: true,
+                ..root
+            },
+        ];
+        for creds in refused {
+            let err = check_credentials(creds).unwrap_err();
+            assert_eq!(
+                miette::Diagnostic::code(&err).unwrap().to_string(),
+                "nshost::setuid"
+            );
+        }
+        assert_eq!(
+            check_credentials(Credentials { euid: 0, ..PLAIN })
+                .unwrap_err()
+                .to_string(),
+            "nshost refuses to run setuid or setgid (real uid 1000, effective uid 0, \
+             real gid 1000, effective gid 1000)"
+        );
+    }
+
+    #[test]
+    fn the_test_process_is_not_privileged() {
+        let creds = Credentials::current();
+        assert!(!creds.privileged(), "{creds:?}");
+    }
+
+    #[test]
+    fn a_soft_limit_is_raised_to_the_hard_one_and_never_lowered() {
+        const INF: u64 = libc::RLIM_INFINITY;
+        assert_eq!(raised_soft(1024, 524_288), Some(524_288));
+        assert_eq!(raised_soft(1024, INF), Some(INF));
+        assert_eq!(raised_soft(4096, 4096), None);
+        assert_eq!(raised_soft(INF, INF), None);
+        assert_eq!(raised_soft(8192, 4096), None, "never lowered");
+    }
+
+    #[test]
+    fn raising_the_open_file_limit() {
+        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        let now = raise_nofile_limit().unwrap();
+        assert_eq!(now, hard);
+        assert!(now >= soft);
+        assert_eq!(getrlimit(Resource::RLIMIT_NOFILE).unwrap(), (hard, hard));
+        // Again: nothing to do, nothing lowered.
+        assert_eq!(raise_nofile_limit().unwrap(), hard);
+        assert_eq!(getrlimit(Resource::RLIMIT_NOFILE).unwrap(), (hard, hard));
+    }
+}
