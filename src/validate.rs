@@ -1455,7 +1455,10 @@ fn check_rules(
             to: Rule::prefix(to.and_then(|(n, _)| n)),
             iif: spec.iif.as_ref().map(|s| s.value.clone()),
             oif: spec.oif.as_ref().map(|s| s.value.clone()),
-            fwmark: spec.fwmark.as_ref().and_then(|s| Fwmark::new(s.value, None)),
+            fwmark: spec
+                .fwmark
+                .as_ref()
+                .and_then(|s| Fwmark::new(s.value, None)),
             tos: spec.tos.as_ref().map(|s| s.value),
             ipproto,
             sport: sport.flatten(),

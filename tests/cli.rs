@@ -102,6 +102,8 @@ fn validate_missing_file() {
     exit: 1
     --- stdout
     --- stderr
+    nshost::read
+
       × cannot read no/such/lab.yaml
       ╰─▶ No such file or directory (os error 2)
     ");

@@ -48,12 +48,12 @@ const SMALL: &[(&str, &[Iface])] = &[
 /// The small lab's routes per node, as `routes()` prints them.
 fn small_routes(node: &str) -> Vec<&'static str> {
     match node {
-        "hq-gw" => vec!["10.2.0.0/16 via 10.100.1.2 dev wan0 proto 110"],
-        "br-gw" => vec!["10.1.0.0/16 via 10.100.1.1 dev wan0 proto 110"],
-        "web1" => vec!["default via 10.1.1.1 dev eth0 proto 110"],
-        "db1" => vec!["default via 10.1.2.1 dev eth0 proto 110"],
-        "pc1" => vec!["default via 10.2.1.1 dev eth0 proto 110"],
-        "pc2" => vec!["default via 10.2.2.1 dev eth0 proto 110"],
+        "hq-gw" => vec!["10.2.0.0/16 via 10.100.1.2 dev wan0 proto boot"],
+        "br-gw" => vec!["10.1.0.0/16 via 10.100.1.1 dev wan0 proto boot"],
+        "web1" => vec!["default via 10.1.1.1 dev eth0 proto boot"],
+        "db1" => vec!["default via 10.1.2.1 dev eth0 proto boot"],
+        "pc1" => vec!["default via 10.2.1.1 dev eth0 proto boot"],
+        "pc2" => vec!["default via 10.2.2.1 dev eth0 proto boot"],
         _ => unreachable!("{node}"),
     }
 }
@@ -111,7 +111,7 @@ fn check_small(lab: &str, prefix: &str) {
             assert_eq!(kind(link), "veth", "{at}");
             assert!(is_up(link), "{at} is up");
             assert_eq!(link["mtu"], 1500, "{at}");
-            assert_eq!(str_of(link, "ifalias"), alias, "{at}");
+            assert!(link.get("ifalias").is_none(), "{at}: links carry no mark");
             // The peer is in the fabric, and points back.
             let peer_index = link["link_index"].as_u64().expect("a veth has a peer");
             let (peer_name, peer) = fabric_by_index
@@ -129,12 +129,10 @@ fn check_small(lab: &str, prefix: &str) {
             assert_eq!(kind(peer), "veth", "{at}: fabric end");
             assert!(is_up(peer), "{at}: fabric end is up");
             assert_eq!(peer["mtu"], 1500, "{at}: fabric end");
-            assert_eq!(str_of(peer, "ifalias"), alias, "{at}: fabric end");
             let master = str_of(peer, "master").to_string();
             let bridge = &fabric[&master];
             assert_eq!(kind(bridge), "bridge", "{at}: master {master}");
             assert!(is_up(bridge), "{at}: bridge {master} is up");
-            assert_eq!(str_of(bridge, "ifalias"), alias, "{at}: bridge {master}");
             bridges.entry(network).or_default().insert(master);
             ports.insert(peer_name);
         }
@@ -261,6 +259,9 @@ fn change_lines(plan: &Value) -> Vec<String> {
                 }
                 "add_rule" | "delete_rule" => format!("{op} {ns} {}", c["rule"]["priority"]),
                 "set_sysctl" => format!("{op} {ns} {}", str_of(c, "key")),
+                "set_link_setting" => {
+                    format!("{op} {ns}/{} {}", str_of(c, "link"), str_of(c, "setting"))
+                }
                 _ => panic!("unknown change {c}"),
             }
         })
@@ -365,6 +366,7 @@ fn edits_plan_and_apply_exactly() {
             fabric_port_name("pc3", "eth0"),
             fabric_port_name("web1", "eth0"),
         );
+        let web1_bridge = master_of("small-fabric", &web1);
         let json = nshost([
             "plan".as_ref(),
             file.as_os_str(),
@@ -384,15 +386,16 @@ fn edits_plan_and_apply_exactly() {
             format!("add_link small-fabric/{pc3} + pc3/eth0"),
             "add_address pc3 eth0 10.2.1.11/24".into(),
             "add_route pc3 0.0.0.0/0".into(),
-            "set_sysctl pc3 net.ipv4.conf.eth0.promote_secondaries".into(),
+            "set_link_setting pc3/eth0 net.ipv4.conf.*.promote_secondaries".into(),
             format!("update_link small-fabric/{web1}"),
+            format!("update_link small-fabric/{web1_bridge}"),
             "update_link web1/eth0".into(),
         ];
         want.sort();
         assert_eq!(change_lines(&json["plan"]), want);
         assert_eq!(
             json["plan"]["summary"],
-            serde_json::json!({"add": 9, "change": 2, "destroy": 3})
+            serde_json::json!({"add": 9, "change": 3, "destroy": 6})
         );
 
         let human = plan_code(&file).code(2).stdout;
@@ -400,6 +403,9 @@ fn edits_plan_and_apply_exactly() {
             "\
 # host db1
   - namespace db1
+  - link eth0 (veth, peer small-fabric/{db1}, up)
+  - address eth0 10.1.2.10/24
+  - route default via 10.1.2.1 dev eth0
 
 # router hq-gw
   + route 192.0.2.0/24 metric 5 via 10.100.1.2
@@ -417,6 +423,7 @@ fn edits_plan_and_apply_exactly() {
   + sysctl net.ipv4.conf.eth0.promote_secondaries = 1
 
 # fabric small-fabric
+  ~ link {web1_bridge}: mtu 1500 -> 1400
   - link {db1} (veth, peer db1/eth0, master {db1_bridge}, up)
   + link {pc3} (veth, peer pc3/eth0, master {pc1_bridge}, up)
   ~ link {web1}: mtu 1500 -> 1400
@@ -424,9 +431,10 @@ fn edits_plan_and_apply_exactly() {
 # host web1
   ~ link eth0: mtu 1500 -> 1400
 
-Plan: 9 to add, 2 to change, 3 to destroy.
+Plan: 9 to add, 3 to change, 6 to destroy.
 ",
             db1_bridge = master_of("small-fabric", &db1),
+            web1_bridge = web1_bridge,
             pc1_bridge = master_of("small-fabric", &fabric_port_name("pc1", "eth0")),
         );
         assert_eq!(human, want);
@@ -437,21 +445,21 @@ Plan: 9 to add, 2 to change, 3 to destroy.
         // The edits are in the kernel.
         assert!(!netns().contains(&"db1".to_string()));
         assert_eq!(addresses("pc3"), ["eth0 10.2.1.11/24"]);
-        assert_eq!(routes("pc3"), ["default via 10.2.1.1 dev eth0 proto 110"]);
+        assert_eq!(routes("pc3"), ["default via 10.2.1.1 dev eth0 proto boot"]);
         assert_eq!(addresses("pc2"), ["eth0 10.2.2.20/24"]);
-        assert_eq!(routes("pc2"), ["default via 10.2.2.1 dev eth0 proto 110"]);
+        assert_eq!(routes("pc2"), ["default via 10.2.2.1 dev eth0 proto boot"]);
         assert_eq!(links("web1")["eth0"]["mtu"], 1400);
         assert_eq!(links("small-fabric")[&web1]["mtu"], 1400);
         assert_eq!(
             routes("hq-gw"),
             [
-                "10.2.0.0/16 via 10.100.1.2 dev wan0 proto 110",
-                "192.0.2.0/24 via 10.100.1.2 dev wan0 metric 5 proto 110",
+                "10.2.0.0/16 via 10.100.1.2 dev wan0 proto boot",
+                "192.0.2.0/24 via 10.100.1.2 dev wan0 metric 5 proto boot",
             ]
         );
         assert_eq!(
             rules("hq-gw").iter().map(rule_text).collect::<Vec<_>>(),
-            ["100: from 10.1.2.0/24 lookup main proto 110"]
+            ["100: from 10.1.2.0/24 lookup main"]
         );
         assert!(ping("pc3", "10.1.1.10"), "pc3 -> web1");
         assert!(ping("web1", "10.2.2.20"), "web1 -> pc2's new address");
@@ -619,7 +627,7 @@ fn foreign_namespaces_are_never_touched() {
             let run = nshost([command.as_ref(), file.as_os_str()]).code(1);
             let err = flat(&run.stderr);
             assert!(
-                err.contains("web1: namespace web1 is owned by nobody (not created by nshost)"),
+                err.contains("namespace web1 is owned by nobody (not created by nshost)"),
                 "{command}: {}",
                 run.stderr
             );
@@ -653,7 +661,7 @@ fn foreign_namespaces_are_never_touched() {
 
         let out = nshost(["destroy".as_ref(), file.as_os_str()]).ok();
         assert!(
-            out.contains("Destroy complete! Resources: 0 added, 0 changed, 7 destroyed."),
+            out.contains("Destroy complete! Resources: 0 added, 0 changed, 48 destroyed."),
             "{out}"
         );
         assert_eq!(netns(), ["foreign"]);
@@ -666,12 +674,16 @@ fn foreign_namespaces_are_never_touched() {
         // Again, destroying by name.
         apply(&file);
         let out = nshost(["destroy", "--lab", "small"]).ok();
-        assert!(out.contains("7 destroyed"), "{out}");
+        assert!(out.contains("48 destroyed"), "{out}");
         assert_eq!(netns(), ["foreign"]);
         assert_eq!(link_snapshot("foreign"), foreign_left);
-        // And once more: nothing left to destroy.
-        let out = nshost(["destroy", "--lab", "small"]).ok();
-        assert!(out.starts_with("No changes.\n"), "{out}");
+        // And once more: no such lab any more, which is an error naming it.
+        let run = nshost(["destroy", "--lab", "small"]).code(1);
+        assert!(
+            flat(&run.stderr).contains("no lab named `small` has anything on this machine"),
+            "{}",
+            run.stderr
+        );
     })
 }
 
@@ -809,7 +821,6 @@ fn full_lab_applies_and_converges() {
         assert_eq!(names, ["core0", "dmz0", "eth0", "ifb0", "lo", "spare0"]);
         assert_eq!(kind(&edge["ifb0"]), "ifb");
         assert_eq!(edge["ifb0"]["mtu"], 1500);
-        assert_eq!(str_of(&edge["ifb0"], "ifalias"), "nshost:full");
         assert!(is_up(&edge["ifb0"]));
         assert!(!is_up(&edge["spare0"]), "spare0 is declared down");
         assert_eq!(edge["eth0"]["mtu"], 1400, "the lan network's MTU");
@@ -849,32 +860,32 @@ fn full_lab_applies_and_converges() {
         assert_eq!(
             routes("fl-edge"),
             [
-                "203.0.113.0/24 via 10.0.0.2 dev core0 metric 10 proto 110",
-                "default via 10.0.0.2 dev core0 proto 110",
-                "default via fd00:ff::2 dev core0 metric 1024 proto 110",
-                "table 100 2001:db8:99::/48 via fd00:ff::2 dev core0 metric 100 proto 110",
-                "table 100 default via 10.0.0.2 dev core0 proto 110",
-                "table 200 default via 10.0.0.2 dev core0 metric 20 proto 110",
-                "table 300 198.51.100.0/24 dev ifb0 metric 50 proto 110",
+                "203.0.113.0/24 via 10.0.0.2 dev core0 metric 10 proto boot",
+                "default via 10.0.0.2 dev core0 proto boot",
+                "default via fd00:ff::2 dev core0 metric 1024 proto boot",
+                "table 100 2001:db8:99::/48 via fd00:ff::2 dev core0 metric 100 proto boot",
+                "table 100 default via 10.0.0.2 dev core0 proto boot",
+                "table 200 default via 10.0.0.2 dev core0 metric 20 proto boot",
+                "table 300 198.51.100.0/24 dev ifb0 metric 50 proto boot",
             ]
         );
         assert_eq!(
             routes("fl-pc"),
             [
-                "default via 10.10.0.1 dev ens3 proto 110",
-                "default via fd00:10::1 dev ens3 metric 1024 proto 110",
+                "default via 10.10.0.1 dev ens3 proto boot",
+                "default via fd00:10::1 dev ens3 metric 1024 proto boot",
             ]
         );
         assert_eq!(
             rules("fl-edge").iter().map(rule_text).collect::<Vec<_>>(),
             [
-                "100: from 10.10.0.0/25 lookup 100 proto 110",
-                "110: from all to 198.51.100.0/24 lookup 300 proto 110",
-                "120: from all iif eth0 ipproto tcp sport 1024-65534 dport 443 lookup 100 proto 110",
-                "130: from all oif core0 fwmark 0x2a lookup main proto 110",
-                "140: from all tos 0x10 lookup 200 proto 110",
-                "150: from all fwmark 0x7 ipproto udp sport 5000 dport 53-54 lookup 200 proto 110",
-                "160: from fd00:10::/64 to 2001:db8:99::/48 ipproto ipv6-icmp lookup 100 proto 110",
+                "100: from 10.10.0.0/25 lookup 100",
+                "110: from all to 198.51.100.0/24 lookup 300",
+                "120: from all iif eth0 ipproto tcp sport 1024-65534 dport 443 lookup 100",
+                "130: from all oif core0 fwmark 0x2a lookup main",
+                "140: from all tos 0x10 lookup 200",
+                "150: from all fwmark 0x7 ipproto udp sport 5000 dport 53-54 lookup 200",
+                "160: from fd00:10::/64 to 2001:db8:99::/48 ipproto ipv6-icmp lookup 100",
             ]
         );
         for (ns, key, want) in [

@@ -70,7 +70,11 @@ enum Work<'p> {
 }
 
 /// Builds the work of every step of `plan`, in schedule order.
-fn build<'p>(lab: &str, plan: &'p Plan, live: &NetState) -> Result<Vec<Vec<Work<'p>>>, KernelError> {
+fn build<'p>(
+    lab: &str,
+    plan: &'p Plan,
+    live: &NetState,
+) -> Result<Vec<Vec<Work<'p>>>, KernelError> {
     let mut idx = IfIndexes::from_live(live);
     let ipv6 = message::ipv6_links(&plan.changes);
     let mut stages = Vec::with_capacity(plan.stages.len());
@@ -92,9 +96,8 @@ fn build_step<'p>(
     ipv6: &std::collections::HashSet<(String, String)>,
 ) -> Result<Work<'p>, KernelError> {
     let change = |i: usize| &plan.changes[i];
-    let fail = |i: usize, e: String| {
-        KernelError::Changes(vec![ChangeError::new(change(i), -1, Some(e))])
-    };
+    let fail =
+        |i: usize, e: String| KernelError::Changes(vec![ChangeError::new(change(i), -1, Some(e))]);
     Ok(match &step.executor {
         Executor::Create(ns) => {
             let mut spec = CreateSpec {
@@ -107,8 +110,15 @@ fn build_step<'p>(
             for op in &step.ops {
                 match change(op.change) {
                     Change::AddNamespace { role, .. } => spec.role = *role,
-                    Change::SetSysctl { key, to, .. } => spec.sysctls.push((key.clone(), to.clone())),
-                    c => return Err(fail(op.change, format!("{} on a creating thread", c.describe()))),
+                    Change::SetSysctl { key, to, .. } => {
+                        spec.sysctls.push((key.clone(), to.clone()))
+                    }
+                    c => {
+                        return Err(fail(
+                            op.change,
+                            format!("{} on a creating thread", c.describe()),
+                        ));
+                    }
                 }
                 owners.push(op.change);
             }
@@ -122,7 +132,9 @@ fn build_step<'p>(
                     .map_err(|e| fail(op.change, e.to_string()))?;
                 for r in requests {
                     match &r.ns_fd {
-                        Some(target) => batch.push_with_ns_fd(r.msg, r.flags, message::IFLA_NET_NS_FD, target),
+                        Some(target) => {
+                            batch.push_with_ns_fd(r.msg, r.flags, message::IFLA_NET_NS_FD, target)
+                        }
                         None => batch.push(r.msg, r.flags),
                     };
                     owners.push(op.change);
@@ -139,7 +151,9 @@ fn build_step<'p>(
                     }
                     Change::SetLinkSetting {
                         link, setting, to, ..
-                    } => writes.push((setting.key(link), Some(link.clone()), to.clone(), op.change)),
+                    } => {
+                        writes.push((setting.key(link), Some(link.clone()), to.clone(), op.change))
+                    }
                     c => return Err(fail(op.change, format!("{} under /proc/sys", c.describe()))),
                 }
             }
@@ -154,10 +168,10 @@ fn build_step<'p>(
 /// failed after running it (the kernel did the work; the apply believes it failed).
 #[cfg(feature = "testkit")]
 fn injected_fault(stage: usize) -> bool {
-    std::env::var("NSHOST_FAULT")
-        .ok()
-        .and_then(|v| v.strip_prefix("stage:").and_then(|k| k.parse::<usize>().ok()))
-        == Some(stage)
+    std::env::var("NSHOST_FAULT").ok().and_then(|v| {
+        v.strip_prefix("stage:")
+            .and_then(|k| k.parse::<usize>().ok())
+    }) == Some(stage)
 }
 
 #[cfg(not(feature = "testkit"))]
@@ -256,7 +270,13 @@ fn run(plan: &Plan, work: &Work<'_>) -> (ApplyStats, Vec<ChangeError>) {
                     done.sysctls_written = spec.sysctls.len();
                     (done, Vec::new())
                 }
-                Err(e) => (done, all_failed(&owners[..1], &io::Error::new(e.cause.kind(), format!("{}: {}", e.what, e.cause)))),
+                Err(e) => (
+                    done,
+                    all_failed(
+                        &owners[..1],
+                        &io::Error::new(e.cause.kind(), format!("{}: {}", e.what, e.cause)),
+                    ),
+                ),
             }
         }
         Work::Netlink { ns, batch, owners } => {
@@ -299,7 +319,10 @@ fn run(plan: &Plan, work: &Work<'_>) -> (ApplyStats, Vec<ChangeError>) {
                 done.namespaces_deleted = 1;
                 (done, Vec::new())
             }
-            Err(e) => (done, vec![ChangeError::from_io(&plan.changes[*c], &e.cause)]),
+            Err(e) => (
+                done,
+                vec![ChangeError::from_io(&plan.changes[*c], &e.cause)],
+            ),
         },
     }
 }

@@ -234,7 +234,9 @@ pub fn decode_address(
     let kernel_made = IFA_PROTO_KERNEL.contains(&proto)
         || match addr.addr() {
             IpAddr::V6(a) => {
-                a.is_unicast_link_local() || flags & IFA_F_PERMANENT == 0 || (ifname == "lo" && a.is_loopback())
+                a.is_unicast_link_local()
+                    || flags & IFA_F_PERMANENT == 0
+                    || (ifname == "lo" && a.is_loopback())
             }
             IpAddr::V4(a) => ifname == "lo" && a.is_loopback() && prefix_len == 8,
         };

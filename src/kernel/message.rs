@@ -152,9 +152,9 @@ pub fn build(
             let mut msg = LinkMessage::default();
             msg.header.index = i;
             msg.attributes
-                .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![
-                    AfSpecInet6::AddrGenMode(In6AddrGenMode::None),
-                ])]));
+                .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+                    vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+                )]));
             out.push(Request::plain(RouteNetlinkMessage::SetLink(msg), 0));
         }
         if p.link.up {
@@ -166,9 +166,9 @@ pub fn build(
         return Ok(out);
     }
     Ok(match change {
-        Change::AddNamespace { .. }
-        | Change::DeleteNamespace { .. }
-        | Change::SetSysctl { .. } => return Err(BuildError::NotNetlink(change.describe())),
+        Change::AddNamespace { .. } | Change::DeleteNamespace { .. } | Change::SetSysctl { .. } => {
+            return Err(BuildError::NotNetlink(change.describe()));
+        }
         Change::SetLinkSetting {
             ns,
             link,
@@ -201,7 +201,8 @@ pub fn build(
                 msg.attributes
                     .push(LinkAttribute::Controller(index(idx, ns, master)?));
             }
-            let mut req = Request::plain(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL);
+            let mut req =
+                Request::plain(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL);
             match (&link.kind, peer) {
                 (LinkKind::Veth { .. }, Some(p)) => {
                     let pi = idx.assign(&p.at.ns, &p.at.name);
@@ -224,7 +225,10 @@ pub fn build(
                     let info = kinds::link_info(kind, &|n| idx.get(ns, n), false)
                         .map_err(BuildError::Kind)?
                         .ok_or_else(|| {
-                            BuildError::Kind(format!("a {} link cannot be created", kind.kernel_name()))
+                            BuildError::Kind(format!(
+                                "a {} link cannot be created",
+                                kind.kernel_name()
+                            ))
                         })?;
                     let RouteNetlinkMessage::NewLink(msg) = &mut req.msg else {
                         unreachable!("built above")
@@ -318,7 +322,10 @@ pub fn build(
             NLM_F_CREATE | NLM_F_EXCL,
         )],
         Change::DeleteRule { rule, .. } => {
-            vec![Request::plain(RouteNetlinkMessage::DelRule(rule_msg(rule)), 0)]
+            vec![Request::plain(
+                RouteNetlinkMessage::DelRule(rule_msg(rule)),
+                0,
+            )]
         }
     })
 }

@@ -201,9 +201,7 @@ pub fn open_entry(name: &str) -> Result<Opened, NsError> {
     if fs.filesystem_type() == NSFS_MAGIC {
         return Ok(Opened::Namespace(file.into()));
     }
-    let meta = file
-        .metadata()
-        .map_err(|e| NsError::new(name, "stat")(e))?;
+    let meta = file.metadata().map_err(|e| NsError::new(name, "stat")(e))?;
     if !meta.is_file() {
         return Ok(Opened::Foreign);
     }

@@ -98,6 +98,10 @@ struct Dumped {
     fabric_nsid: Option<i32>,
 }
 
+/// A veth end whose peer is to be resolved: (namespace, link, peer ifindex, the peer's
+/// nsid as seen from there, the fabric's nsid as seen from there).
+type PendingPeer = (String, String, u32, Option<i32>, Option<i32>);
+
 /// Reads the live state.
 pub fn observe(spec: &ObserveSpec) -> Result<Observed, KernelError> {
     let t0 = std::time::Instant::now();
@@ -112,11 +116,21 @@ pub fn observe(spec: &ObserveSpec) -> Result<Observed, KernelError> {
             Entry::Other { name, .. } => only.contains(name),
         });
     }
-    // The fabric is held open: every node's dump asks for its nsid by descriptor.
-    let fabric_fd: Option<OwnedFd> = spec
-        .fabric
-        .as_deref()
-        .and_then(|f| netns::open_fd(f).ok());
+    // The fabric is held open: every node's dump asks for its nsid by descriptor. A
+    // spec without one (a destroy by lab name) looks for the lab's among the entries.
+    let found;
+    let fabric = match &spec.fabric {
+        Some(f) => Some(f.as_str()),
+        None => {
+            found = find_fabric(&spec.lab, &entries);
+            found.as_deref()
+        }
+    };
+    let spec = &ObserveSpec {
+        fabric: fabric.map(str::to_string),
+        ..spec.clone()
+    };
+    let fabric_fd: Option<OwnedFd> = spec.fabric.as_deref().and_then(|f| netns::open_fd(f).ok());
     let fabric_raw = fabric_fd.as_ref().map(AsRawFd::as_raw_fd);
     // The fabric, by far the largest, goes first so it is not last on the critical path.
     if let Some(f) = &spec.fabric
@@ -132,7 +146,7 @@ pub fn observe(spec: &ObserveSpec) -> Result<Observed, KernelError> {
     crate::trace::phase("observe: open and dump", t0);
 
     let mut out = Observed::default();
-    let mut peers: Vec<(String, String, u32, Option<i32>, Option<i32>)> = Vec::new();
+    let mut peers: Vec<PendingPeer> = Vec::new();
     for s in seen {
         match s? {
             Seen::Namespace(name, d) => {
@@ -169,6 +183,35 @@ pub fn observe(spec: &ObserveSpec) -> Result<Observed, KernelError> {
     Ok(out)
 }
 
+/// The lab's fabric namespace among `entries`: one named `*-fabric` whose loopback
+/// marks it as the lab's fabric.
+fn find_fabric(lab: &str, entries: &[Entry]) -> Option<String> {
+    let candidates: Vec<&String> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::File(n) if n.ends_with(&format!("{lab}-fabric")) => Some(n),
+            _ => None,
+        })
+        .collect();
+    let marks = netns::on_threads(
+        &candidates,
+        |name| -> Option<(String, crate::state::NsRole)> {
+            netns::enter(name).ok()??;
+            let mut sock = RouteSocket::open().ok()?;
+            let mut lo = LinkMessage::default();
+            lo.header.index = 1;
+            let raw = sock.request(RouteNetlinkMessage::GetLink(lo)).ok()?.ok()?;
+            let alias = decode_link(&raw, &|_| false)?.alias?;
+            parse_namespace_alias(&alias).map(|(l, r)| (l.to_string(), r))
+        },
+    );
+    candidates
+        .into_iter()
+        .zip(marks)
+        .find(|(_, m)| matches!(m, Some((l, crate::state::NsRole::Fabric)) if l == lab))
+        .map(|(n, _)| n.clone())
+}
+
 /// Looks at one entry on the calling (dedicated, short-lived) thread.
 fn look(spec: &ObserveSpec, entry: &Entry, fabric_fd: Option<i32>) -> Result<Seen, KernelError> {
     let name = match entry {
@@ -188,7 +231,9 @@ fn look(spec: &ObserveSpec, entry: &Entry, fabric_fd: Option<i32>) -> Result<See
                 what: "a file that holds no namespace".into(),
             }));
         }
-        Opened::Stray { lab, role } if lab == spec.lab => return Ok(Seen::OwnStray(name.clone(), role)),
+        Opened::Stray { lab, role } if lab == spec.lab => {
+            return Ok(Seen::OwnStray(name.clone(), role));
+        }
         Opened::Stray { lab, .. } => {
             return Ok(Seen::Stray(Stray {
                 name: name.clone(),
@@ -198,11 +243,13 @@ fn look(spec: &ObserveSpec, entry: &Entry, fabric_fd: Option<i32>) -> Result<See
         Opened::Namespace(fd) => fd,
     };
     let err = |what: &'static str| {
-        move |cause: io::Error| KernelError::Namespace(netns::NsError {
-            ns: name.clone(),
-            what,
-            cause,
-        })
+        move |cause: io::Error| {
+            KernelError::Namespace(netns::NsError {
+                ns: name.clone(),
+                what,
+                cause,
+            })
+        }
     };
     setns(&fd, CloneFlags::CLONE_NEWNET).map_err(|e| err("setns")(e.into()))?;
     drop(fd);
@@ -374,7 +421,7 @@ fn dump_namespace(
 fn resolve_peers(
     state: &mut NetState,
     fabric: Option<&str>,
-    peers: Vec<(String, String, u32, Option<i32>, Option<i32>)>,
+    peers: Vec<PendingPeer>,
 ) {
     let index_name = |state: &NetState, ns: &str, ifindex: u32| -> Option<String> {
         state.namespaces.get(ns).and_then(|n| {

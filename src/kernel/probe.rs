@@ -92,9 +92,9 @@ fn missing_kinds(kinds: &[String]) -> io::Result<Vec<String>> {
         msg.attributes
             .push(LinkAttribute::IfName(format!("nshprobe{i}")));
         msg.attributes
-            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::from(
-                kind.as_str(),
-            ))]));
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::from(kind.as_str()),
+            )]));
         let mut batch = RouteBatch::new();
         batch.push(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL);
         let errors = sock.execute(&batch, &mut crate::kernel::netns::open_fd)?;

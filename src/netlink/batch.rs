@@ -78,7 +78,13 @@ impl<F: Family> Batch<F> {
     /// Appends a request that carries [`FD_PLACEHOLDER`] as the value of the attribute
     /// `attr_type` (a 4-byte attribute), to be replaced by a descriptor of namespace
     /// `ns` opened when the request is sent.
-    pub fn push_with_ns_fd(&mut self, msg: F::Message, flags: u16, attr_type: u16, ns: &str) -> usize {
+    pub fn push_with_ns_fd(
+        &mut self,
+        msg: F::Message,
+        flags: u16,
+        attr_type: u16,
+        ns: &str,
+    ) -> usize {
         let index = self.push(msg, flags);
         let start = self.starts[index];
         let mut pattern = [0u8; 8];

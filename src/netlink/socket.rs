@@ -7,8 +7,7 @@ use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NetlinkMessage,
-    NetlinkPayload,
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NetlinkMessage, NetlinkPayload,
 };
 use nix::sys::socket::{setsockopt, sockopt};
 
@@ -323,8 +322,9 @@ mod tests {
         b.push(RouteNetlinkMessage::GetLink(LinkMessage::default()), 0);
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName("x".into()));
-        msg.attributes
-            .push(LinkAttribute::NetNsFd(crate::netlink::batch::FD_PLACEHOLDER));
+        msg.attributes.push(LinkAttribute::NetNsFd(
+            crate::netlink::batch::FD_PLACEHOLDER,
+        ));
         b.push_with_ns_fd(RouteNetlinkMessage::NewLink(msg), 0, 28, "ns1");
         assert_eq!(b.fixups.len(), 1);
         let off = b.fixups[0].offset;

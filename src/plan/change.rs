@@ -14,7 +14,10 @@ use crate::state::{
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Change {
     /// Create a namespace (unshare + bind mount) with its loopback up and marked.
-    AddNamespace { ns: String, role: NsRole },
+    AddNamespace {
+        ns: String,
+        role: NsRole,
+    },
     /// Unmount and remove a namespace; everything in it goes with it, as `contents`
     /// lists (one line per object, for the plan to show). `stray`: the entry holds no
     /// namespace any more (left by an interrupted run) and is only removed.
@@ -47,7 +50,11 @@ pub enum Change {
     /// Delete a link. Deleting one end of a veth pair deletes both, and deleting a link
     /// deletes the links stacked on it; a pair is deleted by one change, on the end whose
     /// namespace survives.
-    DeleteLink { ns: String, name: String, link: Link },
+    DeleteLink {
+        ns: String,
+        name: String,
+        link: Link,
+    },
     AddAddress {
         ns: String,
         key: AddressKey,
@@ -75,8 +82,14 @@ pub enum Change {
         key: RouteKey,
         route: Route,
     },
-    AddRule { ns: String, rule: Rule },
-    DeleteRule { ns: String, rule: Rule },
+    AddRule {
+        ns: String,
+        rule: Rule,
+    },
+    DeleteRule {
+        ns: String,
+        rule: Rule,
+    },
     /// Set a namespace-wide sysctl (`from` is its value now, if it was read).
     SetSysctl {
         ns: String,
@@ -136,7 +149,9 @@ impl Change {
     /// deletes.
     pub fn other_ns(&self) -> Option<&str> {
         match self {
-            Change::AddLink { ns, peer: Some(p), .. } if p.at.ns != *ns => Some(&p.at.ns),
+            Change::AddLink {
+                ns, peer: Some(p), ..
+            } if p.at.ns != *ns => Some(&p.at.ns),
             Change::DeleteLink { ns, link, .. } => {
                 link.kind.peer().map(|p| p.ns.as_str()).filter(|p| p != ns)
             }

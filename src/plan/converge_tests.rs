@@ -121,7 +121,13 @@ fn variants() -> Vec<NetState> {
                 .address("web2", "eth0", "2001:db8:1::11/64")
                 .address("hq-gw", "eth0", "2001:db8:1::1/64")
                 .route_in("hq-gw", RT_TABLE_MAIN, "10.9.0.0/24", None, Some("eth1"))
-                .route_in("hq-gw", RT_TABLE_MAIN, "10.8.0.0/16", Some("10.9.0.1"), None)
+                .route_in(
+                    "hq-gw",
+                    RT_TABLE_MAIN,
+                    "10.8.0.0/16",
+                    Some("10.9.0.1"),
+                    None,
+                )
                 .link_setting("web2", "eth0", accept_ra(), "0")
                 .build();
             let gw = s.namespaces.get_mut("hq-gw").unwrap();
@@ -163,9 +169,8 @@ fn a_failure_at_any_stage_can_be_undone() {
                 let partial = sim::apply_until(&before, &plan, stop + 1).unwrap();
                 let undo = order(LAB, diff(LAB, &before, &partial).unwrap(), &before);
                 check_order(&undo);
-                let back = sim::apply(&partial, &undo, false).unwrap_or_else(|e| {
-                    panic!("undo of {i}->{j} after stage {stop} fails: {e}")
-                });
+                let back = sim::apply(&partial, &undo, false)
+                    .unwrap_or_else(|e| panic!("undo of {i}->{j} after stage {stop} fails: {e}"));
                 let rest = diff(LAB, &before, &back).unwrap();
                 assert!(rest.is_empty(), "{i}->{j} stage {stop}: {rest:#?}");
             }
@@ -232,11 +237,7 @@ fn rename_link(live: &mut NetState, ns: &str, l: &str) {
             peer: Some(LinkRef::new(ns, &new)),
         };
     }
-    live.namespaces
-        .get_mut(ns)
-        .unwrap()
-        .links
-        .insert(new, link);
+    live.namespaces.get_mut(ns).unwrap().links.insert(new, link);
 }
 
 fn ns_mut<'a>(live: &'a mut NetState, ns: &str) -> &'a mut Namespace {
@@ -274,9 +275,14 @@ fn mutate(live: &mut NetState, rng: &mut Rng) {
             if let Some(a) = rng.pick(&addrs) {
                 let n = ns_mut(live, &ns);
                 n.addresses.remove(&a);
-                if !n.addresses.keys().any(|k| k.ifname == a.ifname && k.addr.addr().is_ipv4()) {
-                    n.routes
-                        .retain(|k, r| !(k.dst.addr().is_ipv4() && r.dev.as_deref() == Some(&a.ifname)));
+                if !n
+                    .addresses
+                    .keys()
+                    .any(|k| k.ifname == a.ifname && k.addr.addr().is_ipv4())
+                {
+                    n.routes.retain(|k, r| {
+                        !(k.dst.addr().is_ipv4() && r.dev.as_deref() == Some(&a.ifname))
+                    });
                 }
             }
         }
@@ -321,7 +327,9 @@ fn mutate(live: &mut NetState, rng: &mut Rng) {
             }
         }
         8 => {
-            ns_mut(live, &ns).rules.insert(rule_from(77, "10.77.0.0/16", 77));
+            ns_mut(live, &ns)
+                .rules
+                .insert(rule_from(77, "10.77.0.0/16", 77));
         }
         9 => {
             let n = ns_mut(live, &ns);

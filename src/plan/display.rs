@@ -200,7 +200,7 @@ pub fn contents(ns: &Namespace) -> Vec<String> {
     let mut out = Vec::new();
     for (name, link) in &ns.links {
         if link.kind != LinkKind::Loopback {
-            out.push(format!("link {name} ({})", link_attrs(link, false)));
+            out.push(format!("link {name} ({})", live_link_attrs(link)));
         }
     }
     for key in ns.addresses.keys() {
@@ -217,6 +217,16 @@ pub fn contents(ns: &Namespace) -> Vec<String> {
         out.push(format!("rule {}", rule(r)));
     }
     out
+}
+
+/// A live link's attributes, without what the kernel chose for it (its MAC address):
+/// for links going away.
+pub fn live_link_attrs(link: &Link) -> String {
+    let shown = Link {
+        mac: None,
+        ..link.clone()
+    };
+    link_attrs(&shown, false)
 }
 
 pub fn updown(up: bool) -> &'static str {

@@ -357,9 +357,10 @@ fn build(ops: &Ops<'_>, desired: &NetState, route_edges: bool) -> DiGraph<Node, 
                     }
                 }
             }
-            Change::AddRoute { ns, key, route } | Change::ReplaceRoute { ns, key, to: route, .. }
-                if route_edges =>
-            {
+            Change::AddRoute { ns, key, route }
+            | Change::ReplaceRoute {
+                ns, key, to: route, ..
+            } if route_edges => {
                 // A gateway on no connected subnet is reached through another route of
                 // the table (or of main): that route goes first.
                 let Some(gw) = route.gateway else { continue };
@@ -490,7 +491,12 @@ pub fn order(lab: &str, changes: Vec<Change>, desired: &NetState) -> Plan {
             break;
         };
         sequence.push(i);
-        release(NodeIndex::new(i), &mut indegree, &mut heap, &mut ready_barriers);
+        release(
+            NodeIndex::new(i),
+            &mut indegree,
+            &mut heap,
+            &mut ready_barriers,
+        );
     }
     assert_eq!(sequence.len(), n, "bug: ordering lost operations");
 

@@ -230,12 +230,14 @@ fn setting_text(key: &str, from: &Option<String>, to: &str) -> String {
     }
 }
 
+/// A link to add: its MTU shown when it is not the usual 1500.
 fn added_link(name: &str, link: &Link) -> String {
-    format!("link {name} ({})", display::link_attrs(link, true))
+    let show_mtu = link.mtu != Some(crate::state::DEFAULT_MTU);
+    format!("link {name} ({})", display::link_attrs(link, show_mtu))
 }
 
 fn deleted_link(name: &str, link: &Link) -> String {
-    format!("link {name} ({})", display::link_attrs(link, false))
+    format!("link {name} ({})", display::live_link_attrs(link))
 }
 
 /// `mtu 1500 -> 9000, down -> up`: the attributes an `UpdateLink` changes.
@@ -318,7 +320,8 @@ fn role_of(ns: &str, plan: &Plan, desired: &NetState, live: &NetState) -> NsRole
         .or_else(|| known(live.namespaces.get(ns)))
         .or_else(|| {
             plan.changes.iter().find_map(|c| match c {
-                Change::AddNamespace { ns: n, role } | Change::DeleteNamespace { ns: n, role, .. }
+                Change::AddNamespace { ns: n, role }
+                | Change::DeleteNamespace { ns: n, role, .. }
                     if n == ns =>
                 {
                     Some(*role)

@@ -207,7 +207,12 @@ mod tests {
     fn mac_addresses_parse_and_print() {
         let mac: MacAddr = "02:00:5e:10:00:ff".parse().unwrap();
         assert_eq!(mac.to_string(), "02:00:5e:10:00:ff");
-        for bad in ["02:00:5e:10:00", "02:00:5e:10:00:ff:01", "2:00:5e:10:00:ff", "zz:00:00:00:00:00"] {
+        for bad in [
+            "02:00:5e:10:00",
+            "02:00:5e:10:00:ff:01",
+            "2:00:5e:10:00:ff",
+            "zz:00:00:00:00:00",
+        ] {
             assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
         }
     }

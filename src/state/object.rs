@@ -9,13 +9,34 @@ use crate::state::{AddressKey, DevSetting, RouteKey, Rule};
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(tag = "object", rename_all = "snake_case")]
 pub enum ObjectId {
-    Namespace { ns: String },
-    Link { ns: String, name: String },
-    Address { ns: String, key: AddressKey },
-    Route { ns: String, key: RouteKey },
-    Rule { ns: String, rule: Rule },
-    Sysctl { ns: String, key: String },
-    LinkSetting { ns: String, link: String, setting: DevSetting },
+    Namespace {
+        ns: String,
+    },
+    Link {
+        ns: String,
+        name: String,
+    },
+    Address {
+        ns: String,
+        key: AddressKey,
+    },
+    Route {
+        ns: String,
+        key: RouteKey,
+    },
+    Rule {
+        ns: String,
+        rule: Rule,
+    },
+    Sysctl {
+        ns: String,
+        key: String,
+    },
+    LinkSetting {
+        ns: String,
+        link: String,
+        setting: DevSetting,
+    },
 }
 
 impl ObjectId {

@@ -217,7 +217,10 @@ mod tests {
                 assert_eq!(dev, "eth0");
                 assert_eq!(setting.devconf_index(), Some(20));
                 assert!(setting.is_netlink());
-                assert_eq!(setting.key("eth0"), "net.ipv4.conf.eth0.promote_secondaries");
+                assert_eq!(
+                    setting.key("eth0"),
+                    "net.ipv4.conf.eth0.promote_secondaries"
+                );
             }
             s => panic!("{s:?}"),
         }

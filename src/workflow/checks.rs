@@ -71,9 +71,8 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
     }
     q.fresh = fresh_keys.into_iter().collect();
 
-    let answers = probe::ask(&q).map_err(|e| {
-        Error::from_kernel(crate::kernel::KernelError::Probe(e))
-    })?;
+    let answers =
+        probe::ask(&q).map_err(|e| Error::from_kernel(crate::kernel::KernelError::Probe(e)))?;
     let src = &loaded.source;
     let origin = |id: &ObjectId| loaded.lab.origins.objects.get(id).copied();
     let mut problems = Vec::new();

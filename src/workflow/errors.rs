@@ -38,7 +38,9 @@ pub enum Error {
     #[error("{}", strays_text(.0))]
     #[diagnostic(
         code(nshost::stray_entry),
-        help("look at the entry and remove it yourself if nothing needs it (nshost never removes what is not its own)")
+        help(
+            "look at the entry and remove it yourself if nothing needs it (nshost never removes what is not its own)"
+        )
     )]
     StrayEntries(Vec<(String, String)>),
     #[error(transparent)]
@@ -93,7 +95,9 @@ fn conflicts_text(conflicts: &[Conflict]) -> String {
 }
 
 fn strays_text(strays: &[(String, String)]) -> String {
-    let mut out = String::from("the lab needs names that are taken under /run/netns by entries that are not namespaces:");
+    let mut out = String::from(
+        "the lab needs names that are taken under /run/netns by entries that are not namespaces:",
+    );
     for (name, what) in strays {
         let _ = write!(out, "\n  {name} is {what}");
     }
@@ -188,8 +192,7 @@ impl Diagnostic for ApplyFailure {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        (!self.labels.is_empty()).then(|| {
-            Box::new(self.labels.iter().cloned()) as Box<dyn Iterator<Item = LabeledSpan>>
-        })
+        (!self.labels.is_empty())
+            .then(|| Box::new(self.labels.iter().cloned()) as Box<dyn Iterator<Item = LabeledSpan>>)
     }
 }

@@ -78,7 +78,10 @@ pub fn write(lab: &str, m: &Managed) -> io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = target.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(m).expect("the record serializes"))?;
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec_pretty(m).expect("the record serializes"),
+    )?;
     std::fs::rename(&tmp, &target)
 }
 
@@ -111,7 +114,9 @@ pub fn revert_removed(
                     }
                 }
                 Setting::Device { dev, setting } => {
-                    let value = fresh.get(&setting.default_key()).map(|v| settings::normalize(v));
+                    let value = fresh
+                        .get(&setting.default_key())
+                        .map(|v| settings::normalize(v));
                     if let (Some(link), Some(v)) = (ns.links.get_mut(dev), value) {
                         link.settings.entry(setting).or_insert(v);
                     }
@@ -146,7 +151,10 @@ mod tests {
         let now = small_lab("lab").build();
         let fresh = BTreeMap::from([
             ("net.ipv4.icmp_echo_ignore_all".to_string(), "0".to_string()),
-            ("net.ipv4.conf.default.rp_filter".to_string(), "0".to_string()),
+            (
+                "net.ipv4.conf.default.rp_filter".to_string(),
+                "0".to_string(),
+            ),
             ("net.ipv4.ip_forward".to_string(), "0".to_string()),
         ]);
         let reverted = revert_removed(&now, &managed, &fresh);
@@ -157,7 +165,10 @@ mod tests {
             ["0"]
         );
         // What the lab still sets is left as it is.
-        assert_eq!(reverted.namespaces["hq-gw"].sysctls["net.ipv4.ip_forward"], "1");
+        assert_eq!(
+            reverted.namespaces["hq-gw"].sysctls["net.ipv4.ip_forward"],
+            "1"
+        );
         // A union keeps both.
         let both = Managed::of(&now).union(&managed);
         assert!(both.settings["web1"].contains("net.ipv4.icmp_echo_ignore_all"));

@@ -35,6 +35,8 @@ impl Default for ApplyOptions {
 pub struct Applied {
     pub stats: ApplyStats,
     pub timings: crate::workflow::Timings,
+    /// Netlink write requests sent over the whole command.
+    pub netlink_writes: usize,
 }
 
 /// Applies a plan, then re-reads the kernel and checks that nothing is left to do; on
@@ -47,12 +49,16 @@ pub fn apply(planned: &mut Planned, opts: ApplyOptions) -> Result<Applied, Error
         return Ok(Applied {
             stats: ApplyStats::default(),
             timings: planned.timings.clone(),
+            netlink_writes: 0,
         });
     }
     // Before anything changes, remember every setting this apply may leave behind.
     let previous = record::read(&lab);
     if !destroying {
-        let _ = record::write(&lab, &previous.clone().union(&Managed::of(&planned.desired)));
+        let _ = record::write(
+            &lab,
+            &previous.clone().union(&Managed::of(&planned.desired)),
+        );
     }
     let mut before = planned.live.owned_by(&lab);
     before.namespaces.retain(|_, ns| !ns.stray);
@@ -69,6 +75,7 @@ pub fn apply(planned: &mut Planned, opts: ApplyOptions) -> Result<Applied, Error
                 Ok(None) => {
                     remember(&lab, destroying, &planned.desired, Some(&previous));
                     return Ok(Applied {
+                        netlink_writes: stats.netlink_requests,
                         stats,
                         timings: planned.timings.clone(),
                     });

@@ -75,9 +75,7 @@ pub fn decode(data: &[u8], name_of: &dyn Fn(u32) -> Option<String>) -> Vxlan {
                 v.dev = nla_u32(val).filter(|i| *i != 0).and_then(name_of);
             }
             IFLA_VXLAN_PORT => {
-                v.port = val
-                    .get(..2)
-                    .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+                v.port = val.get(..2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
             }
             _ => {}
         }

@@ -36,6 +36,8 @@ fn same_route(want: &Route, have: &Route) -> bool {
 }
 
 type Group = (u32, IpNet, u32);
+/// The desired and the live routes of one group, in order.
+type Routes<'a> = (Vec<(&'a RouteKey, &'a Route)>, Vec<(&'a RouteKey, &'a Route)>);
 
 impl<'a> Differ<'a> {
     /// The link a route leaves by: its device, else the link with an address whose
@@ -167,8 +169,7 @@ impl<'a> Differ<'a> {
 
     /// The routes of one namespace, group by group (see the module docs).
     fn routes(&self, ns: &str, cx: &RouteCx<'_>, out: &mut Vec<Change>) {
-        let mut groups: BTreeMap<Group, (Vec<(&RouteKey, &Route)>, Vec<(&RouteKey, &Route)>)> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<Group, Routes<'_>> = BTreeMap::new();
         for (key, route) in &cx.desired.routes {
             groups.entry(key.group()).or_default().0.push((key, route));
         }
@@ -210,7 +211,10 @@ impl<'a> Differ<'a> {
                 continue;
             }
             let same = want.len() == have.len()
-                && want.iter().zip(&have).all(|((_, w), (_, h))| same_route(w, h));
+                && want
+                    .iter()
+                    .zip(&have)
+                    .all(|((_, w), (_, h))| same_route(w, h));
             if same {
                 continue;
             }

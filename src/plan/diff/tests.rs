@@ -91,8 +91,10 @@ fn everything_in_an_owned_namespace_is_the_labs() {
         },
         Address::default(),
     );
-    web1.routes
-        .insert(main_route("192.168.0.0/16"), route(Some("10.1.1.1"), Some("eth0")));
+    web1.routes.insert(
+        main_route("192.168.0.0/16"),
+        route(Some("10.1.1.1"), Some("eth0")),
+    );
     web1.rules.insert(rule_from(5, "1.2.3.0/24", 7));
     let changes = ok(&desired, &live);
     let kinds: Vec<&str> = changes
@@ -168,26 +170,34 @@ fn a_stray_mount_point_is_removed_and_the_namespace_made_again() {
         },
     );
     let changes = ok(&desired, &live);
-    assert!(matches!(
-        &changes[..],
-        [
-            Change::DeleteLink { ns, .. },
-            Change::AddLink { .. },
-            ..
-        ] if ns == "lab-fabric"
-    ) || changes.iter().any(|c| matches!(c, Change::DeleteNamespace { ns, stray: true, .. } if ns == "web1")));
-    assert!(changes.iter().any(
-        |c| matches!(c, Change::DeleteNamespace { ns, stray: true, .. } if ns == "web1")
-    ));
+    assert!(
+        matches!(
+            &changes[..],
+            [
+                Change::DeleteLink { ns, .. },
+                Change::AddLink { .. },
+                ..
+            ] if ns == "lab-fabric"
+        ) || changes
+            .iter()
+            .any(|c| matches!(c, Change::DeleteNamespace { ns, stray: true, .. } if ns == "web1"))
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::DeleteNamespace { ns, stray: true, .. } if ns == "web1"))
+    );
     assert!(
         changes
             .iter()
             .any(|c| matches!(c, Change::AddNamespace { ns, .. } if ns == "web1"))
     );
     // The pair is made again (its old fabric end pointed at the gone namespace).
-    assert!(changes.iter().any(
-        |c| matches!(c, Change::AddLink { peer: Some(p), .. } if p.at == lr("web1", "eth0"))
-    ));
+    assert!(
+        changes.iter().any(
+            |c| matches!(c, Change::AddLink { peer: Some(p), .. } if p.at == lr("web1", "eth0"))
+        )
+    );
     // And a stray not desired is only removed.
     let changes = ok(&NetState::default(), &live);
     assert!(changes.iter().any(
@@ -217,9 +227,7 @@ fn adding_a_host() {
         matches!(&changes[0], Change::AddLink { ns, peer: Some(p), .. }
         if ns == "lab-fabric" && p.at == lr("web3", "eth0"))
     );
-    assert!(
-        matches!(&changes[1], Change::AddNamespace { ns, role: NsRole::Host } if ns == "web3")
-    );
+    assert!(matches!(&changes[1], Change::AddNamespace { ns, role: NsRole::Host } if ns == "web3"));
     assert!(matches!(&changes[2], Change::AddAddress { .. }));
     assert!(matches!(&changes[3], Change::AddRoute { .. }));
 }
@@ -313,7 +321,9 @@ fn routes_are_replaced_in_place_and_undeclared_ones_deleted() {
         .get_mut(&key)
         .unwrap()
         .proto = 4;
-    assert!(matches!(&ok(&desired, &live)[..], [Change::ReplaceRoute { from, to, .. }] if from.proto == 4 && to.proto == 3));
+    assert!(
+        matches!(&ok(&desired, &live)[..], [Change::ReplaceRoute { from, to, .. }] if from.proto == 4 && to.proto == 3)
+    );
 }
 
 #[test]
@@ -392,8 +402,10 @@ fn a_device_setting_is_set_on_its_link() {
         .build();
     let live = as_live(&small_lab(LAB).build());
     let changes = ok(&desired, &live);
-    assert!(matches!(&changes[..], [Change::SetLinkSetting { ns, link, from: None, to, .. }]
-        if ns == "web1" && link == "eth0" && to == "1"));
+    assert!(
+        matches!(&changes[..], [Change::SetLinkSetting { ns, link, from: None, to, .. }]
+        if ns == "web1" && link == "eth0" && to == "1")
+    );
     // A recreated link has none of its settings any more.
     let mut live = as_live(&desired);
     live.namespaces

@@ -10,11 +10,18 @@ use crate::state::NetState;
 const LAB: &str = "lab";
 
 fn plan(desired: &NetState, live: &NetState) -> Plan {
-    let p = order(LAB, diff(LAB, desired, live).expect("no conflicts"), desired);
+    let p = order(
+        LAB,
+        diff(LAB, desired, live).expect("no conflicts"),
+        desired,
+    );
     check_order(&p);
     for reverse in [false, true] {
         if let Err(e) = crate::plan::testkit::sim::apply(live, &p, reverse) {
-            panic!("the schedule fails on the kernel model: {e}\n{:#?}", p.stages);
+            panic!(
+                "the schedule fails on the kernel model: {e}\n{:#?}",
+                p.stages
+            );
         }
     }
     p
@@ -26,18 +33,32 @@ fn cold_lab_is_three_stages() {
     let p = plan(&desired, &NetState::default());
     assert_eq!(p.stages.len(), 3, "{:#?}", p.changes);
     // Namespaces, with the sysctls their creating threads write.
-    assert!(p.stages[0].steps.iter().all(|s| matches!(s.executor, Executor::Create(_))));
-    assert!(p.stage_changes(0).all(|c| matches!(
-        c,
-        Change::AddNamespace { .. } | Change::SetSysctl { .. }
-    )));
+    assert!(
+        p.stages[0]
+            .steps
+            .iter()
+            .all(|s| matches!(s.executor, Executor::Create(_)))
+    );
+    assert!(
+        p.stage_changes(0)
+            .all(|c| matches!(c, Change::AddNamespace { .. } | Change::SetSysctl { .. }))
+    );
     // The fabric's bridges and pairs, from its socket.
     assert_eq!(
-        p.stages[1].steps.iter().map(|s| &s.executor).collect::<Vec<_>>(),
+        p.stages[1]
+            .steps
+            .iter()
+            .map(|s| &s.executor)
+            .collect::<Vec<_>>(),
         [&Executor::Netlink("lab-fabric".into())]
     );
     // Every node: its end of the pair up, then its addresses, routes, rules.
-    assert!(p.stages[2].steps.iter().all(|s| matches!(s.executor, Executor::Netlink(_))));
+    assert!(
+        p.stages[2]
+            .steps
+            .iter()
+            .all(|s| matches!(s.executor, Executor::Netlink(_)))
+    );
     for step in &p.stages[2].steps {
         assert_eq!(step.ops[0].part, Part::PeerUp, "{step:?}");
     }
@@ -94,7 +115,13 @@ fn addresses_are_added_before_they_are_deleted() {
 fn a_route_through_another_route_comes_after_it() {
     let desired = small_lab(LAB)
         .route_in("hq-gw", RT_TABLE_MAIN, "10.9.0.0/24", None, Some("eth1"))
-        .route_in("hq-gw", RT_TABLE_MAIN, "10.8.0.0/16", Some("10.9.0.1"), None)
+        .route_in(
+            "hq-gw",
+            RT_TABLE_MAIN,
+            "10.8.0.0/16",
+            Some("10.9.0.1"),
+            None,
+        )
         .route_in("hq-gw", RT_TABLE_MAIN, "10.7.0.0/16", None, Some("lo"))
         .build();
     let p = plan(&desired, &NetState::default());
@@ -115,13 +142,15 @@ fn a_device_setting_of_a_new_namespace_runs_after_its_link() {
         section: crate::state::settings::Section::Ipv6Conf,
         name: "accept_ra".into(),
     };
-    let desired = small_lab(LAB)
-        .link_setting("web1", "eth0", rp, "0")
-        .build();
+    let desired = small_lab(LAB).link_setting("web1", "eth0", rp, "0").build();
     let p = plan(&desired, &NetState::default());
     let (stage, step) = p
         .steps()
-        .find(|(_, s)| s.ops.iter().any(|op| matches!(p.changes[op.change], Change::SetLinkSetting { .. })))
+        .find(|(_, s)| {
+            s.ops
+                .iter()
+                .any(|op| matches!(p.changes[op.change], Change::SetLinkSetting { .. }))
+        })
         .unwrap();
     assert_eq!(step.executor, Executor::Proc("web1".into()));
     assert!(stage >= 2, "stage {stage}");
@@ -148,11 +177,10 @@ fn drift_and_mixed_changes_respect_every_dependency() {
             .build(),
     );
     crate::plan::testkit::sim::remove_link(&mut live, "web1", "eth0").unwrap();
-    live.namespaces
-        .get_mut("hq-gw")
-        .unwrap()
-        .routes
-        .insert(main_route("172.16.0.0/12"), route(Some("10.1.1.5"), Some("eth0")));
+    live.namespaces.get_mut("hq-gw").unwrap().routes.insert(
+        main_route("172.16.0.0/12"),
+        route(Some("10.1.1.5"), Some("eth0")),
+    );
     let p = plan(&desired, &live);
     assert!(p.stages.len() <= 4, "{} stages", p.stages.len());
 }

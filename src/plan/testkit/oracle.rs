@@ -91,14 +91,13 @@ fn must_precede(a: &At<'_>, b: &At<'_>, stray_recreated: &HashSet<&str>) -> bool
     if let Change::AddLink { ns, name, link, .. } = a.change
         && a.part == Part::Main
     {
-        if link.kind == LinkKind::Bridge && masters(b.change).contains(&(ns.as_str(), name.as_str()))
+        if link.kind == LinkKind::Bridge
+            && masters(b.change).contains(&(ns.as_str(), name.as_str()))
         {
             return true;
         }
         let lower = match b.change {
-            Change::AddLink { link, .. } | Change::UpdateLink { to: link, .. } => {
-                link.kind.lower()
-            }
+            Change::AddLink { link, .. } | Change::UpdateLink { to: link, .. } => link.kind.lower(),
             _ => None,
         };
         if let Some(l) = lower
@@ -174,7 +173,11 @@ pub fn check_order(plan: &Plan) {
         }
     }
     let expected: usize = plan.changes.iter().map(|c| ops_of(c, &created).len()).sum();
-    assert_eq!(ats.len(), expected, "every operation of every change runs once");
+    assert_eq!(
+        ats.len(),
+        expected,
+        "every operation of every change runs once"
+    );
     // Changes are listed in the order they first run.
     let mut first = Vec::new();
     for at in &ats {

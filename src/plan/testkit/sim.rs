@@ -138,7 +138,10 @@ impl Kernel {
         let via_route = || {
             n.routes
                 .iter()
-                .filter(|(k, _)| (k.table == table || k.table == crate::state::RT_TABLE_MAIN) && k.dst.contains(&gw))
+                .filter(|(k, _)| {
+                    (k.table == table || k.table == crate::state::RT_TABLE_MAIN)
+                        && k.dst.contains(&gw)
+                })
                 .max_by_key(|(k, _)| k.dst.prefix_len())
                 .and_then(|(_, r)| r.dev.clone())
         };
@@ -308,7 +311,12 @@ impl Kernel {
             (Change::AddRoute { ns, key, route }, _) => {
                 let n = ns_mut(&mut self.s, ns)?;
                 let r = Self::resolve(n, key.table, route)?;
-                if key.alt > 0 && !n.routes.keys().any(|k| k.group() == key.group() && k.alt + 1 == key.alt) {
+                if key.alt > 0
+                    && !n
+                        .routes
+                        .keys()
+                        .any(|k| k.group() == key.group() && k.alt + 1 == key.alt)
+                {
                     return Err(format!("route {key:?} appended before the one it follows"));
                 }
                 if n.routes.insert(key.clone(), r).is_some() {
@@ -346,7 +354,12 @@ impl Kernel {
         for op in &step.ops {
             let c = &plan.changes[op.change];
             self.run(&plan.lab, &step.executor, c, op.part)
-                .map_err(|e| format!("{e}\n  applying {c:?} ({:?}) on {:?}", op.part, step.executor))?;
+                .map_err(|e| {
+                    format!(
+                        "{e}\n  applying {c:?} ({:?}) on {:?}",
+                        op.part, step.executor
+                    )
+                })?;
         }
         Ok(())
     }
