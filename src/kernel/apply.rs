@@ -164,14 +164,18 @@ fn build_step<'p>(
 }
 
 /// An injected failure, for the tests of what happens when an apply fails part-way:
-/// `NSHOST_FAULT=stage:K` makes the first step of stage K report its last change as
-/// failed after running it (the kernel did the work; the apply believes it failed).
+/// `NSHOST_FAULT=stage:K` makes the first step of stage K of the command's first apply
+/// report its last change as failed after running it (the kernel did the work; the
+/// apply believes it failed). Once per process, so the rollback that follows runs.
 #[cfg(feature = "testkit")]
 fn injected_fault(stage: usize) -> bool {
-    std::env::var("NSHOST_FAULT").ok().and_then(|v| {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static FIRED: AtomicBool = AtomicBool::new(false);
+    let wanted = std::env::var("NSHOST_FAULT").ok().and_then(|v| {
         v.strip_prefix("stage:")
             .and_then(|k| k.parse::<usize>().ok())
-    }) == Some(stage)
+    });
+    wanted == Some(stage) && !FIRED.swap(true, Ordering::SeqCst)
 }
 
 #[cfg(not(feature = "testkit"))]

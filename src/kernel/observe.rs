@@ -418,11 +418,7 @@ fn dump_namespace(
 /// Fills in veth peers: a link whose peer is in the same namespace, or in the fabric
 /// namespace (known by its nsid as seen from the link's namespace). The fabric ends get
 /// the reverse reference.
-fn resolve_peers(
-    state: &mut NetState,
-    fabric: Option<&str>,
-    peers: Vec<PendingPeer>,
-) {
+fn resolve_peers(state: &mut NetState, fabric: Option<&str>, peers: Vec<PendingPeer>) {
     let index_name = |state: &NetState, ns: &str, ifindex: u32| -> Option<String> {
         state.namespaces.get(ns).and_then(|n| {
             n.links

@@ -37,7 +37,10 @@ fn same_route(want: &Route, have: &Route) -> bool {
 
 type Group = (u32, IpNet, u32);
 /// The desired and the live routes of one group, in order.
-type Routes<'a> = (Vec<(&'a RouteKey, &'a Route)>, Vec<(&'a RouteKey, &'a Route)>);
+type Routes<'a> = (
+    Vec<(&'a RouteKey, &'a Route)>,
+    Vec<(&'a RouteKey, &'a Route)>,
+);
 
 impl<'a> Differ<'a> {
     /// The link a route leaves by: its device, else the link with an address whose
