@@ -58,12 +58,19 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Error> {
     })
 }
 
+/// A lab file and where its objects are written in it.
+#[derive(Debug)]
+pub struct FileOrigins {
+    pub source: SourceFile,
+    pub origins: crate::lab::Origins,
+}
+
 /// A plan with what it was computed from.
 #[derive(Debug)]
 pub struct Planned {
     pub lab: String,
     /// The file it comes from, when there is one (for locations in errors).
-    pub loaded: Option<Box<Loaded>>,
+    pub file: Option<Box<FileOrigins>>,
     /// What the kernel must end up with: the lowered lab, plus the settings the lab set
     /// before and no longer does, at their value in a fresh namespace.
     pub desired: NetState,
@@ -94,15 +101,24 @@ fn ms(d: Duration) -> f64 {
 /// Plans a loaded lab: the kernel's own checks of it (link kinds, sysctls), then the
 /// live state, then the diff.
 pub fn plan_loaded(loaded: Loaded) -> Result<Planned, Error> {
-    let lab = loaded.lab.name.clone();
-    let managed = record::read(&lab);
+    let managed = record::read(&loaded.lab.name);
     let fresh = checks::check(&loaded, &managed)?;
-    let desired = record::revert_removed(&loaded.desired, &managed, &fresh);
-    plan(&lab, Some(Box::new(loaded)), desired)
+    // Only the desired state and where its objects come from are needed from here on.
+    let Loaded {
+        source,
+        lab,
+        desired,
+    } = loaded;
+    let desired = record::revert_removed(desired, &managed, &fresh);
+    let file = FileOrigins {
+        source,
+        origins: lab.origins,
+    };
+    plan(&lab.name, Some(Box::new(file)), desired)
 }
 
 /// Observes the kernel and plans `desired` for `lab`.
-fn plan(lab: &str, loaded: Option<Box<Loaded>>, desired: NetState) -> Result<Planned, Error> {
+fn plan(lab: &str, file: Option<Box<FileOrigins>>, desired: NetState) -> Result<Planned, Error> {
     let spec = ObserveSpec::for_desired(lab, &desired);
     let t = Instant::now();
     let observed = kernel::observe(&spec).map_err(Error::from_kernel)?;
@@ -127,7 +143,7 @@ fn plan(lab: &str, loaded: Option<Box<Loaded>>, desired: NetState) -> Result<Pla
     crate::trace::phase("diff+order", t);
     Ok(Planned {
         lab: lab.to_string(),
-        loaded,
+        file,
         desired,
         live: observed.state,
         strays: observed.strays,

@@ -94,11 +94,11 @@ pub fn remove(lab: &str) {
 /// a namespace and on a link it still has), the value a fresh namespace has, from
 /// `fresh` (keyed by the namespace-wide key, or a device setting's `default` key).
 pub fn revert_removed(
-    desired: &NetState,
+    desired: NetState,
     managed: &Managed,
     fresh: &BTreeMap<String, String>,
 ) -> NetState {
-    let mut out = desired.clone();
+    let mut out = desired;
     for (name, keys) in &managed.settings {
         let Some(ns) = out.namespaces.get_mut(name) else {
             continue;
@@ -157,7 +157,7 @@ mod tests {
             ),
             ("net.ipv4.ip_forward".to_string(), "0".to_string()),
         ]);
-        let reverted = revert_removed(&now, &managed, &fresh);
+        let reverted = revert_removed(now.clone(), &managed, &fresh);
         let web1 = &reverted.namespaces["web1"];
         assert_eq!(web1.sysctls["net.ipv4.icmp_echo_ignore_all"], "0");
         assert_eq!(

@@ -43,7 +43,7 @@ pub struct Applied {
 /// failure, rolls back (unless told not to) and returns `Error::ApplyFailed`.
 pub fn apply(planned: &mut Planned, opts: ApplyOptions) -> Result<Applied, Error> {
     let lab = planned.lab.clone();
-    let destroying = planned.loaded.is_none();
+    let destroying = planned.file.is_none();
     if planned.plan.is_empty() {
         remember(&lab, destroying, &planned.desired, None);
         return Ok(Applied {
@@ -60,11 +60,13 @@ pub fn apply(planned: &mut Planned, opts: ApplyOptions) -> Result<Applied, Error
             &previous.clone().union(&Managed::of(&planned.desired)),
         );
     }
-    let mut before = planned.live.owned_by(&lab);
-    before.namespaces.retain(|_, ns| !ns.stray);
-
+    // What the kernel held before, kept to roll back to (the plan's live state itself:
+    // verification re-reads what it needs).
+    let live = std::mem::take(&mut planned.live);
     let t = Instant::now();
-    let outcome = kernel::apply(&lab, &planned.plan, &planned.live);
+    let outcome = kernel::apply(&lab, &planned.plan, &live);
+    let mut before = live;
+    before.namespaces.retain(|_, ns| ns.owned_by(&lab) && !ns.stray);
     planned.timings.apply_ms = ms(t.elapsed());
     let (stats, failure) = match outcome {
         Ok(stats) => {
@@ -217,13 +219,13 @@ fn failure_report(
 ) -> ApplyFailure {
     let mut labels = Vec::new();
     let mut file = None;
-    if let Some(loaded) = &planned.loaded {
+    if let Some(origins) = &planned.file {
         file = Some(
-            miette::NamedSource::new(&loaded.source.name, loaded.source.text.clone())
+            miette::NamedSource::new(&origins.source.name, origins.source.text.clone())
                 .with_language("yaml"),
         );
         for f in &failures {
-            if let Some(span) = loaded.lab.origins.objects.get(&f.object) {
+            if let Some(span) = origins.origins.objects.get(&f.object) {
                 labels.push(LabeledSpan::new_with_span(
                     Some(format!("{}: {}", f.change, f.reason())),
                     miette::SourceSpan::from(*span),
