@@ -4,13 +4,15 @@
 //! here and parsed by `validate`, so that every bad value is reported at once, each at
 //! its own place. The JSON Schema (`nshost schema`) is derived from these types.
 
-use std::path::Path;
-use std::sync::Arc;
+mod source;
+mod words;
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 pub use serde_saphyr::Spanned;
+
+pub use self::source::{MAX_LAB_BYTES, ReadError, SourceFile, location_span, span_of};
 
 /// A spanned map keyed by names, in file order.
 pub type NamedMap<T> = IndexMap<Spanned<String>, T>;
@@ -274,66 +276,6 @@ impl SysctlValue {
 pub enum Family {
     Ipv4,
     Ipv6,
-}
-
-/// A lab file's text and name, shared by every diagnostic that points into it.
-#[derive(Debug, Clone)]
-pub struct SourceFile {
-    pub name: String,
-    pub text: Arc<str>,
-}
-
-impl SourceFile {
-    /// Reads a file from disk.
-    pub fn read(path: &Path) -> std::io::Result<Self> {
-        let text = std::fs::read_to_string(path)?;
-        Ok(SourceFile {
-            name: path.display().to_string(),
-            text: text.into(),
-        })
-    }
-
-    /// Wraps text already in memory (tests, stdin).
-    pub fn from_text(name: &str, text: &str) -> Self {
-        SourceFile {
-            name: name.to_string(),
-            text: text.into(),
-        }
-    }
-
-    /// A miette source for labels in this file.
-    pub fn named_source(&self) -> miette::NamedSource<String> {
-        miette::NamedSource::new(&self.name, self.text.to_string()).with_language("yaml")
-    }
-}
-
-/// Byte span of a spanned value in its source, for a miette label.
-/// Falls back to an empty span at the start of the line when byte offsets are unknown.
-pub fn span_of<T>(s: &Spanned<T>, src: &str) -> miette::SourceSpan {
-    location_span(&s.referenced, src)
-}
-
-/// Byte span of a location.
-pub fn location_span(loc: &serde_saphyr::Location, src: &str) -> miette::SourceSpan {
-    let span = loc.span();
-    if let (Some(off), Some(len)) = (span.byte_offset(), span.byte_len()) {
-        return (off as usize, len as usize).into();
-    }
-    // Line/column (1-based, in characters) to a byte offset.
-    let (line, col) = (loc.line() as usize, loc.column() as usize);
-    let mut offset = 0usize;
-    for (i, l) in src.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            let col_bytes: usize = l
-                .chars()
-                .take(col.saturating_sub(1))
-                .map(char::len_utf8)
-                .sum();
-            return (offset + col_bytes, 0).into();
-        }
-        offset += l.len();
-    }
-    (0, 0).into()
 }
 
 /// Parses a lab file. Syntax, type, unknown-field and duplicate-key errors come back as
