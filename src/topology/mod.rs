@@ -9,13 +9,23 @@ mod words;
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 pub use serde_saphyr::Spanned;
 
 pub use self::source::{MAX_LAB_BYTES, ReadError, SourceFile, location_span, span_of};
 
 /// A spanned map keyed by names, in file order.
 pub type NamedMap<T> = IndexMap<Spanned<String>, T>;
+
+/// Reads a collection written as YAML null (`rules:` with nothing after it) as empty,
+/// like `[]` or `{}`.
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
 
 /// A lab definition.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -32,22 +42,22 @@ pub struct Topology {
     #[schemars(with = "Option<String>")]
     pub prefix: Option<Spanned<String>>,
     /// Named routing tables: name to table number (1-4294967295, not 253-255).
-    #[serde(default)]
-    #[schemars(with = "std::collections::BTreeMap<String, u32>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, u32>>")]
     pub tables: NamedMap<Spanned<u32>>,
     /// L2 segments, each realised as a Linux bridge in the lab's hidden fabric namespace.
     /// A network used by an interface but not declared here is inferred from the
     /// interface's address.
-    #[serde(default)]
-    #[schemars(with = "std::collections::BTreeMap<String, Network>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, Network>>")]
     pub networks: NamedMap<Network>,
     /// Routers: a namespace each, with IP forwarding on (IPv4 and IPv6).
-    #[serde(default)]
-    #[schemars(with = "std::collections::BTreeMap<String, Router>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, Router>>")]
     pub routers: NamedMap<Router>,
     /// Hosts: a namespace each with one interface, loopback up and a default route.
-    #[serde(default)]
-    #[schemars(with = "std::collections::BTreeMap<String, Host>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, Host>>")]
     pub hosts: NamedMap<Host>,
 }
 
@@ -56,8 +66,8 @@ pub struct Topology {
 #[serde(deny_unknown_fields)]
 pub struct Network {
     /// The IPv4 and/or IPv6 subnets on this segment, e.g. `10.1.1.0/24`.
-    #[serde(default)]
-    #[schemars(with = "Vec<String>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<Vec<String>>")]
     pub subnets: Vec<Spanned<String>>,
     /// MTU of the bridge and the default MTU of every interface on the network.
     #[serde(default)]
@@ -73,19 +83,21 @@ pub struct Network {
 #[serde(deny_unknown_fields)]
 pub struct Router {
     /// Interfaces by their real name in the router (`eth0`, `wg0`, ...).
-    #[serde(default)]
-    #[schemars(with = "std::collections::BTreeMap<String, Interface>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, Interface>>")]
     pub interfaces: NamedMap<Interface>,
     /// Static routes.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<Vec<RouteSpec>>")]
     pub routes: Vec<RouteSpec>,
     /// Policy routing rules.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<Vec<RuleSpec>>")]
     pub rules: Vec<RuleSpec>,
     /// Extra sysctls under `net.` for this namespace, e.g. `net.ipv4.conf.all.rp_filter: 0`.
     /// IPv4 and IPv6 forwarding are always on for routers.
-    #[serde(default)]
-    #[schemars(with = "std::collections::BTreeMap<String, SysctlValue>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, SysctlValue>>")]
     pub sysctls: NamedMap<Spanned<SysctlValue>>,
 }
 
@@ -103,8 +115,8 @@ pub struct Interface {
     #[schemars(with = "Option<String>")]
     pub network: Option<Spanned<String>>,
     /// IPv4/IPv6 addresses with prefix length, e.g. `10.1.1.1/24`, `2001:db8::1/64`.
-    #[serde(default)]
-    #[schemars(with = "Vec<String>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<Vec<String>>")]
     pub addresses: Vec<Spanned<String>>,
     /// MTU. Defaults to the network's MTU, else the kernel's default.
     #[serde(default)]
@@ -201,8 +213,8 @@ pub struct Host {
     #[schemars(with = "String")]
     pub address: Spanned<String>,
     /// Secondary addresses on the same interface.
-    #[serde(default)]
-    #[schemars(with = "Vec<String>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<Vec<String>>")]
     pub secondary: Vec<Spanned<String>>,
     /// Interface name. Default `eth0`.
     #[serde(default)]
@@ -221,8 +233,8 @@ pub struct Host {
     #[schemars(with = "Option<u32>", range(min = 68, max = 65535))]
     pub mtu: Option<Spanned<u32>>,
     /// Extra sysctls under `net.`.
-    #[serde(default)]
-    #[schemars(with = "std::collections::BTreeMap<String, SysctlValue>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, SysctlValue>>")]
     pub sysctls: NamedMap<Spanned<SysctlValue>>,
 }
 
