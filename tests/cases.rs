@@ -2,13 +2,14 @@
 //! diagnostics snapshotted beside it; every `cases/valid/*/lab.yaml` must validate, with
 //! its resolved `Lab` and lowered `NetState` snapshotted beside it.
 
+use std::fmt::Write;
 use std::path::Path;
 
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
 use nshost::lower::lower;
 use nshost::state::{LinkKind, LinkRef, NetState};
 use nshost::topology::{SourceFile, parse};
-use nshost::validate::validate;
+use nshost::validate::{Invalid, validate};
 
 /// Renders a diagnostic the same way on every machine: no colour, fixed width.
 fn render(diagnostic: &dyn Diagnostic) -> String {
@@ -51,6 +52,52 @@ fn invalid_cases() {
             insta::assert_snapshot!("diagnostics", rendered);
         });
     });
+}
+
+/// Renders at most 50 problems of a large `Invalid`, then says how many more there are.
+fn assert_capped(invalid: &Invalid, total: usize) {
+    assert_eq!(invalid.problems.len(), total);
+    let out = render(invalid);
+    assert!(
+        out.contains(&format!("× {} problems in lab.yaml", total)),
+        "{out}"
+    );
+    assert_eq!(out.matches("\nError: nshost::").count(), Invalid::SHOWN);
+    let more = total - Invalid::SHOWN;
+    let last = format!(
+        "... and {} more problems (the first 50 are shown)",
+        thousands(more)
+    );
+    assert!(
+        out.trim_end().ends_with(&last),
+        "{}",
+        &out[out.len() - 300..]
+    );
+}
+
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let (head, tail) = s.split_at(s.len() - 3);
+    format!("{head},{tail}")
+}
+
+/// 20,000 hosts, each with an address that is not one: 20,000 problems from `validate`.
+#[test]
+fn twenty_thousand_bad_addresses_are_counted_and_capped() {
+    let mut yaml = String::from("name: big\nhosts:\n");
+    for i in 0..20_000 {
+        writeln!(
+            yaml,
+            "  h{i}: {{address: 10.{}.{}.300/24}}",
+            i / 250,
+            i % 250
+        )
+        .unwrap();
+    }
+    let src = SourceFile::from_text("lab.yaml", &yaml);
+    let topo = parse(&src).expect("the YAML is fine");
+    let invalid = validate(&src, &topo).expect_err("every address is bad");
+    assert_capped(&invalid, 20_000);
 }
 
 #[test]

@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub use serde_saphyr::Spanned;
 
 pub use self::source::{MAX_LAB_BYTES, ReadError, SourceFile, location_span, span_of};
+pub(crate) use self::words::thousands;
 
 /// A spanned map keyed by names, in file order.
 pub type NamedMap<T> = IndexMap<Spanned<String>, T>;
