@@ -8,7 +8,7 @@ use std::path::Path;
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
 use nshost::lower::lower;
 use nshost::state::{LinkKind, LinkRef, NetState};
-use nshost::topology::{SourceFile, parse};
+use nshost::topology::{SourceFile, Topology, parse};
 use nshost::validate::{Invalid, validate};
 
 /// Renders a diagnostic the same way on every machine: no colour, fixed width.
@@ -37,7 +37,7 @@ fn invalid_cases() {
         let dir = case_dir(path);
         let src = source(path);
         let rendered = match parse(&src) {
-            Err(report) => render(report.as_ref().as_ref()),
+            Err(invalid) => render(&invalid),
             Ok(topo) => match validate(&src, &topo) {
                 Ok(_) => panic!("{} was accepted", dir.display()),
                 Err(invalid) => render(&invalid),
@@ -52,6 +52,28 @@ fn invalid_cases() {
             insta::assert_snapshot!("diagnostics", rendered);
         });
     });
+}
+
+/// The YAML check never refuses what serde-saphyr would accept: every invalid case it
+/// rejects, serde-saphyr rejects too (the check only finds all the problems at once).
+#[test]
+fn parse_problems_are_problems_for_serde_saphyr_too() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/invalid");
+    let mut checked = 0;
+    for case in std::fs::read_dir(dir).unwrap() {
+        let path = case.unwrap().path().join("lab.yaml");
+        let src = source(&path);
+        if parse(&src).is_err() {
+            let typed = serde_saphyr::from_str::<Topology>(&src.text);
+            assert!(
+                typed.is_err(),
+                "{}: serde-saphyr accepts it",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "only {checked} cases fail to parse");
 }
 
 /// Renders at most 50 problems of a large `Invalid`, then says how many more there are.
@@ -100,13 +122,30 @@ fn twenty_thousand_bad_addresses_are_counted_and_capped() {
     assert_capped(&invalid, 20_000);
 }
 
+/// 20,000 unknown fields: 20,000 problems from the YAML check.
+#[test]
+fn twenty_thousand_unknown_fields_are_counted_and_capped() {
+    let mut yaml = String::from("name: big\nhosts:\n  h1:\n    address: 10.1.1.1/24\n");
+    for i in 0..20_000 {
+        writeln!(yaml, "    field{i}: x").unwrap();
+    }
+    let src = SourceFile::from_text("lab.yaml", &yaml);
+    let invalid = parse(&src).expect_err("every field is unknown");
+    assert!(
+        invalid
+            .problems
+            .iter()
+            .all(|p| p.code == "nshost::unknown_field")
+    );
+    assert_capped(&invalid, 20_000);
+}
+
 #[test]
 fn valid_cases() {
     insta::glob!("cases/valid/*/lab.yaml", |path| {
         let dir = case_dir(path);
         let src = source(path);
-        let topo = parse(&src)
-            .unwrap_or_else(|e| panic!("{}: {}", dir.display(), render(e.as_ref().as_ref())));
+        let topo = parse(&src).unwrap_or_else(|e| panic!("{}: {}", dir.display(), render(&e)));
         let lab =
             validate(&src, &topo).unwrap_or_else(|e| panic!("{}: {}", dir.display(), render(&e)));
         let state = lower(&lab);

@@ -2,9 +2,19 @@
 //!
 //! Values that need checking (addresses, prefixes, names) are kept as spanned strings
 //! here and parsed by `validate`, so that every bad value is reported at once, each at
-//! its own place. The JSON Schema (`nshost schema`) is derived from these types.
+//! its own place. The JSON Schema (`nshost schema`) is derived from these types, and
+//! `parse` checks a file's YAML against it (see `tree` and `check`) before typing it, so
+//! that every parse problem is reported at once too.
 
+mod check;
+mod issue;
+mod parse;
+#[cfg(test)]
+mod parse_tests;
+mod scalar;
+mod schema;
 mod source;
+mod tree;
 mod words;
 
 use indexmap::IndexMap;
@@ -12,6 +22,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 pub use serde_saphyr::Spanned;
 
+pub use self::parse::parse;
 pub use self::source::{MAX_LAB_BYTES, ReadError, SourceFile, location_span, span_of};
 pub(crate) use self::words::thousands;
 
@@ -289,22 +300,6 @@ impl SysctlValue {
 pub enum Family {
     Ipv4,
     Ipv6,
-}
-
-/// Parses a lab file. Syntax, type, unknown-field and duplicate-key errors come back as
-/// a miette report pointing into the file.
-pub fn parse(src: &SourceFile) -> Result<Topology, Box<miette::Report>> {
-    serde_saphyr::from_str::<Topology>(&src.text).map_err(|err| {
-        // Name the snippets after the file (the plain report says `<input>`), and word
-        // messages for the lab's author rather than for a developer of nshost.
-        let options = serde_saphyr::render_options! {
-            source_name: Some(&src.name),
-            formatter: &serde_saphyr::UserMessageFormatter,
-        };
-        Box::new(serde_saphyr::miette::to_miette_report_with_options(
-            &err, &src.text, &src.name, options,
-        ))
-    })
 }
 
 /// The JSON Schema of the lab format (draft-07, for yaml-language-server).

@@ -160,6 +160,17 @@ fn utf8(bytes: Vec<u8>) -> Result<String, ReadError> {
     })
 }
 
+/// The first character YAML does not allow in a document (a NUL or another control
+/// character, as in a binary file), with its byte offset. Tab, line feed and carriage
+/// return are allowed, as is NEL (U+0085); the BOM is left to the parser.
+pub(crate) fn first_forbidden_char(text: &str) -> Option<(usize, char)> {
+    text.char_indices().find(|&(_, c)| {
+        matches!(c, '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{7f}')
+            || (('\u{80}'..='\u{9f}').contains(&c) && c != '\u{85}')
+            || matches!(c, '\u{fffe}' | '\u{ffff}')
+    })
+}
+
 /// Byte span of a spanned value in its source, for a miette label.
 /// Falls back to an empty span at the start of the line when byte offsets are unknown.
 pub fn span_of<T>(s: &serde_saphyr::Spanned<T>, src: &str) -> SourceSpan {
@@ -241,6 +252,14 @@ mod tests {
             err.ends_with("is larger than 16 MiB (16,777,217 bytes), the most a lab file may be"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn forbidden_characters() {
+        assert_eq!(first_forbidden_char("a: b\tc\r\n\u{85}é"), None);
+        assert_eq!(first_forbidden_char("a: é\u{0}"), Some((5, '\0')));
+        assert_eq!(first_forbidden_char("a: \u{7f}"), Some((3, '\u{7f}')));
+        assert_eq!(first_forbidden_char("a: \u{9f}"), Some((3, '\u{9f}')));
     }
 
     #[test]
