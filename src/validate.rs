@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indexmap::IndexMap;
 use ipnet::IpNet;
@@ -20,22 +21,81 @@ use crate::naming;
 use crate::state::{Fwmark, NsRole, PortRange, RT_TABLE_MAIN, RTPROT_BOOT, Rule};
 use crate::topology::{
     Family, NamedMap, Ports, Proto, RouteSpec, RuleSpec, SourceFile, Spanned, SysctlValue,
-    TableRef, Topology, span_of,
+    TableRef, Topology, span_of, thousands,
 };
 
-/// Every problem found in a lab file. Rendered, it lists each problem with its labels.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+/// Every problem found in a lab file. Rendered, it lists each problem with its labels:
+/// the first [`Invalid::SHOWN`], then one line saying how many more there are.
+#[derive(Debug, thiserror::Error)]
 #[error("{} in {}", plural(.problems.len(), "problem"), .file)]
-#[diagnostic(code(nshost::invalid))]
 pub struct Invalid {
     /// The lab file's name.
     pub file: String,
     /// The lab file, for the labels of the problems.
-    #[source_code]
     pub source_code: NamedSource<Arc<str>>,
     /// The problems, in the order they were found.
-    #[related]
     pub problems: Vec<Problem>,
+    /// The line after the problems shown (its count set when rendered).
+    omitted: Omitted,
+}
+
+impl Invalid {
+    /// How many problems a rendering shows.
+    pub const SHOWN: usize = 50;
+
+    /// The problems found in `src`.
+    pub fn new(src: &SourceFile, problems: Vec<Problem>) -> Self {
+        Invalid {
+            file: src.name.clone(),
+            source_code: src.shared_source(),
+            problems,
+            omitted: Omitted::default(),
+        }
+    }
+}
+
+impl Diagnostic for Invalid {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new("nshost::invalid"))
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source_code)
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        let shown = self
+            .problems
+            .iter()
+            .take(Self::SHOWN)
+            .map(|p| p as &dyn Diagnostic);
+        let more = self.problems.len().saturating_sub(Self::SHOWN);
+        self.omitted.more.store(more, Ordering::Relaxed);
+        let omitted = (more > 0).then_some(&self.omitted as &dyn Diagnostic);
+        Some(Box::new(shown.chain(omitted)))
+    }
+}
+
+/// The line that stands for the problems not shown.
+#[derive(Debug, Default, thiserror::Error)]
+#[error(
+    "... and {} more {} (the first {} are shown)",
+    thousands(self.more.load(Ordering::Relaxed)),
+    if self.more.load(Ordering::Relaxed) == 1 { "problem" } else { "problems" },
+    Invalid::SHOWN
+)]
+struct Omitted {
+    more: AtomicUsize,
+}
+
+impl Diagnostic for Omitted {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new("nshost::more_problems"))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(miette::Severity::Advice)
+    }
 }
 
 /// One problem in a lab file, with labels pointing at the YAML.
@@ -51,36 +111,40 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem in `src` found outside validation (by the kernel's own checks).
-    pub fn new(src: &SourceFile, code: &'static str, message: impl Into<String>) -> Self {
+    /// A problem in the file `source_code` holds, without labels yet.
+    pub fn new(
+        code: &'static str,
+        message: impl Into<String>,
+        source_code: NamedSource<Arc<str>>,
+    ) -> Self {
         Problem {
             code,
             message: message.into(),
             labels: Vec::new(),
             help: None,
-            source_code: NamedSource::new(&src.name, src.text.clone()).with_language("yaml"),
+            source_code,
         }
     }
 
-    /// Adds a label at `span`.
+    /// Adds a label at `span` (builder style).
     pub fn label(mut self, span: SourceSpan, text: impl Into<String>) -> Self {
         self.with_label(span, text);
         self
     }
 
-    /// Sets the help text.
+    /// Sets the help text (builder style).
     pub fn help_text(mut self, text: impl Into<String>) -> Self {
         self.with_help(text);
         self
     }
 
-    fn with_label(&mut self, span: SourceSpan, text: impl Into<String>) -> &mut Self {
+    pub fn with_label(&mut self, span: SourceSpan, text: impl Into<String>) -> &mut Self {
         self.labels
             .push(LabeledSpan::new_with_span(Some(text.into()), span));
         self
     }
 
-    fn with_help(&mut self, text: impl Into<String>) -> &mut Self {
+    pub fn with_help(&mut self, text: impl Into<String>) -> &mut Self {
         self.help = Some(text.into());
         self
     }
@@ -114,33 +178,18 @@ fn plural(n: usize, what: &str) -> String {
     }
 }
 
-impl Invalid {
-    /// The problems of `src` found outside validation.
-    pub fn new(src: &SourceFile, problems: Vec<Problem>) -> Self {
-        Invalid {
-            file: src.name.clone(),
-            source_code: NamedSource::new(&src.name, src.text.clone()).with_language("yaml"),
-            problems,
-        }
-    }
-}
-
 /// Checks `topo` (parsed from `src`) and resolves it.
 pub fn validate(src: &SourceFile, topo: &Topology) -> Result<Lab, Invalid> {
     let mut cx = Cx {
         text: &src.text,
-        source: NamedSource::new(&src.name, src.text.clone()).with_language("yaml"),
+        source: src.shared_source(),
         problems: Vec::new(),
     };
     let lab = resolve(&mut cx, topo);
     if cx.problems.is_empty() {
         Ok(lab)
     } else {
-        Err(Invalid {
-            file: src.name.clone(),
-            source_code: cx.source,
-            problems: cx.problems,
-        })
+        Err(Invalid::new(src, cx.problems))
     }
 }
 
@@ -157,13 +206,8 @@ impl Cx<'_> {
     }
 
     fn report(&mut self, code: &'static str, message: impl Into<String>) -> &mut Problem {
-        self.problems.push(Problem {
-            code,
-            message: message.into(),
-            labels: Vec::new(),
-            help: None,
-            source_code: self.source.clone(),
-        });
+        self.problems
+            .push(Problem::new(code, message, self.source.clone()));
         self.problems.last_mut().expect("just pushed")
     }
 }
@@ -235,12 +279,20 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
     check_duplicate_addresses(cx, &members);
     check_fabric_names(cx, &nets, &members);
 
+    // Each node's members, found by the node's key (one pass, not one per node).
+    let mut by_node: HashMap<(bool, *const Spanned<String>), Vec<&Member>> = HashMap::new();
+    for m in &members {
+        by_node
+            .entry((m.router, std::ptr::from_ref(m.node)))
+            .or_default()
+            .push(m);
+    }
     let mut nodes = BTreeMap::new();
     for (key, router) in &topo.routers {
-        let mine: Vec<&Member> = members
-            .iter()
-            .filter(|m| m.router && std::ptr::eq(m.node, key))
-            .collect();
+        let mine = by_node
+            .get(&(true, std::ptr::from_ref(key)))
+            .cloned()
+            .unwrap_or_default();
         let interfaces = lab_interfaces(&mine, &nets);
         let ifnames: Vec<&str> = mine.iter().map(|m| m.ifname.as_str()).collect();
         let connected: Vec<IpNet> = mine
@@ -268,9 +320,9 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
         );
     }
     for (key, host) in &topo.hosts {
-        let Some(me) = members
-            .iter()
-            .find(|m| !m.router && std::ptr::eq(m.node, key))
+        let Some(&me) = by_node
+            .get(&(false, std::ptr::from_ref(key)))
+            .and_then(|mine| mine.first())
         else {
             continue;
         };

@@ -2,13 +2,14 @@
 //! diagnostics snapshotted beside it; every `cases/valid/*/lab.yaml` must validate, with
 //! its resolved `Lab` and lowered `NetState` snapshotted beside it.
 
+use std::fmt::Write;
 use std::path::Path;
 
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
 use nshost::lower::lower;
 use nshost::state::{LinkKind, LinkRef, NetState};
-use nshost::topology::{SourceFile, parse};
-use nshost::validate::validate;
+use nshost::topology::{SourceFile, Topology, parse};
+use nshost::validate::{Invalid, validate};
 
 /// Renders a diagnostic the same way on every machine: no colour, fixed width.
 fn render(diagnostic: &dyn Diagnostic) -> String {
@@ -36,7 +37,7 @@ fn invalid_cases() {
         let dir = case_dir(path);
         let src = source(path);
         let rendered = match parse(&src) {
-            Err(report) => render(report.as_ref().as_ref()),
+            Err(invalid) => render(&invalid),
             Ok(topo) => match validate(&src, &topo) {
                 Ok(_) => panic!("{} was accepted", dir.display()),
                 Err(invalid) => render(&invalid),
@@ -53,13 +54,98 @@ fn invalid_cases() {
     });
 }
 
+/// The YAML check never refuses what serde-saphyr would accept: every invalid case it
+/// rejects, serde-saphyr rejects too (the check only finds all the problems at once).
+#[test]
+fn parse_problems_are_problems_for_serde_saphyr_too() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/invalid");
+    let mut checked = 0;
+    for case in std::fs::read_dir(dir).unwrap() {
+        let path = case.unwrap().path().join("lab.yaml");
+        let src = source(&path);
+        if parse(&src).is_err() {
+            let typed = serde_saphyr::from_str::<Topology>(&src.text);
+            assert!(
+                typed.is_err(),
+                "{}: serde-saphyr accepts it",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "only {checked} cases fail to parse");
+}
+
+/// Renders at most 50 problems of a large `Invalid`, then says how many more there are.
+fn assert_capped(invalid: &Invalid, total: usize) {
+    assert_eq!(invalid.problems.len(), total);
+    let out = render(invalid);
+    assert!(
+        out.contains(&format!("× {} problems in lab.yaml", total)),
+        "{out}"
+    );
+    assert_eq!(out.matches("\nError: nshost::").count(), Invalid::SHOWN);
+    let more = total - Invalid::SHOWN;
+    let last = format!(
+        "... and {} more problems (the first 50 are shown)",
+        thousands(more)
+    );
+    assert!(
+        out.trim_end().ends_with(&last),
+        "{}",
+        &out[out.len() - 300..]
+    );
+}
+
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let (head, tail) = s.split_at(s.len() - 3);
+    format!("{head},{tail}")
+}
+
+/// 20,000 hosts, each with an address that is not one: 20,000 problems from `validate`.
+#[test]
+fn twenty_thousand_bad_addresses_are_counted_and_capped() {
+    let mut yaml = String::from("name: big\nhosts:\n");
+    for i in 0..20_000 {
+        writeln!(
+            yaml,
+            "  h{i}: {{address: 10.{}.{}.300/24}}",
+            i / 250,
+            i % 250
+        )
+        .unwrap();
+    }
+    let src = SourceFile::from_text("lab.yaml", &yaml);
+    let topo = parse(&src).expect("the YAML is fine");
+    let invalid = validate(&src, &topo).expect_err("every address is bad");
+    assert_capped(&invalid, 20_000);
+}
+
+/// 20,000 unknown fields: 20,000 problems from the YAML check.
+#[test]
+fn twenty_thousand_unknown_fields_are_counted_and_capped() {
+    let mut yaml = String::from("name: big\nhosts:\n  h1:\n    address: 10.1.1.1/24\n");
+    for i in 0..20_000 {
+        writeln!(yaml, "    field{i}: x").unwrap();
+    }
+    let src = SourceFile::from_text("lab.yaml", &yaml);
+    let invalid = parse(&src).expect_err("every field is unknown");
+    assert!(
+        invalid
+            .problems
+            .iter()
+            .all(|p| p.code == "nshost::unknown_field")
+    );
+    assert_capped(&invalid, 20_000);
+}
+
 #[test]
 fn valid_cases() {
     insta::glob!("cases/valid/*/lab.yaml", |path| {
         let dir = case_dir(path);
         let src = source(path);
-        let topo = parse(&src)
-            .unwrap_or_else(|e| panic!("{}: {}", dir.display(), render(e.as_ref().as_ref())));
+        let topo = parse(&src).unwrap_or_else(|e| panic!("{}: {}", dir.display(), render(&e)));
         let lab =
             validate(&src, &topo).unwrap_or_else(|e| panic!("{}: {}", dir.display(), render(&e)));
         let state = lower(&lab);

@@ -80,12 +80,12 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
         let users = &kind_users[kind];
         let names: Vec<String> = users.iter().map(|(ns, l)| format!("{ns}/{l}")).collect();
         let mut p = Problem::new(
-            src,
             "nshost::unsupported_kind",
             format!(
                 "this kernel cannot create `{kind}` links (not built in and no module), needed by {}",
                 names.join(", ")
             ),
+            src.shared_source(),
         )
         .help_text(format!(
             "load the kernel module (`modprobe {kind}`) or use another kind; `veth` joins a network"
@@ -106,25 +106,25 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
             let (key_span, value_span) = spans(loaded, ns, key);
             let p = match problem {
                 SysctlProblem::Missing => Problem::new(
-                    src,
                     "nshost::unknown_sysctl",
                     format!("the sysctl `{key}` does not exist in a network namespace"),
+                    src.shared_source(),
                 )
                 .with_span(key_span, "no such sysctl")
                 .help_text(format!(
                     "this kernel has no `{probed}` (see `sysctl -a` inside `ip netns exec`)"
                 )),
                 SysctlProblem::ReadOnly => Problem::new(
-                    src,
                     "nshost::sysctl_not_settable",
                     format!("the sysctl `{key}` cannot be set inside a network namespace"),
+                    src.shared_source(),
                 )
                 .with_span(key_span, "read-only in a network namespace")
                 .help_text("it is a setting of the whole machine, not of one namespace"),
                 SysctlProblem::BadValue(why) => Problem::new(
-                    src,
                     "nshost::bad_sysctl_value",
                     format!("the kernel refuses the value `{value}` for the sysctl `{key}`: {why}"),
+                    src.shared_source(),
                 )
                 .with_span(value_span.or(key_span), "refused by the kernel"),
             };

@@ -19,10 +19,6 @@ pub enum Error {
         path: String,
         source: std::io::Error,
     },
-    /// The parser's own report: its message here, its labels and source forwarded.
-    #[error("{0}")]
-    #[diagnostic(transparent)]
-    Parse(Box<miette::Report>),
     #[error(transparent)]
     #[diagnostic(transparent)]
     Invalid(#[from] Invalid),

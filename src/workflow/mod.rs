@@ -43,7 +43,7 @@ pub fn load(path: &Path) -> Result<Loaded, Error> {
 /// Parses, validates and lowers lab text already in memory.
 pub fn load_source(source: SourceFile) -> Result<Loaded, Error> {
     let t = Instant::now();
-    let topo = topology::parse(&source).map_err(Error::Parse)?;
+    let topo = topology::parse(&source)?;
     crate::trace::phase("parse", t);
     let t = Instant::now();
     let lab = validate::validate(&source, &topo)?;

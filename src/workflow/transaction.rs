@@ -66,7 +66,9 @@ pub fn apply(planned: &mut Planned, opts: ApplyOptions) -> Result<Applied, Error
     let t = Instant::now();
     let outcome = kernel::apply(&lab, &planned.plan, &live);
     let mut before = live;
-    before.namespaces.retain(|_, ns| ns.owned_by(&lab) && !ns.stray);
+    before
+        .namespaces
+        .retain(|_, ns| ns.owned_by(&lab) && !ns.stray);
     planned.timings.apply_ms = ms(t.elapsed());
     let (stats, failure) = match outcome {
         Ok(stats) => {

@@ -2,18 +2,42 @@
 //!
 //! Values that need checking (addresses, prefixes, names) are kept as spanned strings
 //! here and parsed by `validate`, so that every bad value is reported at once, each at
-//! its own place. The JSON Schema (`nshost schema`) is derived from these types.
+//! its own place. The JSON Schema (`nshost schema`) is derived from these types, and
+//! `parse` checks a file's YAML against it (see `tree` and `check`) before typing it, so
+//! that every parse problem is reported at once too.
 
-use std::path::Path;
-use std::sync::Arc;
+mod check;
+mod issue;
+mod parse;
+#[cfg(test)]
+mod parse_tests;
+mod scalar;
+mod schema;
+mod source;
+mod tree;
+mod words;
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 pub use serde_saphyr::Spanned;
+
+pub use self::parse::parse;
+pub use self::source::{MAX_LAB_BYTES, ReadError, SourceFile, location_span, span_of};
+pub(crate) use self::words::thousands;
 
 /// A spanned map keyed by names, in file order.
 pub type NamedMap<T> = IndexMap<Spanned<String>, T>;
+
+/// Reads a collection written as YAML null (`rules:` with nothing after it) as empty,
+/// like `[]` or `{}`.
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
 
 /// A lab definition.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -30,22 +54,22 @@ pub struct Topology {
     #[schemars(with = "Option<String>")]
     pub prefix: Option<Spanned<String>>,
     /// Named routing tables: name to table number (1-4294967295, not 253-255).
-    #[serde(default)]
-    #[schemars(with = "std::collections::BTreeMap<String, u32>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, u32>>")]
     pub tables: NamedMap<Spanned<u32>>,
     /// L2 segments, each realised as a Linux bridge in the lab's hidden fabric namespace.
     /// A network used by an interface but not declared here is inferred from the
     /// interface's address.
-    #[serde(default)]
-    #[schemars(with = "std::collections::BTreeMap<String, Network>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, Network>>")]
     pub networks: NamedMap<Network>,
     /// Routers: a namespace each, with IP forwarding on (IPv4 and IPv6).
-    #[serde(default)]
-    #[schemars(with = "std::collections::BTreeMap<String, Router>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, Router>>")]
     pub routers: NamedMap<Router>,
     /// Hosts: a namespace each with one interface, loopback up and a default route.
-    #[serde(default)]
-    #[schemars(with = "std::collections::BTreeMap<String, Host>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, Host>>")]
     pub hosts: NamedMap<Host>,
 }
 
@@ -54,8 +78,8 @@ pub struct Topology {
 #[serde(deny_unknown_fields)]
 pub struct Network {
     /// The IPv4 and/or IPv6 subnets on this segment, e.g. `10.1.1.0/24`.
-    #[serde(default)]
-    #[schemars(with = "Vec<String>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<Vec<String>>")]
     pub subnets: Vec<Spanned<String>>,
     /// MTU of the bridge and the default MTU of every interface on the network.
     #[serde(default)]
@@ -71,19 +95,21 @@ pub struct Network {
 #[serde(deny_unknown_fields)]
 pub struct Router {
     /// Interfaces by their real name in the router (`eth0`, `wg0`, ...).
-    #[serde(default)]
-    #[schemars(with = "std::collections::BTreeMap<String, Interface>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, Interface>>")]
     pub interfaces: NamedMap<Interface>,
     /// Static routes.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<Vec<RouteSpec>>")]
     pub routes: Vec<RouteSpec>,
     /// Policy routing rules.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<Vec<RuleSpec>>")]
     pub rules: Vec<RuleSpec>,
     /// Extra sysctls under `net.` for this namespace, e.g. `net.ipv4.conf.all.rp_filter: 0`.
     /// IPv4 and IPv6 forwarding are always on for routers.
-    #[serde(default)]
-    #[schemars(with = "std::collections::BTreeMap<String, SysctlValue>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, SysctlValue>>")]
     pub sysctls: NamedMap<Spanned<SysctlValue>>,
 }
 
@@ -101,8 +127,8 @@ pub struct Interface {
     #[schemars(with = "Option<String>")]
     pub network: Option<Spanned<String>>,
     /// IPv4/IPv6 addresses with prefix length, e.g. `10.1.1.1/24`, `2001:db8::1/64`.
-    #[serde(default)]
-    #[schemars(with = "Vec<String>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<Vec<String>>")]
     pub addresses: Vec<Spanned<String>>,
     /// MTU. Defaults to the network's MTU, else the kernel's default.
     #[serde(default)]
@@ -199,8 +225,8 @@ pub struct Host {
     #[schemars(with = "String")]
     pub address: Spanned<String>,
     /// Secondary addresses on the same interface.
-    #[serde(default)]
-    #[schemars(with = "Vec<String>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<Vec<String>>")]
     pub secondary: Vec<Spanned<String>>,
     /// Interface name. Default `eth0`.
     #[serde(default)]
@@ -219,8 +245,8 @@ pub struct Host {
     #[schemars(with = "Option<u32>", range(min = 68, max = 65535))]
     pub mtu: Option<Spanned<u32>>,
     /// Extra sysctls under `net.`.
-    #[serde(default)]
-    #[schemars(with = "std::collections::BTreeMap<String, SysctlValue>")]
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, SysctlValue>>")]
     pub sysctls: NamedMap<Spanned<SysctlValue>>,
 }
 
@@ -274,82 +300,6 @@ impl SysctlValue {
 pub enum Family {
     Ipv4,
     Ipv6,
-}
-
-/// A lab file's text and name, shared by every diagnostic that points into it.
-#[derive(Debug, Clone)]
-pub struct SourceFile {
-    pub name: String,
-    pub text: Arc<str>,
-}
-
-impl SourceFile {
-    /// Reads a file from disk.
-    pub fn read(path: &Path) -> std::io::Result<Self> {
-        let text = std::fs::read_to_string(path)?;
-        Ok(SourceFile {
-            name: path.display().to_string(),
-            text: text.into(),
-        })
-    }
-
-    /// Wraps text already in memory (tests, stdin).
-    pub fn from_text(name: &str, text: &str) -> Self {
-        SourceFile {
-            name: name.to_string(),
-            text: text.into(),
-        }
-    }
-
-    /// A miette source for labels in this file.
-    pub fn named_source(&self) -> miette::NamedSource<String> {
-        miette::NamedSource::new(&self.name, self.text.to_string()).with_language("yaml")
-    }
-}
-
-/// Byte span of a spanned value in its source, for a miette label.
-/// Falls back to an empty span at the start of the line when byte offsets are unknown.
-pub fn span_of<T>(s: &Spanned<T>, src: &str) -> miette::SourceSpan {
-    location_span(&s.referenced, src)
-}
-
-/// Byte span of a location.
-pub fn location_span(loc: &serde_saphyr::Location, src: &str) -> miette::SourceSpan {
-    let span = loc.span();
-    if let (Some(off), Some(len)) = (span.byte_offset(), span.byte_len()) {
-        return (off as usize, len as usize).into();
-    }
-    // Line/column (1-based, in characters) to a byte offset.
-    let (line, col) = (loc.line() as usize, loc.column() as usize);
-    let mut offset = 0usize;
-    for (i, l) in src.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            let col_bytes: usize = l
-                .chars()
-                .take(col.saturating_sub(1))
-                .map(char::len_utf8)
-                .sum();
-            return (offset + col_bytes, 0).into();
-        }
-        offset += l.len();
-    }
-    (0, 0).into()
-}
-
-/// Parses a lab file. Syntax, type, unknown-field and duplicate-key errors come back as
-/// a miette report pointing into the file.
-pub fn parse(src: &SourceFile) -> Result<Topology, Box<miette::Report>> {
-    serde_saphyr::from_str::<Topology>(&src.text).map_err(|err| {
-        // Name the snippets after the file (the plain report says `<input>`), and word
-        // messages for the lab's author rather than for a developer of nshost.
-        let options = serde_saphyr::render_options! {
-            source_name: Some(&src.name),
-            formatter: &serde_saphyr::UserMessageFormatter,
-        };
-        Box::new(serde_saphyr::miette::to_miette_report_with_options(
-            &err, &src.text, &src.name, options,
-        ))
-    })
 }
 
 /// The JSON Schema of the lab format (draft-07, for yaml-language-server).
