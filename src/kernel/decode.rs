@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
-use netlink_packet_core::NlasIterator;
 
+use crate::netlink::attrs::{attrs, nla_str, nla_u32};
 use crate::state::{
     Address, AddressKey, Fwmark, LinkKind, MacAddr, PortRange, Route, RouteKey, Rule,
 };
@@ -39,15 +39,6 @@ fn split(raw: &[u8], want: u16, fixed: usize) -> Option<(&[u8], &[u8])> {
     ))
 }
 
-/// Attributes as (type without flags, value).
-pub(crate) fn attrs(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    NlasIterator::new(buf).map_while(|nla| {
-        let nla = nla.ok()?;
-        let (kind, len) = (nla.kind() & 0x3fff, usize::from(nla.length()));
-        Some((kind, nla.into_inner().get(4..len)?))
-    })
-}
-
 fn ip(family: u8, v: &[u8]) -> Option<IpAddr> {
     match family {
         AF_INET => Some(IpAddr::V4(Ipv4Addr::from(
@@ -60,30 +51,12 @@ fn ip(family: u8, v: &[u8]) -> Option<IpAddr> {
     }
 }
 
-/// An address of either family, told by its length.
-pub(crate) fn ip_any(v: &[u8]) -> Option<IpAddr> {
-    match v.len() {
-        4 => ip(AF_INET, v),
-        16 => ip(AF_INET6, v),
-        _ => None,
-    }
-}
-
 fn unspecified(family: u8) -> IpAddr {
     if family == AF_INET6 {
         IpAddr::V6(Ipv6Addr::UNSPECIFIED)
     } else {
         IpAddr::V4(Ipv4Addr::UNSPECIFIED)
     }
-}
-
-pub(crate) fn nla_str(v: &[u8]) -> String {
-    let v = v.split(|b| *b == 0).next().unwrap_or(v);
-    String::from_utf8_lossy(v).into_owned()
-}
-
-pub(crate) fn nla_u32(v: &[u8]) -> Option<u32> {
-    Some(u32::from_ne_bytes(v.get(..4)?.try_into().ok()?))
 }
 
 const IFLA_ADDRESS: u16 = 1;

@@ -386,7 +386,7 @@ pub fn devconf_payload(index: u16, value: i32) -> Vec<u8> {
 /// Reads devconf value `index` from a dumped `IFLA_AF_SPEC` payload, where the kernel
 /// puts the whole table as an array of u32 (entry `i` is index `i+1`).
 pub fn devconf_read(af_spec: &[u8], index: u16) -> Option<i32> {
-    use crate::kernel::decode::attrs;
+    use crate::netlink::attrs::attrs;
     let inet = attrs(af_spec).find(|(k, _)| *k == AF_INET)?.1;
     let conf = attrs(inet).find(|(k, _)| *k == IFLA_INET_CONF)?.1;
     let at = (usize::from(index) - 1) * 4;

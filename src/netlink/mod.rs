@@ -4,6 +4,7 @@
 //! nshost speaks (route today; netfilter and generic netlink next), below `kernel` and
 //! unaware of labs.
 
+pub mod attrs;
 mod batch;
 mod error;
 mod socket;

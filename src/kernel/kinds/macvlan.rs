@@ -3,7 +3,7 @@
 
 use netlink_packet_route::link::{InfoMacVlan, MacVlanMode};
 
-use crate::kernel::decode::{attrs, nla_u32};
+use crate::netlink::attrs::{attrs, nla_u32};
 use crate::state::kinds::{Macvlan, MacvlanMode as Mode};
 
 pub fn encode(m: &Macvlan) -> Vec<InfoMacVlan> {

@@ -7,7 +7,7 @@ mod vxlan;
 
 use netlink_packet_route::link::{InfoData, InfoKind, LinkInfo};
 
-use crate::kernel::decode::attrs;
+use crate::netlink::attrs::{attrs, nla_str};
 use crate::state::LinkKind;
 
 /// `IFLA_LINKINFO` for creating (or, with `changelink`, changing in place) a link of
@@ -51,7 +51,7 @@ pub fn decode(
     let mut data = None;
     for (k, v) in attrs(linkinfo?) {
         match k {
-            IFLA_INFO_KIND => kind = Some(crate::kernel::decode::nla_str(v)),
+            IFLA_INFO_KIND => kind = Some(nla_str(v)),
             IFLA_INFO_DATA => data = Some(v),
             _ => {}
         }

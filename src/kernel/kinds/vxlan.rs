@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use netlink_packet_route::link::InfoVxlan;
 
-use crate::kernel::decode::{attrs, ip_any, nla_u32};
+use crate::netlink::attrs::{attrs, ip_any, nla_u32};
 use crate::state::kinds::Vxlan;
 
 /// What creating (or, with `changelink`, changing) the device says. The remote and the
