@@ -15,10 +15,12 @@ mod labgen;
 #[path = "../support/sandbox.rs"]
 mod sandbox;
 
+mod dump;
 mod small;
 
 mod basics;
 mod neighbours;
+mod rollback;
 
 use std::collections::BTreeMap;
 
