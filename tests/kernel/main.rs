@@ -21,6 +21,7 @@ mod small;
 mod basics;
 mod neighbours;
 mod rollback;
+mod strays;
 
 use std::collections::BTreeMap;
 
