@@ -20,6 +20,7 @@ mod small;
 
 mod basics;
 mod neighbours;
+mod recovery;
 mod rollback;
 mod strays;
 
