@@ -19,6 +19,7 @@ mod dump;
 mod small;
 
 mod basics;
+mod convergence;
 mod neighbours;
 mod recovery;
 mod rollback;
