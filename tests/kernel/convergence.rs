@@ -213,14 +213,40 @@ hosts:
   h2: {address: 10.2.0.10/24, secondary: [\"fd00:2::10/64\"], network: right}
 ";
 
+/// Waits until every link of `namespaces` but the loopback reports the operational
+/// state `UP`: the kernel turns carrier on asynchronously (its link watch, which also
+/// makes IPv6 link-local addresses and opens bridge ports), and on a loaded machine
+/// that can lag the apply. Panics if they are not up after a long while.
+fn wait_links_up(namespaces: &[&str]) {
+    for _ in 0..3000 {
+        let down: Vec<String> = namespaces
+            .iter()
+            .flat_map(|ns| {
+                links(ns)
+                    .into_iter()
+                    .filter(|(name, l)| name != "lo" && l["operstate"] != "UP")
+                    .map(move |(name, _)| format!("{ns}/{name}"))
+            })
+            .collect();
+        if down.is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("the links of {namespaces:?} never came up");
+}
+
 /// Issue: IPv6 did not work for a second or more after apply returned (duplicate
-/// address detection). Right after a dual-stack apply, one `ping -6 -c1 -W1` across
-/// the router, each way, gets its answer.
+/// address detection: a router sends no neighbour solicitation until its link-local
+/// address is no longer tentative). Right after a dual-stack apply, as soon as the
+/// kernel reports the links up, one `ping -6 -c1 -W1` across the router, each way,
+/// gets its answer.
 #[test]
 fn ipv6_works_right_after_apply() {
     sandboxed(|| {
         let file = scratch("v6.yaml", DUAL_STACK);
         apply(&file);
+        wait_links_up(&["r", "h1", "h2", "v6-fabric"]);
         for (from, to) in [("h1", "fd00:2::10"), ("h2", "fd00:1::10")] {
             let args = ["netns", "exec", from, "ping", "-6", "-n", "-c1", "-W1", to];
             run("ip", &args).ok();

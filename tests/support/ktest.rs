@@ -510,8 +510,11 @@ pub fn sysctl(ns: &str, key: &str) -> String {
         .to_string()
 }
 
-/// Pings `addr` from namespace `from` until one reply comes back, for at most 10 s
-/// (a new IPv6 link needs a second or two before neighbour discovery answers).
+/// Pings `addr` from namespace `from` until one reply comes back, for at most 10 s.
+/// The kernel brings new links' carrier up asynchronously (its link watch, one queue
+/// for the whole machine, which also opens bridge ports): on a loaded machine a first
+/// ARP request can be lost, and `ping` then stops at "Destination Host Unreachable",
+/// so it is run again until the deadline.
 pub fn ping(from: &str, addr: &str) -> bool {
     let installed = std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("ping").is_file()));
@@ -520,7 +523,16 @@ pub fn ping(from: &str, addr: &str) -> bool {
         "`ping` is not installed (Debian: apt-get install iputils-ping)"
     );
     let args = [
-        "netns", "exec", from, "ping", "-n", "-c", "1", "-w", "10", addr,
+        "netns", "exec", from, "ping", "-n", "-c", "1", "-W", "1", addr,
     ];
-    run("ip", &args).code == 0
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if run("ip", &args).code == 0 {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
