@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::ktest::*;
+use crate::labgen::GenLab;
 use crate::small::*;
 use crate::*;
 
@@ -171,5 +172,104 @@ fn concurrent_applies_apply_once() {
         assert_eq!(netns(), small_namespaces("small", ""));
         assert_converged(&file);
         check_small("small", "");
+    })
+}
+
+/// The small lab once more, as lab `third` under the prefix `t-`.
+fn third_text() -> String {
+    edit(&small_text(), "name: small\n", "name: third\nprefix: t-\n")
+}
+
+/// Issue: destroys of two labs at the same moment failed each other: one came upon the
+/// other's namespaces as they went (a mount point unmounted and not yet removed). In 6
+/// trials, destroys of two labs started together both succeed, each removes exactly its
+/// own namespaces, and a third lab is left as it was.
+#[test]
+fn destroys_of_two_labs_at_once_remove_only_their_own() {
+    sandboxed(|| {
+        let small = topology("small.yaml");
+        let other = scratch("other.yaml", &other_text());
+        let third = scratch("third.yaml", &third_text());
+        apply(&third);
+        let third_links = ifindexes();
+        for trial in 0..6 {
+            apply(&small);
+            apply(&other);
+            let destroy = |file: &std::path::Path| {
+                spawn_nshost([
+                    "destroy".as_ref(),
+                    file.as_os_str(),
+                    "--output".as_ref(),
+                    "json".as_ref(),
+                ])
+            };
+            let (a, b) = (destroy(&small), destroy(&other));
+            let runs = [
+                (finish("destroy small", a), "small", ""),
+                (finish("destroy other", b), "other", "o-"),
+            ];
+            for (run, lab, prefix) in runs {
+                let run = run.code(0);
+                let json = run.json();
+                let mine = small_namespaces(lab, prefix);
+                let mut gone = Vec::new();
+                for c in json["plan"]["changes"].as_array().unwrap() {
+                    let ns = str_of(c, "ns").to_string();
+                    assert!(mine.contains(&ns), "trial {trial}: {lab} touched {ns}: {c}");
+                    if c["op"] == "delete_namespace" {
+                        gone.push(ns);
+                    }
+                }
+                gone.sort();
+                assert_eq!(gone, mine, "trial {trial}: {lab} removed its namespaces");
+            }
+            assert_eq!(netns(), small_namespaces("third", "t-"), "trial {trial}");
+            assert_eq!(
+                ifindexes(),
+                third_links,
+                "trial {trial}: the third lab is untouched"
+            );
+        }
+        assert_converged(&third);
+        check_small("third", "t-");
+    })
+}
+
+/// Issue: a plan run while an apply of the same lab was under way saw its half-made
+/// namespaces and reported conflicts or failed. Plans run one after another while a
+/// 200-host apply runs each exit 0 or 2, without a conflict (the first starts once the
+/// apply has made namespaces).
+#[test]
+fn plans_during_a_large_apply_see_no_half_made_lab() {
+    sandboxed(|| {
+        let lab = GenLab::new("big", 200);
+        let file = scratch("big.yaml", &lab.to_yaml());
+        let mut child = spawn_nshost(["apply".as_ref(), file.as_os_str()]);
+        while netns().is_empty() {
+            assert!(child.try_wait().unwrap().is_none(), "the apply ended first");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let mut plans = 0;
+        let mut during = 0;
+        loop {
+            let running = child.try_wait().unwrap().is_none();
+            let run = plan_code(&file);
+            assert!([0, 2].contains(&run.code), "plan {plans}: {}", run.stderr);
+            assert!(
+                !run.stderr.contains("conflict") && !run.stdout.contains("owned by"),
+                "plan {plans}: {}{}",
+                run.stdout,
+                run.stderr
+            );
+            plans += 1;
+            during += usize::from(running);
+            if !running {
+                break;
+            }
+        }
+        assert!(during >= 1, "no plan ran during the apply");
+        finish("apply", child).code(0);
+        assert_converged(&file);
+        eprintln!("{plans} plans, {during} started during the apply");
     })
 }
