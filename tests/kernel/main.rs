@@ -20,6 +20,7 @@ mod small;
 
 mod basics;
 mod convergence;
+mod limits;
 mod neighbours;
 mod recovery;
 mod rollback;
