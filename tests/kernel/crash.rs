@@ -29,20 +29,14 @@ fn run_ok(command: &str, file: &Path) -> String {
     .ok()
 }
 
-/// Starts `nshost <command> <file> --lock-timeout 2`, its output thrown away (a pipe
-/// nobody reads could stop it).
+/// Starts `nshost <command> <file> --lock-timeout 2`, its output thrown away.
 fn spawn_quiet(command: &str, file: &Path) -> std::process::Child {
-    nshost_command()
-        .args([
-            command.as_ref(),
-            file.as_os_str(),
-            "--lock-timeout".as_ref(),
-            LOCK_TIMEOUT.as_ref(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawning nshost")
+    spawn_nshost_quiet([
+        command.as_ref(),
+        file.as_os_str(),
+        "--lock-timeout".as_ref(),
+        LOCK_TIMEOUT.as_ref(),
+    ])
 }
 
 /// Starts `nshost <command> <file>`, waits `delay`, kills it with SIGKILL and reaps it.

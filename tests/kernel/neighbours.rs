@@ -244,7 +244,7 @@ fn plans_during_a_large_apply_see_no_half_made_lab() {
     sandboxed(|| {
         let lab = GenLab::new("big", 200);
         let file = scratch("big.yaml", &lab.to_yaml());
-        let mut child = spawn_nshost(["apply".as_ref(), file.as_os_str()]);
+        let mut child = spawn_nshost_quiet(["apply".as_ref(), file.as_os_str()]);
         while netns().is_empty() {
             assert!(child.try_wait().unwrap().is_none(), "the apply ended first");
             std::thread::sleep(std::time::Duration::from_millis(1));

@@ -84,7 +84,7 @@ fn apply_converges_after_an_apply_killed_part_way() {
         // port per interface (one per host, one per router interface).
         let fabric_links = 1 + lab.networks.len() + lab.hosts.len() + 4 * 4;
         for phase in ["namespaces", "links"] {
-            let mut child = spawn_nshost(["apply".as_ref(), file.as_os_str()]);
+            let mut child = spawn_nshost_quiet(["apply".as_ref(), file.as_os_str()]);
             let running = |child: &mut std::process::Child| {
                 assert!(
                     child.try_wait().unwrap().is_none(),

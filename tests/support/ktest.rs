@@ -293,6 +293,19 @@ pub fn spawn_nshost<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> std::
         .expect("spawning nshost")
 }
 
+/// Starts `nshost` with `args`, its output thrown away (a big lab's plan can fill a
+/// pipe nobody reads, and stop nshost), without waiting for it.
+pub fn spawn_nshost_quiet<S: AsRef<OsStr>>(
+    args: impl IntoIterator<Item = S>,
+) -> std::process::Child {
+    nshost_command()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning nshost")
+}
+
 /// Waits for a spawned command and returns what it did.
 pub fn finish(what: &str, child: std::process::Child) -> Run {
     Run::of(what, child.wait_with_output().expect("waiting for nshost"))
