@@ -161,7 +161,9 @@ pub fn link_snapshot(ns: &str) -> BTreeMap<String, Value> {
 /// The kernel tests pass as an unprivileged user too. As root, this copies the test
 /// binary, nshost and the lab files into a fresh world-readable folder and runs every
 /// other kernel test from there as `nobody` (util-linux `setpriv`); as any other user
-/// the suite already runs unprivileged, and this runs it once more from the copy.
+/// the suite already runs unprivileged, and this runs it once more from the copy. One
+/// test at a time: the rest of the suite runs beside it, and the big labs and the crash
+/// sequence, four at once on a two-core machine, came near their sandbox's timeout.
 #[test]
 fn kernel_tests_pass_unprivileged() {
     use std::os::unix::fs::PermissionsExt;
@@ -198,7 +200,7 @@ fn kernel_tests_pass_unprivileged() {
         std::process::Command::new(&tests)
     };
     let out = cmd
-        .args(["--skip", ME, "--test-threads=2"])
+        .args(["--skip", ME, "--test-threads=1"])
         .env(ktest::ENV_NSHOST_BIN, &nshost)
         .env(ktest::ENV_TOPOLOGIES, dir.join("topologies"))
         .current_dir(&dir)
@@ -218,7 +220,7 @@ fn kernel_tests_pass_unprivileged() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(
-        passed >= 30,
+        passed >= 29,
         "expected every other kernel test to run and pass:\n{stdout}"
     );
 }

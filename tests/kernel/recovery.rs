@@ -60,14 +60,6 @@ fn apply_converges_after_a_failed_apply_kept_with_no_rollback() {
     })
 }
 
-/// The number of links in namespace `ns`, read quickly (from `/proc/net/dev` there).
-fn link_count(ns: &str) -> usize {
-    crate::sandbox::in_netns(ns, || std::fs::read_to_string("/proc/thread-self/net/dev"))
-        .join()
-        .unwrap()
-        .map_or(0, |dev| dev.lines().count().saturating_sub(2))
-}
-
 /// Issue: after an apply killed part-way, the next apply refused the lab's own
 /// half-made objects as "owned by nobody". An apply of a 200-host lab killed
 /// (`kill -9`) while it makes its namespaces, and one killed while it makes the veth

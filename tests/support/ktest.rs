@@ -402,6 +402,21 @@ pub fn netns_id(ns: &str) -> u64 {
         .ino()
 }
 
+/// Reads `/proc/thread-self/net/<file>` inside namespace `ns` (`dev`, `route`, ...): a
+/// quick look, without running `ip`. Empty if the namespace is not there.
+pub fn proc_net(ns: &str, file: &str) -> String {
+    let path = format!("/proc/thread-self/net/{file}");
+    sandbox::in_netns(ns, move || std::fs::read_to_string(path))
+        .join()
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// The number of links in namespace `ns` (lines of its `/proc/net/dev`).
+pub fn link_count(ns: &str) -> usize {
+    proc_net(ns, "dev").lines().count().saturating_sub(2)
+}
+
 /// The links of `ns`, by name (`ip -d link`).
 pub fn links(ns: &str) -> BTreeMap<String, Value> {
     ip_json(ns, &["-d", "link", "show"])
