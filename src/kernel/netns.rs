@@ -11,7 +11,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -266,6 +266,12 @@ pub fn create_here(
     let name = spec.name.as_str();
     unshare(CloneFlags::CLONE_NEWNET).map_err(|e| NsError::new(name, "unshare")(errno(e)))?;
     mark_lo().map_err(NsError::new(name, "marking loopback"))?;
+    // No duplicate address detection on the links that come in later (they inherit the
+    // default): a lab's addresses are validated unique (and added `nodad`), but the
+    // kernel's link-local ones would stay tentative for a second, and until then a
+    // router sends no neighbour solicitation on the link, so IPv6 through it would not
+    // work right after the apply. Without IPv6 in the kernel there is nothing to do.
+    let _ = write_sysctl("net.ipv6.conf.default.accept_dad", None, "0");
     for (key, value) in &spec.sysctls {
         write_sysctl(key, None, value).map_err(|cause| NsError {
             ns: name.to_string(),
@@ -274,19 +280,8 @@ pub fn create_here(
         })?;
     }
     let path = run_dir().join(name);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o444)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&path)
-        .map_err(NsError::new(name, "creating mount point"))?;
     let mark = format!("{}\n", namespace_alias(&spec.lab, spec.role));
-    if let Err(e) = file.write_all(mark.as_bytes()) {
-        let _ = std::fs::remove_file(&path);
-        return Err(NsError::new(name, "marking mount point")(e));
-    }
-    drop(file);
+    create_marked(&path, mark.as_bytes()).map_err(NsError::new(name, "creating mount point"))?;
     if let Err(e) = mount(
         Some("/proc/thread-self/ns/net"),
         &path,
@@ -298,6 +293,48 @@ pub fn create_here(
         return Err(NsError::new(name, "bind mount")(errno(e)));
     }
     Ok(())
+}
+
+/// Creates the mount point `path` holding `mark`, failing if `path` exists. The file
+/// is written unnamed first and then linked in (`O_TMPFILE`), so that a run killed at any
+/// moment leaves no entry or a marked one, never an empty file (which would be nobody's,
+/// and would stop the lab's next apply). A filesystem without unnamed files gets the
+/// file created, then written.
+fn create_marked(path: &Path, mark: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let unnamed = OpenOptions::new()
+        .write(true)
+        .mode(0o444)
+        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+        .open(dir);
+    match unnamed {
+        Ok(mut file) => {
+            file.write_all(mark)?;
+            // Linking an unnamed file by descriptor needs a capability (AT_EMPTY_PATH);
+            // through /proc it needs none.
+            let by_fd = format!("/proc/self/fd/{}", file.as_raw_fd());
+            nix::unistd::linkat(
+                nix::fcntl::AT_FDCWD,
+                by_fd.as_str(),
+                nix::fcntl::AT_FDCWD,
+                path,
+                nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
+            )
+            .map_err(errno)
+        }
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o444)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(path)?;
+            file.write_all(mark).inspect_err(|_| {
+                let _ = std::fs::remove_file(path);
+            })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Removes a namespace's name: lazy unmount, then the mount point. The namespace

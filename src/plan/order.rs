@@ -201,15 +201,18 @@ impl<'c> Ops<'c> {
     }
 }
 
-/// The connected subnets of each namespace of a desired state.
-fn connected(desired: &NetState) -> HashMap<&str, Vec<IpNet>> {
+/// The connected subnets of each namespace of a desired state, with their interface.
+fn connected(desired: &NetState) -> HashMap<&str, Vec<(&str, IpNet)>> {
     desired
         .namespaces
         .iter()
         .map(|(name, ns)| {
             (
                 name.as_str(),
-                ns.addresses.keys().map(|k| k.addr.trunc()).collect(),
+                ns.addresses
+                    .keys()
+                    .map(|k| (k.ifname.as_str(), k.addr.trunc()))
+                    .collect(),
             )
         })
         .collect()
@@ -361,12 +364,16 @@ fn build(ops: &Ops<'_>, desired: &NetState, route_edges: bool) -> DiGraph<Node, 
             | Change::ReplaceRoute {
                 ns, key, to: route, ..
             } if route_edges => {
-                // A gateway on no connected subnet is reached through another route of
-                // the table (or of main): that route goes first.
+                // A gateway on no connected subnet (of the route's device, when it
+                // names one: the kernel looks the gateway up through that device only)
+                // is reached through another route of the table (or of main): that
+                // route goes first.
                 let Some(gw) = route.gateway else { continue };
-                let on_link = connected
-                    .get(ns.as_str())
-                    .is_some_and(|subnets| subnets.iter().any(|s| s.contains(&gw)));
+                let on_link = connected.get(ns.as_str()).is_some_and(|subnets| {
+                    subnets.iter().any(|(ifname, s)| {
+                        s.contains(&gw) && route.dev.as_deref().is_none_or(|d| d == *ifname)
+                    })
+                });
                 if on_link {
                     continue;
                 }

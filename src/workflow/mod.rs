@@ -114,12 +114,20 @@ pub fn plan_loaded(loaded: Loaded) -> Result<Planned, Error> {
         source,
         origins: lab.origins,
     };
-    plan(&lab.name, Some(Box::new(file)), desired)
+    plan(&lab.name, Some(Box::new(file)), desired, &managed)
 }
 
-/// Observes the kernel and plans `desired` for `lab`.
-fn plan(lab: &str, file: Option<Box<FileOrigins>>, desired: NetState) -> Result<Planned, Error> {
-    let spec = ObserveSpec::for_desired(lab, &desired);
+/// Observes the kernel and plans `desired` for `lab`. The settings `managed` records are
+/// read too, where they are not desired any more: the live state is what a rollback
+/// puts back.
+fn plan(
+    lab: &str,
+    file: Option<Box<FileOrigins>>,
+    desired: NetState,
+    managed: &record::Managed,
+) -> Result<Planned, Error> {
+    let mut spec = ObserveSpec::for_desired(lab, &desired);
+    managed.observe_too(&mut spec);
     let t = Instant::now();
     let observed = kernel::observe(&spec).map_err(Error::from_kernel)?;
     let observe_ms = ms(t.elapsed());
@@ -159,7 +167,7 @@ fn plan(lab: &str, file: Option<Box<FileOrigins>>, desired: NetState) -> Result<
 /// Plans the removal of everything `lab` owns. With `must_exist` (the lab named on the
 /// command line, without a file), a lab that has nothing on this machine is an error.
 pub fn plan_destroy(lab: &str, must_exist: bool) -> Result<Planned, Error> {
-    let planned = plan(lab, None, NetState::default())?;
+    let planned = plan(lab, None, NetState::default(), &record::read(lab))?;
     if must_exist && planned.plan.is_empty() {
         return Err(Error::NoSuchLab {
             lab: lab.to_string(),

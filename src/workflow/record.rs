@@ -46,6 +46,33 @@ impl Managed {
         m
     }
 
+    /// Adds every key of the record to what `spec` reads, in every namespace and on
+    /// every link that has it: so that the live state a plan starts from holds the
+    /// settings of the namespaces and links it removes, and undoing the plan (a
+    /// rollback) makes them again with their settings.
+    pub fn observe_too(&self, spec: &mut crate::kernel::ObserveSpec) {
+        for (ns, keys) in &self.settings {
+            for key in keys {
+                match settings::classify(key, |_| true) {
+                    Setting::Namespace(k) => {
+                        spec.sysctls
+                            .entry(ns.clone())
+                            .or_default()
+                            .insert(k.to_string());
+                    }
+                    Setting::Device { dev, setting } => {
+                        spec.settings
+                            .entry(ns.clone())
+                            .or_default()
+                            .entry(dev.to_string())
+                            .or_default()
+                            .insert(setting);
+                    }
+                }
+            }
+        }
+    }
+
     /// Both sets of keys.
     pub fn union(mut self, other: &Managed) -> Self {
         self.version = 1;
@@ -172,5 +199,31 @@ mod tests {
         // A union keeps both.
         let both = Managed::of(&now).union(&managed);
         assert!(both.settings["web1"].contains("net.ipv4.icmp_echo_ignore_all"));
+    }
+
+    #[test]
+    fn recorded_settings_are_observed_where_no_longer_desired() {
+        let before = small_lab("lab")
+            .sysctl("web1", "net.ipv4.icmp_echo_ignore_all", "1")
+            .link_setting(
+                "web1",
+                "eth0",
+                crate::state::DevSetting {
+                    section: crate::state::settings::Section::Ipv4Conf,
+                    name: "promote_secondaries".into(),
+                },
+                "1",
+            )
+            .build();
+        let managed = Managed::of(&before);
+        // web1 is gone from what the lab wants; its settings are read all the same.
+        let mut spec = crate::kernel::ObserveSpec::default();
+        managed.observe_too(&mut spec);
+        assert!(spec.sysctls["web1"].contains("net.ipv4.icmp_echo_ignore_all"));
+        let eth0 = &spec.settings["web1"]["eth0"];
+        assert_eq!(
+            eth0.iter().map(|s| s.key("eth0")).collect::<Vec<_>>(),
+            ["net.ipv4.conf.eth0.promote_secondaries"]
+        );
     }
 }

@@ -179,7 +179,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn of(what: &str, out: Output) -> Run {
+    pub fn of(what: &str, out: Output) -> Run {
         let run = Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -222,6 +222,22 @@ impl Run {
 /// columns), and none of nshost's own overrides.
 pub fn nshost_command() -> Command {
     let mut cmd = Command::new(nshost_bin());
+    user_env(&mut cmd);
+    cmd
+}
+
+/// `nshost` run by `wrapper` (`prlimit ...`, `unshare ...`): `wrapper`, its arguments,
+/// then the nshost binary, with the environment of [`nshost_command`]. Add nshost's
+/// arguments.
+pub fn wrapped_nshost(wrapper: &str, wrapper_args: &[&str]) -> Command {
+    let mut cmd = Command::new(wrapper);
+    cmd.args(wrapper_args).arg(nshost_bin());
+    user_env(&mut cmd);
+    cmd
+}
+
+/// The environment nshost runs in for the tests: see [`nshost_command`].
+fn user_env(cmd: &mut Command) {
     cmd.env("NO_COLOR", "1")
         .env_remove("FORCE_COLOR")
         .env_remove("CLICOLOR_FORCE")
@@ -230,8 +246,8 @@ pub fn nshost_command() -> Command {
         .env_remove("NSHOST_NETNS_DIR")
         .env_remove("NSHOST_LOCK_DIR")
         .env_remove("NSHOST_TRACE")
+        .env_remove("NSHOST_FAULT")
         .stdin(Stdio::null());
-    cmd
 }
 
 /// Runs `nshost` with `args` and waits for it.
@@ -245,6 +261,54 @@ pub fn nshost<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Run {
             .output()
             .expect("running nshost"),
     )
+}
+
+/// Runs `nshost` with `args` and the variables `env` set (`NSHOST_FAULT`, say), and
+/// waits for it.
+pub fn nshost_env<S: AsRef<OsStr>>(env: &[(&str, &str)], args: impl IntoIterator<Item = S>) -> Run {
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let what = format!(
+        "{} nshost {}",
+        vars.join(" "),
+        args.join(OsStr::new(" ")).to_string_lossy()
+    );
+    let mut cmd = nshost_command();
+    cmd.args(&args).envs(env.iter().copied());
+    Run::of(&what, cmd.output().expect("running nshost"))
+}
+
+/// Runs a command built by [`wrapped_nshost`] and waits for it.
+pub fn run_command(what: &str, mut cmd: Command) -> Run {
+    Run::of(what, cmd.output().unwrap_or_else(|e| panic!("{what}: {e}")))
+}
+
+/// Starts `nshost` with `args`, its output piped, without waiting for it.
+pub fn spawn_nshost<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> std::process::Child {
+    nshost_command()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning nshost")
+}
+
+/// Starts `nshost` with `args`, its output thrown away (a big lab's plan can fill a
+/// pipe nobody reads, and stop nshost), without waiting for it.
+pub fn spawn_nshost_quiet<S: AsRef<OsStr>>(
+    args: impl IntoIterator<Item = S>,
+) -> std::process::Child {
+    nshost_command()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning nshost")
+}
+
+/// Waits for a spawned command and returns what it did.
+pub fn finish(what: &str, child: std::process::Child) -> Run {
+    Run::of(what, child.wait_with_output().expect("waiting for nshost"))
 }
 
 /// Runs a program (`ip`, `ping`) and waits for it.
@@ -278,6 +342,57 @@ pub fn netns() -> Vec<String> {
     sandbox::netns_names().unwrap()
 }
 
+/// Every entry under `/run/netns` and what it is: `namespace` (a mounted network
+/// namespace), `file` (a regular file with no namespace on it), `directory`, `symlink`,
+/// `fifo` or `other`. Nothing is opened but regular files, and those without blocking.
+pub fn entries() -> BTreeMap<String, &'static str> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(sandbox::NETNS_DIR).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ty = entry.file_type().unwrap();
+        let what = if ty.is_file() {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+                .open(entry.path())
+                .unwrap();
+            let fs = nix::sys::statfs::fstatfs(&file).unwrap();
+            if fs.filesystem_type() == nix::sys::statfs::NSFS_MAGIC {
+                "namespace"
+            } else {
+                "file"
+            }
+        } else if ty.is_dir() {
+            "directory"
+        } else if ty.is_symlink() {
+            "symlink"
+        } else if ty.is_fifo() {
+            "fifo"
+        } else {
+            "other"
+        };
+        out.insert(name, what);
+    }
+    out
+}
+
+/// Asserts that every entry under `/run/netns` is a mounted namespace: nothing left
+/// half made or half removed.
+#[track_caller]
+pub fn assert_only_namespaces() {
+    let odd: BTreeMap<String, &str> = entries()
+        .into_iter()
+        .filter(|(_, what)| *what != "namespace")
+        .collect();
+    assert_eq!(
+        odd,
+        BTreeMap::new(),
+        "entries under /run/netns that hold no namespace"
+    );
+}
+
 /// The namespace bound at `/run/netns/<ns>`, as its nsfs inode: the same number means
 /// the same namespace, never recreated.
 pub fn netns_id(ns: &str) -> u64 {
@@ -285,6 +400,21 @@ pub fn netns_id(ns: &str) -> u64 {
     std::fs::metadata(Path::new(sandbox::NETNS_DIR).join(ns))
         .unwrap()
         .ino()
+}
+
+/// Reads `/proc/thread-self/net/<file>` inside namespace `ns` (`dev`, `route`, ...): a
+/// quick look, without running `ip`. Empty if the namespace is not there.
+pub fn proc_net(ns: &str, file: &str) -> String {
+    let path = format!("/proc/thread-self/net/{file}");
+    sandbox::in_netns(ns, move || std::fs::read_to_string(path))
+        .join()
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// The number of links in namespace `ns` (lines of its `/proc/net/dev`).
+pub fn link_count(ns: &str) -> usize {
+    proc_net(ns, "dev").lines().count().saturating_sub(2)
 }
 
 /// The links of `ns`, by name (`ip -d link`).
@@ -408,8 +538,11 @@ pub fn sysctl(ns: &str, key: &str) -> String {
         .to_string()
 }
 
-/// Pings `addr` from namespace `from` until one reply comes back, for at most 10 s
-/// (a new IPv6 link needs a second or two before neighbour discovery answers).
+/// Pings `addr` from namespace `from` until one reply comes back, for at most 10 s.
+/// The kernel brings new links' carrier up asynchronously (its link watch, one queue
+/// for the whole machine, which also opens bridge ports): on a loaded machine a first
+/// ARP request can be lost, and `ping` then stops at "Destination Host Unreachable",
+/// so it is run again until the deadline.
 pub fn ping(from: &str, addr: &str) -> bool {
     let installed = std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("ping").is_file()));
@@ -418,7 +551,16 @@ pub fn ping(from: &str, addr: &str) -> bool {
         "`ping` is not installed (Debian: apt-get install iputils-ping)"
     );
     let args = [
-        "netns", "exec", from, "ping", "-n", "-c", "1", "-w", "10", addr,
+        "netns", "exec", from, "ping", "-n", "-c", "1", "-W", "1", addr,
     ];
-    run("ip", &args).code == 0
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if run("ip", &args).code == 0 {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -134,6 +134,31 @@ fn a_route_through_another_route_comes_after_it() {
     assert!(pos("10.9.0.0/24") < pos("10.8.0.0/16"));
 }
 
+/// A gateway on a connected subnet of another device than the route's own (`dev`) is
+/// reached only through a route of that device (the kernel looks it up through the
+/// route's device): that route goes first too.
+#[test]
+fn a_route_through_another_device_comes_after_the_route_that_reaches_its_gateway() {
+    let desired = small_lab(LAB)
+        .route_in(
+            "hq-gw",
+            RT_TABLE_MAIN,
+            "10.0.0.0/16",
+            Some("10.1.1.99"),
+            Some("eth1"),
+        )
+        .route_in("hq-gw", RT_TABLE_MAIN, "10.1.1.99/32", None, Some("eth1"))
+        .build();
+    let p = plan(&desired, &NetState::default());
+    let pos = |dst: &str| {
+        p.changes
+            .iter()
+            .position(|c| matches!(c, Change::AddRoute { key, .. } if key.dst == net(dst)))
+            .unwrap()
+    };
+    assert!(pos("10.1.1.99/32") < pos("10.0.0.0/16"));
+}
+
 /// Regression (issue 6, item 8): a per-device sysctl on a new namespace was folded into
 /// the namespace's creation, before its device existed.
 #[test]
