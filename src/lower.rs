@@ -37,6 +37,9 @@ const FABRIC_SYSCTLS: [&str; 2] = [
     "net.ipv6.conf.default.disable_ipv6",
 ];
 
+/// The namespace-wide setting of every node with an IPv6 address (see `lower`).
+pub const NO_DAD: &str = "net.ipv6.conf.default.accept_dad";
+
 /// The MTU an interface gets: the one written (for it or its network), else what the
 /// kernel gives a fresh link of its kind.
 fn mtu_of(iface: &LabInterface, lower_mtu: impl Fn(&str) -> Option<u32>) -> u32 {
@@ -141,6 +144,17 @@ pub fn lower(lab: &Lab) -> NetState {
                     }
                 }
             }
+        }
+        // No duplicate address detection on the links of a node with IPv6 (they inherit
+        // the default): its addresses are validated unique (and added `nodad`), but the
+        // kernel's link-local ones would stay tentative for a second, and until then a
+        // router sends no neighbour solicitation on the link, so IPv6 through it would
+        // not work right after the apply. Written by the thread creating the namespace,
+        // before any link; a node without IPv6 is spared the `/proc/sys` write.
+        if ns.addresses.keys().any(|k| k.addr.addr().is_ipv6()) {
+            ns.sysctls
+                .entry(NO_DAD.to_string())
+                .or_insert_with(|| "0".to_string());
         }
         state.namespaces.insert(node.ns.clone(), ns);
     }

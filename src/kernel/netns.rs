@@ -266,12 +266,6 @@ pub fn create_here(
     let name = spec.name.as_str();
     unshare(CloneFlags::CLONE_NEWNET).map_err(|e| NsError::new(name, "unshare")(errno(e)))?;
     mark_lo().map_err(NsError::new(name, "marking loopback"))?;
-    // No duplicate address detection on the links that come in later (they inherit the
-    // default): a lab's addresses are validated unique (and added `nodad`), but the
-    // kernel's link-local ones would stay tentative for a second, and until then a
-    // router sends no neighbour solicitation on the link, so IPv6 through it would not
-    // work right after the apply. Without IPv6 in the kernel there is nothing to do.
-    let _ = write_sysctl("net.ipv6.conf.default.accept_dad", None, "0");
     for (key, value) in &spec.sysctls {
         write_sysctl(key, None, value).map_err(|cause| NsError {
             ns: name.to_string(),
