@@ -1,0 +1,240 @@
+//! Policy rules.
+
+use std::collections::HashMap;
+
+use miette::SourceSpan;
+
+use super::routes::check_if_ref;
+use super::tables::{Tables, resolve_table};
+use super::values::parse_prefix;
+use super::{Code, Cx};
+use crate::state::{Fwmark, PortRange, Rule};
+use crate::topology::{Family, Ports, Proto, RuleSpec, Spanned};
+
+pub(super) fn ipproto_number(cx: &mut Cx, p: &Spanned<Proto>) -> Option<u8> {
+    match &p.value {
+        Proto::Number(n) => Some(*n),
+        Proto::Name(name) => match name.as_str() {
+            "tcp" => Some(6),
+            "udp" => Some(17),
+            "icmp" => Some(1),
+            "icmpv6" => Some(58),
+            "sctp" => Some(132),
+            _ => {
+                let span = cx.span(p);
+                cx.report(
+                    Code::UnknownIpproto,
+                    format!("unknown IP protocol `{name}`"),
+                )
+                .with_label(span, "unknown protocol")
+                .with_help("use `tcp`, `udp`, `icmp`, `icmpv6`, `sctp` or a protocol number");
+                None
+            }
+        },
+    }
+}
+
+/// The ports a rule can match: the kernel rejects 0 and 65535 in a rule's port range.
+pub(super) const RULE_PORTS: std::ops::RangeInclusive<u16> = 1..=65534;
+
+pub(super) fn port_range(cx: &mut Cx, p: &Spanned<Ports>) -> Option<PortRange> {
+    let span = cx.span(p);
+    let text = match &p.value {
+        Ports::Port(n) => {
+            let n = *n;
+            if !RULE_PORTS.contains(&n) {
+                cx.report(
+                    Code::BadPortRange,
+                    format!("port {n} cannot be matched by a rule"),
+                )
+                .with_label(span, "out of range")
+                .with_help("rule ports are 1-65534 (the kernel rejects 0 and 65535)");
+                return None;
+            }
+            return Some(PortRange { start: n, end: n });
+        }
+        Ports::Range(s) => s,
+    };
+    let parsed = match text.split_once('-') {
+        Some((lo, hi)) => lo
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .zip(hi.trim().parse::<u16>().ok()),
+        None => text.trim().parse::<u16>().ok().map(|n| (n, n)),
+    };
+    match parsed {
+        Some((start, end)) if !RULE_PORTS.contains(&start) || !RULE_PORTS.contains(&end) => {
+            cx.report(
+                Code::BadPortRange,
+                format!("the port range `{text}` cannot be matched by a rule"),
+            )
+            .with_label(span, "out of range")
+            .with_help("rule ports are 1-65534 (the kernel rejects 0 and 65535)");
+            None
+        }
+        Some((start, end)) if start <= end => Some(PortRange { start, end }),
+        Some((start, end)) => {
+            cx.report(
+                Code::BadPortRange,
+                format!("the port range `{text}` is backwards"),
+            )
+            .with_label(span, "start above end")
+            .with_help(format!("did you mean `{end}-{start}`?"));
+            None
+        }
+        None => {
+            cx.report(
+                Code::BadPortRange,
+                format!("`{text}` is not a port or a port range"),
+            )
+            .with_label(span, "not a port range")
+            .with_help("write a port (`80`) or an inclusive range (`\"1000-2000\"`)");
+            None
+        }
+    }
+}
+
+pub(super) fn check_rules(
+    cx: &mut Cx,
+    node: &Spanned<String>,
+    specs: &[RuleSpec],
+    ifnames: &[&str],
+    tables: &Tables,
+) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    let mut seen: HashMap<Rule, SourceSpan> = HashMap::new();
+    for spec in specs {
+        let prio_span = cx.span(&spec.priority);
+        let mut ok = true;
+        let priority = spec.priority.value;
+        if !(1..=32765).contains(&priority) {
+            cx.report(
+                Code::BadRulePriority,
+                format!("rule priority {priority} is out of range"),
+            )
+            .with_label(prio_span, "must be 1 to 32765")
+            .with_help("0, 32766 and 32767 are the kernel's local, main and default rules");
+            ok = false;
+        }
+        let from = spec
+            .from
+            .as_ref()
+            .map(|f| (parse_prefix(cx, f, "rule source"), cx.span(f)));
+        let to = spec
+            .to
+            .as_ref()
+            .map(|t| (parse_prefix(cx, t, "rule destination"), cx.span(t)));
+        ok &= from.is_none_or(|(n, _)| n.is_some()) && to.is_none_or(|(n, _)| n.is_some());
+        let mut v6: Option<(bool, SourceSpan)> = None;
+        for (net, span) in [from, to].into_iter().flatten() {
+            let Some(net) = net else { continue };
+            let is_v6 = net.addr().is_ipv6();
+            match v6 {
+                Some((other, other_span)) if other != is_v6 => {
+                    cx.report(
+                        Code::FamilyMismatch,
+                        "the rule's `from` and `to` are of different address families",
+                    )
+                    .with_label(other_span, if other { "IPv6" } else { "IPv4" })
+                    .with_label(span, if is_v6 { "IPv6" } else { "IPv4" });
+                    ok = false;
+                }
+                Some(_) => {}
+                None => v6 = Some((is_v6, span)),
+            }
+        }
+        if let Some(family) = &spec.family {
+            let fam_v6 = family.value == Family::Ipv6;
+            match v6 {
+                Some((is_v6, span)) if is_v6 != fam_v6 => {
+                    let fam_span = cx.span(family);
+                    cx.report(
+                        Code::FamilyMismatch,
+                        "the rule's `family` does not match its prefixes",
+                    )
+                    .with_label(fam_span, if fam_v6 { "IPv6" } else { "IPv4" })
+                    .with_label(span, if is_v6 { "IPv6" } else { "IPv4" })
+                    .with_help("leave `family` out: the prefixes already say it");
+                    ok = false;
+                }
+                Some(_) => {}
+                None => v6 = Some((fam_v6, cx.span(family))),
+            }
+        }
+        if let Some(iif) = &spec.iif {
+            ok &= check_if_ref(cx, iif, &node.value, ifnames);
+        }
+        if let Some(oif) = &spec.oif {
+            ok &= check_if_ref(cx, oif, &node.value, ifnames);
+        }
+        let ipproto = match &spec.ipproto {
+            Some(p) => {
+                let n = ipproto_number(cx, p);
+                ok &= n.is_some();
+                n
+            }
+            None => None,
+        };
+        let sport = spec.sport.as_ref().map(|p| port_range(cx, p));
+        let dport = spec.dport.as_ref().map(|p| port_range(cx, p));
+        ok &= sport.is_none_or(|p| p.is_some()) && dport.is_none_or(|p| p.is_some());
+        for ports in [&spec.sport, &spec.dport].into_iter().flatten() {
+            let span = cx.span(ports);
+            match (&spec.ipproto, ipproto) {
+                (None, _) => {
+                    cx.report(Code::PortsNeedIpproto, "a port match needs `ipproto`")
+                        .with_label(span, "ports without a protocol")
+                        .with_help("add `ipproto: tcp`, `udp` or `sctp`");
+                    ok = false;
+                }
+                (Some(p), Some(n)) if !matches!(n, 6 | 17 | 132) => {
+                    let proto_span = cx.span(p);
+                    cx.report(
+                        Code::PortsNeedIpproto,
+                        "a port match needs `ipproto` tcp, udp or sctp",
+                    )
+                    .with_label(proto_span, "this protocol has no ports")
+                    .with_label(span, "ports");
+                    ok = false;
+                }
+                _ => {}
+            }
+        }
+        let table = resolve_table(cx, &spec.table, tables);
+        let Some(table) = table else { continue };
+        if !ok {
+            continue;
+        }
+        let rule = Rule {
+            v6: v6.is_some_and(|(v, _)| v),
+            priority,
+            from: Rule::prefix(from.and_then(|(n, _)| n)),
+            to: Rule::prefix(to.and_then(|(n, _)| n)),
+            iif: spec.iif.as_ref().map(|s| s.value.clone()),
+            oif: spec.oif.as_ref().map(|s| s.value.clone()),
+            fwmark: spec
+                .fwmark
+                .as_ref()
+                .and_then(|s| Fwmark::new(s.value, None)),
+            tos: spec.tos.as_ref().map(|s| s.value),
+            ipproto,
+            sport: sport.flatten(),
+            dport: dport.flatten(),
+            table,
+        };
+        if let Some(first) = seen.get(&rule) {
+            cx.report(
+                Code::DuplicateRule,
+                format!("`{}` has the same rule twice", node.value),
+            )
+            .with_label(*first, "first rule")
+            .with_label(prio_span, "identical rule")
+            .with_help("remove one of them");
+            continue;
+        }
+        seen.insert(rule.clone(), prio_span);
+        rules.push(rule);
+    }
+    rules
+}
