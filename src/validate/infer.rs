@@ -1,7 +1,7 @@
 //! Inference: the network of each interface left without one, the inferred networks, and
 //! each host's gateway. Nothing here checks; what cannot be inferred is reported.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use indexmap::IndexMap;
@@ -9,7 +9,8 @@ use ipnet::IpNet;
 use miette::SourceSpan;
 
 use super::interfaces::Member;
-use super::networks::{DeclaredNet, NetInfo};
+use super::networks::{DeclaredNet, NetInfo, subnet_index};
+use super::prefixes::PrefixMap;
 use super::{Code, Cx};
 
 /// Resolves every veth member's network, explicit or inferred, and returns all the
@@ -19,14 +20,15 @@ pub(super) fn resolve_networks(
     declared: &IndexMap<String, DeclaredNet>,
     members: &mut [Member],
 ) -> Vec<NetInfo> {
+    let by_subnet = subnet_index(declared);
     let mut inferable = Vec::new();
     for (i, m) in members.iter_mut().enumerate() {
         if m.standalone.is_some() {
             continue;
         }
         if let Some(net) = m.explicit_network {
-            if declared.contains_key(&net.value) {
-                m.network = Some(net.value.clone());
+            if let Some(n) = declared.get_index_of(&net.value) {
+                m.network = Some(n);
             } else {
                 let span = cx.span(net);
                 let help = if declared.is_empty() {
@@ -54,30 +56,18 @@ pub(super) fn resolve_networks(
             continue;
         };
         // The declared networks with the most specific subnet holding the address.
-        let mut best: Option<(u8, Vec<&String>)> = None;
-        for (name, net) in declared {
-            let Some(len) = net
-                .subnets
-                .iter()
-                .filter(|(s, _)| s.contains(&first.addr()))
-                .map(|(s, _)| s.prefix_len())
-                .max()
-            else {
-                continue;
-            };
-            match &mut best {
-                Some((l, names)) if *l == len => names.push(name),
-                Some((l, _)) if *l > len => {}
-                _ => best = Some((len, vec![name])),
-            }
-        }
-        match best {
+        let best: Option<Vec<usize>> = by_subnet.longest(first.addr()).map(|(_, nets)| {
+            let mut nets = nets.to_vec();
+            nets.dedup();
+            nets
+        });
+        match best.as_deref() {
             None => inferable.push(i),
-            Some((_, names)) if names.len() == 1 => m.network = Some(names[0].clone()),
-            Some((_, names)) => {
-                let list = names
+            Some(&[one]) => m.network = Some(one),
+            Some(many) => {
+                let list = many
                     .iter()
-                    .map(|n| format!("`{n}`"))
+                    .map(|&n| format!("`{}`", declared[n].name))
                     .collect::<Vec<_>>()
                     .join(" and ");
                 cx.report(
@@ -122,9 +112,9 @@ pub(super) fn resolve_networks(
     }
 
     let mut nets: Vec<NetInfo> = declared
-        .iter()
-        .map(|(name, d)| NetInfo {
-            name: name.clone(),
+        .values()
+        .map(|d| NetInfo {
+            name: d.name.clone(),
             subnets: d.subnets.clone(),
             mtu: d.mtu,
             allow_overlap: d.allow_overlap,
@@ -134,9 +124,10 @@ pub(super) fn resolve_networks(
         .collect();
     for group in groups.values() {
         let mut subnets: Vec<(IpNet, SourceSpan)> = Vec::new();
+        let mut seen = HashSet::new();
         for &i in group {
             for (a, span) in &members[i].addrs {
-                if !subnets.iter().any(|(s, _)| *s == a.trunc()) {
+                if seen.insert(a.trunc()) {
                     subnets.push((a.trunc(), *span));
                 }
             }
@@ -153,7 +144,7 @@ pub(super) fn resolve_networks(
             continue;
         }
         for &i in group {
-            members[i].network = Some(name.clone());
+            members[i].network = Some(nets.len());
         }
         nets.push(NetInfo {
             span: subnets[0].1,
@@ -165,56 +156,44 @@ pub(super) fn resolve_networks(
         });
     }
 
-    // Addresses must lie in the subnets of the declared network they are on.
-    for m in members.iter_mut() {
-        let Some(net) = m.network.as_ref().and_then(|n| declared.get(n)) else {
-            continue;
-        };
-        if net.subnets.is_empty() {
-            continue;
-        }
-        for (a, span) in &m.addrs {
-            if net.subnets.iter().any(|(s, _)| s.contains(&a.addr())) {
-                continue;
-            }
-            m.misplaced = true;
-            let name = m.network.as_deref().unwrap_or_default();
-            let list = net
-                .subnets
-                .iter()
-                .map(|(s, _)| s.to_string())
-                .collect::<Vec<_>>();
-            let help = match list.as_slice() {
-                [one] => format!("the subnet of `{name}` is {one}"),
-                many => format!("the subnets of `{name}` are {}", many.join(", ")),
-            };
-            cx.report(
-                Code::AddressOutsideNetwork,
-                format!("{} is outside its network's subnet", a.addr()),
-            )
-            .with_label(*span, format!("not in any subnet of `{name}`"))
-            .with_label(net.key_span, format!("`{name}` is declared here"))
-            .with_help(help);
-        }
-    }
     nets
 }
 
-/// The first router interface address (in file order) on the host's network whose
-/// subnet holds one of the host's addresses of the family.
-pub(super) fn infer_gateway(host: &Member, members: &[Member], v6: bool) -> Option<IpAddr> {
-    let network = host.network.as_ref()?;
-    let host_addrs: Vec<IpAddr> = host
-        .addrs
-        .iter()
-        .map(|(a, _)| a.addr())
-        .filter(|a| a.is_ipv6() == v6)
-        .collect();
-    members
-        .iter()
-        .filter(|m| m.router && m.network.as_ref() == Some(network))
-        .flat_map(|m| m.addrs.iter().map(|(a, _)| *a))
-        .filter(|a| a.addr().is_ipv6() == v6)
-        .find(|a| host_addrs.iter().any(|h| a.trunc().contains(h)))
-        .map(|a| a.addr())
+/// The router addresses hosts take their gateway from, filed by subnet: for each
+/// subnet and network, the first router address (in file order) in that subnet. Built
+/// once, so that inferring every host's gateway is linear in the lab's size.
+pub(super) struct Gateways {
+    /// (network, position in file order, address).
+    by_subnet: PrefixMap<(usize, usize, IpAddr)>,
+}
+
+impl Gateways {
+    pub(super) fn new(members: &[Member]) -> Self {
+        let mut by_subnet: PrefixMap<(usize, usize, IpAddr)> = PrefixMap::default();
+        let router_addrs = members
+            .iter()
+            .filter(|m| m.router)
+            .filter_map(|m| Some((m.network?, &m.addrs)))
+            .flat_map(|(net, addrs)| addrs.iter().map(move |(a, _)| (net, *a)));
+        for (order, (net, a)) in router_addrs.enumerate() {
+            if !by_subnet.get(&a).iter().any(|(n, _, _)| *n == net) {
+                by_subnet.insert(a, (net, order, a.addr()));
+            }
+        }
+        Gateways { by_subnet }
+    }
+
+    /// The first router interface address (in file order) on the host's network whose
+    /// subnet holds one of the host's addresses of the family.
+    pub(super) fn infer(&self, host: &Member, v6: bool) -> Option<IpAddr> {
+        let network = host.network?;
+        host.addrs
+            .iter()
+            .map(|(a, _)| a.addr())
+            .filter(|a| a.is_ipv6() == v6)
+            .flat_map(|h| self.by_subnet.containing(h))
+            .flat_map(|(_, hits)| hits.iter().filter(|(n, _, _)| *n == network))
+            .min_by_key(|(_, order, _)| *order)
+            .map(|(_, _, gw)| *gw)
+    }
 }

@@ -1,7 +1,8 @@
 //! Interfaces: the members of networks (router interfaces and each host's one), their
 //! kinds, and the interfaces of the resolved lab.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 
 use ipnet::IpNet;
 use miette::SourceSpan;
@@ -28,8 +29,8 @@ pub(super) struct Member<'t> {
     pub(super) addrs: Vec<(IpNet, SourceSpan)>,
     pub(super) mtu: Option<u32>,
     pub(super) up: bool,
-    /// The network, once resolved.
-    pub(super) network: Option<String>,
+    /// The network (an index into the lab's networks), once resolved.
+    pub(super) network: Option<usize>,
     /// Set when an address lies outside the member's network (already reported).
     pub(super) misplaced: bool,
 }
@@ -59,9 +60,63 @@ pub(super) fn check_kind(cx: &mut Cx, kind: &Spanned<String>) -> bool {
     ok
 }
 
-pub(super) fn collect_members<'t>(cx: &mut Cx, topo: &'t Topology) -> Vec<Member<'t>> {
+/// Every member of the lab: each router's interfaces in file order, then each host's.
+pub(super) struct Members<'t> {
+    pub(super) list: Vec<Member<'t>>,
+    /// Where each router's members are in `list`, by router index.
+    pub(super) routers: Vec<Range<usize>>,
+}
+
+impl<'t> Members<'t> {
+    /// The members of router `r`.
+    pub(super) fn of_router(&self, r: usize) -> &[Member<'t>] {
+        &self.list[self.routers[r].clone()]
+    }
+
+    /// The member of host `h` (every host has exactly one).
+    pub(super) fn of_host(&self, h: usize) -> &Member<'t> {
+        &self.list[self.routers.last().map_or(0, |r| r.end) + h]
+    }
+}
+
+/// One node while its routes, rules and sysctls are checked: its key and members, with
+/// its interfaces found by name.
+pub(super) struct Node<'m, 't> {
+    pub(super) key: &'t Spanned<String>,
+    pub(super) members: &'m [Member<'t>],
+    by_name: HashMap<&'m str, usize>,
+}
+
+impl<'m, 't> Node<'m, 't> {
+    pub(super) fn new(key: &'t Spanned<String>, members: &'m [Member<'t>]) -> Self {
+        let by_name = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.ifname.as_str(), i))
+            .collect();
+        Node {
+            key,
+            members,
+            by_name,
+        }
+    }
+
+    /// The node's name.
+    pub(super) fn name(&self) -> &'t str {
+        &self.key.value
+    }
+
+    /// Whether the node has an interface `name`, its loopback included.
+    pub(super) fn has(&self, name: &str) -> bool {
+        name == "lo" || self.by_name.contains_key(name)
+    }
+}
+
+pub(super) fn collect_members<'t>(cx: &mut Cx, topo: &'t Topology) -> Members<'t> {
     let mut members = Vec::new();
+    let mut routers = Vec::new();
     for (node, router) in &topo.routers {
+        let start = members.len();
         for (key, iface) in &router.interfaces {
             let name_span = cx.span(key);
             check_ifname(cx, &key.value, name_span, true);
@@ -118,6 +173,7 @@ pub(super) fn collect_members<'t>(cx: &mut Cx, topo: &'t Topology) -> Vec<Member
                 misplaced: false,
             });
         }
+        routers.push(start..members.len());
     }
     for (node, host) in &topo.hosts {
         let (ifname, name_span) = match &host.interface {
@@ -147,22 +203,21 @@ pub(super) fn collect_members<'t>(cx: &mut Cx, topo: &'t Topology) -> Vec<Member
             misplaced: false,
         });
     }
-    members
+    Members {
+        list: members,
+        routers,
+    }
 }
 
-pub(super) fn lab_interfaces(mine: &[&Member], nets: &[NetInfo]) -> BTreeMap<String, LabInterface> {
+pub(super) fn lab_interfaces(mine: &[Member], nets: &[NetInfo]) -> BTreeMap<String, LabInterface> {
     mine.iter()
         .map(|m| {
-            let net_mtu = m
-                .network
-                .as_ref()
-                .and_then(|n| nets.iter().find(|x| &x.name == n))
-                .and_then(|n| n.mtu);
+            let net_mtu = m.network.and_then(|n| nets[n].mtu);
             let kind = match &m.standalone {
                 Some(kind) if kind == "ifb" => IfaceKind::Ifb,
                 Some(_) => IfaceKind::Dummy,
                 None => IfaceKind::Veth {
-                    network: m.network.clone().unwrap_or_default(),
+                    network: m.network.map(|n| nets[n].name.clone()).unwrap_or_default(),
                     fabric_name: naming::fabric_port_name(&m.node.value, &m.ifname),
                 },
             };

@@ -13,6 +13,7 @@ mod infer;
 mod interfaces;
 mod names;
 mod networks;
+mod prefixes;
 mod problem;
 mod routes;
 mod rules;
@@ -22,17 +23,16 @@ mod tables;
 mod tests;
 mod values;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ipnet::IpNet;
 use miette::{NamedSource, SourceSpan};
 
 pub use self::code::Code;
 pub use self::problem::{Invalid, Problem, Warnings};
 pub use self::routes::{IP6_RT_PRIO_USER, kernel_metric};
 
-use self::interfaces::Member;
+use self::interfaces::Node;
 use crate::lab::{Lab, LabNetwork, LabNode};
 use crate::naming;
 use crate::state::NsRole;
@@ -86,33 +86,19 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
     names::check_node_names(cx, topo, &prefix, &fabric_ns);
 
     let mut members = interfaces::collect_members(cx, topo);
-    let nets = infer::resolve_networks(cx, &declared, &mut members);
+    let nets = infer::resolve_networks(cx, &declared, &mut members.list);
+    addresses::check_in_network(cx, &declared, &mut members.list);
     networks::check_overlaps(cx, &nets);
-    addresses::check_duplicate_addresses(cx, &members);
-    names::check_fabric_names(cx, &nets, &members);
+    addresses::check_duplicate_addresses(cx, &members.list);
+    names::check_fabric_names(cx, &nets, &members.list);
+    let gateways = infer::Gateways::new(&members.list);
 
-    // Each node's members, found by the node's key (one pass, not one per node).
-    let mut by_node: HashMap<(bool, *const Spanned<String>), Vec<&Member>> = HashMap::new();
-    for m in &members {
-        by_node
-            .entry((m.router, std::ptr::from_ref(m.node)))
-            .or_default()
-            .push(m);
-    }
     let mut nodes = BTreeMap::new();
-    for (key, router) in &topo.routers {
-        let mine = by_node
-            .get(&(true, std::ptr::from_ref(key)))
-            .cloned()
-            .unwrap_or_default();
-        let interfaces = interfaces::lab_interfaces(&mine, &nets);
-        let ifnames: Vec<&str> = mine.iter().map(|m| m.ifname.as_str()).collect();
-        let connected: Vec<IpNet> = mine
-            .iter()
-            .flat_map(|m| m.addrs.iter().map(|(a, _)| a.trunc()))
-            .collect();
-        let routes = routes::check_routes(cx, key, &router.routes, &ifnames, &connected, &tables);
-        let rules = rules::check_rules(cx, key, &router.rules, &ifnames, &tables);
+    for (r, (key, router)) in topo.routers.iter().enumerate() {
+        let node = Node::new(key, members.of_router(r));
+        let interfaces = interfaces::lab_interfaces(node.members, &nets);
+        let routes = routes::check_routes(cx, &node, &router.routes, &tables);
+        let rules = rules::check_rules(cx, &node, &router.rules, &tables);
         let mut sysctls = sysctls::check_sysctls(cx, &router.sysctls);
         for forwarding in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] {
             sysctls
@@ -131,15 +117,10 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
             },
         );
     }
-    for (key, host) in &topo.hosts {
-        let Some(&me) = by_node
-            .get(&(false, std::ptr::from_ref(key)))
-            .and_then(|mine| mine.first())
-        else {
-            continue;
-        };
-        let interfaces = interfaces::lab_interfaces(&[me], &nets);
-        let routes = routes::host_routes(cx, key, host.gateway.as_ref(), me, &members);
+    for (h, (key, host)) in topo.hosts.iter().enumerate() {
+        let me = members.of_host(h);
+        let interfaces = interfaces::lab_interfaces(std::slice::from_ref(me), &nets);
+        let routes = routes::host_routes(cx, key, host.gateway.as_ref(), me, &gateways, &nets);
         let sysctls = sysctls::check_sysctls(cx, &host.sysctls);
         nodes.insert(
             key.value.clone(),

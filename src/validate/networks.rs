@@ -1,15 +1,19 @@
 //! Declared networks, and the lab-wide checks of all networks.
 
+use std::collections::HashMap;
+
 use indexmap::IndexMap;
 use ipnet::IpNet;
 use miette::SourceSpan;
 
+use super::prefixes::PrefixMap;
 use super::values::{check_mtu, parse_prefix};
 use super::{Code, Cx};
 use crate::topology::Topology;
 
 /// A network as declared under `networks`, after its own checks.
 pub(super) struct DeclaredNet {
+    pub(super) name: String,
     pub(super) key_span: SourceSpan,
     pub(super) subnets: Vec<(IpNet, SourceSpan)>,
     pub(super) mtu: Option<u32>,
@@ -49,6 +53,7 @@ pub(super) fn check_networks(cx: &mut Cx, topo: &Topology) -> IndexMap<String, D
         nets.insert(
             key.value.clone(),
             DeclaredNet {
+                name: key.value.clone(),
                 key_span,
                 subnets,
                 mtu,
@@ -59,49 +64,72 @@ pub(super) fn check_networks(cx: &mut Cx, topo: &Topology) -> IndexMap<String, D
     nets
 }
 
-pub(super) fn overlap(a: &IpNet, b: &IpNet) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
+/// Every declared subnet, with the networks declaring it (by index) in file order.
+pub(super) fn subnet_index(declared: &IndexMap<String, DeclaredNet>) -> PrefixMap<usize> {
+    let mut by_subnet = PrefixMap::default();
+    for (n, net) in declared.values().enumerate() {
+        for (s, _) in &net.subnets {
+            by_subnet.insert(*s, n);
+        }
+    }
+    by_subnet
 }
 
+/// Reports each pair of networks whose subnets overlap, once, unless one of them allows
+/// it. The subnets are sorted by where they start, so that every subnet is compared
+/// only with the chain of subnets holding it (at most one per prefix length).
 pub(super) fn check_overlaps(cx: &mut Cx, nets: &[NetInfo]) {
-    for (i, a) in nets.iter().enumerate() {
-        for b in &nets[i + 1..] {
-            if a.allow_overlap || b.allow_overlap {
-                continue;
-            }
-            let hit = a.subnets.iter().find_map(|(sa, spa)| {
-                b.subnets
-                    .iter()
-                    .find(|(sb, _)| overlap(sa, sb))
-                    .map(|(sb, spb)| (sa, *spa, sb, *spb))
-            });
-            let Some((sa, spa, sb, spb)) = hit else {
-                continue;
-            };
-            let describe = |n: &NetInfo, s: &IpNet| {
-                if n.inferred {
-                    format!("{s} (inferred network `{}`)", n.name)
-                } else {
-                    format!("{s} of network `{}`", n.name)
-                }
-            };
-            let (la, lb) = (describe(a, sa), describe(b, sb));
-            let help = if a.inferred || b.inferred {
-                "an address that is in no declared subnet starts a network of its own; \
-                 check its prefix length, or declare the network and name it with `network`"
-            } else {
-                "set `allow_overlap: true` on one of them if the overlap is intended"
-            };
-            cx.report(
-                Code::OverlappingSubnets,
-                format!(
-                    "networks `{}` and `{}` have overlapping subnets",
-                    a.name, b.name
-                ),
-            )
-            .with_label(spa, la)
-            .with_label(spb, format!("overlaps {lb}"))
-            .with_help(help);
+    let mut all: Vec<(IpNet, usize, SourceSpan)> = nets
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| !n.allow_overlap)
+        .flat_map(|(i, n)| n.subnets.iter().map(move |(s, span)| (*s, i, *span)))
+        .collect();
+    all.sort_by_key(|(s, i, _)| (s.addr().is_ipv6(), s.network(), s.prefix_len(), *i));
+    // The subnets holding the current one, outermost first.
+    let mut holding: Vec<(IpNet, usize, SourceSpan)> = Vec::new();
+    let mut pairs: HashMap<(usize, usize), [(IpNet, SourceSpan); 2]> = HashMap::new();
+    for (s, i, span) in all {
+        while holding.last().is_some_and(|(h, _, _)| !h.contains(&s)) {
+            holding.pop();
         }
+        if let Some(&(h, j, hspan)) = holding.iter().rev().find(|(_, j, _)| *j != i) {
+            let (a, b) = if j < i {
+                ((j, h, hspan), (i, s, span))
+            } else {
+                ((i, s, span), (j, h, hspan))
+            };
+            pairs.entry((a.0, b.0)).or_insert([(a.1, a.2), (b.1, b.2)]);
+        }
+        holding.push((s, i, span));
+    }
+    let mut pairs: Vec<_> = pairs.into_iter().collect();
+    pairs.sort_by_key(|(k, _)| *k);
+    for ((ai, bi), [(sa, spa), (sb, spb)]) in pairs {
+        let (a, b) = (&nets[ai], &nets[bi]);
+        let describe = |n: &NetInfo, s: &IpNet| {
+            if n.inferred {
+                format!("{s} (inferred network `{}`)", n.name)
+            } else {
+                format!("{s} of network `{}`", n.name)
+            }
+        };
+        let (la, lb) = (describe(a, &sa), describe(b, &sb));
+        let help = if a.inferred || b.inferred {
+            "an address that is in no declared subnet starts a network of its own; \
+             check its prefix length, or declare the network and name it with `network`"
+        } else {
+            "set `allow_overlap: true` on one of them if the overlap is intended"
+        };
+        cx.report(
+            Code::OverlappingSubnets,
+            format!(
+                "networks `{}` and `{}` have overlapping subnets",
+                a.name, b.name
+            ),
+        )
+        .with_label(spa, la)
+        .with_label(spb, format!("overlaps {lb}"))
+        .with_help(help);
     }
 }

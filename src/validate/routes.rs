@@ -6,9 +6,11 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use miette::SourceSpan;
 
-use super::infer::infer_gateway;
-use super::interfaces::Member;
+use super::infer::Gateways;
+use super::interfaces::{Member, Node};
 use super::names::check_ifname;
+use super::networks::NetInfo;
+use super::prefixes::PrefixMap;
 use super::tables::{Tables, resolve_table};
 use super::values::{family_name, parse_ip, parse_prefix};
 use super::{Code, Cx};
@@ -18,36 +20,41 @@ use crate::topology::{RouteSpec, Spanned};
 
 /// Reports an interface reference (route `dev`, rule `iif`/`oif`) that is not one of
 /// the node's interfaces or `lo`.
-pub(super) fn check_if_ref(cx: &mut Cx, s: &Spanned<String>, node: &str, ifnames: &[&str]) -> bool {
+pub(super) fn check_if_ref(cx: &mut Cx, s: &Spanned<String>, node: &Node) -> bool {
     let span = cx.span(s);
     if !check_ifname(cx, &s.value, span, false) {
         return false;
     }
-    if s.value == "lo" || ifnames.contains(&s.value.as_str()) {
+    if node.has(&s.value) {
         return true;
     }
+    let name = node.name();
     let list = std::iter::once("lo")
-        .chain(ifnames.iter().copied())
+        .chain(node.members.iter().map(|m| m.ifname.as_str()))
         .map(|n| format!("`{n}`"))
         .collect::<Vec<_>>()
         .join(", ");
     cx.report(
         Code::UnknownInterface,
-        format!("`{node}` has no interface `{}`", s.value),
+        format!("`{name}` has no interface `{}`", s.value),
     )
     .with_label(span, "no such interface")
-    .with_help(format!("the interfaces of `{node}`: {list}"));
+    .with_help(format!("the interfaces of `{name}`: {list}"));
     false
 }
 
 pub(super) fn check_routes(
     cx: &mut Cx,
-    node: &Spanned<String>,
+    node: &Node,
     specs: &[RouteSpec],
-    ifnames: &[&str],
-    connected: &[IpNet],
     tables: &Tables,
 ) -> Vec<LabRoute> {
+    let mut connected: PrefixMap<()> = PrefixMap::default();
+    for m in node.members {
+        for (a, _) in &m.addrs {
+            connected.insert(*a, ());
+        }
+    }
     let mut routes = Vec::new();
     let mut seen: HashMap<(u32, IpNet, u32), SourceSpan> = HashMap::new();
     for spec in specs {
@@ -83,22 +90,24 @@ pub(super) fn check_routes(
                 .with_label(via_span, family_name(ip));
                 return None;
             }
-            if !connected.iter().any(|s| s.contains(&ip)) {
-                let list = connected
+            if connected.longest(ip).is_none() {
+                let list = node
+                    .members
                     .iter()
+                    .flat_map(|m| m.addrs.iter().map(|(a, _)| a.trunc()))
                     .filter(|s| s.addr().is_ipv4() == ip.is_ipv4())
-                    .map(ToString::to_string)
+                    .map(|s| s.to_string())
                     .collect::<Vec<_>>();
                 let help = if list.is_empty() {
-                    format!("`{}` has no {} address", node.value, family_name(ip))
+                    format!("`{}` has no {} address", node.name(), family_name(ip))
                 } else {
-                    format!("`{}` is connected to {}", node.value, list.join(", "))
+                    format!("`{}` is connected to {}", node.name(), list.join(", "))
                 };
                 cx.report(
                     Code::GatewayUnreachable,
                     format!(
                         "gateway {ip} unreachable from {}'s connected subnets",
-                        node.value
+                        node.name()
                     ),
                 )
                 .with_label(via_span, "not on a connected subnet")
@@ -109,7 +118,7 @@ pub(super) fn check_routes(
         });
         ok &= spec.via.is_none() || gateway.is_some();
         if let Some(dev) = &spec.dev {
-            ok &= check_if_ref(cx, dev, &node.value, ifnames);
+            ok &= check_if_ref(cx, dev, node);
         }
         let table = match &spec.table {
             Some(t) => resolve_table(cx, t, tables),
@@ -124,7 +133,7 @@ pub(super) fn check_routes(
                 Code::DuplicateRoute,
                 format!(
                     "`{}` has two routes to {dst} in table {table} with metric {metric}",
-                    node.value
+                    node.name()
                 ),
             )
             .with_label(*first, "first route")
@@ -163,7 +172,8 @@ pub(super) fn host_routes(
     node: &Spanned<String>,
     gateway: Option<&Spanned<String>>,
     me: &Member,
-    members: &[Member],
+    gateways: &Gateways,
+    nets: &[NetInfo],
 ) -> Vec<LabRoute> {
     let mut v4: Option<IpAddr> = None;
     let mut v6: Option<IpAddr> = None;
@@ -200,17 +210,17 @@ pub(super) fn host_routes(
         }
     }
     if v4.is_none() && !failed {
-        v4 = infer_gateway(me, members, false);
+        v4 = gateways.infer(me, false);
     }
     if v6.is_none() && !failed {
-        v6 = infer_gateway(me, members, true);
+        v6 = gateways.infer(me, true);
     }
     let has_v4 = me.addrs.iter().any(|(a, _)| a.addr().is_ipv4());
     if has_v4
         && v4.is_none()
         && !failed
         && !me.misplaced
-        && let Some(network) = &me.network
+        && let Some(network) = me.network.map(|n| &nets[n].name)
     {
         let (addr, span) = me
             .addrs

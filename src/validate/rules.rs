@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use miette::SourceSpan;
 
+use super::interfaces::Node;
 use super::routes::check_if_ref;
 use super::tables::{Tables, resolve_table};
 use super::values::parse_prefix;
@@ -97,9 +98,8 @@ pub(super) fn port_range(cx: &mut Cx, p: &Spanned<Ports>) -> Option<PortRange> {
 
 pub(super) fn check_rules(
     cx: &mut Cx,
-    node: &Spanned<String>,
+    node: &Node,
     specs: &[RuleSpec],
-    ifnames: &[&str],
     tables: &Tables,
 ) -> Vec<Rule> {
     let mut rules = Vec::new();
@@ -163,10 +163,10 @@ pub(super) fn check_rules(
             }
         }
         if let Some(iif) = &spec.iif {
-            ok &= check_if_ref(cx, iif, &node.value, ifnames);
+            ok &= check_if_ref(cx, iif, node);
         }
         if let Some(oif) = &spec.oif {
-            ok &= check_if_ref(cx, oif, &node.value, ifnames);
+            ok &= check_if_ref(cx, oif, node);
         }
         let ipproto = match &spec.ipproto {
             Some(p) => {
@@ -226,7 +226,7 @@ pub(super) fn check_rules(
         if let Some(first) = seen.get(&rule) {
             cx.report(
                 Code::DuplicateRule,
-                format!("`{}` has the same rule twice", node.value),
+                format!("`{}` has the same rule twice", node.name()),
             )
             .with_label(*first, "first rule")
             .with_label(prio_span, "identical rule")
