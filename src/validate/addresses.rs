@@ -1,14 +1,16 @@
-//! Addresses: each in a subnet of its network, and used once in the lab.
+//! Addresses: each in a subnet of its network, used once in the lab, and IPv6 only where
+//! the kernel keeps IPv6 on.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use indexmap::IndexMap;
 use miette::SourceSpan;
 
-use super::interfaces::Member;
-use super::networks::{DeclaredNet, subnet_index};
+use super::interfaces::{Member, effective_mtu};
+use super::networks::{DeclaredNet, NetInfo, subnet_index};
 use super::{Code, Cx};
+use crate::lab::LabInterface;
 
 pub(super) fn check_duplicate_addresses(cx: &mut Cx, members: &[Member]) {
     let mut all: Vec<(IpAddr, SourceSpan, String)> = members
@@ -78,5 +80,62 @@ pub(super) fn check_in_network(
             .with_label(net.key_span, format!("`{name}` is declared here"))
             .with_help(help);
         }
+    }
+}
+
+/// The smallest MTU at which the kernel keeps IPv6 on an interface (`IPV6_MIN_MTU`).
+pub(super) const IPV6_MIN_MTU: u32 = 1280;
+
+/// IPv6 addresses where the kernel has no IPv6 and refuses them: on an interface whose
+/// MTU is below 1280, or whose IPv6 a sysctl turns off (`disabled`).
+pub(super) fn check_ipv6_on(
+    cx: &mut Cx,
+    mine: &[Member],
+    nets: &[NetInfo],
+    interfaces: &BTreeMap<String, LabInterface>,
+    disabled: &HashMap<String, SourceSpan>,
+) {
+    for m in mine {
+        let Some((a, span)) = m.addrs.iter().find(|(a, _)| a.addr().is_ipv6()) else {
+            continue;
+        };
+        if let Some(&sysctl) = disabled.get(&m.ifname) {
+            cx.report(
+                Code::Ipv6Disabled,
+                format!(
+                    "{} has an IPv6 address, but a sysctl turns IPv6 off there",
+                    m.describe()
+                ),
+            )
+            .with_label(*span, format!("the kernel refuses {} there", a.addr()))
+            .with_label(sysctl, "turns IPv6 off")
+            .with_help("remove the `disable_ipv6` sysctl, or the IPv6 addresses");
+            continue;
+        }
+        let Some(iface) = interfaces.get(&m.ifname) else {
+            continue;
+        };
+        let mtu = effective_mtu(iface, interfaces);
+        if mtu >= IPV6_MIN_MTU {
+            continue;
+        }
+        let net = m.network.map(|n| &nets[n]);
+        let (at, what) = match (m.mtu_span, net) {
+            (Some(s), _) => (s, format!("MTU {mtu}")),
+            (None, Some(n)) if n.mtu.is_some() => {
+                (n.span, format!("network `{}` has MTU {mtu}", n.name))
+            }
+            _ => (m.kind_or_name_span(), format!("MTU {mtu} by default")),
+        };
+        cx.report(
+            Code::Ipv6MtuTooSmall,
+            format!(
+                "{} has an IPv6 address but an MTU of {mtu}, below IPv6's 1280",
+                m.describe()
+            ),
+        )
+        .with_label(*span, format!("the kernel refuses {} there", a.addr()))
+        .with_label(at, what)
+        .with_help("the kernel turns IPv6 off on a link below 1280 bytes: raise the MTU to 1280 or more, or remove the IPv6 addresses");
     }
 }

@@ -52,7 +52,8 @@ codes! {
     // Networks and interfaces
     BadNetworkName => "bad_network_name",
     OverlappingSubnets => "overlapping_subnets",
-    BadKind => "bad_kind",
+    KindBlockMissing => "kind_block_missing",
+    KindBlockMismatch => "kind_block_mismatch",
     NetworkOnStandalone => "network_on_standalone",
     NoNetwork => "no_network",
     UnknownNetwork => "unknown_network",
@@ -60,10 +61,35 @@ codes! {
     InferredNetworkNameTaken => "inferred_network_name_taken",
     AddressOutsideNetwork => "address_outside_network",
     DuplicateAddress => "duplicate_address",
+    Ipv6MtuTooSmall => "ipv6_mtu_too_small",
+    Ipv6Disabled => "ipv6_disabled",
     UnknownInterface => "unknown_interface",
+    // Stacked kinds
+    BadVxlanId => "bad_vxlan_id",
+    BadVxlanPort => "bad_vxlan_port",
+    InvalidIp => "invalid_ip",
+    BadVxlanAddress => "bad_vxlan_address",
+    VxlanRemoteAndGroup => "vxlan_remote_and_group",
+    VxlanGroupNeedsDev => "vxlan_group_needs_dev",
+    VxlanLinkLocal => "vxlan_link_local",
+    DuplicateVni => "duplicate_vni",
+    StackedOnItself => "stacked_on_itself",
+    StackedOnStacked => "stacked_on_stacked",
+    MacvlanOnLoopback => "macvlan_on_loopback",
+    MacvlanPassthruShared => "macvlan_passthru_shared",
+    MtuAboveLower => "mtu_above_lower",
     // Routes and gateways
     RouteWithoutNexthop => "route_without_nexthop",
     GatewayUnreachable => "gateway_unreachable",
+    GatewayNotOnDev => "gateway_not_on_dev",
+    GatewayIsLocal => "gateway_is_local",
+    LinkLocalGatewayNeedsDev => "link_local_gateway_needs_dev",
+    LoopbackEgress => "loopback_egress",
+    RouteDevDown => "route_dev_down",
+    NoIpv6OnDev => "no_ipv6_on_dev",
+    Ipv6Multipath => "ipv6_multipath",
+    UnknownRouteProto => "unknown_route_proto",
+    KernelRouteProto => "kernel_route_proto",
     DuplicateRoute => "duplicate_route",
     GatewayNotConnected => "gateway_not_connected",
     NoGateway => "no_gateway",
@@ -71,11 +97,15 @@ codes! {
     BadRulePriority => "bad_rule_priority",
     UnknownIpproto => "unknown_ipproto",
     BadPortRange => "bad_port_range",
-    PortsNeedIpproto => "ports_need_ipproto",
+    BadTos => "bad_tos",
+    PortsNeverMatch => "ports_never_match",
+    IpprotoFamily => "ipproto_family",
+    FwmarkMatchesAll => "fwmark_matches_all",
     DuplicateRule => "duplicate_rule",
     // sysctls
     BadSysctlKey => "bad_sysctl_key",
     EmptySysctlValue => "empty_sysctl_value",
+    SysctlUnknownDevice => "sysctl_unknown_device",
 }
 
 impl std::fmt::Display for Code {
@@ -95,7 +125,10 @@ mod tests {
             let s = code.as_str();
             let name = s.strip_prefix("nshost::").expect("prefixed");
             assert!(
-                !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
                 "{s}"
             );
             assert!(seen.insert(s), "{s} twice");

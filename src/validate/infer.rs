@@ -23,7 +23,7 @@ pub(super) fn resolve_networks(
     let by_subnet = subnet_index(declared);
     let mut inferable = Vec::new();
     for (i, m) in members.iter_mut().enumerate() {
-        if m.standalone.is_some() {
+        if !m.is_veth() {
             continue;
         }
         if let Some(net) = m.explicit_network {

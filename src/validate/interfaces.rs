@@ -1,5 +1,5 @@
 //! Interfaces: the members of networks (router interfaces and each host's one), their
-//! kinds, and the interfaces of the resolved lab.
+//! kinds with the blocks that go with them, and the interfaces of the resolved lab.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -13,7 +13,8 @@ use super::values::{check_mtu, parse_address};
 use super::{Code, Cx};
 use crate::lab::{IfaceKind, LabInterface};
 use crate::naming;
-use crate::topology::{Spanned, Topology};
+use crate::state::{DEFAULT_MTU, LOOPBACK_MTU};
+use crate::topology::{Interface, Kind, MacvlanSpec, Spanned, Topology, VxlanSpec};
 
 /// One interface of a node (a router interface or a host's single interface).
 pub(super) struct Member<'t> {
@@ -22,13 +23,21 @@ pub(super) struct Member<'t> {
     pub(super) ifname: String,
     /// Where the interface is named: its key, a host's `interface`, or the host's name.
     pub(super) name_span: SourceSpan,
-    /// `None` for veth, else the standalone kind.
-    pub(super) standalone: Option<String>,
+    pub(super) kind: Kind,
+    /// Where the kind is written, if it is.
+    pub(super) kind_span: Option<SourceSpan>,
+    /// The kind's block, on an interface of that kind (a block on another kind is
+    /// reported and left out).
+    pub(super) vxlan: Option<&'t Spanned<VxlanSpec>>,
+    pub(super) macvlan: Option<&'t Spanned<MacvlanSpec>>,
     pub(super) explicit_network: Option<&'t Spanned<String>>,
     /// The addresses that parsed, in file order.
     pub(super) addrs: Vec<(IpNet, SourceSpan)>,
     pub(super) mtu: Option<u32>,
+    pub(super) mtu_span: Option<SourceSpan>,
     pub(super) up: bool,
+    /// Where `up: false` is written, for an interface declared down.
+    pub(super) down_span: Option<SourceSpan>,
     /// The network (an index into the lab's networks), once resolved.
     pub(super) network: Option<usize>,
     /// Set when an address lies outside the member's network (already reported).
@@ -40,24 +49,16 @@ impl Member<'_> {
         let what = if self.router { "router" } else { "host" };
         format!("{what} `{}` interface `{}`", self.node.value, self.ifname)
     }
-}
 
-pub(super) fn check_kind(cx: &mut Cx, kind: &Spanned<String>) -> bool {
-    let ok = !kind.value.is_empty()
-        && kind
-            .value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if !ok {
-        let span = cx.span(kind);
-        cx.report(
-            Code::BadKind,
-            format!("`{}` is not a link kind", kind.value),
-        )
-        .with_label(span, "not a kind name")
-        .with_help("a kind is a lowercase word such as `veth` or `dummy`");
+    /// Whether it is a veth end (the kinds on a network).
+    pub(super) fn is_veth(&self) -> bool {
+        self.kind == Kind::Veth
     }
-    ok
+
+    /// Where to point at for the interface's kind: the kind, else its name.
+    pub(super) fn kind_or_name_span(&self) -> SourceSpan {
+        self.kind_span.unwrap_or(self.name_span)
+    }
 }
 
 /// Every member of the lab: each router's interfaces in file order, then each host's.
@@ -106,9 +107,23 @@ impl<'m, 't> Node<'m, 't> {
         &self.key.value
     }
 
+    /// The declared interface `name`.
+    pub(super) fn iface(&self, name: &str) -> Option<&'m Member<'t>> {
+        self.by_name.get(name).map(|&i| &self.members[i])
+    }
+
     /// Whether the node has an interface `name`, its loopback included.
     pub(super) fn has(&self, name: &str) -> bool {
         name == "lo" || self.by_name.contains_key(name)
+    }
+
+    /// The names of its interfaces, `lo` first, as a list for a help text.
+    pub(super) fn list_names(&self) -> String {
+        std::iter::once("lo")
+            .chain(self.members.iter().map(|m| m.ifname.as_str()))
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -118,60 +133,7 @@ pub(super) fn collect_members<'t>(cx: &mut Cx, topo: &'t Topology) -> Members<'t
     for (node, router) in &topo.routers {
         let start = members.len();
         for (key, iface) in &router.interfaces {
-            let name_span = cx.span(key);
-            check_ifname(cx, &key.value, name_span, true);
-            let standalone = match &iface.kind {
-                Some(kind) if kind.value != "veth" => {
-                    check_kind(cx, kind);
-                    Some(kind.value.clone())
-                }
-                _ => None,
-            };
-            if let (Some(kind), Some(network)) = (&standalone, &iface.network) {
-                let span = cx.span(network);
-                cx.report(
-                    Code::NetworkOnStandalone,
-                    format!("a `{kind}` interface cannot be on a network"),
-                )
-                .with_label(span, "only veth interfaces join networks")
-                .with_help("remove `network`, or remove `kind` to make it a veth");
-            }
-            if standalone.is_none() && iface.network.is_none() && iface.addresses.is_empty() {
-                cx.report(
-                    Code::NoNetwork,
-                    format!(
-                        "router `{}` interface `{}` is on no network",
-                        node.value, key.value
-                    ),
-                )
-                .with_label(name_span, "neither `network` nor an address")
-                .with_help(
-                    "name its network with `network:`, or give it an address to infer it from",
-                );
-            }
-            let addrs = iface
-                .addresses
-                .iter()
-                .filter_map(|a| parse_address(cx, a))
-                .collect();
-            let mtu = check_mtu(cx, iface.mtu.as_ref());
-            members.push(Member {
-                node,
-                router: true,
-                ifname: key.value.clone(),
-                name_span,
-                explicit_network: if standalone.is_none() {
-                    iface.network.as_ref()
-                } else {
-                    None
-                },
-                standalone,
-                addrs,
-                mtu,
-                up: iface.up.as_ref().is_none_or(|u| u.value),
-                network: None,
-                misplaced: false,
-            });
+            members.push(router_member(cx, node, key, iface));
         }
         routers.push(start..members.len());
     }
@@ -194,11 +156,16 @@ pub(super) fn collect_members<'t>(cx: &mut Cx, topo: &'t Topology) -> Members<'t
             router: false,
             ifname,
             name_span,
-            standalone: None,
+            kind: Kind::Veth,
+            kind_span: None,
+            vxlan: None,
+            macvlan: None,
             explicit_network: host.network.as_ref(),
             addrs,
             mtu,
+            mtu_span: host.mtu.as_ref().map(|m| cx.span(m)),
             up: true,
+            down_span: None,
             network: None,
             misplaced: false,
         });
@@ -209,19 +176,196 @@ pub(super) fn collect_members<'t>(cx: &mut Cx, topo: &'t Topology) -> Members<'t
     }
 }
 
-pub(super) fn lab_interfaces(mine: &[Member], nets: &[NetInfo]) -> BTreeMap<String, LabInterface> {
+fn router_member<'t>(
+    cx: &mut Cx,
+    node: &'t Spanned<String>,
+    key: &'t Spanned<String>,
+    iface: &'t Interface,
+) -> Member<'t> {
+    let name_span = cx.span(key);
+    check_ifname(cx, &key.value, name_span, true);
+    let kind = iface.kind.as_ref().map_or(Kind::Veth, |k| k.value);
+    let kind_span = iface.kind.as_ref().map(|k| cx.span(k));
+    let describe = || format!("router `{}` interface `{}`", node.value, key.value);
+    if kind != Kind::Veth
+        && let Some(network) = &iface.network
+    {
+        let span = cx.span(network);
+        let why = if kind.stacked() {
+            format!(
+                "a `{}` sits on another interface of the router",
+                kind.name()
+            )
+        } else {
+            format!("a `{}` is a link of the router alone", kind.name())
+        };
+        cx.report(
+            Code::NetworkOnStandalone,
+            format!("a `{}` interface cannot be on a network", kind.name()),
+        )
+        .with_label(span, "only veth interfaces join networks")
+        .with_help(format!(
+            "{why}: remove `network`, or remove `kind` to make it a veth"
+        ));
+    }
+    if kind == Kind::Veth && iface.network.is_none() && iface.addresses.is_empty() {
+        cx.report(Code::NoNetwork, format!("{} is on no network", describe()))
+            .with_label(name_span, "neither `network` nor an address")
+            .with_help("name its network with `network:`, or give it an address to infer it from");
+    }
+    let vxlan = kind_block(
+        cx,
+        iface.vxlan.as_ref(),
+        "vxlan",
+        Kind::Vxlan,
+        kind,
+        kind_span,
+        name_span,
+    );
+    let macvlan = kind_block(
+        cx,
+        iface.macvlan.as_ref(),
+        "macvlan",
+        Kind::Macvlan,
+        kind,
+        kind_span,
+        name_span,
+    );
+    let missing = match kind {
+        Kind::Vxlan if iface.vxlan.is_none() => {
+            Some(("vxlan", "vxlan: {id: 42, remote: 192.0.2.2}"))
+        }
+        Kind::Macvlan if iface.macvlan.is_none() => Some(("macvlan", "macvlan: {parent: eth0}")),
+        _ => None,
+    };
+    if let Some((block, example)) = missing {
+        let what = if block == "vxlan" {
+            "its VNI (`id`) and endpoints"
+        } else {
+            "its `parent`"
+        };
+        cx.report(
+            Code::KindBlockMissing,
+            format!("{} is a {block} without a `{block}` block", describe()),
+        )
+        .with_label(kind_span.unwrap_or(name_span), format!("needs {what}"))
+        .with_help(format!("add e.g. `{example}` to the interface"));
+    }
+    let addrs = iface
+        .addresses
+        .iter()
+        .filter_map(|a| parse_address(cx, a))
+        .collect();
+    let mtu = check_mtu(cx, iface.mtu.as_ref());
+    Member {
+        node,
+        router: true,
+        ifname: key.value.clone(),
+        name_span,
+        kind,
+        kind_span,
+        vxlan,
+        macvlan,
+        explicit_network: if kind == Kind::Veth {
+            iface.network.as_ref()
+        } else {
+            None
+        },
+        addrs,
+        mtu,
+        mtu_span: iface.mtu.as_ref().map(|m| cx.span(m)),
+        up: iface.up.as_ref().is_none_or(|u| u.value),
+        down_span: iface.up.as_ref().filter(|u| !u.value).map(|u| cx.span(u)),
+        network: None,
+        misplaced: false,
+    }
+}
+
+/// A kind's block (`vxlan`, `macvlan`) when the interface is of that kind; reported
+/// when it is on another kind.
+fn kind_block<'t, T>(
+    cx: &mut Cx,
+    block: Option<&'t Spanned<T>>,
+    field: &str,
+    its_kind: Kind,
+    kind: Kind,
+    kind_span: Option<SourceSpan>,
+    name_span: SourceSpan,
+) -> Option<&'t Spanned<T>> {
+    let block = block?;
+    if kind == its_kind {
+        return Some(block);
+    }
+    let block_span = cx.key_span(cx.span(block), field);
+    let (at, what) = match kind_span {
+        Some(span) => (span, format!("the interface is a `{}`", kind.name())),
+        None => (
+            name_span,
+            "the interface is a veth (the default kind)".to_string(),
+        ),
+    };
+    cx.report(
+        Code::KindBlockMismatch,
+        format!("a `{field}` block on a `{}` interface", kind.name()),
+    )
+    .with_label(block_span, format!("only for `kind: {field}`"))
+    .with_label(at, what)
+    .with_help(format!(
+        "set `kind: {field}`, or remove the `{field}` block"
+    ));
+    None
+}
+
+/// The MTU an interface has when the lab sets none, as the kernel gives it: the
+/// kind's default, a stacked link's following the link it sits on (`lower_mtu`).
+pub(super) fn default_mtu(kind: &IfaceKind, lower_mtu: impl Fn(&str) -> Option<u32>) -> u32 {
+    match kind {
+        IfaceKind::Vxlan(v) => v.default_mtu(v.dev.as_deref().and_then(&lower_mtu)),
+        IfaceKind::Macvlan(m) => lower_mtu(&m.parent).unwrap_or(DEFAULT_MTU),
+        IfaceKind::Veth { .. } | IfaceKind::Dummy | IfaceKind::Ifb => DEFAULT_MTU,
+    }
+}
+
+/// The MTU of a node's interface `name` as a link below a stacked one: the one written
+/// (for it or its network), else 1500; the loopback's.
+pub(super) fn plain_mtu(interfaces: &BTreeMap<String, LabInterface>, name: &str) -> Option<u32> {
+    if name == "lo" {
+        return Some(LOOPBACK_MTU);
+    }
+    interfaces.get(name).map(|i| i.mtu.unwrap_or(DEFAULT_MTU))
+}
+
+/// The MTU an interface of the lab will have.
+pub(super) fn effective_mtu(
+    iface: &LabInterface,
+    interfaces: &BTreeMap<String, LabInterface>,
+) -> u32 {
+    iface
+        .mtu
+        .unwrap_or_else(|| default_mtu(&iface.kind, |n| plain_mtu(interfaces, n)))
+}
+
+/// The interfaces of one node in the lab. `stacked` holds the kind of each stacked
+/// member (by index in `mine`) whose block is valid; the others are left out.
+pub(super) fn lab_interfaces(
+    mine: &[Member],
+    nets: &[NetInfo],
+    mut stacked: HashMap<usize, IfaceKind>,
+) -> BTreeMap<String, LabInterface> {
     mine.iter()
-        .map(|m| {
+        .enumerate()
+        .filter_map(|(i, m)| {
             let net_mtu = m.network.and_then(|n| nets[n].mtu);
-            let kind = match &m.standalone {
-                Some(kind) if kind == "ifb" => IfaceKind::Ifb,
-                Some(_) => IfaceKind::Dummy,
-                None => IfaceKind::Veth {
+            let kind = match m.kind {
+                Kind::Veth => IfaceKind::Veth {
                     network: m.network.map(|n| nets[n].name.clone()).unwrap_or_default(),
                     fabric_name: naming::fabric_port_name(&m.node.value, &m.ifname),
                 },
+                Kind::Dummy => IfaceKind::Dummy,
+                Kind::Ifb => IfaceKind::Ifb,
+                Kind::Vxlan | Kind::Macvlan => stacked.remove(&i)?,
             };
-            (
+            Some((
                 m.ifname.clone(),
                 LabInterface {
                     kind,
@@ -229,7 +373,7 @@ pub(super) fn lab_interfaces(mine: &[Member], nets: &[NetInfo]) -> BTreeMap<Stri
                     mtu: m.mtu.or(net_mtu),
                     up: m.up,
                 },
-            )
+            ))
         })
         .collect()
 }

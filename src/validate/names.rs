@@ -140,7 +140,7 @@ pub(super) fn check_fabric_names(cx: &mut Cx, nets: &[NetInfo], members: &[Membe
             None,
         )
     });
-    let ports = members.iter().filter(|m| m.standalone.is_none()).map(|m| {
+    let ports = members.iter().filter(|m| m.is_veth()).map(|m| {
         (
             naming::fabric_port_name(&m.node.value, &m.ifname),
             m.name_span,

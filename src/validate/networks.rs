@@ -75,8 +75,8 @@ pub(super) fn subnet_index(declared: &IndexMap<String, DeclaredNet>) -> PrefixMa
     by_subnet
 }
 
-/// Reports each pair of networks whose subnets overlap, once, unless one of them allows
-/// it. The subnets are sorted by where they start, so that every subnet is compared
+/// Warns of each pair of networks whose subnets overlap, once, unless one of them
+/// allows it: the kernel accepts overlaps, but they are seldom meant. The subnets are sorted by where they start, so that every subnet is compared
 /// only with the chain of subnets holding it (at most one per prefix length).
 pub(super) fn check_overlaps(cx: &mut Cx, nets: &[NetInfo]) {
     let mut all: Vec<(IpNet, usize, SourceSpan)> = nets
@@ -117,11 +117,13 @@ pub(super) fn check_overlaps(cx: &mut Cx, nets: &[NetInfo]) {
         let (la, lb) = (describe(a, &sa), describe(b, &sb));
         let help = if a.inferred || b.inferred {
             "an address that is in no declared subnet starts a network of its own; \
-             check its prefix length, or declare the network and name it with `network`"
+             check its prefix length, or declare the network and name it with `network` \
+             (then `allow_overlap: true` on one of them silences this)"
         } else {
-            "set `allow_overlap: true` on one of them if the overlap is intended"
+            "the kernel routes overlapping subnets of different links, the most specific \
+             first; set `allow_overlap: true` on one of them if the overlap is intended"
         };
-        cx.report(
+        cx.warn(
             Code::OverlappingSubnets,
             format!(
                 "networks `{}` and `{}` have overlapping subnets",

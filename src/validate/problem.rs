@@ -205,7 +205,6 @@ impl Problem {
     }
 
     /// Where the problem is, for putting problems in file order: its first label.
-    #[allow(dead_code)]
     pub(super) fn position(&self) -> usize {
         self.labels.first().map_or(0, |l| l.offset())
     }

@@ -1,11 +1,12 @@
-//! Policy rules.
+//! Policy rules, as the kernel stores them: it keeps a rule whose `iif`/`oif` does not
+//! exist (detached) and one with ports but no protocol, refuses ECN bits in `tos`.
 
 use std::collections::HashMap;
 
 use miette::SourceSpan;
 
 use super::interfaces::Node;
-use super::routes::check_if_ref;
+use super::names::check_ifname;
 use super::tables::{Tables, resolve_table};
 use super::values::parse_prefix;
 use super::{Code, Cx};
@@ -96,13 +97,15 @@ pub(super) fn port_range(cx: &mut Cx, p: &Spanned<Ports>) -> Option<PortRange> {
     }
 }
 
+/// The node's rules as the kernel stores them, with the place of each (its priority).
 pub(super) fn check_rules(
     cx: &mut Cx,
     node: &Node,
     specs: &[RuleSpec],
     tables: &Tables,
-) -> Vec<Rule> {
+) -> (Vec<Rule>, Vec<SourceSpan>) {
     let mut rules = Vec::new();
+    let mut spans = Vec::new();
     let mut seen: HashMap<Rule, SourceSpan> = HashMap::new();
     for spec in specs {
         let prio_span = cx.span(&spec.priority);
@@ -162,11 +165,29 @@ pub(super) fn check_rules(
                 None => v6 = Some((fam_v6, cx.span(family))),
             }
         }
-        if let Some(iif) = &spec.iif {
-            ok &= check_if_ref(cx, iif, node);
+        // An interface the node lacks is fine: the kernel keeps the rule, detached,
+        // until such an interface appears.
+        for dev in [&spec.iif, &spec.oif].into_iter().flatten() {
+            let span = cx.span(dev);
+            ok &= check_ifname(cx, &dev.value, span, false);
         }
-        if let Some(oif) = &spec.oif {
-            ok &= check_if_ref(cx, oif, node);
+        if let Some(tos) = &spec.tos
+            && tos.value & ECN_MASK != 0
+        {
+            let span = cx.span(tos);
+            cx.report(
+                Code::BadTos,
+                format!("the rule's `tos` {} has ECN bits set", tos.value),
+            )
+            .with_label(
+                span,
+                format!("{:#04x}: the two low bits are ECN", tos.value),
+            )
+            .with_help(format!(
+                "the kernel matches only the DSCP bits (\"ECN bits must be 0\"): did you mean {}?",
+                tos.value & !ECN_MASK
+            ));
+            ok = false;
         }
         let ipproto = match &spec.ipproto {
             Some(p) => {
@@ -179,44 +200,49 @@ pub(super) fn check_rules(
         let sport = spec.sport.as_ref().map(|p| port_range(cx, p));
         let dport = spec.dport.as_ref().map(|p| port_range(cx, p));
         ok &= sport.is_none_or(|p| p.is_some()) && dport.is_none_or(|p| p.is_some());
-        for ports in [&spec.sport, &spec.dport].into_iter().flatten() {
-            let span = cx.span(ports);
-            match (&spec.ipproto, ipproto) {
-                (None, _) => {
-                    cx.report(Code::PortsNeedIpproto, "a port match needs `ipproto`")
-                        .with_label(span, "ports without a protocol")
-                        .with_help("add `ipproto: tcp`, `udp` or `sctp`");
-                    ok = false;
-                }
-                (Some(p), Some(n)) if !matches!(n, 6 | 17 | 132) => {
-                    let proto_span = cx.span(p);
-                    cx.report(
-                        Code::PortsNeedIpproto,
-                        "a port match needs `ipproto` tcp, udp or sctp",
-                    )
-                    .with_label(proto_span, "this protocol has no ports")
-                    .with_label(span, "ports");
-                    ok = false;
-                }
-                _ => {}
-            }
+        let family_v6 = v6.is_some_and(|(v, _)| v);
+        if let (Some(p), Some(n)) = (&spec.ipproto, ipproto) {
+            let proto_span = cx.span(p);
+            warn_portless(cx, spec, n, proto_span);
+            warn_icmp_family(cx, n, family_v6, proto_span);
         }
+        let fwmark = match (&spec.fwmark, &spec.fwmask) {
+            (None, None) => None,
+            (mark, mask) => {
+                let (m, k) = (
+                    mark.as_ref().map(|s| s.value),
+                    mask.as_ref().map(|s| s.value),
+                );
+                if let (Some(mark), None) = (mark, mask)
+                    && mark.value == 0
+                {
+                    let span = cx.span(mark);
+                    cx.warn(
+                        Code::FwmarkMatchesAll,
+                        "`fwmark: 0` without `fwmask` matches every packet",
+                    )
+                    .with_label(span, "no mark to compare: the kernel matches all packets")
+                    .with_help(
+                        "to match the unmarked packets, add `fwmask: 0xffffffff`; to match \
+                         every packet, leave `fwmark` out",
+                    );
+                }
+                Fwmark::new(m.unwrap_or(0), k)
+            }
+        };
         let table = resolve_table(cx, &spec.table, tables);
         let Some(table) = table else { continue };
         if !ok {
             continue;
         }
         let rule = Rule {
-            v6: v6.is_some_and(|(v, _)| v),
+            v6: family_v6,
             priority,
             from: Rule::prefix(from.and_then(|(n, _)| n)),
             to: Rule::prefix(to.and_then(|(n, _)| n)),
             iif: spec.iif.as_ref().map(|s| s.value.clone()),
             oif: spec.oif.as_ref().map(|s| s.value.clone()),
-            fwmark: spec
-                .fwmark
-                .as_ref()
-                .and_then(|s| Fwmark::new(s.value, None)),
+            fwmark,
             tos: spec.tos.as_ref().map(|s| s.value),
             ipproto,
             sport: sport.flatten(),
@@ -235,6 +261,59 @@ pub(super) fn check_rules(
         }
         seen.insert(rule.clone(), prio_span);
         rules.push(rule);
+        spans.push(prio_span);
     }
-    rules
+    (rules, spans)
+}
+
+/// The ECN bits of a `tos` byte, which the kernel refuses in a rule.
+const ECN_MASK: u8 = 0b11;
+
+/// The protocols whose packets carry ports a rule can match.
+fn has_ports(ipproto: u8) -> bool {
+    matches!(ipproto, 6 | 17 | 33 | 132 | 136)
+}
+
+/// Ports with a protocol that has none: the kernel takes the rule, which never matches.
+fn warn_portless(cx: &mut Cx, spec: &RuleSpec, ipproto: u8, proto_span: SourceSpan) {
+    if has_ports(ipproto) {
+        return;
+    }
+    let ports: Vec<SourceSpan> = [&spec.sport, &spec.dport]
+        .into_iter()
+        .flatten()
+        .map(|p| cx.span(p))
+        .collect();
+    if ports.is_empty() {
+        return;
+    }
+    let p = cx
+        .warn(
+            Code::PortsNeverMatch,
+            format!("the rule matches ports of IP protocol {ipproto}, which has none"),
+        )
+        .with_label(proto_span, "a protocol without ports");
+    for span in ports {
+        p.with_label(span, "compared with what the packet holds there");
+    }
+    p.with_help(
+        "ports belong to tcp, udp, sctp, dccp and udplite: change `ipproto`, or remove \
+         `sport` and `dport`",
+    );
+}
+
+/// ICMP of the other family: the kernel takes the rule, which never matches.
+fn warn_icmp_family(cx: &mut Cx, ipproto: u8, v6: bool, proto_span: SourceSpan) {
+    let meant = match (ipproto, v6) {
+        (1, true) => "icmpv6",
+        (58, false) => "icmp",
+        _ => return,
+    };
+    let family = if v6 { "IPv6" } else { "IPv4" };
+    cx.warn(
+        Code::IpprotoFamily,
+        format!("an {family} rule matches the ICMP of the other family"),
+    )
+    .with_label(proto_span, format!("no {family} packet carries it"))
+    .with_help(format!("for {family}, write `ipproto: {meant}`"));
 }
