@@ -379,11 +379,11 @@ pub enum Proto {
     Name(String),
 }
 
-/// A route protocol by number or name.
+/// A route protocol by number (0-255) or name.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RouteProto {
-    Number(u8),
+    Number(u32),
     Name(String),
 }
 

@@ -123,9 +123,13 @@ pub(super) fn check_ipv6_on(
         let (at, what) = match (m.mtu_span, net) {
             (Some(s), _) => (s, format!("MTU {mtu}")),
             (None, Some(n)) if n.mtu.is_some() => {
-                (n.span, format!("network `{}` has MTU {mtu}", n.name))
+                let at = n.mtu_span.unwrap_or(n.span);
+                (at, format!("MTU {mtu} of network `{}`", n.name))
             }
-            _ => (m.kind_or_name_span(), format!("MTU {mtu} by default")),
+            _ => (
+                m.kind_or_name_span(),
+                format!("MTU {mtu}, from the link below"),
+            ),
         };
         cx.report(
             Code::Ipv6MtuTooSmall,

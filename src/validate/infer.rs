@@ -117,6 +117,7 @@ pub(super) fn resolve_networks(
             name: d.name.clone(),
             subnets: d.subnets.clone(),
             mtu: d.mtu,
+            mtu_span: d.mtu_span,
             allow_overlap: d.allow_overlap,
             inferred: false,
             span: d.key_span,
@@ -151,6 +152,7 @@ pub(super) fn resolve_networks(
             name,
             subnets,
             mtu: None,
+            mtu_span: None,
             allow_overlap: false,
             inferred: true,
         });

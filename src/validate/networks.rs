@@ -17,6 +17,8 @@ pub(super) struct DeclaredNet {
     pub(super) key_span: SourceSpan,
     pub(super) subnets: Vec<(IpNet, SourceSpan)>,
     pub(super) mtu: Option<u32>,
+    /// Where the MTU is written.
+    pub(super) mtu_span: Option<SourceSpan>,
     pub(super) allow_overlap: bool,
 }
 
@@ -27,6 +29,8 @@ pub(super) struct NetInfo {
     /// inferred subnet was taken from).
     pub(super) subnets: Vec<(IpNet, SourceSpan)>,
     pub(super) mtu: Option<u32>,
+    /// Where the MTU is written.
+    pub(super) mtu_span: Option<SourceSpan>,
     pub(super) allow_overlap: bool,
     pub(super) inferred: bool,
     /// Where the network is named (declared key, or the first address it was inferred from).
@@ -57,6 +61,7 @@ pub(super) fn check_networks(cx: &mut Cx, topo: &Topology) -> IndexMap<String, D
                 key_span,
                 subnets,
                 mtu,
+                mtu_span: net.mtu.as_ref().map(|m| cx.span(m)),
                 allow_overlap: net.allow_overlap,
             },
         );

@@ -95,6 +95,16 @@ impl<'a> Reach<'a> {
             .map(|(p, _)| p)
     }
 
+    /// A route with `dev` of a table other than `table` and main that holds `gw`: a
+    /// route of `table` does not look there.
+    pub(super) fn in_other_table(&self, gw: IpAddr, table: u32) -> Option<(IpNet, u32)> {
+        self.by_prefix.containing(gw).find_map(|(p, ways)| {
+            ways.iter()
+                .find(|w| w.table != table && w.table != RT_TABLE_MAIN && w.up)
+                .map(|w| (p, w.table))
+        })
+    }
+
     pub(super) fn is_own(&self, ip: IpAddr) -> bool {
         self.own.contains(&ip)
     }

@@ -358,8 +358,8 @@ fn check_nexthop<'s>(
             .with_label(via_span, format!("on {subnet} of `{other}`"))
             .with_label(dev_span, format!("not reached through `{out}`"))
             .with_help(format!(
-                "the kernel looks the gateway up on the route's `dev` (\"Nexthop has invalid \
-                 gateway\"): use `dev: {other}`, or leave `dev` out"
+                "the kernel looks the gateway up among what the route's `dev` reaches, and \
+                 refuses the route otherwise: use `dev: {other}`, or leave `dev` out"
             ));
             None
         }
@@ -376,7 +376,7 @@ fn loopback_egress(cx: &mut Cx, p: &Parsed, dev_span: SourceSpan) -> Option<&'st
         format!("the IPv6 route to {} has a gateway out of `lo`", p.dst),
     )
     .with_label(dev_span, "the loopback")
-    .with_help("the kernel sends no IPv6 route with a gateway out of the loopback; name the interface the gateway is on");
+    .with_help("the kernel refuses an IPv6 route with a gateway out of the loopback (\"Egress device can not be loopback device\"): name the interface the gateway is on");
     None
 }
 
@@ -401,7 +401,13 @@ fn unreachable(
     } else {
         format!("`{}` is connected to {}", node.name(), list.join(", "))
     };
-    if let Some(through) = reach.only_through_gateway(gw, p.table) {
+    if let Some((other, table)) = reach.in_other_table(gw, p.table) {
+        help.push_str(&format!(
+            "; the route to {other} of table {table} holds {gw}, but a route of table {} \
+             looks its gateway up in its own table and in main only",
+            p.table
+        ));
+    } else if let Some(through) = reach.only_through_gateway(gw, p.table) {
         help.push_str(&format!(
             "; the route to {through} holds {gw}, but it has a gateway itself, and the \
              kernel reaches a gateway only through a connected subnet or a route with `dev` \
@@ -452,7 +458,18 @@ const RTPROT_KERNEL: u8 = 2;
 fn route_proto(cx: &mut Cx, p: &Spanned<RouteProto>) -> Option<u8> {
     let span = cx.span(p);
     let n = match &p.value {
-        RouteProto::Number(n) => *n,
+        RouteProto::Number(n) => match u8::try_from(*n) {
+            Ok(n) => n,
+            Err(_) => {
+                cx.report(
+                    Code::UnknownRouteProto,
+                    format!("route protocol {n} is out of range"),
+                )
+                .with_label(span, "must be 0 to 255")
+                .with_help("`rtm_protocol` is one byte");
+                return None;
+            }
+        },
         RouteProto::Name(name) => match ROUTE_PROTOS.iter().find(|(n, _)| n == name) {
             Some((_, n)) => *n,
             None => {
@@ -479,8 +496,9 @@ fn route_proto(cx: &mut Cx, p: &Spanned<RouteProto>) -> Option<u8> {
         )
         .with_label(span, "the kernel's own routes")
         .with_help(
-            "nshost leaves the routes the kernel makes itself (proto kernel) alone, so such \
-             a route would never be seen as there; leave `proto` out (boot) or pick another",
+            "nshost leaves the routes the kernel makes itself (proto kernel) alone, so it \
+             would never count such a route as the lab's: leave `proto` out (boot) or pick \
+             another",
         );
         return None;
     }

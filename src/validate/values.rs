@@ -78,22 +78,27 @@ pub(super) fn parse_address(cx: &mut Cx, s: &Spanned<String>) -> Option<(IpNet, 
 
 /// A gateway address.
 pub(super) fn parse_ip(cx: &mut Cx, s: &Spanned<String>) -> Option<IpAddr> {
-    parse_ip_as(cx, s, Code::InvalidGateway, "the gateway")
+    parse_ip_as(cx, s, Code::InvalidGateway, "the gateway", "")
 }
 
-/// An IP address without prefix length (`what` names it: "the gateway").
+/// An IP address without prefix length (`what` names it: "the gateway", `whose` says
+/// whose it is: " of ...", or nothing).
 pub(super) fn parse_ip_as(
     cx: &mut Cx,
     s: &Spanned<String>,
     code: Code,
     what: &str,
+    whose: &str,
 ) -> Option<IpAddr> {
     let span = cx.span(s);
     match s.value.parse::<IpAddr>() {
         Ok(ip) => Some(ip),
         Err(_) => {
             let p = cx
-                .report(code, format!("{what} `{}` is not an IP address", s.value))
+                .report(
+                    code,
+                    format!("{what} `{}`{whose} is not an IP address", s.value),
+                )
                 .with_label(span, "not an IP address");
             if let Ok(net) = s.value.parse::<IpNet>() {
                 let any = what.replacen("the ", "a ", 1);

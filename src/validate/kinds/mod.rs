@@ -48,7 +48,7 @@ pub(super) fn check_mtus(cx: &mut Cx, node: &Node, interfaces: &BTreeMap<String,
         let Some(iface) = interfaces.get(&m.ifname) else {
             continue;
         };
-        let (lower, max, why) = match &iface.kind {
+        let (lower, max, why, lower_mtu) = match &iface.kind {
             IfaceKind::Vxlan(v) => {
                 let Some(dev) = &v.dev else { continue };
                 let Some(dev_mtu) = plain_mtu(interfaces, dev) else {
@@ -58,6 +58,7 @@ pub(super) fn check_mtus(cx: &mut Cx, node: &Node, interfaces: &BTreeMap<String,
                     dev.as_str(),
                     v.max_mtu(dev_mtu),
                     format!("{dev_mtu} less {} bytes of encapsulation", v.overhead()),
+                    dev_mtu,
                 )
             }
             IfaceKind::Macvlan(v) => {
@@ -68,6 +69,7 @@ pub(super) fn check_mtus(cx: &mut Cx, node: &Node, interfaces: &BTreeMap<String,
                     v.parent.as_str(),
                     parent_mtu,
                     format!("the MTU of `{}`", v.parent),
+                    parent_mtu,
                 )
             }
             _ => continue,
@@ -86,7 +88,7 @@ pub(super) fn check_mtus(cx: &mut Cx, node: &Node, interfaces: &BTreeMap<String,
             )
             .with_label(mtu_span, format!("at most {max}: {why}"));
         if let Some(span) = below {
-            p.with_label(span, format!("`{lower}`"));
+            p.with_label(span, format!("`{lower}` has MTU {lower_mtu}"));
         }
         p.with_help(format!(
             "lower the MTU to {max} or less, or raise the MTU of `{lower}`"

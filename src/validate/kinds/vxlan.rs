@@ -50,7 +50,9 @@ pub(super) fn resolve(
     let mut endpoint = |cx: &mut Cx, s: &Option<Spanned<String>>, field: &str| match s {
         None => None,
         Some(s) => {
-            let ip = parse_ip_as(cx, s, Code::InvalidIp, &format!("the vxlan `{field}`"));
+            let what = format!("the vxlan `{field}`");
+            let whose = format!(" of {}", me.describe());
+            let ip = parse_ip_as(cx, s, Code::InvalidIp, &what, &whose);
             ok &= ip.is_some();
             ip.map(|ip| (ip, cx.span(s)))
         }
