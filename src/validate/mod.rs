@@ -1,11 +1,19 @@
 //! Validation: checks a parsed topology and resolves it into a `Lab`, reporting every
 //! problem at once as miette diagnostics pointing at the YAML.
 //!
-//! The checks run in passes (names, tables, networks, interfaces, network membership,
-//! addresses, fabric names, then per node routes, rules, gateways and sysctls). A pass
-//! never stops at a bad value: it reports it, leaves it out and goes on, so that one
-//! mistake is reported once and does not hide the others. Each group of checks has its
-//! file; inferring what the file leaves out (networks, gateways) is in `infer`.
+//! The checks run in passes (names, tables, networks, interfaces and their kinds,
+//! network membership, addresses, fabric names, then per node stacked links, MTUs,
+//! routes, rules, gateways and sysctls). A pass never stops at a bad value: it reports
+//! it, leaves it out and goes on, so that one mistake is reported once and does not hide
+//! the others. Each group of checks has its file; inferring what the file leaves out
+//! (networks, gateways) is in `infer`, what a node reaches without a gateway in `reach`.
+//!
+//! The aim is that what validates, the kernel takes: every check the kernel would make
+//! mid-apply that needs no kernel is made here, at the YAML; what the kernel accepts
+//! but is probably not meant is a warning (`Lab::warnings`, printed with [`Warnings`]).
+//! The lab also records where each of its objects comes from (`Lab::origins`).
+//! Every search is through a hash or prefix index, so validation is linear in the
+//! size of the lab.
 
 mod addresses;
 mod code;

@@ -35,7 +35,8 @@ pub(super) fn objects(
     networks: &HashMap<String, SourceSpan>,
     nodes: &HashMap<String, NodeSpans>,
 ) -> HashMap<ObjectId, Span> {
-    let mut out = HashMap::new();
+    // Sized once: growing a map of this many keys hashes every key again each time.
+    let mut out = HashMap::with_capacity(count(lab));
     let mut put = |id: ObjectId, span: SourceSpan| {
         out.insert(id, Span::from(span));
     };
@@ -59,6 +60,24 @@ pub(super) fn objects(
         node_objects(lab, node, spans, &mut put);
     }
     out
+}
+
+/// How many objects `lower(lab)` makes (at most; an exact count in practice).
+fn count(lab: &Lab) -> usize {
+    let fabric = if lab.networks.is_empty() {
+        0
+    } else {
+        2 + FABRIC_SYSCTLS.len() + lab.networks.len()
+    };
+    let nodes: usize = lab
+        .nodes
+        .values()
+        .map(|n| {
+            let ifaces: usize = n.interfaces.values().map(|i| 3 + i.addresses.len()).sum();
+            2 + ifaces + n.routes.len() + n.rules.len() + n.sysctls.len()
+        })
+        .sum();
+    fabric + nodes
 }
 
 fn node_objects(

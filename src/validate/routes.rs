@@ -61,14 +61,14 @@ type Nexthop<'s> = (u32, IpNet, u32, Option<IpAddr>, &'s str, u8);
 /// Which links of a node can carry IPv6: up or down, and why not when they cannot.
 pub(super) struct Ipv6Links<'a> {
     pub(super) interfaces: &'a BTreeMap<String, LabInterface>,
-    /// Interfaces whose IPv6 a sysctl turns off, with that sysctl's place.
+    /// Interfaces whose IPv6 a sysctl turns off (with that sysctl's place).
     pub(super) disabled: &'a HashMap<String, SourceSpan>,
 }
 
 impl Ipv6Links<'_> {
     /// Why `dev` has no IPv6, if it has none.
     fn missing(&self, dev: &str) -> Option<String> {
-        if let Some(_at) = self.disabled.get(dev) {
+        if self.disabled.contains_key(dev) {
             return Some(format!("a sysctl turns IPv6 off on `{dev}`"));
         }
         let iface = self.interfaces.get(dev)?;

@@ -431,3 +431,33 @@ hosts:
         ]
     );
 }
+
+#[test]
+fn warnings_render_as_one_report_capped_at_fifty() {
+    let mut text = String::from("name: demo\nrouters:\n  r1:\n    rules:\n");
+    for i in 0..60 {
+        text += &format!(
+            "      - {{priority: {}, fwmark: 0, table: main}}\n",
+            100 + i
+        );
+    }
+    let src = SourceFile::from_text("lab.yaml", &text);
+    let topo = parse(&src).unwrap();
+    let lab = validate(&src, &topo).unwrap_or_else(|e| panic!("{:?}", miette::Report::new(e)));
+    assert_eq!(lab.warnings.len(), 60);
+    let report = super::Warnings::new(&src, &lab.warnings).expect("warnings");
+    let mut out = String::new();
+    miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+        .render_report(&mut out, &report)
+        .unwrap();
+    assert!(out.contains("60 warnings in lab.yaml"), "{out}");
+    assert_eq!(
+        out.matches("Warning: nshost::fwmark_matches_all").count(),
+        50
+    );
+    assert!(
+        out.contains("... and 10 more warnings (the first 50 are shown)"),
+        "{out}"
+    );
+    assert!(super::Warnings::new(&src, &[]).is_none());
+}
