@@ -227,6 +227,20 @@ pub(super) fn check_rules(
                          every packet, leave `fwmark` out",
                     );
                 }
+                if let Some(mask) = mask
+                    && mask.value == 0
+                {
+                    let span = cx.span(mask);
+                    cx.warn(
+                        Code::FwmarkMatchesAll,
+                        "`fwmask: 0` compares no bit of the mark: it matches every packet",
+                    )
+                    .with_label(span, "no bit to compare")
+                    .with_help(
+                        "name the bits to compare in `fwmask` (`0xffffffff` for all of them); \
+                         to match every packet, leave `fwmark` and `fwmask` out",
+                    );
+                }
                 Fwmark::new(m.unwrap_or(0), k)
             }
         };
