@@ -32,7 +32,7 @@ pub fn promote_secondaries() -> DevSetting {
 /// Namespace-wide sysctls of the fabric: it only switches frames, so no IPv6 stack on
 /// its bridges and ports, which spares every port IPv6 address configuration when it
 /// comes up.
-const FABRIC_SYSCTLS: [&str; 2] = [
+pub const FABRIC_SYSCTLS: [&str; 2] = [
     "net.ipv6.conf.all.disable_ipv6",
     "net.ipv6.conf.default.disable_ipv6",
 ];

@@ -1,15 +1,16 @@
 //! Golden cases: every `cases/invalid/*/lab.yaml` must be rejected, with its rendered
 //! diagnostics snapshotted beside it; every `cases/valid/*/lab.yaml` must validate, with
-//! its resolved `Lab` and lowered `NetState` snapshotted beside it.
+//! its resolved `Lab` and lowered `NetState` snapshotted beside it, and its warnings
+//! (as `nshost validate` prints them) in `warnings.snap` when it has any.
 
 use std::fmt::Write;
 use std::path::Path;
 
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
 use nshost::lower::lower;
-use nshost::state::{LinkKind, LinkRef, NetState};
+use nshost::state::{LinkKind, LinkRef, NetState, ObjectId};
 use nshost::topology::{SourceFile, Topology, parse};
-use nshost::validate::{Invalid, validate};
+use nshost::validate::{Invalid, Warnings, validate};
 
 /// Renders a diagnostic the same way on every machine: no colour, fixed width.
 fn render(diagnostic: &dyn Diagnostic) -> String {
@@ -150,6 +151,13 @@ fn valid_cases() {
             validate(&src, &topo).unwrap_or_else(|e| panic!("{}: {}", dir.display(), render(&e)));
         let state = lower(&lab);
         check_veth_pairs(&state);
+        check_origins(&lab, &state, dir);
+        let warnings = Warnings::new(&src, &lab.warnings);
+        assert!(
+            warnings.is_some() || !dir.join("warnings.snap").exists(),
+            "{}: warnings.snap, but the lab has no warnings",
+            dir.display()
+        );
         insta::with_settings!({
             snapshot_path => dir,
             prepend_module_to_snapshot => false,
@@ -158,8 +166,73 @@ fn valid_cases() {
         }, {
             insta::assert_yaml_snapshot!("resolved", lab);
             insta::assert_yaml_snapshot!("netstate", state);
+            if let Some(warnings) = &warnings {
+                insta::assert_snapshot!("warnings", render(warnings));
+            }
         });
     });
+}
+
+/// Every object of the lowered state has a place in the file it comes from.
+fn check_origins(lab: &nshost::lab::Lab, state: &NetState, dir: &Path) {
+    let missing: Vec<ObjectId> = object_ids(state)
+        .into_iter()
+        .filter(|id| !lab.origins.objects.contains_key(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{}: no origin for {missing:#?}",
+        dir.display()
+    );
+}
+
+/// The id of every object of a state.
+fn object_ids(state: &NetState) -> Vec<ObjectId> {
+    let mut ids = Vec::new();
+    for (ns_name, ns) in &state.namespaces {
+        let ns_name = ns_name.clone();
+        ids.push(ObjectId::Namespace {
+            ns: ns_name.clone(),
+        });
+        for (name, link) in &ns.links {
+            ids.push(ObjectId::Link {
+                ns: ns_name.clone(),
+                name: name.clone(),
+            });
+            for setting in link.settings.keys() {
+                ids.push(ObjectId::LinkSetting {
+                    ns: ns_name.clone(),
+                    link: name.clone(),
+                    setting: setting.clone(),
+                });
+            }
+        }
+        for key in ns.addresses.keys() {
+            ids.push(ObjectId::Address {
+                ns: ns_name.clone(),
+                key: key.clone(),
+            });
+        }
+        for key in ns.routes.keys() {
+            ids.push(ObjectId::Route {
+                ns: ns_name.clone(),
+                key: key.clone(),
+            });
+        }
+        for rule in &ns.rules {
+            ids.push(ObjectId::Rule {
+                ns: ns_name.clone(),
+                rule: rule.clone(),
+            });
+        }
+        for key in ns.sysctls.keys() {
+            ids.push(ObjectId::Sysctl {
+                ns: ns_name.clone(),
+                key: key.clone(),
+            });
+        }
+    }
+    ids
 }
 
 /// Every veth end names a peer that exists and names it back, and every master is a

@@ -74,7 +74,7 @@ fn validate_valid_files() {
     insta::assert_snapshot!(transcript(&full), @r"
     exit: 0
     --- stdout
-    topologies/full.yaml: lab `full` is valid (6 namespaces, 92 objects)
+    topologies/full.yaml: lab `full` is valid (6 namespaces, 100 objects)
     --- stderr
     ");
 }

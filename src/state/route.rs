@@ -80,10 +80,8 @@ impl Fwmark {
     /// when it matches every packet.
     pub fn new(mark: u32, mask: Option<u32>) -> Option<Self> {
         let mask = mask.unwrap_or(if mark == 0 { 0 } else { u32::MAX });
-        (mask != 0 || mark != 0).then_some(Fwmark {
-            mark: mark & mask,
-            mask,
-        })
+        let mark = mark & mask;
+        (mask != 0).then_some(Fwmark { mark, mask })
     }
 }
 
@@ -128,6 +126,8 @@ mod tests {
     fn fwmarks_are_stored_as_the_kernel_matches_them() {
         assert_eq!(Fwmark::new(0, None), None);
         assert_eq!(Fwmark::new(0, Some(0)), None);
+        // A mark with no bit to compare matches every packet too.
+        assert_eq!(Fwmark::new(0x100, Some(0)), None);
         assert_eq!(
             Fwmark::new(0, Some(u32::MAX)),
             Some(Fwmark {

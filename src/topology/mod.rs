@@ -85,7 +85,7 @@ pub struct Network {
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 68, max = 65535))]
     pub mtu: Option<Spanned<u32>>,
-    /// Allow this network's subnets to overlap those of other networks.
+    /// This network's subnets overlap those of other networks on purpose: no warning.
     #[serde(default)]
     pub allow_overlap: bool,
 }
@@ -117,11 +117,14 @@ pub struct Router {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Interface {
-    /// Link kind. `veth` (the default) joins `network` through a veth pair; any other
-    /// kind (e.g. `dummy`) is a standalone link in the router and takes no network.
+    /// Link kind: `veth` (the default) joins `network` through a veth pair; `dummy` and
+    /// `ifb` are standalone links in the router; `vxlan` and `macvlan` are stacked on
+    /// another interface of the router, with their attributes under `vxlan` or
+    /// `macvlan`. Only veth interfaces are on a network. A kind this kernel lacks is
+    /// reported at plan time.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub kind: Option<Spanned<String>>,
+    #[schemars(with = "Option<Kind>")]
+    pub kind: Option<Spanned<Kind>>,
     /// The network this interface is on. Inferred from the first address when left out.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
@@ -138,6 +141,101 @@ pub struct Interface {
     #[serde(default)]
     #[schemars(with = "Option<bool>")]
     pub up: Option<Spanned<bool>>,
+    /// The tunnel of a `kind: vxlan` interface (required for that kind, refused on
+    /// the others).
+    #[serde(default)]
+    #[schemars(with = "Option<VxlanSpec>")]
+    pub vxlan: Option<Spanned<VxlanSpec>>,
+    /// The parent and mode of a `kind: macvlan` interface (required for that kind,
+    /// refused on the others).
+    #[serde(default)]
+    #[schemars(with = "Option<MacvlanSpec>")]
+    pub macvlan: Option<Spanned<MacvlanSpec>>,
+}
+
+/// The kind of a router interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Veth,
+    Dummy,
+    Ifb,
+    Vxlan,
+    Macvlan,
+}
+
+impl Kind {
+    /// The kind as written in a lab file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Veth => "veth",
+            Kind::Dummy => "dummy",
+            Kind::Ifb => "ifb",
+            Kind::Vxlan => "vxlan",
+            Kind::Macvlan => "macvlan",
+        }
+    }
+
+    /// Whether the kind is stacked on another interface of its node.
+    pub fn stacked(self) -> bool {
+        matches!(self, Kind::Vxlan | Kind::Macvlan)
+    }
+}
+
+/// A VXLAN tunnel: Ethernet frames in UDP, to a unicast `remote` or a multicast `group`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VxlanSpec {
+    /// VXLAN network identifier (VNI), 0 to 16777215.
+    #[schemars(with = "u32", range(min = 0, max = 16777215))]
+    pub id: Spanned<u32>,
+    /// Source address of the tunnel's packets (IPv4 or IPv6, not multicast).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub local: Option<Spanned<String>>,
+    /// Unicast peer, where frames to unknown destinations go; not with `group`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub remote: Option<Spanned<String>>,
+    /// Multicast group to join instead of a `remote`; needs `dev`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub group: Option<Spanned<String>>,
+    /// Destination UDP port, 1 to 65535. Default 4789 (IANA).
+    #[serde(default)]
+    #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
+    pub port: Option<Spanned<u16>>,
+    /// Underlay interface: another interface of the same router (not a vxlan or
+    /// macvlan).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub dev: Option<Spanned<String>>,
+}
+
+/// A macvlan: a second MAC address on a parent interface.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MacvlanSpec {
+    /// The interface it sits on: another interface of the same router, not `lo` and
+    /// not itself a vxlan or macvlan.
+    #[schemars(with = "String")]
+    pub parent: Spanned<String>,
+    /// How macvlans on one parent reach each other: `private`, `vepa`, `bridge` (the
+    /// default), `passthru` (the parent's only macvlan) or `source`.
+    #[serde(default)]
+    #[schemars(with = "Option<MacvlanMode>")]
+    pub mode: Option<Spanned<MacvlanMode>>,
+}
+
+/// A macvlan mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MacvlanMode {
+    Private,
+    Vepa,
+    Bridge,
+    Passthru,
+    Source,
 }
 
 /// A static route.
@@ -147,11 +245,13 @@ pub struct RouteSpec {
     /// Destination prefix, or `default` (IPv4) / `default6` (IPv6).
     #[schemars(with = "String")]
     pub to: Spanned<String>,
-    /// Gateway address; must be on one of the node's connected subnets.
+    /// Gateway address. It must be reachable without another gateway: on a subnet of
+    /// an interface that is up (of `dev`, when given), or on a route with `dev` and no
+    /// `via` of the same table or of main. An IPv6 link-local gateway needs `dev`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub via: Option<Spanned<String>>,
-    /// Output interface.
+    /// Output interface (up).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub dev: Option<Spanned<String>>,
@@ -163,6 +263,13 @@ pub struct RouteSpec {
     #[serde(default)]
     #[schemars(with = "Option<TableRef>")]
     pub table: Option<Spanned<TableRef>>,
+    /// Who the route is from (`rtm_protocol`): a name as in iproute2's `rt_protos`
+    /// (`boot`, `static`, `dhcp`, `ra`, `zebra`, `bird`, `babel`, `bgp`, `isis`, `ospf`,
+    /// `rip`, `eigrp`, ...) or a number 0-255. Default `boot`. Not `kernel`: nshost
+    /// leaves the kernel's own routes alone.
+    #[serde(default)]
+    #[schemars(with = "Option<RouteProto>")]
+    pub proto: Option<Spanned<RouteProto>>,
 }
 
 /// A policy routing rule.
@@ -184,18 +291,24 @@ pub struct RuleSpec {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub to: Option<Spanned<String>>,
-    /// Input interface.
+    /// Input interface (one the node does not have is kept, as the kernel does).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub iif: Option<Spanned<String>>,
-    /// Output interface.
+    /// Output interface (one the node does not have is kept, as the kernel does).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub oif: Option<Spanned<String>>,
-    /// Firewall mark.
+    /// Firewall mark: packets whose mark, masked with `fwmask`, equals it.
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
     pub fwmark: Option<Spanned<u32>>,
+    /// The bits of the mark `fwmark` compares. Default: all of them (none for
+    /// `fwmark: 0`, which then matches every packet; `fwmask: 0xffffffff` matches the
+    /// unmarked ones).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub fwmask: Option<Spanned<u32>>,
     /// Type of service.
     #[serde(default)]
     #[schemars(with = "Option<u8>")]
@@ -204,11 +317,11 @@ pub struct RuleSpec {
     #[serde(default)]
     #[schemars(with = "Option<Proto>")]
     pub ipproto: Option<Spanned<Proto>>,
-    /// Source port or range (`80`, `"1000-2000"`), ports 1-65534; needs `ipproto`.
+    /// Source port or range (`80`, `"1000-2000"`), ports 1-65534.
     #[serde(default)]
     #[schemars(with = "Option<Ports>")]
     pub sport: Option<Spanned<Ports>>,
-    /// Destination port or range, ports 1-65534; needs `ipproto`.
+    /// Destination port or range, ports 1-65534.
     #[serde(default)]
     #[schemars(with = "Option<Ports>")]
     pub dport: Option<Spanned<Ports>>,
@@ -263,6 +376,14 @@ pub enum TableRef {
 #[serde(untagged)]
 pub enum Proto {
     Number(u8),
+    Name(String),
+}
+
+/// A route protocol by number (0-255) or name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RouteProto {
+    Number(u32),
     Name(String),
 }
 

@@ -252,8 +252,9 @@ mod tests {
         assert_eq!(schema.shape(name.shape), &Shape::Text { variants: None });
     }
 
-    /// The only `minimum`/`maximum` narrower than their type's range are the MTUs', and
-    /// `validate` reports those (`nshost::bad_mtu`) with the lab's other problems.
+    /// The only `minimum`/`maximum` narrower than their type's range are the MTUs' and
+    /// the vxlan's VNI and port, and `validate` reports those (`nshost::bad_mtu`,
+    /// `nshost::bad_vxlan_id`, `nshost::bad_vxlan_port`) with the lab's other problems.
     #[test]
     fn narrower_ranges_are_left_to_validate() {
         fn walk(v: &Value, path: &str, out: &mut Vec<String>) {
@@ -290,7 +291,9 @@ mod tests {
             [
                 "/definitions/Host/properties/mtu",
                 "/definitions/Interface/properties/mtu",
-                "/definitions/Network/properties/mtu"
+                "/definitions/Network/properties/mtu",
+                "/definitions/VxlanSpec/properties/id",
+                "/definitions/VxlanSpec/properties/port"
             ]
         );
     }

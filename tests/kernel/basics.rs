@@ -339,8 +339,16 @@ fn full_lab_applies_and_converges() {
 
         let edge = links("fl-edge");
         let names: Vec<&str> = edge.keys().map(String::as_str).collect();
-        assert_eq!(names, ["core0", "dmz0", "eth0", "ifb0", "lo", "spare0"]);
+        assert_eq!(
+            names,
+            [
+                "core0", "dmz0", "eth0", "ifb0", "lo", "mv0", "spare0", "vx0"
+            ]
+        );
         assert_eq!(kind(&edge["ifb0"]), "ifb");
+        assert_eq!(kind(&edge["vx0"]), "vxlan");
+        assert_eq!(edge["vx0"]["mtu"], 1400);
+        assert_eq!(kind(&edge["mv0"]), "macvlan");
         assert_eq!(edge["ifb0"]["mtu"], 1500);
         assert!(is_up(&edge["ifb0"]));
         assert!(!is_up(&edge["spare0"]), "spare0 is declared down");
@@ -367,6 +375,8 @@ fn full_lab_applies_and_converges() {
                 "eth0 fd00:10::1/64",
                 "ifb0 192.0.2.1/32",
                 "ifb0 2001:db8:2::1/128",
+                "mv0 10.21.0.1/24",
+                "vx0 172.16.42.1/24",
             ]
         );
         assert_eq!(
@@ -381,6 +391,7 @@ fn full_lab_applies_and_converges() {
         assert_eq!(
             routes("fl-edge"),
             [
+                "198.51.100.128/25 via 172.16.42.2 dev vx0 proto static",
                 "203.0.113.0/24 via 10.0.0.2 dev core0 metric 10 proto boot",
                 "default via 10.0.0.2 dev core0 proto boot",
                 "default via fd00:ff::2 dev core0 metric 1024 proto boot",
@@ -405,6 +416,7 @@ fn full_lab_applies_and_converges() {
                 "120: from all iif eth0 ipproto tcp sport 1024-65534 dport 443 lookup 100",
                 "130: from all oif core0 fwmark 0x2a lookup main",
                 "140: from all tos 0x10 lookup 200",
+                "170: from all fwmark 0x100/0xff00 lookup 100",
                 "150: from all fwmark 0x7 ipproto udp sport 5000 dport 53-54 lookup 200",
                 "160: from fd00:10::/64 to 2001:db8:99::/48 ipproto ipv6-icmp lookup 100",
             ]

@@ -129,6 +129,9 @@ pub fn rule_text(r: &Value) -> String {
     for key in ["iif", "oif", "fwmark", "tos", "ipproto"] {
         if let Some(v) = r[key].as_str() {
             s += &format!(" {key} {v}");
+            if let Some(mask) = r["fwmask"].as_str().filter(|_| key == "fwmark") {
+                s += &format!("/{mask}");
+            }
         }
     }
     for key in ["sport", "dport"] {

@@ -48,11 +48,21 @@ impl Vxlan {
             .any(IpAddr::is_ipv6)
     }
 
+    /// The bytes the encapsulation adds to each frame.
+    pub fn overhead(&self) -> u32 {
+        if self.v6() { OVERHEAD_V6 } else { OVERHEAD_V4 }
+    }
+
+    /// The largest MTU the kernel lets the device have over an underlay device of
+    /// MTU `underlay_mtu`: that MTU minus the encapsulation (at least 68).
+    pub fn max_mtu(&self, underlay_mtu: u32) -> u32 {
+        underlay_mtu.saturating_sub(self.overhead()).max(68)
+    }
+
     /// The MTU the kernel gives a new device: 1500, or less when the underlay device's
     /// MTU minus the encapsulation does not fit it.
     pub fn default_mtu(&self, underlay_mtu: Option<u32>) -> u32 {
-        let overhead = if self.v6() { OVERHEAD_V6 } else { OVERHEAD_V4 };
-        let fit = underlay_mtu.map_or(u32::MAX, |m| m.saturating_sub(overhead));
+        let fit = underlay_mtu.map_or(u32::MAX, |m| m.saturating_sub(self.overhead()));
         crate::state::DEFAULT_MTU.min(fit).max(68)
     }
 }

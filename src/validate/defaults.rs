@@ -1,0 +1,135 @@
+//! A host's default routes: its gateway per address family, written or inferred.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use miette::SourceSpan;
+
+use super::infer::Gateways;
+use super::interfaces::{Member, Node};
+use super::networks::NetInfo;
+use super::routes::kernel_metric;
+use super::values::parse_ip;
+use super::{Code, Cx};
+use crate::lab::LabRoute;
+use crate::state::{RT_TABLE_MAIN, RTPROT_BOOT};
+use crate::topology::Spanned;
+
+/// A host's default routes, with the place of each: its gateway written, or the host.
+pub(super) fn host_routes(
+    cx: &mut Cx,
+    node: &Node,
+    gateway: Option<&Spanned<String>>,
+    gateways: &Gateways,
+    nets: &[NetInfo],
+) -> (Vec<LabRoute>, Vec<SourceSpan>) {
+    let me = &node.members[0];
+    let mut v4: Option<IpAddr> = None;
+    let mut v6: Option<IpAddr> = None;
+    let mut failed = false;
+    let gateway_span = gateway.map(|g| cx.span(g));
+    if let Some(gw) = gateway {
+        match parse_ip(cx, gw) {
+            Some(ip) if is_link_local(ip) || on_subnet(me, ip) => {
+                if is_own(me, ip) && ip.is_ipv6() {
+                    let span = cx.span(gw);
+                    cx.report(
+                        Code::GatewayIsLocal,
+                        format!("the gateway {ip} of host `{}` is its own address", node.name()),
+                    )
+                    .with_label(span, "the host's own address")
+                    .with_help("the gateway is a router's address on the host's subnet (the kernel: \"Gateway can not be a local address\")");
+                    failed = true;
+                } else if ip.is_ipv4() {
+                    v4 = Some(ip);
+                } else {
+                    v6 = Some(ip);
+                }
+            }
+            Some(ip) => {
+                let span = cx.span(gw);
+                let list = me
+                    .addrs
+                    .iter()
+                    .map(|(a, _)| a.trunc().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                cx.report(
+                    Code::GatewayNotConnected,
+                    format!(
+                        "gateway {ip} not on any connected subnet of `{}`",
+                        node.name()
+                    ),
+                )
+                .with_label(span, "not on a connected subnet")
+                .with_help(format!("`{}` is connected to {list}", node.name()));
+                failed = true;
+            }
+            None => failed = true,
+        }
+    }
+    if v4.is_none() && !failed {
+        v4 = gateways.infer(me, false);
+    }
+    if v6.is_none() && !failed {
+        v6 = gateways.infer(me, true);
+    }
+    let has_v4 = me.addrs.iter().any(|(a, _)| a.addr().is_ipv4());
+    if has_v4
+        && v4.is_none()
+        && !failed
+        && !me.misplaced
+        && let Some(network) = me.network.map(|n| &nets[n].name)
+    {
+        let (addr, span) = me
+            .addrs
+            .iter()
+            .find(|(a, _)| a.addr().is_ipv4())
+            .copied()
+            .expect("has an IPv4 address");
+        cx.report(
+            Code::NoGateway,
+            format!("no gateway for host `{}` can be inferred", node.name()),
+        )
+        .with_label(span, format!("no router on `{network}` has an address in {}", addr.trunc()))
+        .with_help("set `gateway:` to a router address on the host's subnet, or add a router interface to the network");
+    }
+    let mut routes = Vec::new();
+    let mut spans = Vec::new();
+    for (gw, dst) in [
+        (v4, IpNet::from(ipnet::Ipv4Net::default())),
+        (v6, IpNet::from(ipnet::Ipv6Net::default())),
+    ] {
+        let Some(gw) = gw else { continue };
+        // A link-local gateway is on the host's one interface.
+        let dev = is_link_local(gw).then(|| me.ifname.clone());
+        routes.push(default_route(dst, gw, dev));
+        let written = gateway_span.filter(|_| gateway.is_some_and(|g| g.value.parse() == Ok(gw)));
+        spans.push(written.unwrap_or(cx.span(node.key)));
+    }
+    (routes, spans)
+}
+
+fn on_subnet(me: &Member, ip: IpAddr) -> bool {
+    me.addrs.iter().any(|(a, _)| a.trunc().contains(&ip))
+}
+
+fn is_own(me: &Member, ip: IpAddr) -> bool {
+    me.addrs.iter().any(|(a, _)| a.addr() == ip)
+}
+
+/// An IPv6 unicast link-local address (`fe80::/10`): on-link on every link.
+fn is_link_local(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
+}
+
+pub(super) fn default_route(dst: IpNet, gateway: IpAddr, dev: Option<String>) -> LabRoute {
+    LabRoute {
+        table: RT_TABLE_MAIN,
+        dst,
+        metric: kernel_metric(&dst, 0),
+        gateway: Some(gateway),
+        dev,
+        proto: RTPROT_BOOT,
+    }
+}

@@ -1,0 +1,379 @@
+//! Interfaces: the members of networks (router interfaces and each host's one), their
+//! kinds with the blocks that go with them, and the interfaces of the resolved lab.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+
+use ipnet::IpNet;
+use miette::SourceSpan;
+
+use super::names::check_ifname;
+use super::networks::NetInfo;
+use super::values::{check_mtu, parse_address};
+use super::{Code, Cx};
+use crate::lab::{IfaceKind, LabInterface};
+use crate::naming;
+use crate::state::{DEFAULT_MTU, LOOPBACK_MTU};
+use crate::topology::{Interface, Kind, MacvlanSpec, Spanned, Topology, VxlanSpec};
+
+/// One interface of a node (a router interface or a host's single interface).
+pub(super) struct Member<'t> {
+    pub(super) node: &'t Spanned<String>,
+    pub(super) router: bool,
+    pub(super) ifname: String,
+    /// Where the interface is named: its key, a host's `interface`, or the host's name.
+    pub(super) name_span: SourceSpan,
+    pub(super) kind: Kind,
+    /// Where the kind is written, if it is.
+    pub(super) kind_span: Option<SourceSpan>,
+    /// The kind's block, on an interface of that kind (a block on another kind is
+    /// reported and left out).
+    pub(super) vxlan: Option<&'t Spanned<VxlanSpec>>,
+    pub(super) macvlan: Option<&'t Spanned<MacvlanSpec>>,
+    pub(super) explicit_network: Option<&'t Spanned<String>>,
+    /// The addresses that parsed, in file order.
+    pub(super) addrs: Vec<(IpNet, SourceSpan)>,
+    pub(super) mtu: Option<u32>,
+    pub(super) mtu_span: Option<SourceSpan>,
+    pub(super) up: bool,
+    /// Where `up: false` is written, for an interface declared down.
+    pub(super) down_span: Option<SourceSpan>,
+    /// The network (an index into the lab's networks), once resolved.
+    pub(super) network: Option<usize>,
+    /// Set when an address lies outside the member's network (already reported).
+    pub(super) misplaced: bool,
+}
+
+impl Member<'_> {
+    pub(super) fn describe(&self) -> String {
+        let what = if self.router { "router" } else { "host" };
+        format!("{what} `{}` interface `{}`", self.node.value, self.ifname)
+    }
+
+    /// Whether it is a veth end (the kinds on a network).
+    pub(super) fn is_veth(&self) -> bool {
+        self.kind == Kind::Veth
+    }
+
+    /// Where to point at for the interface's kind: the kind, else its name.
+    pub(super) fn kind_or_name_span(&self) -> SourceSpan {
+        self.kind_span.unwrap_or(self.name_span)
+    }
+}
+
+/// Every member of the lab: each router's interfaces in file order, then each host's.
+pub(super) struct Members<'t> {
+    pub(super) list: Vec<Member<'t>>,
+    /// Where each router's members are in `list`, by router index.
+    pub(super) routers: Vec<Range<usize>>,
+}
+
+impl<'t> Members<'t> {
+    /// The members of router `r`.
+    pub(super) fn of_router(&self, r: usize) -> &[Member<'t>] {
+        &self.list[self.routers[r].clone()]
+    }
+
+    /// The member of host `h` (every host has exactly one).
+    pub(super) fn of_host(&self, h: usize) -> &Member<'t> {
+        &self.list[self.routers.last().map_or(0, |r| r.end) + h]
+    }
+}
+
+/// One node while its routes, rules and sysctls are checked: its key and members, with
+/// its interfaces found by name.
+pub(super) struct Node<'m, 't> {
+    pub(super) key: &'t Spanned<String>,
+    pub(super) members: &'m [Member<'t>],
+    by_name: HashMap<&'m str, usize>,
+}
+
+impl<'m, 't> Node<'m, 't> {
+    pub(super) fn new(key: &'t Spanned<String>, members: &'m [Member<'t>]) -> Self {
+        let by_name = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.ifname.as_str(), i))
+            .collect();
+        Node {
+            key,
+            members,
+            by_name,
+        }
+    }
+
+    /// The node's name.
+    pub(super) fn name(&self) -> &'t str {
+        &self.key.value
+    }
+
+    /// The declared interface `name`.
+    pub(super) fn iface(&self, name: &str) -> Option<&'m Member<'t>> {
+        self.by_name.get(name).map(|&i| &self.members[i])
+    }
+
+    /// Whether the node has an interface `name`, its loopback included.
+    pub(super) fn has(&self, name: &str) -> bool {
+        name == "lo" || self.by_name.contains_key(name)
+    }
+
+    /// The names of its interfaces, `lo` first, as a list for a help text.
+    pub(super) fn list_names(&self) -> String {
+        std::iter::once("lo")
+            .chain(self.members.iter().map(|m| m.ifname.as_str()))
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+pub(super) fn collect_members<'t>(cx: &mut Cx, topo: &'t Topology) -> Members<'t> {
+    let mut members = Vec::new();
+    let mut routers = Vec::new();
+    for (node, router) in &topo.routers {
+        let start = members.len();
+        for (key, iface) in &router.interfaces {
+            members.push(router_member(cx, node, key, iface));
+        }
+        routers.push(start..members.len());
+    }
+    for (node, host) in &topo.hosts {
+        let (ifname, name_span) = match &host.interface {
+            Some(i) => {
+                let span = cx.span(i);
+                check_ifname(cx, &i.value, span, true);
+                (i.value.clone(), span)
+            }
+            None => ("eth0".to_string(), cx.span(node)),
+        };
+        let addrs = std::iter::once(&host.address)
+            .chain(&host.secondary)
+            .filter_map(|a| parse_address(cx, a))
+            .collect();
+        let mtu = check_mtu(cx, host.mtu.as_ref());
+        members.push(Member {
+            node,
+            router: false,
+            ifname,
+            name_span,
+            kind: Kind::Veth,
+            kind_span: None,
+            vxlan: None,
+            macvlan: None,
+            explicit_network: host.network.as_ref(),
+            addrs,
+            mtu,
+            mtu_span: host.mtu.as_ref().map(|m| cx.span(m)),
+            up: true,
+            down_span: None,
+            network: None,
+            misplaced: false,
+        });
+    }
+    Members {
+        list: members,
+        routers,
+    }
+}
+
+fn router_member<'t>(
+    cx: &mut Cx,
+    node: &'t Spanned<String>,
+    key: &'t Spanned<String>,
+    iface: &'t Interface,
+) -> Member<'t> {
+    let name_span = cx.span(key);
+    check_ifname(cx, &key.value, name_span, true);
+    let kind = iface.kind.as_ref().map_or(Kind::Veth, |k| k.value);
+    let kind_span = iface.kind.as_ref().map(|k| cx.span(k));
+    let describe = || format!("router `{}` interface `{}`", node.value, key.value);
+    if kind != Kind::Veth
+        && let Some(network) = &iface.network
+    {
+        let span = cx.span(network);
+        let why = if kind.stacked() {
+            format!(
+                "a `{}` sits on another interface of the router",
+                kind.name()
+            )
+        } else {
+            format!("a `{}` is a link of the router alone", kind.name())
+        };
+        cx.report(
+            Code::NetworkOnStandalone,
+            format!("a `{}` interface cannot be on a network", kind.name()),
+        )
+        .with_label(span, "only veth interfaces join networks")
+        .with_help(format!(
+            "{why}: remove `network`, or remove `kind` to make it a veth"
+        ));
+    }
+    if kind == Kind::Veth && iface.network.is_none() && iface.addresses.is_empty() {
+        cx.report(Code::NoNetwork, format!("{} is on no network", describe()))
+            .with_label(name_span, "neither `network` nor an address")
+            .with_help("name its network with `network:`, or give it an address to infer it from");
+    }
+    let vxlan = kind_block(
+        cx,
+        iface.vxlan.as_ref(),
+        "vxlan",
+        Kind::Vxlan,
+        kind,
+        kind_span,
+        name_span,
+    );
+    let macvlan = kind_block(
+        cx,
+        iface.macvlan.as_ref(),
+        "macvlan",
+        Kind::Macvlan,
+        kind,
+        kind_span,
+        name_span,
+    );
+    let missing = match kind {
+        Kind::Vxlan if iface.vxlan.is_none() => {
+            Some(("vxlan", "vxlan: {id: 42, remote: 192.0.2.2}"))
+        }
+        Kind::Macvlan if iface.macvlan.is_none() => Some(("macvlan", "macvlan: {parent: eth0}")),
+        _ => None,
+    };
+    if let Some((block, example)) = missing {
+        let what = if block == "vxlan" {
+            "its VNI (`id`) and endpoints"
+        } else {
+            "its `parent`"
+        };
+        cx.report(
+            Code::KindBlockMissing,
+            format!("{} is a {block} without a `{block}` block", describe()),
+        )
+        .with_label(kind_span.unwrap_or(name_span), format!("needs {what}"))
+        .with_help(format!("add e.g. `{example}` to the interface"));
+    }
+    let addrs = iface
+        .addresses
+        .iter()
+        .filter_map(|a| parse_address(cx, a))
+        .collect();
+    let mtu = check_mtu(cx, iface.mtu.as_ref());
+    Member {
+        node,
+        router: true,
+        ifname: key.value.clone(),
+        name_span,
+        kind,
+        kind_span,
+        vxlan,
+        macvlan,
+        explicit_network: if kind == Kind::Veth {
+            iface.network.as_ref()
+        } else {
+            None
+        },
+        addrs,
+        mtu,
+        mtu_span: iface.mtu.as_ref().map(|m| cx.span(m)),
+        up: iface.up.as_ref().is_none_or(|u| u.value),
+        down_span: iface.up.as_ref().filter(|u| !u.value).map(|u| cx.span(u)),
+        network: None,
+        misplaced: false,
+    }
+}
+
+/// A kind's block (`vxlan`, `macvlan`) when the interface is of that kind; reported
+/// when it is on another kind.
+fn kind_block<'t, T>(
+    cx: &mut Cx,
+    block: Option<&'t Spanned<T>>,
+    field: &str,
+    its_kind: Kind,
+    kind: Kind,
+    kind_span: Option<SourceSpan>,
+    name_span: SourceSpan,
+) -> Option<&'t Spanned<T>> {
+    let block = block?;
+    if kind == its_kind {
+        return Some(block);
+    }
+    let block_span = cx.key_span(cx.span(block), field);
+    let (at, what) = match kind_span {
+        Some(span) => (span, format!("the interface is a `{}`", kind.name())),
+        None => (
+            name_span,
+            "the interface is a veth (the default kind)".to_string(),
+        ),
+    };
+    cx.report(
+        Code::KindBlockMismatch,
+        format!("a `{field}` block on a `{}` interface", kind.name()),
+    )
+    .with_label(block_span, format!("only for `kind: {field}`"))
+    .with_label(at, what)
+    .with_help(format!(
+        "set `kind: {field}`, or remove the `{field}` block"
+    ));
+    None
+}
+
+/// The MTU an interface has when the lab sets none, as the kernel gives it: the
+/// kind's default, a stacked link's following the link it sits on (`lower_mtu`).
+pub(super) fn default_mtu(kind: &IfaceKind, lower_mtu: impl Fn(&str) -> Option<u32>) -> u32 {
+    match kind {
+        IfaceKind::Vxlan(v) => v.default_mtu(v.dev.as_deref().and_then(&lower_mtu)),
+        IfaceKind::Macvlan(m) => lower_mtu(&m.parent).unwrap_or(DEFAULT_MTU),
+        IfaceKind::Veth { .. } | IfaceKind::Dummy | IfaceKind::Ifb => DEFAULT_MTU,
+    }
+}
+
+/// The MTU of a node's interface `name` as a link below a stacked one: the one written
+/// (for it or its network), else 1500; the loopback's.
+pub(super) fn plain_mtu(interfaces: &BTreeMap<String, LabInterface>, name: &str) -> Option<u32> {
+    if name == "lo" {
+        return Some(LOOPBACK_MTU);
+    }
+    interfaces.get(name).map(|i| i.mtu.unwrap_or(DEFAULT_MTU))
+}
+
+/// The MTU an interface of the lab will have.
+pub(super) fn effective_mtu(
+    iface: &LabInterface,
+    interfaces: &BTreeMap<String, LabInterface>,
+) -> u32 {
+    iface
+        .mtu
+        .unwrap_or_else(|| default_mtu(&iface.kind, |n| plain_mtu(interfaces, n)))
+}
+
+/// The interfaces of one node in the lab. `stacked` holds the kind of each stacked
+/// member (by index in `mine`) whose block is valid; the others are left out.
+pub(super) fn lab_interfaces(
+    mine: &[Member],
+    nets: &[NetInfo],
+    mut stacked: HashMap<usize, IfaceKind>,
+) -> BTreeMap<String, LabInterface> {
+    mine.iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            let net_mtu = m.network.and_then(|n| nets[n].mtu);
+            let kind = match m.kind {
+                Kind::Veth => IfaceKind::Veth {
+                    network: m.network.map(|n| nets[n].name.clone()).unwrap_or_default(),
+                    fabric_name: naming::fabric_port_name(&m.node.value, &m.ifname),
+                },
+                Kind::Dummy => IfaceKind::Dummy,
+                Kind::Ifb => IfaceKind::Ifb,
+                Kind::Vxlan | Kind::Macvlan => stacked.remove(&i)?,
+            };
+            Some((
+                m.ifname.clone(),
+                LabInterface {
+                    kind,
+                    addresses: m.addrs.iter().map(|(a, _)| *a).collect(),
+                    mtu: m.mtu.or(net_mtu),
+                    up: m.up,
+                },
+            ))
+        })
+        .collect()
+}

@@ -1,0 +1,265 @@
+//! Validation: checks a parsed topology and resolves it into a `Lab`, reporting every
+//! problem at once as miette diagnostics pointing at the YAML.
+//!
+//! The checks run in passes (names, tables, networks, interfaces and their kinds,
+//! network membership, addresses, fabric names, then per node stacked links, MTUs,
+//! routes, rules, gateways and sysctls). A pass never stops at a bad value: it reports
+//! it, leaves it out and goes on, so that one mistake is reported once and does not hide
+//! the others. Each group of checks has its file; inferring what the file leaves out
+//! (networks, gateways) is in `infer`, what a node reaches without a gateway in `reach`.
+//!
+//! The aim is that what validates, the kernel takes: every check the kernel would make
+//! mid-apply that needs no kernel is made here, at the YAML; what the kernel accepts
+//! but is probably not meant is a warning (`Lab::warnings`, printed with [`Warnings`]).
+//! The lab also records where each of its objects comes from (`Lab::origins`).
+//! Every search is through a hash or prefix index, so validation is linear in the
+//! size of the lab.
+
+mod addresses;
+mod code;
+mod defaults;
+mod infer;
+mod interfaces;
+mod kinds;
+mod names;
+mod networks;
+mod origins;
+mod prefixes;
+mod problem;
+mod reach;
+mod routes;
+mod rules;
+mod sysctls;
+mod tables;
+#[cfg(test)]
+mod tests;
+mod values;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use miette::{NamedSource, SourceSpan};
+
+pub use self::code::Code;
+pub use self::problem::{Invalid, Problem, Warnings};
+pub use self::routes::{IP6_RT_PRIO_USER, kernel_metric};
+
+use self::interfaces::{Member, Node};
+use self::origins::NodeSpans;
+use crate::lab::{Lab, LabNetwork, LabNode, Origins};
+use crate::naming;
+use crate::state::NsRole;
+use crate::topology::{SourceFile, Spanned, Topology, span_of};
+
+/// Checks `topo` (parsed from `src`) and resolves it.
+pub fn validate(src: &SourceFile, topo: &Topology) -> Result<Lab, Invalid> {
+    let mut cx = Cx {
+        text: &src.text,
+        source: src.shared_source(),
+        problems: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let mut lab = resolve(&mut cx, topo);
+    if cx.problems.is_empty() {
+        let mut warnings = cx.warnings;
+        warnings.sort_by_key(Problem::position);
+        lab.warnings = warnings;
+        Ok(lab)
+    } else {
+        Err(Invalid::new(src, cx.problems))
+    }
+}
+
+/// The problem collector: errors, which stop the lab, and warnings, which do not.
+pub(crate) struct Cx<'s> {
+    text: &'s str,
+    source: NamedSource<Arc<str>>,
+    problems: Vec<Problem>,
+    warnings: Vec<Problem>,
+}
+
+impl Cx<'_> {
+    pub(crate) fn span<T>(&self, s: &Spanned<T>) -> SourceSpan {
+        span_of(s, self.text)
+    }
+
+    pub(crate) fn report(&mut self, code: Code, message: impl Into<String>) -> &mut Problem {
+        self.problems
+            .push(Problem::new(code.as_str(), message, self.source.clone()));
+        self.problems.last_mut().expect("just pushed")
+    }
+
+    /// How many errors have been reported so far.
+    pub(crate) fn reported(&self) -> usize {
+        self.problems.len()
+    }
+
+    /// Puts the errors reported since `start` in file order.
+    pub(crate) fn in_file_order_since(&mut self, start: usize) {
+        self.problems[start..].sort_by_key(Problem::position);
+    }
+
+    /// Reports something the kernel accepts but that is probably not meant (or a
+    /// restriction nshost keeps); its help must say how to silence it.
+    pub(crate) fn warn(&mut self, code: Code, message: impl Into<String>) -> &mut Problem {
+        self.warnings.push(
+            Problem::new(code.as_str(), message, self.source.clone())
+                .severity(miette::Severity::Warning),
+        );
+        self.warnings.last_mut().expect("just pushed")
+    }
+
+    /// The key `field` of the mapping entry whose value starts at `value`: the place
+    /// to point at for a block (a block's own span is only where it starts). The
+    /// block's start when the key is not right before it.
+    pub(crate) fn key_span(&self, value: SourceSpan, field: &str) -> SourceSpan {
+        let before = self.text[..value.offset()].trim_end();
+        before
+            .strip_suffix(':')
+            .map(str::trim_end)
+            .filter(|b| {
+                b.strip_suffix(field).is_some_and(|rest| {
+                    !rest.ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '-')
+                })
+            })
+            .map_or(value, |b| (b.len() - field.len(), field.len()).into())
+    }
+}
+
+fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
+    let name = topo.name.value.clone();
+    names::check_lab_name(cx, topo);
+    let prefix = topo
+        .prefix
+        .as_ref()
+        .map(|p| p.value.clone())
+        .unwrap_or_default();
+    let fabric_ns = naming::fabric_ns(&prefix, &name);
+    let tables = tables::check_tables(cx, topo);
+    let declared = networks::check_networks(cx, topo);
+    names::check_node_names(cx, topo, &prefix, &fabric_ns);
+
+    let mut members = interfaces::collect_members(cx, topo);
+    let nets = infer::resolve_networks(cx, &declared, &mut members.list);
+    addresses::check_in_network(cx, &declared, &mut members.list);
+    networks::check_overlaps(cx, &nets);
+    addresses::check_duplicate_addresses(cx, &members.list);
+    names::check_fabric_names(cx, &nets, &members.list);
+    let gateways = infer::Gateways::new(&members.list);
+
+    let mut nodes = BTreeMap::new();
+    let mut spans: HashMap<String, NodeSpans> = HashMap::new();
+    for (r, (key, router)) in topo.routers.iter().enumerate() {
+        let node = Node::new(key, members.of_router(r));
+        let stacked = kinds::resolve(cx, &node);
+        let interfaces = interfaces::lab_interfaces(node.members, &nets, stacked);
+        kinds::check_mtus(cx, &node, &interfaces);
+        let v6_off = sysctls::ipv6_off(cx, &node, &router.sysctls);
+        addresses::check_ipv6_on(cx, node.members, &nets, &interfaces, &v6_off);
+        let links = routes::Ipv6Links {
+            interfaces: &interfaces,
+            disabled: &v6_off,
+        };
+        let (routes, route_spans) =
+            routes::check_routes(cx, &node, &router.routes, &tables, &links);
+        let (rules, rule_spans) = rules::check_rules(cx, &node, &router.rules, &tables);
+        let written = sysctls::check_sysctls(cx, &node, &router.sysctls);
+        let mut sysctls = written.values;
+        for forwarding in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] {
+            sysctls
+                .entry(forwarding.to_string())
+                .or_insert_with(|| "1".to_string());
+        }
+        spans.insert(
+            key.value.clone(),
+            NodeSpans {
+                key: cx.span(key),
+                interfaces: interface_spans(node.members),
+                routes: route_spans,
+                rules: rule_spans,
+                sysctls: written.spans,
+            },
+        );
+        nodes.insert(
+            key.value.clone(),
+            LabNode {
+                ns: naming::node_ns(&prefix, &key.value),
+                role: NsRole::Router,
+                interfaces,
+                routes,
+                rules,
+                sysctls,
+            },
+        );
+    }
+    for (h, (key, host)) in topo.hosts.iter().enumerate() {
+        let me = std::slice::from_ref(members.of_host(h));
+        let node = Node::new(key, me);
+        let interfaces = interfaces::lab_interfaces(me, &nets, HashMap::new());
+        let v6_off = sysctls::ipv6_off(cx, &node, &host.sysctls);
+        addresses::check_ipv6_on(cx, me, &nets, &interfaces, &v6_off);
+        let (routes, route_spans) =
+            defaults::host_routes(cx, &node, host.gateway.as_ref(), &gateways, &nets);
+        let written = sysctls::check_sysctls(cx, &node, &host.sysctls);
+        spans.insert(
+            key.value.clone(),
+            NodeSpans {
+                key: cx.span(key),
+                interfaces: interface_spans(me),
+                routes: route_spans,
+                rules: Vec::new(),
+                sysctls: written.spans,
+            },
+        );
+        nodes.insert(
+            key.value.clone(),
+            LabNode {
+                ns: naming::node_ns(&prefix, &key.value),
+                role: NsRole::Host,
+                interfaces,
+                routes,
+                rules: Vec::new(),
+                sysctls: written.values,
+            },
+        );
+    }
+
+    let networks = nets
+        .iter()
+        .map(|n| {
+            (
+                n.name.clone(),
+                LabNetwork {
+                    bridge: naming::bridge_name(&n.name),
+                    subnets: n.subnets.iter().map(|(s, _)| *s).collect(),
+                    mtu: n.mtu,
+                    inferred: n.inferred,
+                },
+            )
+        })
+        .collect();
+    let mut lab = Lab {
+        name,
+        fabric_ns,
+        networks,
+        nodes,
+        origins: Default::default(),
+        warnings: Vec::new(),
+    };
+    let net_spans = nets.iter().map(|n| (n.name.clone(), n.span)).collect();
+    lab.origins = Origins {
+        objects: origins::objects(&lab, cx.span(&topo.name), &net_spans, &spans),
+        sysctls: origins::sysctls(&lab, &spans),
+    };
+    lab
+}
+
+/// Each member's name and address places, by interface name.
+fn interface_spans(mine: &[Member]) -> HashMap<String, (SourceSpan, Vec<SourceSpan>)> {
+    mine.iter()
+        .map(|m| {
+            let addrs = m.addrs.iter().map(|(_, s)| *s).collect();
+            (m.ifname.clone(), (m.name_span, addrs))
+        })
+        .collect()
+}

@@ -1,0 +1,142 @@
+//! Declared networks, and the lab-wide checks of all networks.
+
+use std::collections::HashMap;
+
+use indexmap::IndexMap;
+use ipnet::IpNet;
+use miette::SourceSpan;
+
+use super::prefixes::PrefixMap;
+use super::values::{check_mtu, parse_prefix};
+use super::{Code, Cx};
+use crate::topology::Topology;
+
+/// A network as declared under `networks`, after its own checks.
+pub(super) struct DeclaredNet {
+    pub(super) name: String,
+    pub(super) key_span: SourceSpan,
+    pub(super) subnets: Vec<(IpNet, SourceSpan)>,
+    pub(super) mtu: Option<u32>,
+    /// Where the MTU is written.
+    pub(super) mtu_span: Option<SourceSpan>,
+    pub(super) allow_overlap: bool,
+}
+
+/// Any network of the lab, declared or inferred, for the lab-wide checks.
+pub(super) struct NetInfo {
+    pub(super) name: String,
+    /// Subnets with the place each comes from (a declared subnet, or the address an
+    /// inferred subnet was taken from).
+    pub(super) subnets: Vec<(IpNet, SourceSpan)>,
+    pub(super) mtu: Option<u32>,
+    /// Where the MTU is written.
+    pub(super) mtu_span: Option<SourceSpan>,
+    pub(super) allow_overlap: bool,
+    pub(super) inferred: bool,
+    /// Where the network is named (declared key, or the first address it was inferred from).
+    pub(super) span: SourceSpan,
+}
+
+pub(super) fn check_networks(cx: &mut Cx, topo: &Topology) -> IndexMap<String, DeclaredNet> {
+    let mut nets = IndexMap::new();
+    for (key, net) in &topo.networks {
+        let key_span = cx.span(key);
+        if key.value.is_empty() {
+            cx.report(Code::BadNetworkName, "a network has an empty name")
+                .with_label(key_span, "empty name");
+        }
+        let subnets = net
+            .subnets
+            .iter()
+            .filter_map(|s| {
+                let span = cx.span(s);
+                parse_prefix(cx, s, "subnet").map(|n| (n, span))
+            })
+            .collect();
+        let mtu = check_mtu(cx, net.mtu.as_ref());
+        nets.insert(
+            key.value.clone(),
+            DeclaredNet {
+                name: key.value.clone(),
+                key_span,
+                subnets,
+                mtu,
+                mtu_span: net.mtu.as_ref().map(|m| cx.span(m)),
+                allow_overlap: net.allow_overlap,
+            },
+        );
+    }
+    nets
+}
+
+/// Every declared subnet, with the networks declaring it (by index) in file order.
+pub(super) fn subnet_index(declared: &IndexMap<String, DeclaredNet>) -> PrefixMap<usize> {
+    let mut by_subnet = PrefixMap::default();
+    for (n, net) in declared.values().enumerate() {
+        for (s, _) in &net.subnets {
+            by_subnet.insert(*s, n);
+        }
+    }
+    by_subnet
+}
+
+/// Warns of each pair of networks whose subnets overlap, once, unless one of them
+/// allows it: the kernel accepts overlaps, but they are seldom meant. The subnets are sorted by where they start, so that every subnet is compared
+/// only with the chain of subnets holding it (at most one per prefix length).
+pub(super) fn check_overlaps(cx: &mut Cx, nets: &[NetInfo]) {
+    let mut all: Vec<(IpNet, usize, SourceSpan)> = nets
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| !n.allow_overlap)
+        .flat_map(|(i, n)| n.subnets.iter().map(move |(s, span)| (*s, i, *span)))
+        .collect();
+    all.sort_by_key(|(s, i, _)| (s.addr().is_ipv6(), s.network(), s.prefix_len(), *i));
+    // The subnets holding the current one, outermost first.
+    let mut holding: Vec<(IpNet, usize, SourceSpan)> = Vec::new();
+    let mut pairs: HashMap<(usize, usize), [(IpNet, SourceSpan); 2]> = HashMap::new();
+    for (s, i, span) in all {
+        while holding.last().is_some_and(|(h, _, _)| !h.contains(&s)) {
+            holding.pop();
+        }
+        if let Some(&(h, j, hspan)) = holding.iter().rev().find(|(_, j, _)| *j != i) {
+            let (a, b) = if j < i {
+                ((j, h, hspan), (i, s, span))
+            } else {
+                ((i, s, span), (j, h, hspan))
+            };
+            pairs.entry((a.0, b.0)).or_insert([(a.1, a.2), (b.1, b.2)]);
+        }
+        holding.push((s, i, span));
+    }
+    let mut pairs: Vec<_> = pairs.into_iter().collect();
+    pairs.sort_by_key(|(k, _)| *k);
+    for ((ai, bi), [(sa, spa), (sb, spb)]) in pairs {
+        let (a, b) = (&nets[ai], &nets[bi]);
+        let describe = |n: &NetInfo, s: &IpNet| {
+            if n.inferred {
+                format!("{s} (inferred network `{}`)", n.name)
+            } else {
+                format!("{s} of network `{}`", n.name)
+            }
+        };
+        let (la, lb) = (describe(a, &sa), describe(b, &sb));
+        let help = if a.inferred || b.inferred {
+            "an address that is in no declared subnet starts a network of its own; \
+             check its prefix length, or declare the network and name it with `network` \
+             (then `allow_overlap: true` on one of them silences this)"
+        } else {
+            "the kernel routes overlapping subnets of different links, the most specific \
+             first; set `allow_overlap: true` on one of them if the overlap is intended"
+        };
+        cx.warn(
+            Code::OverlappingSubnets,
+            format!(
+                "networks `{}` and `{}` have overlapping subnets",
+                a.name, b.name
+            ),
+        )
+        .with_label(spa, la)
+        .with_label(spb, format!("overlaps {lb}"))
+        .with_help(help);
+    }
+}

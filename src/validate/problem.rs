@@ -1,0 +1,243 @@
+//! Problems and their reports: one `Problem` per mistake (or warning) with labels at the
+//! YAML, `Invalid` for the problems that stop a lab, `Warnings` for those that do not.
+//! A report shows the first [`Invalid::SHOWN`] problems, then how many more there are.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceSpan};
+
+use crate::topology::{SourceFile, thousands};
+
+/// Every problem found in a lab file. Rendered, it lists each problem with its labels:
+/// the first [`Invalid::SHOWN`], then one line saying how many more there are.
+#[derive(Debug, thiserror::Error)]
+#[error("{} in {}", plural(.problems.len(), "problem"), .file)]
+pub struct Invalid {
+    /// The lab file's name.
+    pub file: String,
+    /// The lab file, for the labels of the problems.
+    pub source_code: NamedSource<Arc<str>>,
+    /// The problems, in the order they were found.
+    pub problems: Vec<Problem>,
+    /// The line after the problems shown (its count set when rendered).
+    omitted: Omitted<false>,
+}
+
+impl Invalid {
+    /// How many problems a rendering shows.
+    pub const SHOWN: usize = 50;
+
+    /// The problems found in `src`.
+    pub fn new(src: &SourceFile, problems: Vec<Problem>) -> Self {
+        Invalid {
+            file: src.name.clone(),
+            source_code: src.shared_source(),
+            problems,
+            omitted: Omitted::default(),
+        }
+    }
+}
+
+impl Diagnostic for Invalid {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new("nshost::invalid"))
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source_code)
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        Some(capped(&self.problems, &self.omitted))
+    }
+}
+
+/// The warnings of a valid lab file, as one report: what the kernel accepts but is
+/// probably not meant, and restrictions nshost keeps. Each says how to silence it.
+/// Print it (to stderr) with `miette::Report::new(warnings)`, like an `Invalid`.
+#[derive(Debug, thiserror::Error)]
+#[error("{} in {}", plural(.problems.len(), "warning"), .file)]
+pub struct Warnings {
+    /// The lab file's name.
+    pub file: String,
+    /// The lab file, for the labels of the warnings.
+    pub source_code: NamedSource<Arc<str>>,
+    /// The warnings, in file order.
+    pub problems: Vec<Problem>,
+    omitted: Omitted<true>,
+}
+
+impl Warnings {
+    /// The warnings `problems` of the lab file `src` (a `Lab`'s `warnings`), or `None`
+    /// when there are none.
+    pub fn new(src: &SourceFile, problems: &[Problem]) -> Option<Self> {
+        (!problems.is_empty()).then(|| Warnings {
+            file: src.name.clone(),
+            source_code: src.shared_source(),
+            problems: problems.to_vec(),
+            omitted: Omitted::default(),
+        })
+    }
+}
+
+impl Diagnostic for Warnings {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new("nshost::warnings"))
+    }
+
+    fn severity(&self) -> Option<Severity> {
+        Some(Severity::Warning)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source_code)
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        Some(capped(&self.problems, &self.omitted))
+    }
+}
+
+/// The first [`Invalid::SHOWN`] of `problems`, then the line saying how many more.
+fn capped<'a, const WARNINGS: bool>(
+    problems: &'a [Problem],
+    omitted: &'a Omitted<WARNINGS>,
+) -> Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a> {
+    let shown = problems
+        .iter()
+        .take(Invalid::SHOWN)
+        .map(|p| p as &dyn Diagnostic);
+    let more = problems.len().saturating_sub(Invalid::SHOWN);
+    omitted.more.store(more, Ordering::Relaxed);
+    let omitted = (more > 0).then_some(omitted as &dyn Diagnostic);
+    Box::new(shown.chain(omitted))
+}
+
+/// The line that stands for the problems not shown (warnings, with `WARNINGS`).
+#[derive(Debug, Default, thiserror::Error)]
+#[error(
+    "... and {} more {}{} (the first {} are shown)",
+    thousands(self.more.load(Ordering::Relaxed)),
+    if WARNINGS { "warning" } else { "problem" },
+    if self.more.load(Ordering::Relaxed) == 1 { "" } else { "s" },
+    Invalid::SHOWN
+)]
+struct Omitted<const WARNINGS: bool> {
+    more: AtomicUsize,
+}
+
+impl<const WARNINGS: bool> Diagnostic for Omitted<WARNINGS> {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new("nshost::more_problems"))
+    }
+
+    fn severity(&self) -> Option<Severity> {
+        Some(Severity::Advice)
+    }
+}
+
+/// One problem in a lab file, with labels pointing at the YAML. An error unless made
+/// a warning ([`Problem::severity`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct Problem {
+    /// A short stable code, e.g. `nshost::duplicate_address`.
+    pub code: &'static str,
+    pub message: String,
+    pub labels: Vec<LabeledSpan>,
+    pub help: Option<String>,
+    /// `Error` (the default) stops the lab; `Warning` does not.
+    pub severity: Severity,
+    source_code: NamedSource<Arc<str>>,
+}
+
+impl Problem {
+    /// A problem in the file `source_code` holds, without labels yet.
+    pub fn new(
+        code: &'static str,
+        message: impl Into<String>,
+        source_code: NamedSource<Arc<str>>,
+    ) -> Self {
+        Problem {
+            code,
+            message: message.into(),
+            labels: Vec::new(),
+            help: None,
+            severity: Severity::Error,
+            source_code,
+        }
+    }
+
+    /// Adds a label at `span` (builder style).
+    pub fn label(mut self, span: SourceSpan, text: impl Into<String>) -> Self {
+        self.with_label(span, text);
+        self
+    }
+
+    /// Sets the help text (builder style).
+    pub fn help_text(mut self, text: impl Into<String>) -> Self {
+        self.with_help(text);
+        self
+    }
+
+    /// Sets the severity (builder style).
+    pub fn severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
+    }
+
+    pub fn with_label(&mut self, span: SourceSpan, text: impl Into<String>) -> &mut Self {
+        self.labels
+            .push(LabeledSpan::new_with_span(Some(text.into()), span));
+        self
+    }
+
+    pub fn with_help(&mut self, text: impl Into<String>) -> &mut Self {
+        self.help = Some(text.into());
+        self
+    }
+
+    /// Whether the problem is only a warning.
+    pub fn is_warning(&self) -> bool {
+        self.severity == Severity::Warning
+    }
+
+    /// Where the problem is, for putting problems in file order: its first label.
+    pub(super) fn position(&self) -> usize {
+        self.labels.first().map_or(0, |l| l.offset())
+    }
+}
+
+impl Diagnostic for Problem {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.code))
+    }
+
+    fn severity(&self) -> Option<Severity> {
+        Some(self.severity)
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display + 'a>)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        Some(Box::new(self.labels.iter().cloned()))
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source_code)
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}

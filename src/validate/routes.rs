@@ -1,0 +1,518 @@
+//! A router's static routes, with what the kernel checks when it adds one: its `dev`
+//! exists, is up and (for IPv6) has IPv6; its gateway is reached without another
+//! gateway (see `reach`), through its `dev` when it names one; an IPv6 gateway is not
+//! one of the router's own addresses, and a link-local one names its `dev`. Routes of
+//! one table, destination and metric: IPv4 ones are appended in file order, unless
+//! they are the same route twice; IPv6 ones would make a multipath route.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use miette::SourceSpan;
+
+use super::addresses::IPV6_MIN_MTU;
+use super::interfaces::{Node, effective_mtu};
+use super::names::check_ifname;
+use super::reach::{Reach, Resolved};
+use super::tables::{Tables, resolve_table};
+use super::values::{family_name, parse_ip, parse_prefix};
+use super::{Code, Cx};
+use crate::lab::{LabInterface, LabRoute};
+use crate::state::{RT_TABLE_MAIN, RTPROT_BOOT};
+use crate::topology::{RouteProto, RouteSpec, Spanned};
+
+/// Reports an interface reference (route `dev`, a stacked link's lower link) that is
+/// not one of the node's interfaces or `lo`.
+pub(super) fn check_if_ref(cx: &mut Cx, s: &Spanned<String>, node: &Node) -> bool {
+    let span = cx.span(s);
+    if !check_ifname(cx, &s.value, span, false) {
+        return false;
+    }
+    if node.has(&s.value) {
+        return true;
+    }
+    let name = node.name();
+    let list = node.list_names();
+    cx.report(
+        Code::UnknownInterface,
+        format!("`{name}` has no interface `{}`", s.value),
+    )
+    .with_label(span, "no such interface")
+    .with_help(format!("the interfaces of `{name}`: {list}"));
+    false
+}
+
+/// A route whose values are each fine on their own.
+struct Parsed<'s> {
+    table: u32,
+    dst: IpNet,
+    metric: u32,
+    proto: u8,
+    gateway: Option<(IpAddr, SourceSpan)>,
+    dev: Option<(&'s str, SourceSpan)>,
+    to_span: SourceSpan,
+}
+
+/// What makes an IPv4 route one the kernel already has: table, destination, metric,
+/// gateway, the device it goes out of, protocol.
+type Nexthop<'s> = (u32, IpNet, u32, Option<IpAddr>, &'s str, u8);
+
+/// Which links of a node can carry IPv6: up or down, and why not when they cannot.
+pub(super) struct Ipv6Links<'a> {
+    pub(super) interfaces: &'a BTreeMap<String, LabInterface>,
+    /// Interfaces whose IPv6 a sysctl turns off (with that sysctl's place).
+    pub(super) disabled: &'a HashMap<String, SourceSpan>,
+}
+
+impl Ipv6Links<'_> {
+    /// Why `dev` has no IPv6, if it has none.
+    fn missing(&self, dev: &str) -> Option<String> {
+        if self.disabled.contains_key(dev) {
+            return Some(format!("a sysctl turns IPv6 off on `{dev}`"));
+        }
+        let iface = self.interfaces.get(dev)?;
+        let mtu = effective_mtu(iface, self.interfaces);
+        (mtu < IPV6_MIN_MTU).then(|| format!("`{dev}` has MTU {mtu}, below IPv6's 1280"))
+    }
+}
+
+/// The router's routes the kernel would add, with the place of each (its destination).
+pub(super) fn check_routes(
+    cx: &mut Cx,
+    node: &Node,
+    specs: &[RouteSpec],
+    tables: &Tables,
+    links: &Ipv6Links,
+) -> (Vec<LabRoute>, Vec<SourceSpan>) {
+    let start = cx.reported();
+    let parsed: Vec<Option<Parsed>> = specs
+        .iter()
+        .map(|spec| parse_route(cx, node, spec, tables))
+        .collect();
+
+    let mut reach = Reach::default();
+    reach.loopback();
+    for m in node.members {
+        let addrs: Vec<IpNet> = m.addrs.iter().map(|(a, _)| *a).collect();
+        reach.interface(&m.ifname, m.up, &addrs);
+    }
+    for p in parsed.iter().flatten() {
+        match (p.gateway, p.dev) {
+            (None, Some((dev, _))) => reach.route(p.table, p.dst, dev, is_up(node, dev)),
+            (Some(_), _) => reach.gateway_route(p.table, p.dst),
+            (None, None) => {}
+        }
+    }
+
+    let mut routes = Vec::new();
+    let mut spans = Vec::new();
+    // Per (table, destination, metric): the first route, and the resolved nexthops
+    // (gateway, device, protocol) of the IPv4 routes appended there.
+    let mut seen: HashMap<(u32, IpNet, u32), SourceSpan> = HashMap::new();
+    let mut nexthops: HashMap<Nexthop, SourceSpan> = HashMap::new();
+    for p in parsed.into_iter().flatten() {
+        let Some(out) = check_nexthop(cx, node, &reach, links, &p) else {
+            continue;
+        };
+        let group = (p.table, p.dst, p.metric);
+        if let Some(&first) = seen.get(&group)
+            && p.dst.addr().is_ipv6()
+        {
+            cx.report(
+                Code::Ipv6Multipath,
+                format!(
+                    "`{}` has two IPv6 routes to {} in table {} with metric {}",
+                    node.name(),
+                    p.dst,
+                    p.table,
+                    p.metric
+                ),
+            )
+            .with_label(first, "first route")
+            .with_label(p.to_span, "same destination, table and metric")
+            .with_help(
+                "the kernel would merge them into one multipath route, which nshost does \
+                 not model yet; give one of them another `metric` or `table`",
+            );
+            continue;
+        }
+        let hop = (
+            p.table,
+            p.dst,
+            p.metric,
+            p.gateway.map(|g| g.0),
+            out,
+            p.proto,
+        );
+        if let Some(&first) = nexthops.get(&hop) {
+            cx.report(
+                Code::DuplicateRoute,
+                format!(
+                    "`{}` has the same route to {} in table {} with metric {} twice",
+                    node.name(),
+                    p.dst,
+                    p.table,
+                    p.metric
+                ),
+            )
+            .with_label(first, "first route")
+            .with_label(p.to_span, "same destination, nexthop, table and metric")
+            .with_help(
+                "the kernel refuses a route it already has; remove one, or give it another \
+                 `metric` or `table`",
+            );
+            continue;
+        }
+        seen.entry(group).or_insert(p.to_span);
+        nexthops.insert(hop, p.to_span);
+        routes.push(LabRoute {
+            table: p.table,
+            dst: p.dst,
+            metric: p.metric,
+            gateway: p.gateway.map(|g| g.0),
+            dev: p.dev.map(|(d, _)| d.to_string()),
+            proto: p.proto,
+        });
+        spans.push(p.to_span);
+    }
+    // Two passes found them; report them route by route.
+    cx.in_file_order_since(start);
+    (routes, spans)
+}
+
+fn is_up(node: &Node, dev: &str) -> bool {
+    node.iface(dev).is_none_or(|m| m.up)
+}
+
+/// The route's values, each checked on its own; `None` when one is wrong.
+fn parse_route<'s>(
+    cx: &mut Cx,
+    node: &Node,
+    spec: &'s RouteSpec,
+    tables: &Tables,
+) -> Option<Parsed<'s>> {
+    let to_span = cx.span(&spec.to);
+    let dst = match spec.to.value.as_str() {
+        "default" => Some(IpNet::from(ipnet::Ipv4Net::default())),
+        "default6" => Some(IpNet::from(ipnet::Ipv6Net::default())),
+        _ => parse_prefix(cx, &spec.to, "route destination"),
+    };
+    if spec.via.is_none() && spec.dev.is_none() {
+        cx.report(
+            Code::RouteWithoutNexthop,
+            format!(
+                "the route to `{}` has neither `via` nor `dev`",
+                spec.to.value
+            ),
+        )
+        .with_label(to_span, "where should this go?")
+        .with_help("add `via: <gateway>` and/or `dev: <interface>`");
+    }
+    let mut ok = dst.is_some();
+    let gateway = spec.via.as_ref().and_then(|via| {
+        let ip = parse_ip(cx, via)?;
+        let via_span = cx.span(via);
+        if let Some(dst) = dst
+            && dst.addr().is_ipv4() != ip.is_ipv4()
+        {
+            cx.report(
+                Code::FamilyMismatch,
+                format!("the route to {dst} has the gateway {ip} of the other address family"),
+            )
+            .with_label(to_span, family_name(dst.addr()))
+            .with_label(via_span, family_name(ip));
+            return None;
+        }
+        Some((ip, via_span))
+    });
+    ok &= spec.via.is_none() || gateway.is_some();
+    let dev = match &spec.dev {
+        Some(dev) if check_if_ref(cx, dev, node) => Some((dev.value.as_str(), cx.span(dev))),
+        Some(_) => {
+            ok = false;
+            None
+        }
+        None => None,
+    };
+    let table = match &spec.table {
+        Some(t) => resolve_table(cx, t, tables),
+        None => Some(RT_TABLE_MAIN),
+    };
+    let proto = match &spec.proto {
+        Some(p) => route_proto(cx, p),
+        None => Some(RTPROT_BOOT),
+    };
+    let (Some(dst), Some(table), Some(proto), true) = (dst, table, proto, ok) else {
+        return None;
+    };
+    Some(Parsed {
+        table,
+        dst,
+        metric: kernel_metric(&dst, spec.metric.as_ref().map_or(0, |m| m.value)),
+        proto,
+        gateway,
+        dev,
+        to_span,
+    })
+}
+
+/// The route's nexthop as the kernel checks it when adding the route: the device it
+/// goes out of, or `None` (reported) when the kernel would refuse the route.
+fn check_nexthop<'s>(
+    cx: &mut Cx,
+    node: &Node<'s, '_>,
+    reach: &Reach<'s>,
+    links: &Ipv6Links,
+    p: &Parsed<'s>,
+) -> Option<&'s str> {
+    let v6 = p.dst.addr().is_ipv6();
+    if let Some((dev, dev_span)) = p.dev {
+        if let Some(down) = node.iface(dev).and_then(|m| m.down_span) {
+            cx.report(
+                Code::RouteDevDown,
+                format!(
+                    "the route to {} goes out of `{dev}`, which is declared down",
+                    p.dst
+                ),
+            )
+            .with_label(dev_span, "out of this interface")
+            .with_label(down, "declared down")
+            .with_help(format!(
+                "the kernel adds no route through a link that is down (\"Nexthop device is not \
+                 up\"): bring `{dev}` up, or route through another interface"
+            ));
+            return None;
+        }
+        if v6 && let Some(why) = links.missing(dev) {
+            cx.report(
+                Code::NoIpv6OnDev,
+                format!("the IPv6 route to {} goes out of `{dev}`, which has no IPv6", p.dst),
+            )
+            .with_label(dev_span, why)
+            .with_help("the kernel has no IPv6 on this link, so no IPv6 route out of it: route through another interface, or give this one IPv6");
+            return None;
+        }
+    }
+    let Some((gw, via_span)) = p.gateway else {
+        return p.dev.map(|(d, _)| d);
+    };
+    if let IpAddr::V6(g6) = gw {
+        if (g6.segments()[0] & 0xffc0) == 0xfe80 {
+            return match p.dev {
+                Some(("lo", dev_span)) => loopback_egress(cx, p, dev_span),
+                Some((dev, _)) => Some(dev),
+                None => {
+                    cx.report(
+                        Code::LinkLocalGatewayNeedsDev,
+                        format!("the route to {} has the link-local gateway {gw} but no `dev`", p.dst),
+                    )
+                    .with_label(via_span, "link-local: on which link?")
+                    .with_help("a link-local address is the same on every link: add `dev:` naming the interface it is on");
+                    None
+                }
+            };
+        }
+        if reach.is_own(gw) {
+            cx.report(
+                Code::GatewayIsLocal,
+                format!("the gateway {gw} of the route to {} is an address of `{}`", p.dst, node.name()),
+            )
+            .with_label(via_span, "one of this router's own addresses")
+            .with_help("an IPv6 gateway is another node's address (the kernel: \"Gateway can not be a local address\")");
+            return None;
+        }
+        if let Some(("lo", dev_span)) = p.dev {
+            return loopback_egress(cx, p, dev_span);
+        }
+    }
+    let dev = p.dev.map(|(d, _)| d);
+    match reach.resolve(gw, p.table, dev) {
+        Resolved::Dev(out) => Some(out),
+        Resolved::Down(down) => {
+            let m = node.iface(down);
+            let p2 = cx
+                .report(
+                    Code::RouteDevDown,
+                    format!("the gateway {gw} of the route to {} is on `{down}`, which is declared down", p.dst),
+                )
+                .with_label(via_span, format!("reached through `{down}`"));
+            if let Some(span) = m.and_then(|m| m.down_span) {
+                p2.with_label(span, "declared down");
+            }
+            p2.with_help(format!(
+                "the kernel reaches no gateway through a link that is down: bring `{down}` up, \
+                 or use a gateway on another interface"
+            ));
+            None
+        }
+        Resolved::OtherDev(other, subnet) => {
+            let (out, dev_span) = p.dev.expect("only with a dev");
+            cx.report(
+                Code::GatewayNotOnDev,
+                format!(
+                    "the gateway {gw} of the route to {} is not on `{out}`",
+                    p.dst
+                ),
+            )
+            .with_label(via_span, format!("on {subnet} of `{other}`"))
+            .with_label(dev_span, format!("not reached through `{out}`"))
+            .with_help(format!(
+                "the kernel looks the gateway up among what the route's `dev` reaches, and \
+                 refuses the route otherwise: use `dev: {other}`, or leave `dev` out"
+            ));
+            None
+        }
+        Resolved::Unreachable => {
+            unreachable(cx, node, reach, p, gw, via_span);
+            None
+        }
+    }
+}
+
+fn loopback_egress(cx: &mut Cx, p: &Parsed, dev_span: SourceSpan) -> Option<&'static str> {
+    cx.report(
+        Code::LoopbackEgress,
+        format!("the IPv6 route to {} has a gateway out of `lo`", p.dst),
+    )
+    .with_label(dev_span, "the loopback")
+    .with_help("the kernel refuses an IPv6 route with a gateway out of the loopback (\"Egress device can not be loopback device\"): name the interface the gateway is on");
+    None
+}
+
+fn unreachable(
+    cx: &mut Cx,
+    node: &Node,
+    reach: &Reach,
+    p: &Parsed,
+    gw: IpAddr,
+    via_span: SourceSpan,
+) {
+    let list = node
+        .members
+        .iter()
+        .filter(|m| m.up)
+        .flat_map(|m| m.addrs.iter().map(|(a, _)| a.trunc()))
+        .filter(|s| s.addr().is_ipv4() == gw.is_ipv4())
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>();
+    let mut help = if list.is_empty() {
+        format!("`{}` has no {} address", node.name(), family_name(gw))
+    } else {
+        format!("`{}` is connected to {}", node.name(), list.join(", "))
+    };
+    if let Some((other, table)) = reach.in_other_table(gw, p.table) {
+        help.push_str(&format!(
+            "; the route to {other} of table {table} holds {gw}, but a route of table {} \
+             looks its gateway up in its own table and in main only",
+            p.table
+        ));
+    } else if let Some(through) = reach.only_through_gateway(gw, p.table) {
+        help.push_str(&format!(
+            "; the route to {through} holds {gw}, but it has a gateway itself, and the \
+             kernel reaches a gateway only through a connected subnet or a route with `dev` \
+             and no `via` (of the same table, or main)"
+        ));
+    }
+    cx.report(
+        Code::GatewayUnreachable,
+        format!(
+            "gateway {gw} unreachable from {}'s connected subnets",
+            node.name()
+        ),
+    )
+    .with_label(via_span, "not on a connected subnet")
+    .with_help(help);
+}
+
+/// The route protocols by iproute2's names (`/etc/iproute2/rt_protos`).
+const ROUTE_PROTOS: [(&str, u8); 23] = [
+    ("unspec", 0),
+    ("redirect", 1),
+    ("kernel", 2),
+    ("boot", 3),
+    ("static", 4),
+    ("gated", 8),
+    ("ra", 9),
+    ("mrt", 10),
+    ("zebra", 11),
+    ("bird", 12),
+    ("dnrouted", 13),
+    ("xorp", 14),
+    ("ntk", 15),
+    ("dhcp", 16),
+    ("mrouted", 17),
+    ("keepalived", 18),
+    ("babel", 42),
+    ("openr", 99),
+    ("bgp", 186),
+    ("isis", 187),
+    ("ospf", 188),
+    ("rip", 189),
+    ("eigrp", 192),
+];
+
+/// The kernel's own routes: nshost never touches them, so it cannot own one.
+const RTPROT_KERNEL: u8 = 2;
+
+fn route_proto(cx: &mut Cx, p: &Spanned<RouteProto>) -> Option<u8> {
+    let span = cx.span(p);
+    let n = match &p.value {
+        RouteProto::Number(n) => match u8::try_from(*n) {
+            Ok(n) => n,
+            Err(_) => {
+                cx.report(
+                    Code::UnknownRouteProto,
+                    format!("route protocol {n} is out of range"),
+                )
+                .with_label(span, "must be 0 to 255")
+                .with_help("`rtm_protocol` is one byte");
+                return None;
+            }
+        },
+        RouteProto::Name(name) => match ROUTE_PROTOS.iter().find(|(n, _)| n == name) {
+            Some((_, n)) => *n,
+            None => {
+                let names = ROUTE_PROTOS
+                    .iter()
+                    .filter(|(_, n)| *n != RTPROT_KERNEL)
+                    .map(|(n, _)| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                cx.report(
+                    Code::UnknownRouteProto,
+                    format!("unknown route protocol `{name}`"),
+                )
+                .with_label(span, "not a protocol name")
+                .with_help(format!("use a number from 0 to 255 or one of {names}"));
+                return None;
+            }
+        },
+    };
+    if n == RTPROT_KERNEL {
+        cx.report(
+            Code::KernelRouteProto,
+            "a route of the lab cannot have the protocol `kernel`",
+        )
+        .with_label(span, "the kernel's own routes")
+        .with_help(
+            "nshost leaves the routes the kernel makes itself (proto kernel) alone, so it \
+             would never count such a route as the lab's: leave `proto` out (boot) or pick \
+             another",
+        );
+        return None;
+    }
+    Some(n)
+}
+
+/// The metric the kernel gives a route: IPv6 routes added with metric 0 get 1024
+/// (`IP6_RT_PRIO_USER`), so the desired state must say 1024 to match the live one.
+pub fn kernel_metric(dst: &IpNet, metric: u32) -> u32 {
+    match dst {
+        IpNet::V6(_) if metric == 0 => IP6_RT_PRIO_USER,
+        _ => metric,
+    }
+}
+
+/// The kernel's metric for IPv6 routes added without one.
+pub const IP6_RT_PRIO_USER: u32 = 1024;
