@@ -146,6 +146,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
     match command {
         Command::Validate { file } => {
             let loaded = workflow::load(&file)?;
+            warnings(&loaded);
             outln!(
                 "{}: lab `{}` is valid ({} namespaces, {} objects)",
                 file.display(),
@@ -163,6 +164,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             lock_timeout,
         } => {
             let loaded = workflow::load(&file)?;
+            warnings(&loaded);
             // Shared: plans run side by side, but never see an apply half done.
             let _lock = workflow::lock_shared(&loaded.lab.name, lock_timeout)?;
             let planned = workflow::plan_loaded(loaded)?;
@@ -199,6 +201,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             no_rollback,
         } => {
             let loaded = workflow::load(&file)?;
+            warnings(&loaded);
             let _lock = workflow::lock(&loaded.lab.name, lock_timeout)?;
             let mut planned = workflow::plan_loaded(loaded)?;
             notes(&planned);
@@ -243,6 +246,14 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             print_json(&nshost::topology::json_schema());
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The lab's warnings (allowed, but probably not meant), on stderr; they never change
+/// the exit code.
+fn warnings(loaded: &workflow::Loaded) {
+    if let Some(w) = nshost::validate::Warnings::new(&loaded.source, &loaded.lab.warnings) {
+        errln!("{:?}", miette::Report::new(w));
     }
 }
 

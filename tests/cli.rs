@@ -641,3 +641,16 @@ fn plan_apply_destroy_in_a_sandbox() {
     insta::assert_snapshot!("plan_after_apply", transcript(&runs[2]));
     insta::assert_snapshot!("destroy", mask_time(&transcript(&runs[3])));
 }
+
+/// Warnings (allowed, probably not meant) are printed on stderr and keep exit code 0.
+#[test]
+fn validate_prints_warnings() {
+    let run = nshost(&["validate", "tests/cases/valid/overlapping_subnets/lab.yaml"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("nshost::overlapping_subnets"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("allow_overlap: true"), "{}", run.stderr);
+}
