@@ -29,7 +29,7 @@ pub struct Lab {
     /// Problems that do not stop the lab: deliberate restrictions, things the kernel
     /// accepts but that are probably not meant. Each says how to silence it.
     #[serde(skip)]
-    pub warnings: Vec<crate::validate::Problem>,
+    pub warnings: Vec<crate::problem::Problem>,
 }
 
 impl PartialEq for Lab {

@@ -40,6 +40,7 @@ pub mod naming;
 pub mod netlink;
 pub mod output;
 pub mod plan;
+pub mod problem;
 pub mod process;
 pub mod state;
 pub mod topology;

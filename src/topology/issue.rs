@@ -1,6 +1,6 @@
 //! A problem found in a lab file's YAML before it is typed: a code, a message for the
 //! lab's author, labels at byte spans and optional help. `parse` turns each into a
-//! `validate::Problem`, so that parse problems render like the lab's other problems.
+//! `problem::Problem`, so that parse problems render like the lab's other problems.
 
 use miette::SourceSpan;
 

@@ -1,14 +1,14 @@
 //! Parsing a lab file: its characters, then its YAML tree (`tree`), then the tree
 //! against the schema (`check`), and only when all is well, typing it with
 //! serde-saphyr. Every problem found on the way is reported, in file order, as a
-//! `validate::Problem`, so that parse problems render like the lab's other problems.
+//! `problem::Problem`, so that parse problems render like the lab's other problems.
 
 use std::sync::LazyLock;
 
 use super::issue::{Issue, Span};
 use super::source::{self, SourceFile, location_span};
 use super::{Topology, check, json_schema, schema, tree};
-use crate::validate::{Invalid, Problem};
+use crate::problem::{Invalid, Problem};
 
 /// The schema, compiled for checking files against it.
 pub(super) static SCHEMA: LazyLock<schema::Schema> =

@@ -25,7 +25,6 @@ mod names;
 mod networks;
 mod origins;
 mod prefixes;
-mod problem;
 mod reach;
 mod routes;
 mod rules;
@@ -41,8 +40,8 @@ use std::sync::Arc;
 use miette::{NamedSource, SourceSpan};
 
 pub use self::code::Code;
-pub use self::problem::{Invalid, Problem, Warnings};
 pub use self::routes::{IP6_RT_PRIO_USER, kernel_metric};
+pub use crate::problem::{Invalid, Problem, Warnings};
 
 use self::interfaces::{Member, Node};
 use self::origins::NodeSpans;
@@ -144,7 +143,17 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
     addresses::check_in_network(cx, &declared, &mut members.list);
     networks::check_overlaps(cx, &nets);
     addresses::check_duplicate_addresses(cx, &members.list);
-    names::check_fabric_names(cx, &nets, &members.list);
+    let ports = members
+        .list
+        .iter()
+        .filter(|m| m.is_veth())
+        .map(|m| names::Port {
+            node: &m.node.value,
+            ifname: &m.ifname,
+            span: m.name_span,
+            what: m.describe(),
+        });
+    names::check_fabric_names(cx, &nets, ports);
     let gateways = infer::Gateways::new(&members.list);
 
     let mut nodes = BTreeMap::new();

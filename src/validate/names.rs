@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use miette::SourceSpan;
 
-use super::interfaces::Member;
 use super::networks::NetInfo;
 use super::{Code, Cx};
 use crate::naming;
@@ -130,7 +129,20 @@ pub(super) fn check_ifname(cx: &mut Cx, name: &str, span: SourceSpan, declared: 
     }
 }
 
-pub(super) fn check_fabric_names(cx: &mut Cx, nets: &[NetInfo], members: &[Member]) {
+/// A veth end's fabric port, for the collision check: its node, interface, where the
+/// interface is named, and how to say what it is.
+pub(super) struct Port<'a> {
+    pub node: &'a str,
+    pub ifname: &'a str,
+    pub span: SourceSpan,
+    pub what: String,
+}
+
+pub(super) fn check_fabric_names<'a>(
+    cx: &mut Cx,
+    nets: &[NetInfo],
+    ports: impl Iterator<Item = Port<'a>>,
+) {
     // Each fabric name with where it comes from and, for a fabric port, its node.
     let bridges = nets.iter().map(|n| {
         (
@@ -140,12 +152,12 @@ pub(super) fn check_fabric_names(cx: &mut Cx, nets: &[NetInfo], members: &[Membe
             None,
         )
     });
-    let ports = members.iter().filter(|m| m.is_veth()).map(|m| {
+    let ports = ports.map(|p| {
         (
-            naming::fabric_port_name(&m.node.value, &m.ifname),
-            m.name_span,
-            format!("the fabric end of {}", m.describe()),
-            Some(m.node.value.as_str()),
+            naming::fabric_port_name(p.node, p.ifname),
+            p.span,
+            format!("the fabric end of {}", p.what),
+            Some(p.node),
         )
     });
     let mut names: HashMap<String, (SourceSpan, String, Option<&str>)> = HashMap::new();

@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::kernel::probe::{self, Questions, SysctlProblem};
 use crate::lab::Span;
+use crate::problem::{Invalid, Problem};
 use crate::state::settings::{self, Setting};
 use crate::state::{LinkKind, ObjectId};
-use crate::validate::{Invalid, Problem};
 use crate::workflow::record::Managed;
 use crate::workflow::{Error, Loaded};
 

@@ -7,7 +7,7 @@ use miette::{Diagnostic, LabeledSpan, NamedSource};
 use crate::kernel::{ChangeError, KernelError};
 use crate::lock::LockError;
 use crate::plan::{self, Conflict};
-use crate::validate::Invalid;
+use crate::problem::Invalid;
 
 /// Everything that can stop a command.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
