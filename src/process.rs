@@ -98,6 +98,23 @@ pub fn start() -> Result<(), StartError> {
 
 /// The soft limit to set for limits `soft` and `hard`: the hard one when it is higher,
 /// nothing otherwise (a limit is never lowered).
+/// `CAP_SYS_ADMIN`, which entering and making network namespaces needs.
+const CAP_SYS_ADMIN: u32 = 21;
+
+/// Whether this process may enter and make network namespaces: it holds
+/// `CAP_SYS_ADMIN` in its user namespace (from `/proc/self/status`; `true` when that
+/// cannot be read, so the kernel's own answer decides).
+pub fn may_manage_namespaces() -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return true;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_none_or(|caps| caps & (1 << CAP_SYS_ADMIN) != 0)
+}
+
 fn raised_soft(soft: u64, hard: u64) -> Option<u64> {
     (soft < hard).then_some(hard)
 }

@@ -254,46 +254,31 @@ fn look(spec: &ObserveSpec, entry: &Entry, fabric_fd: Option<i32>) -> Result<See
     setns(&fd, CloneFlags::CLONE_NEWNET).map_err(|e| err("setns")(e.into()))?;
     drop(fd);
     let mut sock = RouteSocket::open().map_err(err("netlink socket"))?;
-    // The owner, from the loopback's mark.
-    let mut lo = LinkMessage::default();
-    lo.header.index = 1;
-    let alias = match sock
-        .request(RouteNetlinkMessage::GetLink(lo))
-        .map_err(err("reading the loopback"))?
-    {
-        Ok(raw) => decode_link(&raw, &|_| false).and_then(|l| l.alias),
-        Err(_) => None,
-    };
-    let (owner, role) = match alias.as_deref().and_then(parse_namespace_alias) {
-        Some((lab, role)) => (Some(lab.to_string()), role),
-        None => (None, crate::state::NsRole::Unknown),
-    };
-    if owner.as_deref() != Some(spec.lab.as_str()) {
-        return Ok(Seen::Foreign(name.clone(), owner));
-    }
     // A dump the kernel marks inconsistent (changed while read) is read again.
     let mut tries = 0;
-    let mut d = loop {
+    loop {
         match dump_namespace(spec, name, &mut sock, fabric_fd) {
             Err(KernelError::Dump { cause, .. })
                 if cause.kind() == io::ErrorKind::Interrupted && tries < 3 =>
             {
                 tries += 1;
             }
-            other => break other?,
+            Ok(Err(owner)) => return Ok(Seen::Foreign(name.clone(), owner)),
+            Ok(Ok(d)) => return Ok(Seen::Namespace(name.clone(), Box::new(d))),
+            Err(e) => return Err(e),
         }
-    };
-    d.ns.owner = owner;
-    d.ns.role = role;
-    Ok(Seen::Namespace(name.clone(), Box::new(d)))
+    }
 }
 
+/// Dumps namespace `name` from inside. Its links come first: the loopback's mark among
+/// them says whose the namespace is, and one that is not the lab's is left there
+/// (`Err(owner)`), read no further.
 fn dump_namespace(
     spec: &ObserveSpec,
     name: &str,
     sock: &mut RouteSocket,
     fabric_fd: Option<i32>,
-) -> Result<Dumped, KernelError> {
+) -> Result<Result<Dumped, Option<String>>, KernelError> {
     let err = |what: &'static str| {
         move |cause: io::Error| KernelError::Dump {
             ns: name.to_string(),
@@ -313,9 +298,25 @@ fn dump_namespace(
         }
     })
     .map_err(err("links"))?;
+    let mark = raw
+        .iter()
+        .find(|l| l.index == 1)
+        .and_then(|l| l.alias.as_deref())
+        .and_then(parse_namespace_alias);
+    let (owner, role) = match mark {
+        Some((lab, role)) => (Some(lab.to_string()), role),
+        None => (None, crate::state::NsRole::Unknown),
+    };
+    if owner.as_deref() != Some(spec.lab.as_str()) {
+        return Ok(Err(owner));
+    }
     let by_index: HashMap<u32, String> = raw.iter().map(|l| (l.index, l.name.clone())).collect();
     let name_of = |i: u32| by_index.get(&i).cloned();
-    let mut ns = Namespace::default();
+    let mut ns = Namespace {
+        owner,
+        role,
+        ..Namespace::default()
+    };
     let mut raw_peers = Vec::new();
     for l in &raw {
         let kind = l.kind(&name_of);
@@ -408,11 +409,11 @@ fn dump_namespace(
             });
         }
     }
-    Ok(Dumped {
+    Ok(Ok(Dumped {
         ns,
         raw_peers,
         fabric_nsid,
-    })
+    }))
 }
 
 /// Fills in veth peers: a link whose peer is in the same namespace, or in the fabric

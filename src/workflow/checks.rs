@@ -36,9 +36,21 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
     }
     q.kinds = kind_users.keys().cloned().collect();
     // Every (key as probed, value) once, with the (namespace, key as written) using it.
+    // Only what the file writes: the settings nshost adds itself (forwarding,
+    // promote_secondaries, the fabric's and the IPv6 nodes' own) are known good.
+    let written: BTreeSet<(&str, &str)> = loaded
+        .lab
+        .origins
+        .sysctls
+        .iter()
+        .map(|o| (o.ns.as_str(), o.key.as_str()))
+        .collect();
     let mut tries: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
     for (ns, n) in &desired.namespaces {
         for (key, value) in &n.sysctls {
+            if !written.contains(&(ns.as_str(), key.as_str())) {
+                continue;
+            }
             tries
                 .entry((key.clone(), value.clone()))
                 .or_default()
@@ -46,6 +58,9 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
         }
         for (dev, link) in &n.links {
             for (setting, value) in &link.settings {
+                if !written.contains(&(ns.as_str(), setting.key(dev).as_str())) {
+                    continue;
+                }
                 tries
                     .entry((setting.default_key(), value.clone()))
                     .or_default()

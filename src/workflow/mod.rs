@@ -126,6 +126,11 @@ fn plan(
     desired: NetState,
     managed: &record::Managed,
 ) -> Result<Planned, Error> {
+    if !crate::process::may_manage_namespaces() {
+        return Err(Error::NotPermitted {
+            what: "reading and changing network namespaces (CAP_SYS_ADMIN)".into(),
+        });
+    }
     let mut spec = ObserveSpec::for_desired(lab, &desired);
     managed.observe_too(&mut spec);
     let t = Instant::now();
