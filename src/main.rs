@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use nshost::plan::{Plan, render};
 use nshost::workflow::{self, Error};
 use nshost::{errln, out, outln};
@@ -52,15 +52,8 @@ enum Command {
         /// Exit 0 when there are no changes, 2 when there are, 1 on error.
         #[arg(long)]
         detailed_exitcode: bool,
-        /// Seconds to wait for an apply or destroy of the same lab.
-        #[arg(
-            long,
-            default_value = "30",
-            value_name = "SECONDS",
-            value_parser = seconds,
-            allow_negative_numbers = true
-        )]
-        lock_timeout: Duration,
+        #[command(flatten)]
+        lock: LockWait,
     },
     /// Make the kernel match the lab file, then verify that it does.
     Apply {
@@ -69,15 +62,8 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Human)]
         output: Output,
-        /// Seconds to wait for another nshost (apply, destroy or plan) on the same lab.
-        #[arg(
-            long,
-            default_value = "30",
-            value_name = "SECONDS",
-            value_parser = seconds,
-            allow_negative_numbers = true
-        )]
-        lock_timeout: Duration,
+        #[command(flatten)]
+        lock: LockWait,
         /// Keep what was done when the apply fails, instead of undoing it.
         #[arg(long)]
         no_rollback: bool,
@@ -94,18 +80,26 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Human)]
         output: Output,
-        /// Seconds to wait for another nshost (apply, destroy or plan) on the same lab.
-        #[arg(
-            long,
-            default_value = "30",
-            value_name = "SECONDS",
-            value_parser = seconds,
-            allow_negative_numbers = true
-        )]
-        lock_timeout: Duration,
+        #[command(flatten)]
+        lock: LockWait,
     },
     /// Print the JSON Schema of the lab file format.
     Schema,
+}
+
+/// How long to wait for the lab's lock.
+#[derive(Args, Debug)]
+struct LockWait {
+    /// Seconds to wait for another nshost on the same lab (an apply or a destroy; plans
+    /// wait only for those).
+    #[arg(
+        long,
+        default_value = "30",
+        value_name = "SECONDS",
+        value_parser = seconds,
+        allow_negative_numbers = true
+    )]
+    lock_timeout: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -161,7 +155,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             diff,
             output,
             detailed_exitcode,
-            lock_timeout,
+            lock: LockWait { lock_timeout },
         } => {
             let loaded = workflow::load(&file)?;
             warnings(&loaded);
@@ -197,7 +191,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Apply {
             file,
             output,
-            lock_timeout,
+            lock: LockWait { lock_timeout },
             no_rollback,
         } => {
             let loaded = workflow::load(&file)?;
@@ -222,7 +216,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             file,
             lab,
             output,
-            lock_timeout,
+            lock: LockWait { lock_timeout },
         } => {
             let (lab, named) = match (file, lab) {
                 (Some(file), _) => (workflow::load(&file)?.lab.name, false),

@@ -1,4 +1,4 @@
-//! Ways to run `nshost` for the CLI tests besides the plain one of `cli.rs`: with a
+//! Ways to run `nshost` for the CLI tests: from the repository root, with a
 //! time limit, or with a standard stream going to a closed pipe; and the scratch
 //! folders and the masking of varying text those tests need.
 #![allow(dead_code)]
@@ -139,4 +139,28 @@ fn masking_time() {
         mask_waited("holds it (waited 201.3ms); try"),
         "holds it (waited [time]); try"
     );
+}
+
+/// Runs `nshost` from the repository root, so paths in its output are relative.
+pub fn nshost(args: &[&str]) -> Run {
+    nshost_env(args, &[])
+}
+
+/// [`nshost`] with environment variables set.
+pub fn nshost_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out = nshost_command()
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("running nshost");
+    run_of(out)
+}
+
+/// A run as one text: exit code, stdout and stderr.
+pub fn transcript(run: &Run) -> String {
+    format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        run.code, run.stdout, run.stderr
+    )
 }
