@@ -116,7 +116,7 @@ fn usage_errors_exit_2() {
     --- stderr
     error: unrecognized subcommand 'frobnicate'
 
-    Usage: nshost <COMMAND>
+    Usage: nshost [OPTIONS] <COMMAND>
 
     For more information, try '--help'.
     ");
