@@ -44,6 +44,7 @@ enum Command {
     Destroy(cli::destroy::DestroyArgs),
     /// Print the JSON Schema of the lab file format.
     Schema,
+    Try(cli::try_lab::TryArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,5 +77,6 @@ fn run(command: Command, global: &cli::Global) -> Result<ExitCode, Error> {
         Command::Apply(args) => cli::apply::run(args, global),
         Command::Destroy(args) => cli::destroy::run(args, global),
         Command::Schema => cli::schema::run(),
+        Command::Try(args) => cli::try_lab::run(args, global),
     }
 }

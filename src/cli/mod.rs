@@ -5,6 +5,7 @@ pub mod apply;
 pub mod destroy;
 pub mod plan;
 pub mod schema;
+pub mod try_lab;
 pub mod validate;
 
 use std::time::Duration;

@@ -42,6 +42,16 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(code(nshost::kernel))]
     Kernel(#[from] KernelError),
+    /// A program nshost was asked to run (a shell, a command in a node) did not start.
+    #[error("cannot run {program}")]
+    #[diagnostic(code(nshost::spawn))]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
     /// `nshost::busy` when another nshost holds the lock, `nshost::lock` when the lock
     /// file cannot be used.
     #[error(transparent)]
@@ -52,8 +62,8 @@ pub enum Error {
         code(nshost::not_permitted),
         help(
             "nshost creates namespaces and mounts them under /run/netns: run it as root, or try \
-             it in a throwaway sandbox: unshare --user --map-root-user --net --mount \
-             --propagation private sh -c 'mount -t tmpfs tmpfs /run && nshost apply LAB'"
+             the lab in a throwaway sandbox, as any user: nshost try LAB (or nshost try \
+             LAB --shell, for a shell in it)"
         )
     )]
     NotPermitted { what: String },

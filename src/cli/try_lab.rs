@@ -1,0 +1,117 @@
+//! `nshost try`: build a lab in a throwaway sandbox (a user + network + mount
+//! namespace of this process's own), show it, run its checks, and tear it down; or
+//! open a shell in the sandbox with the lab up. Needs no root, only user namespaces.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Args;
+use nshost::topology::SourceFile;
+use nshost::workflow::{self, Error};
+use nshost::{errln, outln};
+
+use super::{Global, Output};
+
+/// The lab `try` builds when it is given no file: `topologies/small.yaml`.
+const DEFAULT_LAB: &str = include_str!("../../topologies/small.yaml");
+/// The name the default lab's problems and locations are reported under.
+const DEFAULT_LAB_NAME: &str = "small.yaml (built in)";
+
+/// Build a lab in a throwaway sandbox, as any user: show it, run its checks, tear it
+/// down. Exits 0 only if every check passed.
+#[derive(Args, Debug)]
+pub struct TryArgs {
+    /// The lab file (YAML); without one, a small lab built into nshost
+    /// (topologies/small.yaml).
+    pub file: Option<PathBuf>,
+    /// Instead of the checks, open a shell in the sandbox with the lab up (nshost
+    /// status, nshost exec and ip netns exec work there); the lab vanishes when the
+    /// shell exits.
+    #[arg(long)]
+    pub shell: bool,
+}
+
+pub fn run(args: TryArgs, global: &Global) -> Result<ExitCode, Error> {
+    let source = match &args.file {
+        Some(path) => SourceFile::read(path).map_err(|source| Error::Read {
+            path: path.display().to_string(),
+            source,
+        })?,
+        None => SourceFile::from_text(DEFAULT_LAB_NAME, DEFAULT_LAB),
+    };
+    // An invalid lab is reported before any sandbox is made.
+    let loaded = workflow::load_source(source)?;
+    super::warnings(&loaded);
+    let lab = loaded.lab.name.clone();
+    nshost::sandbox::enter()?;
+    let human = global.output == Output::Human;
+    if human {
+        outln!(
+            "Building lab `{lab}` in a sandbox (a user, network and mount namespace of its \
+             own; nothing outside it is touched)."
+        );
+    }
+    let started = Instant::now();
+    let mut planned = workflow::plan_loaded(loaded)?;
+    let applied = workflow::apply(&mut planned, workflow::ApplyOptions::default())?;
+    if human {
+        let summary = nshost::plan::render::Summary::of(&planned.plan);
+        outln!(
+            "Lab `{lab}` is up: {} objects added in {:.0} ms.\n",
+            summary.add,
+            started.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    let code = if args.shell {
+        shell(&lab)?
+    } else {
+        ExitCode::SUCCESS
+    };
+    // The sandbox would vanish with the process anyway; destroying it proves destroy.
+    let mut teardown = workflow::plan_destroy(&lab, true)?;
+    workflow::apply(&mut teardown, workflow::ApplyOptions::default())?;
+    if human {
+        outln!("\nLab `{lab}` torn down; the sandbox is gone with it.");
+    } else {
+        super::print_json(serde_json::json!({
+            "lab": lab,
+            "applied": applied,
+        }));
+    }
+    Ok(code)
+}
+
+/// Runs the user's shell in the sandbox, with this nshost first on its `PATH`; its exit
+/// status is `try`'s.
+fn shell(lab: &str) -> Result<ExitCode, Error> {
+    let shell = std::env::var_os("SHELL")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "/bin/sh".into());
+    let mut path = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(PathBuf::from))
+        .into_iter()
+        .collect::<Vec<_>>();
+    if let Some(old) = std::env::var_os("PATH") {
+        path.extend(std::env::split_paths(&old));
+    }
+    outln!(
+        "A shell in the sandbox: `nshost status --lab {lab}`, `nshost exec NODE -- CMD` and \
+         `ip netns exec NODE CMD` work here. Exit the shell to tear the lab down."
+    );
+    let status = std::process::Command::new(&shell)
+        .env("PATH", std::env::join_paths(path).unwrap_or_default())
+        .env("NSHOST_SANDBOX", lab)
+        .status()
+        .map_err(|source| Error::Spawn {
+            program: shell.to_string_lossy().into_owned(),
+            source,
+        })?;
+    if !status.success() {
+        errln!("nshost: the shell exited with {status}");
+    }
+    Ok(ExitCode::from(
+        status.code().unwrap_or(1).clamp(0, 255) as u8
+    ))
+}

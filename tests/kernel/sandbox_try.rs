@@ -1,0 +1,73 @@
+//! `nshost try`: a lab built, shown, checked and torn down in a sandbox of nshost's
+//! own, as any user; and `try --shell`, a shell in that sandbox.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use crate::ktest::*;
+
+/// `try` with no file builds the built-in lab in its own sandbox and leaves nothing in
+/// the world it was started from (here, the test's sandbox).
+#[test]
+fn try_builds_the_default_lab_and_leaves_nothing_behind() {
+    sandboxed(|| {
+        let out = nshost(["try"]).ok();
+        assert!(out.contains("Lab `small` is up: 64 objects added"), "{out}");
+        assert!(out.contains("Lab `small` torn down"), "{out}");
+        assert_eq!(netns(), Vec::<String>::new(), "try left namespaces behind");
+        assert!(
+            !std::path::Path::new("/run/nshost").exists(),
+            "try left its lock directory here"
+        );
+    })
+}
+
+/// The shell of `try --shell` runs inside the sandbox with the lab up, and its exit
+/// status is try's.
+#[test]
+fn try_shell_runs_with_the_lab_up_and_passes_its_exit_status() {
+    sandboxed(|| {
+        let mut cmd = nshost_command();
+        cmd.args(["try", "--shell"])
+            .env("SHELL", "/bin/sh")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawning nshost try --shell");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"ip netns list | sort | tr '\\n' ' '; echo; echo \"lab=$NSHOST_SANDBOX\"; ip netns exec web1 ip -br addr show eth0; exit 5\n")
+            .unwrap();
+        let run = finish("nshost try --shell", child).code(5);
+        assert!(
+            run.stdout
+                .contains("br-gw db1 hq-gw pc1 pc2 small-fabric web1"),
+            "{}",
+            run.stdout
+        );
+        assert!(run.stdout.contains("lab=small"), "{}", run.stdout);
+        assert!(run.stdout.contains("10.1.1.10/24"), "{}", run.stdout);
+        assert!(
+            run.stdout.contains("Lab `small` torn down"),
+            "{}",
+            run.stdout
+        );
+        assert_eq!(netns(), Vec::<String>::new(), "try left namespaces behind");
+    })
+}
+
+/// An invalid lab is reported as by validate, before any sandbox is made.
+#[test]
+fn try_of_an_invalid_lab_fails_first() {
+    sandboxed(|| {
+        let file = scratch(
+            "bad.yaml",
+            "name: bad\nhosts:\n  h1: {address: 10.1.1.300/24}\n",
+        );
+        let run = nshost(["try".as_ref(), file.as_os_str()]).code(1);
+        assert!(run.stderr.contains("nshost::invalid"), "{}", run.stderr);
+        assert!(!run.stdout.contains("Building"), "{}", run.stdout);
+    })
+}
