@@ -71,3 +71,23 @@ fn try_of_an_invalid_lab_fails_first() {
         assert!(!run.stdout.contains("Building"), "{}", run.stdout);
     })
 }
+
+/// Where the kernel allows no user namespace, try says so and how to allow them, and
+/// touches nothing. (Inside the test's sandbox, `user.max_user_namespaces` is this
+/// sandbox's own limit.)
+#[test]
+fn try_says_how_to_enable_user_namespaces_when_they_are_off() {
+    sandboxed(|| {
+        std::fs::write("/proc/sys/user/max_user_namespaces", "0")
+            .expect("setting the sandbox's user namespace limit");
+        let run = nshost(["try"]).code(1);
+        let err = crate::flat(&run.stderr);
+        assert!(err.contains("nshost::no_user_namespaces"), "{}", run.stderr);
+        assert!(
+            err.contains("sysctl -w user.max_user_namespaces="),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(netns(), Vec::<String>::new());
+    })
+}
