@@ -25,6 +25,7 @@ mod limits;
 mod neighbours;
 mod recovery;
 mod rollback;
+mod saved;
 mod strays;
 
 use std::collections::BTreeMap;
