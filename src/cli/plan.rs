@@ -21,6 +21,10 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also save the plan to this file, pinned to the live objects it was made
+    /// against: `nshost apply FILE` applies exactly it, or refuses if they changed.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub lock: LockWait,
 }
@@ -32,6 +36,10 @@ pub fn run(args: PlanArgs, global: &Global) -> Result<ExitCode, Error> {
     let _lock = workflow::lock_shared(&loaded.lab.name, args.lock.lock_timeout)?;
     let planned = workflow::plan_loaded(loaded)?;
     super::notes(&planned);
+    let saved = match &args.out {
+        Some(path) => Some(workflow::saved::save(&planned, path)?),
+        None => None,
+    };
     match global.output {
         Output::Human => {
             out!(
@@ -45,10 +53,19 @@ pub fn run(args: PlanArgs, global: &Global) -> Result<ExitCode, Error> {
                 );
             }
         }
-        Output::Json => super::print_json(serde_json::json!({
-            "plan": render::json(&planned.plan),
-            "timings": planned.timings,
-        })),
+        Output::Json => {
+            let mut doc = serde_json::json!({
+                "plan": render::json(&planned.plan),
+                "timings": planned.timings,
+            });
+            if let Some(saved) = &saved {
+                doc["saved"] = serde_json::json!(saved);
+            }
+            super::print_json(doc)
+        }
+    }
+    if let (Some(saved), Output::Human) = (&saved, global.output) {
+        out!("\n{saved}");
     }
     let changed = !planned.plan.changes.is_empty();
     Ok(if args.detailed_exitcode && changed {

@@ -2,7 +2,7 @@
 //! would name ("add this route"). `plan::order` splits each into the steps that carry it
 //! out, and `kernel::apply` runs exactly those steps.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::state::{
     Address, AddressKey, DevSetting, Link, LinkKind, LinkRef, NsRole, ObjectId, Route, RouteKey,
@@ -10,7 +10,7 @@ use crate::state::{
 };
 
 /// One kernel operation. `ns` is the namespace it acts in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Change {
     /// Create a namespace (unshare + bind mount) with its loopback up and marked.
@@ -24,9 +24,9 @@ pub enum Change {
     DeleteNamespace {
         ns: String,
         role: NsRole,
-        #[serde(skip_serializing_if = "Vec::is_empty")]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         contents: Vec<String>,
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         stray: bool,
     },
     /// Create a link. For a veth pair this is the one change that creates both ends:
@@ -108,14 +108,14 @@ pub enum Change {
 }
 
 /// The second end of a veth pair created by an `AddLink`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerEnd {
     pub at: LinkRef,
     pub link: Link,
 }
 
 /// How a change counts in the plan summary.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Add,

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::plan::Change;
 
 /// Who carries out a step.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "executor", content = "ns", rename_all = "snake_case")]
 pub enum Executor {
     /// The short-lived thread that creates namespace `ns` (unshare, loopback, its
@@ -40,7 +40,7 @@ impl Executor {
 /// from its own namespace's socket (veth refuses to open before both ends exist, and
 /// an IPv6 address added before its link is up waits a second for duplicate address
 /// detection).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Part {
     Main,
@@ -48,21 +48,21 @@ pub enum Part {
 }
 
 /// One operation: a part of the change at index `change` of the plan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Op {
     pub change: usize,
     pub part: Part,
 }
 
 /// The operations one executor runs in a stage, in order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     pub executor: Executor,
     pub ops: Vec<Op>,
 }
 
 /// Steps that run concurrently; a stage starts when the one before it has finished.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stage {
     pub steps: Vec<Step>,
 }

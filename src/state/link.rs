@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::state::kinds::{Macvlan, Vxlan};
 use crate::state::settings::DevSetting;
 
 /// A reference to a link in some namespace.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LinkRef {
     pub ns: String,
     pub name: String,
@@ -71,10 +71,18 @@ impl Serialize for MacAddr {
     }
 }
 
+impl<'de> Deserialize<'de> for MacAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse()
+            .map_err(|()| serde::de::Error::custom(format!("not a MAC address: `{text}`")))
+    }
+}
+
 /// The kind of a link, with the attributes of that kind (`IFLA_INFO_KIND` and
 /// `IFLA_INFO_DATA`). One variant per kind nshost creates; `Unmanaged` is only ever
 /// seen live (a kind made by hand, or a device the kernel adds itself).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum LinkKind {
     Loopback,
@@ -149,7 +157,7 @@ impl LinkKind {
 }
 
 /// One link (network interface).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
     pub kind: LinkKind,
     /// Desired: the MTU the link must have (the kind's default when the lab sets none,
@@ -163,7 +171,7 @@ pub struct Link {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mac: Option<MacAddr>,
     /// Settings of this device (`net.ipv4.conf.<dev>.*` and the like), by setting.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub settings: BTreeMap<DevSetting, String>,
     /// Kernel ifindex. Live only; never compared.
     #[serde(skip_serializing_if = "Option::is_none")]

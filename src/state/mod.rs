@@ -17,7 +17,7 @@ pub mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use link::{DEFAULT_MTU, LOOPBACK_MTU, Link, LinkKind, LinkRef, MacAddr};
 pub use object::ObjectId;
@@ -56,7 +56,9 @@ pub struct NetState {
 }
 
 /// What a namespace is for; decides plan grouping and labels only.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum NsRole {
     Router,

@@ -5,7 +5,7 @@
 //! netlink (`IPV4_DEVCONF_*`) are read and written as link attributes; the others go
 //! through `/proc/sys`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// `IPV4_DEVCONF_*` names, in index order from 1 (include/uapi/linux/ip.h).
 const IPV4_DEVCONF: [&str; 33] = [
@@ -45,7 +45,7 @@ const IPV4_DEVCONF: [&str; 33] = [
 ];
 
 /// Which per-device table a setting is in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Section {
     /// `net.ipv4.conf.<dev>.*`
@@ -117,6 +117,19 @@ impl DevSetting {
 impl Serialize for DevSetting {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&self.key("*"))
+    }
+}
+
+/// Read back from its serialized key, `net.ipv4.conf.*.rp_filter`.
+impl<'de> Deserialize<'de> for DevSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match classify(&text, |dev| dev == "*") {
+            Setting::Device { setting, .. } => Ok(setting),
+            Setting::Namespace(_) => Err(serde::de::Error::custom(format!(
+                "not a device setting: `{text}`"
+            ))),
+        }
     }
 }
 

@@ -73,6 +73,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     ApplyFailed(Box<ApplyFailure>),
+    /// A saved plan that cannot be written, read or applied (`nshost::stale_plan`, ...).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Saved(#[from] crate::workflow::saved::SavedError),
 }
 
 impl Error {

@@ -5,6 +5,7 @@
 mod checks;
 mod errors;
 mod record;
+pub mod saved;
 mod transaction;
 
 use std::path::Path;
@@ -42,6 +43,9 @@ pub fn load(path: &Path) -> Result<Loaded, Error> {
 
 /// Parses, validates and lowers lab text already in memory.
 pub fn load_source(source: SourceFile) -> Result<Loaded, Error> {
+    if saved::looks_like_plan(source.text.as_bytes()) {
+        return Err(saved::SavedError::NotALabFile { path: source.name }.into());
+    }
     let t = Instant::now();
     let topo = topology::parse(&source)?;
     crate::trace::phase("parse", t);
@@ -131,8 +135,7 @@ fn plan(
             what: "reading and changing network namespaces (CAP_SYS_ADMIN)".into(),
         });
     }
-    let mut spec = ObserveSpec::for_desired(lab, &desired);
-    managed.observe_too(&mut spec);
+    let spec = observe_spec(lab, &desired, managed);
     let t = Instant::now();
     let observed = kernel::observe(&spec).map_err(Error::from_kernel)?;
     let observe_ms = ms(t.elapsed());
@@ -167,6 +170,14 @@ fn plan(
             ..Timings::default()
         },
     })
+}
+
+/// What a plan reads of the kernel: the settings `desired` sets, and those `managed`
+/// records (so that undoing the plan puts them back).
+fn observe_spec(lab: &str, desired: &NetState, managed: &record::Managed) -> ObserveSpec {
+    let mut spec = ObserveSpec::for_desired(lab, desired);
+    managed.observe_too(&mut spec);
+    spec
 }
 
 /// Plans the removal of everything `lab` owns. With `must_exist` (the lab named on the

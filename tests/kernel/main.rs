@@ -26,6 +26,7 @@ mod neighbours;
 mod recovery;
 mod rollback;
 mod sandbox_try;
+mod saved;
 mod strays;
 
 use std::collections::BTreeMap;

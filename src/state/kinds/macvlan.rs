@@ -1,9 +1,9 @@
 //! A macvlan device: a second MAC address on a parent link of the same namespace.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How macvlans on one parent reach each other.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MacvlanMode {
     Private,
@@ -49,7 +49,7 @@ impl MacvlanMode {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Macvlan {
     /// The link it sits on, in the same namespace.
     pub parent: String,

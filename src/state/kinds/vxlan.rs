@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The IANA VXLAN port, used when the lab names none (the kernel's own default, 8472,
 /// predates the assignment).
@@ -13,7 +13,7 @@ pub const OVERHEAD_V4: u32 = 50;
 /// Encapsulation overhead over IPv6 (outer IP 40).
 pub const OVERHEAD_V6: u32 = 70;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vxlan {
     /// VXLAN network identifier, 0 to 16777215.
     pub id: u32,
