@@ -63,6 +63,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     ApplyFailed(Box<ApplyFailure>),
+    /// `nshost graph`: Graphviz missing or failing, an output file not written.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Graph(#[from] crate::graph::GraphError),
 }
 
 impl Error {
