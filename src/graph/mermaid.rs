@@ -1,7 +1,8 @@
 //! The graph as a Mermaid flowchart (GitHub and many wikis draw it from a fenced
 //! ```` ```mermaid ```` block): routers as rectangles, hosts rounded, networks as
-//! hexagons, each interface on a network a labelled link. What the kernel lacks is red
-//! and dashed, what has drifted orange (`classDef` for nodes, `linkStyle` for links).
+//! hexagons, each interface on a network a labelled link (routers above the networks,
+//! hosts below). What the kernel lacks is red and dashed, what has drifted orange
+//! (`classDef` for nodes, `linkStyle` for links).
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -15,7 +16,7 @@ pub fn render(g: &Graph) -> String {
     let w = &mut out;
     // A YAML double-quoted string is a JSON string.
     let _ = writeln!(w, "---\ntitle: {}\n---", serde_json::Value::from(title(g)));
-    let _ = writeln!(w, "flowchart LR");
+    let _ = writeln!(w, "flowchart TB");
     // Ids are positions: names may hold any character but whitespace and `/`.
     let mut nodes = HashMap::new();
     let mut classes: Vec<(State, String)> = Vec::new();
@@ -57,6 +58,13 @@ pub fn render(g: &Graph) -> String {
             "-.-"
         } else {
             "---"
+        };
+        // As in DOT: routers above their networks, hosts below.
+        // (Router ids start with `r`.)
+        let (from, to) = if from.starts_with('r') {
+            (from, to)
+        } else {
+            (to, from)
         };
         let _ = writeln!(
             w,
