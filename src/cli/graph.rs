@@ -11,9 +11,11 @@ use nshost::{errln, out};
 
 use super::{Global, LockWait, Output};
 
-/// Draw the lab: routers, hosts and networks, and which interface is on which network.
-/// When the lab is applied here, what the kernel lacks is red and dashed and what has
-/// drifted orange.
+/// Draw the lab's nodes and networks, coloured by what the kernel lacks.
+///
+/// Routers, hosts and networks, and which interface is on which network. When the lab
+/// is applied here, what the kernel lacks is red and dashed and what has drifted
+/// orange.
 #[derive(Args, Debug)]
 pub struct GraphArgs {
     /// The lab file (YAML).
