@@ -35,7 +35,10 @@ fn ipv4(octet: &str) -> String {
 /// (`1:2:3:4:5:6:7:8::`). An IPv4 tail counts as two groups.
 fn ipv6(octet: &str, empty_gap: bool) -> String {
     let v4 = ipv4(octet);
-    let mut forms = vec![format!("(?:{HEX}:){{7}}{HEX}"), format!("(?:{HEX}:){{6}}{v4}")];
+    let mut forms = vec![
+        format!("(?:{HEX}:){{7}}{HEX}"),
+        format!("(?:{HEX}:){{6}}{v4}"),
+    ];
     let most = if empty_gap { 8 } else { 7 };
     for left in 0..=7usize {
         let head = if left == 0 {
@@ -67,11 +70,7 @@ pub fn cidr_pattern() -> String {
 
 /// An IPv4 or IPv6 address, as the standard library reads it.
 pub fn ip_pattern() -> String {
-    format!(
-        "^(?:{}|{})$",
-        ipv4(OCTET_STRICT),
-        ipv6(OCTET_STRICT, false)
-    )
+    format!("^(?:{}|{})$", ipv4(OCTET_STRICT), ipv6(OCTET_STRICT, false))
 }
 
 /// A route destination: a prefix, `default` or `default6`.

@@ -115,8 +115,16 @@ fn agree(pattern: &str, corpus: &[String], accepts: impl Fn(&str) -> bool) {
         "pattern and parser disagree (string, parser's answer): {wrong:#?}"
     );
     // The corpus has both kinds in good number.
-    assert!(accepted > corpus.len() / 10, "{accepted} of {}", corpus.len());
-    assert!(accepted < corpus.len() * 9 / 10, "{accepted} of {}", corpus.len());
+    assert!(
+        accepted > corpus.len() / 10,
+        "{accepted} of {}",
+        corpus.len()
+    );
+    assert!(
+        accepted < corpus.len() * 9 / 10,
+        "{accepted} of {}",
+        corpus.len()
+    );
 }
 
 fn cidr_corpus() -> Vec<String> {
@@ -149,7 +157,9 @@ fn cidr_corpus() -> Vec<String> {
 
 #[test]
 fn cidr_pattern_is_what_ipnet_reads() {
-    agree(&cidr_pattern(), &cidr_corpus(), |s| s.parse::<IpNet>().is_ok());
+    agree(&cidr_pattern(), &cidr_corpus(), |s| {
+        s.parse::<IpNet>().is_ok()
+    });
 }
 
 #[test]
@@ -195,10 +205,17 @@ fn port_range_pattern_is_what_rules_read() {
         corpus.push(s);
     }
     // The pattern says nothing of order: `2000-1000` is the parser's to refuse.
-    let ports = |s: &str| s.trim().parse::<u16>().ok().filter(|p| (1..=65534).contains(p));
-    agree(&port_range_pattern(), &corpus, |s| match s.split_once('-') {
-        Some((lo, hi)) => ports(lo).is_some() && ports(hi).is_some(),
-        None => ports(s).is_some(),
+    let ports = |s: &str| {
+        s.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| (1..=65534).contains(p))
+    };
+    agree(&port_range_pattern(), &corpus, |s| {
+        match s.split_once('-') {
+            Some((lo, hi)) => ports(lo).is_some() && ports(hi).is_some(),
+            None => ports(s).is_some(),
+        }
     });
 }
 
@@ -219,8 +236,10 @@ fn name_patterns_are_the_naming_rules() {
     let ns_name = Regex::new(NS_NAME_PATTERN).unwrap();
     for s in &corpus {
         // The schema's lab name: the pattern, 1 to 32 characters, not `.` or `..`.
-        let schema_lab =
-            word.is_match(s) && (1..=LAB_NAME_MAX).contains(&s.chars().count()) && s != "." && s != "..";
+        let schema_lab = word.is_match(s)
+            && (1..=LAB_NAME_MAX).contains(&s.chars().count())
+            && s != "."
+            && s != "..";
         assert_eq!(
             schema_lab,
             crate::naming::lab_name_problem(s).is_none(),
@@ -252,7 +271,9 @@ fn name_patterns_are_the_naming_rules() {
 #[test]
 fn sysctl_key_pattern_is_the_key_rule() {
     let mut r = Rng(7);
-    let parts = ["net", ".", "ipv4", "a", "-", "_", "0", "..", "A", " ", "x.y"];
+    let parts = [
+        "net", ".", "ipv4", "a", "-", "_", "0", "..", "A", " ", "x.y",
+    ];
     let re = Regex::new(SYSCTL_KEY_PATTERN).unwrap();
     for _ in 0..20_000 {
         let len = r.below(6);
