@@ -45,7 +45,6 @@ const BEYOND_THE_SCHEMA: &[(&str, &str)] = &[
         "ipv6_without_ipv6",
         "IPv6 on an interface whose MTU turns IPv6 off",
     ),
-    ("kind_blocks", "a kind's block on another kind"),
     (
         "macvlan_parents",
         "a macvlan parent that is missing, stacked or passthru twice",
@@ -65,7 +64,6 @@ const BEYOND_THE_SCHEMA: &[(&str, &str)] = &[
         "route_gateway_unreachable",
         "a gateway unreachable from the node",
     ),
-    ("standalone_kinds", "a network on a dummy or ifb interface"),
     ("subnet_host_bits", "a prefix with host bits set"),
     (
         "sysctl_unknown_device",

@@ -300,6 +300,20 @@ format_type!(
     })
 );
 
+/// What an interface's kind asks of its other fields: a vxlan has a `vxlan` block and a
+/// macvlan a `macvlan` block, no other kind has either, and only a veth is on a
+/// `network` (`null` counts as absent, as for nshost).
+pub fn interface_kind_rules() -> serde_json::Value {
+    let kind_is = |kinds: &[&str]| serde_json::json!({"required": ["kind"], "properties": {"kind": {"enum": kinds}}});
+    let absent = |field: &str| serde_json::json!({"properties": {field: {"type": "null"}}});
+    let present = |field: &str| serde_json::json!({"required": [field], "properties": {field: {"type": "object"}}});
+    serde_json::json!([
+        {"if": kind_is(&["vxlan"]), "then": present("vxlan"), "else": absent("vxlan")},
+        {"if": kind_is(&["macvlan"]), "then": present("macvlan"), "else": absent("macvlan")},
+        {"if": kind_is(&["dummy", "ifb", "vxlan", "macvlan"]), "then": absent("network")}
+    ])
+}
+
 /// A map from names of shape `K` to values of shape `V` (`propertyNames` and
 /// `additionalProperties`), `null` included (an empty collection, as `rules:` alone).
 pub struct Map<K, V>(PhantomData<(K, V)>);

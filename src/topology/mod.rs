@@ -117,6 +117,7 @@ pub struct Router {
 /// A router interface.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("allOf" = formats::interface_kind_rules()))]
 pub struct Interface {
     /// Link kind: `veth` (the default) joins `network` through a veth pair; `dummy` and
     /// `ifb` are standalone links in the router; `vxlan` and `macvlan` are stacked on
