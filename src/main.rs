@@ -42,6 +42,7 @@ enum Command {
     Plan(cli::plan::PlanArgs),
     Apply(cli::apply::ApplyArgs),
     Destroy(cli::destroy::DestroyArgs),
+    Graph(cli::graph::GraphArgs),
     /// Print the JSON Schema of the lab file format.
     Schema,
     Try(cli::try_lab::TryArgs),
@@ -76,6 +77,7 @@ fn run(command: Command, global: &cli::Global) -> Result<ExitCode, Error> {
         Command::Plan(args) => cli::plan::run(args, global),
         Command::Apply(args) => cli::apply::run(args, global),
         Command::Destroy(args) => cli::destroy::run(args, global),
+        Command::Graph(args) => cli::graph::run(args, global),
         Command::Schema => cli::schema::run(),
         Command::Try(args) => cli::try_lab::run(args, global),
     }

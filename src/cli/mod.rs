@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod destroy;
+pub mod graph;
 pub mod plan;
 pub mod schema;
 pub mod try_lab;

@@ -7,6 +7,7 @@
 //! that every parse problem is reported at once too.
 
 mod check;
+mod formats;
 mod issue;
 mod parse;
 #[cfg(test)]
@@ -46,30 +47,30 @@ where
 pub struct Topology {
     /// The lab's name. Every object the lab creates is marked as owned by it; `destroy`
     /// removes exactly those objects.
-    #[schemars(with = "String")]
+    #[schemars(with = "formats::LabName")]
     pub name: Spanned<String>,
     /// Prepended to every namespace name (routers, hosts and the fabric), so that two
     /// labs with the same node names can run side by side.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<formats::NamePrefix>")]
     pub prefix: Option<Spanned<String>>,
     /// Named routing tables: name to table number (1-4294967295, not 253-255).
     #[serde(default, deserialize_with = "null_as_empty")]
-    #[schemars(with = "Option<std::collections::BTreeMap<String, u32>>")]
+    #[schemars(with = "formats::Map<formats::TableName, formats::TableNumber>")]
     pub tables: NamedMap<Spanned<u32>>,
     /// L2 segments, each realised as a Linux bridge in the lab's hidden fabric namespace.
     /// A network used by an interface but not declared here is inferred from the
     /// interface's address.
     #[serde(default, deserialize_with = "null_as_empty")]
-    #[schemars(with = "Option<std::collections::BTreeMap<String, Network>>")]
+    #[schemars(with = "formats::Map<formats::NetworkName, Network>")]
     pub networks: NamedMap<Network>,
     /// Routers: a namespace each, with IP forwarding on (IPv4 and IPv6).
     #[serde(default, deserialize_with = "null_as_empty")]
-    #[schemars(with = "Option<std::collections::BTreeMap<String, Router>>")]
+    #[schemars(with = "formats::Map<formats::NodeName, Router>")]
     pub routers: NamedMap<Router>,
     /// Hosts: a namespace each with one interface, loopback up and a default route.
     #[serde(default, deserialize_with = "null_as_empty")]
-    #[schemars(with = "Option<std::collections::BTreeMap<String, Host>>")]
+    #[schemars(with = "formats::Map<formats::NodeName, Host>")]
     pub hosts: NamedMap<Host>,
 }
 
@@ -79,7 +80,7 @@ pub struct Topology {
 pub struct Network {
     /// The IPv4 and/or IPv6 subnets on this segment, e.g. `10.1.1.0/24`.
     #[serde(default, deserialize_with = "null_as_empty")]
-    #[schemars(with = "Option<Vec<String>>")]
+    #[schemars(with = "Option<Vec<formats::IpPrefix>>")]
     pub subnets: Vec<Spanned<String>>,
     /// MTU of the bridge and the default MTU of every interface on the network.
     #[serde(default)]
@@ -96,7 +97,7 @@ pub struct Network {
 pub struct Router {
     /// Interfaces by their real name in the router (`eth0`, `wg0`, ...).
     #[serde(default, deserialize_with = "null_as_empty")]
-    #[schemars(with = "Option<std::collections::BTreeMap<String, Interface>>")]
+    #[schemars(with = "formats::Map<formats::InterfaceName, Interface>")]
     pub interfaces: NamedMap<Interface>,
     /// Static routes.
     #[serde(default, deserialize_with = "null_as_empty")]
@@ -109,13 +110,14 @@ pub struct Router {
     /// Extra sysctls under `net.` for this namespace, e.g. `net.ipv4.conf.all.rp_filter: 0`.
     /// IPv4 and IPv6 forwarding are always on for routers.
     #[serde(default, deserialize_with = "null_as_empty")]
-    #[schemars(with = "Option<std::collections::BTreeMap<String, SysctlValue>>")]
+    #[schemars(with = "formats::Map<formats::SysctlKey, SysctlValue>")]
     pub sysctls: NamedMap<Spanned<SysctlValue>>,
 }
 
 /// A router interface.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("allOf" = formats::interface_kind_rules()))]
 pub struct Interface {
     /// Link kind: `veth` (the default) joins `network` through a veth pair; `dummy` and
     /// `ifb` are standalone links in the router; `vxlan` and `macvlan` are stacked on
@@ -127,11 +129,11 @@ pub struct Interface {
     pub kind: Option<Spanned<Kind>>,
     /// The network this interface is on. Inferred from the first address when left out.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<formats::NetworkName>")]
     pub network: Option<Spanned<String>>,
     /// IPv4/IPv6 addresses with prefix length, e.g. `10.1.1.1/24`, `2001:db8::1/64`.
     #[serde(default, deserialize_with = "null_as_empty")]
-    #[schemars(with = "Option<Vec<String>>")]
+    #[schemars(with = "Option<Vec<formats::InterfaceAddress>>")]
     pub addresses: Vec<Spanned<String>>,
     /// MTU. Defaults to the network's MTU, else the kernel's default.
     #[serde(default)]
@@ -191,15 +193,15 @@ pub struct VxlanSpec {
     pub id: Spanned<u32>,
     /// Source address of the tunnel's packets (IPv4 or IPv6, not multicast).
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<formats::IpAddress>")]
     pub local: Option<Spanned<String>>,
     /// Unicast peer, where frames to unknown destinations go; not with `group`.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<formats::IpAddress>")]
     pub remote: Option<Spanned<String>>,
     /// Multicast group to join instead of a `remote`; needs `dev`.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<formats::IpAddress>")]
     pub group: Option<Spanned<String>>,
     /// Destination UDP port, 1 to 65535. Default 4789 (IANA).
     #[serde(default)]
@@ -208,7 +210,7 @@ pub struct VxlanSpec {
     /// Underlay interface: another interface of the same router (not a vxlan or
     /// macvlan).
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<formats::InterfaceRef>")]
     pub dev: Option<Spanned<String>>,
 }
 
@@ -218,7 +220,7 @@ pub struct VxlanSpec {
 pub struct MacvlanSpec {
     /// The interface it sits on: another interface of the same router, not `lo` and
     /// not itself a vxlan or macvlan.
-    #[schemars(with = "String")]
+    #[schemars(with = "formats::InterfaceRef")]
     pub parent: Spanned<String>,
     /// How macvlans on one parent reach each other: `private`, `vepa`, `bridge` (the
     /// default), `passthru` (the parent's only macvlan) or `source`.
@@ -243,17 +245,17 @@ pub enum MacvlanMode {
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
     /// Destination prefix, or `default` (IPv4) / `default6` (IPv6).
-    #[schemars(with = "String")]
+    #[schemars(with = "formats::RouteDestination")]
     pub to: Spanned<String>,
     /// Gateway address. It must be reachable without another gateway: on a subnet of
     /// an interface that is up (of `dev`, when given), or on a route with `dev` and no
     /// `via` of the same table or of main. An IPv6 link-local gateway needs `dev`.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<formats::IpAddress>")]
     pub via: Option<Spanned<String>>,
     /// Output interface (up).
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<formats::InterfaceRef>")]
     pub dev: Option<Spanned<String>>,
     /// Route metric (priority). Default 0; for IPv6 the kernel turns 0 into 1024.
     #[serde(default)]
@@ -277,7 +279,7 @@ pub struct RouteSpec {
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     /// Rule priority (required, so the rule has a stable identity), 1-32765.
-    #[schemars(with = "u32")]
+    #[schemars(with = "u32", range(min = 1, max = 32765))]
     pub priority: Spanned<u32>,
     /// Address family when neither `from` nor `to` says it: `ipv4` (default) or `ipv6`.
     #[serde(default)]
@@ -285,19 +287,19 @@ pub struct RuleSpec {
     pub family: Option<Spanned<Family>>,
     /// Source prefix.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<formats::IpPrefix>")]
     pub from: Option<Spanned<String>>,
     /// Destination prefix.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<formats::IpPrefix>")]
     pub to: Option<Spanned<String>>,
     /// Input interface (one the node does not have is kept, as the kernel does).
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<formats::InterfaceRef>")]
     pub iif: Option<Spanned<String>>,
     /// Output interface (one the node does not have is kept, as the kernel does).
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<formats::InterfaceRef>")]
     pub oif: Option<Spanned<String>>,
     /// Firewall mark: packets whose mark, masked with `fwmask`, equals it.
     #[serde(default)]
@@ -309,9 +311,9 @@ pub struct RuleSpec {
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
     pub fwmask: Option<Spanned<u32>>,
-    /// Type of service.
+    /// Type of service, a multiple of 4 (the kernel refuses the two ECN bits here).
     #[serde(default)]
-    #[schemars(with = "Option<u8>")]
+    #[schemars(with = "Option<u8>", extend("multipleOf" = 4))]
     pub tos: Option<Spanned<u8>>,
     /// IP protocol: `tcp`, `udp`, `icmp`, `icmpv6`, `sctp` or a number.
     #[serde(default)]
@@ -335,23 +337,23 @@ pub struct RuleSpec {
 #[serde(deny_unknown_fields)]
 pub struct Host {
     /// Primary address with prefix length, e.g. `10.1.1.10/24`.
-    #[schemars(with = "String")]
+    #[schemars(with = "formats::InterfaceAddress")]
     pub address: Spanned<String>,
     /// Secondary addresses on the same interface.
     #[serde(default, deserialize_with = "null_as_empty")]
-    #[schemars(with = "Option<Vec<String>>")]
+    #[schemars(with = "Option<Vec<formats::InterfaceAddress>>")]
     pub secondary: Vec<Spanned<String>>,
     /// Interface name. Default `eth0`.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<formats::InterfaceName>")]
     pub interface: Option<Spanned<String>>,
     /// The network. Default: the network whose subnet contains `address`.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<formats::NetworkName>")]
     pub network: Option<Spanned<String>>,
     /// Default gateway. Default: the address of the router on the host's network.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<formats::IpAddress>")]
     pub gateway: Option<Spanned<String>>,
     /// MTU of the interface. Defaults to the network's MTU.
     #[serde(default)]
@@ -359,7 +361,7 @@ pub struct Host {
     pub mtu: Option<Spanned<u32>>,
     /// Extra sysctls under `net.`.
     #[serde(default, deserialize_with = "null_as_empty")]
-    #[schemars(with = "Option<std::collections::BTreeMap<String, SysctlValue>>")]
+    #[schemars(with = "formats::Map<formats::SysctlKey, SysctlValue>")]
     pub sysctls: NamedMap<Spanned<SysctlValue>>,
 }
 
@@ -367,8 +369,9 @@ pub struct Host {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum TableRef {
-    Id(u32),
-    Name(String),
+    /// Not 0, 253 (default) or 255 (local); 254 is main.
+    Id(#[schemars(range(min = 1), extend("not" = {"enum": [253, 255]}))] u32),
+    Name(#[schemars(with = "formats::TableRefName")] String),
 }
 
 /// IP protocol by name or number.
@@ -376,23 +379,24 @@ pub enum TableRef {
 #[serde(untagged)]
 pub enum Proto {
     Number(u8),
-    Name(String),
+    Name(#[schemars(with = "formats::IpprotoName")] String),
 }
 
 /// A route protocol by number (0-255) or name.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RouteProto {
-    Number(u32),
-    Name(String),
+    /// 0 to 255, not 2 (`kernel`).
+    Number(#[schemars(range(max = 255), extend("not" = {"const": 2}))] u32),
+    Name(#[schemars(with = "formats::RouteProtoName")] String),
 }
 
 /// A port or an inclusive range `"lo-hi"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Ports {
-    Port(u16),
-    Range(String),
+    Port(#[schemars(range(min = 1, max = 65534))] u16),
+    Range(#[schemars(with = "formats::PortRange")] String),
 }
 
 /// A sysctl value as written.

@@ -252,9 +252,11 @@ mod tests {
         assert_eq!(schema.shape(name.shape), &Shape::Text { variants: None });
     }
 
-    /// The only `minimum`/`maximum` narrower than their type's range are the MTUs' and
-    /// the vxlan's VNI and port, and `validate` reports those (`nshost::bad_mtu`,
-    /// `nshost::bad_vxlan_id`, `nshost::bad_vxlan_port`) with the lab's other problems.
+    /// The only `minimum`/`maximum` narrower than their type's range are these, and
+    /// `validate` reports each with the lab's other problems (`nshost::bad_mtu`,
+    /// `nshost::bad_port_range`, `nshost::unknown_route_proto`,
+    /// `nshost::bad_rule_priority`, `nshost::bad_table_number`, `nshost::bad_vxlan_id`,
+    /// `nshost::bad_vxlan_port`).
     #[test]
     fn narrower_ranges_are_left_to_validate() {
         fn walk(v: &Value, path: &str, out: &mut Vec<String>) {
@@ -292,6 +294,11 @@ mod tests {
                 "/definitions/Host/properties/mtu",
                 "/definitions/Interface/properties/mtu",
                 "/definitions/Network/properties/mtu",
+                "/definitions/Ports/anyOf",
+                "/definitions/RouteProto/anyOf",
+                "/definitions/RuleSpec/properties/priority",
+                "/definitions/TableNumber",
+                "/definitions/TableRef/anyOf",
                 "/definitions/VxlanSpec/properties/id",
                 "/definitions/VxlanSpec/properties/port"
             ]

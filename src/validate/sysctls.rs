@@ -11,7 +11,7 @@ use crate::state::settings;
 use crate::topology::{NamedMap, Spanned, SysctlValue};
 
 /// Why a sysctl key is unusable, if it is.
-pub(super) fn sysctl_key_problem(key: &str) -> Option<&'static str> {
+pub(crate) fn sysctl_key_problem(key: &str) -> Option<&'static str> {
     if !key.starts_with("net.") {
         Some("does not start with `net.`")
     } else if let Some(_c) = key

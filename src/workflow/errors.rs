@@ -77,6 +77,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Saved(#[from] crate::workflow::saved::SavedError),
+    /// `nshost graph`: Graphviz missing or failing, an output file not written.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Graph(#[from] crate::graph::GraphError),
 }
 
 impl Error {

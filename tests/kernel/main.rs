@@ -21,6 +21,7 @@ mod small;
 mod basics;
 mod convergence;
 mod crash;
+mod graph;
 mod limits;
 mod neighbours;
 mod recovery;

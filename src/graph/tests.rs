@@ -1,0 +1,172 @@
+//! The graphs of the bundled labs, as DOT and Mermaid snapshots, and their colouring
+//! from a plan against a live state that lost a namespace and a link and drifted.
+
+use std::path::Path;
+
+use super::*;
+use crate::plan::testkit::as_live;
+use crate::topology::SourceFile;
+use crate::workflow::{self, Loaded};
+
+fn bundled(name: &str) -> Loaded {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("topologies")
+        .join(name);
+    let text = std::fs::read_to_string(path).unwrap();
+    workflow::load_source(SourceFile::from_text(name, &text)).unwrap()
+}
+
+#[test]
+fn small_and_full_as_dot_and_mermaid() {
+    for lab in ["small", "full"] {
+        let loaded = bundled(&format!("{lab}.yaml"));
+        let g = Graph::of(&loaded.lab);
+        assert!(!g.checked);
+        insta::assert_snapshot!(format!("{lab}_dot"), dot::render(&g));
+        insta::assert_snapshot!(format!("{lab}_mermaid"), mermaid::render(&g));
+    }
+}
+
+#[test]
+fn networks_are_named_as_written_or_inferred_never_by_bridge() {
+    let loaded = bundled("small.yaml");
+    let g = Graph::of(&loaded.lab);
+    let names: Vec<&str> = g.networks.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "10.1.1.0/24",
+            "10.1.2.0/24",
+            "10.2.1.0/24",
+            "10.2.2.0/24",
+            "wan"
+        ]
+    );
+    let text = dot::render(&g) + &mermaid::render(&g);
+    for net in loaded.lab.networks.values() {
+        assert!(!text.contains(&net.bridge), "{} in:\n{text}", net.bridge);
+    }
+    // Routers first, then hosts; every interface on a network is an edge.
+    let nodes: Vec<(&str, Role)> = g.nodes.iter().map(|n| (n.name.as_str(), n.role)).collect();
+    assert_eq!(
+        nodes[..2],
+        [("br-gw", Role::Router), ("hq-gw", Role::Router)]
+    );
+    assert_eq!(g.edges.len(), 10);
+}
+
+#[test]
+fn names_are_escaped() {
+    let text = "name: q\nrouters:\n  'r\"1#<x>':\n    interfaces:\n      'e\\0': {addresses: [10.0.0.1/24]}\n";
+    let loaded = workflow::load_source(SourceFile::from_text("q.yaml", text)).unwrap();
+    let g = Graph::of(&loaded.lab);
+    let d = dot::render(&g);
+    assert!(d.contains(r#""node:r\"1#<x>" [label="r\"1#<x>""#), "{d}");
+    assert!(d.contains(r#"[label="e\\0\n10.0.0.1/24"]"#), "{d}");
+    let m = mermaid::render(&g);
+    assert!(m.contains(r#"r0["r#quot;1#35;#lt;x#gt;"]"#), "{m}");
+}
+
+/// The small lab, live, with `pc1`'s namespace gone, `hq-gw`'s `eth1` deleted (both
+/// ends of the pair) and `br-gw`'s `wan0` at another MTU.
+fn damaged(loaded: &Loaded) -> crate::plan::Plan {
+    let lab = &loaded.lab;
+    let mut live = as_live(&loaded.desired);
+    live.namespaces.remove("pc1");
+    let fabric_end = crate::naming::fabric_port_name("hq-gw", "eth1");
+    let fabric = live.namespaces.get_mut(&lab.fabric_ns).unwrap();
+    fabric.links.remove(&fabric_end).unwrap();
+    fabric
+        .links
+        .remove(&crate::naming::fabric_port_name("pc1", "eth0"));
+    let hq = live.namespaces.get_mut("hq-gw").unwrap();
+    hq.links.remove("eth1").unwrap();
+    hq.addresses.retain(|k, _| k.ifname != "eth1");
+    let br = live.namespaces.get_mut("br-gw").unwrap();
+    br.links.get_mut("wan0").unwrap().mtu = Some(1400);
+    let changes = crate::plan::diff(&lab.name, &loaded.desired, &live).unwrap();
+    crate::plan::order(&lab.name, changes, &loaded.desired)
+}
+
+#[test]
+fn coloured_by_what_the_plan_changes() {
+    let loaded = bundled("small.yaml");
+    let plan = damaged(&loaded);
+    let mut g = Graph::of(&loaded.lab);
+    live::colour(&mut g, &loaded.lab, &plan);
+    assert!(g.checked);
+    let node = |name: &str| g.nodes.iter().find(|n| n.name == name).unwrap().state;
+    assert_eq!(node("pc1"), State::Missing);
+    assert_eq!(node("hq-gw"), State::Drifted);
+    assert_eq!(node("br-gw"), State::Drifted);
+    assert_eq!(node("web1"), State::InSync);
+    let edge = |n: &str, i: &str| {
+        g.edges
+            .iter()
+            .find(|e| e.node == n && e.interface == i)
+            .unwrap()
+            .state
+    };
+    assert_eq!(edge("pc1", "eth0"), State::Missing);
+    assert_eq!(edge("hq-gw", "eth1"), State::Missing);
+    assert_eq!(edge("br-gw", "wan0"), State::Drifted);
+    assert_eq!(edge("hq-gw", "eth0"), State::InSync);
+    assert_eq!(edge("db1", "eth0"), State::InSync);
+    assert!(g.networks.iter().all(|n| n.state == State::InSync));
+    assert_eq!(g.counts(), (3, 3));
+    insta::assert_snapshot!("small_damaged_dot", dot::render(&g));
+    insta::assert_snapshot!("small_damaged_mermaid", mermaid::render(&g));
+}
+
+#[test]
+fn a_missing_fabric_is_missing_networks_and_an_applied_lab_is_in_sync() {
+    let loaded = bundled("small.yaml");
+    let live = as_live(&loaded.desired);
+    let plan = crate::plan::order(
+        "small",
+        crate::plan::diff("small", &loaded.desired, &live).unwrap(),
+        &loaded.desired,
+    );
+    let mut g = Graph::of(&loaded.lab);
+    live::colour(&mut g, &loaded.lab, &plan);
+    assert_eq!(g.counts(), (0, 0));
+    assert!(dot::render(&g).contains("label=\"lab small: in sync\""));
+
+    let mut live = as_live(&loaded.desired);
+    live.namespaces.remove(&loaded.lab.fabric_ns);
+    // Without the fabric, every veth pair went with it.
+    for ns in live.namespaces.values_mut() {
+        ns.links.retain(|name, _| name == "lo");
+        ns.addresses.clear();
+        ns.routes.clear();
+    }
+    let plan = crate::plan::order(
+        "small",
+        crate::plan::diff("small", &loaded.desired, &live).unwrap(),
+        &loaded.desired,
+    );
+    let mut g = Graph::of(&loaded.lab);
+    live::colour(&mut g, &loaded.lab, &plan);
+    assert!(g.networks.iter().all(|n| n.state == State::Missing));
+    assert!(g.edges.iter().all(|e| e.state == State::Missing));
+    assert!(g.nodes.iter().all(|n| n.state == State::Drifted));
+}
+
+#[test]
+fn standalone_interfaces_are_in_their_node() {
+    let loaded = bundled("full.yaml");
+    let g = Graph::of(&loaded.lab);
+    let edge = g.nodes.iter().find(|n| n.name == "edge").unwrap();
+    let lines: Vec<String> = edge.interfaces.iter().map(interface_line).collect();
+    assert_eq!(
+        lines,
+        [
+            "ifb0 (ifb) 192.0.2.1/32 2001:db8:2::1/128",
+            "mv0 (macvlan, bridge on dmz0) 10.21.0.1/24",
+            "vx0 (vxlan, vni 42 over core0 to 10.0.0.2) 172.16.42.1/24",
+        ]
+    );
+    // A network and a host may share a name (`lab`): their ids differ.
+    let d = dot::render(&g);
+    assert!(d.contains("\"net:lab\" -- \"node:lab\""), "{d}");
+}
