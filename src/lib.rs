@@ -43,6 +43,7 @@ pub mod plan;
 pub mod problem;
 pub mod process;
 pub mod state;
+pub mod status;
 pub mod topology;
 pub mod trace;
 pub mod validate;

@@ -42,6 +42,9 @@ enum Command {
     Plan(cli::plan::PlanArgs),
     Apply(cli::apply::ApplyArgs),
     Destroy(cli::destroy::DestroyArgs),
+    Status(cli::status::StatusArgs),
+    Exec(cli::exec::ExecArgs),
+    Shell(cli::exec::ShellArgs),
     /// Print the JSON Schema of the lab file format.
     Schema,
 }
@@ -75,6 +78,9 @@ fn run(command: Command, global: &cli::Global) -> Result<ExitCode, Error> {
         Command::Plan(args) => cli::plan::run(args, global),
         Command::Apply(args) => cli::apply::run(args, global),
         Command::Destroy(args) => cli::destroy::run(args, global),
+        Command::Status(args) => cli::status::run(args, global),
+        Command::Exec(args) => cli::exec::run(args),
+        Command::Shell(args) => cli::exec::run_shell(args),
         Command::Schema => cli::schema::run(),
     }
 }

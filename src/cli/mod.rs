@@ -3,8 +3,10 @@
 
 pub mod apply;
 pub mod destroy;
+pub mod exec;
 pub mod plan;
 pub mod schema;
+pub mod status;
 pub mod validate;
 
 use std::time::Duration;
