@@ -25,6 +25,7 @@ mod limits;
 mod neighbours;
 mod recovery;
 mod rollback;
+mod status;
 mod strays;
 
 use std::collections::BTreeMap;
