@@ -10,6 +10,9 @@
 //! - **2**: a usage error (an unknown command or option, a missing file, a bad `--lab` or
 //!   `--lock-timeout`), reported by clap before anything runs; and for
 //!   `plan --detailed-exitcode`, a plan with changes.
+//! - `exec` and `shell` exit with their command's own code (nshost is replaced by it);
+//!   127 when the command is not found, 126 when it cannot be run, as a shell does, and
+//!   1 for a node that cannot be found or entered.
 //!
 //! Output nobody reads (a closed pipe) changes none of these: the command runs to its
 //! end either way.

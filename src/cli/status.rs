@@ -10,8 +10,9 @@ use nshost::{errln, out};
 
 use super::{Global, LockWait, Output};
 
-/// Show the labs on this machine, or one lab node by node (compared with its file when
-/// given).
+/// Show the labs on this machine, or one lab node by node.
+///
+/// With a lab file, each node is compared with it and the ones that differ are marked.
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("lab_source").args(["file", "lab"])))]
 pub struct StatusArgs {
