@@ -155,24 +155,52 @@ fn bind_etc(ns: &str) -> Vec<String> {
 }
 
 /// Replaces this process by `program` with `args` (the program's own name first),
-/// found in `PATH` as a shell finds it. Returns only on failure.
+/// found in `PATH` as a shell finds it: a name with a `/` as it is, any other in the
+/// first directory of `PATH` that holds an executable file of that name (directories
+/// that cannot be searched are passed over). Returns only on failure: `ENOENT` when
+/// there is no such file anywhere (a shell's 127), another error when there is one but
+/// it cannot be run (126).
 pub fn exec(program: &OsStr, args: &[OsString]) -> ExecError {
     let fail = |errno| ExecError {
         program: program.to_owned(),
         errno,
     };
     let c = |s: &OsStr| CString::new(s.as_bytes()).map_err(|_| fail(Errno::EINVAL));
-    let prog = match c(program) {
+    let argv: Vec<CString> = match args.iter().map(|a| c(a)).collect() {
+        Ok(argv) => argv,
+        Err(e) => return e,
+    };
+    let path: std::path::PathBuf = if program.as_bytes().contains(&b'/') {
+        program.into()
+    } else {
+        let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+        let found: Vec<std::path::PathBuf> = std::env::split_paths(&path)
+            .map(|d| {
+                // An empty entry is the current directory, as for a shell.
+                let d = if d.as_os_str().is_empty() {
+                    ".".into()
+                } else {
+                    d
+                };
+                d.join(program)
+            })
+            .filter(|p| p.metadata().is_ok_and(|m| m.is_file()))
+            .collect();
+        let runnable = found
+            .iter()
+            .find(|p| nix::unistd::access(p.as_path(), nix::unistd::AccessFlags::X_OK).is_ok());
+        match runnable.or(found.first()) {
+            Some(p) => p.clone(),
+            None => return fail(Errno::ENOENT),
+        }
+    };
+    let path = match c(path.as_os_str()) {
         Ok(p) => p,
         Err(e) => return e,
     };
-    let argv: Result<Vec<CString>, ExecError> = args.iter().map(|a| c(a)).collect();
-    match argv {
-        Ok(argv) => match nix::unistd::execvp(&prog, &argv) {
-            Err(errno) => fail(errno),
-            Ok(never) => match never {},
-        },
-        Err(e) => e,
+    match nix::unistd::execv(&path, &argv) {
+        Err(errno) => fail(errno),
+        Ok(never) => match never {},
     }
 }
 
@@ -192,6 +220,9 @@ mod tests {
         // A directory is found but cannot be run.
         let dir = exec(OsStr::new("/"), &[OsString::from("/")]);
         assert_eq!(dir.exit_code(), 126, "{dir}");
+        // A file that is not executable, likewise.
+        let file = exec(OsStr::new("/etc/hostname"), &[]);
+        assert_eq!(file.exit_code(), 126, "{file}");
     }
 
     #[test]

@@ -159,6 +159,17 @@ fn status_marks_what_drifted_from_the_file() {
         ip(&["-n", "web1", "link", "set", "eth0", "down"]);
         ip(&["-n", "pc1", "addr", "del", "10.2.1.10/24", "dev", "eth0"]);
         ip(&["netns", "del", "pc2"]);
+        // The kernel tears a namespace down asynchronously, and the fabric end of its
+        // veth pair with it: wait for that end to go (for at most 10 s).
+        let port = nshost::naming::fabric_port_name("pc2", "eth0");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while links("small-fabric").contains_key(&port) {
+            assert!(
+                Instant::now() < deadline,
+                "pc2's veth outlived its namespace"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let text = nshost(["status".as_ref(), small.as_os_str()]).ok();
         let json = nshost([
             "status".as_ref(),
