@@ -45,6 +45,7 @@ pub mod problem;
 pub mod process;
 pub mod sandbox;
 pub mod state;
+pub mod status;
 pub mod topology;
 pub mod trace;
 pub mod validate;

@@ -10,6 +10,9 @@
 //! - **2**: a usage error (an unknown command or option, a missing file, a bad `--lab` or
 //!   `--lock-timeout`), reported by clap before anything runs; and for
 //!   `plan --detailed-exitcode`, a plan with changes.
+//! - `exec` and `shell` exit with their command's own code (nshost is replaced by it);
+//!   127 when the command is not found, 126 when it cannot be run, as a shell does, and
+//!   1 for a node that cannot be found or entered.
 //!
 //! Output nobody reads (a closed pipe) changes none of these: the command runs to its
 //! end either way.
@@ -43,6 +46,9 @@ enum Command {
     Apply(cli::apply::ApplyArgs),
     Destroy(cli::destroy::DestroyArgs),
     Graph(cli::graph::GraphArgs),
+    Status(cli::status::StatusArgs),
+    Exec(cli::exec::ExecArgs),
+    Shell(cli::exec::ShellArgs),
     /// Print the JSON Schema of the lab file format.
     Schema,
     Try(cli::try_lab::TryArgs),
@@ -78,6 +84,9 @@ fn run(command: Command, global: &cli::Global) -> Result<ExitCode, Error> {
         Command::Apply(args) => cli::apply::run(args, global),
         Command::Destroy(args) => cli::destroy::run(args, global),
         Command::Graph(args) => cli::graph::run(args, global),
+        Command::Status(args) => cli::status::run(args, global),
+        Command::Exec(args) => cli::exec::run(args),
+        Command::Shell(args) => cli::exec::run_shell(args),
         Command::Schema => cli::schema::run(),
         Command::Try(args) => cli::try_lab::run(args, global),
     }

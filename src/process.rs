@@ -92,8 +92,23 @@ pub fn check_credentials(creds: Credentials) -> Result<(), StartError> {
 pub fn start() -> Result<(), StartError> {
     check_credentials(Credentials::current())?;
     // Not fatal: a command that needs more files than the limit fails clearly then.
+    if let Ok(limits) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = STARTED_WITH.set(limits);
+    }
     let _ = raise_nofile_limit();
     Ok(())
+}
+
+/// The open-file limits the process started with, before [`start`] raised them.
+static STARTED_WITH: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+
+/// Puts back the open-file limit the process started with, for a program it is about
+/// to execute (`nshost exec`): that program gets the limit its caller gave, not
+/// nshost's.
+pub fn restore_limits() {
+    if let Some(&(soft, hard)) = STARTED_WITH.get() {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, soft, hard);
+    }
 }
 
 /// The soft limit to set for limits `soft` and `hard`: the hard one when it is higher,

@@ -3,9 +3,11 @@
 
 pub mod apply;
 pub mod destroy;
+pub mod exec;
 pub mod graph;
 pub mod plan;
 pub mod schema;
+pub mod status;
 pub mod try_lab;
 pub mod validate;
 

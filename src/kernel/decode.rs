@@ -64,6 +64,7 @@ const IFLA_IFNAME: u16 = 3;
 const IFLA_MTU: u16 = 4;
 const IFLA_LINK: u16 = 5;
 const IFLA_MASTER: u16 = 10;
+const IFLA_OPERSTATE: u16 = 16;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_IFALIAS: u16 = 20;
 const IFLA_AF_SPEC: u16 = 26;
@@ -85,6 +86,8 @@ pub struct RawLink {
     /// `IFLA_LINK_NETNSID`: the namespace of `link`, when it is another one.
     pub netnsid: Option<i32>,
     pub alias: Option<String>,
+    /// `IFLA_OPERSTATE` (RFC 2863: 6 is up).
+    pub oper: Option<u8>,
     pub loopback: bool,
     /// `IFLA_LINKINFO`, copied.
     pub linkinfo: Option<Vec<u8>>,
@@ -124,6 +127,7 @@ pub fn decode_link(raw: &[u8], want_af_spec: &dyn Fn(&str) -> bool) -> Option<Ra
         link: None,
         netnsid: None,
         alias: None,
+        oper: None,
         loopback: link_type == ARPHRD_LOOPBACK,
         linkinfo: None,
         af_spec: None,
@@ -138,6 +142,7 @@ pub fn decode_link(raw: &[u8], want_af_spec: &dyn Fn(&str) -> bool) -> Option<Ra
             }
             IFLA_IFALIAS => l.alias = Some(nla_str(v)),
             IFLA_MASTER => l.master = nla_u32(v),
+            IFLA_OPERSTATE => l.oper = v.first().copied(),
             IFLA_LINK => l.link = nla_u32(v),
             IFLA_LINK_NETNSID => l.netnsid = nla_u32(v).map(|i| i as i32),
             IFLA_AF_SPEC => af_spec = Some(v),

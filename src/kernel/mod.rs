@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod decode;
+pub mod enter;
 pub mod kinds;
 pub mod message;
 pub mod netns;

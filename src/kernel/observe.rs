@@ -39,6 +39,20 @@ pub struct ObserveSpec {
     /// Only these namespaces (verification after an apply re-reads what it touched);
     /// `None` for all.
     pub only: Option<BTreeSet<String>>,
+    /// Every lab's namespaces are read in full, not only `lab`'s (`status` of the whole
+    /// machine): `lab` and `fabric` are then not used, and each node's veth peers are
+    /// resolved in its own lab's fabric.
+    pub all_labs: bool,
+    /// Only the links are read (one dump per namespace): no addresses, routes, rules or
+    /// settings.
+    pub links_only: bool,
+}
+
+impl ObserveSpec {
+    /// Whether namespaces marked as `owner`'s are read past their mark.
+    fn reads(&self, owner: &str) -> bool {
+        self.all_labs || owner == self.lab
+    }
 }
 
 impl ObserveSpec {
@@ -87,7 +101,8 @@ enum Seen {
     Namespace(String, Box<Dumped>),
     Foreign(String, Option<String>),
     Stray(Stray),
-    OwnStray(String, crate::state::NsRole),
+    /// An empty mount point of a lab that is read: its name, lab and role.
+    OwnStray(String, String, crate::state::NsRole),
     Gone,
 }
 
@@ -116,11 +131,20 @@ pub fn observe(spec: &ObserveSpec) -> Result<Observed, KernelError> {
             Entry::Other { name, .. } => only.contains(name),
         });
     }
+    // Every lab's fabric, by lab, when every lab is read: each node's dump asks for its
+    // own lab's fabric's nsid.
+    let fabrics: HashMap<String, String> = if spec.all_labs {
+        find_fabrics(&entries, |_| true).into_iter().collect()
+    } else {
+        HashMap::new()
+    };
     // The fabric is held open: every node's dump asks for its nsid by descriptor. A
     // spec without one (a destroy by lab name) looks for the lab's among the entries.
     let found;
     let fabric = match &spec.fabric {
-        Some(f) => Some(f.as_str()),
+        Some(f) if !spec.all_labs => Some(f.as_str()),
+        Some(_) => None,
+        None if spec.all_labs => None,
         None => {
             found = find_fabric(&spec.lab, &entries);
             found.as_deref()
@@ -132,16 +156,20 @@ pub fn observe(spec: &ObserveSpec) -> Result<Observed, KernelError> {
     };
     let fabric_fd: Option<OwnedFd> = spec.fabric.as_deref().and_then(|f| netns::open_fd(f).ok());
     let fabric_raw = fabric_fd.as_ref().map(AsRawFd::as_raw_fd);
-    // The fabric, by far the largest, goes first so it is not last on the critical path.
-    if let Some(f) = &spec.fabric
-        && let Some(pos) = entries
-            .iter()
-            .position(|e| matches!(e, Entry::File(n) if n == f))
-    {
-        let e = entries.remove(pos);
-        entries.insert(0, e);
-    }
-    let seen = netns::on_threads(&entries, |entry| look(spec, entry, fabric_raw));
+    // The fabrics, by far the largest, go first so they are not last on the critical
+    // path.
+    let first: BTreeSet<&str> = spec
+        .fabric
+        .iter()
+        .chain(fabrics.values())
+        .map(String::as_str)
+        .collect();
+    entries.sort_by_key(|e| !matches!(e, Entry::File(n) if first.contains(n.as_str())));
+    let fabrics_of = Fabrics {
+        held: fabric_raw,
+        by_lab: &fabrics,
+    };
+    let seen = netns::on_threads(&entries, |entry| look(spec, entry, &fabrics_of));
     drop(fabric_fd);
     crate::trace::phase("observe: open and dump", t0);
 
@@ -164,11 +192,11 @@ pub fn observe(spec: &ObserveSpec) -> Result<Observed, KernelError> {
                     },
                 );
             }
-            Seen::OwnStray(name, role) => {
+            Seen::OwnStray(name, lab, role) => {
                 out.state.namespaces.insert(
                     name,
                     Namespace {
-                        owner: Some(spec.lab.clone()),
+                        owner: Some(lab),
                         role,
                         stray: true,
                         ..Namespace::default()
@@ -179,41 +207,77 @@ pub fn observe(spec: &ObserveSpec) -> Result<Observed, KernelError> {
             Seen::Gone => {}
         }
     }
-    resolve_peers(&mut out.state, spec.fabric.as_deref(), peers);
+    if spec.all_labs {
+        // Each lab's peers in its own fabric.
+        let mut by_lab: BTreeMap<String, Vec<PendingPeer>> = BTreeMap::new();
+        for p in peers {
+            if let Some(owner) = out.state.namespaces.get(&p.0).and_then(|n| n.owner.clone()) {
+                by_lab.entry(owner).or_default().push(p);
+            }
+        }
+        for (lab, peers) in by_lab {
+            resolve_peers(&mut out.state, fabrics.get(&lab).map(String::as_str), peers);
+        }
+    } else {
+        resolve_peers(&mut out.state, spec.fabric.as_deref(), peers);
+    }
     Ok(out)
+}
+
+/// The fabrics a dump may ask for the nsid of: the one lab's, held open, or every
+/// lab's by name (opened when asked for, so that descriptors stay bounded).
+struct Fabrics<'a> {
+    held: Option<i32>,
+    by_lab: &'a HashMap<String, String>,
 }
 
 /// The lab's fabric namespace among `entries`: one named `*-fabric` whose loopback
 /// marks it as the lab's fabric.
 fn find_fabric(lab: &str, entries: &[Entry]) -> Option<String> {
+    let suffix = format!("{lab}-fabric");
+    find_fabrics(entries, |n| n.ends_with(&suffix))
+        .into_iter()
+        .find(|(l, _)| l == lab)
+        .map(|(_, n)| n)
+}
+
+/// The fabric namespaces among the `entries` named `*-fabric` that `wanted` accepts, as
+/// (lab, namespace), from their loopback marks.
+pub fn find_fabrics(entries: &[Entry], wanted: impl Fn(&str) -> bool) -> Vec<(String, String)> {
     let candidates: Vec<&String> = entries
         .iter()
         .filter_map(|e| match e {
-            Entry::File(n) if n.ends_with(&format!("{lab}-fabric")) => Some(n),
+            Entry::File(n) if n.ends_with("-fabric") && wanted(n) => Some(n),
             _ => None,
         })
         .collect();
-    let marks = netns::on_threads(
-        &candidates,
-        |name| -> Option<(String, crate::state::NsRole)> {
-            netns::enter(name).ok()??;
-            let mut sock = RouteSocket::open().ok()?;
-            let mut lo = LinkMessage::default();
-            lo.header.index = 1;
-            let raw = sock.request(RouteNetlinkMessage::GetLink(lo)).ok()?.ok()?;
-            let alias = decode_link(&raw, &|_| false)?.alias?;
-            parse_namespace_alias(&alias).map(|(l, r)| (l.to_string(), r))
-        },
-    );
+    let marks = netns::on_threads(&candidates, |name| {
+        netns::enter(name).ok()??;
+        mark_here()
+    });
     candidates
         .into_iter()
         .zip(marks)
-        .find(|(_, m)| matches!(m, Some((l, crate::state::NsRole::Fabric)) if l == lab))
-        .map(|(n, _)| n.clone())
+        .filter_map(|(n, m)| match m {
+            Some((lab, crate::state::NsRole::Fabric)) => Some((lab, n.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The mark on the loopback of the calling thread's network namespace: its lab and role
+/// (one request).
+pub fn mark_here() -> Option<(String, crate::state::NsRole)> {
+    let mut sock = RouteSocket::open().ok()?;
+    let mut lo = LinkMessage::default();
+    lo.header.index = 1;
+    let raw = sock.request(RouteNetlinkMessage::GetLink(lo)).ok()?.ok()?;
+    let alias = decode_link(&raw, &|_| false)?.alias?;
+    parse_namespace_alias(&alias).map(|(l, r)| (l.to_string(), r))
 }
 
 /// Looks at one entry on the calling (dedicated, short-lived) thread.
-fn look(spec: &ObserveSpec, entry: &Entry, fabric_fd: Option<i32>) -> Result<Seen, KernelError> {
+fn look(spec: &ObserveSpec, entry: &Entry, fabrics: &Fabrics) -> Result<Seen, KernelError> {
     let name = match entry {
         Entry::Other { name, what } => {
             return Ok(Seen::Stray(Stray {
@@ -231,8 +295,8 @@ fn look(spec: &ObserveSpec, entry: &Entry, fabric_fd: Option<i32>) -> Result<See
                 what: "a file that holds no namespace".into(),
             }));
         }
-        Opened::Stray { lab, role } if lab == spec.lab => {
-            return Ok(Seen::OwnStray(name.clone(), role));
+        Opened::Stray { lab, role } if spec.reads(&lab) => {
+            return Ok(Seen::OwnStray(name.clone(), lab, role));
         }
         Opened::Stray { lab, .. } => {
             return Ok(Seen::Stray(Stray {
@@ -257,7 +321,7 @@ fn look(spec: &ObserveSpec, entry: &Entry, fabric_fd: Option<i32>) -> Result<See
     // A dump the kernel marks inconsistent (changed while read) is read again.
     let mut tries = 0;
     loop {
-        match dump_namespace(spec, name, &mut sock, fabric_fd) {
+        match dump_namespace(spec, name, &mut sock, fabrics) {
             Err(KernelError::Dump { cause, .. })
                 if cause.kind() == io::ErrorKind::Interrupted && tries < 3 =>
             {
@@ -277,7 +341,7 @@ fn dump_namespace(
     spec: &ObserveSpec,
     name: &str,
     sock: &mut RouteSocket,
-    fabric_fd: Option<i32>,
+    fabrics: &Fabrics,
 ) -> Result<Result<Dumped, Option<String>>, KernelError> {
     let err = |what: &'static str| {
         move |cause: io::Error| KernelError::Dump {
@@ -307,9 +371,9 @@ fn dump_namespace(
         Some((lab, role)) => (Some(lab.to_string()), role),
         None => (None, crate::state::NsRole::Unknown),
     };
-    if owner.as_deref() != Some(spec.lab.as_str()) {
+    let Some(lab) = owner.clone().filter(|o| spec.reads(o)) else {
         return Ok(Err(owner));
-    }
+    };
     let by_index: HashMap<u32, String> = raw.iter().map(|l| (l.index, l.name.clone())).collect();
     let name_of = |i: u32| by_index.get(&i).cloned();
     let mut ns = Namespace {
@@ -332,6 +396,7 @@ fn dump_namespace(
         link.mac = l.mac.filter(|m| m.0 != [0; 6]);
         link.master = l.master.and_then(name_of);
         link.ifindex = Some(l.index);
+        link.oper = l.oper.and_then(crate::state::OperState::from_kernel);
         if let (Some(af), Some(settings)) = (&l.af_spec, wanted.and_then(|w| w.get(&l.name))) {
             for s in settings {
                 if let Some(v) = s.devconf_index().and_then(|i| devconf_read(af, i)) {
@@ -342,10 +407,62 @@ fn dump_namespace(
         ns.links.insert(l.name.clone(), link);
     }
 
+    if !spec.links_only {
+        dump_contents(spec, name, sock, &by_index, &mut ns)?;
+    }
+
+    // The fabric's nsid as seen from here, to resolve veth peers.
+    let mut fabric_nsid = None;
+    let wants_nsid = raw_peers.iter().any(|(_, _, nsid)| nsid.is_some());
+    let opened = match fabrics.held {
+        None if wants_nsid && spec.all_labs => fabrics
+            .by_lab
+            .get(&lab)
+            .and_then(|f| netns::open_fd(f).ok()),
+        _ => None,
+    };
+    if let Some(fd) = fabrics.held.or(opened.as_ref().map(AsRawFd::as_raw_fd))
+        && wants_nsid
+    {
+        let mut msg = NsidMessage::default();
+        msg.attributes.push(NsidAttribute::Fd(fd as u32));
+        if let Ok(Ok(raw)) = sock.request(RouteNetlinkMessage::GetNsId(msg))
+            && let Some(RouteNetlinkMessage::NewNsId(reply)) = parse::<crate::netlink::Route>(&raw)
+        {
+            fabric_nsid = reply.attributes.iter().find_map(|a| match a {
+                NsidAttribute::Id(id) if *id >= 0 => Some(*id),
+                _ => None,
+            });
+        }
+    }
+    Ok(Ok(Dumped {
+        ns,
+        raw_peers,
+        fabric_nsid,
+    }))
+}
+
+/// Dumps what is in namespace `name` besides its links, from inside: addresses, routes,
+/// rules, and the settings the spec asks for.
+fn dump_contents(
+    spec: &ObserveSpec,
+    name: &str,
+    sock: &mut RouteSocket,
+    by_index: &HashMap<u32, String>,
+    ns: &mut Namespace,
+) -> Result<(), KernelError> {
+    let err = |what: &'static str| {
+        move |cause: io::Error| KernelError::Dump {
+            ns: name.to_string(),
+            what,
+            cause,
+        }
+    };
+    let wanted = spec.settings.get(name);
     sock.dump(
         RouteNetlinkMessage::GetAddress(AddressMessage::default()),
         |bytes| {
-            if let Some((key, addr)) = decode_address(bytes, &by_index) {
+            if let Some((key, addr)) = decode_address(bytes, by_index) {
                 ns.addresses.insert(key, addr);
             }
         },
@@ -356,7 +473,7 @@ fn dump_namespace(
     sock.dump(
         RouteNetlinkMessage::GetRoute(RouteMessage::default()),
         |bytes| {
-            if let Some((mut key, route)) = decode_route(bytes, &by_index) {
+            if let Some((mut key, route)) = decode_route(bytes, by_index) {
                 let n = alt.entry(key.group()).or_insert(0);
                 key.alt = *n;
                 *n += 1;
@@ -392,28 +509,7 @@ fn dump_namespace(
             }
         }
     }
-
-    // The fabric's nsid as seen from here, to resolve veth peers.
-    let mut fabric_nsid = None;
-    if let Some(fd) = fabric_fd
-        && raw_peers.iter().any(|(_, _, nsid)| nsid.is_some())
-    {
-        let mut msg = NsidMessage::default();
-        msg.attributes.push(NsidAttribute::Fd(fd as u32));
-        if let Ok(Ok(raw)) = sock.request(RouteNetlinkMessage::GetNsId(msg))
-            && let Some(RouteNetlinkMessage::NewNsId(reply)) = parse::<crate::netlink::Route>(&raw)
-        {
-            fabric_nsid = reply.attributes.iter().find_map(|a| match a {
-                NsidAttribute::Id(id) if *id >= 0 => Some(*id),
-                _ => None,
-            });
-        }
-    }
-    Ok(Ok(Dumped {
-        ns,
-        raw_peers,
-        fabric_nsid,
-    }))
+    Ok(())
 }
 
 /// Fills in veth peers: a link whose peer is in the same namespace, or in the fabric

@@ -104,6 +104,11 @@ pub fn address(key: &AddressKey) -> String {
 /// A rule the way `ip rule` shows it: `100: from 10.1.0.0/16 lookup 100`. An IPv6 rule
 /// that names no prefix gets an `(ipv6)` suffix, as nothing else tells the family.
 pub fn rule(rule: &Rule) -> String {
+    rule_named(rule, &table)
+}
+
+/// [`rule`], with the table it looks up named by `table_name`.
+pub fn rule_named(rule: &Rule, table_name: &dyn Fn(u32) -> String) -> String {
     let mut s = format!("{}: from ", rule.priority);
     match &rule.from {
         Some(f) => s.push_str(&f.to_string()),
@@ -139,7 +144,7 @@ pub fn rule(rule: &Rule) -> String {
             }
         }
     }
-    let _ = write!(s, " lookup {}", table(rule.table));
+    let _ = write!(s, " lookup {}", table_name(rule.table));
     if rule.v6 && rule.from.is_none() && rule.to.is_none() {
         s.push_str(" (ipv6)");
     }

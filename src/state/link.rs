@@ -176,6 +176,58 @@ pub struct Link {
     /// Kernel ifindex. Live only; never compared.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ifindex: Option<u32>,
+    /// The kernel's operational state (carrier and all). Live only; never compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oper: Option<OperState>,
+}
+
+/// A link's operational state (`IFLA_OPERSTATE`, RFC 2863), as `ip link` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OperState {
+    /// What the loopback and other links without a carrier of their own report.
+    Unknown,
+    NotPresent,
+    Down,
+    /// Up, but what it stands on is not (a veth whose peer is down).
+    LowerLayerDown,
+    Testing,
+    Dormant,
+    Up,
+}
+
+impl OperState {
+    /// From the kernel's number; `None` for one it does not define.
+    pub fn from_kernel(n: u8) -> Option<Self> {
+        Some(match n {
+            0 => OperState::Unknown,
+            1 => OperState::NotPresent,
+            2 => OperState::Down,
+            3 => OperState::LowerLayerDown,
+            4 => OperState::Testing,
+            5 => OperState::Dormant,
+            6 => OperState::Up,
+            _ => return None,
+        })
+    }
+
+    /// `UP`, `DOWN`, `LOWERLAYERDOWN`... as `ip link` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            OperState::Unknown => "UNKNOWN",
+            OperState::NotPresent => "NOTPRESENT",
+            OperState::Down => "DOWN",
+            OperState::LowerLayerDown => "LOWERLAYERDOWN",
+            OperState::Testing => "TESTING",
+            OperState::Dormant => "DORMANT",
+            OperState::Up => "UP",
+        }
+    }
+
+    /// Whether frames can pass: up, or unknown (a link that has no carrier to lose).
+    pub fn passes(self) -> bool {
+        matches!(self, OperState::Up | OperState::Unknown)
+    }
 }
 
 /// The MTU a fresh Ethernet-like link gets from the kernel.
@@ -203,6 +255,7 @@ impl Link {
             mac: None,
             settings: BTreeMap::new(),
             ifindex: None,
+            oper: None,
         }
     }
 }

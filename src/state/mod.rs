@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-pub use link::{DEFAULT_MTU, LOOPBACK_MTU, Link, LinkKind, LinkRef, MacAddr};
+pub use link::{DEFAULT_MTU, LOOPBACK_MTU, Link, LinkKind, LinkRef, MacAddr, OperState};
 pub use object::ObjectId;
 pub use route::{
     Address, AddressKey, Fwmark, PortRange, RT_TABLE_MAIN, RTPROT_BOOT, Route, RouteKey, Rule,

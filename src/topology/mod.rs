@@ -25,6 +25,7 @@ pub use serde_saphyr::Spanned;
 
 pub use self::parse::parse;
 pub use self::source::{MAX_LAB_BYTES, ReadError, SourceFile, location_span, span_of};
+pub use self::words::closest;
 pub(crate) use self::words::thousands;
 
 /// A spanned map keyed by names, in file order.

@@ -81,6 +81,14 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Graph(#[from] crate::graph::GraphError),
+    /// `nshost::no_such_node`, `nshost::ambiguous_node`: a node name for `exec`.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Node(#[from] crate::status::NodeError),
+    /// `nshost::exec`: entering a node's namespace for good.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Enter(#[from] crate::kernel::enter::EnterError),
 }
 
 impl Error {

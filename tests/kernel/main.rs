@@ -28,6 +28,7 @@ mod recovery;
 mod rollback;
 mod sandbox_try;
 mod saved;
+mod status;
 mod strays;
 
 use std::collections::BTreeMap;

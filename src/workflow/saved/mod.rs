@@ -409,6 +409,8 @@ pub fn from_bytes(path: &str, bytes: &[u8]) -> Result<Saved, Error> {
             sysctls: file.observe.sysctls,
             settings: file.observe.settings,
             only: None,
+            all_labs: false,
+            links_only: false,
         },
         pinned,
         digest: file.pinned.digest,

@@ -60,13 +60,15 @@ pub fn capture(names: &BTreeSet<String>, live: &NetState, strays: &[Stray]) -> P
         .collect()
 }
 
-/// A live namespace as compared: sysctl values in the diff's normal form.
+/// A live namespace as compared: sysctl values in the diff's normal form, and no
+/// operational state (a carrier that comes up is no change the plan depends on).
 fn normalised(ns: &Namespace) -> Namespace {
     let mut ns = ns.clone();
     for value in ns.sysctls.values_mut() {
         *value = normalize(value);
     }
     for link in ns.links.values_mut() {
+        link.oper = None;
         for value in link.settings.values_mut() {
             *value = normalize(value);
         }

@@ -1,0 +1,68 @@
+//! `nshost exec` and `nshost shell`: a command, or a shell, inside a node's namespace,
+//! in place of nshost (its exit code is the command's).
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Args;
+use nshost::errln;
+use nshost::kernel::enter;
+use nshost::status;
+use nshost::workflow::Error;
+
+/// Run a command inside a node's network namespace, as `ip netns exec` does.
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// The node (a router or host name; its namespace's name works too).
+    pub node: String,
+    /// The node's lab, when several labs have a node of that name.
+    #[arg(long, value_parser = super::lab_name)]
+    pub lab: Option<String>,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+/// Open a shell ($SHELL, else /bin/sh) inside a node's network namespace.
+#[derive(Args, Debug)]
+pub struct ShellArgs {
+    /// The node (a router or host name; its namespace's name works too).
+    pub node: String,
+    /// The node's lab, when several labs have a node of that name.
+    #[arg(long, value_parser = super::lab_name)]
+    pub lab: Option<String>,
+}
+
+pub fn run(args: ExecArgs) -> Result<ExitCode, Error> {
+    let located = status::locate(&args.node, args.lab.as_deref())?;
+    into(&located, &args.command)
+}
+
+pub fn run_shell(args: ShellArgs) -> Result<ExitCode, Error> {
+    let located = status::locate(&args.node, args.lab.as_deref())?;
+    let shell = std::env::var_os("SHELL")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "/bin/sh".into());
+    // SAFETY: nshost has one thread here (`enter_for_good` checks it again), so nothing
+    // reads the environment while it changes.
+    unsafe {
+        std::env::set_var("NSHOST_NODE", &located.node);
+        std::env::set_var("NSHOST_LAB", &located.lab);
+        // A hint for shells that take the prompt from the environment (sh, dash); a
+        // shell's rc file may set its own.
+        std::env::set_var("PS1", format!("[{}] \\$ ", located.node));
+    }
+    into(&located, &[shell])
+}
+
+/// Enters the node's namespace and executes `command`; returns only if that failed.
+fn into(located: &status::Located, command: &[OsString]) -> Result<ExitCode, Error> {
+    for note in enter::enter_for_good(&located.ns)? {
+        errln!("note: {note}");
+    }
+    nshost::process::restore_limits();
+    let err = enter::exec(&command[0], command);
+    let code = err.exit_code();
+    errln!("{:?}", miette::Report::new(err));
+    Ok(ExitCode::from(code))
+}

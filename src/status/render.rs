@@ -1,0 +1,347 @@
+//! The status reports as text for people: aligned tables, one row per lab, node,
+//! interface, route or rule.
+
+use std::fmt::Write as _;
+
+use super::{LabStatus, MachineStatus, NodeStatus, Presence};
+
+/// What a lab's status shows (`--show`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    /// One row per node (and per interface of it), with route and rule counts.
+    #[default]
+    Summary,
+    Interfaces,
+    Routes,
+    Rules,
+    /// Every view, and the networks.
+    All,
+}
+
+/// Every lab on the machine, one row each.
+pub fn machine(status: &MachineStatus) -> String {
+    if status.labs.is_empty() {
+        return "No nshost labs on this machine.\n".into();
+    }
+    let mut t = Table::new(&["LAB", "ROUTERS", "HOSTS", "LINKS", "NETWORKS", "HEALTH"]);
+    t.right(&[1, 2, 3, 4]);
+    for lab in &status.labs {
+        t.row(vec![
+            lab.lab.clone(),
+            lab.totals.routers.to_string(),
+            lab.totals.hosts.to_string(),
+            lab.totals.links.to_string(),
+            lab.totals.networks.to_string(),
+            lab.health.summary(),
+        ]);
+    }
+    t.render()
+}
+
+/// A section of a lab's text.
+type Section = fn(&LabStatus) -> String;
+
+/// One lab, in `view`.
+pub fn lab(status: &LabStatus, view: View) -> String {
+    let mut out = header(status);
+    let sections: &[(View, &str, Section)] = &[
+        (View::Summary, "Nodes", nodes_table),
+        (View::Interfaces, "Interfaces", interfaces_table),
+        (View::Routes, "Routes", routes_table),
+        (View::Rules, "Rules", rules_table),
+        (View::All, "Networks", networks_table),
+    ];
+    for (v, title, section) in sections {
+        if view == *v || view == View::All {
+            out.push('\n');
+            if view == View::All {
+                let _ = writeln!(out, "{title}:");
+            }
+            out.push_str(&section(status));
+        }
+    }
+    out
+}
+
+fn header(s: &LabStatus) -> String {
+    let summary = &s.totals;
+    let mut out = format!("Lab {}", s.lab);
+    if let Some(file) = &s.file {
+        let _ = write!(out, " ({file})");
+    }
+    let _ = writeln!(
+        out,
+        ": {}, {}, {}, {}",
+        count(summary.routers, "router", "routers"),
+        count(summary.hosts, "host", "hosts"),
+        count(summary.links, "link", "links"),
+        count(summary.networks, "network", "networks"),
+    );
+    let _ = writeln!(out, "Health: {}", s.health.summary());
+    for p in &s.health.problems {
+        let _ = writeln!(out, "  {p}");
+    }
+    if let (Some(changes), Some(file)) = (s.changes, &s.file) {
+        if changes == 0 {
+            let _ = writeln!(out, "Drift: none, the kernel matches the file");
+        } else {
+            let drifted = s
+                .nodes
+                .iter()
+                .filter(|n| n.drift.as_ref().is_some_and(|d| !d.in_sync()))
+                .count();
+            let mut what = count(drifted, "node", "nodes");
+            if !s.fabric_changes.is_empty() {
+                what += " and the fabric";
+            }
+            let _ = writeln!(
+                out,
+                "Drift: {} ({what}); `nshost plan {file}` shows them",
+                count(changes, "change", "changes"),
+            );
+        }
+    }
+    out
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn presence(node: &NodeStatus) -> Option<&'static str> {
+    match node.presence {
+        Presence::Present => None,
+        Presence::Missing => Some("(no namespace)"),
+        Presence::EmptyMountPoint => Some("(empty mount point)"),
+    }
+}
+
+fn nodes_table(s: &LabStatus) -> String {
+    let compared = s.file.is_some();
+    let mut heads = vec![
+        "NODE",
+        "ROLE",
+        "NAMESPACE",
+        "INTERFACE",
+        "STATE",
+        "ADDRESSES",
+        "ROUTES",
+        "RULES",
+    ];
+    if compared {
+        heads.push("DRIFT");
+    }
+    let mut t = Table::new(&heads);
+    t.right(&[6, 7]);
+    for node in &s.nodes {
+        let mut first = vec![
+            node.name.clone(),
+            node.role.name().to_string(),
+            node.namespace.clone(),
+        ];
+        // The loopback only when it says something (down, or an address of the lab's).
+        let shown: Vec<_> = node
+            .interfaces
+            .iter()
+            .filter(|i| i.kind != "loopback" || !i.up || !i.addresses.is_empty())
+            .collect();
+        let mut rows: Vec<Vec<String>> = shown
+            .iter()
+            .map(|i| {
+                vec![
+                    i.name.clone(),
+                    i.state().to_string(),
+                    i.addresses.join(", "),
+                ]
+            })
+            .collect();
+        if rows.is_empty() {
+            rows.push(vec![
+                presence(node).unwrap_or("-").to_string(),
+                String::new(),
+                String::new(),
+            ]);
+        }
+        for (n, iface) in rows.into_iter().enumerate() {
+            let mut row = if n == 0 {
+                std::mem::take(&mut first)
+            } else {
+                vec![String::new(); 3]
+            };
+            row.extend(iface);
+            if n == 0 {
+                row.push(node.routes.len().to_string());
+                row.push(node.rules.len().to_string());
+                if let Some(d) = &node.drift {
+                    row.push(d.reason.clone());
+                }
+            } else {
+                row.extend([String::new(), String::new()]);
+                if compared {
+                    row.push(String::new());
+                }
+            }
+            t.row(row);
+        }
+    }
+    t.render()
+}
+
+fn interfaces_table(s: &LabStatus) -> String {
+    let mut t = Table::new(&[
+        "NODE",
+        "INTERFACE",
+        "KIND",
+        "STATE",
+        "MTU",
+        "NETWORK",
+        "ADDRESSES",
+    ]);
+    t.right(&[4]);
+    for node in &s.nodes {
+        let mut name = node.name.clone();
+        if node.interfaces.is_empty() {
+            t.row(vec![
+                name,
+                presence(node).unwrap_or("-").to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+            continue;
+        }
+        for i in &node.interfaces {
+            t.row(vec![
+                std::mem::take(&mut name),
+                i.name.clone(),
+                i.kind.clone(),
+                i.state().to_string(),
+                i.mtu.map(|m| m.to_string()).unwrap_or_default(),
+                i.network.clone().unwrap_or_default(),
+                i.addresses.join(", "),
+            ]);
+        }
+    }
+    t.render()
+}
+
+fn routes_table(s: &LabStatus) -> String {
+    let mut t = Table::new(&[
+        "NODE",
+        "TABLE",
+        "DESTINATION",
+        "GATEWAY",
+        "DEV",
+        "METRIC",
+        "PROTO",
+    ]);
+    t.right(&[5]);
+    for node in &s.nodes {
+        let mut name = node.name.clone();
+        for r in &node.routes {
+            t.row(vec![
+                std::mem::take(&mut name),
+                r.table.clone(),
+                r.dst.clone(),
+                r.via.clone().unwrap_or_default(),
+                r.dev.clone().unwrap_or_default(),
+                r.metric.to_string(),
+                r.proto.clone(),
+            ]);
+        }
+    }
+    if t.rows.is_empty() {
+        return "No routes.\n".into();
+    }
+    t.render()
+}
+
+fn rules_table(s: &LabStatus) -> String {
+    let mut t = Table::new(&["NODE", "RULE"]);
+    for node in &s.nodes {
+        let mut name = node.name.clone();
+        for r in &node.rules {
+            t.row(vec![std::mem::take(&mut name), r.text.clone()]);
+        }
+    }
+    if t.rows.is_empty() {
+        return "No rules.\n".into();
+    }
+    t.render()
+}
+
+fn networks_table(s: &LabStatus) -> String {
+    if s.networks.is_empty() {
+        return "No networks.\n".into();
+    }
+    let mut t = Table::new(&["NETWORK", "BRIDGE", "STATE", "MTU", "PORTS"]);
+    t.right(&[3, 4]);
+    for n in &s.networks {
+        t.row(vec![
+            n.name.clone(),
+            n.bridge.clone(),
+            if n.up { "UP" } else { "DOWN" }.to_string(),
+            n.mtu.map(|m| m.to_string()).unwrap_or_default(),
+            n.ports.to_string(),
+        ]);
+    }
+    t.render()
+}
+
+/// Columns aligned on the widest cell, two spaces apart; no trailing blanks.
+struct Table {
+    heads: Vec<String>,
+    right: Vec<usize>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn new(heads: &[&str]) -> Self {
+        Table {
+            heads: heads.iter().map(|h| h.to_string()).collect(),
+            right: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Right-aligns these columns (numbers).
+    fn right(&mut self, columns: &[usize]) {
+        self.right = columns.to_vec();
+    }
+
+    fn row(&mut self, row: Vec<String>) {
+        debug_assert_eq!(row.len(), self.heads.len());
+        self.rows.push(row);
+    }
+
+    fn render(&self) -> String {
+        let width = |c: usize| {
+            std::iter::once(&self.heads)
+                .chain(&self.rows)
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        };
+        let widths: Vec<usize> = (0..self.heads.len()).map(width).collect();
+        let mut out = String::new();
+        for row in std::iter::once(&self.heads).chain(&self.rows) {
+            let mut line = String::new();
+            for (c, cell) in row.iter().enumerate() {
+                if c > 0 {
+                    line.push_str("  ");
+                }
+                let w = widths[c];
+                if self.right.contains(&c) {
+                    let _ = write!(line, "{cell:>w$}");
+                } else {
+                    let _ = write!(line, "{cell:<w$}");
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
