@@ -18,8 +18,9 @@ const DEFAULT_LAB: &str = include_str!("../../topologies/small.yaml");
 /// The name the default lab's problems and locations are reported under.
 const DEFAULT_LAB_NAME: &str = "small.yaml (built in)";
 
-/// Build a lab in a throwaway sandbox, as any user: show it, run its checks, tear it
-/// down. Exits 0 only if every check passed.
+/// Build a lab in a throwaway sandbox, as any user: show, check, tear down
+///
+/// Exits 0 only if every check of the lab passed.
 #[derive(Args, Debug)]
 pub struct TryArgs {
     /// The lab file (YAML); without one, a small lab built into nshost
