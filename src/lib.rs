@@ -42,6 +42,7 @@ pub mod output;
 pub mod plan;
 pub mod problem;
 pub mod process;
+pub mod report;
 pub mod state;
 pub mod topology;
 pub mod trace;

@@ -219,8 +219,16 @@ fn cold_plan(name: &str, text: &str) -> (String, String) {
     let lines = full.lines().count();
     let fit = render::human_with(&plan, &loaded.desired, &live, render::Detail::Fit(lines));
     assert_eq!(fit, full);
-    let fit = render::human_with(&plan, &loaded.desired, &live, render::Detail::Fit(lines - 1));
-    assert!(fit.contains(&format!("the full plan is {lines} lines")), "{fit}");
+    let fit = render::human_with(
+        &plan,
+        &loaded.desired,
+        &live,
+        render::Detail::Fit(lines - 1),
+    );
+    assert!(
+        fit.contains(&format!("the full plan is {lines} lines")),
+        "{fit}"
+    );
     (full, summary)
 }
 
@@ -242,7 +250,11 @@ fn summarised_plan_of_1000_hosts() {
     let (full, summary) = cold_plan("bench.yaml", &lab.to_yaml());
     snapshot_in("bench_1000_hosts", "summary", &summary);
     let head: Vec<&str> = full.lines().take(40).collect();
-    let head = format!("{} lines, the first 40:\n{}", full.lines().count(), head.join("\n"));
+    let head = format!(
+        "{} lines, the first 40:\n{}",
+        full.lines().count(),
+        head.join("\n")
+    );
     snapshot_in("bench_1000_hosts", "full_head", &head);
 }
 

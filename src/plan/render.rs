@@ -27,7 +27,7 @@ use entries::{Entry, entries};
 use names::Names;
 
 /// How many objects a plan adds, changes and destroys.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Summary {
     pub add: usize,
     pub change: usize,

@@ -202,7 +202,9 @@ pub(super) fn entries(plan: &Plan, names: &Names, live: Option<&NetState>) -> Ve
 fn change(b: &mut Builder<'_>, c: &Change, deleted_ns: &BTreeSet<&str>) {
     let fabric_ns = |ns: &str| b.names.is_fabric(ns);
     match c {
-        Change::AddNamespace { ns, .. } => b.push(ns, Class::Namespace, "", format!("namespace {ns}")),
+        Change::AddNamespace { ns, .. } => {
+            b.push(ns, Class::Namespace, "", format!("namespace {ns}"))
+        }
         Change::DeleteNamespace {
             ns,
             contents,
@@ -241,7 +243,12 @@ fn change(b: &mut Builder<'_>, c: &Change, deleted_ns: &BTreeSet<&str>) {
                 && let Some(network) = b.names.network(ns, name)
             {
                 let network = network.to_string();
-                b.push(ns, Class::Network, &network, format!("network {network}: {changes}"));
+                b.push(
+                    ns,
+                    Class::Network,
+                    &network,
+                    format!("network {network}: {changes}"),
+                );
             } else if let Some(node) = b.names.port(ns, name).cloned() {
                 let text = format!("port {name} of {node}: {changes}");
                 b.push(ns, Class::Port, &node.to_string(), text);
@@ -293,12 +300,9 @@ fn change(b: &mut Builder<'_>, c: &Change, deleted_ns: &BTreeSet<&str>) {
             b.push(ns, Class::Route, "", text);
             b.out.last_mut().expect("pushed").default_route = key.dst.prefix_len() == 0;
         }
-        Change::AddRule { ns, rule } | Change::DeleteRule { ns, rule } => b.push(
-            ns,
-            Class::Rule,
-            "",
-            format!("rule {}", display::rule(rule)),
-        ),
+        Change::AddRule { ns, rule } | Change::DeleteRule { ns, rule } => {
+            b.push(ns, Class::Rule, "", format!("rule {}", display::rule(rule)))
+        }
         Change::SetSysctl { ns, key, from, to } => {
             b.push(ns, Class::Sysctl, "", setting_text(key, from, to));
             if fabric_ns(ns) {
@@ -312,7 +316,12 @@ fn change(b: &mut Builder<'_>, c: &Change, deleted_ns: &BTreeSet<&str>) {
             from,
             to,
         } => {
-            b.push(ns, Class::Sysctl, "", setting_text(&setting.key(link), from, to));
+            b.push(
+                ns,
+                Class::Sysctl,
+                "",
+                setting_text(&setting.key(link), from, to),
+            );
             if setting.name == "promote_secondaries" && to == "1" {
                 b.owned_by(ns, Class::Link, link);
             }

@@ -3,7 +3,9 @@
 use serde::Serialize;
 
 /// How macvlans on one parent reach each other.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum MacvlanMode {
     Private,
@@ -49,7 +51,7 @@ impl MacvlanMode {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Macvlan {
     /// The link it sits on, in the same namespace.
     pub parent: String,
