@@ -41,19 +41,36 @@ pub struct Versioned<T> {
 
 /// The JSON Schema of document `T` as printed (with `format_version`).
 pub fn schema_of<T: JsonSchema>() -> schemars::Schema {
-    let mut schema = schemars::generate::SchemaSettings::draft07()
+    // What is printed, so the serializing side: a field left out when empty is not
+    // required, an `Option` printed as null is.
+    let mut settings = schemars::generate::SchemaSettings::draft07();
+    settings.contract = schemars::generate::Contract::Serialize;
+    let mut schema = settings
         .into_generator()
         .into_root_schema_for::<Versioned<T>>();
-    schema.insert(
-        "title".into(),
-        format!("nshost {} output", T::schema_name()).into(),
-    );
+    // ipnet's schema of an `IpNet` is one of IPv4 or IPv6, but its IPv6 pattern also
+    // matches IPv4 text (`10.0.0.1/24`): any of them.
+    if let Some(net) = schema
+        .get_mut("definitions")
+        .and_then(|d| d.get_mut("IpNet"))
+        .and_then(|n| n.as_object_mut())
+        && let Some(one_of) = net.remove("oneOf")
+    {
+        net.insert("anyOf".into(), one_of);
+    }
     schema
 }
 
-/// The schema named `name` in [`SCHEMAS`].
+/// The schema named `name` in [`SCHEMAS`], titled for its command.
 pub fn schema_named(name: &str) -> Option<schemars::Schema> {
-    SCHEMAS.iter().find(|(n, _)| *n == name).map(|(_, f)| f())
+    let (_, make) = SCHEMAS.iter().find(|(n, _)| *n == name)?;
+    let mut schema = make();
+    let title = match name {
+        "error" => "nshost --output json of any command that fails".to_string(),
+        command => format!("nshost {command} --output json"),
+    };
+    schema.insert("title".into(), title.into());
+    Some(schema)
 }
 
 /// `nshost validate`: the lab file is valid.
