@@ -88,7 +88,10 @@ impl PlanView {
         } else {
             render::Detail::Fit(PLAN_LINES)
         };
-        render::human_with(&planned.plan, &planned.desired, &planned.live, detail)
+        let t = std::time::Instant::now();
+        let text = render::human_with(&planned.plan, &planned.desired, &planned.live, detail);
+        nshost::trace::phase("render", t);
+        text
     }
 }
 

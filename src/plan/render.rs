@@ -126,15 +126,26 @@ pub fn human_with(plan: &Plan, desired: &NetState, live: &NetState, detail: Deta
         Detail::Full => full(plan, desired, live, list),
         Detail::Summary => summary::render(plan, desired, live, list, None),
         Detail::Fit(lines) => {
-            let text = full(plan, desired, live, list.clone());
-            let shown = text.lines().count();
+            let shown = full_lines(&list);
             if shown <= lines {
-                text
+                full(plan, desired, live, list)
             } else {
                 summary::render(plan, desired, live, list, Some(shown))
             }
         }
     }
+}
+
+/// How many lines [`full`] prints for `list`: per namespace a header, its lines and a
+/// blank line, then the count line.
+fn full_lines(list: &[Entry]) -> usize {
+    let mut namespaces = std::collections::HashSet::new();
+    let mut lines = 1;
+    for e in list.iter().filter(|e| !e.folded) {
+        namespaces.insert(e.ns.as_str());
+        lines += 1;
+    }
+    lines + 2 * namespaces.len()
 }
 
 fn full(plan: &Plan, desired: &NetState, live: &NetState, list: Vec<Entry>) -> String {
