@@ -43,6 +43,7 @@ pub mod output;
 pub mod plan;
 pub mod problem;
 pub mod process;
+pub mod report;
 pub mod sandbox;
 pub mod state;
 pub mod status;

@@ -3,7 +3,8 @@
 //! rely on:
 //!
 //! - **0**: success; for `plan --detailed-exitcode`, success and no changes.
-//! - **1**: an error, reported on stderr: a lab file that cannot be read or is invalid,
+//! - **1**: an error, reported on stderr (with `--output json`, as a JSON document on
+//!   stdout, and nothing on stderr): a lab file that cannot be read or is invalid,
 //!   a conflict with objects nshost does not own, a busy or unusable lock, a failed or
 //!   unverified apply or destroy, a setuid start, a bug. `plan --detailed-exitcode`
 //!   exits 1 on an error too.
@@ -21,7 +22,7 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use nshost::errln;
 use nshost::workflow::Error;
 
@@ -49,9 +50,11 @@ enum Command {
     Status(cli::status::StatusArgs),
     Exec(cli::exec::ExecArgs),
     Shell(cli::exec::ShellArgs),
-    /// Print the JSON Schema of the lab file format.
-    Schema,
     Try(cli::try_lab::TryArgs),
+    Schema(cli::schema::SchemaArgs),
+    Completions(cli::generate::CompletionsArgs),
+    /// Print the manual page, in roff (`nshost man | man -l -`).
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
     let started = std::time::Instant::now();
     // Usage errors exit 2 here, --help and --version 0.
     let cli = Cli::parse();
+    nshost::trace::init(cli.global.verbose);
     // A panic is a bug, and still an error: 1, not the runtime's 101 (the panic hook
     // has printed where it happened).
     let result = std::panic::catch_unwind(|| run(cli.command, &cli.global));
@@ -70,7 +74,11 @@ fn main() -> ExitCode {
     match result {
         Ok(Ok(code)) => code,
         Ok(Err(err)) => {
-            errln!("{:?}", miette::Report::new(err));
+            if cli.global.output == cli::Output::Json {
+                cli::print_report(&nshost::report::ErrorReport::of(&err));
+            } else {
+                errln!("{:?}", miette::Report::new(err));
+            }
             ExitCode::from(EXIT_ERROR)
         }
         Err(_) => ExitCode::from(EXIT_ERROR),
@@ -79,7 +87,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command, global: &cli::Global) -> Result<ExitCode, Error> {
     match command {
-        Command::Validate(args) => cli::validate::run(args),
+        Command::Validate(args) => cli::validate::run(args, global),
         Command::Plan(args) => cli::plan::run(args, global),
         Command::Apply(args) => cli::apply::run(args, global),
         Command::Destroy(args) => cli::destroy::run(args, global),
@@ -87,7 +95,9 @@ fn run(command: Command, global: &cli::Global) -> Result<ExitCode, Error> {
         Command::Status(args) => cli::status::run(args, global),
         Command::Exec(args) => cli::exec::run(args),
         Command::Shell(args) => cli::exec::run_shell(args),
-        Command::Schema => cli::schema::run(),
         Command::Try(args) => cli::try_lab::run(args, global),
+        Command::Schema(args) => cli::schema::run(args),
+        Command::Completions(args) => cli::generate::completions(args, Cli::command()),
+        Command::Man => cli::generate::man(Cli::command()),
     }
 }

@@ -299,7 +299,7 @@ fn plan_takes_the_shared_lock() {
     ");
     assert_eq!(runs[1].code, 0, "{}", runs[1].stderr);
     assert!(
-        runs[1].stdout.starts_with("# router br-gw"),
+        runs[1].stdout.starts_with("+ 2 routers br-gw, hq-gw"),
         "{}",
         runs[1].stdout
     );
@@ -488,13 +488,14 @@ fn exit_codes() {
     ");
 }
 
-/// `plan` on an empty kernel, `apply`, `plan` again and `destroy`, each as printed.
+/// `plan --full` on an empty kernel, `apply`, `plan` again and `destroy`, each as
+/// printed (summarised, past 40 lines).
 #[test]
 fn plan_apply_destroy_in_a_sandbox() {
     let runs: Vec<Run> = sandboxed(|| {
         let file = "topologies/small.yaml";
         vec![
-            nshost(&["plan", file]),
+            nshost(&["plan", file, "--full"]),
             nshost(&["apply", file]),
             nshost(&["plan", file, "--detailed-exitcode"]),
             nshost(&["destroy", file]),

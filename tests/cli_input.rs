@@ -9,7 +9,7 @@ mod runs;
 #[path = "support/sandbox.rs"]
 mod sandbox;
 
-use ktest::{Run, nshost_command};
+use ktest::{Run, nshost_command, sandboxed};
 use runs::*;
 
 /// Runs `nshost` in `dir` like `nshost`, but fails instead of hanging when it does not
@@ -121,5 +121,121 @@ fn validate_locates_bytes_that_are_not_utf8() {
       × cannot read lab.yaml
       ╰─▶ it is not UTF-8 text: the byte 0xE9 at line 3, column 4 (byte offset 21)
           is not valid UTF-8
+    ");
+}
+
+/// Runs `nshost` from the repository root with `input` on its standard input.
+fn nshost_stdin(args: &[&str], input: Vec<u8>) -> Run {
+    use std::io::Write;
+    let mut child = nshost_command()
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running nshost");
+    let mut stdin = child.stdin.take().unwrap();
+    // nshost stops reading past the cap: what it leaves unread fails to write.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("nshost output");
+    writer.join().unwrap();
+    run_of(out)
+}
+
+fn small_yaml() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/topologies/small.yaml"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn validate_reads_the_lab_from_stdin() {
+    let run = nshost_stdin(&["validate", "-"], small_yaml());
+    insta::assert_snapshot!(transcript(&run), @r"
+    exit: 0
+    --- stdout
+    <stdin>: lab `small` is valid (7 namespaces, 71 objects)
+    --- stderr
+    ");
+    let json = nshost_stdin(&["validate", "-", "--output", "json"], small_yaml());
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["file"], "<stdin>");
+}
+
+#[test]
+fn problems_in_stdin_are_located_in_stdin() {
+    let text = b"name: demo\nhosts:\n  h1: {address: 10.1.1.300/24}\n".to_vec();
+    let run = nshost_stdin(&["validate", "-"], text.clone());
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("[<stdin>:3:17]"), "{}", run.stderr);
+    let json = nshost_stdin(&["validate", "-", "--output", "json"], text);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let problem = &doc["error"]["problems"][0];
+    assert_eq!(problem["file"], "<stdin>");
+    assert_eq!(
+        (problem["line"].as_u64(), problem["column"].as_u64()),
+        (Some(3), Some(17))
+    );
+}
+
+#[test]
+fn stdin_is_held_to_the_rules_of_files() {
+    let big = vec![b'#'; nshost::topology::MAX_LAB_BYTES as usize + 1];
+    let run = nshost_stdin(&["validate", "-"], big);
+    insta::assert_snapshot!(transcript(&run), @r"
+    exit: 1
+    --- stdout
+    --- stderr
+    nshost::read
+
+      × cannot read <stdin>
+      ╰─▶ it is larger than 16 MiB, the most a lab file may be
+    ");
+    let text = b"name: demo\nhosts:\n  h\xe9: {address: 10.1.1.10/24}\n".to_vec();
+    let run = nshost_stdin(&["plan", "-"], text);
+    insta::assert_snapshot!(transcript(&run), @r"
+    exit: 1
+    --- stdout
+    --- stderr
+    nshost::read
+
+      × cannot read <stdin>
+      ╰─▶ it is not UTF-8 text: the byte 0xE9 at line 3, column 4 (byte offset 21)
+          is not valid UTF-8
+    ");
+}
+
+/// `plan -`, `apply -` and `destroy -` act on the lab read from stdin.
+#[test]
+fn plan_apply_destroy_read_stdin() {
+    let runs: Vec<Run> = sandboxed(|| {
+        ["plan", "apply", "plan", "destroy"]
+            .iter()
+            .map(|cmd| nshost_stdin(&[cmd, "-", "-q"], small_yaml()))
+            .collect()
+    });
+    let shown: Vec<String> = runs.iter().map(|r| mask_time(&transcript(r))).collect();
+    insta::assert_snapshot!(shown.join(""), @r"
+    exit: 0
+    --- stdout
+    Plan: 64 to add, 0 to change, 0 to destroy.
+    --- stderr
+    exit: 0
+    --- stdout
+    Apply complete! Resources: 64 added, 0 changed, 0 destroyed. ([time] ms, 61 netlink requests)
+    --- stderr
+    exit: 0
+    --- stdout
+    No changes.
+    --- stderr
+    exit: 0
+    --- stdout
+    Destroy complete! Resources: 0 added, 0 changed, 48 destroyed. ([time] ms, 0 netlink requests)
+    --- stderr
     ");
 }

@@ -2,6 +2,9 @@
 //! its snapshots (human text, state diff, JSON, or the conflicts) live in
 //! `tests/cases/plan/<case>/`.
 
+#[path = "support/labgen.rs"]
+mod labgen;
+
 use std::net::IpAddr;
 
 use nshost::naming;
@@ -197,4 +200,69 @@ fn drift() {
     gw.rules.insert(rule_from(50, "192.168.0.0/16", 50));
     gw.rules.insert(rule_from(60, "192.168.1.0/24", 60));
     case("drift", &desired, &live);
+}
+
+/// A lab file's plan against an empty kernel (no kernel needed: the live state is
+/// empty), in full and summarised.
+fn cold_plan(name: &str, text: &str) -> (String, String) {
+    let src = nshost::topology::SourceFile::from_text(name, text);
+    let loaded = nshost::workflow::load_source(src).expect("the lab is valid");
+    let live = NetState::default();
+    let changes = diff(&loaded.lab.name, &loaded.desired, &live).expect("no conflicts");
+    let plan = order(&loaded.lab.name, changes, &loaded.desired);
+    let full = render::human_with(&plan, &loaded.desired, &live, render::Detail::Full);
+    let summary = render::human_with(&plan, &loaded.desired, &live, render::Detail::Summary);
+    // Both end with the same count line.
+    let count = format!("{}\n", Summary::of(&plan));
+    assert!(full.ends_with(&count) && summary.ends_with(&count));
+    // A fit that the full text does not reach summarises, and says so.
+    let lines = full.lines().count();
+    let fit = render::human_with(&plan, &loaded.desired, &live, render::Detail::Fit(lines));
+    assert_eq!(fit, full);
+    let fit = render::human_with(
+        &plan,
+        &loaded.desired,
+        &live,
+        render::Detail::Fit(lines - 1),
+    );
+    assert!(
+        fit.contains(&format!("the full plan is {lines} lines")),
+        "{fit}"
+    );
+    (full, summary)
+}
+
+/// Snapshots `text` as `name` in the folder of case `case`.
+fn snapshot_in(case: &str, name: &str, text: &str) {
+    let dir = format!("{}/tests/cases/plan/{case}", env!("CARGO_MANIFEST_DIR"));
+    insta::with_settings!({
+        snapshot_path => dir,
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+#[test]
+fn summarised_plan_of_1000_hosts() {
+    let lab = labgen::GenLab::new("bench", 1000);
+    let (full, summary) = cold_plan("bench.yaml", &lab.to_yaml());
+    snapshot_in("bench_1000_hosts", "summary", &summary);
+    let head: Vec<&str> = full.lines().take(40).collect();
+    let head = format!(
+        "{} lines, the first 40:\n{}",
+        full.lines().count(),
+        head.join("\n")
+    );
+    snapshot_in("bench_1000_hosts", "full_head", &head);
+}
+
+#[test]
+fn summarised_plan_of_small_yaml() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/topologies/small.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let (full, summary) = cold_plan("small.yaml", &text);
+    snapshot_in("small_yaml", "summary", &summary);
+    snapshot_in("small_yaml", "full", &full);
 }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use nshost::plan::{Plan, render};
+use nshost::plan::render;
+use nshost::report::{ApplyReport, PlanJson, ProblemReport};
 use nshost::workflow::{self, Error};
 use nshost::{out, outln};
 
@@ -14,13 +15,16 @@ use super::{Global, LockWait, Output};
 /// Make the kernel match the lab file, then verify that it does.
 #[derive(Args, Debug)]
 pub struct ApplyArgs {
-    /// The lab file (YAML), or a plan saved by `nshost plan -o`.
+    /// The lab file (YAML; `-` reads it from standard input), or a plan saved by
+    /// `nshost plan -o`.
     pub file: PathBuf,
     #[command(flatten)]
     pub lock: LockWait,
     /// Keep what was done when the apply fails, instead of undoing it.
     #[arg(long)]
     pub no_rollback: bool,
+    #[command(flatten)]
+    pub view: super::PlanView,
 }
 
 pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
@@ -28,21 +32,19 @@ pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
         return run_saved(args, global);
     }
     let loaded = workflow::load(&args.file)?;
-    super::warnings(&loaded);
+    super::warnings(&loaded, global);
+    let warnings = super::warning_reports(&loaded);
     let _lock = workflow::lock(&loaded.lab.name, args.lock.lock_timeout)?;
     let mut planned = workflow::plan_loaded(loaded)?;
-    super::notes(&planned);
-    if global.output == Output::Human {
-        out!(
-            "{}",
-            render::human(&planned.plan, &planned.desired, &planned.live)
-        );
+    super::notes(&planned, global);
+    if global.chatty() {
+        out!("{}", args.view.text(&planned));
     }
     let opts = workflow::ApplyOptions {
         rollback: !args.no_rollback,
     };
-    let applied = workflow::apply(&mut planned, opts)?;
-    report(&planned.plan, &applied, global.output, "Apply");
+    let applied = super::progress::apply(&mut planned, opts, global)?;
+    report(&planned, &applied, global, "Apply", warnings);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -52,29 +54,34 @@ fn run_saved(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
     let saved = workflow::saved::read(&args.file)?;
     let _lock = workflow::lock(saved.lab(), args.lock.lock_timeout)?;
     let mut planned = workflow::saved::recheck(saved)?;
-    super::notes(&planned);
-    if global.output == Output::Human {
-        out!(
-            "{}",
-            render::human(&planned.plan, &planned.desired, &planned.live)
-        );
+    super::notes(&planned, global);
+    if global.chatty() {
+        out!("{}", args.view.text(&planned));
     }
     let opts = workflow::ApplyOptions {
         rollback: !args.no_rollback,
     };
-    let applied = workflow::apply(&mut planned, opts)?;
-    report(&planned.plan, &applied, global.output, "Apply");
+    let applied = super::progress::apply(&mut planned, opts, global)?;
+    report(&planned, &applied, global, "Apply", Vec::new());
     Ok(ExitCode::SUCCESS)
 }
 
 /// The closing report of an apply or a destroy (`verb`).
-pub fn report(plan: &Plan, applied: &workflow::Applied, output: Output, verb: &str) {
-    match output {
+pub fn report(
+    planned: &workflow::Planned,
+    applied: &workflow::Applied,
+    global: &Global,
+    verb: &str,
+    warnings: Vec<ProblemReport>,
+) {
+    let plan = &planned.plan;
+    match global.output {
         Output::Human => {
             let summary = render::Summary::of(plan);
             outln!(
-                "\n{verb} complete! Resources: {} added, {} changed, {} destroyed. \
+                "{}{verb} complete! Resources: {} added, {} changed, {} destroyed. \
                  ({:.0} ms, {} netlink requests)",
+                if global.quiet { "" } else { "\n" },
                 summary.add,
                 summary.change,
                 summary.destroy,
@@ -82,9 +89,11 @@ pub fn report(plan: &Plan, applied: &workflow::Applied, output: Output, verb: &s
                 applied.stats.netlink_requests,
             );
         }
-        Output::Json => super::print_json(serde_json::json!({
-            "plan": render::json(plan),
-            "applied": applied,
-        })),
+        Output::Json => super::print_report(&ApplyReport {
+            plan: PlanJson::of(plan),
+            applied: applied.clone(),
+            warnings,
+            notes: super::note_lines(planned),
+        }),
     }
 }

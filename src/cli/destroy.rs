@@ -5,41 +5,44 @@ use std::process::ExitCode;
 
 use clap::{ArgGroup, Args};
 use nshost::out;
-use nshost::plan::render;
 use nshost::workflow::{self, Error};
 
-use super::{Global, LockWait, Output};
+use super::{Global, LockWait};
 
 /// Remove every object the lab owns, and nothing else.
 // One of the file or --lab, and the usage line says so: `<FILE|--lab <LAB>>`.
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("lab_source").required(true).args(["file", "lab"])))]
 pub struct DestroyArgs {
-    /// The lab file (YAML); or name the lab with --lab.
+    /// The lab file (YAML; `-` reads it from standard input); or name the lab with --lab.
     pub file: Option<PathBuf>,
     /// The lab's name, when there is no file.
     #[arg(long, value_parser = super::lab_name)]
     pub lab: Option<String>,
     #[command(flatten)]
     pub lock: LockWait,
+    #[command(flatten)]
+    pub view: super::PlanView,
 }
 
 pub fn run(args: DestroyArgs, global: &Global) -> Result<ExitCode, Error> {
+    let mut warnings = Vec::new();
     let (lab, named) = match (args.file, args.lab) {
-        (Some(file), _) => (workflow::load(&file)?.lab.name, false),
+        (Some(file), _) => {
+            let loaded = workflow::load(&file)?;
+            warnings = super::warning_reports(&loaded);
+            (loaded.lab.name, false)
+        }
         (None, Some(lab)) => (lab, true),
         (None, None) => unreachable!("clap requires a file or --lab"),
     };
     let _lock = workflow::lock(&lab, args.lock.lock_timeout)?;
     let mut planned = workflow::plan_destroy(&lab, named)?;
-    super::notes(&planned);
-    if global.output == Output::Human {
-        out!(
-            "{}",
-            render::human(&planned.plan, &planned.desired, &planned.live)
-        );
+    super::notes(&planned, global);
+    if global.chatty() {
+        out!("{}", args.view.text(&planned));
     }
-    let applied = workflow::apply(&mut planned, workflow::ApplyOptions::default())?;
-    super::apply::report(&planned.plan, &applied, global.output, "Destroy");
+    let applied = super::progress::apply(&mut planned, workflow::ApplyOptions::default(), global)?;
+    super::apply::report(&planned, &applied, global, "Destroy", warnings);
     Ok(ExitCode::SUCCESS)
 }

@@ -44,7 +44,7 @@ pub enum Format {
 
 pub fn run(args: GraphArgs, global: &Global) -> Result<ExitCode, Error> {
     let loaded = workflow::load(&args.file)?;
-    super::warnings(&loaded);
+    super::warnings(&loaded, global);
     let lab = loaded.lab.clone();
     let mut g = Graph::of(&lab);
     if !args.offline {

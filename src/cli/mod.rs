@@ -1,11 +1,19 @@
-//! What every command of the command line shares: the output format, the lock wait,
-//! argument parsers, the JSON printer and the exit codes.
+//! What every command of the command line shares: the output format and verbosity,
+//! the lock wait, the plan's view, argument parsers, the JSON printer and the exit
+//! codes.
+//!
+//! With `--output json`, stdout gets one JSON document, the command's report or, when
+//! it fails, an error report (`nshost::report`), and stderr stays quiet: warnings and
+//! notes are in the document. Only clap's usage errors (exit 2), before anything runs,
+//! and the `-v` log are printed on stderr.
 
 pub mod apply;
 pub mod destroy;
 pub mod exec;
+pub mod generate;
 pub mod graph;
 pub mod plan;
+pub mod progress;
 pub mod schema;
 pub mod status;
 pub mod try_lab;
@@ -13,7 +21,9 @@ pub mod validate;
 
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::{ArgAction, Args, ValueEnum};
+use nshost::plan::render;
+use nshost::report::ProblemReport;
 use nshost::workflow;
 use nshost::{errln, outln};
 
@@ -22,9 +32,8 @@ pub const EXIT_ERROR: u8 = 1;
 /// Exit code of `plan --detailed-exitcode` when there are changes.
 pub const EXIT_CHANGES: u8 = 2;
 
-/// The version of every JSON document the command line prints: bumped when a field is
-/// removed or changes meaning (adding fields does not bump it).
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of every JSON document the command line prints.
+pub const FORMAT_VERSION: u32 = nshost::report::FORMAT_VERSION;
 
 /// How a command reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -39,6 +48,55 @@ pub struct Global {
     /// Output format: for people, or one JSON document on stdout.
     #[arg(long, global = true, value_enum, default_value_t = Output::Human)]
     pub output: Output,
+    /// Print only the closing line: the plan's counts, or `Apply complete! ...`.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log on stderr where the time goes: -v each phase, -vv each stage and step of an
+    /// apply too. NSHOST_TRACE=1 is -v, NSHOST_TRACE=2 -vv.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl Global {
+    /// Whether the human report is printed in full (not `-q`, not JSON).
+    pub fn chatty(&self) -> bool {
+        self.output == Output::Human && !self.quiet
+    }
+}
+
+/// How much of a plan to print.
+#[derive(Args, Debug)]
+pub struct PlanView {
+    /// Print every line of the plan. By default a plan longer than the terminal (or
+    /// than 40 lines when stdout is not a terminal) is summarised: one line per group
+    /// of alike namespaces.
+    #[arg(long)]
+    pub full: bool,
+}
+
+/// Lines a plan may take before it is summarised, when stdout is not a terminal.
+pub const PLAN_LINES: usize = 40;
+
+impl PlanView {
+    /// The plan's text, in full or summarised (see [`PlanView::full`]).
+    pub fn text(&self, planned: &workflow::Planned) -> String {
+        use std::io::IsTerminal;
+        let detail = if self.full {
+            render::Detail::Full
+        } else if std::io::stdout().is_terminal() {
+            // The screen less the prompt and the count line.
+            let rows = console::Term::stdout()
+                .size_checked()
+                .map_or(PLAN_LINES, |s| s.0 as usize);
+            render::Detail::Fit(rows.saturating_sub(2).max(10))
+        } else {
+            render::Detail::Fit(PLAN_LINES)
+        };
+        let t = std::time::Instant::now();
+        let text = render::human_with(&planned.plan, &planned.desired, &planned.live, detail);
+        nshost::trace::phase("render", t);
+        text
+    }
 }
 
 /// How long to wait for the lab's lock.
@@ -54,6 +112,11 @@ pub struct LockWait {
         allow_negative_numbers = true
     )]
     pub lock_timeout: Duration,
+}
+
+/// Prints a report as one JSON document on stdout (see [`print_json`]).
+pub fn print_report(report: &impl serde::Serialize) {
+    print_json(serde_json::to_value(report).expect("a report serializes"));
 }
 
 /// Prints one JSON document on stdout, with `format_version` as its first field.
@@ -73,24 +136,46 @@ pub fn print_json(value: serde_json::Value) {
     );
 }
 
-/// The lab's warnings (allowed, but probably not meant), on stderr; they never change
-/// the exit code.
-pub fn warnings(loaded: &workflow::Loaded) {
+/// The lab's warnings (allowed, but probably not meant), on stderr unless `-q` or
+/// JSON (whose report holds them: [`warning_reports`]); they never change the exit code.
+pub fn warnings(loaded: &workflow::Loaded, global: &Global) {
+    if !global.chatty() {
+        return;
+    }
     if let Some(w) = nshost::validate::Warnings::new(&loaded.source, &loaded.lab.warnings) {
         errln!("{:?}", miette::Report::new(w));
     }
 }
 
-/// Entries under `/run/netns` that were skipped, one line each on stderr.
-pub fn notes(planned: &workflow::Planned) {
-    for s in &planned.strays {
-        errln!(
-            "note: skipped {}/{}: it is {}, not a namespace",
-            nshost::kernel::netns::run_dir().display(),
-            s.name,
-            s.what
-        );
+/// The lab's warnings, for a JSON report.
+pub fn warning_reports(loaded: &workflow::Loaded) -> Vec<ProblemReport> {
+    ProblemReport::all(&loaded.lab.warnings)
+}
+
+/// Entries under `/run/netns` that were skipped, one line each on stderr (unless `-q`
+/// or JSON, whose report holds them: [`note_lines`]).
+pub fn notes(planned: &workflow::Planned, global: &Global) {
+    if global.chatty() {
+        for note in note_lines(planned) {
+            errln!("note: {note}");
+        }
     }
+}
+
+/// The notes of [`notes`], as lines.
+pub fn note_lines(planned: &workflow::Planned) -> Vec<String> {
+    planned
+        .strays
+        .iter()
+        .map(|s| {
+            format!(
+                "skipped {}/{}: it is {}, not a namespace",
+                nshost::kernel::netns::run_dir().display(),
+                s.name,
+                s.what
+            )
+        })
+        .collect()
 }
 
 /// A lab name from the command line, held to the same rule as one in a lab file: it

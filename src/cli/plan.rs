@@ -4,16 +4,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use nshost::out;
 use nshost::plan::render;
+use nshost::report::{PlanJson, PlanReport};
 use nshost::workflow::{self, Error};
+use nshost::{out, outln};
 
 use super::{EXIT_CHANGES, Global, LockWait, Output};
 
 /// Show what apply would change: the live kernel against the lab file.
 #[derive(Args, Debug)]
 pub struct PlanArgs {
-    /// The lab file (YAML).
+    /// The lab file (YAML); `-` reads it from standard input.
     pub file: PathBuf,
     /// Also print a unified diff of each changed namespace, live against desired.
     #[arg(long)]
@@ -27,25 +28,26 @@ pub struct PlanArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub lock: LockWait,
+    #[command(flatten)]
+    pub view: super::PlanView,
 }
 
 pub fn run(args: PlanArgs, global: &Global) -> Result<ExitCode, Error> {
     let loaded = workflow::load(&args.file)?;
-    super::warnings(&loaded);
+    super::warnings(&loaded, global);
+    let warnings = super::warning_reports(&loaded);
     // Shared: plans run side by side, but never see an apply half done.
     let _lock = workflow::lock_shared(&loaded.lab.name, args.lock.lock_timeout)?;
     let planned = workflow::plan_loaded(loaded)?;
-    super::notes(&planned);
+    super::notes(&planned, global);
     let saved = match &args.out {
         Some(path) => Some(workflow::saved::save(&planned, path)?),
         None => None,
     };
     match global.output {
+        Output::Human if global.quiet => outln!("{}", render::Summary::of(&planned.plan)),
         Output::Human => {
-            out!(
-                "{}",
-                render::human(&planned.plan, &planned.desired, &planned.live)
-            );
+            out!("{}", args.view.text(&planned));
             if args.diff && !planned.plan.changes.is_empty() {
                 out!(
                     "\n{}",
@@ -53,16 +55,13 @@ pub fn run(args: PlanArgs, global: &Global) -> Result<ExitCode, Error> {
                 );
             }
         }
-        Output::Json => {
-            let mut doc = serde_json::json!({
-                "plan": render::json(&planned.plan),
-                "timings": planned.timings,
-            });
-            if let Some(saved) = &saved {
-                doc["saved"] = serde_json::json!(saved);
-            }
-            super::print_json(doc)
-        }
+        Output::Json => super::print_report(&PlanReport {
+            plan: PlanJson::of(&planned.plan),
+            timings: planned.timings.clone(),
+            warnings,
+            notes: super::note_lines(&planned),
+            saved: saved.clone(),
+        }),
     }
     if let (Some(saved), Output::Human) = (&saved, global.output) {
         out!("\n{saved}");

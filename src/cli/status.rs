@@ -51,12 +51,12 @@ pub fn run(args: StatusArgs, global: &Global) -> Result<ExitCode, Error> {
     let target = match (args.file, args.lab) {
         (Some(file), _) => {
             let loaded = workflow::load(&file)?;
-            super::warnings(&loaded);
+            super::warnings(&loaded, global);
             Target::File(Box::new(loaded))
         }
         (None, Some(lab)) => Target::Name(lab),
         (None, None) => {
-            if !args.limit.is_empty() || args.show != Show::Summary {
+            if (!args.limit.is_empty() || args.show != Show::Summary) && global.chatty() {
                 errln!("note: --show and --limit are for one lab (a FILE or --lab NAME)");
             }
             return machine(global);
@@ -68,14 +68,14 @@ pub fn run(args: StatusArgs, global: &Global) -> Result<ExitCode, Error> {
     report.limit(&args.limit);
     match global.output {
         Output::Human => out!("{}", render::lab(&report, view(args.show))),
-        Output::Json => super::print_json(serde_json::json!({ "status": report })),
+        Output::Json => super::print_report(&nshost::report::LabStatusReport { status: report }),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn machine(global: &Global) -> Result<ExitCode, Error> {
     let report = status::labs()?;
-    for s in &report.skipped {
+    for s in report.skipped.iter().filter(|_| global.chatty()) {
         errln!(
             "note: skipped {}/{}: it is {}, not a namespace",
             nshost::kernel::netns::run_dir().display(),
@@ -85,7 +85,9 @@ fn machine(global: &Global) -> Result<ExitCode, Error> {
     }
     match global.output {
         Output::Human => out!("{}", render::machine(&report)),
-        Output::Json => super::print_json(serde_json::json!({ "status": report })),
+        Output::Json => {
+            super::print_report(&nshost::report::MachineStatusReport { status: report })
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -43,7 +43,7 @@ pub fn run(args: TryArgs, global: &Global) -> Result<ExitCode, Error> {
     };
     // An invalid lab is reported before any sandbox is made.
     let loaded = workflow::load_source(source)?;
-    super::warnings(&loaded);
+    super::warnings(&loaded, global);
     let lab = loaded.lab.name.clone();
     nshost::sandbox::enter()?;
     let human = global.output == Output::Human;

@@ -5,24 +5,38 @@ use std::process::ExitCode;
 
 use clap::Args;
 use nshost::outln;
+use nshost::report::ValidateReport;
 use nshost::workflow::{self, Error};
+
+use super::{Global, Output};
 
 /// Parse and check a lab file, touching no kernel state.
 #[derive(Args, Debug)]
 pub struct ValidateArgs {
-    /// The lab file (YAML).
+    /// The lab file (YAML); `-` reads it from standard input.
     pub file: PathBuf,
 }
 
-pub fn run(args: ValidateArgs) -> Result<ExitCode, Error> {
+pub fn run(args: ValidateArgs, global: &Global) -> Result<ExitCode, Error> {
     let loaded = workflow::load(&args.file)?;
-    super::warnings(&loaded);
-    outln!(
-        "{}: lab `{}` is valid ({} namespaces, {} objects)",
-        args.file.display(),
-        loaded.lab.name,
-        loaded.desired.namespaces.len(),
-        loaded.desired.object_count()
-    );
+    super::warnings(&loaded, global);
+    let report = ValidateReport {
+        file: loaded.source.name.clone(),
+        lab: loaded.lab.name.clone(),
+        valid: true,
+        namespaces: loaded.desired.namespaces.len(),
+        objects: loaded.desired.object_count(),
+        warnings: super::warning_reports(&loaded),
+    };
+    match global.output {
+        Output::Json => super::print_report(&report),
+        Output::Human => outln!(
+            "{}: lab `{}` is valid ({} namespaces, {} objects)",
+            report.file,
+            report.lab,
+            report.namespaces,
+            report.objects
+        ),
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -17,7 +17,7 @@ use crate::plan::{Change, Executor, Plan, Step};
 use crate::state::NetState;
 
 /// What an apply did.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, schemars::JsonSchema)]
 pub struct ApplyStats {
     pub namespaces_created: usize,
     pub namespaces_deleted: usize,
@@ -27,7 +27,9 @@ pub struct ApplyStats {
     pub steps: usize,
     pub stages: usize,
     pub sysctls_written: usize,
+    /// Milliseconds.
     #[serde(serialize_with = "as_ms")]
+    #[schemars(with = "f64")]
     pub elapsed: Duration,
 }
 
@@ -44,6 +46,20 @@ impl ApplyStats {
         self.sysctls_written += o.sysctls_written;
     }
 }
+
+/// What an apply tells as it goes (a progress bar): called from the threads that run
+/// the steps, so it must be `Sync`. Every method has a default that does nothing.
+pub trait Observer: Sync {
+    /// The apply starts, with `ops` operations in all.
+    fn started(&self, _ops: usize) {}
+    /// A step of `ops` operations has finished.
+    fn step_done(&self, _ops: usize) {}
+}
+
+/// The observer that is told nothing.
+pub struct Unobserved;
+
+impl Observer for Unobserved {}
 
 /// An apply that stopped: what it did before, and why it stopped.
 #[derive(Debug)]
@@ -185,6 +201,38 @@ fn injected_fault(_: usize) -> bool {
 
 /// Runs `plan` (computed against `live`) for `lab`.
 pub fn apply(lab: &str, plan: &Plan, live: &NetState) -> Result<ApplyStats, Stopped> {
+    apply_observed(lab, plan, live, &Unobserved)
+}
+
+impl Work<'_> {
+    /// How many operations of the plan the step carries out.
+    fn ops(&self) -> usize {
+        match self {
+            Work::Create(_, owners) => owners.len(),
+            Work::Netlink { owners, .. } => owners.len(),
+            Work::Proc { writes, .. } => writes.len(),
+            Work::Delete(..) => 1,
+        }
+    }
+
+    /// What runs it, for `-vv`: `netlink in h1`.
+    fn executor(&self) -> String {
+        match self {
+            Work::Create(spec, _) => format!("create {}", spec.name),
+            Work::Netlink { ns, .. } => format!("netlink in {ns}"),
+            Work::Proc { ns, .. } => format!("/proc/sys in {ns}"),
+            Work::Delete(ns, _) => format!("delete {ns}"),
+        }
+    }
+}
+
+/// [`apply`], telling `observer` how far it is.
+pub fn apply_observed(
+    lab: &str,
+    plan: &Plan,
+    live: &NetState,
+    observer: &dyn Observer,
+) -> Result<ApplyStats, Stopped> {
     let started = Instant::now();
     let mut stats = ApplyStats {
         stages: plan.stages.len(),
@@ -196,7 +244,7 @@ pub fn apply(lab: &str, plan: &Plan, live: &NetState) -> Result<ApplyStats, Stop
     };
     let t = Instant::now();
     let stages = build(lab, plan, live).map_err(|e| stop(&stats, e))?;
-    crate::trace::phase("apply: build requests", t);
+    crate::trace::detail("apply: build requests", t);
     if stages
         .iter()
         .flatten()
@@ -212,9 +260,20 @@ pub fn apply(lab: &str, plan: &Plan, live: &NetState) -> Result<ApplyStats, Stop
             )
         })?;
     }
+    observer.started(stages.iter().flatten().map(Work::ops).sum());
+    let details = crate::trace::details_on();
     for (k, works) in stages.iter().enumerate() {
         let t = Instant::now();
-        let results = netns::on_threads(works, |w| run(plan, w));
+        let results = netns::on_threads(works, |w| {
+            let t = Instant::now();
+            let result = run(plan, w);
+            observer.step_done(w.ops());
+            if details {
+                let what = format!("stage {k}: {}, {} ops", w.executor(), w.ops());
+                crate::trace::detail(&what, t);
+            }
+            result
+        });
         let mut failures = Vec::new();
         for (done, errors) in results {
             stats.add(&done);
@@ -233,7 +292,11 @@ pub fn apply(lab: &str, plan: &Plan, live: &NetState) -> Result<ApplyStats, Stop
                 Some("injected fault (NSHOST_FAULT)".into()),
             ));
         }
-        crate::trace::phase(&format!("apply: stage {k}"), t);
+        if details {
+            let ops: usize = works.iter().map(Work::ops).sum();
+            let what = format!("stage {k}: {} steps, {ops} ops", works.len());
+            crate::trace::detail(&what, t);
+        }
         if !failures.is_empty() {
             stats.elapsed = started.elapsed();
             return Err(stop(&stats, KernelError::Changes(failures)));

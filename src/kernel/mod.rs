@@ -17,7 +17,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use serde::Serialize;
 
-pub use apply::{ApplyStats, Stopped, apply};
+pub use apply::{ApplyStats, Observer, Stopped, Unobserved, apply, apply_observed};
 pub use observe::{ObserveSpec, Observed, Stray, observe};
 
 use crate::plan::Change;

@@ -171,7 +171,7 @@ pub fn observe(spec: &ObserveSpec) -> Result<Observed, KernelError> {
     };
     let seen = netns::on_threads(&entries, |entry| look(spec, entry, &fabrics_of));
     drop(fabric_fd);
-    crate::trace::phase("observe: open and dump", t0);
+    crate::trace::detail("observe: open and dump", t0);
 
     let mut out = Observed::default();
     let mut peers: Vec<PendingPeer> = Vec::new();

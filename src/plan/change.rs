@@ -10,7 +10,7 @@ use crate::state::{
 };
 
 /// One kernel operation. `ns` is the namespace it acts in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Change {
     /// Create a namespace (unshare + bind mount) with its loopback up and marked.
@@ -108,14 +108,26 @@ pub enum Change {
 }
 
 /// The second end of a veth pair created by an `AddLink`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PeerEnd {
     pub at: LinkRef,
     pub link: Link,
 }
 
 /// How a change counts in the plan summary.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Add,

@@ -1,11 +1,18 @@
-//! The plan printer: Terraform-style text, a unified diff view, and JSON.
+//! The plan printer: Terraform-style text in full or summarised, a unified diff view,
+//! and JSON.
 //!
-//! All three views come from one list of printed objects (`entries`), so the human
-//! text, the JSON summary and the CLI's exit code always agree. A veth pair is two
-//! links: its creation prints (and counts) one line in each end's namespace, and so does
-//! its deletion, unless the other end's namespace is deleted as a whole.
+//! Every view comes from one list of printed objects (`entries`), so the human text,
+//! the summary, the JSON counts and the CLI's exit code always agree. What the user
+//! never wrote (fabric ports, `promote_secondaries`, the fabric's settings) is shown by
+//! what it belongs to (see `entries`); it is counted all the same.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod entries;
+mod names;
+mod summary;
+
+pub use summary::name_ranges;
+
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -14,10 +21,13 @@ use similar::TextDiff;
 
 use crate::plan::diff::Conflict;
 use crate::plan::{Action, Change, Plan, display};
-use crate::state::{Link, LinkKind, Namespace, NetState, NsRole, Route};
+use crate::state::{Namespace, NetState, NsRole};
+
+use entries::{Entry, entries};
+use names::Names;
 
 /// How many objects a plan adds, changes and destroys.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Summary {
     pub add: usize,
     pub change: usize,
@@ -28,7 +38,7 @@ impl Summary {
     /// Counts the objects `plan` touches (a veth pair counts as two links).
     pub fn of(plan: &Plan) -> Self {
         let mut s = Summary::default();
-        for e in entries(plan, None) {
+        for e in entries(plan, &Names::default(), None) {
             s.count(e.action);
         }
         s
@@ -62,248 +72,6 @@ impl std::fmt::Display for Summary {
     }
 }
 
-/// What kind of object a printed line is about, in printing order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Class {
-    Namespace,
-    Link,
-    Address,
-    Route,
-    Rule,
-    Sysctl,
-}
-
-/// One printed object.
-#[derive(Clone, Debug)]
-struct Entry {
-    ns: String,
-    class: Class,
-    /// Link name (links are printed by name, so both ends of pairs line up).
-    name: String,
-    /// Position of the change in the plan.
-    pos: usize,
-    action: Action,
-    text: String,
-}
-
-/// The printed objects of `plan`, in plan order. `live`, when given, supplies the
-/// attributes of the far end of a deleted veth pair.
-fn entries(plan: &Plan, live: Option<&NetState>) -> Vec<Entry> {
-    let deleted_ns: BTreeSet<&str> = plan
-        .changes
-        .iter()
-        .filter_map(|c| match c {
-            Change::DeleteNamespace { ns, .. } => Some(ns.as_str()),
-            _ => None,
-        })
-        .collect();
-    let mut out = Vec::with_capacity(plan.changes.len());
-    for (pos, c) in plan.changes.iter().enumerate() {
-        let mut push = |ns: &str, class: Class, name: &str, action: Action, text: String| {
-            out.push(Entry {
-                ns: ns.to_string(),
-                class,
-                name: name.to_string(),
-                pos,
-                action,
-                text,
-            })
-        };
-        let action = c.action();
-        match c {
-            Change::AddNamespace { ns, .. } => {
-                push(ns, Class::Namespace, "", action, format!("namespace {ns}"))
-            }
-            Change::DeleteNamespace {
-                ns,
-                contents,
-                stray,
-                ..
-            } => {
-                let text = if *stray {
-                    format!("namespace {ns} (an empty mount point left by an interrupted run)")
-                } else {
-                    format!("namespace {ns}")
-                };
-                push(ns, Class::Namespace, "", action, text);
-                for line in contents {
-                    push(ns, Class::Namespace, "", action, line.clone());
-                }
-            }
-            Change::AddLink {
-                ns,
-                name,
-                link,
-                peer,
-            } => {
-                push(ns, Class::Link, name, action, added_link(name, link));
-                if let Some(p) = peer {
-                    let text = added_link(&p.at.name, &p.link);
-                    push(&p.at.ns, Class::Link, &p.at.name, action, text);
-                }
-            }
-            Change::UpdateLink { ns, name, from, to } => push(
-                ns,
-                Class::Link,
-                name,
-                action,
-                format!("link {name}: {}", link_changes(from, to)),
-            ),
-            Change::DeleteLink { ns, name, link } => {
-                push(ns, Class::Link, name, action, deleted_link(name, link));
-                if let LinkKind::Veth { peer: Some(p) } = &link.kind
-                    && !deleted_ns.contains(p.ns.as_str())
-                {
-                    let far = live
-                        .and_then(|l| l.namespaces.get(&p.ns))
-                        .and_then(|n| n.links.get(&p.name));
-                    let text = match far {
-                        Some(far) => deleted_link(&p.name, far),
-                        None => format!("link {} (veth, peer {ns}/{name})", p.name),
-                    };
-                    push(&p.ns, Class::Link, &p.name, action, text);
-                }
-            }
-            Change::AddAddress { ns, key, .. } | Change::DeleteAddress { ns, key, .. } => push(
-                ns,
-                Class::Address,
-                "",
-                action,
-                format!("address {}", display::address(key)),
-            ),
-            Change::AddRoute { ns, key, route } | Change::DeleteRoute { ns, key, route } => push(
-                ns,
-                Class::Route,
-                "",
-                action,
-                format!(
-                    "route {} {}",
-                    display::route_key_short(key),
-                    display::route_attrs(route)
-                )
-                .trim_end()
-                .to_string(),
-            ),
-            Change::ReplaceRoute { ns, key, from, to } => push(
-                ns,
-                Class::Route,
-                "",
-                action,
-                format!(
-                    "route {}: {}",
-                    display::route_key_full(key),
-                    route_changes(from, to)
-                ),
-            ),
-            Change::AddRule { ns, rule } | Change::DeleteRule { ns, rule } => push(
-                ns,
-                Class::Rule,
-                "",
-                action,
-                format!("rule {}", display::rule(rule)),
-            ),
-            Change::SetSysctl { ns, key, from, to } => {
-                push(ns, Class::Sysctl, "", action, setting_text(key, from, to))
-            }
-            Change::SetLinkSetting {
-                ns,
-                link,
-                setting,
-                from,
-                to,
-            } => push(
-                ns,
-                Class::Sysctl,
-                "",
-                action,
-                setting_text(&setting.key(link), from, to),
-            ),
-        }
-    }
-    out
-}
-
-fn setting_text(key: &str, from: &Option<String>, to: &str) -> String {
-    match from {
-        None => format!("sysctl {key} = {to}"),
-        Some(from) => format!("sysctl {key}: {from} -> {to}"),
-    }
-}
-
-/// A link to add: its MTU shown when it is not the usual 1500.
-fn added_link(name: &str, link: &Link) -> String {
-    let show_mtu = link.mtu != Some(crate::state::DEFAULT_MTU);
-    format!("link {name} ({})", display::link_attrs(link, show_mtu))
-}
-
-fn deleted_link(name: &str, link: &Link) -> String {
-    format!("link {name} ({})", display::live_link_attrs(link))
-}
-
-/// `mtu 1500 -> 9000, down -> up`: the attributes an `UpdateLink` changes.
-fn link_changes(from: &Link, to: &Link) -> String {
-    let mut parts = Vec::new();
-    if let Some(mtu) = to.mtu
-        && to.mtu != from.mtu
-    {
-        let old = from.mtu.map_or("unset".to_string(), |m| m.to_string());
-        parts.push(format!("mtu {old} -> {mtu}"));
-    }
-    if from.up != to.up {
-        parts.push(format!(
-            "{} -> {}",
-            display::updown(from.up),
-            display::updown(to.up)
-        ));
-    }
-    if from.master != to.master {
-        let m = |m: &Option<String>| m.clone().unwrap_or_else(|| "none".into());
-        parts.push(format!("master {} -> {}", m(&from.master), m(&to.master)));
-    }
-    if let Some(mac) = to.mac
-        && to.mac != from.mac
-    {
-        let old = from.mac.map_or("unset".to_string(), |m| m.to_string());
-        parts.push(format!("mac {old} -> {mac}"));
-    }
-    if from.kind.attrs_differ(&to.kind) {
-        let (old, new) = (
-            display::kind_attrs(&from.kind),
-            display::kind_attrs(&to.kind),
-        );
-        for (o, n) in old.iter().zip(&new) {
-            if o != n {
-                parts.push(format!("{o} -> {n}"));
-            }
-        }
-        for extra in new.iter().skip(old.len()) {
-            parts.push(format!("+{extra}"));
-        }
-    }
-    parts.join(", ")
-}
-
-/// `via 10.100.1.2 -> via 10.100.1.3`: the attributes a `ReplaceRoute` changes.
-fn route_changes(from: &Route, to: &Route) -> String {
-    let mut parts = Vec::new();
-    if from.gateway != to.gateway {
-        let g = |r: &Route| r.gateway.map_or("none".to_string(), |g| g.to_string());
-        parts.push(format!("via {} -> via {}", g(from), g(to)));
-    }
-    if to.dev.is_some() && from.dev != to.dev {
-        let d = |r: &Route| r.dev.clone().unwrap_or_else(|| "none".into());
-        parts.push(format!("dev {} -> dev {}", d(from), d(to)));
-    }
-    if from.proto != to.proto {
-        parts.push(format!(
-            "proto {} -> proto {}",
-            display::proto(from.proto),
-            display::proto(to.proto)
-        ));
-    }
-    parts.join(", ")
-}
-
 fn sign(action: Action) -> char {
     match action {
         Action::Add => '+',
@@ -332,15 +100,65 @@ fn role_of(ns: &str, plan: &Plan, desired: &NetState, live: &NetState) -> NsRole
         .unwrap_or_default()
 }
 
+/// How much of a plan the human text shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// Every object, one line each.
+    Full,
+    /// One line per group of alike namespaces.
+    Summary,
+    /// In full when that takes at most this many lines, summarised otherwise.
+    Fit(usize),
+}
+
 /// The plan as Terraform-style text, grouped by namespace, ending with the summary
 /// line (or just `No changes.`). The text ends with a newline.
 pub fn human(plan: &Plan, desired: &NetState, live: &NetState) -> String {
+    human_with(plan, desired, live, Detail::Full)
+}
+
+/// The plan as text, in full or summarised (see [`Detail`]); the closing count line is
+/// the same either way.
+pub fn human_with(plan: &Plan, desired: &NetState, live: &NetState, detail: Detail) -> String {
+    let names = Names::of(&[desired, live]);
+    let list = entries(plan, &names, Some(live));
+    match detail {
+        Detail::Full => full(plan, desired, live, list),
+        Detail::Summary => summary::render(plan, desired, live, list, None),
+        Detail::Fit(lines) => {
+            let shown = full_lines(&list);
+            if shown <= lines {
+                full(plan, desired, live, list)
+            } else {
+                summary::render(plan, desired, live, list, Some(shown))
+            }
+        }
+    }
+}
+
+/// How many lines [`full`] prints for `list`: per namespace a header, its lines and a
+/// blank line, then the count line.
+fn full_lines(list: &[Entry]) -> usize {
+    let mut namespaces = std::collections::HashSet::new();
+    let mut lines = 1;
+    for e in list.iter().filter(|e| !e.folded) {
+        namespaces.insert(e.ns.as_str());
+        lines += 1;
+    }
+    lines + 2 * namespaces.len()
+}
+
+fn full(plan: &Plan, desired: &NetState, live: &NetState, list: Vec<Entry>) -> String {
     let mut by_ns: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
     let mut summary = Summary::default();
-    for e in entries(plan, Some(live)) {
+    for e in list {
         summary.count(e.action);
-        by_ns.entry(e.ns.clone()).or_default().push(e);
+        if !e.folded {
+            by_ns.entry(e.ns.clone()).or_default().push(e);
+        }
     }
+    let mut by_ns: Vec<(String, Vec<Entry>)> = by_ns.into_iter().collect();
+    by_ns.sort_by(|a, b| summary::natural(&a.0, &b.0));
     let mut out = String::new();
     for (ns, mut list) in by_ns {
         list.sort_by(|a, b| (a.class, &a.name, a.pos).cmp(&(b.class, &b.name, b.pos)));

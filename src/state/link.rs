@@ -9,7 +9,9 @@ use crate::state::kinds::{Macvlan, Vxlan};
 use crate::state::settings::DevSetting;
 
 /// A reference to a link in some namespace.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct LinkRef {
     pub ns: String,
     pub name: String,
@@ -65,6 +67,20 @@ impl std::str::FromStr for MacAddr {
     }
 }
 
+impl schemars::JsonSchema for MacAddr {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "MacAddr".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "An Ethernet address, `02:00:00:00:00:01`.",
+            "pattern": "^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"
+        })
+    }
+}
+
 impl Serialize for MacAddr {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -82,7 +98,7 @@ impl<'de> Deserialize<'de> for MacAddr {
 /// The kind of a link, with the attributes of that kind (`IFLA_INFO_KIND` and
 /// `IFLA_INFO_DATA`). One variant per kind nshost creates; `Unmanaged` is only ever
 /// seen live (a kind made by hand, or a device the kernel adds itself).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum LinkKind {
     Loopback,
@@ -157,7 +173,7 @@ impl LinkKind {
 }
 
 /// One link (network interface).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Link {
     pub kind: LinkKind,
     /// Desired: the MTU the link must have (the kind's default when the lab sets none,
@@ -182,7 +198,9 @@ pub struct Link {
 }
 
 /// A link's operational state (`IFLA_OPERSTATE`, RFC 2863), as `ip link` names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OperState {
     /// What the loopback and other links without a carrier of their own report.

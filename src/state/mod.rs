@@ -50,14 +50,25 @@ pub fn parse_namespace_alias(alias: &str) -> Option<(&str, NsRole)> {
 }
 
 /// All the namespaces of interest, by name (the file name under `/run/netns`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct NetState {
     pub namespaces: BTreeMap<String, Namespace>,
 }
 
 /// What a namespace is for; decides plan grouping and labels only.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum NsRole {
@@ -83,7 +94,7 @@ impl NsRole {
 }
 
 /// One network namespace and the objects in it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Namespace {
     /// Lab that owns the namespace (from the loopback mark). Desired: always `Some(lab)`.
     /// Live: `None` for a namespace nshost did not create; then nothing else of it is

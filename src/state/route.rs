@@ -12,20 +12,24 @@ pub const RT_TABLE_MAIN: u32 = 254;
 pub const RTPROT_BOOT: u8 = 3;
 
 /// An address is identified by the interface and the address with its prefix.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct AddressKey {
     pub ifname: String,
     pub addr: IpNet,
 }
 
 /// Attributes of an address beyond its key (none are compared yet).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Address {}
 
 /// A route is identified the way the kernel identifies it: table, destination, metric;
 /// `alt` numbers the IPv4 routes that share those three (`ip route append`), in the
 /// kernel's order, from 0.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct RouteKey {
     pub table: u32,
     pub dst: IpNet,
@@ -56,7 +60,7 @@ impl RouteKey {
 }
 
 /// Attributes of a route that can be replaced in place.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Route {
     pub gateway: Option<IpAddr>,
     /// Output interface. Desired `None`: whatever the kernel resolves from the gateway
@@ -68,7 +72,19 @@ pub struct Route {
 
 /// A firewall-mark match: `mark/mask`. A zero mask matches every packet, so it is never
 /// stored: the kernel reports no mark then.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct Fwmark {
     pub mark: u32,
     pub mask: u32,
@@ -87,7 +103,19 @@ impl Fwmark {
 
 /// A policy rule. Rules have no in-place update, so the whole rule is its identity.
 /// Prefixes of length 0 are stored as `None`, as the kernel stores them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct Rule {
     /// `false` for IPv4, `true` for IPv6.
     pub v6: bool,
@@ -112,7 +140,19 @@ impl Rule {
 }
 
 /// An inclusive port range; a single port is `start == end`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct PortRange {
     pub start: u16,
     pub end: u16,

@@ -45,7 +45,19 @@ const IPV4_DEVCONF: [&str; 33] = [
 ];
 
 /// Which per-device table a setting is in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Section {
     /// `net.ipv4.conf.<dev>.*`
@@ -111,6 +123,19 @@ impl DevSetting {
     /// in a fresh namespace is what a fresh device gets.
     pub fn default_key(&self) -> String {
         self.key("default")
+    }
+}
+
+impl schemars::JsonSchema for DevSetting {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DevSetting".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A setting of one device, its key with `*` for the device: `net.ipv4.conf.*.rp_filter`."
+        })
     }
 }
 

@@ -245,9 +245,10 @@ mod tests {
         let names: Vec<&str> = root.fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
-            ["hosts", "name", "networks", "prefix", "routers", "tables"]
+            ["name", "prefix", "tables", "networks", "routers", "hosts"],
+            "the fields in the order the lab file's type declares them"
         );
-        let name = &root.fields[1];
+        let name = &root.fields[0];
         assert!(name.required);
         assert_eq!(schema.shape(name.shape), &Shape::Text { variants: None });
     }
@@ -288,6 +289,7 @@ mod tests {
         }
         let mut found = Vec::new();
         walk(&crate::topology::json_schema(), "", &mut found);
+        found.sort();
         assert_eq!(
             found,
             [

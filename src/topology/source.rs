@@ -30,6 +30,8 @@ pub enum ReadError {
         )
     )]
     TooLarge { size: Option<u64> },
+    #[error("it is larger than {}, the most a lab file may be", mib(MAX_LAB_BYTES))]
+    StreamTooLarge,
     #[error(
         "it is not UTF-8 text: the byte 0x{byte:02X} at line {line}, column {column} \
          (byte offset {offset}) is not valid UTF-8{}",
@@ -52,7 +54,7 @@ impl ReadError {
     fn into_io(self) -> io::Error {
         let kind = match self {
             ReadError::NotAFile { .. } => io::ErrorKind::InvalidInput,
-            ReadError::TooLarge { .. } => io::ErrorKind::FileTooLarge,
+            ReadError::TooLarge { .. } | ReadError::StreamTooLarge => io::ErrorKind::FileTooLarge,
             ReadError::NotUtf8 { .. } => io::ErrorKind::InvalidData,
         };
         io::Error::new(kind, self)
@@ -120,6 +122,34 @@ impl SourceFile {
         let text = utf8(bytes).map_err(ReadError::into_io)?;
         Ok(SourceFile {
             name: path.display().to_string(),
+            text: text.into(),
+        })
+    }
+
+    /// The name a lab read from standard input goes by in reports.
+    pub const STDIN: &'static str = "<stdin>";
+
+    /// Reads the lab file a command line names: `-` is standard input, anything else a
+    /// path ([`SourceFile::read`]).
+    pub fn read_arg(path: &Path) -> io::Result<Self> {
+        if path == Path::new("-") {
+            Self::read_from(io::stdin().lock(), Self::STDIN)
+        } else {
+            Self::read(path)
+        }
+    }
+
+    /// Reads lab text from a stream (standard input) under the same rules as a file:
+    /// at most [`MAX_LAB_BYTES`], in UTF-8. `name` names it in reports.
+    pub fn read_from(stream: impl Read, name: &str) -> io::Result<Self> {
+        let mut bytes = Vec::new();
+        stream.take(MAX_LAB_BYTES + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_LAB_BYTES {
+            return Err(ReadError::StreamTooLarge.into_io());
+        }
+        let text = utf8(bytes).map_err(ReadError::into_io)?;
+        Ok(SourceFile {
+            name: name.to_string(),
             text: text.into(),
         })
     }

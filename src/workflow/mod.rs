@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub use errors::{ApplyFailure, Error, RollbackOutcome};
-pub use transaction::{Applied, ApplyOptions, apply};
+pub use transaction::{Applied, ApplyOptions, apply, apply_observed};
 
 use crate::kernel::{self, ObserveSpec, Stray};
 use crate::lab::Lab;
@@ -32,10 +32,14 @@ pub struct Loaded {
     pub desired: NetState,
 }
 
-/// Reads, parses, validates and lowers a lab file.
+/// Reads, parses, validates and lowers a lab file (`-`: standard input).
 pub fn load(path: &Path) -> Result<Loaded, Error> {
-    let source = SourceFile::read(path).map_err(|source| Error::Read {
-        path: path.display().to_string(),
+    let source = SourceFile::read_arg(path).map_err(|source| Error::Read {
+        path: if path == Path::new("-") {
+            SourceFile::STDIN.to_string()
+        } else {
+            path.display().to_string()
+        },
         source,
     })?;
     load_source(source)
@@ -88,7 +92,7 @@ pub struct Planned {
 }
 
 /// Where the time went, in milliseconds.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, schemars::JsonSchema)]
 pub struct Timings {
     pub observe_ms: f64,
     pub diff_ms: f64,
@@ -139,6 +143,7 @@ fn plan(
     let t = Instant::now();
     let observed = kernel::observe(&spec).map_err(Error::from_kernel)?;
     let observe_ms = ms(t.elapsed());
+    crate::trace::phase("observe", t);
     let t = Instant::now();
     let taken: Vec<&Stray> = observed
         .strays
@@ -156,7 +161,7 @@ fn plan(
     let changes = plan::diff(lab, &desired, &observed.state).map_err(Error::Conflicts)?;
     let plan = plan::order(lab, changes, &desired);
     let diff_ms = ms(t.elapsed());
-    crate::trace::phase("diff+order", t);
+    crate::trace::phase("diff", t);
     Ok(Planned {
         lab: lab.to_string(),
         file,

@@ -31,7 +31,7 @@ impl Default for ApplyOptions {
 }
 
 /// What an apply did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Applied {
     pub stats: ApplyStats,
     pub timings: crate::workflow::Timings,
@@ -42,6 +42,16 @@ pub struct Applied {
 /// Applies a plan, then re-reads the kernel and checks that nothing is left to do; on
 /// failure, rolls back (unless told not to) and returns `Error::ApplyFailed`.
 pub fn apply(planned: &mut Planned, opts: ApplyOptions) -> Result<Applied, Error> {
+    apply_observed(planned, opts, &kernel::Unobserved)
+}
+
+/// [`apply`], telling `observer` how far the plan's run is (not the verification's or
+/// a rollback's).
+pub fn apply_observed(
+    planned: &mut Planned,
+    opts: ApplyOptions,
+    observer: &dyn kernel::Observer,
+) -> Result<Applied, Error> {
     let lab = planned.lab.clone();
     let destroying = planned.file.is_none();
     if planned.plan.is_empty() {
@@ -64,17 +74,19 @@ pub fn apply(planned: &mut Planned, opts: ApplyOptions) -> Result<Applied, Error
     // verification re-reads what it needs).
     let live = std::mem::take(&mut planned.live);
     let t = Instant::now();
-    let outcome = kernel::apply(&lab, &planned.plan, &live);
+    let outcome = kernel::apply_observed(&lab, &planned.plan, &live, observer);
     let mut before = live;
     before
         .namespaces
         .retain(|_, ns| ns.owned_by(&lab) && !ns.stray);
     planned.timings.apply_ms = ms(t.elapsed());
+    crate::trace::phase("apply", t);
     let (stats, failure) = match outcome {
         Ok(stats) => {
             let t = Instant::now();
             let rest = verify(planned);
             planned.timings.verify_ms = ms(t.elapsed());
+            crate::trace::phase("verify", t);
             match rest {
                 Ok(None) => {
                     remember(&lab, destroying, &planned.desired, Some(&previous));
@@ -100,6 +112,7 @@ pub fn apply(planned: &mut Planned, opts: ApplyOptions) -> Result<Applied, Error
         let t = Instant::now();
         let outcome = rollback(&lab, &before, planned.desired.fabric());
         planned.timings.rollback_ms = Some(ms(t.elapsed()));
+        crate::trace::phase("rollback", t);
         outcome
     };
     let _ = stats;

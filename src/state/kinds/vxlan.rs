@@ -13,7 +13,7 @@ pub const OVERHEAD_V4: u32 = 50;
 /// Encapsulation overhead over IPv6 (outer IP 40).
 pub const OVERHEAD_V6: u32 = 70;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Vxlan {
     /// VXLAN network identifier, 0 to 16777215.
     pub id: u32,
