@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
+use nshost::status::{self, Target};
 use nshost::topology::SourceFile;
 use nshost::workflow::{self, Error};
-use nshost::{errln, outln};
+use nshost::{errln, out, outln};
 
 use super::{Global, Output};
 
@@ -45,6 +46,7 @@ pub fn run(args: TryArgs, global: &Global) -> Result<ExitCode, Error> {
     let loaded = workflow::load_source(source)?;
     super::warnings(&loaded, global);
     let lab = loaded.lab.name.clone();
+    let for_status = loaded.clone();
     nshost::sandbox::enter()?;
     let human = global.output == Output::Human;
     if human {
@@ -62,6 +64,13 @@ pub fn run(args: TryArgs, global: &Global) -> Result<ExitCode, Error> {
             "Lab `{lab}` is up: {} objects added in {:.0} ms.\n",
             summary.add,
             started.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    let status = status::lab(Target::File(Box::new(for_status)))?;
+    if human {
+        out!(
+            "{}",
+            status::render::lab(&status, status::render::View::Summary)
         );
     }
     let code = if args.shell {
