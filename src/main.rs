@@ -5,7 +5,8 @@
 //! - **0**: success; for `plan --detailed-exitcode`, success and no changes.
 //! - **1**: an error, reported on stderr: a lab file that cannot be read or is invalid,
 //!   a conflict with objects nshost does not own, a busy or unusable lock, a failed or
-//!   unverified apply or destroy, a setuid start, a bug. `plan --detailed-exitcode`
+//!   unverified apply or destroy, a setuid start, a bug; a reachability check whose
+//!   expectation does not hold (`check`, `apply --check`). `plan --detailed-exitcode`
 //!   exits 1 on an error too.
 //! - **2**: a usage error (an unknown command or option, a missing file, a bad `--lab` or
 //!   `--lock-timeout`), reported by clap before anything runs; and for
@@ -42,6 +43,7 @@ enum Command {
     Plan(cli::plan::PlanArgs),
     Apply(cli::apply::ApplyArgs),
     Destroy(cli::destroy::DestroyArgs),
+    Check(cli::check::CheckArgs),
     /// Print the JSON Schema of the lab file format.
     Schema,
 }
@@ -75,6 +77,7 @@ fn run(command: Command, global: &cli::Global) -> Result<ExitCode, Error> {
         Command::Plan(args) => cli::plan::run(args, global),
         Command::Apply(args) => cli::apply::run(args, global),
         Command::Destroy(args) => cli::destroy::run(args, global),
+        Command::Check(args) => cli::check::run(args, global),
         Command::Schema => cli::schema::run(),
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use nshost::check;
 use nshost::plan::{Plan, render};
 use nshost::workflow::{self, Error};
 use nshost::{out, outln};
@@ -21,11 +22,16 @@ pub struct ApplyArgs {
     /// Keep what was done when the apply fails, instead of undoing it.
     #[arg(long)]
     pub no_rollback: bool,
+    /// Then run the lab's reachability checks (as `nshost check` does), and exit 1 if
+    /// an expectation does not hold.
+    #[arg(long)]
+    pub check: bool,
 }
 
 pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
     let loaded = workflow::load(&args.file)?;
     super::warnings(&loaded);
+    let suite = args.check.then(|| check::Suite::of(&loaded.lab));
     let _lock = workflow::lock(&loaded.lab.name, args.lock.lock_timeout)?;
     let mut planned = workflow::plan_loaded(loaded)?;
     super::notes(&planned);
@@ -39,8 +45,25 @@ pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
         rollback: !args.no_rollback,
     };
     let applied = workflow::apply(&mut planned, opts)?;
-    report(&planned.plan, &applied, global.output, "Apply");
-    Ok(ExitCode::SUCCESS)
+    let Some(suite) = suite else {
+        report(&planned.plan, &applied, global.output, "Apply");
+        return Ok(ExitCode::SUCCESS);
+    };
+    if global.output == Output::Human {
+        report(&planned.plan, &applied, global.output, "Apply");
+        outln!("");
+    }
+    // Still under the lab's lock: the checks see the lab as applied.
+    let checked = check::run_suite(&suite, &check::Options::default())?;
+    match global.output {
+        Output::Human => out!("{}", check::report::human(&checked)),
+        Output::Json => super::print_json(serde_json::json!({
+            "plan": render::json(&planned.plan),
+            "applied": applied,
+            "checks": checked,
+        })),
+    }
+    Ok(super::check::exit_code(&checked))
 }
 
 /// The closing report of an apply or a destroy (`verb`).

@@ -2,6 +2,7 @@
 //! argument parsers, the JSON printer and the exit codes.
 
 pub mod apply;
+pub mod check;
 pub mod destroy;
 pub mod plan;
 pub mod schema;

@@ -245,9 +245,11 @@ mod tests {
         let names: Vec<&str> = root.fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
-            ["hosts", "name", "networks", "prefix", "routers", "tables"]
+            [
+                "checks", "hosts", "name", "networks", "prefix", "routers", "tables"
+            ]
         );
-        let name = &root.fields[1];
+        let name = &root.fields[2];
         assert!(name.required);
         assert_eq!(schema.shape(name.shape), &Shape::Text { variants: None });
     }

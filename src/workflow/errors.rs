@@ -63,6 +63,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     ApplyFailed(Box<ApplyFailure>),
+    /// Reachability checks that could not run (not their failing: that is a report).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Check(#[from] crate::check::CheckError),
 }
 
 impl Error {
