@@ -1,8 +1,8 @@
 //! The engine: every check's echo requests sent and answered from one poll loop.
 //!
 //! Sources (the namespaces checks are sent from) are taken in windows of at most
-//! [`Options::max_sockets`] raw sockets, so a lab of any size runs within a low
-//! open-file limit. For a window, short-lived threads enter each source namespace
+//! [`Options::max_sockets`] raw sockets, and no more than half of what the open-file
+//! limit leaves, so a lab of any size runs within a low limit. For a window, short-lived threads enter each source namespace
 //! (`kernel::netns`), check its mark when an owner is asked for, learn the source
 //! address of each of its checks (a connected UDP socket's own address; the route's
 //! own `ENETUNREACH` when there is none), and make one raw socket per family it needs;
@@ -99,7 +99,7 @@ pub fn run(
     }
     let sources: Vec<Source> = by_ns.into_values().collect();
     let mut results: Vec<Option<CheckResult>> = vec![None; checks.len()];
-    let max = opts.max_sockets.max(2);
+    let max = opts.max_sockets.min(socket_budget()).max(2);
     let mut start = 0;
     while start < sources.len() {
         let mut end = start;
@@ -120,6 +120,15 @@ pub fn run(
         .into_iter()
         .map(|r| r.expect("every check ran"))
         .collect())
+}
+
+/// How many raw sockets may be open at once within the open-file limit: half of what
+/// is left after a margin for the rest (the workers' netlink and UDP sockets, the
+/// namespace descriptors, stdio).
+fn socket_budget() -> usize {
+    use nix::sys::resource::{Resource, getrlimit};
+    let soft = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
+    usize::try_from(soft.saturating_sub(64) / 2).unwrap_or(usize::MAX)
 }
 
 /// Opens a source on the calling (dedicated, short-lived) thread.
