@@ -7,7 +7,7 @@
 //! address of each of its checks (a connected UDP socket's own address; the route's
 //! own `ENETUNREACH` when there is none), and make one raw socket per family it needs;
 //! the sockets stay in their namespaces when the threads end. Then the main thread
-//! sends every check's first attempt (at most [`MAX_IN_FLIGHT`] at a time), and polls
+//! sends every check's first attempt (at most [`Options::max_in_flight`] at a time), and polls
 //! the window's sockets, matching each reply or ICMP error to its check by socket,
 //! identifier, sequence and address. An attempt ends with a reply (the check is done),
 //! an error, or its timeout; a check gets `1 + retries` attempts, one per timeout,
@@ -29,7 +29,7 @@ use super::report::{CheckResult, Outcome};
 use super::spec::Check;
 use crate::kernel::netns::{self, Opened};
 
-/// How many attempts may wait for an answer at once, across a window.
+/// How many attempts may wait for an answer at once, across a window, by default.
 pub const MAX_IN_FLIGHT: usize = 512;
 
 /// How checks run.
@@ -41,6 +41,8 @@ pub struct Options {
     pub retries: u32,
     /// Raw sockets open at once (one per source namespace and family).
     pub max_sockets: usize,
+    /// Attempts waiting for an answer at once, across a window.
+    pub max_in_flight: usize,
 }
 
 impl Default for Options {
@@ -49,6 +51,7 @@ impl Default for Options {
             timeout: Duration::from_secs(1),
             retries: 2,
             max_sockets: 256,
+            max_in_flight: MAX_IN_FLIGHT,
         }
     }
 }
@@ -286,7 +289,9 @@ impl<'a> Window<'a> {
                 break;
             }
             let wait = match self.deadlines.front() {
-                _ if !self.ready.is_empty() && self.in_flight < MAX_IN_FLIGHT => Duration::ZERO,
+                _ if !self.ready.is_empty() && self.in_flight < self.opts.max_in_flight => {
+                    Duration::ZERO
+                }
                 Some((_, _, deadline)) => deadline.saturating_duration_since(now),
                 None => Duration::ZERO,
             };
@@ -359,7 +364,7 @@ impl<'a> Window<'a> {
 
     /// Sends the next attempts, as many as may be in flight.
     fn send(&mut self, now: Instant) {
-        while self.in_flight < MAX_IN_FLIGHT {
+        while self.in_flight < self.opts.max_in_flight {
             let Some(i) = self.ready.pop_front() else {
                 return;
             };
