@@ -12,9 +12,11 @@ use nshost::workflow::{self, Error};
 
 use super::{EXIT_ERROR, Global, LockWait, Output};
 
-/// Run the lab's reachability checks (ICMP echo between its namespaces): those the
-/// file declares under `checks`, or, without any, every host to its gateway and to one
-/// host behind every other router. Exits 1 when an expectation does not hold.
+/// Run the lab's reachability checks: ICMP echo between its namespaces.
+///
+/// The checks the file declares under `checks`, or, without any, every host to its
+/// gateway and to one host behind every other router. Exits 1 when an expectation does
+/// not hold.
 #[derive(Args, Debug)]
 pub struct CheckArgs {
     /// The lab file (YAML).
