@@ -30,6 +30,9 @@ pub struct Lab {
     /// accepts but that are probably not meant. Each says how to silence it.
     #[serde(skip)]
     pub warnings: Vec<crate::problem::Problem>,
+    /// The reachability checks the file declares (none: `check::defaults` derives them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<crate::check::Check>,
 }
 
 impl PartialEq for Lab {

@@ -32,6 +32,7 @@
 //! assert_eq!(default.gateway, Some("10.0.0.1".parse().unwrap()));
 //! ```
 
+pub mod check;
 pub mod graph;
 pub mod kernel;
 pub mod lab;

@@ -6,7 +6,8 @@
 //! - **1**: an error, reported on stderr (with `--output json`, as a JSON document on
 //!   stdout, and nothing on stderr): a lab file that cannot be read or is invalid,
 //!   a conflict with objects nshost does not own, a busy or unusable lock, a failed or
-//!   unverified apply or destroy, a setuid start, a bug. `plan --detailed-exitcode`
+//!   unverified apply or destroy, a setuid start, a bug; a reachability check whose
+//!   expectation does not hold (`check`, `apply --check`). `plan --detailed-exitcode`
 //!   exits 1 on an error too.
 //! - **2**: a usage error (an unknown command or option, a missing file, a bad `--lab` or
 //!   `--lock-timeout`), reported by clap before anything runs; and for
@@ -48,6 +49,7 @@ enum Command {
     Destroy(cli::destroy::DestroyArgs),
     Graph(cli::graph::GraphArgs),
     Status(cli::status::StatusArgs),
+    Check(cli::check::CheckArgs),
     Exec(cli::exec::ExecArgs),
     Shell(cli::exec::ShellArgs),
     Try(cli::try_lab::TryArgs),
@@ -93,6 +95,7 @@ fn run(command: Command, global: &cli::Global) -> Result<ExitCode, Error> {
         Command::Destroy(args) => cli::destroy::run(args, global),
         Command::Graph(args) => cli::graph::run(args, global),
         Command::Status(args) => cli::status::run(args, global),
+        Command::Check(args) => cli::check::run(args, global),
         Command::Exec(args) => cli::exec::run(args),
         Command::Shell(args) => cli::exec::run_shell(args),
         Command::Try(args) => cli::try_lab::run(args, global),

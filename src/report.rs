@@ -31,6 +31,7 @@ pub const SCHEMAS: &[(&str, SchemaFn)] = &[
     ("status", schema_of::<MachineStatusReport>),
     ("status-lab", schema_of::<LabStatusReport>),
     ("graph", schema_of::<crate::graph::Graph>),
+    ("check", schema_of::<crate::check::report::Report>),
 ];
 
 /// `nshost status`: every lab on the machine.
@@ -140,6 +141,9 @@ pub struct ApplyReport {
     pub applied: Applied,
     pub warnings: Vec<ProblemReport>,
     pub notes: Vec<String>,
+    /// With `apply --check`: the checks run after the apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<crate::check::report::Report>,
 }
 
 /// A command that failed.

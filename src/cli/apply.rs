@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use nshost::check;
 use nshost::plan::render;
 use nshost::report::{ApplyReport, PlanJson, ProblemReport};
 use nshost::workflow::{self, Error};
@@ -25,6 +26,10 @@ pub struct ApplyArgs {
     pub no_rollback: bool,
     #[command(flatten)]
     pub view: super::PlanView,
+    /// Then run the lab's reachability checks (as `nshost check` does), and exit 1 if
+    /// an expectation does not hold.
+    #[arg(long)]
+    pub check: bool,
 }
 
 pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
@@ -34,6 +39,7 @@ pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
     let loaded = workflow::load(&args.file)?;
     super::warnings(&loaded, global);
     let warnings = super::warning_reports(&loaded);
+    let suite = args.check.then(|| check::Suite::of(&loaded.lab));
     let _lock = workflow::lock(&loaded.lab.name, args.lock.lock_timeout)?;
     let mut planned = workflow::plan_loaded(loaded)?;
     super::notes(&planned, global);
@@ -44,8 +50,28 @@ pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
         rollback: !args.no_rollback,
     };
     let applied = super::progress::apply(&mut planned, opts, global)?;
-    report(&planned, &applied, global, "Apply", warnings);
-    Ok(ExitCode::SUCCESS)
+    let Some(suite) = suite else {
+        report(&planned, &applied, global, "Apply", warnings, None);
+        return Ok(ExitCode::SUCCESS);
+    };
+    if global.output == Output::Human {
+        report(&planned, &applied, global, "Apply", Vec::new(), None);
+        if !global.quiet {
+            outln!("");
+        }
+    }
+    // Still under the lab's lock: the checks see the lab as applied.
+    let checked = check::run_suite(&suite, &check::Options::default())?;
+    let code = super::check::exit_code(&checked);
+    match global.output {
+        Output::Human if global.quiet => out!("{}", check::report::closing(&checked)),
+        Output::Human => out!(
+            "{}",
+            check::report::human_within(&checked, args.view.lines())
+        ),
+        Output::Json => report(&planned, &applied, global, "Apply", warnings, Some(checked)),
+    }
+    Ok(code)
 }
 
 /// `apply FILE.plan`: exactly the saved plan, if the kernel still holds what it was
@@ -62,7 +88,7 @@ fn run_saved(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
         rollback: !args.no_rollback,
     };
     let applied = super::progress::apply(&mut planned, opts, global)?;
-    report(&planned, &applied, global, "Apply", Vec::new());
+    report(&planned, &applied, global, "Apply", Vec::new(), None);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -73,6 +99,7 @@ pub fn report(
     global: &Global,
     verb: &str,
     warnings: Vec<ProblemReport>,
+    checks: Option<check::report::Report>,
 ) {
     let plan = &planned.plan;
     match global.output {
@@ -94,6 +121,7 @@ pub fn report(
             applied: applied.clone(),
             warnings,
             notes: super::note_lines(planned),
+            checks,
         }),
     }
 }

@@ -43,6 +43,6 @@ pub fn run(args: DestroyArgs, global: &Global) -> Result<ExitCode, Error> {
         out!("{}", args.view.text(&planned));
     }
     let applied = super::progress::apply(&mut planned, workflow::ApplyOptions::default(), global)?;
-    super::apply::report(&planned, &applied, global, "Destroy", warnings);
+    super::apply::report(&planned, &applied, global, "Destroy", warnings, None);
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@
 //! and the `-v` log are printed on stderr.
 
 pub mod apply;
+pub mod check;
 pub mod destroy;
 pub mod exec;
 pub mod generate;
@@ -77,20 +78,37 @@ pub struct PlanView {
 /// Lines a plan may take before it is summarised, when stdout is not a terminal.
 pub const PLAN_LINES: usize = 40;
 
+/// The lines a long report (a plan, a table of checks) may take before it is
+/// shortened: the terminal's height less the prompt and the closing line, or
+/// [`PLAN_LINES`] when stdout is not a terminal.
+pub fn fitting_lines() -> usize {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        let rows = console::Term::stdout()
+            .size_checked()
+            .map_or(PLAN_LINES, |s| s.0 as usize);
+        rows.saturating_sub(2).max(10)
+    } else {
+        PLAN_LINES
+    }
+}
+
 impl PlanView {
+    /// The lines a report may take: all with `--full`, else [`fitting_lines`].
+    pub fn lines(&self) -> usize {
+        if self.full {
+            usize::MAX
+        } else {
+            fitting_lines()
+        }
+    }
+
     /// The plan's text, in full or summarised (see [`PlanView::full`]).
     pub fn text(&self, planned: &workflow::Planned) -> String {
-        use std::io::IsTerminal;
         let detail = if self.full {
             render::Detail::Full
-        } else if std::io::stdout().is_terminal() {
-            // The screen less the prompt and the count line.
-            let rows = console::Term::stdout()
-                .size_checked()
-                .map_or(PLAN_LINES, |s| s.0 as usize);
-            render::Detail::Fit(rows.saturating_sub(2).max(10))
         } else {
-            render::Detail::Fit(PLAN_LINES)
+            render::Detail::Fit(fitting_lines())
         };
         let t = std::time::Instant::now();
         let text = render::human_with(&planned.plan, &planned.desired, &planned.live, detail);

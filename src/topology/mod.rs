@@ -73,6 +73,54 @@ pub struct Topology {
     #[serde(default, deserialize_with = "null_as_empty")]
     #[schemars(with = "formats::Map<formats::NodeName, Host>")]
     pub hosts: NamedMap<Host>,
+    /// Reachability checks `nshost check` (and `apply --check`) runs: ICMP echo from a
+    /// node to a node or an address of the lab. Without any, every host is checked
+    /// against its gateway and one host behind every other router.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<Vec<CheckSpec>>")]
+    pub checks: Vec<CheckSpec>,
+}
+
+/// A reachability check: an ICMP echo request from `from`'s namespace to `to`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    /// The router or host the echo request is sent from.
+    #[schemars(with = "String")]
+    pub from: Spanned<String>,
+    /// A router or host (its first address of the family: a host's primary address, a
+    /// router's on its first interface that is up, by name), or an address in one of
+    /// the lab's subnets.
+    #[schemars(with = "String")]
+    pub to: Spanned<String>,
+    /// `reachable` (the default): a reply must come back; `unreachable`: none may.
+    #[serde(default)]
+    #[schemars(with = "Option<Expect>")]
+    pub expect: Option<Spanned<Expect>>,
+    /// Which of a node's addresses `to` means when it has both: `ipv4` (the default
+    /// when it has an IPv4 address) or `ipv6`.
+    #[serde(default)]
+    #[schemars(with = "Option<Family>")]
+    pub family: Option<Spanned<Family>>,
+}
+
+/// What a check expects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    #[default]
+    Reachable,
+    Unreachable,
+}
+
+impl Expect {
+    /// The expectation as written in a lab file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Expect::Reachable => "reachable",
+            Expect::Unreachable => "unreachable",
+        }
+    }
 }
 
 /// An L2 segment.
@@ -420,8 +468,8 @@ impl SysctlValue {
     }
 }
 
-/// Address family of a rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+/// Address family of a rule or a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
     Ipv4,

@@ -245,7 +245,9 @@ mod tests {
         let names: Vec<&str> = root.fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
-            ["name", "prefix", "tables", "networks", "routers", "hosts"],
+            [
+                "name", "prefix", "tables", "networks", "routers", "hosts", "checks"
+            ],
             "the fields in the order the lab file's type declares them"
         );
         let name = &root.fields[0];

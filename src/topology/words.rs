@@ -76,6 +76,7 @@ fn collection(field: &str) -> Option<(&'static str, bool)> {
         "interfaces" => ("interface", false),
         "routes" => ("route", true),
         "rules" => ("rule", true),
+        "checks" => ("check", true),
         _ => return None,
     })
 }
@@ -133,6 +134,7 @@ pub fn struct_noun(definition: &str) -> &str {
         "Interface" => "interface",
         "RouteSpec" => "route",
         "RuleSpec" => "rule",
+        "CheckSpec" => "check",
         "nshost lab" => "lab",
         other => other,
     }

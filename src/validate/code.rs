@@ -106,6 +106,11 @@ codes! {
     BadSysctlKey => "bad_sysctl_key",
     EmptySysctlValue => "empty_sysctl_value",
     SysctlUnknownDevice => "sysctl_unknown_device",
+    // Checks
+    UnknownCheckNode => "unknown_check_node",
+    UnknownCheckTarget => "unknown_check_target",
+    CheckOutsideLab => "check_outside_lab",
+    CheckNoAddress => "check_no_address",
 }
 
 impl std::fmt::Display for Code {

@@ -3,9 +3,9 @@
 //!
 //! The checks run in passes (names, tables, networks, interfaces and their kinds,
 //! network membership, addresses, fabric names, then per node stacked links, MTUs,
-//! routes, rules, gateways and sysctls). A pass never stops at a bad value: it reports
-//! it, leaves it out and goes on, so that one mistake is reported once and does not hide
-//! the others. Each group of checks has its file; inferring what the file leaves out
+//! routes, rules, gateways and sysctls, and last the reachability checks). A pass
+//! never stops at a bad value: it reports it, leaves it out and goes on, so that one
+//! mistake is reported once and does not hide the others. Each group of checks has its file; inferring what the file leaves out
 //! (networks, gateways) is in `infer`, what a node reaches without a gateway in `reach`.
 //!
 //! The aim is that what validates, the kernel takes: every check the kernel would make
@@ -16,6 +16,7 @@
 //! size of the lab.
 
 mod addresses;
+mod checks;
 mod code;
 mod defaults;
 mod infer;
@@ -256,7 +257,9 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
         nodes,
         origins: Default::default(),
         warnings: Vec::new(),
+        checks: Vec::new(),
     };
+    lab.checks = checks::check_checks(cx, topo, &lab);
     let net_spans = nets.iter().map(|n| (n.name.clone(), n.span)).collect();
     lab.origins = Origins {
         objects: origins::objects(&lab, cx.span(&topo.name), &net_spans, &spans),

@@ -89,6 +89,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Enter(#[from] crate::kernel::enter::EnterError),
+    /// Reachability checks that could not run (not their failing: that is a report).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Check(#[from] crate::check::CheckError),
 }
 
 impl Error {

@@ -186,8 +186,8 @@ Plan: 9 to add, 3 to change, 6 to destroy.
             rules("hq-gw").iter().map(rule_text).collect::<Vec<_>>(),
             ["100: from 10.1.2.0/24 lookup main"]
         );
-        assert!(ping("pc3", "10.1.1.10"), "pc3 -> web1");
-        assert!(ping("web1", "10.2.2.20"), "web1 -> pc2's new address");
+        assert!(reach("pc3", "10.1.1.10"), "pc3 -> web1");
+        assert!(reach("web1", "10.2.2.20"), "web1 -> pc2's new address");
 
         // Nothing else was recreated: every link and namespace that is still there is
         // the same one.
@@ -256,7 +256,7 @@ Plan: 6 to add, 0 to change, 0 to destroy.
         assert_converged(&file);
         check_small("small", "");
         assert!(
-            ping("db1", "10.1.2.1"),
+            reach("db1", "10.1.2.1"),
             "db1 -> its gateway's restored address"
         );
         let links_after = ifindexes();
@@ -423,8 +423,8 @@ fn full_lab_applies_and_converges() {
 
         // pc's traffic is policy-routed to the isp router (rule 100, table isp), which
         // reaches the `lab` network that overlaps `dmz`; the edge router reaches dmz.
-        assert!(ping("fl-pc", "10.20.1.10"), "pc -> lab through isp");
-        assert!(ping("fl-edge", "10.20.0.10"), "edge -> web");
-        assert!(ping("fl-pc", "fd00:ff::2"), "pc -> isp over IPv6");
+        assert!(reach("fl-pc", "10.20.1.10"), "pc -> lab through isp");
+        assert!(reach("fl-edge", "10.20.0.10"), "edge -> web");
+        assert!(reach("fl-pc", "fd00:ff::2"), "pc -> isp over IPv6");
     })
 }

@@ -43,7 +43,7 @@ fn lab_within_1024_files(hosts: usize) {
     assert_only_namespaces();
     let last = &lab.hosts[hosts - 1];
     assert!(
-        ping(&last.name, &last.gateway.to_string()),
+        reach(&last.name, &last.gateway.to_string()),
         "{} -> its router",
         last.name
     );

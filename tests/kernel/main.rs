@@ -4,7 +4,8 @@
 //! links or `/run/netns`. Works as root and as an unprivileged user.
 //!
 //! Each test applies labs as a user would, then checks the kernel directly with
-//! `ip -j` and reachability with `ping`, only ever between namespaces it created.
+//! `ip -j` and reachability with nshost's own checks (`ktest::reach`, and `nshost
+//! check`), only ever between namespaces it created: no `ping` needed.
 //! One test binary, in modules by subject (so `kernel_tests_pass_unprivileged`, here,
 //! reruns them all). Run them with `cargo test --test kernel`.
 
@@ -19,6 +20,7 @@ mod dump;
 mod small;
 
 mod basics;
+mod checks;
 mod convergence;
 mod crash;
 mod graph;

@@ -112,7 +112,7 @@ fn apply_converges_after_an_apply_killed_part_way() {
             assert_only_namespaces();
             assert_eq!(netns().len(), total);
             assert_eq!(link_count(fabric), fabric_links);
-            assert!(ping("h0", "10.1.0.1"), "h0 -> its router");
+            assert!(reach("h0", "10.1.0.1"), "h0 -> its router");
             nshost(["destroy".as_ref(), file.as_os_str()]).ok();
             assert_eq!(entries(), BTreeMap::new());
         }

@@ -173,8 +173,8 @@ pub fn check_small(lab: &str, prefix: &str) {
 
     // Across both routers, and back.
     let ns = |node: &str| format!("{prefix}{node}");
-    assert!(ping(&ns("web1"), "10.2.2.10"), "web1 -> pc2");
-    assert!(ping(&ns("pc1"), "10.1.2.10"), "pc1 -> db1");
+    assert!(reach(&ns("web1"), "10.2.2.10"), "web1 -> pc2");
+    assert!(reach(&ns("pc1"), "10.1.2.10"), "pc1 -> db1");
 }
 
 /// Namespaces of the small lab under `prefix`, sorted.

@@ -311,7 +311,7 @@ pub fn finish(what: &str, child: std::process::Child) -> Run {
     Run::of(what, child.wait_with_output().expect("waiting for nshost"))
 }
 
-/// Runs a program (`ip`, `ping`) and waits for it.
+/// Runs a program (`ip`, `unshare`) and waits for it.
 pub fn run(program: &str, args: &[&str]) -> Run {
     let what = format!("{program} {}", args.join(" "));
     let out = Command::new(program)
@@ -538,24 +538,16 @@ pub fn sysctl(ns: &str, key: &str) -> String {
         .to_string()
 }
 
-/// Pings `addr` from namespace `from` until one reply comes back, for at most 10 s.
-/// The kernel brings new links' carrier up asynchronously (its link watch, one queue
-/// for the whole machine, which also opens bridge ports): on a loaded machine a first
-/// ARP request can be lost, and `ping` then stops at "Destination Host Unreachable",
-/// so it is run again until the deadline.
-pub fn ping(from: &str, addr: &str) -> bool {
-    let installed = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("ping").is_file()));
-    assert!(
-        installed,
-        "`ping` is not installed (Debian: apt-get install iputils-ping)"
-    );
-    let args = [
-        "netns", "exec", from, "ping", "-n", "-c", "1", "-W", "1", addr,
-    ];
+/// Whether `addr` answers an ICMP echo from namespace `from`, asked through nshost's
+/// own checks (the library's engine: a raw socket made inside `from`; no `ping`), tried
+/// until one reply comes back, for at most 10 s. The kernel brings new links' carrier
+/// up asynchronously (its link watch, one queue for the whole machine, which also opens
+/// bridge ports): on a loaded machine a first ARP request can be lost, and the attempt
+/// then ends without a reply, so it is tried again until the deadline.
+pub fn reach(from: &str, addr: &str) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if run("ip", &args).code == 0 {
+        if reach_once(from, addr) {
             return true;
         }
         if Instant::now() >= deadline {
@@ -563,4 +555,30 @@ pub fn ping(from: &str, addr: &str) -> bool {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// One echo request from namespace `from` to `addr`, answered within a second: what
+/// `ping -c1 -W1` would say, through nshost's own checks.
+pub fn reach_once(from: &str, addr: &str) -> bool {
+    use nshost::check::{Check, Options, run};
+    let check = Check {
+        from: from.to_string(),
+        ns: from.to_string(),
+        to: addr.to_string(),
+        to_node: false,
+        dst: addr.parse().expect("an address"),
+        expect: nshost::topology::Expect::Reachable,
+    };
+    let opts = Options {
+        timeout: Duration::from_secs(1),
+        retries: 0,
+        ..Options::default()
+    };
+    let results = run::run(std::slice::from_ref(&check), None, &opts)
+        .unwrap_or_else(|e| panic!("checking {from} -> {addr}: {e}"));
+    eprintln!(
+        "reach {from} -> {addr}: {}",
+        results[0].outcome.detail(results[0].attempts)
+    );
+    results[0].passed
 }

@@ -1,0 +1,120 @@
+//! `nshost check`: the lab's reachability checks, sent from inside its namespaces.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use nshost::check::{self, Options, Report, Suite};
+use nshost::out;
+use nshost::topology::{Expect, Family};
+use nshost::workflow::{self, Error};
+
+use super::{EXIT_ERROR, Global, LockWait, Output};
+
+/// Run the lab's reachability checks: ICMP echo between its namespaces.
+///
+/// The checks the file declares under `checks`, or, without any, every host to its
+/// gateway and to one host behind every other router. Exits 1 when an expectation does
+/// not hold.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The lab file (YAML).
+    pub file: PathBuf,
+    /// Run one check instead of the file's, from this node (with --to).
+    #[arg(long, requires = "to", value_name = "NODE")]
+    pub from: Option<String>,
+    /// The one check's target: a node, or an address in one of the lab's subnets.
+    #[arg(long, requires = "from", value_name = "NODE|ADDRESS")]
+    pub to: Option<String>,
+    /// The one check's expectation.
+    #[arg(long, requires = "from", value_parser = ["reachable", "unreachable"])]
+    pub expect: Option<String>,
+    /// The one check's family, when --to is a node with both.
+    #[arg(long, requires = "from", value_parser = ["ipv4", "ipv6"])]
+    pub family: Option<String>,
+    #[command(flatten)]
+    pub tuning: Tuning,
+    /// Show every check. By default a table longer than the terminal (or than 40 rows
+    /// when stdout is not a terminal) shows only the failed checks, and counts the rest.
+    #[arg(long)]
+    pub full: bool,
+    #[command(flatten)]
+    pub lock: LockWait,
+}
+
+/// How long and how often each check tries.
+#[derive(Args, Debug)]
+pub struct Tuning {
+    /// Seconds each attempt waits for its reply.
+    #[arg(long, default_value = "1", value_name = "SECONDS", value_parser = timeout)]
+    pub timeout: Duration,
+    /// Attempts after the first, for a check without a reply.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub retries: u32,
+}
+
+impl Tuning {
+    pub fn options(&self) -> Options {
+        Options {
+            timeout: self.timeout,
+            retries: self.retries,
+            ..Options::default()
+        }
+    }
+}
+
+/// The checks a table may show: all with `--full`.
+fn lines(full: bool) -> usize {
+    if full {
+        usize::MAX
+    } else {
+        super::fitting_lines()
+    }
+}
+
+/// A `--timeout`: seconds, more than zero.
+fn timeout(text: &str) -> Result<Duration, String> {
+    let d = super::seconds(text)?;
+    if d < Duration::from_millis(1) {
+        return Err("an attempt needs at least a millisecond".to_string());
+    }
+    Ok(d)
+}
+
+pub fn run(args: CheckArgs, global: &Global) -> Result<ExitCode, Error> {
+    let loaded = workflow::load(&args.file)?;
+    super::warnings(&loaded, global);
+    let suite = match (&args.from, &args.to) {
+        (Some(from), Some(to)) => {
+            let expect = match args.expect.as_deref() {
+                Some("unreachable") => Expect::Unreachable,
+                _ => Expect::Reachable,
+            };
+            let family = args.family.as_deref().map(|f| match f {
+                "ipv6" => Family::Ipv6,
+                _ => Family::Ipv4,
+            });
+            Suite::one(&loaded.lab, from, to, family, expect)?
+        }
+        _ => Suite::of(&loaded.lab),
+    };
+    // Shared, like a plan: checks never run while an apply of the lab is half done.
+    let _lock = workflow::lock_shared(&loaded.lab.name, args.lock.lock_timeout)?;
+    let report = check::run_suite(&suite, &args.tuning.options())?;
+    match global.output {
+        Output::Human if global.quiet => out!("{}", check::report::closing(&report)),
+        Output::Human => out!("{}", check::report::human_within(&report, lines(args.full))),
+        Output::Json => super::print_report(&report),
+    }
+    Ok(exit_code(&report))
+}
+
+/// 0 when every expectation held, else 1.
+pub fn exit_code(report: &Report) -> ExitCode {
+    if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_ERROR)
+    }
+}
