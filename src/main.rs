@@ -7,14 +7,14 @@
 //!   stdout, and nothing on stderr): a lab file that cannot be read or is invalid,
 //!   a conflict with objects nshost does not own, a busy or unusable lock, a failed or
 //!   unverified apply or destroy, a setuid start, a bug; a reachability check whose
-//!   expectation does not hold (`check`, `apply --check`). `plan --detailed-exitcode`
+//!   expectation does not hold (`check`, `apply --check`, `try`). `plan --detailed-exitcode`
 //!   exits 1 on an error too.
 //! - **2**: a usage error (an unknown command or option, a missing file, a bad `--lab` or
 //!   `--lock-timeout`), reported by clap before anything runs; and for
 //!   `plan --detailed-exitcode`, a plan with changes.
 //! - `exec` and `shell` exit with their command's own code (nshost is replaced by it);
 //!   127 when the command is not found, 126 when it cannot be run, as a shell does, and
-//!   1 for a node that cannot be found or entered.
+//!   1 for a node that cannot be found or entered. `try --shell` exits with its shell's.
 //!
 //! Output nobody reads (a closed pipe) changes none of these: the command runs to its
 //! end either way.

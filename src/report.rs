@@ -32,7 +32,19 @@ pub const SCHEMAS: &[(&str, SchemaFn)] = &[
     ("status-lab", schema_of::<LabStatusReport>),
     ("graph", schema_of::<crate::graph::Graph>),
     ("check", schema_of::<crate::check::report::Report>),
+    ("try", schema_of::<TryReport>),
 ];
+
+/// `nshost try`: the lab built in the sandbox, its status, and its checks (none with
+/// `--shell`).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TryReport {
+    pub lab: String,
+    pub applied: Applied,
+    pub status: crate::status::LabStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<crate::check::report::Report>,
+}
 
 /// `nshost status`: every lab on the machine.
 #[derive(Debug, Serialize, JsonSchema)]

@@ -166,7 +166,7 @@ fn plan_apply_destroy_json_match_their_schemas() {
 }
 
 #[test]
-fn status_and_graph_json_match_their_schemas() {
+fn status_graph_and_try_json_match_their_schemas() {
     let runs: Vec<Run> = sandboxed(|| {
         let file = "topologies/small.yaml";
         assert_eq!(nshost(&["apply", file, "-q"]).code, 0);
@@ -175,6 +175,7 @@ fn status_and_graph_json_match_their_schemas() {
             nshost(&["status", "--lab", "small", "--output", "json"]),
             nshost(&["status", file, "--output", "json"]),
             nshost(&["graph", file, "--output", "json"]),
+            nshost(&["try", "--output", "json"]),
         ]
     });
     for run in &runs {
@@ -187,4 +188,7 @@ fn status_and_graph_json_match_their_schemas() {
     valid_json(&runs[2], "status-lab");
     let graph = valid_json(&runs[3], "graph");
     assert_eq!(graph["networks"].as_array().unwrap().len(), 5);
+    let tried = valid_json(&runs[4], "try");
+    assert_eq!(tried["checks"]["passed"], 8);
+    assert_eq!(tried["status"]["nodes"].as_array().unwrap().len(), 6);
 }

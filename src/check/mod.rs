@@ -154,6 +154,48 @@ impl Suite {
     }
 }
 
+/// The kernel's default `net.ipv4.neigh.default.gc_thresh3`, used where the value
+/// cannot be read (it exists only in the initial network namespace).
+const DEFAULT_NEIGH_LIMIT: usize = 1024;
+
+/// A warning when the suite needs more neighbour (ARP, NDP) entries at once than the
+/// kernel keeps: its neighbour tables are one per machine, shared by every namespace,
+/// and refuse new entries past `gc_thresh3`; each source talking through its gateway
+/// takes about two (its own for the gateway, the gateway's for it).
+pub fn neighbour_warning(suite: &Suite) -> Option<String> {
+    let read = |family: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/{family}/neigh/default/gc_thresh3"))
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    };
+    let mut sources: [std::collections::BTreeSet<&str>; 2] = Default::default();
+    for c in &suite.checks {
+        sources[usize::from(c.dst.is_ipv6())].insert(c.ns.as_str());
+    }
+    let mut said = Vec::new();
+    for (i, (family, name)) in [("ipv4", "IPv4"), ("ipv6", "IPv6")].iter().enumerate() {
+        let needed = sources[i].len() * 2;
+        let (limit, known) = match read(family) {
+            Some(limit) => (limit, true),
+            None => (DEFAULT_NEIGH_LIMIT, false),
+        };
+        if needed > limit {
+            said.push(format!(
+                "{} {name} sources need about {needed} neighbour entries at once, more than \
+                 the kernel's table keeps for the whole machine (net.{family}.neigh.default.\
+                 gc_thresh3 = {limit}{}); checks past it time out. Raise it as root on the \
+                 host: sysctl -w net.{family}.neigh.default.gc_thresh3={} \
+                 net.{family}.neigh.default.gc_thresh2={}",
+                sources[i].len(),
+                if known { "" } else { ", the kernel's default" },
+                (needed * 2).next_power_of_two(),
+                needed.next_power_of_two(),
+            ));
+        }
+    }
+    (!said.is_empty()).then(|| said.join("\n"))
+}
+
 fn namespaces(lab: &Lab) -> Vec<String> {
     let mut all: Vec<String> = lab.nodes.values().map(|n| n.ns.clone()).collect();
     if !lab.networks.is_empty() {
@@ -207,4 +249,44 @@ pub fn run_suite(suite: &Suite, opts: &Options) -> Result<Report, crate::workflo
         results,
         elapsed,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::Expect;
+
+    fn suite(sources: usize) -> Suite {
+        let checks = (0..sources)
+            .map(|i| Check {
+                from: format!("h{i}"),
+                ns: format!("h{i}"),
+                to: "r1".into(),
+                to_node: true,
+                dst: "10.0.0.1".parse().unwrap(),
+                expect: Expect::Reachable,
+            })
+            .collect();
+        Suite {
+            lab: "big".into(),
+            namespaces: Vec::new(),
+            checks,
+            defaults: true,
+        }
+    }
+
+    #[test]
+    fn a_suite_past_the_neighbour_table_is_warned_about() {
+        assert_eq!(neighbour_warning(&suite(10)), None);
+        let said = neighbour_warning(&suite(200_000)).expect("a warning");
+        assert!(
+            said.starts_with("200000 IPv4 sources need about 400000"),
+            "{said}"
+        );
+        assert!(
+            said.contains("sysctl -w net.ipv4.neigh.default.gc_thresh3="),
+            "{said}"
+        );
+        assert!(!said.contains("IPv6"), "{said}");
+    }
 }

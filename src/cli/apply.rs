@@ -9,7 +9,7 @@ use nshost::check;
 use nshost::plan::render;
 use nshost::report::{ApplyReport, PlanJson, ProblemReport};
 use nshost::workflow::{self, Error};
-use nshost::{out, outln};
+use nshost::{errln, out, outln};
 
 use super::{Global, LockWait, Output};
 
@@ -61,6 +61,9 @@ pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
         }
     }
     // Still under the lab's lock: the checks see the lab as applied.
+    if let Some(warning) = check::neighbour_warning(&suite).filter(|_| global.chatty()) {
+        errln!("warning: {warning}");
+    }
     let checked = check::run_suite(&suite, &check::Options::default())?;
     let code = super::check::exit_code(&checked);
     match global.output {

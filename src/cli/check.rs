@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use clap::Args;
 use nshost::check::{self, Options, Report, Suite};
-use nshost::out;
 use nshost::topology::{Expect, Family};
 use nshost::workflow::{self, Error};
+use nshost::{errln, out};
 
 use super::{EXIT_ERROR, Global, LockWait, Output};
 
@@ -101,6 +101,9 @@ pub fn run(args: CheckArgs, global: &Global) -> Result<ExitCode, Error> {
     };
     // Shared, like a plan: checks never run while an apply of the lab is half done.
     let _lock = workflow::lock_shared(&loaded.lab.name, args.lock.lock_timeout)?;
+    if let Some(warning) = check::neighbour_warning(&suite).filter(|_| global.chatty()) {
+        errln!("warning: {warning}");
+    }
     let report = check::run_suite(&suite, &args.tuning.options())?;
     match global.output {
         Output::Human if global.quiet => out!("{}", check::report::closing(&report)),

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
+use nshost::check;
+use nshost::report::TryReport;
 use nshost::status::{self, Target};
 use nshost::topology::SourceFile;
 use nshost::workflow::{self, Error};
@@ -47,9 +49,10 @@ pub fn run(args: TryArgs, global: &Global) -> Result<ExitCode, Error> {
     super::warnings(&loaded, global);
     let lab = loaded.lab.name.clone();
     let for_status = loaded.clone();
+    let suite = check::Suite::of(&loaded.lab);
     nshost::sandbox::enter()?;
     let human = global.output == Output::Human;
-    if human {
+    if global.chatty() {
         outln!(
             "Building lab `{lab}` in a sandbox (a user, network and mount namespace of its \
              own; nothing outside it is touched)."
@@ -58,7 +61,7 @@ pub fn run(args: TryArgs, global: &Global) -> Result<ExitCode, Error> {
     let started = Instant::now();
     let mut planned = workflow::plan_loaded(loaded)?;
     let applied = workflow::apply(&mut planned, workflow::ApplyOptions::default())?;
-    if human {
+    if global.chatty() {
         let summary = nshost::plan::render::Summary::of(&planned.plan);
         outln!(
             "Lab `{lab}` is up: {} objects added in {:.0} ms.\n",
@@ -67,27 +70,38 @@ pub fn run(args: TryArgs, global: &Global) -> Result<ExitCode, Error> {
         );
     }
     let status = status::lab(Target::File(Box::new(for_status)))?;
-    if human {
+    if global.chatty() {
         out!(
-            "{}",
+            "{}\n",
             status::render::lab(&status, status::render::View::Summary)
         );
     }
-    let code = if args.shell {
-        shell(&lab)?
+    let (code, checks) = if args.shell {
+        (shell(&lab)?, None)
     } else {
-        ExitCode::SUCCESS
+        let checked = check::run_suite(&suite, &check::Options::default())?;
+        if global.chatty() {
+            out!(
+                "{}",
+                check::report::human_within(&checked, super::fitting_lines())
+            );
+        } else if human {
+            out!("{}", check::report::closing(&checked));
+        }
+        (super::check::exit_code(&checked), Some(checked))
     };
     // The sandbox would vanish with the process anyway; destroying it proves destroy.
     let mut teardown = workflow::plan_destroy(&lab, true)?;
     workflow::apply(&mut teardown, workflow::ApplyOptions::default())?;
-    if human {
+    if global.chatty() {
         outln!("\nLab `{lab}` torn down; the sandbox is gone with it.");
-    } else {
-        super::print_json(serde_json::json!({
-            "lab": lab,
-            "applied": applied,
-        }));
+    } else if !human {
+        super::print_report(&TryReport {
+            lab,
+            applied,
+            status,
+            checks,
+        });
     }
     Ok(code)
 }

@@ -110,7 +110,9 @@ fn plan_without_privileges_says_so() {
             );
             assert!(err.contains("permission denied"), "{what}: {}", run.stderr);
             assert!(
-                err.contains("run it as root, or try it in a throwaway sandbox"),
+                err.contains(
+                    "run it as root, or try the lab in a throwaway sandbox, as any user: nshost try"
+                ),
                 "{what}: {}",
                 run.stderr
             );

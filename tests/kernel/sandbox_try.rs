@@ -13,6 +13,19 @@ fn try_builds_the_default_lab_and_leaves_nothing_behind() {
     sandboxed(|| {
         let out = nshost(["try"]).ok();
         assert!(out.contains("Lab `small` is up: 64 objects added"), "{out}");
+        // The status, compared with the file.
+        assert!(out.contains("Health: ok"), "{out}");
+        assert!(
+            out.contains("Drift: none, the kernel matches the file"),
+            "{out}"
+        );
+        // The default checks of the small lab: each host its gateway, and one host
+        // behind the other router.
+        assert!(out.contains("Checks: 8 passed, 0 failed"), "{out}");
+        assert!(
+            out.contains("web1  10.1.1.10  pc1 (10.2.1.10)   reachable  pass"),
+            "{out}"
+        );
         assert!(out.contains("Lab `small` torn down"), "{out}");
         assert_eq!(netns(), Vec::<String>::new(), "try left namespaces behind");
         assert!(
@@ -54,6 +67,35 @@ fn try_shell_runs_with_the_lab_up_and_passes_its_exit_status() {
             "{}",
             run.stdout
         );
+        assert_eq!(netns(), Vec::<String>::new(), "try left namespaces behind");
+    })
+}
+
+/// A lab whose declared check does not hold: try exits 1, and says which.
+#[test]
+fn try_exits_1_when_a_check_fails() {
+    sandboxed(|| {
+        let text = std::fs::read_to_string(topology("small.yaml")).unwrap();
+        let file = scratch(
+            "walled.yaml",
+            &format!(
+                "{text}checks:\n  - {{from: web1, to: pc2}}\n  - {{from: web1, to: db1, expect: unreachable}}\n"
+            ),
+        );
+        let run = nshost([
+            "try".as_ref(),
+            file.as_os_str(),
+            "--output".as_ref(),
+            "json".as_ref(),
+        ])
+        .code(1);
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(doc["format_version"], 1);
+        assert_eq!(doc["checks"]["passed"], 1, "{}", run.stdout);
+        assert_eq!(doc["checks"]["failed"], 1, "{}", run.stdout);
+        let failed = &doc["checks"]["checks"][1];
+        assert_eq!(failed["to"], "db1", "{}", run.stdout);
+        assert_eq!(failed["passed"], false, "{}", run.stdout);
         assert_eq!(netns(), Vec::<String>::new(), "try left namespaces behind");
     })
 }

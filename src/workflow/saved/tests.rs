@@ -45,11 +45,14 @@ fn planned(text: &str, live: NetState) -> Planned {
     }
 }
 
-/// A scratch file of this test process.
+/// A scratch file of this test process, never the same twice: tests running side by
+/// side save files of the same name.
 fn scratch(name: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!("nshost-saved-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    dir.join(format!("{}-{name}", NEXT.fetch_add(1, Ordering::Relaxed)))
 }
 
 /// Saves `planned` and returns the file's bytes.
