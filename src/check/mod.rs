@@ -187,7 +187,11 @@ pub fn neighbour_warning(suite: &Suite) -> Option<String> {
                  host: sysctl -w net.{family}.neigh.default.gc_thresh3={} \
                  net.{family}.neigh.default.gc_thresh2={}",
                 sources[i].len(),
-                if known { "" } else { ", the kernel's default" },
+                if known {
+                    ""
+                } else {
+                    ", its default; it cannot be read from this network namespace"
+                },
                 (needed * 2).next_power_of_two(),
                 needed.next_power_of_two(),
             ));
