@@ -42,14 +42,7 @@ pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
     let suite = args.check.then(|| check::Suite::of(&loaded.lab));
     let _lock = workflow::lock(&loaded.lab.name, args.lock.lock_timeout)?;
     let mut planned = workflow::plan_loaded(loaded)?;
-    super::notes(&planned, global);
-    if global.chatty() {
-        out!("{}", args.view.text(&planned));
-    }
-    let opts = workflow::ApplyOptions {
-        rollback: !args.no_rollback,
-    };
-    let applied = super::progress::apply(&mut planned, opts, global)?;
+    let applied = carry_out(&mut planned, &args, global)?;
     let Some(suite) = suite else {
         report(&planned, &applied, global, "Apply", warnings, None);
         return Ok(ExitCode::SUCCESS);
@@ -77,20 +70,29 @@ pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
     Ok(code)
 }
 
+/// Shows the plan (as the options ask) and carries it out, transactionally.
+fn carry_out(
+    planned: &mut workflow::Planned,
+    args: &ApplyArgs,
+    global: &Global,
+) -> Result<workflow::Applied, Error> {
+    super::notes(planned, global);
+    if global.chatty() {
+        out!("{}", args.view.text(planned));
+    }
+    let opts = workflow::ApplyOptions {
+        rollback: !args.no_rollback,
+    };
+    super::progress::apply(planned, opts, global)
+}
+
 /// `apply FILE.plan`: exactly the saved plan, if the kernel still holds what it was
 /// made against.
 fn run_saved(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
     let saved = workflow::saved::read(&args.file)?;
     let _lock = workflow::lock(saved.lab(), args.lock.lock_timeout)?;
     let mut planned = workflow::saved::recheck(saved)?;
-    super::notes(&planned, global);
-    if global.chatty() {
-        out!("{}", args.view.text(&planned));
-    }
-    let opts = workflow::ApplyOptions {
-        rollback: !args.no_rollback,
-    };
-    let applied = super::progress::apply(&mut planned, opts, global)?;
+    let applied = carry_out(&mut planned, &args, global)?;
     report(&planned, &applied, global, "Apply", Vec::new(), None);
     Ok(ExitCode::SUCCESS)
 }

@@ -156,6 +156,18 @@ impl NetState {
             .sum()
     }
 
+    /// The labs that own namespaces here, by name, each once.
+    pub fn labs(&self) -> Vec<String> {
+        let mut labs: Vec<String> = self
+            .namespaces
+            .values()
+            .filter_map(|n| n.owner.clone())
+            .collect();
+        labs.sort();
+        labs.dedup();
+        labs
+    }
+
     /// The namespaces owned by `lab`, and nothing else.
     pub fn owned_by(&self, lab: &str) -> NetState {
         NetState {

@@ -402,25 +402,13 @@ pub fn lab(target: Target) -> Result<LabStatus, Error> {
             if live.namespaces.is_empty() {
                 return Err(Error::NoSuchLab {
                     lab: planned.lab.clone(),
-                    labs: labs_of(&planned.live),
+                    labs: planned.live.labs(),
                 });
             }
             cx.plan = Some(&planned.plan);
             Ok(build(&cx, &live))
         }
     }
-}
-
-/// The labs that own namespaces in a live state.
-fn labs_of(live: &NetState) -> Vec<String> {
-    let mut labs: Vec<String> = live
-        .namespaces
-        .values()
-        .filter_map(|n| n.owner.clone())
-        .collect();
-    labs.sort();
-    labs.dedup();
-    labs
 }
 
 #[cfg(test)]

@@ -192,22 +192,10 @@ pub fn plan_destroy(lab: &str, must_exist: bool) -> Result<Planned, Error> {
     if must_exist && planned.plan.is_empty() {
         return Err(Error::NoSuchLab {
             lab: lab.to_string(),
-            labs: labs_of(&planned.live),
+            labs: planned.live.labs(),
         });
     }
     Ok(planned)
-}
-
-/// The labs that own namespaces in a live state.
-fn labs_of(live: &NetState) -> Vec<String> {
-    let mut labs: Vec<String> = live
-        .namespaces
-        .values()
-        .filter_map(|n| n.owner.clone())
-        .collect();
-    labs.sort();
-    labs.dedup();
-    labs
 }
 
 /// Takes the lab's lock for an apply or destroy.
