@@ -111,8 +111,18 @@ pub fn restore_limits() {
     }
 }
 
-/// The soft limit to set for limits `soft` and `hard`: the hard one when it is higher,
-/// nothing otherwise (a limit is never lowered).
+/// The number of threads of this process.
+pub fn thread_count() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or(1)
+}
+
 /// `CAP_SYS_ADMIN`, which entering and making network namespaces needs.
 const CAP_SYS_ADMIN: u32 = 21;
 
@@ -130,6 +140,8 @@ pub fn may_manage_namespaces() -> bool {
         .is_none_or(|caps| caps & (1 << CAP_SYS_ADMIN) != 0)
 }
 
+/// The soft limit to set for limits `soft` and `hard`: the hard one when it is higher,
+/// nothing otherwise (a limit is never lowered).
 fn raised_soft(soft: u64, hard: u64) -> Option<u64> {
     (soft < hard).then_some(hard)
 }

@@ -41,7 +41,7 @@ pub enum SandboxError {
 /// mapped to root and a private tmpfs on `/run`. `NSHOST_NETNS_DIR` and
 /// `NSHOST_LOCK_DIR` are dropped, so nothing is written outside the sandbox's `/run`.
 pub fn enter() -> Result<(), SandboxError> {
-    let threads = thread_count();
+    let threads = crate::process::thread_count();
     if threads > 1 {
         return Err(SandboxError::Threaded(threads));
     }
@@ -100,23 +100,6 @@ pub fn enter() -> Result<(), SandboxError> {
         std::env::remove_var("NSHOST_LOCK_DIR");
     }
     Ok(())
-}
-
-/// Whether this process is in a sandbox of [`enter`]'s (or any user namespace other
-/// than the first): the uid map then maps only a few ids.
-pub fn inside() -> bool {
-    std::fs::read_to_string("/proc/self/uid_map")
-        .map(|m| !is_initial_uid_map(&m))
-        .unwrap_or(false)
-}
-
-/// The initial user namespace maps every id: `0 0 4294967295`.
-fn is_initial_uid_map(map: &str) -> bool {
-    map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]
-}
-
-fn thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task").map_or(1, |d| d.count())
 }
 
 /// What to tell a user whose kernel refused the sandbox: the switch that is off, and
@@ -198,11 +181,5 @@ mod tests {
         );
         assert!(said(&enospc, None, Some("3"), Some("0")).contains("limit on user namespaces"));
         assert!(said(&eperm, Some("1"), Some("15000"), Some("0")).contains("seccomp"));
-    }
-
-    #[test]
-    fn the_initial_uid_map_is_recognised() {
-        assert!(is_initial_uid_map("         0          0 4294967295\n"));
-        assert!(!is_initial_uid_map("         0       1000          1\n"));
     }
 }

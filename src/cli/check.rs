@@ -64,15 +64,6 @@ impl Tuning {
     }
 }
 
-/// The checks a table may show: all with `--full`.
-fn lines(full: bool) -> usize {
-    if full {
-        usize::MAX
-    } else {
-        super::fitting_lines()
-    }
-}
-
 /// A `--timeout`: seconds, more than zero.
 fn timeout(text: &str) -> Result<Duration, String> {
     let d = super::seconds(text)?;
@@ -107,7 +98,10 @@ pub fn run(args: CheckArgs, global: &Global) -> Result<ExitCode, Error> {
     let report = check::run_suite(&suite, &args.tuning.options())?;
     match global.output {
         Output::Human if global.quiet => out!("{}", check::report::closing(&report)),
-        Output::Human => out!("{}", check::report::human_within(&report, lines(args.full))),
+        Output::Human => out!(
+            "{}",
+            check::report::human_within(&report, super::lines_for(args.full))
+        ),
         Output::Json => super::print_report(&report),
     }
     Ok(exit_code(&report))

@@ -93,6 +93,11 @@ pub fn fitting_lines() -> usize {
     }
 }
 
+/// The lines a report may take: all with `--full`, else [`fitting_lines`].
+pub fn lines_for(full: bool) -> usize {
+    if full { usize::MAX } else { fitting_lines() }
+}
+
 impl PlanView {
     /// The lines a report may take: all with `--full`, else [`fitting_lines`].
     pub fn lines(&self) -> usize {

@@ -64,23 +64,11 @@ impl ExecError {
     }
 }
 
-/// The number of threads of this process.
-pub fn thread_count() -> usize {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Threads:"))
-                .and_then(|n| n.trim().parse().ok())
-        })
-        .unwrap_or(1)
-}
-
 /// Moves the whole (single-threaded) process into namespace `ns`, as `ip netns exec`
 /// does before it executes. Returns the `/etc/netns` bind mounts that failed, as notes
 /// for the caller to print (iproute2 goes on without them too).
 pub fn enter_for_good(ns: &str) -> Result<Vec<String>, EnterError> {
-    let threads = thread_count();
+    let threads = crate::process::thread_count();
     if threads != 1 {
         return Err(EnterError::Threads { threads });
     }
@@ -228,7 +216,7 @@ mod tests {
     #[test]
     fn a_threaded_process_is_refused() {
         // The test harness runs tests on threads of their own.
-        assert!(thread_count() > 1);
+        assert!(crate::process::thread_count() > 1);
         assert!(matches!(
             enter_for_good("nshost-unit-test"),
             Err(EnterError::Threads { .. })
