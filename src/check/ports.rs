@@ -113,7 +113,8 @@ fn open(s: &Source, checks: &[Check], owner: Option<&str>) -> Result<Vec<Ready>,
         .map(|&i| {
             let c = &checks[i];
             let (proto, _) = c.probe.port().expect("a port probe");
-            let made = icmp::source_for(c.dst).and_then(|src| Ok((src, probe_socket(c.dst, proto)?)));
+            let made =
+                icmp::source_for(c.dst).and_then(|src| Ok((src, probe_socket(c.dst, proto)?)));
             Ready { check: i, made }
         })
         .collect())
@@ -242,7 +243,10 @@ impl<'a> Window<'a> {
                             ServiceProto::Tcp => PollFlags::POLLOUT,
                             ServiceProto::Udp => PollFlags::POLLIN,
                         };
-                        PollFd::new(p.fd.as_ref().expect("an active probe's socket").as_fd(), flags)
+                        PollFd::new(
+                            p.fd.as_ref().expect("an active probe's socket").as_fd(),
+                            flags,
+                        )
                     })
                     .collect();
                 match poll(&mut fds, PollTimeout::from(ms)) {

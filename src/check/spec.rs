@@ -20,10 +20,14 @@ use crate::validate::Code;
 
 /// What a check sends: an ICMP echo request, or a probe of a TCP or UDP port.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Probe {
     #[default]
     Icmp,
-    Port { proto: ServiceProto, port: u16 },
+    Port {
+        proto: ServiceProto,
+        port: u16,
+    },
 }
 
 impl Probe {

@@ -37,10 +37,7 @@ pub enum ControlError {
         cause: io::Error,
     },
     #[error("services of lab `{lab}`: the daemon did not start: {reason}")]
-    #[diagnostic(
-        code(nshost::services),
-        help("its log is {log}")
-    )]
+    #[diagnostic(code(nshost::services), help("its log is {log}"))]
     Start {
         lab: String,
         reason: String,
@@ -119,9 +116,9 @@ fn is_daemon_of(pid: u32, lab: &str) -> bool {
         return false;
     };
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    let ours = args.windows(3).any(|w| {
-        w[0] == SUBCOMMAND.as_bytes() && w[1] == b"--lab" && w[2] == lab.as_bytes()
-    });
+    let ours = args
+        .windows(3)
+        .any(|w| w[0] == SUBCOMMAND.as_bytes() && w[1] == b"--lab" && w[2] == lab.as_bytes());
     ours && !is_zombie(pid)
 }
 

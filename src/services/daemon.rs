@@ -173,7 +173,9 @@ fn serve(listeners: &[Listener]) -> io::Result<()> {
     let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .map_or(1024, |(soft, _)| soft);
     let room = soft.saturating_sub(listeners.len() as u64 + MARGIN);
-    let max_conns = usize::try_from(room).unwrap_or(usize::MAX).min(MAX_CONNECTIONS);
+    let max_conns = usize::try_from(room)
+        .unwrap_or(usize::MAX)
+        .min(MAX_CONNECTIONS);
     let mut conns: BTreeMap<i32, OwnedFd> = BTreeMap::new();
     let mut buf = vec![0u8; 65536];
     loop {

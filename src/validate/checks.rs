@@ -39,6 +39,17 @@ pub(super) fn check_checks(cx: &mut Cx, topo: &Topology, lab: &Lab) -> Vec<Check
             },
             (None, None) => Probe::Icmp,
         };
+        if let Some(p) = [&spec.tcp, &spec.udp]
+            .into_iter()
+            .flatten()
+            .find(|p| p.value == 0)
+        {
+            let span = cx.span(p);
+            cx.report(Code::BadServicePort, "a check cannot probe port 0")
+                .with_label(span, "port 0")
+                .with_help("give a port from 1 to 65535");
+            continue;
+        }
         if probe == Probe::Icmp
             && matches!(expect, Expect::Open | Expect::Blocked)
             && let Some(e) = &spec.expect

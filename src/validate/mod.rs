@@ -177,8 +177,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
             routes::check_routes(cx, &node, &router.routes, &tables, &links);
         let (rules, rule_spans) = rules::check_rules(cx, &node, &router.rules, &tables);
         let written = sysctls::check_sysctls(cx, &node, &router.sysctls);
-        let services =
-            services::check_services(cx, &key.value, &router.services, &interfaces);
+        let services = services::check_services(cx, &key.value, &router.services, &interfaces);
         let mut sysctls = written.values;
         for forwarding in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] {
             sysctls

@@ -27,8 +27,10 @@ pub(super) fn check_services(
         .collect();
     let mut out = Vec::with_capacity(specs.len());
     // (proto, port) to the addresses already taken, with where.
-    let mut taken: HashMap<(crate::topology::ServiceProto, u16), Vec<(Option<IpAddr>, SourceSpan)>> =
-        HashMap::new();
+    let mut taken: HashMap<
+        (crate::topology::ServiceProto, u16),
+        Vec<(Option<IpAddr>, SourceSpan)>,
+    > = HashMap::new();
     for spec in specs {
         let port_span = cx.span(&spec.port);
         let proto = spec.proto.as_ref().map(|p| p.value).unwrap_or_default();
@@ -41,8 +43,9 @@ pub(super) fn check_services(
         let address = match &spec.address {
             None => None,
             Some(a) => {
-                let whose = format!(" of a service of `{node}`");
-                let Some(ip) = parse_ip_as(cx, a, Code::InvalidAddress, "the address", &whose)
+                let whose = format!(" of `{node}`");
+                let Some(ip) =
+                    parse_ip_as(cx, a, Code::InvalidAddress, "the service address", &whose)
                 else {
                     continue;
                 };
@@ -51,7 +54,9 @@ pub(super) fn check_services(
                     let p = cx
                         .report(
                             Code::ServiceAddressNotOwned,
-                            format!("`{node}` cannot listen on {ip}: it is not one of its addresses"),
+                            format!(
+                                "`{node}` cannot listen on {ip}: it is not one of its addresses"
+                            ),
                         )
                         .with_label(span, "not an address of the node");
                     if owned.is_empty() {
@@ -75,11 +80,7 @@ pub(super) fn check_services(
         {
             cx.report(
                 Code::DuplicateService,
-                format!(
-                    "`{node}` serves {}/{} twice",
-                    proto.name(),
-                    spec.port.value
-                ),
+                format!("`{node}` serves {}/{} twice", proto.name(), spec.port.value),
             )
             .with_label(first, "first here")
             .with_label(port_span, "and again here")

@@ -134,7 +134,10 @@ pub(crate) fn plan_services(
     lab: &str,
     desired: crate::services::ServiceSet,
     kernel: &[crate::plan::Change],
-) -> (crate::services::Planned, Vec<crate::services::ServiceChange>) {
+) -> (
+    crate::services::Planned,
+    Vec<crate::services::ServiceChange>,
+) {
     use crate::services::{self, control};
     let mut namespaces: std::collections::BTreeSet<String> = desired.keys().cloned().collect();
     namespaces.extend(control::read_record(lab).services.into_keys());

@@ -128,9 +128,21 @@ pub fn apply_observed(
         RollbackOutcome::Kept
     } else {
         let t = Instant::now();
-        let outcome = rollback(&lab, &before, planned.desired.fabric());
+        let mut outcome = rollback(&lab, &before, planned.desired.fabric());
         if stop {
-            restore_services(&lab, &planned.services.live.services);
+            let restored = restore_services(&lab, &planned.services.live.services);
+            outcome = match (outcome, restored) {
+                (RollbackOutcome::NothingToUndo, true) => RollbackOutcome::RolledBack {
+                    undone: planned.plan.services.len(),
+                },
+                (RollbackOutcome::RolledBack { undone }, true) => RollbackOutcome::RolledBack {
+                    undone: undone + planned.plan.services.len(),
+                },
+                (_, false) => RollbackOutcome::Failed {
+                    reason: "the services daemon could not be started again".into(),
+                },
+                (other, true) => other,
+            };
         }
         planned.timings.rollback_ms = Some(ms(t.elapsed()));
         crate::trace::phase("rollback", t);
@@ -178,12 +190,11 @@ fn start_services(lab: &str, services: &crate::services::Planned) -> Result<(), 
     }))
 }
 
-/// After a rollback: the daemon serves again what it served before the apply.
-fn restore_services(lab: &str, before: &crate::services::ServiceSet) {
-    let _ = crate::services::control::stop(lab);
-    if !before.is_empty() {
-        let _ = crate::services::control::start(lab, before);
-    }
+/// After a rollback: the daemon serves again what it served before the apply. Returns
+/// whether it does.
+fn restore_services(lab: &str, before: &crate::services::ServiceSet) -> bool {
+    let stopped = crate::services::control::stop(lab).is_ok();
+    stopped && (before.is_empty() || crate::services::control::start(lab, before).is_ok())
 }
 
 /// Writes the lab's record of managed settings after an apply that converged.
