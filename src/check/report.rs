@@ -332,6 +332,7 @@ mod tests {
           "source": "10.1.1.10",
           "to": "10.1.1.99",
           "destination": "10.1.1.99",
+          "probe": "icmp",
           "expect": "reachable",
           "outcome": {
             "result": "icmp_error",
@@ -340,6 +341,76 @@ mod tests {
           },
           "attempts": 3,
           "passed": false
+        }
+        "#);
+    }
+
+    #[test]
+    fn port_probes_show_their_port_and_what_answered() {
+        let probe = |proto, port, expect| Check {
+            probe: Probe::Port { proto, port },
+            ..check("pc2", true, "10.2.2.10", expect)
+        };
+        let src = Some("10.1.1.10".parse().unwrap());
+        let results = vec![
+            CheckResult::new(
+                &probe(ServiceProto::Tcp, 80, Expect::Open),
+                src,
+                Outcome::Connected { ms: 0.2 },
+                1,
+            ),
+            CheckResult::new(
+                &probe(ServiceProto::Udp, 53, Expect::Open),
+                src,
+                Outcome::Echoed { ms: 0.35 },
+                2,
+            ),
+            CheckResult::new(
+                &probe(ServiceProto::Tcp, 22, Expect::Blocked),
+                src,
+                Outcome::Refused {
+                    error: "connection refused".into(),
+                },
+                1,
+            ),
+            CheckResult::new(
+                &probe(ServiceProto::Udp, 161, Expect::Open),
+                src,
+                Outcome::Timeout,
+                3,
+            ),
+        ];
+        let report = Report::new(
+            "small",
+            false,
+            &super::super::Options::default(),
+            results,
+            3001.0,
+        );
+        insta::assert_snapshot!(human(&report), @r"
+        FROM  SOURCE     TO                       EXPECTED  RESULT  DETAIL
+        web1  10.1.1.10  pc2 (10.2.2.10) tcp/80   open      pass    connected in 0.200 ms
+        web1  10.1.1.10  pc2 (10.2.2.10) udp/53   open      pass    echo in 0.350 ms
+        web1  10.1.1.10  pc2 (10.2.2.10) tcp/22   blocked   pass    connection refused
+        web1  10.1.1.10  pc2 (10.2.2.10) udp/161  open      FAIL    timeout (3 attempts)
+
+        Checks: 3 passed, 1 failed (3001 ms)
+        ");
+        insta::assert_json_snapshot!(report.checks[0], @r#"
+        {
+          "from": "web1",
+          "source": "10.1.1.10",
+          "to": "pc2",
+          "destination": "10.2.2.10",
+          "probe": "tcp",
+          "port": 80,
+          "expect": "open",
+          "outcome": {
+            "result": "connected",
+            "ms": 0.2
+          },
+          "attempts": 1,
+          "passed": true
         }
         "#);
     }

@@ -12,7 +12,10 @@ use super::values::parse_ip_as;
 use super::{Code, Cx};
 use crate::lab::LabInterface;
 use crate::services::Service;
-use crate::topology::ServiceSpec;
+use crate::topology::{ServiceProto, ServiceSpec};
+
+/// An address a protocol and port are bound on (none: every address), and where.
+type Taken = (Option<IpAddr>, SourceSpan);
 
 /// Checks the services of node `node` (its resolved `interfaces`), in file order.
 pub(super) fn check_services(
@@ -27,10 +30,7 @@ pub(super) fn check_services(
         .collect();
     let mut out = Vec::with_capacity(specs.len());
     // (proto, port) to the addresses already taken, with where.
-    let mut taken: HashMap<
-        (crate::topology::ServiceProto, u16),
-        Vec<(Option<IpAddr>, SourceSpan)>,
-    > = HashMap::new();
+    let mut taken: HashMap<(ServiceProto, u16), Vec<Taken>> = HashMap::new();
     for spec in specs {
         let port_span = cx.span(&spec.port);
         let proto = spec.proto.as_ref().map(|p| p.value).unwrap_or_default();
