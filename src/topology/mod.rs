@@ -81,9 +81,11 @@ pub struct Topology {
     pub checks: Vec<CheckSpec>,
 }
 
-/// A reachability check: an ICMP echo request from `from`'s namespace to `to`.
+/// A reachability check: an ICMP echo request from `from`'s namespace to `to`, or a
+/// probe of one of its TCP or UDP ports.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("allOf" = formats::check_probe_rules()))]
 pub struct CheckSpec {
     /// The router or host the echo request is sent from.
     #[schemars(with = "String")]
