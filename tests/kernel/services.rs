@@ -304,3 +304,59 @@ fn a_service_that_cannot_listen_fails_the_apply() {
     assert_eq!(procs, 1);
     assert_eq!(plan, 0, "the kernel is as before the failed apply");
 }
+
+/// A big lab's services fit a limit of 1024 open files (soft and hard, so nothing can
+/// raise it): 300 hosts with three services each are 900 sockets in one daemon, which
+/// holds one descriptor per service and none per namespace. Apply, the empty second
+/// plan, port checks to the last host, and destroy all run under that limit.
+#[test]
+fn nine_hundred_services_within_1024_open_files() {
+    let (plan, checks, procs) = sandboxed(|| {
+        let _guard = KillDaemons;
+        let lab = crate::labgen::GenLab::new("many", 300);
+        let mut text: String = lab
+            .to_yaml()
+            .lines()
+            .map(|l| {
+                if l.starts_with("  h") && l.ends_with('}') && l.contains("address:") {
+                    format!(
+                        "{}, services: [{{port: 80}}, {{port: 443}}, {{port: 53, proto: udp}}]}}\n",
+                        &l[..l.len() - 1]
+                    )
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        let last = &lab.hosts[299].name;
+        text += &format!(
+            "checks:\n  - {{from: h0, to: {last}, tcp: 443}}\n  - {{from: h0, to: {last}, udp: 53}}\n  - {{from: h0, to: {last}, tcp: 22, expect: blocked}}\n"
+        );
+        let file = scratch("many.yaml", &text);
+        let under = |args: &[&OsStr]| {
+            let mut cmd = wrapped_nshost("prlimit", &["--nofile=1024:1024", "--"]);
+            cmd.args(args);
+            run_command("prlimit --nofile=1024:1024 nshost ...", cmd)
+        };
+        let f = file.as_os_str();
+        let out = under(&["apply".as_ref(), f]).ok();
+        assert!(out.contains("Apply complete!"), "{out}");
+        let pid = daemon_pid("many");
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count();
+        assert!(
+            (900..1024).contains(&fds),
+            "the daemon holds {fds} descriptors"
+        );
+        let plan = under(&["plan".as_ref(), f, "-q".as_ref()]).ok();
+        let checks = under(&["check".as_ref(), f, "-q".as_ref()]).ok();
+        let procs = daemons().len();
+        under(&["destroy".as_ref(), f]).ok();
+        assert!(daemons().is_empty());
+        (plan, checks, procs)
+    });
+    assert_eq!(plan, "No changes.\n");
+    assert!(checks.starts_with("Checks: 3 passed, 0 failed"), "{checks}");
+    assert_eq!(procs, 1);
+}
