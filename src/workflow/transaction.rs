@@ -99,10 +99,15 @@ pub fn apply_observed(
             crate::trace::phase("verify", t);
             let rest = match rest {
                 // A daemon that does not start is a failed apply, undone like any other.
-                Ok(None) if restart => match start_services(&lab, &planned.services) {
-                    Ok(()) => Ok(None),
-                    Err(e) => Ok(Some(e.to_string())),
-                },
+                Ok(None) if restart => {
+                    let t = Instant::now();
+                    let started = start_services(&lab, &planned.services);
+                    planned.timings.apply_ms += ms(t.elapsed());
+                    match started {
+                        Ok(()) => Ok(None),
+                        Err(e) => Ok(Some(e.to_string())),
+                    }
+                }
                 other => other,
             };
             match rest {
