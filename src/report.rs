@@ -120,6 +120,9 @@ pub struct ValidateReport {
 pub struct PlanJson {
     pub lab: String,
     pub changes: Vec<Change>,
+    /// The services the plan starts and stops.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<crate::services::ServiceChange>,
     pub summary: Summary,
 }
 
@@ -128,6 +131,7 @@ impl PlanJson {
         PlanJson {
             lab: plan.lab.clone(),
             changes: plan.changes.clone(),
+            services: plan.services.clone(),
             summary: Summary::of(plan),
         }
     }

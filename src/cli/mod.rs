@@ -16,6 +16,7 @@ pub mod graph;
 pub mod plan;
 pub mod progress;
 pub mod schema;
+pub mod serve;
 pub mod status;
 pub mod try_lab;
 pub mod validate;
