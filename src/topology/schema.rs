@@ -48,6 +48,8 @@ pub struct Struct {
     pub name: String,
     /// Fields in schema order, with their shapes and first line of description.
     pub fields: Vec<Field>,
+    /// Keys starting with `x-` are the user's own and ignored (`patternProperties`).
+    pub extensions: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -208,9 +210,14 @@ impl Compiler<'_> {
         } else {
             name
         };
+        let extensions = schema
+            .get("patternProperties")
+            .and_then(Value::as_object)
+            .is_some_and(|p| p.contains_key("^x-"));
         Shape::Struct(Struct {
             name: name.to_string(),
             fields,
+            extensions,
         })
     }
 }

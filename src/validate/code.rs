@@ -93,6 +93,8 @@ codes! {
     DuplicateRoute => "duplicate_route",
     GatewayNotConnected => "gateway_not_connected",
     NoGateway => "no_gateway",
+    /// A host with no address and no interfaces, or with both forms.
+    HostInterfaces => "host_interfaces",
     // Rules
     BadRulePriority => "bad_rule_priority",
     UnknownIpproto => "unknown_ipproto",
