@@ -30,6 +30,7 @@ mod recovery;
 mod rollback;
 mod sandbox_try;
 mod saved;
+mod shorthand;
 mod status;
 mod strays;
 
