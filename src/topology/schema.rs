@@ -253,7 +253,8 @@ mod tests {
         assert_eq!(
             names,
             [
-                "name", "prefix", "tables", "networks", "routers", "hosts", "checks"
+                "name", "prefix", "tables", "networks", "routers", "hosts", "checks", "defaults",
+                "groups", "links"
             ],
             "the fields in the order the lab file's type declares them"
         );
@@ -304,6 +305,7 @@ mod tests {
             [
                 "/definitions/Host/properties/mtu",
                 "/definitions/Interface/properties/mtu",
+                "/definitions/Link/properties/mtu",
                 "/definitions/Network/properties/mtu",
                 "/definitions/Ports/anyOf",
                 "/definitions/RouteProto/anyOf",

@@ -188,3 +188,56 @@ impl Substitute for Host {
         sub_interfaces(&mut self.interfaces, index);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::{SourceFile, parse_written};
+    use super::*;
+
+    fn host(yaml: &str) -> Host {
+        let src = SourceFile::from_text("lab.yaml", &format!("name: t\nhosts:\n  h: {yaml}\n"));
+        let topo = parse_written(&src).unwrap_or_else(|e| panic!("{e:?}"));
+        topo.hosts.into_values().next().unwrap()
+    }
+
+    #[test]
+    fn a_node_keeps_its_values_and_merges_maps_by_key() {
+        let mut h = host("{mtu: 1400, secondary: [10.0.0.2/24], sysctls: {net.a: 1}}");
+        let from = host(
+            "{mtu: 9000, interface: ens3, secondary: [10.0.0.3/24, 10.0.0.4/24], sysctls: {net.a: 2, net.b: 3}}",
+        );
+        h.fill(&from);
+        assert_eq!(h.mtu.as_ref().map(|m| m.value), Some(1400));
+        assert_eq!(h.interface.as_ref().map(|i| i.value.as_str()), Some("ens3"));
+        let secondary: Vec<&str> = h.secondary.iter().map(|s| s.value.as_str()).collect();
+        assert_eq!(
+            secondary,
+            ["10.0.0.2/24"],
+            "a list is taken whole or not at all"
+        );
+        let sysctls: Vec<(&str, String)> = h
+            .sysctls
+            .iter()
+            .map(|(k, v)| (k.value.as_str(), v.value.to_kernel()))
+            .collect();
+        assert_eq!(
+            sysctls,
+            [("net.a", "1".to_string()), ("net.b", "3".to_string())]
+        );
+    }
+
+    #[test]
+    fn the_index_replaces_every_placeholder() {
+        let mut h = host(
+            "{address: \"10.{i}.0.{i}/24\", network: \"lan{i}\", interfaces: {\"e{i}\": {network: \"n{i}\"}}}",
+        );
+        h.substitute("7");
+        assert_eq!(h.address.unwrap().value, "10.7.0.7/24");
+        assert_eq!(h.network.unwrap().value, "lan7");
+        let (k, i) = h.interfaces.into_iter().next().unwrap();
+        assert_eq!(
+            (k.value.as_str(), i.network.unwrap().value.as_str()),
+            ("e7", "n7")
+        );
+    }
+}
