@@ -100,6 +100,8 @@ codes! {
     BadWeight => "bad_weight",
     GatewayNotConnected => "gateway_not_connected",
     NoGateway => "no_gateway",
+    /// A host with no address and no interfaces, or with both forms.
+    HostInterfaces => "host_interfaces",
     // Rules
     BadRulePriority => "bad_rule_priority",
     UnknownIpproto => "unknown_ipproto",

@@ -63,6 +63,11 @@ pub fn validate(src: &SourceFile, topo: &Topology) -> Result<Lab, Invalid> {
         warnings: Vec::new(),
     };
     let mut lab = resolve(&mut cx, topo);
+    // A value that a default, group or range gives many nodes is one problem, at one
+    // place, however many nodes have it.
+    let mut seen = std::collections::HashSet::new();
+    cx.problems
+        .retain(|p| seen.insert((p.code, p.message.clone(), format!("{:?}", p.labels))));
     if cx.problems.is_empty() {
         let mut warnings = cx.warnings;
         warnings.sort_by_key(Problem::position);
@@ -208,7 +213,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
         );
     }
     for (h, (key, host)) in topo.hosts.iter().enumerate() {
-        let me = std::slice::from_ref(members.of_host(h));
+        let me = members.of_host(h);
         let node = Node::new(key, me);
         let interfaces = interfaces::lab_interfaces(me, &nets, HashMap::new());
         let v6_off = sysctls::ipv6_off(cx, &node, &host.sysctls);

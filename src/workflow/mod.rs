@@ -66,6 +66,12 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Error> {
     })
 }
 
+/// The loaded lab as its explicit lab file (`nshost validate --resolved`).
+pub fn resolved_yaml(loaded: &Loaded) -> Result<String, Error> {
+    let topo = topology::parse(&loaded.source)?;
+    Ok(topology::expand::resolved_yaml(&topo))
+}
+
 /// A lab file and where its objects are written in it.
 #[derive(Debug)]
 pub struct FileOrigins {

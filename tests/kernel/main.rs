@@ -31,6 +31,7 @@ mod rollback;
 mod sandbox_try;
 mod saved;
 mod services;
+mod shorthand;
 mod status;
 mod strays;
 
