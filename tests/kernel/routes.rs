@@ -201,10 +201,8 @@ fn changes_are_made_in_place_and_removal_is_undone() {
         assert_eq!(
             change_lines(&plan["plan"]),
             [
-                "add_route r1 10.30.0.0/16",
                 "add_rule r1 100",
                 "add_rule r1 110",
-                "delete_route r1 10.30.0.0/16",
                 "delete_route r1 10.30.0.0/16",
                 "delete_rule r1 100",
                 "delete_rule r1 110",
@@ -340,6 +338,55 @@ fn kernel_routes_of_addresses_are_not_the_labs() {
         assert_converged(&moved);
         apply(&file);
         assert!(!ip_routes("r1").contains("10.1.4.0/24"));
+        assert_converged(&file);
+    })
+}
+
+/// Two routes of one table, destination and metric out of two devices (`ip route
+/// append`) are kept in file order: swapping them deletes the first and appends it
+/// after the second, and the kernel holds them in the new order.
+#[test]
+fn appended_routes_keep_the_files_order() {
+    sandboxed(|| {
+        let file = scratch("rt.yaml", LAB);
+        apply(&file);
+        let swapped = edit(
+            LAB,
+            "      - {to: 10.30.0.0/16, dev: eth0, metric: 5}\n      \
+             - {to: 10.30.0.0/16, dev: eth1, metric: 5}\n",
+            "      - {to: 10.30.0.0/16, dev: eth1, metric: 5}\n      \
+             - {to: 10.30.0.0/16, dev: eth0, metric: 5}\n",
+        );
+        let swapped = scratch("swapped.yaml", &swapped);
+        let plan = nshost([
+            "plan".as_ref(),
+            swapped.as_os_str(),
+            "--output".as_ref(),
+            "json".as_ref(),
+        ])
+        .ok();
+        let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+        assert_eq!(
+            change_lines(&plan["plan"]),
+            ["add_route r1 10.30.0.0/16", "delete_route r1 10.30.0.0/16"]
+        );
+        apply(&swapped);
+        let order: Vec<String> = ip_routes("r1")
+            .lines()
+            .filter(|l| l.contains("10.30.0.0/16"))
+            .map(|l| {
+                l.split(" dev ")
+                    .nth(1)
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(order, ["eth1", "eth0"]);
+        assert_converged(&swapped);
+        apply(&file);
         assert_converged(&file);
     })
 }
