@@ -157,6 +157,9 @@ fn every_route_and_rule_applies_and_reads_back() {
         assert_has(&ip_rules("r1"), LAB_RULES);
         assert_eq!(mac("r1", "eth0"), "52:54:00:12:34:01");
         assert_eq!(mac("h1", "eth0"), "02:00:00:00:00:10");
+        // IPv4 addresses have the broadcast `ip addr add ... brd +` gives.
+        let addrs = &ip_json("r1", &["-4", "addr", "show", "dev", "eth1"])[0]["addr_info"];
+        assert_eq!(addrs[0]["broadcast"], "10.1.2.255", "{addrs}");
         // The second plan is empty: nshost reads every field back as it wrote it, and
         // takes none of the kernel's own routes (proto kernel too) for the lab's.
         assert_converged(&file);
