@@ -161,7 +161,7 @@ impl Builder<'_> {
         let text = format!(
             "route {} {}",
             display::route_key_short(key),
-            display::route_attrs(route)
+            display::route_attrs(&key.dst, route)
         );
         self.push(ns, Class::Route, "", text.trim_end().to_string());
         if let Some(e) = self.out.last_mut() {
