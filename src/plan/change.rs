@@ -254,14 +254,14 @@ impl Change {
             Change::AddRoute { key, route, .. } => format!(
                 "add route {} {}",
                 display::route_key_short(key),
-                display::route_attrs(route)
+                display::route_attrs(&key.dst, route)
             )
             .trim_end()
             .to_string(),
             Change::ReplaceRoute { key, to, .. } => format!(
                 "replace route {} {}",
                 display::route_key_short(key),
-                display::route_attrs(to)
+                display::route_attrs(&key.dst, to)
             )
             .trim_end()
             .to_string(),

@@ -27,6 +27,7 @@ mod networks;
 mod origins;
 mod prefixes;
 mod reach;
+mod route_parts;
 mod routes;
 mod rules;
 mod services;

@@ -28,6 +28,7 @@ mod limits;
 mod neighbours;
 mod recovery;
 mod rollback;
+mod routes;
 mod sandbox_try;
 mod saved;
 mod services;

@@ -163,7 +163,7 @@ impl Builder<'_> {
         let text = format!(
             "route {} {}",
             display::route_key_short(key),
-            display::route_attrs(route)
+            display::route_attrs(&key.dst, route)
         );
         self.push(ns, Class::Route, "", text.trim_end().to_string());
         if let Some(e) = self.out.last_mut() {
@@ -448,18 +448,24 @@ fn route_changes(from: &Route, to: &Route) -> String {
         parts.push(format!("onlink {} -> {}", from.onlink, to.onlink));
     }
     if from.nexthops != to.nexthops {
-        let n = |r: &Route| {
-            if r.nexthops.is_empty() {
+        // A live next hop's device is left out where the lab leaves it to the kernel.
+        let mut live = from.nexthops.clone();
+        for (h, w) in live.iter_mut().zip(&to.nexthops) {
+            if w.dev.is_none() {
+                h.dev = None;
+            }
+        }
+        let n = |hops: &[crate::state::Nexthop]| {
+            if hops.is_empty() {
                 "none".to_string()
             } else {
-                r.nexthops
-                    .iter()
+                hops.iter()
                     .map(display::nexthop)
                     .collect::<Vec<_>>()
                     .join(" ")
             }
         };
-        parts.push(format!("{} -> {}", n(from), n(to)));
+        parts.push(format!("{} -> {}", n(&live), n(&to.nexthops)));
     }
     parts.join(", ")
 }
