@@ -106,6 +106,9 @@ codes! {
     BadSysctlKey => "bad_sysctl_key",
     EmptySysctlValue => "empty_sysctl_value",
     SysctlUnknownDevice => "sysctl_unknown_device",
+    // Firewalls
+    BadFirewall => "bad_firewall",
+    UnknownIpset => "unknown_ipset",
     // Checks
     UnknownCheckNode => "unknown_check_node",
     UnknownCheckTarget => "unknown_check_target",

@@ -19,6 +19,7 @@ mod addresses;
 mod checks;
 mod code;
 mod defaults;
+mod firewall;
 mod infer;
 mod interfaces;
 mod kinds;
@@ -176,6 +177,8 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
             routes::check_routes(cx, &node, &router.routes, &tables, &links);
         let (rules, rule_spans) = rules::check_rules(cx, &node, &router.rules, &tables);
         let written = sysctls::check_sysctls(cx, &node, &router.sysctls);
+        let (firewall, firewall_spans) =
+            firewall::check_firewall(cx, &node, router.firewall.as_ref());
         let mut sysctls = written.values;
         for forwarding in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] {
             sysctls
@@ -190,6 +193,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
                 routes: route_spans,
                 rules: rule_spans,
                 sysctls: written.spans,
+                firewall: firewall_spans,
             },
         );
         nodes.insert(
@@ -201,6 +205,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
                 routes,
                 rules,
                 sysctls,
+                firewall,
             },
         );
     }
@@ -213,6 +218,8 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
         let (routes, route_spans) =
             defaults::host_routes(cx, &node, host.gateway.as_ref(), &gateways, &nets);
         let written = sysctls::check_sysctls(cx, &node, &host.sysctls);
+        let (firewall, firewall_spans) =
+            firewall::check_firewall(cx, &node, host.firewall.as_ref());
         spans.insert(
             key.value.clone(),
             NodeSpans {
@@ -221,6 +228,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
                 routes: route_spans,
                 rules: Vec::new(),
                 sysctls: written.spans,
+                firewall: firewall_spans,
             },
         );
         nodes.insert(
@@ -232,6 +240,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
                 routes,
                 rules: Vec::new(),
                 sysctls: written.values,
+                firewall,
             },
         );
     }
@@ -264,6 +273,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
     lab.origins = Origins {
         objects: origins::objects(&lab, cx.span(&topo.name), &net_spans, &spans),
         sysctls: origins::sysctls(&lab, &spans),
+        firewalls: origins::firewalls(&lab, &spans),
     };
     lab
 }
