@@ -70,7 +70,7 @@ pub struct IpSet {
 }
 
 /// The four texts a lab file may give a node, as written.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct FirewallText {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iptables: Option<String>,

@@ -4,6 +4,7 @@
 
 mod checks;
 mod errors;
+mod firewalls;
 mod record;
 pub mod saved;
 mod transaction;
@@ -115,8 +116,9 @@ pub fn plan_loaded(loaded: Loaded) -> Result<Planned, Error> {
     let Loaded {
         source,
         lab,
-        desired,
+        mut desired,
     } = loaded;
+    firewalls::canonical(&source, &lab, &mut desired)?;
     let desired = record::revert_removed(desired, &managed, &fresh);
     let file = FileOrigins {
         source,
