@@ -169,7 +169,10 @@ pub fn build(
         return Ok(out);
     }
     Ok(match change {
-        Change::AddNamespace { .. } | Change::DeleteNamespace { .. } | Change::SetSysctl { .. } => {
+        Change::AddNamespace { .. }
+        | Change::DeleteNamespace { .. }
+        | Change::SetSysctl { .. }
+        | Change::SetFirewall { .. } => {
             return Err(BuildError::NotNetlink(change.describe()));
         }
         Change::SetLinkSetting {

@@ -124,6 +124,9 @@ codes! {
     BadServicePort => "bad_service_port",
     DuplicateService => "duplicate_service",
     ServiceAddressNotOwned => "service_address_not_owned",
+    // Firewalls
+    BadFirewall => "bad_firewall",
+    UnknownIpset => "unknown_ipset",
     // Checks
     CheckTcpAndUdp => "check_tcp_and_udp",
     CheckExpectForPort => "check_expect_for_port",

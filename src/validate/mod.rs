@@ -19,6 +19,7 @@ mod addresses;
 mod checks;
 mod code;
 mod defaults;
+mod firewall;
 mod infer;
 mod interfaces;
 mod kinds;
@@ -184,6 +185,8 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
         let (rules, rule_spans) = rules::check_rules(cx, &node, &router.rules, &tables);
         let written = sysctls::check_sysctls(cx, &node, &router.sysctls);
         let services = services::check_services(cx, &key.value, &router.services, &interfaces);
+        let (firewall, firewall_spans) =
+            firewall::check_firewall(cx, &node, router.firewall.as_ref());
         let mut sysctls = written.values;
         for forwarding in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] {
             sysctls
@@ -198,6 +201,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
                 routes: route_spans,
                 rules: rule_spans,
                 sysctls: written.spans,
+                firewall: firewall_spans,
             },
         );
         nodes.insert(
@@ -210,6 +214,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
                 rules,
                 sysctls,
                 services,
+                firewall,
             },
         );
     }
@@ -223,6 +228,8 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
             defaults::host_routes(cx, &node, host.gateway.as_ref(), &gateways, &nets);
         let written = sysctls::check_sysctls(cx, &node, &host.sysctls);
         let services = services::check_services(cx, &key.value, &host.services, &interfaces);
+        let (firewall, firewall_spans) =
+            firewall::check_firewall(cx, &node, host.firewall.as_ref());
         spans.insert(
             key.value.clone(),
             NodeSpans {
@@ -231,6 +238,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
                 routes: route_spans,
                 rules: Vec::new(),
                 sysctls: written.spans,
+                firewall: firewall_spans,
             },
         );
         nodes.insert(
@@ -243,6 +251,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
                 rules: Vec::new(),
                 sysctls: written.values,
                 services,
+                firewall,
             },
         );
     }
@@ -275,6 +284,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
     lab.origins = Origins {
         objects: origins::objects(&lab, cx.span(&topo.name), &net_spans, &spans),
         sysctls: origins::sysctls(&lab, &spans),
+        firewalls: origins::firewalls(&lab, &spans),
     };
     lab
 }

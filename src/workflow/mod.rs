@@ -4,6 +4,7 @@
 
 mod checks;
 mod errors;
+mod firewalls;
 mod record;
 pub mod saved;
 mod transaction;
@@ -123,8 +124,9 @@ pub fn plan_loaded(loaded: Loaded) -> Result<Planned, Error> {
     let Loaded {
         source,
         lab,
-        desired,
+        mut desired,
     } = loaded;
+    firewalls::canonical(&source, &lab, &mut desired)?;
     let desired = record::revert_removed(desired, &managed, &fresh);
     let services = crate::services::desired(&lab);
     let file = FileOrigins {

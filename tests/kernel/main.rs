@@ -23,6 +23,7 @@ mod basics;
 mod checks;
 mod convergence;
 mod crash;
+mod firewall;
 mod graph;
 mod limits;
 mod neighbours;

@@ -145,6 +145,15 @@ impl<'a> Differ<'a> {
 
         self.routes(ns, &cx, &mut out);
 
+        // The firewall as a whole: its loaders replace each part atomically.
+        if dns.firewall != lns.firewall {
+            out.push(Change::SetFirewall {
+                ns: name(),
+                from: lns.firewall.clone(),
+                to: dns.firewall.clone(),
+            });
+        }
+
         for rule in dns.rules.difference(&lns.rules) {
             out.push(Change::AddRule {
                 ns: name(),

@@ -30,6 +30,8 @@ pub(super) enum Class {
     Sysctl,
     /// A service of the lab's daemon.
     Service,
+    /// A node's firewall, with the rules that differ.
+    Firewall,
 }
 
 /// One printed object.
@@ -309,6 +311,18 @@ fn change(b: &mut Builder<'_>, c: &Change, deleted_ns: &BTreeSet<&str>) {
         }
         Change::AddRule { ns, rule } | Change::DeleteRule { ns, rule } => {
             b.push(ns, Class::Rule, "", format!("rule {}", display::rule(rule)))
+        }
+        Change::SetFirewall { ns, from, to } => {
+            let sections = crate::firewall::diff::diff(from, to);
+            let (added, removed) = crate::firewall::diff::counts(&sections);
+            let mut text = format!("firewall: +{added} -{removed}");
+            for s in &sections {
+                text.push_str(&format!("\n      {}", s.title));
+                for l in &s.lines {
+                    text.push_str(&format!("\n        {l}"));
+                }
+            }
+            b.push(ns, Class::Firewall, "", text);
         }
         Change::SetSysctl { ns, key, from, to } => {
             b.push(ns, Class::Sysctl, "", setting_text(key, from, to));

@@ -78,6 +78,7 @@ impl Fill for Router {
             rules,
             sysctls,
             services,
+            firewall,
             group,
         } = self;
         fill_map(interfaces, &from.interfaces, Interface::fill);
@@ -85,6 +86,7 @@ impl Fill for Router {
         rules.fill(&from.rules);
         fill_map(sysctls, &from.sysctls, |_, _| {});
         services.fill(&from.services);
+        firewall.fill(&from.firewall);
         group.fill(&from.group);
     }
 }
@@ -101,6 +103,7 @@ impl Fill for Host {
             mac,
             sysctls,
             services,
+            firewall,
             interfaces,
             group,
         } = self;
@@ -113,6 +116,7 @@ impl Fill for Host {
         mac.fill(&from.mac);
         fill_map(sysctls, &from.sysctls, |_, _| {});
         services.fill(&from.services);
+        firewall.fill(&from.firewall);
         fill_map(interfaces, &from.interfaces, Interface::fill);
         group.fill(&from.group);
     }
