@@ -120,6 +120,8 @@ fn stacked_kinds_round_trip() {
         group: None,
         port: 4789,
         dev: Some("eth0".into()),
+        underlay: false,
+        flood: Default::default(),
     });
     let mv = LinkKind::Macvlan(Macvlan {
         parent: "eth0".into(),
