@@ -46,6 +46,7 @@ pub mod problem;
 pub mod process;
 pub mod report;
 pub mod sandbox;
+pub mod sites;
 pub mod state;
 pub mod status;
 pub mod topology;

@@ -93,6 +93,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Check(#[from] crate::check::CheckError),
+    /// `--site` missing for a lab with sites, given for one without, or unknown.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Site(#[from] crate::sites::SiteError),
 }
 
 impl Error {

@@ -1,0 +1,76 @@
+//! The part of a lab's desired state one site reconciles.
+
+use std::collections::BTreeSet;
+
+use crate::lab::Lab;
+use crate::state::kinds::{VXLAN_PORT, Vxlan};
+use crate::state::{Link, LinkKind, NetState};
+
+/// What of `desired` (the whole lab, lowered) goes on `site`: the namespaces of the
+/// nodes placed there; the fabric with the bridges of the networks the site has
+/// members on and the fabric ends of its own nodes' veths; and a vxlan end in the
+/// bridge of every stretched network of the site, created from the underlay, flooding
+/// to the network's other sites. A lab without sites is returned as it is.
+pub fn place(lab: &Lab, mut desired: NetState, site: &str) -> NetState {
+    let Some(sites) = &lab.sites else {
+        return desired;
+    };
+    let kept: BTreeSet<String> = lab
+        .nodes
+        .iter()
+        .filter(|(name, _)| sites.site_of(name) == site)
+        .map(|(_, n)| n.ns.clone())
+        .collect();
+    desired
+        .namespaces
+        .retain(|name, _| *name == lab.fabric_ns || kept.contains(name));
+    let Some(fabric) = desired.namespaces.get_mut(&lab.fabric_ns) else {
+        return desired;
+    };
+    let bridges_here: BTreeSet<&str> = lab
+        .networks
+        .iter()
+        .filter(|(name, _)| {
+            sites
+                .networks
+                .get(*name)
+                .is_some_and(|on| on.contains(site))
+        })
+        .map(|(_, n)| n.bridge.as_str())
+        .collect();
+    fabric.links.retain(|_, link| match &link.kind {
+        LinkKind::Bridge => false,
+        LinkKind::Veth { peer: Some(p) } => kept.contains(&p.ns),
+        _ => true,
+    });
+    for (name, network) in &lab.networks {
+        if !bridges_here.contains(network.bridge.as_str()) {
+            continue;
+        }
+        let mut bridge = Link::new(LinkKind::Bridge);
+        bridge.mtu = network.mtu;
+        fabric.links.insert(network.bridge.clone(), bridge);
+        let Some(stretch) = sites.stretched.get(name) else {
+            continue;
+        };
+        let me = &sites.sites[site];
+        let mut end = Link::new(LinkKind::Vxlan(Vxlan {
+            id: stretch.vni,
+            local: Some(me.underlay),
+            remote: None,
+            group: None,
+            port: if stretch.port == 0 {
+                VXLAN_PORT
+            } else {
+                stretch.port
+            },
+            dev: None,
+            underlay: true,
+            flood: sites.peers(name, site),
+        }));
+        end.mtu = network.mtu;
+        end.master = Some(network.bridge.clone());
+        fabric.links.insert(stretch.device.clone(), end);
+    }
+    desired
+}
