@@ -133,7 +133,10 @@ pub struct SiteArg {
 
 impl SiteArg {
     /// The lab file, loaded and narrowed to this site.
-    pub fn load(&self, file: &std::path::Path) -> Result<nshost::workflow::Loaded, nshost::workflow::Error> {
+    pub fn load(
+        &self,
+        file: &std::path::Path,
+    ) -> Result<nshost::workflow::Loaded, nshost::workflow::Error> {
         nshost::workflow::load_site(file, self.site.as_deref())
     }
 }

@@ -118,7 +118,9 @@ fn flood_entry(ifindex: u32, dst: std::net::IpAddr, add: bool) -> Request {
         std::net::IpAddr::V6(a) => a.octets().to_vec(),
     };
     msg.attributes
-        .push(NeighbourAttribute::Destination(NeighbourAddress::Other(dst)));
+        .push(NeighbourAttribute::Destination(NeighbourAddress::Other(
+            dst,
+        )));
     if add {
         Request::plain(
             RouteNetlinkMessage::NewNeighbour(msg),
@@ -174,18 +176,21 @@ pub fn build(
         let Change::AddLink {
             ns,
             name,
-            link:
-                Link {
-                    kind: LinkKind::Vxlan(v),
-                    ..
-                },
+            link: Link {
+                kind: LinkKind::Vxlan(v),
+                ..
+            },
             ..
         } = change
         else {
             return Err(BuildError::NotNetlink(change.describe()));
         };
         let i = index(idx, ns, name)?;
-        return Ok(v.flood.iter().map(|dst| flood_entry(i, *dst, true)).collect());
+        return Ok(v
+            .flood
+            .iter()
+            .map(|dst| flood_entry(i, *dst, true))
+            .collect());
     }
     if part == Part::PeerUp {
         let Change::AddLink { peer: Some(p), .. } = change else {
@@ -339,7 +344,8 @@ pub fn build(
                 msg.attributes.push(LinkAttribute::LinkInfo(info));
             }
             let mut out = Vec::new();
-            let link_changes = !msg.attributes.is_empty() || msg.header.change_mask != LinkFlags::empty();
+            let link_changes =
+                !msg.attributes.is_empty() || msg.header.change_mask != LinkFlags::empty();
             if link_changes || flood.is_none() {
                 out.push(Request::plain(RouteNetlinkMessage::SetLink(msg), 0));
             }

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use crate::lab::Lab;
 use crate::state::kinds::{VXLAN_PORT, Vxlan};
-use crate::state::{Link, LinkKind, NetState};
+use crate::state::{Link, LinkKind, MacAddr, NetState};
 
 /// What of `desired` (the whole lab, lowered) goes on `site`: the namespaces of the
 /// nodes placed there; the fabric with the bridges of the networks the site has
@@ -72,5 +72,44 @@ pub fn place(lab: &Lab, mut desired: NetState, site: &str) -> NetState {
         end.master = Some(network.bridge.clone());
         fabric.links.insert(stretch.device.clone(), end);
     }
+    // Node interfaces on stretched networks get a MAC address of their own, the same
+    // whenever they are made: the other sites' neighbour caches and the tunnels'
+    // learned entries still hold when a site is destroyed and applied again.
+    let stretched_bridges: BTreeSet<&str> = sites
+        .stretched
+        .keys()
+        .filter_map(|n| lab.networks.get(n).map(|n| n.bridge.as_str()))
+        .collect();
+    let on_stretched: Vec<(String, String)> = fabric
+        .links
+        .values()
+        .filter(|l| {
+            l.master
+                .as_deref()
+                .is_some_and(|m| stretched_bridges.contains(m))
+        })
+        .filter_map(|l| l.kind.peer().map(|p| (p.ns.clone(), p.name.clone())))
+        .collect();
+    for (ns, name) in on_stretched {
+        if let Some(link) = desired
+            .namespaces
+            .get_mut(&ns)
+            .and_then(|n| n.links.get_mut(&name))
+        {
+            link.mac = Some(stable_mac(&lab.name, &ns, &name));
+        }
+    }
     desired
+}
+
+/// A locally administered unicast MAC address from a stable FNV-1a hash of the lab,
+/// the namespace and the interface: the same on every run and every machine.
+pub fn stable_mac(lab: &str, ns: &str, ifname: &str) -> MacAddr {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in [lab, ns, ifname].join("/").bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let b = h.to_be_bytes();
+    MacAddr([0x02, b[3] ^ b[0], b[4], b[5], b[6], b[7] ^ b[1] ^ b[2]])
 }

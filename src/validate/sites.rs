@@ -159,7 +159,10 @@ pub(super) fn check_sites(
         if underlays.len() < on.len() {
             continue; // a site without a usable address, reported above
         }
-        let v6 = underlays.iter().filter(|(_, s)| s.underlay.is_ipv6()).count();
+        let v6 = underlays
+            .iter()
+            .filter(|(_, s)| s.underlay.is_ipv6())
+            .count();
         if v6 != 0 && v6 != underlays.len() {
             let list: Vec<String> = underlays
                 .iter()
@@ -248,7 +251,10 @@ fn check_device_names(
     for (node, n) in &lab.nodes {
         for (ifname, iface) in &n.interfaces {
             if let IfaceKind::Veth { fabric_name, .. } = &iface.kind {
-                taken.insert(fabric_name, format!("the fabric end of `{node}`'s `{ifname}`"));
+                taken.insert(
+                    fabric_name,
+                    format!("the fabric end of `{node}`'s `{ifname}`"),
+                );
             }
         }
     }

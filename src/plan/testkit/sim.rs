@@ -175,12 +175,7 @@ impl Kernel {
                 l.up = p.link.up;
             }
             (_, Part::PeerUp) => return Err(format!("{} has no far end", c.describe())),
-            (
-                Change::AddLink {
-                    ns, name, link, ..
-                },
-                Part::Flood,
-            ) => {
+            (Change::AddLink { ns, name, link, .. }, Part::Flood) => {
                 if executor != &Executor::Netlink(ns.clone()) {
                     return Err(format!("flood entries of {ns}/{name} from {executor:?}"));
                 }
@@ -196,12 +191,8 @@ impl Kernel {
                 }
             }
             (_, Part::Flood) => return Err(format!("{} has no flood entries", c.describe())),
-            (
-                Change::AddLink {
-                    ns, name, link, ..
-                },
-                Part::Main,
-            ) if matches!(&link.kind, LinkKind::Vxlan(v) if v.underlay) => {
+            (Change::AddLink { ns, name, link, .. }, Part::Main) if matches!(&link.kind, LinkKind::Vxlan(v) if v.underlay) =>
+            {
                 if executor != &Executor::Underlay(ns.clone()) {
                     return Err(format!("underlay vxlan {ns}/{name} from {executor:?}"));
                 }
