@@ -246,7 +246,15 @@ mod tests {
         assert_eq!(
             names,
             [
-                "name", "prefix", "tables", "networks", "routers", "hosts", "checks"
+                "name",
+                "prefix",
+                "tables",
+                "networks",
+                "routers",
+                "hosts",
+                "checks",
+                "sites",
+                "default_site"
             ],
             "the fields in the order the lab file's type declares them"
         );
@@ -298,9 +306,12 @@ mod tests {
                 "/definitions/Host/properties/mtu",
                 "/definitions/Interface/properties/mtu",
                 "/definitions/Network/properties/mtu",
+                "/definitions/Network/properties/vni",
+                "/definitions/Network/properties/vxlan_port",
                 "/definitions/Ports/anyOf",
                 "/definitions/RouteProto/anyOf",
                 "/definitions/RuleSpec/properties/priority",
+                "/definitions/Site/properties/mtu",
                 "/definitions/TableNumber",
                 "/definitions/TableRef/anyOf",
                 "/definitions/VxlanSpec/properties/id",

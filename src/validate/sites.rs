@@ -34,6 +34,7 @@ pub(super) fn check_sites(
         .iter()
         .map(|(k, r)| (k, r.site.as_ref()))
         .chain(topo.hosts.iter().map(|(k, h)| (k, h.site.as_ref())));
+    check_ranges(cx, topo);
     if topo.sites.is_empty() {
         let written = placed
             .filter_map(|(_, s)| s)
@@ -54,7 +55,10 @@ pub(super) fn check_sites(
         let span = cx.span(&site.underlay);
         match site.underlay.value.trim().parse::<IpAddr>() {
             Ok(ip) if !(ip.is_unspecified() || ip.is_multicast() || ip.is_loopback()) => {
-                let mtu = site.mtu.as_ref().map_or(DEFAULT_MTU, |m| m.value);
+                let mtu = match &site.mtu {
+                    Some(m) => super::values::check_mtu(cx, Some(m)).unwrap_or(DEFAULT_MTU),
+                    None => DEFAULT_MTU,
+                };
                 sites.insert(key.value.clone(), Site { underlay: ip, mtu });
             }
             Ok(ip) => {
@@ -219,6 +223,37 @@ pub(super) fn check_sites(
         here: None,
     })
 }
+
+/// The ranges the schema states and parsing leaves to validation: a network's `vni`
+/// (24 bits) and `vxlan_port` (not 0).
+fn check_ranges(cx: &mut Cx, topo: &Topology) {
+    for (key, net) in &topo.networks {
+        if let Some(v) = net.vni.as_ref().filter(|v| v.value > VNI_MAX) {
+            let span = cx.span(v);
+            cx.report(
+                Code::BadVxlanId,
+                format!(
+                    "the VNI {} of network `{}` is out of range",
+                    v.value, key.value
+                ),
+            )
+            .with_label(span, "must be 0 to 16777215")
+            .with_help("a VXLAN network identifier has 24 bits");
+        }
+        if let Some(p) = net.vxlan_port.as_ref().filter(|p| p.value == 0) {
+            let span = cx.span(p);
+            cx.report(
+                Code::BadVxlanPort,
+                format!("the vxlan port of network `{}` is 0", key.value),
+            )
+            .with_label(span, "must be 1 to 65535")
+            .with_help("leave `vxlan_port` out for the IANA port 4789");
+        }
+    }
+}
+
+/// The largest VNI (24 bits).
+const VNI_MAX: u32 = (1 << 24) - 1;
 
 /// Gives stretched network `name`, and its interfaces that have no MTU of their own,
 /// the largest MTU its tunnels carry.
