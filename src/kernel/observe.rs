@@ -457,7 +457,7 @@ fn dump_namespace(
 
 /// Reads the static flood entries of the namespace's vxlan devices: the all-zero MAC
 /// entries of their forwarding databases, but the one the kernel makes itself for a
-/// vxlan's `remote`.
+/// vxlan's `remote` or `group`.
 fn dump_flood(
     sock: &mut RouteSocket,
     by_index: &HashMap<u32, String>,
@@ -496,7 +496,7 @@ fn dump_flood(
     })?;
     for (name, dst) in found {
         if let Some(LinkKind::Vxlan(v)) = ns.links.get_mut(&name).map(|l| &mut l.kind)
-            && v.remote != Some(dst)
+            && v.remote.or(v.group) != Some(dst)
         {
             v.flood.insert(dst);
         }

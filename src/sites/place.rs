@@ -72,8 +72,8 @@ pub fn place(lab: &Lab, mut desired: NetState, site: &str) -> NetState {
         end.master = Some(network.bridge.clone());
         fabric.links.insert(stretch.device.clone(), end);
     }
-    // Node interfaces on stretched networks get a MAC address of their own, the same
-    // whenever they are made: the other sites' neighbour caches and the tunnels'
+    // Node interfaces on stretched networks without a MAC in the file get one of their
+    // own, the same whenever they are made: the other sites' neighbour caches and the tunnels'
     // learned entries still hold when a site is destroyed and applied again.
     let stretched_bridges: BTreeSet<&str> = sites
         .stretched
@@ -95,6 +95,7 @@ pub fn place(lab: &Lab, mut desired: NetState, site: &str) -> NetState {
             .namespaces
             .get_mut(&ns)
             .and_then(|n| n.links.get_mut(&name))
+            .filter(|l| l.mac.is_none())
         {
             link.mac = Some(stable_mac(&lab.name, &ns, &name));
         }
