@@ -99,7 +99,12 @@ impl Drop for Machine {
 }
 
 fn sh(cmd: &mut Command) -> io::Result<()> {
-    let out = cmd.stdin(Stdio::null()).output()?;
+    run_quiet(cmd.stdin(Stdio::null()))
+}
+
+/// Runs `cmd` with the standard input it has, failing with its stderr.
+fn run_quiet(cmd: &mut Command) -> io::Result<()> {
+    let out = cmd.output()?;
     if out.status.success() {
         Ok(())
     } else {
@@ -132,12 +137,19 @@ fn machines() -> io::Result<(Machine, Machine)> {
 
 /// Runs both commands at once: the wall clock until the later one ends, and each one's
 /// wall clock, peak RSS and failure.
-fn both(cmds: [Command; 2], logs: &Path, tag: &str) -> io::Result<(Duration, Vec<Step>)> {
+/// The lab file goes to each on its standard input (`-`): the machines have their own
+/// `/run`, where the file is not.
+fn both(
+    cmds: [Command; 2],
+    file: &Path,
+    logs: &Path,
+    tag: &str,
+) -> io::Result<(Duration, Vec<Step>)> {
     let start = Instant::now();
     let mut pids = Vec::new();
     let mut children = Vec::new();
     for (mut cmd, site) in cmds.into_iter().zip(["a", "b"]) {
-        cmd.stdin(Stdio::null())
+        cmd.stdin(std::fs::File::open(file)?)
             .stdout(std::fs::File::create(
                 logs.join(format!("{tag}_{site}.out")),
             )?)
@@ -201,7 +213,7 @@ pub fn run(job: &Job, lab: &GenLab, work: &Path) -> Vec<Step> {
         Ok(m) => m,
         Err(e) => return failed(format!("making the two machines: {e}")),
     };
-    let f = file.to_str().expect("a UTF-8 path");
+    let f = "-";
     let on_both = |verb: &str, extra: &[&str]| -> [Command; 2] {
         [(&a, "a"), (&b, "b")].map(|(m, site)| {
             let mut args = vec![verb, "--site", site, f];
@@ -215,7 +227,7 @@ pub fn run(job: &Job, lab: &GenLab, work: &Path) -> Vec<Step> {
         ("plan", "plan", &["--detailed-exitcode"][..]),
         ("destroy", "destroy", &[][..]),
     ] {
-        match both(on_both(verb, extra), work, step) {
+        match both(on_both(verb, extra), &file, work, step) {
             Ok((wall, each)) => {
                 let error = each.iter().find_map(|s| s.error.clone());
                 let mut error = error;
@@ -225,13 +237,14 @@ pub fn run(job: &Job, lab: &GenLab, work: &Path) -> Vec<Step> {
                         &bin,
                         &["check", "--site", "a", f, "--from", "h0", "--to", "h2"],
                     );
-                    if let Err(e) = sh(&mut check) {
+                    let fed = std::fs::File::open(&file).map(|lab| check.stdin(lab));
+                    if let Err(e) = fed.and_then(run_quiet) {
                         error = Some(format!("exited 0 but h0 does not reach h2: {e}"));
                     }
                 }
                 steps.push(Step {
                     step: step.to_string(),
-                    wall_ms: error.is_none().then(|| wall.as_secs_f64() * 1e3),
+                    wall_ms: error.is_none().then_some(wall.as_secs_f64() * 1e3),
                     maxrss_kib: each.iter().filter_map(|s| s.maxrss_kib).max(),
                     own_ms: None,
                     error,
