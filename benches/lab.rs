@@ -18,6 +18,8 @@ mod baselines;
 mod inner;
 #[path = "lab/report.rs"]
 mod report;
+#[path = "lab/sites.rs"]
+mod sites;
 
 use std::io::Read as _;
 use std::os::unix::process::CommandExt as _;
@@ -185,7 +187,9 @@ fn drive(mut args: Args) -> Result<(), String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("finding this benchmark's binary: {e}"))?;
     let (nshost, nshost_missing) = match nshost_bin(&args) {
-        _ if !args.methods.contains(&Method::Nshost) => (None, None),
+        _ if !args.methods.contains(&Method::Nshost) && !args.methods.contains(&Method::Sites) => {
+            (None, None)
+        }
         Ok(p) => (Some(p), None),
         Err(why) => {
             eprintln!(
@@ -235,7 +239,9 @@ fn drive(mut args: Args) -> Result<(), String> {
                     }
                 }
                 let result = match (&nshost_missing, method) {
-                    (Some(why), Method::Nshost) => Err(format!("not measured: {why}")),
+                    (Some(why), Method::Nshost | Method::Sites) => {
+                        Err(format!("not measured: {why}"))
+                    }
                     _ => run_sandbox(cmd, timeout),
                 };
                 let steps = match result {
@@ -325,6 +331,7 @@ fn fill_sandbox_failure(method: Method, steps: Vec<inner::Step>) -> Vec<inner::S
         Method::Bash => &["build", "teardown"],
         Method::Batch => &["build", "dump", "teardown"],
         Method::Floor => &["build", "teardown"],
+        Method::Sites => &["apply", "apply_a", "apply_b", "plan", "destroy"],
     };
     names
         .iter()

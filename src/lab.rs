@@ -32,6 +32,10 @@ pub struct Lab {
     /// The reachability checks the file declares (none: `check::defaults` derives them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<crate::check::Check>,
+    /// The machines the lab is spread over and what is placed on each; `None` for a
+    /// lab on one machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sites: Option<crate::sites::LabSites>,
 }
 
 impl PartialEq for Lab {

@@ -48,6 +48,7 @@ pub mod process;
 pub mod report;
 pub mod sandbox;
 pub mod services;
+pub mod sites;
 pub mod state;
 pub mod status;
 pub mod topology;

@@ -34,6 +34,8 @@ pub enum Method {
     Batch,
     /// The C floor `nsfloor N` (only with `--floor-bin`).
     Floor,
+    /// nshost on two sandboxed machines at once, the lab split over two sites.
+    Sites,
 }
 
 /// One measured step of a run.
@@ -52,7 +54,7 @@ pub struct Step {
 }
 
 impl Step {
-    fn failed(step: &str, error: impl Into<String>) -> Step {
+    pub fn failed(step: &str, error: impl Into<String>) -> Step {
         Step {
             step: step.to_string(),
             error: Some(error.into()),
@@ -275,6 +277,7 @@ pub fn run(job: &Job) -> SandboxRun {
         Method::Bash => run_baseline(job, &lab, &work, baselines::per_operation(&lab)),
         Method::Batch => run_baseline(job, &lab, &work, baselines::batch(&lab)),
         Method::Floor => run_floor(job, &work),
+        Method::Sites => crate::sites::run(job, &lab, &work),
     };
     SandboxRun { steps }
 }

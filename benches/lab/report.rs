@@ -88,6 +88,36 @@ const ROWS: &[RowDef] = &[
         ratio: Ratio::NshostOver("plan"),
     },
     RowDef {
+        method: Method::Sites,
+        step: "apply",
+        label: "nshost apply, 2 sites at once (later end)",
+        ratio: Ratio::OverNshost("apply"),
+    },
+    RowDef {
+        method: Method::Sites,
+        step: "apply_a",
+        label: "  site a: r0, r1 and their hosts",
+        ratio: Ratio::OverNshost("apply"),
+    },
+    RowDef {
+        method: Method::Sites,
+        step: "apply_b",
+        label: "  site b: r2, r3 and their hosts",
+        ratio: Ratio::OverNshost("apply"),
+    },
+    RowDef {
+        method: Method::Sites,
+        step: "plan",
+        label: "nshost plan, 2 sites at once (no-op)",
+        ratio: Ratio::OverNshost("plan"),
+    },
+    RowDef {
+        method: Method::Sites,
+        step: "destroy",
+        label: "nshost destroy, 2 sites at once",
+        ratio: Ratio::OverNshost("destroy"),
+    },
+    RowDef {
         method: Method::Floor,
         step: "build",
         label: "nsfloor (C): build, own clock",
@@ -227,7 +257,7 @@ fn num(v: Option<f64>) -> String {
 fn rss_is_meaningful(row: &Row) -> bool {
     match row.method {
         Method::Bash | Method::Batch => row.step == "dump",
-        Method::Nshost | Method::Floor => true,
+        Method::Nshost | Method::Floor | Method::Sites => true,
     }
 }
 

@@ -20,6 +20,8 @@ pub struct ApplyArgs {
     /// `nshost plan -o`.
     pub file: PathBuf,
     #[command(flatten)]
+    pub site: super::SiteArg,
+    #[command(flatten)]
     pub lock: LockWait,
     /// Keep what was done when the apply fails, instead of undoing it.
     #[arg(long)]
@@ -36,10 +38,12 @@ pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
     if workflow::saved::is_saved_plan(&args.file) {
         return run_saved(args, global);
     }
-    let loaded = workflow::load(&args.file)?;
+    let loaded = args.site.load(&args.file)?;
     super::warnings(&loaded, global);
     let warnings = super::warning_reports(&loaded);
-    let suite = args.check.then(|| check::Suite::of(&loaded.lab));
+    let suite = args
+        .check
+        .then(|| nshost::sites::suite_here(&loaded.lab, check::Suite::of(&loaded.lab)));
     let _lock = workflow::lock(&loaded.lab.name, args.lock.lock_timeout)?;
     let mut planned = workflow::plan_loaded(loaded)?;
     let applied = carry_out(&mut planned, &args, global)?;

@@ -44,6 +44,8 @@ pub struct CheckArgs {
     #[arg(long, requires = "from", value_parser = ["ipv4", "ipv6"])]
     pub family: Option<String>,
     #[command(flatten)]
+    pub site: super::SiteArg,
+    #[command(flatten)]
     pub tuning: Tuning,
     /// Show every check. By default a table longer than the terminal (or than 40 rows
     /// when stdout is not a terminal) shows only the failed checks, and counts the rest.
@@ -84,7 +86,7 @@ fn timeout(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: CheckArgs, global: &Global) -> Result<ExitCode, Error> {
-    let loaded = workflow::load(&args.file)?;
+    let loaded = args.site.load(&args.file)?;
     super::warnings(&loaded, global);
     let suite = match (&args.from, &args.to) {
         (Some(from), Some(to)) => {
@@ -111,6 +113,8 @@ pub fn run(args: CheckArgs, global: &Global) -> Result<ExitCode, Error> {
         }
         _ => Suite::of(&loaded.lab),
     };
+    // Checks from this site's nodes only; those to other sites cross the tunnels.
+    let suite = nshost::sites::suite_here(&loaded.lab, suite);
     // Shared, like a plan: checks never run while an apply of the lab is half done.
     let _lock = workflow::lock_shared(&loaded.lab.name, args.lock.lock_timeout)?;
     if let Some(warning) = check::neighbour_warning(&suite).filter(|_| global.chatty()) {

@@ -20,6 +20,8 @@ pub struct DestroyArgs {
     #[arg(long, value_parser = super::lab_name)]
     pub lab: Option<String>,
     #[command(flatten)]
+    pub site: super::SiteArg,
+    #[command(flatten)]
     pub lock: LockWait,
     #[command(flatten)]
     pub view: super::PlanView,
@@ -29,7 +31,9 @@ pub fn run(args: DestroyArgs, global: &Global) -> Result<ExitCode, Error> {
     let mut warnings = Vec::new();
     let (lab, named) = match (args.file, args.lab) {
         (Some(file), _) => {
-            let loaded = workflow::load(&file)?;
+            // Each site's machine holds only its own part: destroying it there leaves
+            // the other sites running.
+            let loaded = args.site.load(&file)?;
             warnings = super::warning_reports(&loaded);
             (loaded.lab.name, false)
         }

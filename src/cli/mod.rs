@@ -123,6 +123,25 @@ impl PlanView {
     }
 }
 
+/// Which machine this is, for a lab spread over several (`sites`).
+#[derive(Args, Debug)]
+pub struct SiteArg {
+    /// The site (machine) this is, for a lab with `sites`: only what is placed on it
+    /// (its nodes, and its ends of the networks stretched to other sites) is reconciled.
+    #[arg(long, value_name = "NAME")]
+    pub site: Option<String>,
+}
+
+impl SiteArg {
+    /// The lab file, loaded and narrowed to this site.
+    pub fn load(
+        &self,
+        file: &std::path::Path,
+    ) -> Result<nshost::workflow::Loaded, nshost::workflow::Error> {
+        nshost::workflow::load_site(file, self.site.as_deref())
+    }
+}
+
 /// How long to wait for the lab's lock.
 #[derive(Args, Debug)]
 pub struct LockWait {

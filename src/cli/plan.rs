@@ -27,13 +27,15 @@ pub struct PlanArgs {
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
+    pub site: super::SiteArg,
+    #[command(flatten)]
     pub lock: LockWait,
     #[command(flatten)]
     pub view: super::PlanView,
 }
 
 pub fn run(args: PlanArgs, global: &Global) -> Result<ExitCode, Error> {
-    let loaded = workflow::load(&args.file)?;
+    let loaded = args.site.load(&args.file)?;
     super::warnings(&loaded, global);
     let warnings = super::warning_reports(&loaded);
     // Shared: plans run side by side, but never see an apply half done.

@@ -28,6 +28,8 @@ pub struct StatusArgs {
     #[arg(long, value_name = "GLOB", value_parser = glob_pattern)]
     pub limit: Vec<glob::Pattern>,
     #[command(flatten)]
+    pub site: super::SiteArg,
+    #[command(flatten)]
     pub lock: LockWait,
 }
 
@@ -50,7 +52,7 @@ fn glob_pattern(text: &str) -> Result<glob::Pattern, String> {
 pub fn run(args: StatusArgs, global: &Global) -> Result<ExitCode, Error> {
     let target = match (args.file, args.lab) {
         (Some(file), _) => {
-            let loaded = workflow::load(&file)?;
+            let loaded = args.site.load(&file)?;
             super::warnings(&loaded, global);
             Target::File(Box::new(loaded))
         }

@@ -73,6 +73,8 @@ enum Work<'p> {
     Create(CreateSpec, Vec<usize>),
     Netlink {
         ns: &'p str,
+        /// Sent from the namespace nshost runs in, not from inside `ns`.
+        underlay: bool,
         batch: RouteBatch,
         /// The change of each request of the batch.
         owners: Vec<usize>,
@@ -142,7 +144,8 @@ fn build_step<'p>(
             }
             Work::Create(spec, owners)
         }
-        Executor::Netlink(ns) => {
+        Executor::Netlink(ns) | Executor::Underlay(ns) => {
+            let underlay = matches!(step.executor, Executor::Underlay(_));
             let mut batch = RouteBatch::new();
             let mut owners = Vec::new();
             for op in &step.ops {
@@ -158,7 +161,12 @@ fn build_step<'p>(
                     owners.push(op.change);
                 }
             }
-            Work::Netlink { ns, batch, owners }
+            Work::Netlink {
+                ns,
+                underlay,
+                batch,
+                owners,
+            }
         }
         Executor::Proc(ns) => {
             let mut writes = Vec::new();
@@ -222,6 +230,9 @@ impl Work<'_> {
     fn executor(&self) -> String {
         match self {
             Work::Create(spec, _) => format!("create {}", spec.name),
+            Work::Netlink {
+                ns, underlay: true, ..
+            } => format!("netlink from the underlay into {ns}"),
             Work::Netlink { ns, .. } => format!("netlink in {ns}"),
             Work::Proc { ns, .. } => format!("/proc/sys in {ns}"),
             Work::Delete(ns, _) => format!("delete {ns}"),
@@ -350,9 +361,18 @@ fn run(plan: &Plan, work: &Work<'_>) -> (ApplyStats, Vec<ChangeError>) {
                 ),
             }
         }
-        Work::Netlink { ns, batch, owners } => {
+        Work::Netlink {
+            ns,
+            underlay,
+            batch,
+            owners,
+        } => {
             let result = (|| -> io::Result<Vec<crate::netlink::NlError>> {
-                entered(ns)?;
+                if *underlay {
+                    netns::enter_home()?;
+                } else {
+                    entered(ns)?;
+                }
                 let mut sock = RouteSocket::open()?;
                 sock.execute(batch, &mut netns::open_fd)
             })();

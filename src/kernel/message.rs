@@ -11,6 +11,9 @@ use netlink_packet_route::link::{
     AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute,
     LinkFlags, LinkInfo, LinkMessage,
 };
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteNextHop, RouteNextHopFlags,
     RouteProtocol, RouteScope, RouteType as NlRouteType,
@@ -103,6 +106,34 @@ impl IfIndexes {
     }
 }
 
+/// A static flood entry of vxlan `ifindex` (an all-zero MAC entry of its own forwarding
+/// database, towards `dst`), added or deleted.
+fn flood_entry(ifindex: u32, dst: std::net::IpAddr, add: bool) -> Request {
+    let mut msg = NeighbourMessage::default();
+    msg.header.family = AddressFamily::Bridge;
+    msg.header.ifindex = ifindex;
+    msg.header.state = NeighbourState::Permanent;
+    msg.header.flags = NeighbourFlags::Own;
+    msg.attributes
+        .push(NeighbourAttribute::LinkLayerAddress(vec![0; 6]));
+    let dst = match dst {
+        std::net::IpAddr::V4(a) => a.octets().to_vec(),
+        std::net::IpAddr::V6(a) => a.octets().to_vec(),
+    };
+    msg.attributes
+        .push(NeighbourAttribute::Destination(NeighbourAddress::Other(
+            dst,
+        )));
+    if add {
+        Request::plain(
+            RouteNetlinkMessage::NewNeighbour(msg),
+            NLM_F_CREATE | NLM_F_APPEND,
+        )
+    } else {
+        Request::plain(RouteNetlinkMessage::DelNeighbour(msg), 0)
+    }
+}
+
 /// A request could not be built.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BuildError {
@@ -144,6 +175,26 @@ pub fn build(
             name: name.to_string(),
         })
     };
+    if part == Part::Flood {
+        let Change::AddLink {
+            ns,
+            name,
+            link: Link {
+                kind: LinkKind::Vxlan(v),
+                ..
+            },
+            ..
+        } = change
+        else {
+            return Err(BuildError::NotNetlink(change.describe()));
+        };
+        let i = index(idx, ns, name)?;
+        return Ok(v
+            .flood
+            .iter()
+            .map(|dst| flood_entry(i, *dst, true))
+            .collect());
+    }
     if part == Part::PeerUp {
         let Change::AddLink { peer: Some(p), .. } = change else {
             return Err(BuildError::NotNetlink(change.describe()));
@@ -243,6 +294,14 @@ pub fn build(
                         msg.attributes
                             .push(LinkAttribute::Link(index(idx, ns, &m.parent)?));
                     }
+                    if let LinkKind::Vxlan(v) = kind
+                        && v.underlay
+                    {
+                        // Sent from the underlay's socket, which the tunnel keeps, and
+                        // placed in `ns` by the same request.
+                        msg.attributes.push(LinkAttribute::NetNsFd(FD_PLACEHOLDER));
+                        req.ns_fd = Some(ns.clone());
+                    }
                     msg.attributes.push(LinkAttribute::LinkInfo(info));
                 }
             }
@@ -275,13 +334,32 @@ pub fn build(
             {
                 msg.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
             }
-            if from.kind.attrs_differ(&to.kind)
-                && let Some(info) = kinds::link_info(&to.kind, &|n| idx.get(ns, n), true)
+            // Flood entries are the device's forwarding database, not its attributes.
+            let (from_kind, to_kind, flood) = match (&from.kind, &to.kind) {
+                (LinkKind::Vxlan(a), LinkKind::Vxlan(b)) => (
+                    LinkKind::Vxlan(a.without_flood()),
+                    LinkKind::Vxlan(b.without_flood()),
+                    Some((&a.flood, &b.flood)),
+                ),
+                _ => (from.kind.clone(), to.kind.clone(), None),
+            };
+            if from_kind.attrs_differ(&to_kind)
+                && let Some(info) = kinds::link_info(&to_kind, &|n| idx.get(ns, n), true)
                     .map_err(BuildError::Kind)?
             {
                 msg.attributes.push(LinkAttribute::LinkInfo(info));
             }
-            vec![Request::plain(RouteNetlinkMessage::SetLink(msg), 0)]
+            let mut out = Vec::new();
+            let link_changes =
+                !msg.attributes.is_empty() || msg.header.change_mask != LinkFlags::empty();
+            if link_changes || flood.is_none() {
+                out.push(Request::plain(RouteNetlinkMessage::SetLink(msg), 0));
+            }
+            if let Some((was, will)) = flood {
+                out.extend(was.difference(will).map(|d| flood_entry(i, *d, false)));
+                out.extend(will.difference(was).map(|d| flood_entry(i, *d, true)));
+            }
+            out
         }
         Change::DeleteLink { ns, name, .. } => {
             let i = index(idx, ns, name)?;

@@ -230,6 +230,14 @@ pub fn enter(name: &str) -> Result<Option<()>, NsError> {
     }
 }
 
+/// Returns the calling thread to the network namespace nshost runs in (the main
+/// thread's, which never changes; `/proc/self` is the main thread): the underlay, for a
+/// worker thread that may have entered a lab namespace for an earlier step.
+pub fn enter_home() -> io::Result<()> {
+    let fd = std::fs::File::open("/proc/self/ns/net")?;
+    setns(fd.as_fd(), CloneFlags::CLONE_NEWNET).map_err(errno)
+}
+
 /// Opens a descriptor on namespace `name` (for a veth end placed into it), failing if
 /// the entry holds no namespace.
 pub fn open_fd(name: &str) -> io::Result<OwnedFd> {

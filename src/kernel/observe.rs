@@ -10,9 +10,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use netlink_packet_route::AddressFamily;
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::{LinkAttribute, LinkExtentMask, LinkMessage};
+use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage};
 use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 use netlink_packet_route::route::RouteMessage;
 use netlink_packet_route::rule::RuleMessage;
@@ -463,7 +465,18 @@ fn dump_namespace(
                 }
             }
         }
+        if let LinkKind::Vxlan(v) = &mut link.kind {
+            // The tunnel's socket is in another namespace: a stretched network's end.
+            v.underlay = l.netnsid.is_some();
+        }
         ns.links.insert(l.name.clone(), link);
+    }
+    if ns
+        .links
+        .values()
+        .any(|l| matches!(l.kind, LinkKind::Vxlan(_)))
+    {
+        dump_flood(sock, &by_index, &mut ns).map_err(err("flood entries"))?;
     }
 
     if !spec.links_only {
@@ -499,6 +512,55 @@ fn dump_namespace(
         raw_peers,
         fabric_nsid,
     }))
+}
+
+/// Reads the static flood entries of the namespace's vxlan devices: the all-zero MAC
+/// entries of their forwarding databases, but the one the kernel makes itself for a
+/// vxlan's `remote` or `group`.
+fn dump_flood(
+    sock: &mut RouteSocket,
+    by_index: &HashMap<u32, String>,
+    ns: &mut Namespace,
+) -> io::Result<()> {
+    let mut req = NeighbourMessage::default();
+    req.header.family = AddressFamily::Bridge;
+    let mut found: Vec<(String, std::net::IpAddr)> = Vec::new();
+    sock.dump(RouteNetlinkMessage::GetNeighbour(req), |bytes| {
+        let Some(RouteNetlinkMessage::NewNeighbour(msg)) = parse::<crate::netlink::Route>(bytes)
+        else {
+            return;
+        };
+        let Some(name) = by_index.get(&msg.header.ifindex) else {
+            return;
+        };
+        let mut zero_mac = false;
+        let mut dst = None;
+        for a in &msg.attributes {
+            match a {
+                NeighbourAttribute::LinkLayerAddress(mac) => zero_mac = mac.iter().all(|b| *b == 0),
+                NeighbourAttribute::Destination(d) => {
+                    dst = match d {
+                        NeighbourAddress::Inet(a) => Some(std::net::IpAddr::V4(*a)),
+                        NeighbourAddress::Inet6(a) => Some(std::net::IpAddr::V6(*a)),
+                        NeighbourAddress::Other(b) => crate::netlink::attrs::ip_any(b),
+                        _ => None,
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let (true, Some(dst)) = (zero_mac, dst) {
+            found.push((name.clone(), dst));
+        }
+    })?;
+    for (name, dst) in found {
+        if let Some(LinkKind::Vxlan(v)) = ns.links.get_mut(&name).map(|l| &mut l.kind)
+            && v.remote.or(v.group) != Some(dst)
+        {
+            v.flood.insert(dst);
+        }
+    }
+    Ok(())
 }
 
 /// Dumps what is in namespace `name` besides its links, from inside: addresses, routes,

@@ -115,6 +115,8 @@ fn variants() -> Vec<NetState> {
                         group: None,
                         port: VXLAN_PORT,
                         dev: Some("eth1".into()),
+                        underlay: false,
+                        flood: Default::default(),
                     }),
                 )
                 .address("hq-gw", "vx0", "10.77.0.1/24")

@@ -234,6 +234,13 @@ pub fn kind_attrs(kind: &LinkKind) -> Vec<String> {
             if let Some(dev) = &v.dev {
                 parts.push(format!("dev {dev}"));
             }
+            if v.underlay {
+                parts.push("socket in the underlay".into());
+            }
+            if !v.flood.is_empty() {
+                let peers: Vec<String> = v.flood.iter().map(ToString::to_string).collect();
+                parts.push(format!("flood {}", peers.join(" ")));
+            }
         }
         LinkKind::Macvlan(m) => {
             parts.push(format!("parent {}", m.parent));

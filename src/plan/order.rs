@@ -35,6 +35,9 @@ const PHASE_PEER_UP: usize = 6;
 /// The phase whose barrier precedes deleting a veth pair from its other end: route and
 /// rule deletions in the namespace go first.
 const PHASE_DELETE_LINK: usize = 1;
+/// The phase of a new vxlan's flood entries: with the settings of one link, after
+/// every link.
+const PHASE_FLOOD: usize = 8;
 
 /// The per-namespace phase of an operation; namespace creation and removal have none.
 ///
@@ -47,8 +50,10 @@ const PHASE_DELETE_LINK: usize = 1;
 /// additions/replacements, 12 rule additions, 13 the firewall (its rules may name the
 /// namespace's interfaces, and it is loaded by the kernel's tools, not netlink).
 pub fn phase(c: &Change, part: Part) -> Option<usize> {
-    if part == Part::PeerUp {
-        return Some(PHASE_PEER_UP);
+    match part {
+        Part::PeerUp => return Some(PHASE_PEER_UP),
+        Part::Flood => return Some(PHASE_FLOOD),
+        Part::Main => {}
     }
     Some(match c {
         Change::AddNamespace { .. } | Change::DeleteNamespace { .. } => return None,
@@ -91,6 +96,25 @@ pub fn ops_of(c: &Change, created: &HashSet<&str>) -> Vec<(Part, Executor)> {
             (Part::Main, Executor::Netlink(ns)),
             (Part::PeerUp, Executor::Netlink(p.at.ns.clone())),
         ],
+        Change::AddLink {
+            link:
+                crate::state::Link {
+                    kind: LinkKind::Vxlan(v),
+                    ..
+                },
+            ..
+        } => {
+            let main = if v.underlay {
+                Executor::Underlay(ns.clone())
+            } else {
+                Executor::Netlink(ns.clone())
+            };
+            let mut ops = vec![(Part::Main, main)];
+            if !v.flood.is_empty() {
+                ops.push((Part::Flood, Executor::Netlink(ns)));
+            }
+            ops
+        }
         _ => vec![(Part::Main, Executor::Netlink(ns))],
     }
 }
@@ -302,8 +326,8 @@ fn build(ops: &Ops<'_>, desired: &NetState, route_edges: bool) -> DiGraph<Node, 
             },
             _ => unreachable!("only namespace changes have no phase"),
         }
-        if part == Part::PeerUp {
-            // The far end goes up once the pair exists.
+        if part != Part::Main {
+            // The far end goes up, and flood entries are added, once the link exists.
             edges.push((node(ops.first_op[ops.ops[i].change]), me));
             continue;
         }

@@ -17,6 +17,10 @@ pub enum Executor {
     Create(String),
     /// One batch of netlink requests on a socket inside `ns`.
     Netlink(String),
+    /// One batch of netlink requests on a socket in the namespace nshost runs in (the
+    /// machine's underlay), creating links placed in `ns`: the vxlan ends of stretched
+    /// networks, whose UDP socket stays where they were created from.
+    Underlay(String),
     /// A short-lived thread inside `ns` writing under `/proc/sys`.
     Proc(String),
     /// Unmounting and removing `ns`'s entry under `/run/netns`.
@@ -32,6 +36,7 @@ impl Executor {
         match self {
             Executor::Create(ns)
             | Executor::Netlink(ns)
+            | Executor::Underlay(ns)
             | Executor::Proc(ns)
             | Executor::Delete(ns)
             | Executor::Firewall(ns) => ns,
@@ -49,6 +54,9 @@ impl Executor {
 pub enum Part {
     Main,
     PeerUp,
+    /// The static flood entries of a new vxlan, from a socket in its namespace (after
+    /// the link: a vxlan end created from the underlay cannot be given them there).
+    Flood,
 }
 
 /// One operation: a part of the change at index `change` of the plan.

@@ -54,9 +54,11 @@ impl Context<'_> {
     /// For a lab file: every name it gives.
     pub fn from_loaded(loaded: &Loaded) -> Self {
         let lab = &loaded.lab;
+        // Only the nodes this machine holds (all of them, but for a lab over sites).
         let declared = lab
             .nodes
             .iter()
+            .filter(|(_, node)| loaded.desired.namespaces.contains_key(&node.ns))
             .map(|(name, node)| (node.ns.clone(), (name.clone(), node_role(node.role))))
             .collect();
         // The table names are the topology's own; the validated lab keeps numbers only.
@@ -312,6 +314,19 @@ fn networks(cx: &Context, fabric: &Namespace) -> Vec<NetworkStatus> {
                 .values()
                 .filter(|p| p.master.as_ref() == Some(bridge))
                 .count(),
+            tunnel: fabric.links.iter().find_map(|(name, p)| match &p.kind {
+                LinkKind::Vxlan(v) if v.underlay && p.master.as_ref() == Some(bridge) => {
+                    Some(super::TunnelStatus {
+                        device: name.clone(),
+                        vni: v.id,
+                        local: v.local,
+                        port: v.port,
+                        peers: v.flood.iter().copied().collect(),
+                        up: p.up,
+                    })
+                }
+                _ => None,
+            }),
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));

@@ -291,6 +291,23 @@ pub struct NetworkStatus {
     pub mtu: Option<u32>,
     /// Node interfaces on it.
     pub ports: usize,
+    /// The network's vxlan end on this machine, when it is stretched to other sites.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<TunnelStatus>,
+}
+
+/// The vxlan end of a network stretched over several sites, as the kernel has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct TunnelStatus {
+    /// The vxlan device in the fabric.
+    pub device: String,
+    pub vni: u32,
+    /// This machine's underlay address: the tunnel's source.
+    pub local: Option<std::net::IpAddr>,
+    pub port: u16,
+    /// The other sites' underlay addresses it floods to.
+    pub peers: Vec<std::net::IpAddr>,
+    pub up: bool,
 }
 
 impl LabStatus {

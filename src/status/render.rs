@@ -60,7 +60,39 @@ pub fn lab(status: &LabStatus, view: View) -> String {
             out.push_str(&section(status));
         }
     }
+    if matches!(view, View::Summary | View::All)
+        && status.networks.iter().any(|n| n.tunnel.is_some())
+    {
+        out.push_str("\nStretched networks (vxlan ends on this machine):\n");
+        out.push_str(&tunnels_table(status));
+    }
     out
+}
+
+/// Each stretched network's vxlan end here, and the sites it floods to.
+fn tunnels_table(s: &LabStatus) -> String {
+    let mut t = Table::new(&["NETWORK", "VXLAN", "VNI", "LOCAL", "PORT", "STATE", "PEERS"]);
+    t.right(&[2, 4]);
+    for n in &s.networks {
+        let Some(v) = &n.tunnel else {
+            continue;
+        };
+        let peers: Vec<String> = v.peers.iter().map(ToString::to_string).collect();
+        t.row(vec![
+            n.name.clone(),
+            v.device.clone(),
+            v.vni.to_string(),
+            v.local.map(|a| a.to_string()).unwrap_or_default(),
+            v.port.to_string(),
+            if v.up { "UP" } else { "DOWN" }.to_string(),
+            if peers.is_empty() {
+                "none".to_string()
+            } else {
+                peers.join(", ")
+            },
+        ]);
+    }
+    t.render()
 }
 
 fn header(s: &LabStatus) -> String {

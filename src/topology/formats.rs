@@ -180,6 +180,17 @@ format_type!(
 );
 
 format_type!(
+    /// A site's name (a machine of a lab spread over several).
+    SiteName,
+    json_schema!({
+        "description": "A site name: letters, digits, `_`, `.` and `-`.",
+        "type": "string",
+        "minLength": 1,
+        "pattern": WORD_PATTERN
+    })
+);
+
+format_type!(
     /// A network's name.
     NetworkName,
     json_schema!({"type": "string", "minLength": 1})

@@ -105,6 +105,32 @@ pub struct Topology {
     )]
     #[schemars(with = "Option<Vec<Link>>")]
     pub links: Vec<Spanned<Link>>,
+    /// The machines the lab is spread over, by name (`--site NAME` picks one). Without
+    /// any, the lab is on one machine. A network with members on several sites is
+    /// stretched between them by kernel VXLAN over their underlay addresses.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "formats::Map<formats::SiteName, Site>")]
+    pub sites: NamedMap<Site>,
+    /// The site of every router and host without a `site` of its own. Default: the
+    /// first site.
+    #[serde(default)]
+    #[schemars(with = "Option<formats::SiteName>")]
+    pub default_site: Option<Spanned<String>>,
+}
+
+/// A machine of a lab spread over several.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    /// The address other sites reach this machine at (IPv4 or IPv6): the local end of
+    /// its vxlan tunnels, and where the other sites send theirs.
+    #[schemars(with = "formats::IpAddress")]
+    pub underlay: Spanned<String>,
+    /// MTU of the underlay between the sites. Default 1500. A stretched network's MTU
+    /// must fit in it with the VXLAN encapsulation (50 bytes over IPv4, 70 over IPv6).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 68, max = 65535))]
+    pub mtu: Option<Spanned<u32>>,
 }
 
 /// Shared settings for routers and for hosts (`defaults`, or one of `groups`).
@@ -303,6 +329,15 @@ pub struct Network {
     #[serde(default)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub allow_overlap: bool,
+    /// The VXLAN network identifier when the network is stretched over several sites
+    /// (0 to 16777215). Default: derived from the lab's and the network's names.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 0, max = 16777215))]
+    pub vni: Option<Spanned<u32>>,
+    /// The UDP port of its VXLAN tunnels when the network is stretched. Default 4789.
+    #[serde(default)]
+    #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
+    pub vxlan_port: Option<Spanned<u16>>,
 }
 
 /// A router.
@@ -340,6 +375,10 @@ pub struct Router {
     /// `nft -f` and `ipset restore` (packages iptables, nftables, ipset).
     #[serde(default)]
     pub firewall: Option<FirewallSpec>,
+    /// The site (machine) it is placed on, one of `sites`. Default: `default_site`.
+    #[serde(default)]
+    #[schemars(with = "Option<formats::SiteName>")]
+    pub site: Option<Spanned<String>>,
 }
 
 /// A router interface.
@@ -745,6 +784,10 @@ pub struct Host {
     /// `nft -f` and `ipset restore` (packages iptables, nftables, ipset).
     #[serde(default)]
     pub firewall: Option<FirewallSpec>,
+    /// The site (machine) it is placed on, one of `sites`. Default: `default_site`.
+    #[serde(default)]
+    #[schemars(with = "Option<formats::SiteName>")]
+    pub site: Option<Spanned<String>>,
 }
 
 /// A node's firewall: each part optional, each the text its tool reads.

@@ -253,8 +253,18 @@ mod tests {
         assert_eq!(
             names,
             [
-                "name", "prefix", "tables", "networks", "routers", "hosts", "checks", "defaults",
-                "groups", "links"
+                "name",
+                "prefix",
+                "tables",
+                "networks",
+                "routers",
+                "hosts",
+                "checks",
+                "defaults",
+                "groups",
+                "links",
+                "sites",
+                "default_site"
             ],
             "the fields in the order the lab file's type declares them"
         );
@@ -309,6 +319,8 @@ mod tests {
                 "/definitions/Interface/properties/mtu",
                 "/definitions/Link/properties/mtu",
                 "/definitions/Network/properties/mtu",
+                "/definitions/Network/properties/vni",
+                "/definitions/Network/properties/vxlan_port",
                 "/definitions/NexthopSpec/properties/weight",
                 "/definitions/Ports/anyOf",
                 "/definitions/RouteProto/anyOf",
@@ -316,6 +328,7 @@ mod tests {
                 "/definitions/RuleSpec/properties/priority",
                 "/definitions/RuleSpec/properties/suppress_prefixlength",
                 "/definitions/ServiceSpec/properties/port",
+                "/definitions/Site/properties/mtu",
                 "/definitions/TableNumber",
                 "/definitions/TableRef/anyOf",
                 "/definitions/VxlanSpec/properties/id",

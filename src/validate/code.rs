@@ -134,6 +134,10 @@ codes! {
     UnknownCheckTarget => "unknown_check_target",
     CheckOutsideLab => "check_outside_lab",
     CheckNoAddress => "check_no_address",
+    // Sites
+    UnknownSite => "unknown_site",
+    MixedUnderlay => "mixed_underlay",
+    StretchedMtu => "stretched_mtu",
 }
 
 impl std::fmt::Display for Code {

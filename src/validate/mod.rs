@@ -32,6 +32,7 @@ mod route_parts;
 mod routes;
 mod rules;
 mod services;
+mod sites;
 mod sysctls;
 mod tables;
 #[cfg(test)]
@@ -278,7 +279,9 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
         origins: Default::default(),
         warnings: Vec::new(),
         checks: Vec::new(),
+        sites: None,
     };
+    lab.sites = sites::check_sites(cx, topo, &mut lab, &nets);
     lab.checks = checks::check_checks(cx, topo, &lab);
     let net_spans = nets.iter().map(|n| (n.name.clone(), n.span)).collect();
     lab.origins = Origins {

@@ -97,6 +97,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Services(#[from] crate::services::control::ControlError),
+    /// `--site` missing for a lab with sites, given for one without, or unknown.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Site(#[from] crate::sites::SiteError),
 }
 
 impl Error {

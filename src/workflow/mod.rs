@@ -46,6 +46,12 @@ pub fn load(path: &Path) -> Result<Loaded, Error> {
     load_source(source)
 }
 
+/// [`load`], then only what is placed on `site`, for a lab spread over several machines
+/// (see [`crate::sites`]). A lab with sites needs one; a lab without takes none.
+pub fn load_site(path: &Path, site: Option<&str>) -> Result<Loaded, Error> {
+    Ok(crate::sites::select(load(path)?, site)?)
+}
+
 /// Parses, validates and lowers lab text already in memory.
 pub fn load_source(source: SourceFile) -> Result<Loaded, Error> {
     if saved::looks_like_plan(source.text.as_bytes()) {

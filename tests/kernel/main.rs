@@ -34,6 +34,7 @@ mod sandbox_try;
 mod saved;
 mod services;
 mod shorthand;
+mod sites;
 mod status;
 mod strays;
 
@@ -200,7 +201,7 @@ fn kernel_tests_pass_unprivileged() {
         0o755,
     );
     let nshost = copy(&ktest::nshost_bin(), dir.join("nshost"), 0o755);
-    for lab in ["small.yaml", "full.yaml"] {
+    for lab in ["small.yaml", "full.yaml", "two-sites.yaml"] {
         copy(&topology(lab), dir.join("topologies").join(lab), 0o644);
     }
     let root = nix::unistd::geteuid().is_root();
@@ -233,7 +234,7 @@ fn kernel_tests_pass_unprivileged() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(
-        passed >= 29,
+        passed >= 30,
         "expected every other kernel test to run and pass:\n{stdout}"
     );
 }

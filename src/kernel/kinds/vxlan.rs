@@ -55,6 +55,8 @@ pub fn decode(data: &[u8], name_of: &dyn Fn(u32) -> Option<String>) -> Vxlan {
         group: None,
         port: 0,
         dev: None,
+        underlay: false,
+        flood: Default::default(),
     };
     for (k, val) in attrs(data) {
         match k {

@@ -259,6 +259,8 @@ fn stacked_kinds_round_trip() {
         group: None,
         port: 4789,
         dev: Some("eth0".into()),
+        underlay: false,
+        flood: Default::default(),
     });
     let mv = LinkKind::Macvlan(Macvlan {
         parent: "eth0".into(),
@@ -300,4 +302,70 @@ fn device_settings_are_written_as_zero_too() {
 fn the_loopback_is_always_known() {
     let idx = IfIndexes::default();
     assert_eq!(idx.get("any", "lo"), Some(1));
+}
+
+#[test]
+fn an_underlay_vxlan_is_placed_by_its_request_and_floods_from_inside() {
+    let mut idx = IfIndexes::default();
+    idx.assign("fab", "br-lan");
+    let mut vx = link(LinkKind::Vxlan(Vxlan {
+        id: 77,
+        local: Some("192.0.2.1".parse().unwrap()),
+        remote: None,
+        group: None,
+        port: 4789,
+        dev: None,
+        underlay: true,
+        flood: ["192.0.2.2".parse().unwrap(), "192.0.2.3".parse().unwrap()].into(),
+    }));
+    vx.master = Some("br-lan".into());
+    let change = Change::AddLink {
+        ns: "fab".into(),
+        name: "vx-lan".into(),
+        link: vx.clone(),
+        peer: None,
+    };
+    let made = build(&change, Part::Main, &mut idx, &HashSet::new()).unwrap();
+    assert_eq!(made.len(), 1);
+    assert_eq!(made[0].ns_fd.as_deref(), Some("fab"));
+    let flood = build(&change, Part::Flood, &mut idx, &HashSet::new()).unwrap();
+    let dsts: Vec<Vec<u8>> = flood
+        .iter()
+        .map(|r| {
+            let RouteNetlinkMessage::NewNeighbour(m) = &r.msg else {
+                panic!("{r:?}")
+            };
+            assert_eq!(m.header.family, AddressFamily::Bridge);
+            assert_eq!(r.flags, NLM_F_CREATE | NLM_F_APPEND);
+            m.attributes
+                .iter()
+                .find_map(|a| match a {
+                    NeighbourAttribute::Destination(NeighbourAddress::Other(d)) => Some(d.clone()),
+                    _ => None,
+                })
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(dsts, [vec![192, 0, 2, 2], vec![192, 0, 2, 3]]);
+    // A changed peer is one entry deleted and one added, and no link change.
+    let mut to = vx.clone();
+    if let LinkKind::Vxlan(v) = &mut to.kind {
+        v.flood = ["192.0.2.2".parse().unwrap(), "192.0.2.4".parse().unwrap()].into();
+    }
+    let update = Change::UpdateLink {
+        ns: "fab".into(),
+        name: "vx-lan".into(),
+        from: vx,
+        to,
+    };
+    let reqs = build(&update, Part::Main, &mut idx, &HashSet::new()).unwrap();
+    let kinds: Vec<&str> = reqs
+        .iter()
+        .map(|r| match r.msg {
+            RouteNetlinkMessage::DelNeighbour(_) => "del",
+            RouteNetlinkMessage::NewNeighbour(_) => "new",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["del", "new"]);
 }

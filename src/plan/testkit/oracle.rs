@@ -63,7 +63,7 @@ fn masters(c: &Change) -> Vec<(&str, &str)> {
 /// The documented ordering rules between two operations.
 fn must_precede(a: &At<'_>, b: &At<'_>, stray_recreated: &HashSet<&str>) -> bool {
     if a.index == b.index {
-        return a.part == Part::Main && b.part == Part::PeerUp;
+        return a.part == Part::Main && b.part != Part::Main;
     }
     match (a.change, b.change) {
         (Change::AddNamespace { ns, .. }, _)

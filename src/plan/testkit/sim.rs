@@ -175,6 +175,33 @@ impl Kernel {
                 l.up = p.link.up;
             }
             (_, Part::PeerUp) => return Err(format!("{} has no far end", c.describe())),
+            (Change::AddLink { ns, name, link, .. }, Part::Flood) => {
+                if executor != &Executor::Netlink(ns.clone()) {
+                    return Err(format!("flood entries of {ns}/{name} from {executor:?}"));
+                }
+                let l = ns_mut(&mut self.s, ns)?
+                    .links
+                    .get_mut(name)
+                    .ok_or_else(|| format!("no link {ns}/{name} for its flood entries"))?;
+                match (&mut l.kind, &link.kind) {
+                    (LinkKind::Vxlan(live), LinkKind::Vxlan(want)) => {
+                        live.flood = want.flood.clone();
+                    }
+                    _ => return Err(format!("flood entries on {ns}/{name}, not a vxlan")),
+                }
+            }
+            (_, Part::Flood) => return Err(format!("{} has no flood entries", c.describe())),
+            (Change::AddLink { ns, name, link, .. }, Part::Main) if matches!(&link.kind, LinkKind::Vxlan(v) if v.underlay) =>
+            {
+                if executor != &Executor::Underlay(ns.clone()) {
+                    return Err(format!("underlay vxlan {ns}/{name} from {executor:?}"));
+                }
+                let mut made = link.clone();
+                if let LinkKind::Vxlan(v) = &mut made.kind {
+                    v.flood.clear();
+                }
+                self.add_link(ns, name, &made, made.up)?;
+            }
             (Change::AddNamespace { ns, role }, _) => {
                 if executor != &Executor::Create(ns.clone()) {
                     return Err(format!("creating {ns} on {executor:?}"));

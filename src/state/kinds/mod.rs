@@ -5,4 +5,4 @@ mod macvlan;
 mod vxlan;
 
 pub use macvlan::{Macvlan, MacvlanMode};
-pub use vxlan::{VXLAN_PORT, Vxlan};
+pub use vxlan::{OVERHEAD_V4, OVERHEAD_V6, VXLAN_PORT, Vxlan};

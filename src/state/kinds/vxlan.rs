@@ -1,5 +1,8 @@
-//! A VXLAN device: its VNI, endpoints, UDP port and underlay device.
+//! A VXLAN device: its VNI, endpoints, UDP port and underlay device, and, for the
+//! vxlan ends of a network stretched over several sites, where its socket lives and
+//! its static flood entries.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -31,13 +34,36 @@ pub struct Vxlan {
     /// Underlay device, in the same namespace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dev: Option<String>,
+    /// The tunnel's UDP socket lives in the namespace nshost runs in (the machine's
+    /// underlay), not in the device's own: the vxlan end of a stretched network, created
+    /// from there into the fabric. Live: the device reports another link namespace.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub underlay: bool,
+    /// Static flood entries: the peers every frame to an unknown or broadcast
+    /// destination is sent to (all-zero MAC entries of the device's forwarding
+    /// database), so the underlay needs no multicast.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    #[schemars(with = "Vec<IpAddr>")]
+    pub flood: BTreeSet<IpAddr>,
 }
 
 impl Vxlan {
     /// Whether `self` can become `to` on the live device: the kernel changes the
-    /// endpoints and the underlay device in place, but not the VNI or the port.
+    /// endpoints, the underlay device and the flood entries in place, but not the VNI,
+    /// the port or the namespace of the socket.
     pub fn changes_in_place(&self, to: &Vxlan) -> bool {
-        self.id == to.id && self.port == to.port && self.v6() == to.v6()
+        self.id == to.id
+            && self.port == to.port
+            && self.v6() == to.v6()
+            && self.underlay == to.underlay
+    }
+
+    /// The device's own attributes, without its flood entries (what `changelink` says).
+    pub fn without_flood(&self) -> Vxlan {
+        Vxlan {
+            flood: BTreeSet::new(),
+            ..self.clone()
+        }
     }
 
     /// Whether the tunnel runs over IPv6.
@@ -79,6 +105,8 @@ mod tests {
             group: None,
             port: VXLAN_PORT,
             dev: None,
+            underlay: false,
+            flood: BTreeSet::new(),
         }
     }
 
@@ -90,6 +118,13 @@ mod tests {
         other_port.port = 8472;
         assert!(!vx(5, "10.0.0.2").changes_in_place(&other_port));
         assert!(!vx(5, "10.0.0.2").changes_in_place(&vx(5, "fd00::2")));
+        let mut flooded = vx(5, "10.0.0.2");
+        flooded.flood.insert("192.0.2.2".parse().unwrap());
+        assert!(vx(5, "10.0.0.2").changes_in_place(&flooded));
+        assert_eq!(flooded.without_flood(), vx(5, "10.0.0.2"));
+        let mut underlay = vx(5, "10.0.0.2");
+        underlay.underlay = true;
+        assert!(!vx(5, "10.0.0.2").changes_in_place(&underlay));
     }
 
     #[test]

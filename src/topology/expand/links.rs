@@ -65,6 +65,8 @@ pub(super) fn expand_links(ex: &mut Ex, topo: &mut Topology) {
                 subnets,
                 mtu: link.mtu.clone(),
                 allow_overlap: false,
+                vni: None,
+                vxlan_port: None,
             },
         );
         for (slot, (end, node, ifname)) in [(end_a, node_a, if_a), (end_b, node_b, if_b)]

@@ -79,6 +79,7 @@ impl Fill for Router {
             sysctls,
             services,
             firewall,
+            site,
             group,
         } = self;
         fill_map(interfaces, &from.interfaces, Interface::fill);
@@ -87,6 +88,7 @@ impl Fill for Router {
         fill_map(sysctls, &from.sysctls, |_, _| {});
         services.fill(&from.services);
         firewall.fill(&from.firewall);
+        site.fill(&from.site);
         group.fill(&from.group);
     }
 }
@@ -104,6 +106,7 @@ impl Fill for Host {
             sysctls,
             services,
             firewall,
+            site,
             interfaces,
             group,
         } = self;
@@ -117,6 +120,7 @@ impl Fill for Host {
         fill_map(sysctls, &from.sysctls, |_, _| {});
         services.fill(&from.services);
         firewall.fill(&from.firewall);
+        site.fill(&from.site);
         fill_map(interfaces, &from.interfaces, Interface::fill);
         group.fill(&from.group);
     }
@@ -196,6 +200,7 @@ impl Substitute for Router {
         for service in &mut self.services {
             sub_opt(&mut service.address, index);
         }
+        sub_opt(&mut self.site, index);
     }
 }
 
@@ -211,6 +216,7 @@ impl Substitute for Host {
         for service in &mut self.services {
             sub_opt(&mut service.address, index);
         }
+        sub_opt(&mut self.site, index);
     }
 }
 

@@ -79,6 +79,8 @@ pub(super) fn resolve(
         group: group.map(|(ip, _)| ip),
         port: spec.port.as_ref().map_or(VXLAN_PORT, |p| p.value),
         dev: dev.map(|(d, _)| d),
+        underlay: false,
+        flood: Default::default(),
     })
 }
 
