@@ -8,6 +8,7 @@ pub mod enter;
 pub mod firewall;
 pub mod kinds;
 pub mod message;
+pub mod netfilter;
 pub mod netns;
 pub mod observe;
 pub mod probe;

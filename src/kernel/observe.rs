@@ -123,6 +123,9 @@ struct Dumped {
     ns: Namespace,
     raw_peers: Vec<(String, u32, Option<i32>)>,
     fabric_nsid: Option<i32>,
+    /// Holds nftables tables or ipsets though the lab gives it no firewall (rules
+    /// made by hand): its firewall is read too.
+    netfilter: bool,
 }
 
 /// A veth end whose peer is to be resolved: (namespace, link, peer ifindex, the peer's
@@ -187,9 +190,13 @@ pub fn observe(spec: &ObserveSpec) -> Result<Observed, KernelError> {
 
     let mut out = Observed::default();
     let mut peers: Vec<PendingPeer> = Vec::new();
+    let mut netfilter = BTreeSet::new();
     for s in seen {
         match s? {
             Seen::Namespace(name, d) => {
+                if d.netfilter {
+                    netfilter.insert(name.clone());
+                }
                 for (ifname, index, nsid) in d.raw_peers {
                     peers.push((name.clone(), ifname, index, nsid, d.fabric_nsid));
                 }
@@ -233,16 +240,20 @@ pub fn observe(spec: &ObserveSpec) -> Result<Observed, KernelError> {
     } else {
         resolve_peers(&mut out.state, spec.fabric.as_deref(), peers);
     }
-    read_firewalls(spec, &mut out.state)?;
+    read_firewalls(spec, &netfilter, &mut out.state)?;
     Ok(out)
 }
 
-/// Reads the firewalls `spec` asks for, of the lab's namespaces that exist, each on a
-/// short-lived thread inside its namespace.
-fn read_firewalls(spec: &ObserveSpec, state: &mut NetState) -> Result<(), KernelError> {
+/// Reads the firewalls `spec` asks for and those `found` in use, of the lab's
+/// namespaces that exist, each on a short-lived thread inside its namespace.
+fn read_firewalls(
+    spec: &ObserveSpec,
+    found: &BTreeSet<String>,
+    state: &mut NetState,
+) -> Result<(), KernelError> {
     let names: Vec<&String> = spec
         .firewalls
-        .iter()
+        .union(found)
         .filter(|n| {
             state
                 .namespaces
@@ -389,7 +400,13 @@ fn look(spec: &ObserveSpec, entry: &Entry, fabrics: &Fabrics) -> Result<Seen, Ke
                 tries += 1;
             }
             Ok(Err(owner)) => return Ok(Seen::Foreign(name.clone(), owner)),
-            Ok(Ok(d)) => return Ok(Seen::Namespace(name.clone(), Box::new(d))),
+            Ok(Ok(mut d)) => {
+                if !spec.links_only && !spec.firewalls.contains(name) {
+                    d.netfilter =
+                        crate::kernel::netfilter::in_use_here().map_err(err("netfilter dump"))?;
+                }
+                return Ok(Seen::Namespace(name.clone(), Box::new(d)));
+            }
             Err(e) => return Err(e),
         }
     }
@@ -511,6 +528,7 @@ fn dump_namespace(
         ns,
         raw_peers,
         fabric_nsid,
+        netfilter: false,
     }))
 }
 

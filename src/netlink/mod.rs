@@ -7,10 +7,12 @@
 pub mod attrs;
 mod batch;
 mod error;
+pub mod netfilter;
 mod socket;
 
 pub use batch::{Batch, FD_PLACEHOLDER};
 pub use error::NlError;
+pub use netfilter::Netfilter;
 pub use socket::{Socket, for_each_message, parse};
 
 use netlink_packet_core::{NetlinkDeserializable, NetlinkSerializable};

@@ -1,8 +1,8 @@
 //! Firewalls: a router with the iptables rules and ipsets of a real fact file applied
 //! and read back, a second plan empty, one rule changed shown as one `-` and one `+`,
 //! a removed firewall undone, an nftables ruleset, a bad rule located before any
-//! namespace exists, a missing tool named with its package, and no helper program ever
-//! started for a lab without a firewall.
+//! namespace exists, a missing tool named with its package, no helper program ever
+//! started for a lab without a firewall, and rules made by hand in such a lab removed.
 
 use std::path::Path;
 
@@ -217,5 +217,31 @@ fn a_lab_without_a_firewall_never_starts_a_helper() {
         nshost_env(&[("PATH", &path)], ["plan".as_ref(), file.as_os_str()]).ok();
         let ran = std::fs::read_to_string(&mark).unwrap();
         assert!(ran.contains("iptables-restore"), "{ran}");
+    })
+}
+
+#[test]
+fn rules_and_sets_made_by_hand_in_a_lab_without_a_firewall_are_removed() {
+    sandboxed(|| {
+        let file = scratch("fw.yaml", &lab(""));
+        apply(&file);
+        exec(
+            "gw",
+            &["iptables", "-A", "INPUT", "-s", "192.0.2.9", "-j", "DROP"],
+        );
+        exec("h1", &["ipset", "create", "byhand", "hash:ip"]);
+        let plan = plan_code(&file).code(2).stdout;
+        assert!(
+            plan.contains("- -A INPUT -s 192.0.2.9/32 -j DROP"),
+            "the hand-made rule is a removal: {plan}"
+        );
+        assert!(
+            plan.contains("byhand"),
+            "the hand-made set is a removal: {plan}"
+        );
+        apply(&file);
+        assert_eq!(rules("gw"), Vec::<String>::new());
+        assert_eq!(exec("h1", &["ipset", "save"]).trim(), "");
+        assert_converged(&file);
     })
 }
