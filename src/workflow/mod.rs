@@ -234,7 +234,10 @@ pub fn plan_destroy(lab: &str, must_exist: bool) -> Result<Planned, Error> {
         Default::default(),
         &record::read(lab),
     )?;
-    if must_exist && planned.plan.is_empty() {
+    // A daemon or run directory left after its namespaces went (deleted by hand) is
+    // still the lab's: destroying it stops the daemon.
+    let services = &planned.services.live;
+    if must_exist && planned.plan.is_empty() && services.daemon.is_none() && !services.leftovers {
         return Err(Error::NoSuchLab {
             lab: lab.to_string(),
             labs: planned.live.labs(),

@@ -360,3 +360,21 @@ fn nine_hundred_services_within_1024_open_files() {
     assert!(checks.starts_with("Checks: 3 passed, 0 failed"), "{checks}");
     assert_eq!(procs, 1);
 }
+
+/// The lab's namespaces deleted by hand while its daemon runs: `destroy --lab` still
+/// finds the lab (its daemon and run directory) and stops it.
+#[test]
+fn destroy_by_name_stops_a_daemon_whose_namespaces_are_gone() {
+    let left = sandboxed(|| {
+        let _guard = KillDaemons;
+        let file = scratch("svc.yaml", LAB);
+        apply(&file);
+        daemon_pid("svc");
+        for ns in netns() {
+            ip(&["netns", "delete", &ns]);
+        }
+        nshost(["destroy", "--lab", "svc"]).ok();
+        (daemons().len(), Path::new("/run/nshost/svc").exists())
+    });
+    assert_eq!(left, (0, false));
+}
