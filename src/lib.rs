@@ -34,6 +34,7 @@
 
 pub mod check;
 pub mod graph;
+pub mod import;
 pub mod kernel;
 pub mod lab;
 pub mod lock;
