@@ -9,7 +9,7 @@ use super::ImportError;
 use super::facts::{RouteFact, RouteType, RuleAction, RuleFact};
 use super::fib::scope_of;
 use super::model::{Lab, Router};
-use super::report::{Category, ImportReport};
+use super::report::{Category, ImportReport, plural};
 use crate::state::RT_TABLE_MAIN;
 
 /// A hand-written addition to an imported lab: top-level `hosts:` and `checks:`.
@@ -90,15 +90,20 @@ fn header(out: &mut String, report: &ImportReport, extra: Option<&Extra>) {
         .sum();
     let mut lines = vec![
         format!(
-            "Imported by `nshost import {} {}` from {} files ({}).",
+            "Imported by `nshost import {} {}` from {} ({}).",
             report.format,
             report.source,
-            report.files.len(),
+            plural(report.files.len(), "file"),
             report.files.join(", ")
         ),
         format!(
-            "{} routers, {} routes, {} rules, {} iptables rules, {} ipsets with {} members.",
-            c.routers, c.routes, c.rules, c.iptables_rules, c.ipsets, c.ipset_members
+            "{}, {}, {}, {}, {} with {}.",
+            plural(c.routers, "router"),
+            plural(c.routes, "route"),
+            plural(c.rules, "rule"),
+            plural(c.iptables_rules, "iptables rule"),
+            plural(c.ipsets, "ipset"),
+            plural(c.ipset_members, "member")
         ),
         format!(
             "Left out: {} facts the kernel makes itself, {invalid} it would refuse, {} a lab file cannot say, {} unreadable",

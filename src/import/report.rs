@@ -148,24 +148,27 @@ impl ImportReport {
             .iter()
             .map(|t| format!("{} {}", t.table, t.rules))
             .collect();
+        let tables = if by_table.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", by_table.join(", "))
+        };
         let _ = writeln!(
             out,
-            "Imported {} routers ({} interfaces, {} MACs) on {} networks, {} tables, {} routes \
-             ({} kernel-valid with the {} the kernel makes itself), {} rules, {} iptables rules ({}), \
-             {} ipsets with {} members.",
-            c.routers,
-            c.interfaces,
-            c.macs,
-            c.networks,
-            c.tables,
-            c.routes,
+            "Imported {} ({}, {}) on {}, {}, {} ({} kernel-valid with the {} the kernel makes \
+             itself), {}, {}{tables}, {} with {}.",
+            plural(c.routers, "router"),
+            plural(c.interfaces, "interface"),
+            plural(c.macs, "MAC"),
+            plural(c.networks, "network"),
+            plural(c.tables, "table"),
+            plural(c.routes, "route"),
             c.kernel_valid_routes,
             c.kernel_valid_routes - c.routes,
-            c.rules,
-            c.iptables_rules,
-            by_table.join(", "),
-            c.ipsets,
-            c.ipset_members
+            plural(c.rules, "rule"),
+            plural(c.iptables_rules, "iptables rule"),
+            plural(c.ipsets, "ipset"),
+            plural(c.ipset_members, "member"),
         );
         let invalid: usize = self
             .left_out
@@ -173,7 +176,7 @@ impl ImportReport {
             .filter(|g| g.category.kernel_invalid())
             .map(|g| g.count)
             .sum();
-        let _ = writeln!(out, "Left out: {invalid} facts the kernel would refuse.");
+        let _ = writeln!(out, "Left out: {} the kernel would refuse.", plural(invalid, "fact"));
         for g in &self.left_out {
             let _ = writeln!(out, "\n{} ({}):", g.category.title(), g.count);
             if g.category == Category::KernelMade {
@@ -185,7 +188,7 @@ impl ImportReport {
                     }
                 }
                 for (router, what, n) in tally {
-                    let _ = writeln!(out, "  {router}: {n} {what}s");
+                    let _ = writeln!(out, "  {router}: {}", plural(n, &what));
                 }
                 continue;
             }
@@ -200,5 +203,14 @@ impl ImportReport {
             }
         }
         out
+    }
+}
+
+/// `1 route`, `2 routes`.
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
     }
 }
