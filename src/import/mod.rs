@@ -12,7 +12,7 @@ pub mod build;
 pub mod emit;
 mod errors;
 pub mod facts;
-mod fib;
+pub mod fib;
 pub mod iproute;
 pub mod model;
 pub mod report;

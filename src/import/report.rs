@@ -176,7 +176,11 @@ impl ImportReport {
             .filter(|g| g.category.kernel_invalid())
             .map(|g| g.count)
             .sum();
-        let _ = writeln!(out, "Left out: {} the kernel would refuse.", plural(invalid, "fact"));
+        let _ = writeln!(
+            out,
+            "Left out: {} the kernel would refuse.",
+            plural(invalid, "fact")
+        );
         for g in &self.left_out {
             let _ = writeln!(out, "\n{} ({}):", g.category.title(), g.count);
             if g.category == Category::KernelMade {

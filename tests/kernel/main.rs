@@ -23,6 +23,7 @@ mod basics;
 mod checks;
 mod convergence;
 mod crash;
+mod enterprise;
 mod graph;
 mod limits;
 mod neighbours;
@@ -196,7 +197,7 @@ fn kernel_tests_pass_unprivileged() {
         0o755,
     );
     let nshost = copy(&ktest::nshost_bin(), dir.join("nshost"), 0o755);
-    for lab in ["small.yaml", "full.yaml"] {
+    for lab in ["small.yaml", "full.yaml", "enterprise.yaml"] {
         copy(&topology(lab), dir.join("topologies").join(lab), 0o644);
     }
     let root = nix::unistd::geteuid().is_root();
