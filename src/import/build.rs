@@ -192,7 +192,7 @@ pub fn build(format: Format, source: &str, name: &str, facts: Facts) -> (Lab, Im
     let lab = Lab {
         name: name.to_string(),
         header: Vec::new(),
-        tables: tables.into_iter().map(|(n, t)| (n, t)).collect(),
+        tables,
         networks: networks.list,
         routers,
     };

@@ -91,24 +91,34 @@ fn proto_number(p: Option<&str>) -> u64 {
     }
 }
 
-/// A route as `key` prints it: every attribute, numbers for table, proto and scope.
-fn route_key(
+/// A route with every attribute compared: numbers for table, proto and scope.
+struct Key<'a> {
     table: u64,
-    dst: &str,
-    kind: &str,
-    via: Option<&str>,
-    dev: Option<&str>,
+    dst: &'a str,
+    kind: &'a str,
+    via: Option<&'a str>,
+    dev: Option<&'a str>,
     metric: u64,
     proto: u64,
     scope: u64,
-    src: Option<&str>,
-) -> String {
-    format!(
-        "table {table} {kind} {dst} via {} dev {} metric {metric} proto {proto} scope {scope} src {}",
-        via.unwrap_or("-"),
-        dev.unwrap_or("-"),
-        src.unwrap_or("-")
-    )
+    src: Option<&'a str>,
+}
+
+impl Key<'_> {
+    fn text(&self) -> String {
+        format!(
+            "table {} {} {} via {} dev {} metric {} proto {} scope {} src {}",
+            self.table,
+            self.kind,
+            self.dst,
+            self.via.unwrap_or("-"),
+            self.dev.unwrap_or("-"),
+            self.metric,
+            self.proto,
+            self.scope,
+            self.src.unwrap_or("-")
+        )
+    }
 }
 
 fn fact_route(r: &RouteFact) -> String {
@@ -117,20 +127,21 @@ fn fact_route(r: &RouteFact) -> String {
         RouteType::Unicast => "unicast".to_string(),
         k => k.name().to_string(),
     };
-    route_key(
-        r.table.into(),
-        &r.dst.to_string(),
-        &kind,
-        r.via.map(|v| v.to_string()).as_deref(),
-        r.dev.as_deref(),
-        r.metric.unwrap_or(0).into(),
-        proto_number(r.proto.as_deref()),
-        scope_of(r).into(),
-        r.src.map(|s| s.to_string()).as_deref(),
-    )
+    Key {
+        table: r.table.into(),
+        dst: &r.dst.to_string(),
+        kind: &kind,
+        via: r.via.map(|v| v.to_string()).as_deref(),
+        dev: r.dev.as_deref(),
+        metric: r.metric.unwrap_or(0).into(),
+        proto: proto_number(r.proto.as_deref()),
+        scope: scope_of(r).into(),
+        src: r.src.map(|s| s.to_string()).as_deref(),
+    }
+    .text()
 }
 
-/// `ip -4 -N -j route show table all` of `ns`, but the local table, as `route_key`s.
+/// `ip -4 -N -j route show table all` of `ns`, but the local table, as `Key` texts.
 fn live_routes(ns: &str) -> Vec<String> {
     let mut out: Vec<String> = ip_json(ns, &["-4", "-N", "route", "show", "table", "all"])
         .as_array()
@@ -152,17 +163,18 @@ fn live_routes(ns: &str) -> Vec<String> {
                 9 => "throw",
                 t => panic!("route type {t} in {ns}"),
             };
-            route_key(
-                num("table", 254),
-                &dst,
+            Key {
+                table: num("table", 254),
+                dst: &dst,
                 kind,
-                r["gateway"].as_str(),
-                r["dev"].as_str(),
-                r["metric"].as_u64().unwrap_or(0),
-                num("protocol", 3),
-                num("scope", 0),
-                r["prefsrc"].as_str(),
-            )
+                via: r["gateway"].as_str(),
+                dev: r["dev"].as_str(),
+                metric: r["metric"].as_u64().unwrap_or(0),
+                proto: num("protocol", 3),
+                scope: num("scope", 0),
+                src: r["prefsrc"].as_str(),
+            }
+            .text()
         })
         .collect();
     out.sort();
