@@ -184,15 +184,25 @@ impl ImportReport {
         for g in &self.left_out {
             let _ = writeln!(out, "\n{} ({}):", g.category.title(), g.count);
             if g.category == Category::KernelMade {
-                let mut tally: Vec<(String, String, usize)> = Vec::new();
+                // One line per router: `r1: 2 connected routes, 3 default rules`.
+                let mut tally: Vec<(String, Vec<(String, usize)>)> = Vec::new();
                 for f in &g.facts {
-                    match tally.iter_mut().find(|t| t.0 == f.router && t.1 == f.what) {
-                        Some(t) => t.2 += 1,
-                        None => tally.push((f.router.clone(), f.what.clone(), 1)),
+                    let i = match tally.iter().position(|t| t.0 == f.router) {
+                        Some(i) => i,
+                        None => {
+                            tally.push((f.router.clone(), Vec::new()));
+                            tally.len() - 1
+                        }
+                    };
+                    let kinds = &mut tally[i].1;
+                    match kinds.iter_mut().find(|k| k.0 == f.what) {
+                        Some(k) => k.1 += 1,
+                        None => kinds.push((f.what.clone(), 1)),
                     }
                 }
-                for (router, what, n) in tally {
-                    let _ = writeln!(out, "  {router}: {}", plural(n, &what));
+                for (router, kinds) in tally {
+                    let kinds: Vec<String> = kinds.iter().map(|(w, n)| plural(*n, w)).collect();
+                    let _ = writeln!(out, "  {router}: {}", kinds.join(", "));
                 }
                 continue;
             }
