@@ -5,13 +5,12 @@
 //! file, so that a kernel check or a failed change points at the YAML.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::state::kinds::{Macvlan, Vxlan};
-use crate::state::{NsRole, ObjectId, Rule};
+use crate::state::{MacAddr, NsRole, ObjectId, Route, Rule};
 
 /// A validated lab.
 #[derive(Clone, Debug, Serialize)]
@@ -78,6 +77,8 @@ pub struct LabInterface {
     /// The MTU written for the interface or its network; `None` for the kind's default.
     pub mtu: Option<u32>,
     pub up: bool,
+    /// The Ethernet address written for it; `None`: whatever it has.
+    pub mac: Option<MacAddr>,
 }
 
 /// What an interface is, with the attributes of its kind.
@@ -102,10 +103,9 @@ pub struct LabRoute {
     pub dst: IpNet,
     /// The metric as the kernel records it (IPv6 0 is 1024).
     pub metric: u32,
-    pub gateway: Option<IpAddr>,
-    pub dev: Option<String>,
-    /// `rtm_protocol`: `boot` (3) unless the file says otherwise.
-    pub proto: u8,
+    /// Its attributes, as the kernel reports them (`proto` `boot` unless the file says
+    /// otherwise, the scope `ip route` would give it).
+    pub route: Route,
 }
 
 /// A byte range in the lab file.

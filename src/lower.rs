@@ -12,7 +12,7 @@
 use crate::lab::{IfaceKind, Lab, LabInterface};
 use crate::state::settings::{self, DevSetting, Section, Setting};
 use crate::state::{
-    Address, AddressKey, DEFAULT_MTU, Link, LinkKind, LinkRef, Namespace, NetState, NsRole, Route,
+    Address, AddressKey, DEFAULT_MTU, Link, LinkKind, LinkRef, Namespace, NetState, NsRole,
     RouteKey,
 };
 
@@ -101,6 +101,7 @@ pub fn lower(lab: &Lab) -> NetState {
             let mut link = Link::new(kind);
             link.mtu = Some(mtu_of(iface, plain_mtu));
             link.up = iface.up;
+            link.mac = iface.mac;
             if iface.addresses.iter().any(|a| a.addr().is_ipv4()) {
                 link.settings.insert(promote_secondaries(), "1".to_string());
             }
@@ -121,14 +122,7 @@ pub fn lower(lab: &Lab) -> NetState {
             while ns.routes.contains_key(&key) {
                 key.alt += 1;
             }
-            ns.routes.insert(
-                key,
-                Route {
-                    gateway: route.gateway,
-                    dev: route.dev.clone(),
-                    proto: route.proto,
-                },
-            );
+            ns.routes.insert(key, route.route.clone());
         }
         ns.rules.extend(node.rules.iter().cloned());
         for (key, value) in &node.sysctls {

@@ -80,7 +80,7 @@ fn gateways(node: &LabNode) -> Vec<IpAddr> {
         .routes
         .iter()
         .filter(|r| r.table == RT_TABLE_MAIN && r.dst.prefix_len() == 0)
-        .filter_map(|r| r.gateway)
+        .filter_map(|r| r.route.gateway)
         .collect();
     gws.sort_by_key(|g| g.is_ipv6());
     gws.dedup();

@@ -8,14 +8,15 @@
 //! addresses, connected and router-advertised routes, the local table, and the default
 //! rules.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
 use crate::netlink::attrs::{attrs, nla_str, nla_u32};
 use crate::state::{
-    Address, AddressKey, Fwmark, LinkKind, MacAddr, PortRange, Route, RouteKey, Rule,
+    Address, AddressKey, Fwmark, LinkKind, MacAddr, Nexthop, PortRange, Route, RouteKey, RouteType,
+    Rule, RuleAction, UidRange,
 };
 
 const RTM_NEWLINK: u16 = 16;
@@ -228,33 +229,116 @@ const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
 const RTA_GATEWAY: u16 = 5;
 const RTA_PRIORITY: u16 = 6;
+const RTA_PREFSRC: u16 = 7;
+const RTA_MULTIPATH: u16 = 9;
 const RTA_TABLE: u16 = 15;
 /// The local table holds the kernel's own local and broadcast routes.
 const RT_TABLE_LOCAL: u32 = 255;
+const RT_TABLE_MAIN: u32 = 254;
 const RTPROT_KERNEL: u8 = 2;
 const RTPROT_RA: u8 = 9;
+const RTN_UNICAST: u8 = 1;
+const RTNH_F_ONLINK: u8 = 4;
+/// `struct rtnexthop`: length, flags, hops (weight - 1), ifindex.
+const RTNH_LEN: usize = 8;
+
+/// The prefixes of a namespace's addresses, by interface: the kernel adds a route to
+/// each in main (proto kernel), which the lab does not own.
+pub type AddressPrefixes = HashSet<(String, IpNet)>;
+
+/// The prefix an address reply gives its interface a route to, whoever made the address.
+pub fn address_prefix(raw: &[u8], by_index: &HashMap<u32, String>) -> Option<(String, IpNet)> {
+    let (ifa, rest) = split(raw, RTM_NEWADDR, 8)?;
+    let (family, prefix_len) = (ifa[0], ifa[1]);
+    let index = u32::from_ne_bytes(ifa[4..8].try_into().ok()?);
+    let (mut local, mut address) = (None, None);
+    for (kind, v) in attrs(rest) {
+        match kind {
+            IFA_LOCAL => local = ip(family, v),
+            IFA_ADDRESS => address = ip(family, v),
+            _ => {}
+        }
+    }
+    let net = IpNet::new(local.or(address)?, prefix_len).ok()?.trunc();
+    Some((by_index.get(&index)?.clone(), net))
+}
+
+/// Whether a proto-kernel route is one the kernel makes itself: an address's prefix
+/// route in main, or IPv6's link-local and multicast routes.
+fn kernel_made(table: u32, dst: &IpNet, dev: Option<&str>, prefixes: &AddressPrefixes) -> bool {
+    if let IpNet::V6(d) = dst {
+        let seg = d.addr().segments()[0];
+        if (seg & 0xffc0 == 0xfe80 && d.prefix_len() >= 10) || (seg & 0xff00 == 0xff00) {
+            return true;
+        }
+    }
+    table == RT_TABLE_MAIN && dev.is_some_and(|dev| prefixes.contains(&(dev.to_string(), *dst)))
+}
+
+/// The next hops of an `RTA_MULTIPATH` attribute, and whether the first is onlink.
+fn multipath(
+    family: u8,
+    mut v: &[u8],
+    by_index: &HashMap<u32, String>,
+) -> Option<(Vec<Nexthop>, bool)> {
+    let mut hops = Vec::new();
+    let mut onlink = false;
+    while v.len() >= RTNH_LEN {
+        let len = usize::from(u16::from_ne_bytes([v[0], v[1]]));
+        if len < RTNH_LEN || len > v.len() {
+            return None;
+        }
+        let (flags, weight) = (v[2], u16::from(v[3]) + 1);
+        let index = u32::from_ne_bytes(v[4..8].try_into().ok()?);
+        let mut gateway = None;
+        for (kind, a) in attrs(&v[RTNH_LEN..len]) {
+            if kind == RTA_GATEWAY {
+                gateway = ip(family, a);
+            }
+        }
+        if hops.is_empty() {
+            onlink = flags & RTNH_F_ONLINK != 0;
+        }
+        hops.push(Nexthop {
+            gateway,
+            dev: by_index.get(&index).cloned(),
+            weight,
+        });
+        v = &v[(len + 3) & !3..];
+    }
+    Some((hops, onlink))
+}
 
 /// A route reply, keyed as the kernel keys routes (`alt` left at 0: the caller numbers
 /// routes sharing a key); `None` for other families, the local table, and routes the
-/// kernel makes itself (connected, link-local, router-advertised).
-pub fn decode_route(raw: &[u8], by_index: &HashMap<u32, String>) -> Option<(RouteKey, Route)> {
+/// kernel makes itself (an address's prefix route, IPv6 link-local and multicast,
+/// router-advertised).
+pub fn decode_route(
+    raw: &[u8],
+    by_index: &HashMap<u32, String>,
+    prefixes: &AddressPrefixes,
+) -> Option<(RouteKey, Route)> {
     let (rtm, rest) = split(raw, RTM_NEWROUTE, 12)?;
-    let (family, dst_len, protocol) = (rtm[0], rtm[1], rtm[5]);
+    let (family, dst_len, protocol, scope, kind) = (rtm[0], rtm[1], rtm[5], rtm[6], rtm[7]);
+    let flags = u32::from_ne_bytes(rtm[8..12].try_into().ok()?);
     if family != AF_INET && family != AF_INET6 {
         return None;
     }
-    if protocol == RTPROT_KERNEL || protocol == RTPROT_RA {
+    if protocol == RTPROT_RA {
         return None;
     }
     let mut table = u32::from(rtm[4]);
     let (mut dst, mut gateway, mut oif, mut metric) = (None, None, None, 0);
-    for (kind, v) in attrs(rest) {
-        match kind {
+    let (mut src, mut hops) = (None, None);
+    for (attr, v) in attrs(rest) {
+        match attr {
             RTA_TABLE => table = nla_u32(v)?,
             RTA_DST => dst = ip(family, v),
             RTA_GATEWAY => gateway = ip(family, v),
             RTA_OIF => oif = nla_u32(v),
             RTA_PRIORITY => metric = nla_u32(v)?,
+            RTA_PREFSRC => src = ip(family, v),
+            RTA_MULTIPATH => hops = multipath(family, v, by_index),
             _ => {}
         }
     }
@@ -262,21 +346,37 @@ pub fn decode_route(raw: &[u8], by_index: &HashMap<u32, String>) -> Option<(Rout
         return None;
     }
     let dst = IpNet::new(dst.unwrap_or(unspecified(family)), dst_len).ok()?;
-    Some((
-        RouteKey::new(table, dst, metric),
-        Route {
-            gateway,
-            dev: oif.and_then(|i| by_index.get(&i).cloned()),
-            proto: protocol,
-        },
-    ))
+    let dev = oif.and_then(|i| by_index.get(&i).cloned());
+    if protocol == RTPROT_KERNEL && kernel_made(table, &dst, dev.as_deref(), prefixes) {
+        return None;
+    }
+    let unicast = kind == RTN_UNICAST;
+    let mut route = Route {
+        gateway,
+        // A route that sends nothing on has no device (IPv6 reports the loopback).
+        dev: dev.filter(|_| unicast),
+        proto: protocol,
+        kind: RouteType::from_number(kind),
+        scope: if family == AF_INET { scope } else { 0 },
+        src,
+        onlink: flags & u32::from(RTNH_F_ONLINK) != 0,
+        nexthops: Vec::new(),
+    };
+    if let Some((hops, onlink)) = hops {
+        route.onlink |= onlink;
+        route.nexthops = hops;
+    }
+    Some((RouteKey::new(table, dst, metric), route))
 }
 
 const FRA_DST: u16 = 1;
 const FRA_SRC: u16 = 2;
 const FRA_IIFNAME: u16 = 3;
 const FRA_PRIORITY: u16 = 6;
+const FRA_GOTO: u16 = 4;
 const FRA_FWMARK: u16 = 10;
+const FRA_SUPPRESS_PREFIXLEN: u16 = 14;
+const FRA_UID_RANGE: u16 = 20;
 const FRA_TABLE: u16 = 15;
 const FRA_FWMASK: u16 = 16;
 const FRA_OIFNAME: u16 = 17;
@@ -285,6 +385,7 @@ const FRA_IP_PROTO: u16 = 22;
 const FRA_SPORT_RANGE: u16 = 23;
 const FRA_DPORT_RANGE: u16 = 24;
 const FR_ACT_TO_TBL: u8 = 1;
+const FIB_RULE_INVERT: u32 = 2;
 
 fn port_range(v: &[u8]) -> Option<PortRange> {
     Some(PortRange {
@@ -294,7 +395,8 @@ fn port_range(v: &[u8]) -> Option<PortRange> {
 }
 
 /// A rule reply, unless it is one of the kernel's defaults. Rules that do not look up a
-/// table get table 0.
+/// table get table 0. A uid range the kernel reports for every rule (0-4294967295, no
+/// range) is left out.
 pub fn decode_rule(raw: &[u8]) -> Option<Rule> {
     let (frh, rest) = split(raw, RTM_NEWRULE, 12)?;
     let (family, dst_len, src_len, tos, action) = (frh[0], frh[1], frh[2], frh[3], frh[7]);
@@ -304,10 +406,13 @@ pub fn decode_rule(raw: &[u8]) -> Option<Rule> {
         _ => return None,
     };
     let to_table = action == FR_ACT_TO_TBL;
+    let flags = u32::from_ne_bytes(frh[8..12].try_into().ok()?);
     let mut rule = Rule {
         v6,
         table: if to_table { u32::from(frh[4]) } else { 0 },
         tos: (tos != 0).then_some(tos),
+        not: flags & FIB_RULE_INVERT != 0,
+        action: RuleAction::from_number(action),
         ..Rule::default()
     };
     let (mut mark, mut mask) = (None, None);
@@ -324,9 +429,27 @@ pub fn decode_rule(raw: &[u8]) -> Option<Rule> {
             FRA_IP_PROTO => rule.ipproto = v.first().copied(),
             FRA_SPORT_RANGE => rule.sport = port_range(v),
             FRA_DPORT_RANGE => rule.dport = port_range(v),
+            FRA_GOTO => rule.goto = nla_u32(v),
+            FRA_SUPPRESS_PREFIXLEN => {
+                rule.suppress_prefixlength = nla_u32(v).filter(|&n| n != u32::MAX)
+            }
+            FRA_UID_RANGE => {
+                rule.uidrange = Some(UidRange {
+                    start: nla_u32(v.get(0..4)?)?,
+                    end: nla_u32(v.get(4..8)?)?,
+                })
+            }
             FRA_PROTOCOL if v.first() == Some(&RTPROT_KERNEL) => return None,
             _ => {}
         }
+    }
+    if rule.uidrange
+        == Some(UidRange {
+            start: 0,
+            end: u32::MAX,
+        })
+    {
+        rule.uidrange = None;
     }
     rule.fwmark = match (mark, mask) {
         (None, None) => None,

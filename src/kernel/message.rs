@@ -12,9 +12,12 @@ use netlink_packet_route::link::{
     LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteNextHop, RouteNextHopFlags,
+    RouteProtocol, RouteScope, RouteType as NlRouteType,
 };
-use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage, RulePortRange};
+use netlink_packet_route::rule::{
+    RuleAction as NlRuleAction, RuleAttribute, RuleFlags, RuleMessage, RulePortRange, RuleUidRange,
+};
 use netlink_packet_route::{AddressFamily, IpProtocol, RouteNetlinkMessage};
 
 use crate::kernel::kinds;
@@ -445,16 +448,25 @@ fn route_msg(
     if key.metric != 0 {
         msg.attributes.push(RouteAttribute::Priority(key.metric));
     }
+    let dev_index = |dev: &String| {
+        idx.get(ns, dev).ok_or_else(|| BuildError::NoLink {
+            ns: ns.to_string(),
+            name: dev.clone(),
+        })
+    };
     if create {
-        msg.header.kind = RouteType::Unicast;
-        msg.header.scope = if route.gateway.is_some() {
-            RouteScope::Universe
-        } else {
-            RouteScope::Link
-        };
+        msg.header.kind = NlRouteType::from(route.kind.number());
+        msg.header.scope = RouteScope::from(route.scope);
+        if let Some(src) = route.src {
+            msg.attributes
+                .push(RouteAttribute::PrefSource(RouteAddress::from(src)));
+        }
+        if route.onlink && route.nexthops.is_empty() {
+            msg.header.flags = RouteFlags::Onlink;
+        }
     } else {
         // Any type and scope: the kernel picks the route by key, device and gateway.
-        msg.header.kind = RouteType::Unspec;
+        msg.header.kind = NlRouteType::Unspec;
         msg.header.scope = RouteScope::NoWhere;
     }
     if let Some(gw) = route.gateway {
@@ -462,11 +474,27 @@ fn route_msg(
             .push(RouteAttribute::Gateway(RouteAddress::from(gw)));
     }
     if let Some(dev) = &route.dev {
-        let i = idx.get(ns, dev).ok_or_else(|| BuildError::NoLink {
-            ns: ns.to_string(),
-            name: dev.clone(),
-        })?;
-        msg.attributes.push(RouteAttribute::Oif(i));
+        msg.attributes.push(RouteAttribute::Oif(dev_index(dev)?));
+    }
+    // IPv6 deletes a multipath route whole when no next hop is named.
+    if !route.nexthops.is_empty() && (create || key.dst.addr().is_ipv4()) {
+        let mut hops = Vec::new();
+        for hop in &route.nexthops {
+            let mut nh = RouteNextHop::default();
+            nh.hops = u8::try_from(hop.weight.clamp(1, 256) - 1).unwrap_or(u8::MAX);
+            if route.onlink {
+                nh.flags = RouteNextHopFlags::Onlink;
+            }
+            if let Some(dev) = &hop.dev {
+                nh.interface_index = dev_index(dev)?;
+            }
+            if let Some(gw) = hop.gateway {
+                nh.attributes
+                    .push(RouteAttribute::Gateway(RouteAddress::from(gw)));
+            }
+            hops.push(nh);
+        }
+        msg.attributes.push(RouteAttribute::MultiPath(hops));
     }
     Ok(msg)
 }
@@ -478,12 +506,10 @@ fn rule_msg(rule: &Rule) -> RuleMessage {
     } else {
         AddressFamily::Inet
     };
-    // A rule that looks up no table (made by hand, deleted now): match any action.
-    msg.header.action = if rule.table == 0 {
-        RuleAction::Unspec
-    } else {
-        RuleAction::ToTable
-    };
+    msg.header.action = NlRuleAction::from(rule.action.number());
+    if rule.not {
+        msg.header.flags = RuleFlags::Invert;
+    }
     msg.header.table = if rule.table < 256 {
         rule.table as u8
     } else {
@@ -493,6 +519,18 @@ fn rule_msg(rule: &Rule) -> RuleMessage {
     msg.attributes.push(RuleAttribute::Priority(rule.priority));
     if rule.table != 0 {
         msg.attributes.push(RuleAttribute::Table(rule.table));
+    }
+    if let Some(g) = rule.goto {
+        msg.attributes.push(RuleAttribute::Goto(g));
+    }
+    if let Some(u) = rule.uidrange {
+        msg.attributes.push(RuleAttribute::UidRange(RuleUidRange {
+            start: u.start,
+            end: u.end,
+        }));
+    }
+    if let Some(n) = rule.suppress_prefixlength {
+        msg.attributes.push(RuleAttribute::SuppressPrefixLen(n));
     }
     if let Some(from) = rule.from {
         msg.header.src_len = from.prefix_len();

@@ -18,7 +18,10 @@ use netlink_packet_route::route::RouteMessage;
 use netlink_packet_route::rule::RuleMessage;
 use nix::sched::{CloneFlags, setns};
 
-use crate::kernel::decode::{RawLink, decode_address, decode_link, decode_route, decode_rule};
+use crate::kernel::decode::{
+    AddressPrefixes, RawLink, address_prefix, decode_address, decode_link, decode_route,
+    decode_rule,
+};
 use crate::kernel::message::devconf_read;
 use crate::kernel::netns::{self, Entry, Opened};
 use crate::kernel::{KernelError, RouteSocket};
@@ -459,9 +462,13 @@ fn dump_contents(
         }
     };
     let wanted = spec.settings.get(name);
+    let mut prefixes = AddressPrefixes::new();
     sock.dump(
         RouteNetlinkMessage::GetAddress(AddressMessage::default()),
         |bytes| {
+            if let Some(p) = address_prefix(bytes, by_index) {
+                prefixes.insert(p);
+            }
             if let Some((key, addr)) = decode_address(bytes, by_index) {
                 ns.addresses.insert(key, addr);
             }
@@ -473,7 +480,7 @@ fn dump_contents(
     sock.dump(
         RouteNetlinkMessage::GetRoute(RouteMessage::default()),
         |bytes| {
-            if let Some((mut key, route)) = decode_route(bytes, by_index) {
+            if let Some((mut key, route)) = decode_route(bytes, by_index, &prefixes) {
                 let n = alt.entry(key.group()).or_insert(0);
                 key.alt = *n;
                 *n += 1;

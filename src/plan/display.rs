@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use ipnet::IpNet;
 
 use crate::state::{
-    AddressKey, Link, LinkKind, Namespace, NsRole, RT_TABLE_MAIN, RTPROT_BOOT, Route, RouteKey,
-    Rule,
+    AddressKey, Link, LinkKind, Namespace, Nexthop, NsRole, RT_SCOPE_LINK, RT_TABLE_MAIN,
+    RTPROT_BOOT, Route, RouteKey, Rule, RuleAction, scope_name,
 };
 
 /// `main`, `local`, `default` or the number.
@@ -84,6 +84,9 @@ pub fn proto(p: u8) -> String {
 /// absent; `proto boot`, the default, is left out as `ip route` does).
 pub fn route_attrs(route: &Route) -> String {
     let mut parts = Vec::new();
+    if !route.kind.is_unicast() {
+        parts.push(route.kind.name());
+    }
     if let Some(gw) = route.gateway {
         parts.push(format!("via {gw}"));
     }
@@ -93,7 +96,43 @@ pub fn route_attrs(route: &Route) -> String {
     if route.proto != RTPROT_BOOT {
         parts.push(format!("proto {}", proto(route.proto)));
     }
+    if let Some(scope) = shown_scope(route) {
+        parts.push(format!("scope {}", scope_name(scope)));
+    }
+    if let Some(src) = route.src {
+        parts.push(format!("src {src}"));
+    }
+    if route.onlink {
+        parts.push("onlink".into());
+    }
+    for hop in &route.nexthops {
+        parts.push(nexthop(hop));
+    }
     parts.join(" ")
+}
+
+/// A route's scope when it is not the one `ip route` gives such a route by default.
+pub fn shown_scope(route: &Route) -> Option<u8> {
+    let default = if route.kind.is_unicast() && route.gateway.is_none() && route.nexthops.is_empty()
+    {
+        RT_SCOPE_LINK
+    } else {
+        0
+    };
+    (route.scope != default).then_some(route.scope)
+}
+
+/// `nexthop via 10.1.1.1 dev eth0 weight 2`, as `ip route` writes one.
+pub fn nexthop(hop: &Nexthop) -> String {
+    let mut s = "nexthop".to_string();
+    if let Some(gw) = hop.gateway {
+        let _ = write!(s, " via {gw}");
+    }
+    if let Some(dev) = &hop.dev {
+        let _ = write!(s, " dev {dev}");
+    }
+    let _ = write!(s, " weight {}", hop.weight);
+    s
 }
 
 /// `eth0 10.1.1.1/24`.
@@ -109,7 +148,11 @@ pub fn rule(rule: &Rule) -> String {
 
 /// [`rule`], with the table it looks up named by `table_name`.
 pub fn rule_named(rule: &Rule, table_name: &dyn Fn(u32) -> String) -> String {
-    let mut s = format!("{}: from ", rule.priority);
+    let mut s = format!("{}: ", rule.priority);
+    if rule.not {
+        s.push_str("not ");
+    }
+    s.push_str("from ");
     match &rule.from {
         Some(f) => s.push_str(&f.to_string()),
         None => s.push_str("all"),
@@ -144,7 +187,23 @@ pub fn rule_named(rule: &Rule, table_name: &dyn Fn(u32) -> String) -> String {
             }
         }
     }
-    let _ = write!(s, " lookup {}", table_name(rule.table));
+    if let Some(u) = rule.uidrange {
+        let _ = write!(s, " uidrange {}-{}", u.start, u.end);
+    }
+    match rule.action {
+        RuleAction::Lookup => {
+            let _ = write!(s, " lookup {}", table_name(rule.table));
+        }
+        RuleAction::Goto => {
+            let _ = write!(s, " goto {}", rule.goto.unwrap_or(0));
+        }
+        other => {
+            let _ = write!(s, " {}", other.name());
+        }
+    }
+    if let Some(n) = rule.suppress_prefixlength {
+        let _ = write!(s, " suppress_prefixlength {n}");
+    }
     if rule.v6 && rule.from.is_none() && rule.to.is_none() {
         s.push_str(" (ipv6)");
     }

@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 pub use link::{DEFAULT_MTU, LOOPBACK_MTU, Link, LinkKind, LinkRef, MacAddr, OperState};
 pub use object::ObjectId;
 pub use route::{
-    Address, AddressKey, Fwmark, PortRange, RT_TABLE_MAIN, RTPROT_BOOT, Route, RouteKey, Rule,
+    Address, AddressKey, Fwmark, Nexthop, PortRange, RT_SCOPE_HOST, RT_SCOPE_LINK,
+    RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTPROT_BOOT, RTPROT_KERNEL, Route, RouteKey, RouteType, Rule,
+    RuleAction, UidRange, scope_name,
 };
 pub use settings::DevSetting;
 

@@ -96,8 +96,8 @@ pub const IFNAME_PATTERN: &str = r"^[^/:\s]+$";
 /// What a namespace name may not hold: `/`, whitespace and control characters.
 pub const NS_NAME_PATTERN: &str = r"^[^/\s\x00-\x1f\x7f-\x9f]+$";
 
-/// The route protocols iproute2 names, but `kernel` (see `validate::routes`).
-pub const ROUTE_PROTO_NAMES: &str = "unspec|redirect|boot|static|gated|ra|mrt|zebra|bird|dnrouted|xorp|ntk|dhcp|mrouted|keepalived|babel|openr|bgp|isis|ospf|rip|eigrp";
+/// The route protocols iproute2 names (see `validate::routes`).
+pub const ROUTE_PROTO_NAMES: &str = "unspec|redirect|kernel|boot|static|gated|ra|mrt|zebra|bird|dnrouted|xorp|ntk|dhcp|mrouted|keepalived|babel|openr|bgp|isis|ospf|rip|eigrp";
 /// The IP protocols a rule names.
 pub const IPPROTO_NAMES: &str = "tcp|udp|icmp|icmpv6|sctp";
 
@@ -273,9 +273,34 @@ format_type!(
     /// A route protocol's name.
     RouteProtoName,
     json_schema!({
-        "description": "A route protocol as iproute2 names it (`rt_protos`), not `kernel`.",
+        "description": "A route protocol as iproute2 names it (`rt_protos`).",
         "type": "string",
         "pattern": format!("^(?:{ROUTE_PROTO_NAMES})$")
+    })
+);
+
+/// An Ethernet address: six pairs of hex digits between colons.
+pub const MAC_PATTERN: &str = "^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}$";
+/// A uid range as text: `1000-2000` or `1000`, decimal.
+pub const UID_RANGE_PATTERN: &str = r"^[0-9]{1,10}(?:-[0-9]{1,10})?$";
+
+format_type!(
+    /// An Ethernet address.
+    MacAddress,
+    json_schema!({
+        "description": "An Ethernet address, `52:54:00:12:34:01`.",
+        "type": "string",
+        "pattern": MAC_PATTERN
+    })
+);
+
+format_type!(
+    /// A uid range of a rule, as text.
+    UidRange,
+    json_schema!({
+        "description": "A uid or an inclusive range `lo-hi` of uids (0 to 4294967295).",
+        "type": "string",
+        "pattern": UID_RANGE_PATTERN
     })
 );
 

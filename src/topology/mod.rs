@@ -192,6 +192,12 @@ pub struct Interface {
     #[serde(default)]
     #[schemars(with = "Option<bool>")]
     pub up: Option<Spanned<bool>>,
+    /// Ethernet address, `52:54:00:12:34:01` (unicast, not all zeros). Set when the
+    /// interface is made and changed in place; left out, the interface keeps the one
+    /// it has (a fresh one gets a random address from the kernel).
+    #[serde(default)]
+    #[schemars(with = "Option<formats::MacAddress>")]
+    pub mac: Option<Spanned<String>>,
     /// The tunnel of a `kind: vxlan` interface (required for that kind, refused on
     /// the others).
     #[serde(default)]
@@ -315,12 +321,105 @@ pub struct RouteSpec {
     #[schemars(with = "Option<TableRef>")]
     pub table: Option<Spanned<TableRef>>,
     /// Who the route is from (`rtm_protocol`): a name as in iproute2's `rt_protos`
-    /// (`boot`, `static`, `dhcp`, `ra`, `zebra`, `bird`, `babel`, `bgp`, `isis`, `ospf`,
-    /// `rip`, `eigrp`, ...) or a number 0-255. Default `boot`. Not `kernel`: nshost
-    /// leaves the kernel's own routes alone.
+    /// (`boot`, `static`, `kernel`, `dhcp`, `ra`, `zebra`, `bird`, `babel`, `bgp`,
+    /// `isis`, `ospf`, `rip`, `eigrp`, ...) or a number 0-255. Default `boot`. `kernel`
+    /// for any route but the one the kernel makes itself for an address's subnet.
     #[serde(default)]
     #[schemars(with = "Option<RouteProto>")]
     pub proto: Option<Spanned<RouteProto>>,
+    /// `unicast` (the default), or a route that sends nothing on: `blackhole` (drops),
+    /// `unreachable` and `prohibit` (drop with an ICMP error), `throw` (the lookup goes
+    /// on with the next rule). Those take no `via`, `dev` or `nexthops`.
+    #[serde(default, rename = "type")]
+    #[schemars(with = "Option<RouteKind>")]
+    pub kind: Option<Spanned<RouteKind>>,
+    /// Preferred source address for traffic the router sends by this route: one of the
+    /// router's own addresses, as the kernel requires.
+    #[serde(default)]
+    #[schemars(with = "Option<formats::IpAddress>")]
+    pub src: Option<Spanned<String>>,
+    /// The gateway is on `dev`'s link whatever its subnets say: needs `via` and `dev`.
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub onlink: Option<Spanned<bool>>,
+    /// `global`, `site`, `link`, `host`, `nowhere` or a number 0-255 (IPv4; the kernel
+    /// keeps none for IPv6). Default as `ip route`: `link` for a unicast route without
+    /// a gateway, else `global`.
+    #[serde(default)]
+    #[schemars(with = "Option<RouteScope>")]
+    pub scope: Option<Spanned<RouteScope>>,
+    /// Several weighted next hops (a multipath route), instead of `via` and `dev`.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<Vec<NexthopSpec>>")]
+    pub nexthops: Vec<Spanned<NexthopSpec>>,
+}
+
+/// One next hop of a multipath route.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NexthopSpec {
+    /// Gateway address, reachable as a route's `via` must be.
+    #[serde(default)]
+    #[schemars(with = "Option<formats::IpAddress>")]
+    pub via: Option<Spanned<String>>,
+    /// Output interface (up).
+    #[serde(default)]
+    #[schemars(with = "Option<formats::InterfaceRef>")]
+    pub dev: Option<Spanned<String>>,
+    /// Share of the traffic, 1-256. Default 1.
+    #[serde(default)]
+    #[schemars(with = "Option<u16>", range(min = 1, max = 256))]
+    pub weight: Option<Spanned<u16>>,
+}
+
+/// A route's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteKind {
+    Unicast,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+    Throw,
+}
+
+/// A route scope by name or number.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RouteScope {
+    Number(u8),
+    Name(ScopeName),
+}
+
+/// A scope's name, as `ip route` has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ScopeName {
+    Global,
+    Site,
+    Link,
+    Host,
+    Nowhere,
+}
+
+/// What a rule does with the packets it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleActionSpec {
+    Lookup,
+    Goto,
+    Nop,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+/// A uid or an inclusive range of uids.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Uids {
+    Uid(u32),
+    Range(#[schemars(with = "formats::UidRange")] String),
 }
 
 /// A policy routing rule.
@@ -376,9 +475,34 @@ pub struct RuleSpec {
     #[serde(default)]
     #[schemars(with = "Option<Ports>")]
     pub dport: Option<Spanned<Ports>>,
-    /// The table to look up: a number or a declared name.
-    #[schemars(with = "TableRef")]
-    pub table: Spanned<TableRef>,
+    /// The table to look up (with `action: lookup`, and only then): a number or a
+    /// declared name.
+    #[serde(default)]
+    #[schemars(with = "Option<TableRef>")]
+    pub table: Option<Spanned<TableRef>>,
+    /// Invert the selector: the rule matches the packets it would not.
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub not: Option<Spanned<bool>>,
+    /// `lookup` (the default; needs `table`), `goto` (needs `goto`), `nop`,
+    /// `blackhole`, `unreachable` or `prohibit`.
+    #[serde(default)]
+    #[schemars(with = "Option<RuleActionSpec>")]
+    pub action: Option<Spanned<RuleActionSpec>>,
+    /// The priority of the rule to go on at (a later one: the kernel refuses a jump
+    /// backwards); written alone, it implies `action: goto`.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 2))]
+    pub goto: Option<Spanned<u32>>,
+    /// The uids of the sockets whose packets match: `1000` or `"1000-2000"`.
+    #[serde(default)]
+    #[schemars(with = "Option<Uids>")]
+    pub uidrange: Option<Spanned<Uids>>,
+    /// Pass over the routes of the looked-up table whose prefix is this long or shorter
+    /// (`0` passes over a default route), 0-128.
+    #[serde(default)]
+    #[schemars(with = "Option<u8>", range(min = 0, max = 128))]
+    pub suppress_prefixlength: Option<Spanned<u8>>,
 }
 
 /// A host.
@@ -408,6 +532,10 @@ pub struct Host {
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 68, max = 65535))]
     pub mtu: Option<Spanned<u32>>,
+    /// Ethernet address of the interface, as for a router interface's `mac`.
+    #[serde(default)]
+    #[schemars(with = "Option<formats::MacAddress>")]
+    pub mac: Option<Spanned<String>>,
     /// Extra sysctls under `net.`.
     #[serde(default, deserialize_with = "null_as_empty")]
     #[schemars(with = "formats::Map<formats::SysctlKey, SysctlValue>")]
@@ -435,8 +563,8 @@ pub enum Proto {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RouteProto {
-    /// 0 to 255, not 2 (`kernel`).
-    Number(#[schemars(range(max = 255), extend("not" = {"const": 2}))] u32),
+    /// 0 to 255.
+    Number(#[schemars(range(max = 255))] u32),
     Name(#[schemars(with = "formats::RouteProtoName")] String),
 }
 

@@ -78,6 +78,7 @@ codes! {
     MacvlanOnLoopback => "macvlan_on_loopback",
     MacvlanPassthruShared => "macvlan_passthru_shared",
     MtuAboveLower => "mtu_above_lower",
+    BadMac => "bad_mac",
     // Routes and gateways
     RouteWithoutNexthop => "route_without_nexthop",
     GatewayUnreachable => "gateway_unreachable",
@@ -91,6 +92,12 @@ codes! {
     UnknownRouteProto => "unknown_route_proto",
     KernelRouteProto => "kernel_route_proto",
     DuplicateRoute => "duplicate_route",
+    SrcNotLocal => "src_not_local",
+    BadOnlink => "bad_onlink",
+    BadScope => "bad_scope",
+    RouteTypeWithNexthop => "route_type_with_nexthop",
+    BadNexthops => "bad_nexthops",
+    BadWeight => "bad_weight",
     GatewayNotConnected => "gateway_not_connected",
     NoGateway => "no_gateway",
     // Rules
@@ -102,6 +109,11 @@ codes! {
     IpprotoFamily => "ipproto_family",
     FwmarkMatchesAll => "fwmark_matches_all",
     DuplicateRule => "duplicate_rule",
+    RuleTable => "rule_table",
+    BadGoto => "bad_goto",
+    GotoNoRule => "goto_no_rule",
+    BadUidRange => "bad_uid_range",
+    BadSuppressPrefixlength => "bad_suppress_prefixlength",
     // sysctls
     BadSysctlKey => "bad_sysctl_key",
     EmptySysctlValue => "empty_sysctl_value",

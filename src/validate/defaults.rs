@@ -12,7 +12,7 @@ use super::routes::kernel_metric;
 use super::values::parse_ip;
 use super::{Code, Cx};
 use crate::lab::LabRoute;
-use crate::state::{RT_TABLE_MAIN, RTPROT_BOOT};
+use crate::state::{RT_TABLE_MAIN, RTPROT_BOOT, Route};
 use crate::topology::Spanned;
 
 /// A host's default routes, with the place of each: its gateway written, or the host.
@@ -128,8 +128,11 @@ pub(super) fn default_route(dst: IpNet, gateway: IpAddr, dev: Option<String>) ->
         table: RT_TABLE_MAIN,
         dst,
         metric: kernel_metric(&dst, 0),
-        gateway: Some(gateway),
-        dev,
-        proto: RTPROT_BOOT,
+        route: Route {
+            gateway: Some(gateway),
+            dev,
+            proto: RTPROT_BOOT,
+            ..Route::default()
+        },
     }
 }

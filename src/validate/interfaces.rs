@@ -13,7 +13,7 @@ use super::values::{check_mtu, parse_address};
 use super::{Code, Cx};
 use crate::lab::{IfaceKind, LabInterface};
 use crate::naming;
-use crate::state::{DEFAULT_MTU, LOOPBACK_MTU};
+use crate::state::{DEFAULT_MTU, LOOPBACK_MTU, MacAddr};
 use crate::topology::{Interface, Kind, MacvlanSpec, Spanned, Topology, VxlanSpec};
 
 /// One interface of a node (a router interface or a host's single interface).
@@ -42,6 +42,8 @@ pub(super) struct Member<'t> {
     pub(super) network: Option<usize>,
     /// Set when an address lies outside the member's network (already reported).
     pub(super) misplaced: bool,
+    /// The Ethernet address written for it, if valid.
+    pub(super) mac: Option<MacAddr>,
 }
 
 impl Member<'_> {
@@ -168,6 +170,7 @@ pub(super) fn collect_members<'t>(cx: &mut Cx, topo: &'t Topology) -> Members<'t
             down_span: None,
             network: None,
             misplaced: false,
+            mac: parse_mac(cx, host.mac.as_ref()),
         });
     }
     Members {
@@ -278,6 +281,7 @@ fn router_member<'t>(
         down_span: iface.up.as_ref().filter(|u| !u.value).map(|u| cx.span(u)),
         network: None,
         misplaced: false,
+        mac: parse_mac(cx, iface.mac.as_ref()),
     }
 }
 
@@ -372,8 +376,42 @@ pub(super) fn lab_interfaces(
                     addresses: m.addrs.iter().map(|(a, _)| *a).collect(),
                     mtu: m.mtu.or(net_mtu),
                     up: m.up,
+                    mac: m.mac,
                 },
             ))
         })
         .collect()
+}
+
+/// An interface's Ethernet address, as the kernel takes one for a link: six bytes,
+/// neither multicast nor all zeros (`eth_validate_addr`).
+fn parse_mac(cx: &mut Cx, mac: Option<&Spanned<String>>) -> Option<MacAddr> {
+    let mac = mac?;
+    let span = cx.span(mac);
+    let Ok(addr) = mac.value.parse::<MacAddr>() else {
+        cx.report(
+            Code::BadMac,
+            format!("`{}` is not an Ethernet address", mac.value),
+        )
+        .with_label(span, "not six hex pairs between colons")
+        .with_help("write it like `52:54:00:12:34:01`");
+        return None;
+    };
+    let why = if addr.0 == [0; 6] {
+        "all zeros"
+    } else if addr.0[0] & 1 == 1 {
+        "a multicast address (the first byte is odd)"
+    } else {
+        return Some(addr);
+    };
+    cx.report(
+        Code::BadMac,
+        format!("the Ethernet address {addr} cannot be an interface's"),
+    )
+    .with_label(span, why)
+    .with_help(
+        "the kernel gives a link only a unicast address (\"Cannot assign requested \
+         address\"); locally administered ones start `02:`, `52:54:00:` is QEMU's",
+    );
+    None
 }

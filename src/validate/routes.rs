@@ -19,8 +19,11 @@ use super::tables::{Tables, resolve_table};
 use super::values::{family_name, parse_ip, parse_prefix};
 use super::{Code, Cx};
 use crate::lab::{LabInterface, LabRoute};
-use crate::state::{RT_TABLE_MAIN, RTPROT_BOOT};
-use crate::topology::{RouteProto, RouteSpec, Spanned};
+use crate::state::{
+    Nexthop, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTPROT_BOOT,
+    RTPROT_KERNEL, Route, RouteType, scope_name,
+};
+use crate::topology::{RouteKind, RouteProto, RouteScope, RouteSpec, ScopeName, Spanned};
 
 /// Reports an interface reference (route `dev`, a stacked link's lower link) that is
 /// not one of the node's interfaces or `lo`.
@@ -43,20 +46,37 @@ pub(super) fn check_if_ref(cx: &mut Cx, s: &Spanned<String>, node: &Node) -> boo
     false
 }
 
+/// One next hop: a gateway, a device, or both.
+#[derive(Clone, Copy)]
+struct Hop<'s> {
+    gateway: Option<(IpAddr, SourceSpan)>,
+    dev: Option<(&'s str, SourceSpan)>,
+    weight: u16,
+}
+
 /// A route whose values are each fine on their own.
 struct Parsed<'s> {
     table: u32,
     dst: IpNet,
     metric: u32,
     proto: u8,
-    gateway: Option<(IpAddr, SourceSpan)>,
-    dev: Option<(&'s str, SourceSpan)>,
+    kind: RouteType,
+    /// None for a type that sends nothing on, one for a plain route, two or more for a
+    /// multipath one (`multipath`).
+    hops: Vec<Hop<'s>>,
+    multipath: bool,
+    src: Option<(IpAddr, SourceSpan)>,
+    onlink: bool,
+    scope: Option<(u8, SourceSpan)>,
+    proto_span: Option<SourceSpan>,
     to_span: SourceSpan,
 }
 
-/// What makes an IPv4 route one the kernel already has: table, destination, metric,
-/// gateway, the device it goes out of, protocol.
-type Nexthop<'s> = (u32, IpNet, u32, Option<IpAddr>, &'s str, u8);
+impl Parsed<'_> {
+    fn has_gateway(&self) -> bool {
+        self.hops.iter().any(|h| h.gateway.is_some())
+    }
+}
 
 /// Which links of a node can carry IPv6: up or down, and why not when they cannot.
 pub(super) struct Ipv6Links<'a> {
@@ -98,23 +118,49 @@ pub(super) fn check_routes(
         reach.interface(&m.ifname, m.up, &addrs);
     }
     for p in parsed.iter().flatten() {
-        match (p.gateway, p.dev) {
-            (None, Some((dev, _))) => reach.route(p.table, p.dst, dev, is_up(node, dev)),
-            (Some(_), _) => reach.gateway_route(p.table, p.dst),
-            (None, None) => {}
+        if p.kind != RouteType::Unicast {
+            continue;
+        }
+        match (p.multipath, p.hops.first()) {
+            (
+                false,
+                Some(Hop {
+                    gateway: None,
+                    dev: Some((dev, _)),
+                    ..
+                }),
+            ) => reach.route(p.table, p.dst, dev, is_up(node, dev)),
+            (
+                false,
+                Some(Hop {
+                    gateway: Some(_), ..
+                }),
+            )
+            | (true, _) => reach.gateway_route(p.table, p.dst),
+            _ => {}
         }
     }
 
     let mut routes = Vec::new();
     let mut spans = Vec::new();
-    // Per (table, destination, metric): the first route, and the resolved nexthops
-    // (gateway, device, protocol) of the IPv4 routes appended there.
+    // Per (table, destination, metric): the first route, and the IPv4 routes appended
+    // there, as the kernel would hold them (devices resolved).
     let mut seen: HashMap<(u32, IpNet, u32), SourceSpan> = HashMap::new();
-    let mut nexthops: HashMap<Nexthop, SourceSpan> = HashMap::new();
+    let mut held: HashMap<(u32, IpNet, u32, Route), SourceSpan> = HashMap::new();
     for p in parsed.into_iter().flatten() {
-        let Some(out) = check_nexthop(cx, node, &reach, links, &p) else {
+        if !check_attributes(cx, node, &p) {
             continue;
-        };
+        }
+        let mut outs = Vec::new();
+        for hop in &p.hops {
+            match check_nexthop(cx, node, &reach, links, &p, hop) {
+                Some(out) => outs.push(out),
+                None => break,
+            }
+        }
+        if outs.len() != p.hops.len() {
+            continue;
+        }
         let group = (p.table, p.dst, p.metric);
         if let Some(&first) = seen.get(&group)
             && p.dst.addr().is_ipv6()
@@ -132,20 +178,18 @@ pub(super) fn check_routes(
             .with_label(first, "first route")
             .with_label(p.to_span, "same destination, table and metric")
             .with_help(
-                "the kernel would merge them into one multipath route, which nshost does \
-                 not model yet; give one of them another `metric` or `table`",
+                "the kernel would merge them into one multipath route: write one route \
+                 with `nexthops`, or give one of them another `metric` or `table`",
             );
             continue;
         }
-        let hop = (
-            p.table,
-            p.dst,
-            p.metric,
-            p.gateway.map(|g| g.0),
-            out,
-            p.proto,
-        );
-        if let Some(&first) = nexthops.get(&hop) {
+        let route = lab_route(&p, |hop| hop.dev.map(|(d, _)| d.to_string()));
+        let resolved = lab_route(&p, |hop| {
+            let i = p.hops.iter().position(|h| std::ptr::eq(h, hop));
+            i.map(|i| outs[i].to_string())
+        });
+        let key = (p.table, p.dst, p.metric, resolved);
+        if let Some(&first) = held.get(&key) {
             cx.report(
                 Code::DuplicateRoute,
                 format!(
@@ -165,14 +209,12 @@ pub(super) fn check_routes(
             continue;
         }
         seen.entry(group).or_insert(p.to_span);
-        nexthops.insert(hop, p.to_span);
+        held.insert(key, p.to_span);
         routes.push(LabRoute {
             table: p.table,
             dst: p.dst,
             metric: p.metric,
-            gateway: p.gateway.map(|g| g.0),
-            dev: p.dev.map(|(d, _)| d.to_string()),
-            proto: p.proto,
+            route,
         });
         spans.push(p.to_span);
     }
@@ -198,43 +240,151 @@ fn parse_route<'s>(
         "default6" => Some(IpNet::from(ipnet::Ipv6Net::default())),
         _ => parse_prefix(cx, &spec.to, "route destination"),
     };
-    if spec.via.is_none() && spec.dev.is_none() {
-        cx.report(
-            Code::RouteWithoutNexthop,
-            format!(
-                "the route to `{}` has neither `via` nor `dev`",
-                spec.to.value
-            ),
-        )
-        .with_label(to_span, "where should this go?")
-        .with_help("add `via: <gateway>` and/or `dev: <interface>`");
-    }
-    let mut ok = dst.is_some();
-    let gateway = spec.via.as_ref().and_then(|via| {
-        let ip = parse_ip(cx, via)?;
-        let via_span = cx.span(via);
-        if let Some(dst) = dst
-            && dst.addr().is_ipv4() != ip.is_ipv4()
-        {
-            cx.report(
-                Code::FamilyMismatch,
-                format!("the route to {dst} has the gateway {ip} of the other address family"),
-            )
-            .with_label(to_span, family_name(dst.addr()))
-            .with_label(via_span, family_name(ip));
-            return None;
-        }
-        Some((ip, via_span))
-    });
-    ok &= spec.via.is_none() || gateway.is_some();
-    let dev = match &spec.dev {
-        Some(dev) if check_if_ref(cx, dev, node) => Some((dev.value.as_str(), cx.span(dev))),
-        Some(_) => {
-            ok = false;
-            None
-        }
-        None => None,
+    let kind = match spec.kind.as_ref().map(|k| k.value) {
+        None | Some(RouteKind::Unicast) => RouteType::Unicast,
+        Some(RouteKind::Blackhole) => RouteType::Blackhole,
+        Some(RouteKind::Unreachable) => RouteType::Unreachable,
+        Some(RouteKind::Prohibit) => RouteType::Prohibit,
+        Some(RouteKind::Throw) => RouteType::Throw,
     };
+    let mut ok = dst.is_some();
+    let mut hops = Vec::new();
+    let multipath = !spec.nexthops.is_empty();
+    if kind != RouteType::Unicast {
+        let given: Vec<SourceSpan> = [&spec.via, &spec.dev]
+            .into_iter()
+            .flatten()
+            .map(|v| cx.span(v))
+            .chain(spec.nexthops.iter().map(|h| cx.span(h)))
+            .collect();
+        if !given.is_empty() {
+            let name = kind.name();
+            let kind_span = spec.kind.as_ref().map(|k| cx.span(k)).unwrap_or(to_span);
+            let p = cx
+                .report(
+                    Code::RouteTypeWithNexthop,
+                    format!("{} {name} route has no next hop", article(&name)),
+                )
+                .with_label(kind_span, format!("type {name}"));
+            for span in given {
+                p.with_label(span, "a next hop");
+            }
+            p.with_help(
+                "the kernel refuses a gateway, a device or next hops on a route that sends \
+                 nothing on (\"Gateway, device and multipath can not be specified for this \
+                 route type\"): remove them, or make the route `unicast`",
+            );
+            ok = false;
+        }
+    } else if multipath {
+        for (field, name) in [(&spec.via, "via"), (&spec.dev, "dev")] {
+            if let Some(v) = field {
+                let span = cx.span(v);
+                cx.report(
+                    Code::BadNexthops,
+                    format!(
+                        "the route to `{}` has both `{name}` and `nexthops`",
+                        spec.to.value
+                    ),
+                )
+                .with_label(span, "for a route of one next hop")
+                .with_help(format!(
+                    "a multipath route names each next hop's gateway and device under \
+                     `nexthops`: move `{name}` into them"
+                ));
+                ok = false;
+            }
+        }
+        if spec.nexthops.len() < 2 {
+            let span = cx.span(&spec.nexthops[0]);
+            cx.report(
+                Code::BadNexthops,
+                format!(
+                    "the route to `{}` has a single next hop under `nexthops`",
+                    spec.to.value
+                ),
+            )
+            .with_label(span, "the only one")
+            .with_help(
+                "the kernel keeps a multipath route of one next hop as a plain route: write \
+                 `via` and `dev` instead, or add another next hop",
+            );
+            ok = false;
+        }
+        for h in &spec.nexthops {
+            let span = cx.span(h);
+            if h.value.via.is_none()
+                && h.value.dev.is_some()
+                && dst.is_some_and(|d| d.addr().is_ipv6())
+            {
+                cx.report(
+                    Code::BadNexthops,
+                    format!(
+                        "a next hop of the IPv6 route to `{}` has no gateway",
+                        spec.to.value
+                    ),
+                )
+                .with_label(span, "a device alone")
+                .with_help(
+                    "the kernel takes only gateways as the next hops of an IPv6 multipath \
+                     route (\"Device only routes can not be added for IPv6 using the multipath \
+                     API\"): add `via`",
+                );
+                ok = false;
+            }
+            let weight = match &h.value.weight {
+                Some(w) if !(1..=256).contains(&w.value) => {
+                    let wspan = cx.span(w);
+                    cx.report(
+                        Code::BadWeight,
+                        format!("the next hop weight {} is out of range", w.value),
+                    )
+                    .with_label(wspan, "must be 1 to 256")
+                    .with_help("the kernel keeps a next hop's weight, less one, in a byte");
+                    ok = false;
+                    1
+                }
+                Some(w) => w.value,
+                None => 1,
+            };
+            match parse_hop(
+                cx,
+                node,
+                dst,
+                &h.value.via,
+                &h.value.dev,
+                span,
+                &spec.to.value,
+            ) {
+                Some(mut hop) => {
+                    hop.weight = weight;
+                    hops.push(hop);
+                }
+                None => ok = false,
+            }
+        }
+    } else {
+        match parse_hop(cx, node, dst, &spec.via, &spec.dev, to_span, &spec.to.value) {
+            Some(hop) => hops.push(hop),
+            None => ok = false,
+        }
+    }
+    let src = spec.src.as_ref().and_then(|s| {
+        let ip = parse_ip(cx, s)?;
+        Some((ip, cx.span(s)))
+    });
+    ok &= spec.src.is_none() || src.is_some();
+    let scope = spec.scope.as_ref().map(|s| {
+        let n = match &s.value {
+            RouteScope::Number(n) => *n,
+            RouteScope::Name(ScopeName::Global) => RT_SCOPE_UNIVERSE,
+            RouteScope::Name(ScopeName::Site) => 200,
+            RouteScope::Name(ScopeName::Link) => RT_SCOPE_LINK,
+            RouteScope::Name(ScopeName::Host) => RT_SCOPE_HOST,
+            RouteScope::Name(ScopeName::Nowhere) => 255,
+        };
+        (n, cx.span(s))
+    });
     let table = match &spec.table {
         Some(t) => resolve_table(cx, t, tables),
         None => Some(RT_TABLE_MAIN),
@@ -251,10 +401,261 @@ fn parse_route<'s>(
         dst,
         metric: kernel_metric(&dst, spec.metric.as_ref().map_or(0, |m| m.value)),
         proto,
-        gateway,
-        dev,
+        kind,
+        hops,
+        multipath,
+        src,
+        onlink: spec.onlink.as_ref().is_some_and(|o| o.value),
+        scope,
+        proto_span: spec.proto.as_ref().map(|p| cx.span(p)),
         to_span,
     })
+}
+
+/// One next hop's gateway and device, each checked on its own.
+fn parse_hop<'s>(
+    cx: &mut Cx,
+    node: &Node,
+    dst: Option<IpNet>,
+    via: &Option<Spanned<String>>,
+    dev: &'s Option<Spanned<String>>,
+    span: SourceSpan,
+    to: &str,
+) -> Option<Hop<'s>> {
+    if via.is_none() && dev.is_none() {
+        cx.report(
+            Code::RouteWithoutNexthop,
+            format!("the route to `{to}` has neither `via` nor `dev`"),
+        )
+        .with_label(span, "where should this go?")
+        .with_help("add `via: <gateway>` and/or `dev: <interface>`");
+        return None;
+    }
+    let mut ok = true;
+    let gateway = via.as_ref().and_then(|via| {
+        let ip = parse_ip(cx, via)?;
+        let via_span = cx.span(via);
+        if let Some(dst) = dst
+            && dst.addr().is_ipv4() != ip.is_ipv4()
+        {
+            cx.report(
+                Code::FamilyMismatch,
+                format!("the route to {dst} has the gateway {ip} of the other address family"),
+            )
+            .with_label(span, family_name(dst.addr()))
+            .with_label(via_span, family_name(ip));
+            return None;
+        }
+        Some((ip, via_span))
+    });
+    ok &= via.is_none() || gateway.is_some();
+    let dev = match dev {
+        Some(dev) if check_if_ref(cx, dev, node) => Some((dev.value.as_str(), cx.span(dev))),
+        Some(_) => {
+            ok = false;
+            None
+        }
+        None => None,
+    };
+    ok.then_some(Hop {
+        gateway,
+        dev,
+        weight: 1,
+    })
+}
+
+/// The route as the lab holds it, each next hop's device given by `dev`.
+fn lab_route<'h, 's: 'h>(p: &'h Parsed<'s>, dev: impl Fn(&'h Hop<'s>) -> Option<String>) -> Route {
+    let v6 = p.dst.addr().is_ipv6();
+    let scope = match p.scope {
+        _ if v6 => RT_SCOPE_UNIVERSE,
+        Some((n, _)) => n,
+        None if p.kind == RouteType::Unicast && !p.has_gateway() => RT_SCOPE_LINK,
+        None => RT_SCOPE_UNIVERSE,
+    };
+    let mut route = Route {
+        proto: p.proto,
+        kind: p.kind,
+        scope,
+        src: p.src.map(|(ip, _)| ip),
+        onlink: p.onlink,
+        ..Route::default()
+    };
+    if p.multipath {
+        route.nexthops = p
+            .hops
+            .iter()
+            .map(|h| Nexthop {
+                gateway: h.gateway.map(|g| g.0),
+                dev: dev(h),
+                weight: h.weight,
+            })
+            .collect();
+    } else if let Some(h) = p.hops.first() {
+        route.gateway = h.gateway.map(|g| g.0);
+        route.dev = dev(h);
+    }
+    route
+}
+
+/// What the kernel checks of a route beyond its next hops: its scope, its `onlink`, its
+/// source address, and that it is not a route the kernel makes itself.
+fn check_attributes(cx: &mut Cx, node: &Node, p: &Parsed) -> bool {
+    let v6 = p.dst.addr().is_ipv6();
+    let mut ok = true;
+    if let Some((scope, span)) = p.scope {
+        let why = if v6 && scope != RT_SCOPE_UNIVERSE {
+            Some((
+                "IPv6",
+                "the kernel keeps no scope for an IPv6 route (every one is global): leave \
+                 `scope` out"
+                    .to_string(),
+            ))
+        } else if v6 {
+            None
+        } else if p.kind == RouteType::Unicast && scope == 255 {
+            Some((
+                "scope nowhere",
+                "the kernel refuses a unicast route of scope `nowhere` (\"Invalid scope\"): \
+                 use `host`, `link` or `global`"
+                    .to_string(),
+            ))
+        } else if p.has_gateway() && scope >= RT_SCOPE_LINK {
+            Some((
+                "a gateway",
+                format!(
+                    "the kernel reaches a gateway only from a route of a wider scope than \
+                     link (\"Nexthop has invalid scope\"): a route with `via` has scope \
+                     `global` or `site`, not `{}`",
+                    scope_name(scope)
+                ),
+            ))
+        } else {
+            None
+        };
+        if let Some((label, help)) = why {
+            cx.report(
+                Code::BadScope,
+                format!(
+                    "the route to {} cannot have scope {}",
+                    p.dst,
+                    scope_name(scope)
+                ),
+            )
+            .with_label(span, format!("not with {label}"))
+            .with_help(help);
+            ok = false;
+        }
+    }
+    if p.onlink {
+        for hop in &p.hops {
+            let (gw, dev) = (hop.gateway.is_some(), hop.dev.is_some());
+            if gw && dev {
+                continue;
+            }
+            let missing = if gw { "dev" } else { "via" };
+            cx.report(
+                Code::BadOnlink,
+                format!("the `onlink` route to {} has no `{missing}`", p.dst),
+            )
+            .with_label(p.to_span, format!("onlink, without `{missing}`"))
+            .with_help(
+                "`onlink` says a gateway is on a device's link: the kernel needs both \
+                 (\"Nexthop device required for onlink\"), and refuses it on a route \
+                 without a gateway",
+            );
+            ok = false;
+            break;
+        }
+        if p.hops.is_empty() {
+            cx.report(
+                Code::BadOnlink,
+                format!(
+                    "{} {} route cannot be `onlink`",
+                    article(&p.kind.name()),
+                    p.kind.name()
+                ),
+            )
+            .with_label(p.to_span, "no gateway to be on a link")
+            .with_help("remove `onlink`");
+            ok = false;
+        }
+    }
+    if let Some((src, span)) = p.src {
+        let own = node
+            .members
+            .iter()
+            .flat_map(|m| m.addrs.iter())
+            .any(|(a, _)| a.addr() == src)
+            || matches!(src, IpAddr::V4(a) if a.is_loopback())
+            || src == IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+        if src.is_ipv4() != p.dst.addr().is_ipv4() {
+            cx.report(
+                Code::FamilyMismatch,
+                format!(
+                    "the route to {} has the source {src} of the other address family",
+                    p.dst
+                ),
+            )
+            .with_label(p.to_span, family_name(p.dst.addr()))
+            .with_label(span, family_name(src));
+            ok = false;
+        } else if !own {
+            let list = node
+                .members
+                .iter()
+                .flat_map(|m| m.addrs.iter())
+                .filter(|(a, _)| a.addr().is_ipv4() == src.is_ipv4())
+                .map(|(a, _)| a.addr().to_string())
+                .collect::<Vec<_>>();
+            let help = if list.is_empty() {
+                format!("`{}` has no {} address", node.name(), family_name(src))
+            } else {
+                format!("the addresses of `{}`: {}", node.name(), list.join(", "))
+            };
+            cx.report(
+                Code::SrcNotLocal,
+                format!(
+                    "the source {src} of the route to {} is not an address of `{}`",
+                    p.dst,
+                    node.name()
+                ),
+            )
+            .with_label(span, "not one of the router's addresses")
+            .with_help(format!(
+                "the kernel takes as a route's preferred source only an address the router \
+                 has (\"Invalid prefsrc address\"); {help}"
+            ));
+            ok = false;
+        }
+    }
+    if p.proto == RTPROT_KERNEL
+        && p.table == RT_TABLE_MAIN
+        && p.kind == RouteType::Unicast
+        && !p.multipath
+        && let Some(hop) = p.hops.first()
+        && hop.gateway.is_none()
+        && let Some(m) = node.members.iter().find(|m| {
+            hop.dev.is_none_or(|(d, _)| d == m.ifname)
+                && m.addrs
+                    .iter()
+                    .any(|(a, _)| a.trunc() == p.dst && a.prefix_len() < a.max_prefix_len())
+        })
+        && p.metric == if v6 { IP6_RT_PRIO_ADDRCONF } else { 0 }
+    {
+        cx.report(
+            Code::KernelRouteProto,
+            format!("the kernel makes the route to {} itself", p.dst),
+        )
+        .with_label(p.proto_span.unwrap_or(p.to_span), "proto kernel")
+        .with_help(format!(
+            "the kernel adds the route to an address's subnet when the address is added \
+             (here, on `{}`), and nshost leaves it to the kernel: remove this route",
+            m.ifname
+        ));
+        ok = false;
+    }
+    ok
 }
 
 /// The route's nexthop as the kernel checks it when adding the route: the device it
@@ -265,9 +666,10 @@ fn check_nexthop<'s>(
     reach: &Reach<'s>,
     links: &Ipv6Links,
     p: &Parsed<'s>,
+    hop: &Hop<'s>,
 ) -> Option<&'s str> {
     let v6 = p.dst.addr().is_ipv6();
-    if let Some((dev, dev_span)) = p.dev {
+    if let Some((dev, dev_span)) = hop.dev {
         if let Some(down) = node.iface(dev).and_then(|m| m.down_span) {
             cx.report(
                 Code::RouteDevDown,
@@ -294,12 +696,12 @@ fn check_nexthop<'s>(
             return None;
         }
     }
-    let Some((gw, via_span)) = p.gateway else {
-        return p.dev.map(|(d, _)| d);
+    let Some((gw, via_span)) = hop.gateway else {
+        return hop.dev.map(|(d, _)| d);
     };
     if let IpAddr::V6(g6) = gw {
         if (g6.segments()[0] & 0xffc0) == 0xfe80 {
-            return match p.dev {
+            return match hop.dev {
                 Some(("lo", dev_span)) => loopback_egress(cx, p, dev_span),
                 Some((dev, _)) => Some(dev),
                 None => {
@@ -322,11 +724,17 @@ fn check_nexthop<'s>(
             .with_help("an IPv6 gateway is another node's address (the kernel: \"Gateway can not be a local address\")");
             return None;
         }
-        if let Some(("lo", dev_span)) = p.dev {
+        if let Some(("lo", dev_span)) = hop.dev {
             return loopback_egress(cx, p, dev_span);
         }
     }
-    let dev = p.dev.map(|(d, _)| d);
+    let dev = hop.dev.map(|(d, _)| d);
+    if p.onlink
+        && let Some(dev) = dev
+    {
+        // The kernel takes the gateway to be on the device's link.
+        return Some(dev);
+    }
     match reach.resolve(gw, p.table, dev) {
         Resolved::Dev(out) => Some(out),
         Resolved::Down(down) => {
@@ -347,7 +755,7 @@ fn check_nexthop<'s>(
             None
         }
         Resolved::OtherDev(other, subnet) => {
-            let (out, dev_span) = p.dev.expect("only with a dev");
+            let (out, dev_span) = hop.dev.expect("only with a dev");
             cx.report(
                 Code::GatewayNotOnDev,
                 format!(
@@ -452,9 +860,6 @@ const ROUTE_PROTOS: [(&str, u8); 23] = [
     ("eigrp", 192),
 ];
 
-/// The kernel's own routes: nshost never touches them, so it cannot own one.
-const RTPROT_KERNEL: u8 = 2;
-
 fn route_proto(cx: &mut Cx, p: &Spanned<RouteProto>) -> Option<u8> {
     let span = cx.span(p);
     let n = match &p.value {
@@ -475,7 +880,6 @@ fn route_proto(cx: &mut Cx, p: &Spanned<RouteProto>) -> Option<u8> {
             None => {
                 let names = ROUTE_PROTOS
                     .iter()
-                    .filter(|(_, n)| *n != RTPROT_KERNEL)
                     .map(|(n, _)| format!("`{n}`"))
                     .collect::<Vec<_>>()
                     .join(", ");
@@ -489,19 +893,6 @@ fn route_proto(cx: &mut Cx, p: &Spanned<RouteProto>) -> Option<u8> {
             }
         },
     };
-    if n == RTPROT_KERNEL {
-        cx.report(
-            Code::KernelRouteProto,
-            "a route of the lab cannot have the protocol `kernel`",
-        )
-        .with_label(span, "the kernel's own routes")
-        .with_help(
-            "nshost leaves the routes the kernel makes itself (proto kernel) alone, so it \
-             would never count such a route as the lab's: leave `proto` out (boot) or pick \
-             another",
-        );
-        return None;
-    }
     Some(n)
 }
 
@@ -516,3 +907,14 @@ pub fn kernel_metric(dst: &IpNet, metric: u32) -> u32 {
 
 /// The kernel's metric for IPv6 routes added without one.
 pub const IP6_RT_PRIO_USER: u32 = 1024;
+/// The metric of the route the kernel adds for an IPv6 address's prefix.
+pub const IP6_RT_PRIO_ADDRCONF: u32 = 256;
+
+/// `a` or `an`, for a word.
+pub(super) fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}

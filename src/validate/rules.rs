@@ -10,8 +10,8 @@ use super::names::check_ifname;
 use super::tables::{Tables, resolve_table};
 use super::values::parse_prefix;
 use super::{Code, Cx};
-use crate::state::{Fwmark, PortRange, Rule};
-use crate::topology::{Family, Ports, Proto, RuleSpec, Spanned};
+use crate::state::{Fwmark, PortRange, Rule, RuleAction, UidRange};
+use crate::topology::{Family, Ports, Proto, RuleActionSpec, RuleSpec, Spanned, Uids};
 
 pub(super) fn ipproto_number(cx: &mut Cx, p: &Spanned<Proto>) -> Option<u8> {
     match &p.value {
@@ -244,8 +244,47 @@ pub(super) fn check_rules(
                 Fwmark::new(m.unwrap_or(0), k)
             }
         };
-        let table = resolve_table(cx, &spec.table, tables);
-        let Some(table) = table else { continue };
+        let Some((action, table)) = rule_action(cx, spec, tables) else {
+            continue;
+        };
+        let goto = spec.goto.as_ref().map(|g| g.value);
+        if let Some(g) = &spec.goto
+            && g.value <= priority
+        {
+            let span = cx.span(g);
+            let what = if g.value == priority {
+                "itself"
+            } else {
+                "an earlier rule"
+            };
+            cx.report(
+                Code::BadGoto,
+                format!("the rule of priority {priority} goes to {what}"),
+            )
+            .with_label(span, format!("priority {}: not after {priority}", g.value))
+            .with_help(
+                "the kernel refuses a jump backwards, which could loop (\"Backward goto not \
+                 supported\"): go to a rule of a higher priority number",
+            );
+            ok = false;
+        }
+        if let Some(n) = &spec.suppress_prefixlength
+            && n.value > 128
+        {
+            let span = cx.span(n);
+            cx.report(
+                Code::BadSuppressPrefixlength,
+                format!(
+                    "`suppress_prefixlength` {} is longer than any prefix",
+                    n.value
+                ),
+            )
+            .with_label(span, "must be 0 to 128")
+            .with_help("a prefix is at most 32 bits long (IPv4) or 128 (IPv6)");
+            ok = false;
+        }
+        let uidrange = spec.uidrange.as_ref().and_then(|u| uid_range(cx, u));
+        ok &= spec.uidrange.is_none() || uidrange.is_some();
         if !ok {
             continue;
         }
@@ -262,6 +301,14 @@ pub(super) fn check_rules(
             sport: sport.flatten(),
             dport: dport.flatten(),
             table,
+            not: spec.not.as_ref().is_some_and(|n| n.value),
+            action,
+            goto,
+            uidrange,
+            suppress_prefixlength: spec
+                .suppress_prefixlength
+                .as_ref()
+                .map(|s| u32::from(s.value)),
         };
         if let Some(first) = seen.get(&rule) {
             cx.report(
@@ -277,7 +324,151 @@ pub(super) fn check_rules(
         rules.push(rule);
         spans.push(prio_span);
     }
+    warn_unresolved_gotos(cx, specs, &rules, &spans);
     (rules, spans)
+}
+
+/// The rule's action and the table it looks up (0 for the other actions).
+fn rule_action(cx: &mut Cx, spec: &RuleSpec, tables: &Tables) -> Option<(RuleAction, u32)> {
+    let action = match (spec.action.as_ref().map(|a| a.value), &spec.goto) {
+        (None, Some(_)) | (Some(RuleActionSpec::Goto), _) => RuleAction::Goto,
+        (None | Some(RuleActionSpec::Lookup), _) => RuleAction::Lookup,
+        (Some(RuleActionSpec::Nop), _) => RuleAction::Nop,
+        (Some(RuleActionSpec::Blackhole), _) => RuleAction::Blackhole,
+        (Some(RuleActionSpec::Unreachable), _) => RuleAction::Unreachable,
+        (Some(RuleActionSpec::Prohibit), _) => RuleAction::Prohibit,
+    };
+    let name = action.name();
+    let a = super::routes::article(&name);
+    let at = |cx: &mut Cx| {
+        spec.action
+            .as_ref()
+            .map(|a| cx.span(a))
+            .unwrap_or_else(|| cx.span(&spec.priority))
+    };
+    let mut ok = true;
+    if let Some(g) = &spec.goto
+        && action != RuleAction::Goto
+    {
+        let (span, action_span) = (cx.span(g), at(cx));
+        cx.report(Code::BadGoto, format!("{a} {name} rule has a `goto`"))
+            .with_label(span, "a jump")
+            .with_label(action_span, format!("action {name}"))
+            .with_help("`goto` goes with `action: goto` (or alone, which implies it)");
+        ok = false;
+    }
+    if action == RuleAction::Goto && spec.goto.is_none() {
+        let span = at(cx);
+        cx.report(Code::BadGoto, "a goto rule says not where to go")
+            .with_label(span, "action goto")
+            .with_help(
+                "add `goto: <priority>`, the priority of the rule to go on at (\"Missing goto \
+                 target for action goto\")",
+            );
+        ok = false;
+    }
+    let table = match (&spec.table, action) {
+        (Some(t), RuleAction::Lookup) => resolve_table(cx, t, tables)?,
+        (None, RuleAction::Lookup) => {
+            let span = cx.span(&spec.priority);
+            cx.report(Code::RuleTable, "the rule looks up no table")
+                .with_label(span, "a lookup rule")
+                .with_help(
+                    "add `table: <name or number>`, or give the rule another `action` (`goto`, \
+                     `nop`, `blackhole`, `unreachable`, `prohibit`)",
+                );
+            return None;
+        }
+        (Some(t), _) => {
+            let (span, action_span) = (cx.span(t), at(cx));
+            cx.report(Code::RuleTable, format!("{a} {name} rule has a `table`"))
+                .with_label(span, "a table to look up")
+                .with_label(action_span, format!("action {name}"))
+                .with_help("only a `lookup` rule looks up a table: remove `table`");
+            return None;
+        }
+        (None, _) => 0,
+    };
+    ok.then_some((action, table))
+}
+
+/// The uid range of a rule, as the kernel takes it: start at most end.
+fn uid_range(cx: &mut Cx, u: &Spanned<Uids>) -> Option<UidRange> {
+    let span = cx.span(u);
+    let (start, end) = match &u.value {
+        Uids::Uid(n) => (*n, *n),
+        Uids::Range(text) => {
+            let parse = |t: &str| t.parse::<u32>().ok();
+            let parsed = match text.split_once('-') {
+                Some((lo, hi)) => parse(lo).zip(parse(hi)),
+                None => parse(text).map(|n| (n, n)),
+            };
+            let Some(pair) = parsed else {
+                cx.report(
+                    Code::BadUidRange,
+                    format!("`{text}` is not a uid or a uid range"),
+                )
+                .with_label(span, "not a uid range")
+                .with_help("write a uid (`1000`) or an inclusive range (`\"1000-2000\"`), uids 0 to 4294967295");
+                return None;
+            };
+            pair
+        }
+    };
+    if start > end {
+        cx.report(
+            Code::BadUidRange,
+            format!("the uid range {start}-{end} is backwards"),
+        )
+        .with_label(span, "start above end")
+        .with_help(format!(
+            "did you mean `{end}-{start}`? (\"Invalid uid range\")"
+        ));
+        return None;
+    }
+    if (start, end) == (0, u32::MAX) {
+        cx.report(Code::BadUidRange, "the uid range 0-4294967295 is every uid")
+            .with_label(span, "matches every socket")
+            .with_help(
+                "the kernel takes the whole range for no range at all: leave `uidrange` out",
+            );
+        return None;
+    }
+    Some(UidRange { start, end })
+}
+
+/// The kernel's default rules of each family a goto may jump to: main and default.
+const DEFAULT_PRIORITIES: [u32; 2] = [32766, 32767];
+
+/// A goto to a priority no rule of its family has: the kernel keeps the rule, marked
+/// unresolved, and passes over it until such a rule appears.
+fn warn_unresolved_gotos(cx: &mut Cx, specs: &[RuleSpec], rules: &[Rule], spans: &[SourceSpan]) {
+    for (rule, span) in rules.iter().zip(spans) {
+        let Some(target) = rule.goto else { continue };
+        let found = DEFAULT_PRIORITIES.contains(&target)
+            || rules
+                .iter()
+                .any(|r| r.v6 == rule.v6 && r.priority == target);
+        if found {
+            continue;
+        }
+        let goto_span = specs
+            .iter()
+            .find(|s| cx.span(&s.priority) == *span)
+            .and_then(|s| s.goto.as_ref())
+            .map(|g| cx.span(g))
+            .unwrap_or(*span);
+        let family = if rule.v6 { "IPv6" } else { "IPv4" };
+        cx.warn(
+            Code::GotoNoRule,
+            format!("no {family} rule has the priority {target} this rule goes to"),
+        )
+        .with_label(goto_span, "no rule here")
+        .with_help(
+            "the kernel keeps the rule but marks it unresolved, and passes over it until a rule \
+             of that priority exists: add one, or fix the priority",
+        );
+    }
 }
 
 /// The ECN bits of a `tos` byte, which the kernel refuses in a rule.

@@ -47,7 +47,7 @@ hosts:
 ");
     assert_eq!(lab.networks.len(), 1);
     let h1 = &lab.nodes["h1"];
-    assert_eq!(h1.routes[0].gateway, Some(ip("10.1.1.1")));
+    assert_eq!(h1.routes[0].route.gateway, Some(ip("10.1.1.1")));
     assert_eq!(h1.routes[0].dst, net("0.0.0.0/0"));
 }
 
@@ -66,7 +66,11 @@ hosts:
     let n = &lab.networks["10.1.1.0/24"];
     assert!(n.inferred);
     assert_eq!(n.subnets, vec![net("10.1.1.0/24"), net("2001:db8:1::/64")]);
-    let gws: Vec<_> = lab.nodes["h1"].routes.iter().map(|r| r.gateway).collect();
+    let gws: Vec<_> = lab.nodes["h1"]
+        .routes
+        .iter()
+        .map(|r| r.route.gateway)
+        .collect();
     assert_eq!(gws, vec![Some(ip("10.1.1.1")), Some(ip("2001:db8:1::1"))]);
 }
 
@@ -90,7 +94,10 @@ routers:
         vec![net("10.1.1.0/24"), net("10.2.2.0/24")]
     );
     // The host's gateway must be in one of the host's subnets: 10.1.1.1.
-    assert_eq!(lab.nodes["h1"].routes[0].gateway, Some(ip("10.1.1.1")));
+    assert_eq!(
+        lab.nodes["h1"].routes[0].route.gateway,
+        Some(ip("10.1.1.1"))
+    );
 }
 
 #[test]
@@ -130,7 +137,10 @@ routers:
 hosts:
   h1: {address: 10.1.1.10/24}
 ");
-    assert_eq!(lab.nodes["h1"].routes[0].gateway, Some(ip("10.1.1.2")));
+    assert_eq!(
+        lab.nodes["h1"].routes[0].route.gateway,
+        Some(ip("10.1.1.2"))
+    );
 }
 
 #[test]

@@ -6,9 +6,11 @@ use super::*;
 use crate::kernel::RouteBatch;
 use crate::kernel::decode::{decode_address, decode_link, decode_route, decode_rule};
 use crate::netlink::for_each_message;
-use crate::plan::testkit::{link, net, route};
+use crate::plan::testkit::{ip, link, net, route};
 use crate::state::kinds::{Macvlan, MacvlanMode, Vxlan};
-use crate::state::{Address, Fwmark, PortRange, RT_TABLE_MAIN};
+use crate::state::{
+    Address, Fwmark, Nexthop, PortRange, RT_TABLE_MAIN, RouteType, RuleAction, UidRange,
+};
 
 fn encode(change: &Change, part: Part, idx: &mut IfIndexes) -> Vec<Vec<u8>> {
     let mut batch = RouteBatch::new();
@@ -66,8 +68,89 @@ fn routes_round_trip() {
             route: r.clone(),
         };
         let raw = &encode(&change, Part::Main, &mut idx)[0];
-        assert_eq!(decode_route(raw, &by_index), Some((key, r)));
+        assert_eq!(
+            decode_route(raw, &by_index, &Default::default()),
+            Some((key, r))
+        );
     }
+}
+
+#[test]
+fn route_attributes_round_trip() {
+    let (mut idx, by_index) = eth0();
+    let key = RouteKey::new(100, net("10.9.0.0/16"), 5);
+    let hop = |gw: &str, weight| Nexthop {
+        gateway: Some(ip(gw)),
+        dev: Some("eth0".into()),
+        weight,
+    };
+    let mut routes = vec![
+        Route {
+            kind: RouteType::Blackhole,
+            proto: 4,
+            ..Route::default()
+        },
+        Route {
+            kind: RouteType::Throw,
+            proto: 3,
+            scope: 200,
+            ..Route::default()
+        },
+        Route {
+            gateway: Some(ip("10.5.5.5")),
+            dev: Some("eth0".into()),
+            proto: 3,
+            src: Some(ip("10.1.1.1")),
+            onlink: true,
+            ..Route::default()
+        },
+        Route {
+            proto: 3,
+            nexthops: vec![hop("10.1.1.2", 1), hop("10.1.1.3", 256)],
+            ..Route::default()
+        },
+    ];
+    routes.push(Route {
+        onlink: true,
+        ..routes[3].clone()
+    });
+    for r in routes {
+        let change = Change::AddRoute {
+            ns: "ns".into(),
+            key: key.clone(),
+            route: r.clone(),
+        };
+        let raw = &encode(&change, Part::Main, &mut idx)[0];
+        assert_eq!(
+            decode_route(raw, &by_index, &Default::default()),
+            Some((key.clone(), r))
+        );
+    }
+}
+
+#[test]
+fn kernel_made_routes_are_left_out_but_other_kernel_routes_are_kept() {
+    let (mut idx, by_index) = eth0();
+    let prefixes = [("eth0".to_string(), net("10.1.1.0/24"))]
+        .into_iter()
+        .collect();
+    let mut kernel = |dst: &str, table| {
+        let mut r = route(None, Some("eth0"));
+        r.proto = 2;
+        let change = Change::AddRoute {
+            ns: "ns".into(),
+            key: RouteKey::new(table, net(dst), 0),
+            route: r,
+        };
+        let raw = encode(&change, Part::Main, &mut idx).remove(0);
+        decode_route(&raw, &by_index, &prefixes).is_some()
+    };
+    assert!(!kernel("10.1.1.0/24", RT_TABLE_MAIN));
+    assert!(!kernel("fe80::/64", RT_TABLE_MAIN));
+    assert!(!kernel("ff00::/8", RT_TABLE_MAIN));
+    // The same prefix in another table, another prefix in main: the lab's.
+    assert!(kernel("10.1.1.0/24", 100));
+    assert!(kernel("10.1.2.0/24", RT_TABLE_MAIN));
 }
 
 #[test]
@@ -89,9 +172,35 @@ fn rules_round_trip() {
         }),
         dport: Some(PortRange { start: 80, end: 80 }),
         table: 100,
+        ..Rule::default()
     };
     for rule in [
         rule.clone(),
+        Rule {
+            not: true,
+            uidrange: Some(UidRange {
+                start: 1000,
+                end: 2000,
+            }),
+            suppress_prefixlength: Some(0),
+            ..rule.clone()
+        },
+        Rule {
+            action: RuleAction::Goto,
+            goto: Some(200),
+            table: 0,
+            ..rule.clone()
+        },
+        Rule {
+            action: RuleAction::Prohibit,
+            table: 0,
+            ..rule.clone()
+        },
+        Rule {
+            action: RuleAction::Nop,
+            table: 0,
+            ..rule.clone()
+        },
         Rule {
             fwmark: Fwmark::new(0, Some(u32::MAX)),
             ..rule.clone()

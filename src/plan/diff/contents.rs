@@ -33,6 +33,14 @@ fn same_route(want: &Route, have: &Route) -> bool {
     want.gateway == have.gateway
         && want.proto == have.proto
         && (want.dev.is_none() || want.dev == have.dev)
+        && want.kind == have.kind
+        && want.scope == have.scope
+        && want.src == have.src
+        && want.onlink == have.onlink
+        && want.nexthops.len() == have.nexthops.len()
+        && want.nexthops.iter().zip(&have.nexthops).all(|(w, h)| {
+            w.gateway == h.gateway && w.weight == h.weight && (w.dev.is_none() || w.dev == h.dev)
+        })
 }
 
 type Group = (u32, IpNet, u32);

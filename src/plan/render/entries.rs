@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use crate::plan::{Action, Change, Plan, display};
-use crate::state::{Link, LinkKind, Namespace, NetState, Route};
+use crate::state::{Link, LinkKind, Namespace, NetState, Route, scope_name};
 
 use super::names::Names;
 
@@ -422,6 +422,37 @@ fn route_changes(from: &Route, to: &Route) -> String {
             display::proto(from.proto),
             display::proto(to.proto)
         ));
+    }
+    if from.kind != to.kind {
+        parts.push(format!("type {} -> {}", from.kind.name(), to.kind.name()));
+    }
+    if from.scope != to.scope {
+        parts.push(format!(
+            "scope {} -> {}",
+            scope_name(from.scope),
+            scope_name(to.scope)
+        ));
+    }
+    if from.src != to.src {
+        let s = |r: &Route| r.src.map_or("none".to_string(), |a| a.to_string());
+        parts.push(format!("src {} -> {}", s(from), s(to)));
+    }
+    if from.onlink != to.onlink {
+        parts.push(format!("onlink {} -> {}", from.onlink, to.onlink));
+    }
+    if from.nexthops != to.nexthops {
+        let n = |r: &Route| {
+            if r.nexthops.is_empty() {
+                "none".to_string()
+            } else {
+                r.nexthops
+                    .iter()
+                    .map(display::nexthop)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+        };
+        parts.push(format!("{} -> {}", n(from), n(to)));
     }
     parts.join(", ")
 }

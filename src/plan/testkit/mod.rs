@@ -16,7 +16,7 @@ use ipnet::IpNet;
 use crate::naming;
 use crate::state::{
     Address, AddressKey, DEFAULT_MTU, Link, LinkKind, LinkRef, Namespace, NetState, NsRole,
-    RT_TABLE_MAIN, RTPROT_BOOT, Route, RouteKey, Rule,
+    RT_SCOPE_LINK, RT_TABLE_MAIN, RTPROT_BOOT, Route, RouteKey, Rule,
 };
 
 /// Builds the desired state of one lab the way `lower` lays it out: one namespace per
@@ -51,12 +51,14 @@ pub fn main_route(dst: &str) -> RouteKey {
     RouteKey::new(RT_TABLE_MAIN, dst, 0)
 }
 
-/// A route as `lower` makes it: protocol `boot`.
+/// A route as `lower` makes it: protocol `boot`, scope link without a gateway.
 pub fn route(gateway: Option<&str>, dev: Option<&str>) -> Route {
     Route {
         gateway: gateway.map(ip),
         dev: dev.map(str::to_string),
         proto: RTPROT_BOOT,
+        scope: if gateway.is_none() { RT_SCOPE_LINK } else { 0 },
+        ..Route::default()
     }
 }
 
