@@ -136,3 +136,101 @@ fn enterprise_lab_is_the_import_of_the_corpus() {
     // And the same import twice is the same file.
     assert_eq!(corpus().yaml, imported.yaml);
 }
+
+fn nshost(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_nshost"))
+        .args(args)
+        .current_dir(ROOT)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("nshost runs")
+}
+
+/// The command line: the lab on stdout (or in `-o`), the report on stderr and in
+/// `--report`, an input with no facts an error.
+#[test]
+fn import_command() {
+    let dir = std::env::temp_dir().join(format!("nshost-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let facts = "tests/import/kernel-refusals/facts";
+    let out = nshost(&["import", "tsim-facts", facts, "--name", "kernel-refusals"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stdout.starts_with(
+        "# Imported by `nshost import tsim-facts tests/import/kernel-refusals/facts`"
+    ));
+    assert!(stdout.contains("\nname: kernel-refusals\n"));
+    assert!(
+        stderr.starts_with("Imported 1 router (3 interfaces, 3 MACs)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(
+        "r1_facts.txt:34: 10.5.0.0/16 dev eth7 scope link: the router has no device eth7"
+    ));
+
+    let lab = dir.join("lab.yaml");
+    let report = dir.join("report.json");
+    let out = nshost(&[
+        "import",
+        "tsim-facts",
+        facts,
+        "-q",
+        "-o",
+        lab.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    assert!(
+        out.stdout.is_empty() && out.stderr.is_empty(),
+        "-q prints nothing"
+    );
+    assert!(
+        std::fs::read_to_string(&lab)
+            .unwrap()
+            .contains("\nname: facts\n")
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["imported"]["routes"], 10);
+    let categories: Vec<(&str, u64)> = doc["left_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["category"].as_str().unwrap(),
+                g["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        categories,
+        [
+            ("kernel_made", 5),
+            ("unreachable_gateway", 5),
+            ("missing_device", 1),
+            ("foreign_source", 1),
+            ("kernel_refuses", 1)
+        ]
+    );
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(ROOT).join("schemas/output/import.schema.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    assert!(validator.is_valid(&doc), "the report follows its schema");
+
+    let out = nshost(&["import", "tsim-facts", "tests/import"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("nshost::import::no_facts"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
