@@ -317,3 +317,123 @@ pub fn scope_number(text: &str) -> Option<u8> {
         n => n.parse().ok(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::facts::{AddressFact, At};
+
+    fn at() -> At {
+        At {
+            file: "r_facts.txt".into(),
+            line: 1,
+        }
+    }
+
+    fn link(name: &str, up: bool, addr: &str) -> InterfaceFact {
+        InterfaceFact {
+            name: name.into(),
+            mtu: Some(1500),
+            up,
+            mac: None,
+            loopback: false,
+            point_to_point: false,
+            addresses: vec![AddressFact {
+                net: addr.parse().unwrap(),
+                broadcast: None,
+                at: at(),
+            }],
+            at: at(),
+        }
+    }
+
+    fn route(table: u32, text: &str) -> RouteFact {
+        let lines = vec![(1, text.to_string())];
+        let (mut r, bad) = crate::import::iproute::routes("r_facts.txt", table, &lines);
+        assert!(bad.is_empty(), "{text}");
+        r.remove(0)
+    }
+
+    fn fib() -> Fib {
+        Fib::new(&[
+            link("eth0", true, "10.0.0.1/24"),
+            link("eth1", false, "10.0.1.1/24"),
+        ])
+    }
+
+    #[test]
+    fn gateways_as_fib_check_nh_resolves_them() {
+        let mut f = fib();
+        assert_eq!(f.add(&route(254, "10.9.0.0/16 via 10.0.0.254")), Ok(()));
+        // Through another gateway: never (the lookup wants scope link).
+        assert!(matches!(
+            f.add(&route(254, "10.8.0.0/16 via 10.9.0.1")),
+            Err(Refusal::Gateway { .. })
+        ));
+        // Out of a dev the gateway is not on.
+        assert!(matches!(
+            f.add(&route(254, "10.7.0.0/16 via 10.0.0.254 dev lo")),
+            Err(Refusal::Gateway { .. })
+        ));
+        // A link that is down has no connected route.
+        assert!(matches!(
+            f.add(&route(254, "10.6.0.0/16 via 10.0.1.9")),
+            Err(Refusal::Gateway { .. })
+        ));
+        // The subnet's broadcast address is a broadcast route of the local table.
+        assert!(matches!(
+            f.add(&route(254, "10.5.0.0/16 via 10.0.0.255")),
+            Err(Refusal::Gateway { .. })
+        ));
+        // An own address is a local route: accepted.
+        assert_eq!(f.add(&route(254, "10.4.0.0/16 via 10.0.0.1")), Ok(()));
+        // A dev route of table 100 reaches a gateway for table 100 only.
+        assert_eq!(f.add(&route(100, "172.16.0.0/24 dev eth0")), Ok(()));
+        assert_eq!(f.add(&route(100, "default via 172.16.0.1")), Ok(()));
+        assert!(matches!(
+            f.add(&route(200, "default via 172.16.0.1")),
+            Err(Refusal::Gateway { .. })
+        ));
+        // A table's lookup fails over to local and main.
+        assert_eq!(
+            f.add(&route(200, "10.3.0.0/16 via 10.0.0.254 dev eth0")),
+            Ok(())
+        );
+        // An unreachable route of the table (scope universe) is no way to a gateway,
+        // and its lookup does not stop there.
+        assert_eq!(f.add(&route(300, "unreachable 10.0.0.0/24")), Ok(()));
+        assert_eq!(f.add(&route(300, "10.2.0.0/16 via 10.0.0.254")), Ok(()));
+        // The same route twice: File exists.
+        assert_eq!(
+            f.add(&route(254, "10.9.0.0/16 via 10.0.0.254")),
+            Err(Refusal::Duplicate)
+        );
+    }
+
+    #[test]
+    fn devices_and_sources() {
+        let mut f = fib();
+        assert_eq!(
+            f.add(&route(254, "10.1.0.0/16 dev eth9")),
+            Err(Refusal::NoDevice("eth9".into()))
+        );
+        assert_eq!(
+            f.add(&route(254, "10.1.0.0/16 dev eth1")),
+            Err(Refusal::DeviceDown("eth1".into()))
+        );
+        assert_eq!(
+            f.add(&route(254, "10.1.0.0/16 dev eth0 src 10.0.1.2")),
+            Err(Refusal::Source("10.0.1.2".parse().unwrap()))
+        );
+        // Any address of the router will do, on any link, and the loopback's.
+        assert_eq!(
+            f.add(&route(254, "10.1.0.0/16 dev eth0 src 10.0.1.1")),
+            Ok(())
+        );
+        assert_eq!(
+            f.add(&route(100, "10.1.0.0/16 dev eth0 src 127.0.0.5")),
+            Ok(())
+        );
+        assert_eq!(f.add(&route(254, "blackhole 10.2.0.0/16")), Ok(()));
+    }
+}
