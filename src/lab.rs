@@ -66,6 +66,9 @@ pub struct LabNode {
     /// sysctl key to value as written, forwarding for routers included (`lower`
     /// classifies each as namespace-wide or as a setting of one interface).
     pub sysctls: BTreeMap<String, String>,
+    /// The services nshost serves in the node's namespace, in file order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<crate::services::Service>,
 }
 
 /// A node interface.

@@ -47,6 +47,7 @@ pub mod problem;
 pub mod process;
 pub mod report;
 pub mod sandbox;
+pub mod services;
 pub mod state;
 pub mod status;
 pub mod topology;

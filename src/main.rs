@@ -58,6 +58,8 @@ enum Command {
     Completions(cli::generate::CompletionsArgs),
     /// Print the manual page, in roff (`nshost man | man -l -`).
     Man,
+    #[command(name = "__serve", hide = true)]
+    Serve(cli::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -104,5 +106,6 @@ fn run(command: Command, global: &cli::Global) -> Result<ExitCode, Error> {
         Command::Schema(args) => cli::schema::run(args),
         Command::Completions(args) => cli::generate::completions(args, Cli::command()),
         Command::Man => cli::generate::man(Cli::command()),
+        Command::Serve(args) => cli::serve::run(args),
     }
 }

@@ -121,6 +121,9 @@ pub struct ValidateReport {
 pub struct PlanJson {
     pub lab: String,
     pub changes: Vec<Change>,
+    /// The services the plan starts and stops.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<crate::services::ServiceChange>,
     pub summary: Summary,
 }
 
@@ -129,6 +132,7 @@ impl PlanJson {
         PlanJson {
             lab: plan.lab.clone(),
             changes: plan.changes.clone(),
+            services: plan.services.clone(),
             summary: Summary::of(plan),
         }
     }

@@ -50,6 +50,7 @@ pub fn default_checks(lab: &Lab) -> Vec<Check> {
             to_node,
             dst,
             expect: Expect::Reachable,
+            probe: crate::check::spec::Probe::Icmp,
         };
         for gw in gws {
             match router_of.get(gw) {

@@ -10,6 +10,7 @@
 
 pub mod defaults;
 pub mod icmp;
+pub mod ports;
 pub mod report;
 pub mod run;
 pub mod spec;
@@ -141,9 +142,10 @@ impl Suite {
         to: &str,
         family: Option<Family>,
         expect: Expect,
+        probe: spec::Probe,
     ) -> Result<Suite, CheckError> {
         let check = spec::Index::new(lab)
-            .resolve(from, to, family, expect)
+            .resolve(from, to, family, expect, probe)
             .map_err(CheckError::Unresolved)?;
         Ok(Suite {
             lab: lab.name.clone(),
@@ -269,6 +271,7 @@ mod tests {
                 to_node: true,
                 dst: "10.0.0.1".parse().unwrap(),
                 expect: Expect::Reachable,
+                probe: spec::Probe::Icmp,
             })
             .collect();
         Suite {

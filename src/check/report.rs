@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::spec::Check;
-use crate::topology::Expect;
+use super::spec::{Check, Probe};
+use crate::topology::{Expect, ServiceProto};
 
 /// The report of a run of checks.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -63,9 +63,14 @@ pub struct CheckResult {
     /// The target as written: a node or an address.
     pub to: String,
     pub destination: IpAddr,
+    /// What was sent: `icmp` (an echo request), `tcp` or `udp` (a probe of `port`).
+    pub probe: ProbeKind,
+    /// The port probed (`tcp` and `udp`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     pub expect: Expect,
     pub outcome: Outcome,
-    /// Echo requests sent.
+    /// Echo requests (or datagrams, or connections) sent.
     pub attempts: u32,
     /// The expectation held.
     pub passed: bool,
@@ -75,28 +80,56 @@ pub struct CheckResult {
 
 impl CheckResult {
     pub fn new(check: &Check, source: Option<IpAddr>, outcome: Outcome, attempts: u32) -> Self {
-        let reached = matches!(outcome, Outcome::Reply { .. });
+        let reached = outcome.reached();
+        let (probe, port) = match check.probe {
+            Probe::Icmp => (ProbeKind::Icmp, None),
+            Probe::Port {
+                proto: ServiceProto::Tcp,
+                port,
+            } => (ProbeKind::Tcp, Some(port)),
+            Probe::Port {
+                proto: ServiceProto::Udp,
+                port,
+            } => (ProbeKind::Udp, Some(port)),
+        };
         CheckResult {
             from: check.from.clone(),
             source,
             to: check.to.clone(),
             destination: check.dst,
+            probe,
+            port,
             expect: check.expect,
-            passed: reached == (check.expect == Expect::Reachable),
+            passed: reached == check.expect.positive(),
             outcome,
             attempts,
             to_node: check.to_node,
         }
     }
 
-    /// The target for the table: `pc2 (10.2.2.10)`, or the address.
+    /// The target for the table: `pc2 (10.2.2.10)`, or the address; with the port of
+    /// a port probe: `pc2 (10.2.2.10) tcp/80`.
     pub fn target(&self) -> String {
-        if self.to_node {
+        let to = if self.to_node {
             format!("{} ({})", self.to, self.destination)
         } else {
             self.to.clone()
+        };
+        match (self.probe, self.port) {
+            (ProbeKind::Tcp, Some(p)) => format!("{to} tcp/{p}"),
+            (ProbeKind::Udp, Some(p)) => format!("{to} udp/{p}"),
+            _ => to,
         }
     }
+}
+
+/// What a check sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeKind {
+    Icmp,
+    Tcp,
+    Udp,
 }
 
 /// How a check ended: its last attempt's answer.
@@ -109,11 +142,27 @@ pub enum Outcome {
     Timeout,
     /// An ICMP error from `from` (a router on the way, or the source itself).
     IcmpError { from: IpAddr, error: String },
-    /// The source's kernel refused to send ("network unreachable": no route).
+    /// The source's kernel refused to send ("network unreachable": no route), or a
+    /// port probe failed so ("host unreachable").
     SendError { error: String },
+    /// A TCP probe's connection was made, `ms` after it was started.
+    Connected { ms: f64 },
+    /// A UDP probe's datagram came back, `ms` after it was sent.
+    Echoed { ms: f64 },
+    /// A port probe was refused: a TCP reset ("connection refused"), or ICMP port
+    /// unreachable for UDP ("port unreachable").
+    Refused { error: String },
 }
 
 impl Outcome {
+    /// Whether the target answered (a reply, a connection, an echo).
+    pub fn reached(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Reply { .. } | Outcome::Connected { .. } | Outcome::Echoed { .. }
+        )
+    }
+
     /// In words, for the table's detail column.
     pub fn detail(&self, attempts: u32) -> String {
         match self {
@@ -123,7 +172,9 @@ impl Outcome {
                 if attempts == 1 { "" } else { "s" }
             ),
             Outcome::IcmpError { from, error } => format!("{error} from {from}"),
-            Outcome::SendError { error } => error.clone(),
+            Outcome::SendError { error } | Outcome::Refused { error } => error.clone(),
+            Outcome::Connected { ms } => format!("connected in {ms:.3} ms"),
+            Outcome::Echoed { ms } => format!("echo in {ms:.3} ms"),
         }
     }
 }
@@ -217,6 +268,7 @@ mod tests {
             to_node,
             dst: dst.parse().unwrap(),
             expect,
+            probe: super::super::spec::Probe::Icmp,
         }
     }
 
@@ -280,6 +332,7 @@ mod tests {
           "source": "10.1.1.10",
           "to": "10.1.1.99",
           "destination": "10.1.1.99",
+          "probe": "icmp",
           "expect": "reachable",
           "outcome": {
             "result": "icmp_error",
@@ -288,6 +341,76 @@ mod tests {
           },
           "attempts": 3,
           "passed": false
+        }
+        "#);
+    }
+
+    #[test]
+    fn port_probes_show_their_port_and_what_answered() {
+        let probe = |proto, port, expect| Check {
+            probe: Probe::Port { proto, port },
+            ..check("pc2", true, "10.2.2.10", expect)
+        };
+        let src = Some("10.1.1.10".parse().unwrap());
+        let results = vec![
+            CheckResult::new(
+                &probe(ServiceProto::Tcp, 80, Expect::Open),
+                src,
+                Outcome::Connected { ms: 0.2 },
+                1,
+            ),
+            CheckResult::new(
+                &probe(ServiceProto::Udp, 53, Expect::Open),
+                src,
+                Outcome::Echoed { ms: 0.35 },
+                2,
+            ),
+            CheckResult::new(
+                &probe(ServiceProto::Tcp, 22, Expect::Blocked),
+                src,
+                Outcome::Refused {
+                    error: "connection refused".into(),
+                },
+                1,
+            ),
+            CheckResult::new(
+                &probe(ServiceProto::Udp, 161, Expect::Open),
+                src,
+                Outcome::Timeout,
+                3,
+            ),
+        ];
+        let report = Report::new(
+            "small",
+            false,
+            &super::super::Options::default(),
+            results,
+            3001.0,
+        );
+        insta::assert_snapshot!(human(&report), @r"
+        FROM  SOURCE     TO                       EXPECTED  RESULT  DETAIL
+        web1  10.1.1.10  pc2 (10.2.2.10) tcp/80   open      pass    connected in 0.200 ms
+        web1  10.1.1.10  pc2 (10.2.2.10) udp/53   open      pass    echo in 0.350 ms
+        web1  10.1.1.10  pc2 (10.2.2.10) tcp/22   blocked   pass    connection refused
+        web1  10.1.1.10  pc2 (10.2.2.10) udp/161  open      FAIL    timeout (3 attempts)
+
+        Checks: 3 passed, 1 failed (3001 ms)
+        ");
+        insta::assert_json_snapshot!(report.checks[0], @r#"
+        {
+          "from": "web1",
+          "source": "10.1.1.10",
+          "to": "pc2",
+          "destination": "10.2.2.10",
+          "probe": "tcp",
+          "port": 80,
+          "expect": "open",
+          "outcome": {
+            "result": "connected",
+            "ms": 0.2
+          },
+          "attempts": 1,
+          "passed": true
         }
         "#);
     }

@@ -85,8 +85,20 @@ pub fn run(
     owner: Option<&str>,
     opts: &Options,
 ) -> Result<Vec<CheckResult>, CheckError> {
+    let mut results: Vec<Option<CheckResult>> = vec![None; checks.len()];
+    let ports: Vec<usize> = (0..checks.len())
+        .filter(|&i| checks[i].probe != super::spec::Probe::Icmp)
+        .collect();
+    if !ports.is_empty() {
+        for (i, r) in super::ports::run(checks, &ports, owner, opts)? {
+            results[i] = Some(r);
+        }
+    }
     let mut by_ns: BTreeMap<&str, Source> = BTreeMap::new();
     for (i, c) in checks.iter().enumerate() {
+        if c.probe != super::spec::Probe::Icmp {
+            continue;
+        }
         let s = by_ns.entry(&c.ns).or_insert_with(|| Source {
             ns: &c.ns,
             checks: Vec::new(),
@@ -101,7 +113,6 @@ pub fn run(
         }
     }
     let sources: Vec<Source> = by_ns.into_values().collect();
-    let mut results: Vec<Option<CheckResult>> = vec![None; checks.len()];
     let max = opts.max_sockets.min(socket_budget()).max(2);
     let mut start = 0;
     while start < sources.len() {
@@ -128,7 +139,7 @@ pub fn run(
 /// How many raw sockets may be open at once within the open-file limit: half of what
 /// is left after a margin for the rest (the workers' netlink and UDP sockets, the
 /// namespace descriptors, stdio).
-fn socket_budget() -> usize {
+pub(super) fn socket_budget() -> usize {
     use nix::sys::resource::{Resource, getrlimit};
     let soft = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
     usize::try_from(soft.saturating_sub(64) / 2).unwrap_or(usize::MAX)
@@ -147,28 +158,7 @@ fn open<'c>(
             cause,
         }
     };
-    let fd = match netns::open_entry(s.ns).map_err(|e| err("opening")(e.cause))? {
-        Opened::Namespace(fd) => fd,
-        _ => {
-            return Err(CheckError::NotApplied {
-                lab: owner.unwrap_or_default().to_string(),
-                missing: vec![s.ns.to_string()],
-                total: 0,
-            });
-        }
-    };
-    setns(fd.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| err("setns")(e.into()))?;
-    drop(fd);
-    if let Some(lab) = owner {
-        let mark = super::mark_here().map_err(err("reading the loopback's mark"))?;
-        if mark.as_deref() != Some(lab) {
-            return Err(CheckError::NotOwned {
-                ns: s.ns.to_string(),
-                lab: lab.to_string(),
-                owner: mark,
-            });
-        }
-    }
+    enter_source(s.ns, owner)?;
     let sources = s
         .checks
         .iter()
@@ -188,6 +178,41 @@ fn open<'c>(
         v6,
         sources,
     })
+}
+
+/// Enters source namespace `ns` on the calling (dedicated, short-lived) thread and,
+/// with `owner`, checks that it carries that lab's mark.
+pub(super) fn enter_source(ns: &str, owner: Option<&str>) -> Result<(), CheckError> {
+    let err = |what: &'static str| {
+        move |cause: io::Error| CheckError::Kernel {
+            ns: ns.to_string(),
+            what,
+            cause,
+        }
+    };
+    let fd = match netns::open_entry(ns).map_err(|e| err("opening")(e.cause))? {
+        Opened::Namespace(fd) => fd,
+        _ => {
+            return Err(CheckError::NotApplied {
+                lab: owner.unwrap_or_default().to_string(),
+                missing: vec![ns.to_string()],
+                total: 0,
+            });
+        }
+    };
+    setns(fd.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| err("setns")(e.into()))?;
+    drop(fd);
+    if let Some(lab) = owner {
+        let mark = super::mark_here().map_err(err("reading the loopback's mark"))?;
+        if mark.as_deref() != Some(lab) {
+            return Err(CheckError::NotOwned {
+                ns: ns.to_string(),
+                lab: lab.to_string(),
+                owner: mark,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Where a check is.
@@ -496,7 +521,7 @@ fn icmp_error(error: IcmpError, from: IpAddr) -> Outcome {
     }
 }
 
-fn send_error(e: &io::Error) -> Outcome {
+pub(super) fn send_error(e: &io::Error) -> Outcome {
     let error = match e.raw_os_error() {
         Some(libc::ENETUNREACH) => "network unreachable".to_string(),
         Some(libc::EHOSTUNREACH) => "host unreachable".to_string(),

@@ -15,8 +15,30 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::lab::{Lab, LabNode};
-use crate::topology::{Expect, Family};
+use crate::topology::{Expect, Family, ServiceProto};
 use crate::validate::Code;
+
+/// What a check sends: an ICMP echo request, or a probe of a TCP or UDP port.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Probe {
+    #[default]
+    Icmp,
+    Port {
+        proto: ServiceProto,
+        port: u16,
+    },
+}
+
+impl Probe {
+    /// The port probed, with its protocol.
+    pub fn port(self) -> Option<(ServiceProto, u16)> {
+        match self {
+            Probe::Icmp => None,
+            Probe::Port { proto, port } => Some((proto, port)),
+        }
+    }
+}
 
 /// One reachability check, resolved.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -29,9 +51,11 @@ pub struct Check {
     pub to: String,
     /// Whether `to` names a node (shown with its address) or is an address.
     pub to_node: bool,
-    /// The address the echo request goes to.
+    /// The address the echo request (or the probe) goes to.
     pub dst: IpAddr,
+    /// `reachable`/`unreachable` for ICMP, `open`/`blocked` for a port probe.
     pub expect: Expect,
+    pub probe: Probe,
 }
 
 /// The family of an address.
@@ -260,6 +284,7 @@ impl<'l> Index<'l> {
         to: &str,
         family: Option<Family>,
         expect: Expect,
+        probe: Probe,
     ) -> Result<Check, Unresolved> {
         let Some(source) = self.lab.nodes.get(from) else {
             return Err(Unresolved::UnknownFrom {
@@ -297,7 +322,12 @@ impl<'l> Index<'l> {
             to: to.trim().to_string(),
             to_node,
             dst,
-            expect,
+            expect: if probe == Probe::Icmp {
+                expect
+            } else {
+                expect.for_port()
+            },
+            probe,
         })
     }
 }

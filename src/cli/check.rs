@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use nshost::check::spec::Probe;
 use nshost::check::{self, Options, Report, Suite};
-use nshost::topology::{Expect, Family};
+use nshost::topology::{Expect, Family, ServiceProto};
 use nshost::workflow::{self, Error};
 use nshost::{errln, out};
 
@@ -27,9 +28,18 @@ pub struct CheckArgs {
     /// The one check's target: a node, or an address in one of the lab's subnets.
     #[arg(long, requires = "from", value_name = "NODE|ADDRESS")]
     pub to: Option<String>,
-    /// The one check's expectation.
-    #[arg(long, requires = "from", value_parser = ["reachable", "unreachable"])]
+    /// The one check's expectation (`open`/`blocked` for a port probe, where
+    /// `reachable`/`unreachable` mean the same).
+    #[arg(long, requires = "from", value_parser = ["reachable", "unreachable", "open", "blocked"])]
     pub expect: Option<String>,
+    /// Probe this TCP port of the target instead of sending an ICMP echo.
+    #[arg(long, requires = "from", conflicts_with = "udp", value_name = "PORT",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub tcp: Option<u16>,
+    /// Probe this UDP port of the target: a datagram must come back.
+    #[arg(long, requires = "from", value_name = "PORT",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub udp: Option<u16>,
     /// The one check's family, when --to is a node with both.
     #[arg(long, requires = "from", value_parser = ["ipv4", "ipv6"])]
     pub family: Option<String>,
@@ -79,14 +89,25 @@ pub fn run(args: CheckArgs, global: &Global) -> Result<ExitCode, Error> {
     let suite = match (&args.from, &args.to) {
         (Some(from), Some(to)) => {
             let expect = match args.expect.as_deref() {
-                Some("unreachable") => Expect::Unreachable,
+                Some("unreachable" | "blocked") => Expect::Unreachable,
                 _ => Expect::Reachable,
+            };
+            let probe = match (args.tcp, args.udp) {
+                (Some(port), _) => Probe::Port {
+                    proto: ServiceProto::Tcp,
+                    port,
+                },
+                (None, Some(port)) => Probe::Port {
+                    proto: ServiceProto::Udp,
+                    port,
+                },
+                (None, None) => Probe::Icmp,
             };
             let family = args.family.as_deref().map(|f| match f {
                 "ipv6" => Family::Ipv6,
                 _ => Family::Ipv4,
             });
-            Suite::one(&loaded.lab, from, to, family, expect)?
+            Suite::one(&loaded.lab, from, to, family, expect, probe)?
         }
         _ => Suite::of(&loaded.lab),
     };

@@ -17,6 +17,7 @@ pub mod import;
 pub mod plan;
 pub mod progress;
 pub mod schema;
+pub mod serve;
 pub mod status;
 pub mod try_lab;
 pub mod validate;

@@ -66,7 +66,7 @@ pub fn run(args: PlanArgs, global: &Global) -> Result<ExitCode, Error> {
     if let (Some(saved), Output::Human) = (&saved, global.output) {
         out!("\n{saved}");
     }
-    let changed = !planned.plan.changes.is_empty();
+    let changed = !planned.plan.is_empty();
     Ok(if args.detailed_exitcode && changed {
         ExitCode::from(EXIT_CHANGES)
     } else {

@@ -549,6 +549,7 @@ pub fn order(lab: &str, changes: Vec<Change>, desired: &NetState) -> Plan {
         lab: lab.to_string(),
         changes,
         stages,
+        services: Vec::new(),
     }
 }
 

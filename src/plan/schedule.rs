@@ -75,6 +75,10 @@ pub struct Plan {
     pub changes: Vec<Change>,
     #[serde(skip)]
     pub stages: Vec<Stage>,
+    /// The lab's services it starts and stops (carried out by the lab's daemon, not in
+    /// the stages).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<crate::services::ServiceChange>,
 }
 
 impl Plan {
@@ -84,12 +88,13 @@ impl Plan {
             lab: lab.to_string(),
             changes: Vec::new(),
             stages: Vec::new(),
+            services: Vec::new(),
         }
     }
 
     /// Whether the plan changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
+        self.changes.is_empty() && self.services.is_empty()
     }
 
     /// Every namespace an operation of the plan acts in, the far ends of veth pairs

@@ -34,6 +34,8 @@ pub struct Context<'a> {
     pub plan: Option<&'a Plan>,
     /// The links the file sets down (`up: false`), as (namespace, link): not a problem.
     pub meant_down: BTreeSet<(String, String)>,
+    /// The services the lab's daemon serves, by namespace, as the kernel has them.
+    pub services: crate::services::ServiceSet,
 }
 
 impl Context<'_> {
@@ -90,6 +92,7 @@ impl Context<'_> {
                         .map(|(name, _)| (ns.clone(), name.clone()))
                 })
                 .collect(),
+            services: Default::default(),
         }
     }
 
@@ -161,7 +164,7 @@ pub fn build(cx: &Context, live: &NetState) -> LabStatus {
         nodes,
         networks,
         health: health(cx, live),
-        changes: cx.plan.map(|p| p.changes.len()),
+        changes: cx.plan.map(|p| p.changes.len() + p.services.len()),
         fabric_changes: drift
             .and_then(|mut d| cx.fabric.as_ref().and_then(|f| d.remove(f)))
             .unwrap_or_default(),
@@ -182,6 +185,15 @@ fn changes_by_ns(plan: &Plan, fabric: Option<&str>) -> BTreeMap<String, Vec<Stri
         out.entry(ns.to_string())
             .or_default()
             .push(change.describe());
+    }
+    for s in &plan.services {
+        let verb = match s.action {
+            crate::plan::Action::Destroy => "stop",
+            _ => "start",
+        };
+        out.entry(s.ns.clone())
+            .or_default()
+            .push(format!("{verb} service {}", s.service));
     }
     out
 }
@@ -276,6 +288,11 @@ fn node(
         interfaces,
         routes,
         rules,
+        services: cx
+            .services
+            .get(ns)
+            .map(|s| s.iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
         drift,
     }
 }

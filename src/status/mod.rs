@@ -202,6 +202,10 @@ pub struct NodeStatus {
     pub routes: Vec<RouteStatus>,
     /// The policy rules the lab owns (not the kernel's default ones).
     pub rules: Vec<RuleStatus>,
+    /// The services the lab's daemon serves here, as the kernel has them listening:
+    /// `tcp/80`, `udp/53 on 10.1.1.10`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
     /// Compared with a file: how this node differs from it; `None` without a file.
     pub drift: Option<Drift>,
 }
@@ -391,7 +395,9 @@ pub fn lab(target: Target) -> Result<LabStatus, Error> {
         Target::Name(lab) => {
             let planned = workflow::plan_destroy(&lab, true)?;
             let live = planned.live.owned_by(&lab);
-            Ok(build(&Context::from_live(&lab, &live), &live))
+            let mut cx = Context::from_live(&lab, &live);
+            cx.services = planned.services.live.services.clone();
+            Ok(build(&cx, &live))
         }
         Target::File(loaded) => {
             let file = loaded.source.name.clone();
@@ -406,6 +412,7 @@ pub fn lab(target: Target) -> Result<LabStatus, Error> {
                 });
             }
             cx.plan = Some(&planned.plan);
+            cx.services = planned.services.live.services.clone();
             Ok(build(&cx, &live))
         }
     }

@@ -128,6 +128,10 @@ fn nodes_table(s: &LabStatus) -> String {
         "ROUTES",
         "RULES",
     ];
+    let services = s.nodes.iter().any(|n| !n.services.is_empty());
+    if services {
+        heads.push("SERVICES");
+    }
     if compared {
         heads.push("DRIFT");
     }
@@ -172,11 +176,17 @@ fn nodes_table(s: &LabStatus) -> String {
             if n == 0 {
                 row.push(node.routes.len().to_string());
                 row.push(node.rules.len().to_string());
+                if services {
+                    row.push(node.services.join(", "));
+                }
                 if let Some(d) = &node.drift {
                     row.push(d.reason.clone());
                 }
             } else {
                 row.extend([String::new(), String::new()]);
+                if services {
+                    row.push(String::new());
+                }
                 if compared {
                     row.push(String::new());
                 }

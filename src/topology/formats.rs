@@ -339,6 +339,19 @@ pub fn interface_kind_rules() -> serde_json::Value {
     ])
 }
 
+/// What a check's probe asks of it: `tcp` or `udp`, not both, and `expect: open` or
+/// `blocked` only with one of them.
+pub fn check_probe_rules() -> serde_json::Value {
+    let port = |field: &str| serde_json::json!({"required": [field], "properties": {field: {"type": "integer"}}});
+    serde_json::json!([
+        {"not": {"allOf": [port("tcp"), port("udp")]}},
+        {
+            "if": {"required": ["expect"], "properties": {"expect": {"enum": ["open", "blocked"]}}},
+            "then": {"anyOf": [port("tcp"), port("udp")]}
+        }
+    ])
+}
+
 /// A map from names of shape `K` to values of shape `V` (`propertyNames` and
 /// `additionalProperties`), `null` included (an empty collection, as `rules:` alone).
 pub struct Map<K, V>(PhantomData<(K, V)>);

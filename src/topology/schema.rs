@@ -259,7 +259,7 @@ mod tests {
     /// `validate` reports each with the lab's other problems (`nshost::bad_mtu`,
     /// `nshost::bad_port_range`, `nshost::unknown_route_proto`,
     /// `nshost::bad_rule_priority`, `nshost::bad_table_number`, `nshost::bad_vxlan_id`,
-    /// `nshost::bad_vxlan_port`).
+    /// `nshost::bad_vxlan_port`, `nshost::bad_service_port` for services and port checks).
     #[test]
     fn narrower_ranges_are_left_to_validate() {
         fn walk(v: &Value, path: &str, out: &mut Vec<String>) {
@@ -295,6 +295,8 @@ mod tests {
         assert_eq!(
             found,
             [
+                "/definitions/CheckSpec/properties/tcp",
+                "/definitions/CheckSpec/properties/udp",
                 "/definitions/Host/properties/mtu",
                 "/definitions/Interface/properties/mtu",
                 "/definitions/Network/properties/mtu",
@@ -304,6 +306,7 @@ mod tests {
                 "/definitions/RuleSpec/properties/goto",
                 "/definitions/RuleSpec/properties/priority",
                 "/definitions/RuleSpec/properties/suppress_prefixlength",
+                "/definitions/ServiceSpec/properties/port",
                 "/definitions/TableNumber",
                 "/definitions/TableRef/anyOf",
                 "/definitions/VxlanSpec/properties/id",

@@ -118,7 +118,13 @@ codes! {
     BadSysctlKey => "bad_sysctl_key",
     EmptySysctlValue => "empty_sysctl_value",
     SysctlUnknownDevice => "sysctl_unknown_device",
+    // Services
+    BadServicePort => "bad_service_port",
+    DuplicateService => "duplicate_service",
+    ServiceAddressNotOwned => "service_address_not_owned",
     // Checks
+    CheckTcpAndUdp => "check_tcp_and_udp",
+    CheckExpectForPort => "check_expect_for_port",
     UnknownCheckNode => "unknown_check_node",
     UnknownCheckTarget => "unknown_check_target",
     CheckOutsideLab => "check_outside_lab",

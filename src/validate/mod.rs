@@ -29,6 +29,7 @@ mod prefixes;
 mod reach;
 mod routes;
 mod rules;
+mod services;
 mod sysctls;
 mod tables;
 #[cfg(test)]
@@ -176,6 +177,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
             routes::check_routes(cx, &node, &router.routes, &tables, &links);
         let (rules, rule_spans) = rules::check_rules(cx, &node, &router.rules, &tables);
         let written = sysctls::check_sysctls(cx, &node, &router.sysctls);
+        let services = services::check_services(cx, &key.value, &router.services, &interfaces);
         let mut sysctls = written.values;
         for forwarding in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] {
             sysctls
@@ -201,6 +203,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
                 routes,
                 rules,
                 sysctls,
+                services,
             },
         );
     }
@@ -213,6 +216,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
         let (routes, route_spans) =
             defaults::host_routes(cx, &node, host.gateway.as_ref(), &gateways, &nets);
         let written = sysctls::check_sysctls(cx, &node, &host.sysctls);
+        let services = services::check_services(cx, &key.value, &host.services, &interfaces);
         spans.insert(
             key.value.clone(),
             NodeSpans {
@@ -232,6 +236,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
                 routes,
                 rules: Vec::new(),
                 sysctls: written.values,
+                services,
             },
         );
     }

@@ -96,6 +96,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Check(#[from] crate::check::CheckError),
+    /// `nshost::services`: the lab's services daemon could not be started or stopped.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Services(#[from] crate::services::control::ControlError),
 }
 
 impl Error {

@@ -89,6 +89,8 @@ pub struct Planned {
     pub strays: Vec<Stray>,
     pub plan: Plan,
     pub timings: Timings,
+    /// The lab's services, wanted and found (the plan's `services` are the difference).
+    pub services: crate::services::Planned,
 }
 
 /// Where the time went, in milliseconds.
@@ -118,11 +120,30 @@ pub fn plan_loaded(loaded: Loaded) -> Result<Planned, Error> {
         desired,
     } = loaded;
     let desired = record::revert_removed(desired, &managed, &fresh);
+    let services = crate::services::desired(&lab);
     let file = FileOrigins {
         source,
         origins: lab.origins,
     };
-    plan(&lab.name, Some(Box::new(file)), desired, &managed)
+    plan(&lab.name, Some(Box::new(file)), desired, services, &managed)
+}
+
+/// The lab's services as the kernel has them, against `desired`, given the kernel
+/// changes of the plan. Reads nothing for a lab that has no services and no daemon.
+pub(crate) fn plan_services(
+    lab: &str,
+    desired: crate::services::ServiceSet,
+    kernel: &[crate::plan::Change],
+) -> (
+    crate::services::Planned,
+    Vec<crate::services::ServiceChange>,
+) {
+    use crate::services::{self, control};
+    let mut namespaces: std::collections::BTreeSet<String> = desired.keys().cloned().collect();
+    namespaces.extend(control::read_record(lab).services.into_keys());
+    let live = services::observe::observe(lab, &namespaces);
+    let changes = services::diff(&desired, &live.services, kernel);
+    (services::Planned { desired, live }, changes)
 }
 
 /// Observes the kernel and plans `desired` for `lab`. The settings `managed` records are
@@ -132,6 +153,7 @@ fn plan(
     lab: &str,
     file: Option<Box<FileOrigins>>,
     desired: NetState,
+    services: crate::services::ServiceSet,
     managed: &record::Managed,
 ) -> Result<Planned, Error> {
     if !crate::process::may_manage_namespaces() {
@@ -159,7 +181,9 @@ fn plan(
         ));
     }
     let changes = plan::diff(lab, &desired, &observed.state).map_err(Error::Conflicts)?;
-    let plan = plan::order(lab, changes, &desired);
+    let mut plan = plan::order(lab, changes, &desired);
+    let (services, service_changes) = plan_services(lab, services, &plan.changes);
+    plan.services = service_changes;
     let diff_ms = ms(t.elapsed());
     crate::trace::phase("diff", t);
     Ok(Planned {
@@ -174,6 +198,7 @@ fn plan(
             diff_ms,
             ..Timings::default()
         },
+        services,
     })
 }
 
@@ -188,7 +213,13 @@ fn observe_spec(lab: &str, desired: &NetState, managed: &record::Managed) -> Obs
 /// Plans the removal of everything `lab` owns. With `must_exist` (the lab named on the
 /// command line, without a file), a lab that has nothing on this machine is an error.
 pub fn plan_destroy(lab: &str, must_exist: bool) -> Result<Planned, Error> {
-    let planned = plan(lab, None, NetState::default(), &record::read(lab))?;
+    let planned = plan(
+        lab,
+        None,
+        NetState::default(),
+        Default::default(),
+        &record::read(lab),
+    )?;
     if must_exist && planned.plan.is_empty() {
         return Err(Error::NoSuchLab {
             lab: lab.to_string(),

@@ -54,7 +54,14 @@ pub fn apply_observed(
 ) -> Result<Applied, Error> {
     let lab = planned.lab.clone();
     let destroying = planned.file.is_none();
+    // The daemon goes before anything else changes: its sockets would keep a deleted
+    // namespace alive. It starts again, with what the lab wants, once the kernel is done.
+    let restart = !planned.plan.services.is_empty();
+    let stop = restart || stray_daemon(&planned.services);
     if planned.plan.is_empty() {
+        if stop {
+            crate::services::control::stop(&lab)?;
+        }
         remember(&lab, destroying, &planned.desired, None);
         return Ok(Applied {
             stats: ApplyStats::default(),
@@ -69,6 +76,9 @@ pub fn apply_observed(
             &lab,
             &previous.clone().union(&Managed::of(&planned.desired)),
         );
+    }
+    if stop {
+        crate::services::control::stop(&lab)?;
     }
     // What the kernel held before, kept to roll back to (the plan's live state itself:
     // verification re-reads what it needs).
@@ -87,6 +97,19 @@ pub fn apply_observed(
             let rest = verify(planned);
             planned.timings.verify_ms = ms(t.elapsed());
             crate::trace::phase("verify", t);
+            let rest = match rest {
+                // A daemon that does not start is a failed apply, undone like any other.
+                Ok(None) if restart => {
+                    let t = Instant::now();
+                    let started = start_services(&lab, &planned.services);
+                    planned.timings.apply_ms += ms(t.elapsed());
+                    match started {
+                        Ok(()) => Ok(None),
+                        Err(e) => Ok(Some(e.to_string())),
+                    }
+                }
+                other => other,
+            };
             match rest {
                 Ok(None) => {
                     remember(&lab, destroying, &planned.desired, Some(&previous));
@@ -110,7 +133,22 @@ pub fn apply_observed(
         RollbackOutcome::Kept
     } else {
         let t = Instant::now();
-        let outcome = rollback(&lab, &before, planned.desired.fabric());
+        let mut outcome = rollback(&lab, &before, planned.desired.fabric());
+        if stop {
+            let restored = restore_services(&lab, &planned.services.live.services);
+            outcome = match (outcome, restored) {
+                (RollbackOutcome::NothingToUndo, true) => RollbackOutcome::RolledBack {
+                    undone: planned.plan.services.len(),
+                },
+                (RollbackOutcome::RolledBack { undone }, true) => RollbackOutcome::RolledBack {
+                    undone: undone + planned.plan.services.len(),
+                },
+                (_, false) => RollbackOutcome::Failed {
+                    reason: "the services daemon could not be started again".into(),
+                },
+                (other, true) => other,
+            };
+        }
         planned.timings.rollback_ms = Some(ms(t.elapsed()));
         crate::trace::phase("rollback", t);
         outcome
@@ -122,6 +160,46 @@ pub fn apply_observed(
         not_converged,
         rollback,
     ))))
+}
+
+/// Whether the lab wants no services but a daemon of it runs, or its run directory
+/// holds something (a daemon killed with its files left): stopped and removed.
+fn stray_daemon(services: &crate::services::Planned) -> bool {
+    services.desired.is_empty() && (services.live.daemon.is_some() || services.live.leftovers)
+}
+
+/// Starts the lab's daemon with the services it wants, if any, and checks in the
+/// kernel that each listens. An error is what is still to do, in words.
+fn start_services(lab: &str, services: &crate::services::Planned) -> Result<(), Error> {
+    use crate::services::{self, control, observe};
+    if services.desired.is_empty() {
+        return Ok(());
+    }
+    let t = Instant::now();
+    control::start(lab, &services.desired)?;
+    let namespaces = services.desired.keys().cloned().collect();
+    let live = observe::observe(lab, &namespaces);
+    crate::trace::phase("services", t);
+    let rest = services::diff(&services.desired, &live.services, &[]);
+    if rest.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = rest
+        .iter()
+        .map(|c| format!("  service {} in {}", c.service, c.ns))
+        .collect();
+    Err(Error::Services(control::ControlError::Start {
+        lab: lab.to_string(),
+        reason: format!("not listening after it started:\n{}", lines.join("\n")),
+        log: control::log_path(lab).display().to_string(),
+    }))
+}
+
+/// After a rollback: the daemon serves again what it served before the apply. Returns
+/// whether it does.
+fn restore_services(lab: &str, before: &crate::services::ServiceSet) -> bool {
+    let stopped = crate::services::control::stop(lab).is_ok();
+    stopped && (before.is_empty() || crate::services::control::start(lab, before).is_ok())
 }
 
 /// Writes the lab's record of managed settings after an apply that converged.

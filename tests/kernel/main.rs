@@ -31,6 +31,7 @@ mod recovery;
 mod rollback;
 mod sandbox_try;
 mod saved;
+mod services;
 mod status;
 mod strays;
 

@@ -568,6 +568,7 @@ pub fn reach_once(from: &str, addr: &str) -> bool {
         to_node: false,
         dst: addr.parse().expect("an address"),
         expect: nshost::topology::Expect::Reachable,
+        probe: nshost::check::spec::Probe::Icmp,
     };
     let opts = Options {
         timeout: Duration::from_secs(1),

@@ -28,6 +28,8 @@ pub(super) enum Class {
     Route,
     Rule,
     Sysctl,
+    /// A service of the lab's daemon.
+    Service,
 }
 
 /// One printed object.
@@ -193,6 +195,11 @@ pub(super) fn entries(plan: &Plan, names: &Names, live: Option<&NetState>) -> Ve
         b.pos = pos;
         b.action = c.action();
         change(&mut b, c, &deleted_ns);
+    }
+    for (k, s) in plan.services.iter().enumerate() {
+        b.pos = plan.changes.len() + k;
+        b.action = s.action;
+        b.push(&s.ns, Class::Service, "", format!("service {}", s.service));
     }
     let mut out = b.out;
     fold(&mut out);

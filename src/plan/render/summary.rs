@@ -161,6 +161,7 @@ fn items(entries: &[Entry]) -> String {
             Class::Route => count(n, "route", "routes"),
             Class::Rule => count(n, "rule", "rules"),
             Class::Sysctl => count(n, "sysctl", "sysctls"),
+            Class::Service => count(n, "service", "services"),
         });
     }
     parts.join(", ")

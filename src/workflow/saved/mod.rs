@@ -382,6 +382,7 @@ pub fn from_bytes(path: &str, bytes: &[u8]) -> Result<Saved, Error> {
         lab: file.lab.clone(),
         changes: file.plan.changes,
         stages: file.plan.stages,
+        services: Vec::new(),
     };
     if let Some(problem) = schedule_problem(&plan) {
         return Err(corrupt(problem));
@@ -467,6 +468,10 @@ pub fn recheck(saved: Saved) -> Result<Planned, Error> {
     }
     let compare_ms = ms(t.elapsed());
     let Loaded { source, lab, .. } = saved.loaded;
+    let mut plan = saved.plan;
+    let (services, service_changes) =
+        super::plan_services(&lab.name, crate::services::desired(&lab), &plan.changes);
+    plan.services = service_changes;
     Ok(Planned {
         lab: lab.name,
         file: Some(Box::new(FileOrigins {
@@ -476,11 +481,12 @@ pub fn recheck(saved: Saved) -> Result<Planned, Error> {
         desired: saved.desired,
         live: observed.state,
         strays: observed.strays,
-        plan: saved.plan,
+        plan,
         timings: Timings {
             observe_ms,
             diff_ms: compare_ms,
             ..Timings::default()
         },
+        services,
     })
 }

@@ -42,6 +42,7 @@ fn planned(text: &str, live: NetState) -> Planned {
         strays: Vec::new(),
         plan,
         timings: Timings::default(),
+        services: Default::default(),
     }
 }
 
