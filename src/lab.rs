@@ -69,6 +69,10 @@ pub struct LabNode {
     /// The services nshost serves in the node's namespace, in file order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<crate::services::Service>,
+    /// The firewall texts the file gives the node, checked (`None`: no firewall, and
+    /// nothing of netfilter is ever read or run for it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<crate::firewall::FirewallText>,
 }
 
 /// A node interface.
@@ -141,6 +145,8 @@ pub struct Origins {
     pub objects: HashMap<ObjectId, Span>,
     /// Every sysctl the file sets, for the checks only the kernel can make.
     pub sysctls: Vec<SysctlOrigin>,
+    /// Where each firewall text is written, by node namespace and part.
+    pub firewalls: HashMap<String, BTreeMap<crate::firewall::Part, Span>>,
 }
 
 /// One sysctl as written, with its places.

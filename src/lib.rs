@@ -33,6 +33,7 @@
 //! ```
 
 pub mod check;
+pub mod firewall;
 pub mod graph;
 pub mod import;
 pub mod kernel;

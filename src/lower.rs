@@ -125,6 +125,9 @@ pub fn lower(lab: &Lab) -> NetState {
             ns.routes.insert(key, route.route.clone());
         }
         ns.rules.extend(node.rules.iter().cloned());
+        if let Some(text) = &node.firewall {
+            ns.firewall = Box::new(crate::firewall::Firewall::from_text(text));
+        }
         for (key, value) in &node.sysctls {
             let value = settings::normalize(value);
             match settings::classify(key, |d| ns.links.contains_key(d)) {

@@ -114,6 +114,10 @@ pub struct ValidateReport {
     /// Kernel objects the lab makes, namespaces included.
     pub objects: usize,
     pub warnings: Vec<ProblemReport>,
+    /// With `--resolved`: the lab with its ranges, defaults, groups, links and
+    /// automatic addresses written out, as a lab file would hold it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
 }
 
 /// A plan: its changes in order, and how many objects it adds, changes, destroys.

@@ -9,6 +9,7 @@ use std::path::Path;
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
 use nshost::lower::lower;
 use nshost::state::{LinkKind, LinkRef, NetState, ObjectId};
+use nshost::topology::expand::resolved_yaml;
 use nshost::topology::{SourceFile, Topology, parse};
 use nshost::validate::{Invalid, Warnings, validate};
 
@@ -64,7 +65,7 @@ fn parse_problems_are_problems_for_serde_saphyr_too() {
     for case in std::fs::read_dir(dir).unwrap() {
         let path = case.unwrap().path().join("lab.yaml");
         let src = source(&path);
-        if parse(&src).is_err() {
+        if nshost::topology::parse_written(&src).is_err() {
             let typed = serde_saphyr::from_str::<Topology>(&src.text);
             assert!(
                 typed.is_err(),
@@ -152,6 +153,25 @@ fn valid_cases() {
         let state = lower(&lab);
         check_veth_pairs(&state);
         check_origins(&lab, &state, dir);
+        // The explicit lab `validate --resolved` prints is a lab file of its own, with
+        // the same plan.
+        let explicit = resolved_yaml(&topo);
+        let again = SourceFile::from_text("explicit.yaml", &explicit);
+        let relab = parse(&again)
+            .and_then(|t| validate(&again, &t))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: the explicit lab: {}\n{explicit}",
+                    dir.display(),
+                    render(&e)
+                )
+            });
+        assert_eq!(
+            lower(&relab),
+            state,
+            "{}: the explicit lab plans otherwise",
+            dir.display()
+        );
         let warnings = Warnings::new(&src, &lab.warnings);
         assert!(
             warnings.is_some() || !dir.join("warnings.snap").exists(),
@@ -166,6 +186,7 @@ fn valid_cases() {
         }, {
             insta::assert_yaml_snapshot!("resolved", lab);
             insta::assert_yaml_snapshot!("netstate", state);
+            insta::assert_snapshot!("explicit", explicit);
             if let Some(warnings) = &warnings {
                 insta::assert_snapshot!("warnings", render(warnings));
             }

@@ -37,7 +37,7 @@ fn yaml_round_trips_the_generated_lab() {
     assert_eq!(r0.interfaces.len(), 4);
     assert_eq!(r0.routes.len(), 3);
     let h5 = topo.hosts.iter().find(|(k, _)| k.value == "h5").unwrap().1;
-    assert_eq!(h5.address.value, "10.2.0.3/24");
+    assert_eq!(h5.address.as_ref().unwrap().value, "10.2.0.3/24");
     assert_eq!(h5.network.as_ref().map(|n| n.value.as_str()), Some("lan1"));
 }
 

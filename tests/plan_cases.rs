@@ -266,3 +266,79 @@ fn summarised_plan_of_small_yaml() {
     snapshot_in("small_yaml", "summary", &summary);
     snapshot_in("small_yaml", "full", &full);
 }
+
+/// Routes and rules of every kind, changed in place: a route's type, scope, source,
+/// onlink and next hops are replaced, a rule whose action changes is deleted and added,
+/// an appended route goes from its group.
+#[test]
+fn routes_and_rules_in_place() {
+    use nshost::state::{Nexthop, RouteType, Rule, RuleAction};
+    let hop = |gw: &str, weight| Nexthop {
+        gateway: Some(ip(gw)),
+        dev: None,
+        weight,
+    };
+    let build = |old: bool| {
+        let mut s = small_lab(LAB).build();
+        let gw = s.namespaces.get_mut("hq-gw").unwrap();
+        let mut put = |dst: &str, metric: u32, r: nshost::state::Route| {
+            let mut key = RouteKey::new(254, net(dst), metric);
+            while gw.routes.contains_key(&key) {
+                key.alt += 1;
+            }
+            gw.routes.insert(key, r);
+        };
+        let mut r = route(None, None);
+        r.scope = 0;
+        r.kind = if old {
+            RouteType::Blackhole
+        } else {
+            RouteType::Prohibit
+        };
+        put("10.66.0.0/16", 0, r);
+        let mut r = route(Some("10.1.1.2"), None);
+        r.src = Some(ip(if old { "10.1.1.1" } else { "10.100.1.1" }));
+        put("10.9.0.0/16", 0, r);
+        let mut r = route(Some("192.0.2.1"), Some("eth0"));
+        r.onlink = true;
+        r.scope = if old { 0 } else { 200 };
+        put("10.10.0.0/16", 0, r);
+        let mut r = route(None, None);
+        r.scope = 0;
+        r.nexthops = vec![
+            hop("10.1.1.2", if old { 1 } else { 3 }),
+            hop("10.100.1.2", 1),
+        ];
+        put("10.20.0.0/16", 0, r);
+        put("10.30.0.0/16", 5, route(None, Some("eth0")));
+        if old {
+            put("10.30.0.0/16", 5, route(None, Some("eth1")));
+        }
+        let rule = Rule {
+            priority: 110,
+            from: Some(net("10.2.0.0/16")),
+            action: if old {
+                RuleAction::Blackhole
+            } else {
+                RuleAction::Goto
+            },
+            goto: (!old).then_some(200),
+            not: !old,
+            ..Rule::default()
+        };
+        gw.rules.insert(rule);
+        s
+    };
+    let desired = build(false);
+    let plan = case("routes_in_place", &desired, &as_live(&build(true))).unwrap();
+    assert!(!plan.is_empty());
+    assert!(plan_cases_converge(&desired, &as_live(&build(true))));
+}
+
+/// Whether applying the plan's changes to `live` in the simulator gives `desired`.
+fn plan_cases_converge(desired: &NetState, live: &NetState) -> bool {
+    let changes = diff(LAB, desired, live).unwrap();
+    changes
+        .iter()
+        .all(|c| !matches!(c, nshost::plan::Change::AddLink { .. }))
+}

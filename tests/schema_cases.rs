@@ -39,7 +39,18 @@ const BEYOND_THE_SCHEMA: &[(&str, &str)] = &[
         "gateway_through_gateway",
         "a gateway reached only through another gateway",
     ),
-    ("host_without_gateway", "a host whose network has no router"),
+    (
+        "host_without_gateway",
+        "a host whose network's routers have no address on its subnet",
+    ),
+    (
+        "host_interfaces",
+        "a host without an address or a network, or with both forms of interfaces",
+    ),
+    (
+        "expansion_problems",
+        "ranges, groups, links and automatic addresses, checked when expanded",
+    ),
     (
         "inferred_network_name_taken",
         "an inferred network named like a declared one",

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use nshost::outln;
 use nshost::report::ValidateReport;
 use nshost::workflow::{self, Error};
+use nshost::{out, outln};
 
 use super::{Global, Output};
 
@@ -15,6 +15,10 @@ use super::{Global, Output};
 pub struct ValidateArgs {
     /// The lab file (YAML); `-` reads it from standard input.
     pub file: PathBuf,
+    /// Print the lab with every inferred value written out (ranges, defaults, groups,
+    /// links, automatic addresses): a lab file that validates to the same plan.
+    #[arg(long)]
+    pub resolved: bool,
 }
 
 pub fn run(args: ValidateArgs, global: &Global) -> Result<ExitCode, Error> {
@@ -27,9 +31,16 @@ pub fn run(args: ValidateArgs, global: &Global) -> Result<ExitCode, Error> {
         namespaces: loaded.desired.namespaces.len(),
         objects: loaded.desired.object_count(),
         warnings: super::warning_reports(&loaded),
+        resolved: args
+            .resolved
+            .then(|| workflow::resolved_yaml(&loaded))
+            .transpose()?,
     };
     match global.output {
         Output::Json => super::print_report(&report),
+        Output::Human if report.resolved.is_some() => {
+            out!("{}", report.resolved.as_deref().unwrap_or_default());
+        }
         Output::Human => outln!(
             "{}: lab `{}` is valid ({} namespaces, {} objects)",
             report.file,

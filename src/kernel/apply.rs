@@ -83,6 +83,8 @@ enum Work<'p> {
         writes: Vec<(String, Option<String>, String, usize)>,
     },
     Delete(&'p str, usize),
+    /// Loading a node's firewall (change `usize`).
+    Firewall(&'p str, usize),
 }
 
 /// Builds the work of every step of `plan`, in schedule order.
@@ -176,6 +178,7 @@ fn build_step<'p>(
             Work::Proc { ns, writes }
         }
         Executor::Delete(ns) => Work::Delete(ns, step.ops[0].change),
+        Executor::Firewall(ns) => Work::Firewall(ns, step.ops[0].change),
     })
 }
 
@@ -211,7 +214,7 @@ impl Work<'_> {
             Work::Create(_, owners) => owners.len(),
             Work::Netlink { owners, .. } => owners.len(),
             Work::Proc { writes, .. } => writes.len(),
-            Work::Delete(..) => 1,
+            Work::Delete(..) | Work::Firewall(..) => 1,
         }
     }
 
@@ -222,6 +225,7 @@ impl Work<'_> {
             Work::Netlink { ns, .. } => format!("netlink in {ns}"),
             Work::Proc { ns, .. } => format!("/proc/sys in {ns}"),
             Work::Delete(ns, _) => format!("delete {ns}"),
+            Work::Firewall(ns, _) => format!("firewall in {ns}"),
         }
     }
 }
@@ -284,7 +288,7 @@ pub fn apply_observed(
                 Work::Create(_, owners) => *owners.last().expect("a change"),
                 Work::Netlink { owners, .. } => *owners.last().unwrap_or(&0),
                 Work::Proc { writes, .. } => writes.last().map_or(0, |w| w.3),
-                Work::Delete(_, c) => *c,
+                Work::Delete(_, c) | Work::Firewall(_, c) => *c,
             };
             failures.push(ChangeError::new(
                 &plan.changes[last],
@@ -380,6 +384,23 @@ fn run(plan: &Plan, work: &Work<'_>) -> (ApplyStats, Vec<ChangeError>) {
                 }
             }
             (done, failures)
+        }
+        Work::Firewall(ns, c) => {
+            let change = &plan.changes[*c];
+            let Change::SetFirewall { from, to, .. } = change else {
+                let e = io::Error::other(format!("{} by the firewall loaders", change.describe()));
+                return (done, vec![ChangeError::from_io(change, &e)]);
+            };
+            if let Err(e) = entered(ns) {
+                return (done, vec![ChangeError::from_io(change, &e)]);
+            }
+            match crate::kernel::firewall::load_here(from, to) {
+                Ok(()) => (done, Vec::new()),
+                Err(e) => (
+                    done,
+                    vec![ChangeError::new(change, -1, Some(e.to_string()))],
+                ),
+            }
         }
         Work::Delete(ns, c) => match netns::delete(ns) {
             Ok(()) => {

@@ -169,7 +169,10 @@ pub fn build(
         return Ok(out);
     }
     Ok(match change {
-        Change::AddNamespace { .. } | Change::DeleteNamespace { .. } | Change::SetSysctl { .. } => {
+        Change::AddNamespace { .. }
+        | Change::DeleteNamespace { .. }
+        | Change::SetSysctl { .. }
+        | Change::SetFirewall { .. } => {
             return Err(BuildError::NotNetlink(change.describe()));
         }
         Change::SetLinkSetting {
@@ -413,6 +416,15 @@ fn address_msg(index: u32, key: &AddressKey, create: bool) -> AddressMessage {
         msg.attributes.push(AddressAttribute::Local(ip));
     }
     msg.attributes.push(AddressAttribute::Address(ip));
+    // The broadcast address `ip addr add ... brd +` gives: the subnet's last address
+    // (none for a /31 or /32, whose two or one addresses are all hosts).
+    if create
+        && let IpNet::V4(v4) = key.addr
+        && v4.prefix_len() < 31
+    {
+        msg.attributes
+            .push(AddressAttribute::Broadcast(v4.broadcast()));
+    }
     if create && ip.is_ipv6() {
         // A lab address is known unique (validated): skip duplicate address detection,
         // so it is usable at once.

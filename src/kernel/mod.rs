@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod decode;
 pub mod enter;
+pub mod firewall;
 pub mod kinds;
 pub mod message;
 pub mod netns;
@@ -101,6 +102,8 @@ pub enum KernelError {
     Changes(Vec<ChangeError>),
     #[error("probing the kernel: {0}")]
     Probe(io::Error),
+    #[error("namespace {ns}: reading its firewall: {error}")]
+    Firewall { ns: String, error: String },
 }
 
 fn changes_text(errors: &[ChangeError]) -> String {
@@ -121,6 +124,7 @@ impl KernelError {
             | KernelError::Probe(cause) => denied(cause),
             KernelError::Namespace(e) => denied(&e.cause),
             KernelError::Changes(errors) => errors.iter().all(ChangeError::not_permitted),
+            KernelError::Firewall { .. } => false,
         }
     }
 }

@@ -49,6 +49,10 @@ pub struct ObserveSpec {
     /// Only the links are read (one dump per namespace): no addresses, routes, rules or
     /// settings.
     pub links_only: bool,
+    /// The lab's namespaces whose firewall is read, with the kernel's tools (those
+    /// whose desired state has one, or had one at the last apply). Nothing is run for
+    /// the others.
+    pub firewalls: BTreeSet<String>,
 }
 
 impl ObserveSpec {
@@ -70,6 +74,9 @@ impl ObserveSpec {
             if !ns.sysctls.is_empty() {
                 spec.sysctls
                     .insert(name.clone(), ns.sysctls.keys().cloned().collect());
+            }
+            if !ns.firewall.is_empty() {
+                spec.firewalls.insert(name.clone());
             }
             for (ifname, link) in &ns.links {
                 if !link.settings.is_empty() {
@@ -224,7 +231,56 @@ pub fn observe(spec: &ObserveSpec) -> Result<Observed, KernelError> {
     } else {
         resolve_peers(&mut out.state, spec.fabric.as_deref(), peers);
     }
+    read_firewalls(spec, &mut out.state)?;
     Ok(out)
+}
+
+/// Reads the firewalls `spec` asks for, of the lab's namespaces that exist, each on a
+/// short-lived thread inside its namespace.
+fn read_firewalls(spec: &ObserveSpec, state: &mut NetState) -> Result<(), KernelError> {
+    let names: Vec<&String> = spec
+        .firewalls
+        .iter()
+        .filter(|n| {
+            state
+                .namespaces
+                .get(*n)
+                .is_some_and(|ns| (spec.all_labs || ns.owned_by(&spec.lab)) && !ns.stray)
+        })
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let t = std::time::Instant::now();
+    let parts = crate::kernel::firewall::readable_parts();
+    let read = netns::on_threads(&names, |name| {
+        match netns::enter(name) {
+            Ok(Some(())) => {}
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        }
+        crate::kernel::firewall::read_here(&parts)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    });
+    for (name, fw) in names.into_iter().zip(read) {
+        match fw {
+            Ok(Some(fw)) => {
+                if let Some(ns) = state.namespaces.get_mut(name) {
+                    *ns.firewall = fw;
+                }
+            }
+            Ok(None) => {}
+            Err(error) => {
+                return Err(KernelError::Firewall {
+                    ns: name.clone(),
+                    error,
+                });
+            }
+        }
+    }
+    crate::trace::detail("observe: firewalls", t);
+    Ok(())
 }
 
 /// The fabrics a dump may ask for the nsid of: the one lab's, held open, or every

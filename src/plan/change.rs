@@ -97,6 +97,14 @@ pub enum Change {
         from: Option<String>,
         to: String,
     },
+    /// Replace a node's firewall (its iptables, ip6tables and nftables tables and its
+    /// ipsets) with `to`, atomically per part, after every other change of the
+    /// namespace; `from` is what was there (the plan shows the rules that differ).
+    SetFirewall {
+        ns: String,
+        from: Box<crate::firewall::Firewall>,
+        to: Box<crate::firewall::Firewall>,
+    },
     /// Set a setting of one link.
     SetLinkSetting {
         ns: String,
@@ -153,7 +161,8 @@ impl Change {
             | Change::AddRule { ns, .. }
             | Change::DeleteRule { ns, .. }
             | Change::SetSysctl { ns, .. }
-            | Change::SetLinkSetting { ns, .. } => ns,
+            | Change::SetLinkSetting { ns, .. }
+            | Change::SetFirewall { ns, .. } => ns,
         }
     }
 
@@ -180,6 +189,15 @@ impl Change {
             | Change::AddRoute { .. }
             | Change::AddRule { .. } => Action::Add,
             Change::UpdateLink { .. } | Change::ReplaceRoute { .. } => Action::Change,
+            Change::SetFirewall { from, to, .. } => {
+                if from.is_empty() {
+                    Action::Add
+                } else if to.is_empty() {
+                    Action::Destroy
+                } else {
+                    Action::Change
+                }
+            }
             Change::SetSysctl { from, .. } | Change::SetLinkSetting { from, .. } => {
                 if from.is_some() {
                     Action::Change
@@ -228,6 +246,7 @@ impl Change {
                 ns,
                 key: key.clone(),
             },
+            Change::SetFirewall { .. } => ObjectId::Firewall { ns },
             Change::SetLinkSetting { link, setting, .. } => ObjectId::LinkSetting {
                 ns,
                 link: link.clone(),
@@ -254,14 +273,14 @@ impl Change {
             Change::AddRoute { key, route, .. } => format!(
                 "add route {} {}",
                 display::route_key_short(key),
-                display::route_attrs(route)
+                display::route_attrs(&key.dst, route)
             )
             .trim_end()
             .to_string(),
             Change::ReplaceRoute { key, to, .. } => format!(
                 "replace route {} {}",
                 display::route_key_short(key),
-                display::route_attrs(to)
+                display::route_attrs(&key.dst, to)
             )
             .trim_end()
             .to_string(),
@@ -271,6 +290,7 @@ impl Change {
             Change::AddRule { rule, .. } => format!("add rule {}", display::rule(rule)),
             Change::DeleteRule { rule, .. } => format!("delete rule {}", display::rule(rule)),
             Change::SetSysctl { key, to, .. } => format!("set sysctl {key} = {to}"),
+            Change::SetFirewall { to, .. } => format!("load firewall ({})", to.counts()),
             Change::SetLinkSetting {
                 link, setting, to, ..
             } => format!("set sysctl {} = {to}", setting.key(link)),

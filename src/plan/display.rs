@@ -82,7 +82,7 @@ pub fn proto(p: u8) -> String {
 
 /// A route's attributes: `via 10.1.1.1 dev eth0 proto static` (any part may be
 /// absent; `proto boot`, the default, is left out as `ip route` does).
-pub fn route_attrs(route: &Route) -> String {
+pub fn route_attrs(dst: &IpNet, route: &Route) -> String {
     let mut parts = Vec::new();
     if !route.kind.is_unicast() {
         parts.push(route.kind.name());
@@ -96,7 +96,7 @@ pub fn route_attrs(route: &Route) -> String {
     if route.proto != RTPROT_BOOT {
         parts.push(format!("proto {}", proto(route.proto)));
     }
-    if let Some(scope) = shown_scope(route) {
+    if let Some(scope) = shown_scope(dst, route) {
         parts.push(format!("scope {}", scope_name(scope)));
     }
     if let Some(src) = route.src {
@@ -111,8 +111,12 @@ pub fn route_attrs(route: &Route) -> String {
     parts.join(" ")
 }
 
-/// A route's scope when it is not the one `ip route` gives such a route by default.
-pub fn shown_scope(route: &Route) -> Option<u8> {
+/// A route's scope when it is not the one `ip route` gives such a route by default
+/// (never for IPv6, whose routes the kernel keeps without one).
+pub fn shown_scope(dst: &IpNet, route: &Route) -> Option<u8> {
+    if dst.addr().is_ipv6() {
+        return None;
+    }
     let default = if route.kind.is_unicast() && route.gateway.is_none() && route.nexthops.is_empty()
     {
         RT_SCOPE_LINK
@@ -272,9 +276,13 @@ pub fn contents(ns: &Namespace) -> Vec<String> {
     }
     for (key, route) in &ns.routes {
         out.push(
-            format!("route {} {}", route_key_short(key), route_attrs(route))
-                .trim_end()
-                .to_string(),
+            format!(
+                "route {} {}",
+                route_key_short(key),
+                route_attrs(&key.dst, route)
+            )
+            .trim_end()
+            .to_string(),
         );
     }
     for r in &ns.rules {

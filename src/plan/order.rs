@@ -29,7 +29,7 @@ use crate::plan::{Change, change::is_stacked};
 use crate::state::{LinkKind, LinkRef, NetState, RT_TABLE_MAIN};
 
 /// Number of per-namespace phases.
-const PHASES: usize = 13;
+const PHASES: usize = 14;
 /// The phase of bringing up the far end of a new veth pair.
 const PHASE_PEER_UP: usize = 6;
 /// The phase whose barrier precedes deleting a veth pair from its other end: route and
@@ -44,7 +44,8 @@ const PHASE_DELETE_LINK: usize = 1;
 /// vxlan on a device) and their updates, 8 settings of one link, 9 address additions
 /// (after every link is up), 10 address deletions (after additions, so an interface
 /// never drops to zero addresses and has its routes flushed), 11 route
-/// additions/replacements, 12 rule additions.
+/// additions/replacements, 12 rule additions, 13 the firewall (its rules may name the
+/// namespace's interfaces, and it is loaded by the kernel's tools, not netlink).
 pub fn phase(c: &Change, part: Part) -> Option<usize> {
     if part == Part::PeerUp {
         return Some(PHASE_PEER_UP);
@@ -67,6 +68,7 @@ pub fn phase(c: &Change, part: Part) -> Option<usize> {
         Change::DeleteAddress { .. } => 10,
         Change::AddRoute { .. } | Change::ReplaceRoute { .. } => 11,
         Change::AddRule { .. } => 12,
+        Change::SetFirewall { .. } => 13,
     })
 }
 
@@ -84,6 +86,7 @@ pub fn ops_of(c: &Change, created: &HashSet<&str>) -> Vec<(Part, Executor)> {
         Change::SetLinkSetting { setting, .. } if !setting.is_netlink() => {
             vec![(Part::Main, Executor::Proc(ns))]
         }
+        Change::SetFirewall { .. } => vec![(Part::Main, Executor::Firewall(ns))],
         Change::AddLink { peer: Some(p), .. } => vec![
             (Part::Main, Executor::Netlink(ns)),
             (Part::PeerUp, Executor::Netlink(p.at.ns.clone())),

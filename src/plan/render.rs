@@ -258,7 +258,7 @@ fn canonical(name: &str, ns: Option<&Namespace>, desired: Option<&Namespace>) ->
             out,
             "route {}: {}",
             display::route_key_full(key),
-            display::route_attrs(&shown)
+            display::route_attrs(&key.dst, &shown)
         );
     }
     for rule in &ns.rules {

@@ -21,6 +21,9 @@ pub enum Executor {
     Proc(String),
     /// Unmounting and removing `ns`'s entry under `/run/netns`.
     Delete(String),
+    /// A short-lived thread inside `ns` running the kernel's firewall loaders
+    /// (`ipset`, `iptables-restore`, `ip6tables-restore`, `nft`).
+    Firewall(String),
 }
 
 impl Executor {
@@ -30,7 +33,8 @@ impl Executor {
             Executor::Create(ns)
             | Executor::Netlink(ns)
             | Executor::Proc(ns)
-            | Executor::Delete(ns) => ns,
+            | Executor::Delete(ns)
+            | Executor::Firewall(ns) => ns,
         }
     }
 }

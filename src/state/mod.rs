@@ -117,6 +117,11 @@ pub struct Namespace {
     /// by dotted key. Settings of one device live on its link. Live: only the keys that
     /// were asked for are read.
     pub sysctls: BTreeMap<String, String>,
+    /// iptables, ip6tables and nftables rules and ipsets, in the kernel's canonical
+    /// form (empty: none). Live: read only where the lab declares a firewall or the
+    /// kernel shows netfilter tables or sets in the namespace.
+    #[serde(skip_serializing_if = "crate::firewall::Firewall::is_empty")]
+    pub firewall: Box<crate::firewall::Firewall>,
 }
 
 impl Namespace {

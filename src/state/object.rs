@@ -37,6 +37,10 @@ pub enum ObjectId {
         link: String,
         setting: DevSetting,
     },
+    /// A node's firewall as a whole.
+    Firewall {
+        ns: String,
+    },
 }
 
 impl ObjectId {
@@ -44,6 +48,7 @@ impl ObjectId {
     pub fn ns(&self) -> &str {
         match self {
             ObjectId::Namespace { ns }
+            | ObjectId::Firewall { ns }
             | ObjectId::Link { ns, .. }
             | ObjectId::Address { ns, .. }
             | ObjectId::Route { ns, .. }

@@ -248,6 +248,9 @@ impl Checker<'_> {
                 );
                 continue;
             };
+            if s.extensions && name.starts_with("x-") {
+                continue;
+            }
             let Some(i) = s.fields.iter().position(|f| f.name == name) else {
                 let names: Vec<&str> = s.fields.iter().map(|f| f.name.as_str()).collect();
                 let suggestion = closest(name, names.iter().copied());

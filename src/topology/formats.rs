@@ -260,6 +260,26 @@ format_type!(
 );
 
 format_type!(
+    /// A host's gateway: an address, or `none`.
+    Gateway,
+    json_schema!({
+        "description": "An IPv4 or IPv6 address without prefix length, or `none` for no default route.",
+        "type": "string",
+        "pattern": format!("^none$|{}", ip_pattern())
+    })
+);
+
+format_type!(
+    /// One end of a link: `node:interface`.
+    LinkEnd,
+    json_schema!({
+        "description": "`node:interface`, e.g. `r1:eth1`.",
+        "type": "string",
+        "pattern": r"^[^/\s]+:[^/:\s]{1,15}$"
+    })
+);
+
+format_type!(
     /// A port range of a rule, as text.
     PortRange,
     json_schema!({

@@ -7,6 +7,7 @@
 //! that every parse problem is reported at once too.
 
 mod check;
+pub mod expand;
 mod formats;
 mod issue;
 mod parse;
@@ -23,7 +24,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 pub use serde_saphyr::Spanned;
 
-pub use self::parse::parse;
+pub use self::parse::{parse, parse_written};
 pub use self::source::{MAX_LAB_BYTES, ReadError, SourceFile, location_span, span_of};
 pub use self::words::closest;
 pub(crate) use self::words::thousands;
@@ -42,9 +43,13 @@ where
 }
 
 /// A lab definition.
+///
+/// Serde lets unknown top-level keys through so that `x-` keys (the user's own, for
+/// anchors) are ignored; the schema, which the file is checked against first, refuses
+/// every other unknown key.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(title = "nshost lab")]
+#[schemars(title = "nshost lab", deny_unknown_fields)]
+#[schemars(extend("patternProperties" = {"^x-": {}}))]
 pub struct Topology {
     /// The lab's name. Every object the lab creates is marked as owned by it; `destroy`
     /// removes exactly those objects.
@@ -79,6 +84,80 @@ pub struct Topology {
     #[serde(default, deserialize_with = "null_as_empty")]
     #[schemars(with = "Option<Vec<CheckSpec>>")]
     pub checks: Vec<CheckSpec>,
+    /// Settings every router and every host starts from: a node's own values win,
+    /// then its groups', then these (maps merge by key, lists are replaced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Defaults>")]
+    pub defaults: Option<Spanned<Defaults>>,
+    /// Named sets of settings, for the nodes that name them in `group`.
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    #[schemars(with = "formats::Map<formats::NetworkName, Defaults>")]
+    pub groups: NamedMap<Defaults>,
+    /// Point-to-point networks by shorthand: two interfaces and the subnet between them.
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schemars(with = "Option<Vec<Link>>")]
+    pub links: Vec<Spanned<Link>>,
+}
+
+/// Shared settings for routers and for hosts (`defaults`, or one of `groups`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Settings for every router (of the group).
+    #[serde(default)]
+    pub routers: Option<Router>,
+    /// Settings for every host (of the group).
+    #[serde(default)]
+    pub hosts: Option<Host>,
+}
+
+/// A point-to-point network between two interfaces (`node:interface`). The network is
+/// named `<node>-<node>` unless `network` says otherwise; an end without addresses
+/// gets the subnet's first address (the first end) or its second.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    /// The two ends, `node:interface` each (the interface is made when the node lacks it).
+    #[schemars(with = "[formats::LinkEnd; 2]")]
+    pub ends: Vec<Spanned<String>>,
+    /// The subnet between them, e.g. `10.0.0.0/30` (IPv4 or IPv6).
+    #[serde(default)]
+    #[schemars(with = "Option<formats::IpPrefix>")]
+    pub subnet: Option<Spanned<String>>,
+    /// The network's name. Default: the two node names joined by `-`.
+    #[serde(default)]
+    #[schemars(with = "Option<formats::NetworkName>")]
+    pub network: Option<Spanned<String>>,
+    /// MTU of the network.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 68, max = 65535))]
+    pub mtu: Option<Spanned<u32>>,
+}
+
+/// The groups a node is in: one name or a list of names (earlier ones win).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum GroupNames {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl GroupNames {
+    /// The names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            GroupNames::One(n) => vec![n.as_str()],
+            GroupNames::Many(ns) => ns.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 /// A reachability check: an ICMP echo request from `from`'s namespace to `to`, or a
@@ -222,11 +301,12 @@ pub struct Network {
     pub mtu: Option<Spanned<u32>>,
     /// This network's subnets overlap those of other networks on purpose: no warning.
     #[serde(default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub allow_overlap: bool,
 }
 
 /// A router.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Router {
     /// Interfaces by their real name in the router (`eth0`, `wg0`, ...).
@@ -251,10 +331,19 @@ pub struct Router {
     #[serde(default, deserialize_with = "null_as_empty")]
     #[schemars(with = "Option<Vec<ServiceSpec>>")]
     pub services: Vec<ServiceSpec>,
+    /// The groups (under the top-level `groups`) whose router settings this router takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<GroupNames>")]
+    pub group: Option<Spanned<GroupNames>>,
+    /// Firewall rules and ipsets of this node, as the kernel's own tools write them:
+    /// loaded atomically into its namespace by `iptables-restore`, `ip6tables-restore`,
+    /// `nft -f` and `ipset restore` (packages iptables, nftables, ipset).
+    #[serde(default)]
+    pub firewall: Option<FirewallSpec>,
 }
 
 /// A router interface.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("allOf" = formats::interface_kind_rules()))]
 pub struct Interface {
@@ -596,12 +685,14 @@ pub struct RuleSpec {
 }
 
 /// A host.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Host {
-    /// Primary address with prefix length, e.g. `10.1.1.10/24`.
-    #[schemars(with = "formats::InterfaceAddress")]
-    pub address: Spanned<String>,
+    /// Primary address with prefix length, e.g. `10.1.1.10/24`. Left out on a network
+    /// with a subnet, one is given from the host's name (see the README).
+    #[serde(default)]
+    #[schemars(with = "Option<formats::InterfaceAddress>")]
+    pub address: Option<Spanned<String>>,
     /// Secondary addresses on the same interface.
     #[serde(default, deserialize_with = "null_as_empty")]
     #[schemars(with = "Option<Vec<formats::InterfaceAddress>>")]
@@ -614,9 +705,10 @@ pub struct Host {
     #[serde(default)]
     #[schemars(with = "Option<formats::NetworkName>")]
     pub network: Option<Spanned<String>>,
-    /// Default gateway. Default: the address of the router on the host's network.
+    /// Default gateway, or `none` for no default route. Default: the address of the
+    /// router on the host's network (none when no router is on it).
     #[serde(default)]
-    #[schemars(with = "Option<formats::IpAddress>")]
+    #[schemars(with = "Option<formats::Gateway>")]
     pub gateway: Option<Spanned<String>>,
     /// MTU of the interface. Defaults to the network's MTU.
     #[serde(default)]
@@ -635,6 +727,48 @@ pub struct Host {
     #[serde(default, deserialize_with = "null_as_empty")]
     #[schemars(with = "Option<Vec<ServiceSpec>>")]
     pub services: Vec<ServiceSpec>,
+    /// Several interfaces, as a router has (veth only), instead of `address`,
+    /// `secondary`, `interface`, `network` and `mtu`: a host on several networks.
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    #[schemars(with = "formats::Map<formats::InterfaceName, Interface>")]
+    pub interfaces: NamedMap<Interface>,
+    /// The groups (under the top-level `groups`) whose host settings this host takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<GroupNames>")]
+    pub group: Option<Spanned<GroupNames>>,
+    /// Firewall rules and ipsets of this node, as the kernel's own tools write them:
+    /// loaded atomically into its namespace by `iptables-restore`, `ip6tables-restore`,
+    /// `nft -f` and `ipset restore` (packages iptables, nftables, ipset).
+    #[serde(default)]
+    pub firewall: Option<FirewallSpec>,
+}
+
+/// A node's firewall: each part optional, each the text its tool reads.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallSpec {
+    /// IPv4 rules as `iptables-save` writes them (`*filter`, `:INPUT DROP [0:0]`,
+    /// `-A INPUT ...`, `COMMIT`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub iptables: Option<Spanned<String>>,
+    /// IPv6 rules as `ip6tables-save` writes them.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub ip6tables: Option<Spanned<String>>,
+    /// An nftables ruleset as `nft -f` reads it: tables other than iptables-nft's own
+    /// (`ip filter`, `ip6 nat`, ...), which are the `iptables` and `ip6tables` parts.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub nftables: Option<Spanned<String>>,
+    /// ipsets as `ipset save` writes them (`create NAME TYPE ...`, `add NAME MEMBER`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub ipsets: Option<Spanned<String>>,
 }
 
 /// A routing table: number or declared name.
@@ -703,5 +837,24 @@ pub enum Family {
 pub fn json_schema() -> serde_json::Value {
     let settings = schemars::generate::SchemaSettings::draft07();
     let schema = settings.into_generator().into_root_schema_for::<Topology>();
-    serde_json::to_value(schema).expect("schema serializes")
+    let mut value = serde_json::to_value(schema).expect("schema serializes");
+    // In a range, `{i}` stands for the index: a value holding it is checked once
+    // expanded.
+    let templated = [
+        "IpPrefix",
+        "InterfaceAddress",
+        "IpAddress",
+        "RouteDestination",
+        "Gateway",
+    ];
+    if let Some(definitions) = value.get_mut("definitions").and_then(|d| d.as_object_mut()) {
+        for name in templated {
+            if let Some(serde_json::Value::String(p)) =
+                definitions.get_mut(name).and_then(|d| d.get_mut("pattern"))
+            {
+                *p = format!(r"\{{i\}}|{p}");
+            }
+        }
+    }
+    value
 }

@@ -14,10 +14,16 @@ use crate::problem::{Invalid, Problem};
 pub(super) static SCHEMA: LazyLock<schema::Schema> =
     LazyLock::new(|| schema::Schema::compile(&json_schema()));
 
-/// Parses a lab file. Every problem its YAML has (syntax, duplicate keys, unknown or
-/// missing fields, wrong types, numbers out of range) is reported at once, each at its
-/// own place, with the same rendering as the lab's other problems.
+/// Parses a lab file into its explicit form: [`parse_written`], then its ranges,
+/// defaults, groups, links and automatic addresses expanded (`expand`).
 pub fn parse(src: &SourceFile) -> Result<Topology, Invalid> {
+    super::expand::expand(src, parse_written(src)?)
+}
+
+/// Parses a lab file as written. Every problem its YAML has (syntax, duplicate keys,
+/// unknown or missing fields, wrong types, numbers out of range) is reported at once,
+/// each at its own place, with the same rendering as the lab's other problems.
+pub fn parse_written(src: &SourceFile) -> Result<Topology, Invalid> {
     let issues = yaml_problems(&src.text);
     if !issues.is_empty() {
         let problems = issues.into_iter().map(|i| problem(src, i)).collect();

@@ -219,10 +219,10 @@ fn a_wrong_type_does_not_stop_the_check() {
     let issues = problems(yaml);
     assert_eq!(
         codes(&issues),
+        // `h1: {}` is no problem here: a host's address may come from its network.
         [
             "nshost::wrong_type",
             "nshost::wrong_type",
-            "nshost::missing_field",
             "nshost::wrong_type"
         ]
     );
@@ -230,8 +230,7 @@ fn a_wrong_type_does_not_stop_the_check() {
         issues[0].message,
         "expected a number (an MTU from 68 to 65535), found the text `big`"
     );
-    // A missing field is reported at the key of the mapping that lacks it.
-    assert_eq!(labelled(yaml, &issues[2])[0].0, "h1");
+    assert_eq!(labelled(yaml, &issues[2])[0].0, "[b]");
 }
 
 #[test]

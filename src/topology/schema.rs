@@ -48,6 +48,8 @@ pub struct Struct {
     pub name: String,
     /// Fields in schema order, with their shapes and first line of description.
     pub fields: Vec<Field>,
+    /// Keys starting with `x-` are the user's own and ignored (`patternProperties`).
+    pub extensions: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -208,9 +210,14 @@ impl Compiler<'_> {
         } else {
             name
         };
+        let extensions = schema
+            .get("patternProperties")
+            .and_then(Value::as_object)
+            .is_some_and(|p| p.contains_key("^x-"));
         Shape::Struct(Struct {
             name: name.to_string(),
             fields,
+            extensions,
         })
     }
 }
@@ -246,7 +253,8 @@ mod tests {
         assert_eq!(
             names,
             [
-                "name", "prefix", "tables", "networks", "routers", "hosts", "checks"
+                "name", "prefix", "tables", "networks", "routers", "hosts", "checks", "defaults",
+                "groups", "links"
             ],
             "the fields in the order the lab file's type declares them"
         );
@@ -299,6 +307,7 @@ mod tests {
                 "/definitions/CheckSpec/properties/udp",
                 "/definitions/Host/properties/mtu",
                 "/definitions/Interface/properties/mtu",
+                "/definitions/Link/properties/mtu",
                 "/definitions/Network/properties/mtu",
                 "/definitions/NexthopSpec/properties/weight",
                 "/definitions/Ports/anyOf",

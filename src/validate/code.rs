@@ -100,6 +100,8 @@ codes! {
     BadWeight => "bad_weight",
     GatewayNotConnected => "gateway_not_connected",
     NoGateway => "no_gateway",
+    /// A host with no address and no interfaces, or with both forms.
+    HostInterfaces => "host_interfaces",
     // Rules
     BadRulePriority => "bad_rule_priority",
     UnknownIpproto => "unknown_ipproto",
@@ -122,6 +124,9 @@ codes! {
     BadServicePort => "bad_service_port",
     DuplicateService => "duplicate_service",
     ServiceAddressNotOwned => "service_address_not_owned",
+    // Firewalls
+    BadFirewall => "bad_firewall",
+    UnknownIpset => "unknown_ipset",
     // Checks
     CheckTcpAndUdp => "check_tcp_and_udp",
     CheckExpectForPort => "check_expect_for_port",

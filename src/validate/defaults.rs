@@ -1,4 +1,5 @@
-//! A host's default routes: its gateway per address family, written or inferred.
+//! A host's default routes: its gateway per address family, written or inferred; none
+//! for `gateway: none` or a host on networks no router is on (an L2-only segment).
 
 use std::net::IpAddr;
 
@@ -23,7 +24,25 @@ pub(super) fn host_routes(
     gateways: &Gateways,
     nets: &[NetInfo],
 ) -> (Vec<LabRoute>, Vec<SourceSpan>) {
-    let me = &node.members[0];
+    if gateway.is_some_and(|g| g.value == "none") {
+        return (Vec::new(), Vec::new());
+    }
+    let Some(first) = node.members.first() else {
+        return (Vec::new(), Vec::new());
+    };
+    // The interface the gateway is on: the one whose subnet holds the written gateway,
+    // else the first that has a router to infer one from.
+    let written: Option<IpAddr> = gateway.and_then(|g| g.value.parse().ok());
+    let me = node
+        .members
+        .iter()
+        .find(|m| written.is_some_and(|ip| on_subnet(m, ip)))
+        .or_else(|| {
+            node.members
+                .iter()
+                .find(|m| gateways.infer(m, false).is_some() || gateways.infer(m, true).is_some())
+        })
+        .unwrap_or(first);
     let mut v4: Option<IpAddr> = None;
     let mut v6: Option<IpAddr> = None;
     let mut failed = false;
@@ -79,6 +98,7 @@ pub(super) fn host_routes(
         && v4.is_none()
         && !failed
         && !me.misplaced
+        && me.network.is_some_and(|n| gateways.routed(n))
         && let Some(network) = me.network.map(|n| &nets[n].name)
     {
         let (addr, span) = me

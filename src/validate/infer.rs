@@ -167,6 +167,8 @@ pub(super) fn resolve_networks(
 pub(super) struct Gateways {
     /// (network, position in file order, address).
     by_subnet: PrefixMap<(usize, usize, IpAddr)>,
+    /// The networks some router is on: a host on another has no gateway to infer.
+    routed: std::collections::HashSet<usize>,
 }
 
 impl Gateways {
@@ -182,7 +184,17 @@ impl Gateways {
                 by_subnet.insert(a, (net, order, a.addr()));
             }
         }
-        Gateways { by_subnet }
+        let routed = members
+            .iter()
+            .filter(|m| m.router)
+            .filter_map(|m| m.network)
+            .collect();
+        Gateways { by_subnet, routed }
+    }
+
+    /// Whether a router is on network `n` (else it is an L2-only segment).
+    pub(super) fn routed(&self, n: usize) -> bool {
+        self.routed.contains(&n)
     }
 
     /// The first router interface address (in file order) on the host's network whose

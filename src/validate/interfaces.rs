@@ -68,6 +68,8 @@ pub(super) struct Members<'t> {
     pub(super) list: Vec<Member<'t>>,
     /// Where each router's members are in `list`, by router index.
     pub(super) routers: Vec<Range<usize>>,
+    /// Where each host's members are in `list`, by host index.
+    pub(super) hosts: Vec<Range<usize>>,
 }
 
 impl<'t> Members<'t> {
@@ -76,9 +78,9 @@ impl<'t> Members<'t> {
         &self.list[self.routers[r].clone()]
     }
 
-    /// The member of host `h` (every host has exactly one).
-    pub(super) fn of_host(&self, h: usize) -> &Member<'t> {
-        &self.list[self.routers.last().map_or(0, |r| r.end) + h]
+    /// The members of host `h` (one, but for a host with `interfaces`).
+    pub(super) fn of_host(&self, h: usize) -> &[Member<'t>] {
+        &self.list[self.hosts[h].clone()]
     }
 }
 
@@ -135,11 +137,18 @@ pub(super) fn collect_members<'t>(cx: &mut Cx, topo: &'t Topology) -> Members<'t
     for (node, router) in &topo.routers {
         let start = members.len();
         for (key, iface) in &router.interfaces {
-            members.push(router_member(cx, node, key, iface));
+            members.push(router_member(cx, node, key, iface, true));
         }
         routers.push(start..members.len());
     }
+    let mut hosts = Vec::new();
     for (node, host) in &topo.hosts {
+        let start = members.len();
+        if !host.interfaces.is_empty() || host.address.is_none() {
+            host_interfaces(cx, node, host, &mut members);
+            hosts.push(start..members.len());
+            continue;
+        }
         let (ifname, name_span) = match &host.interface {
             Some(i) => {
                 let span = cx.span(i);
@@ -148,7 +157,9 @@ pub(super) fn collect_members<'t>(cx: &mut Cx, topo: &'t Topology) -> Members<'t
             }
             None => ("eth0".to_string(), cx.span(node)),
         };
-        let addrs = std::iter::once(&host.address)
+        let addrs = host
+            .address
+            .iter()
             .chain(&host.secondary)
             .filter_map(|a| parse_address(cx, a))
             .collect();
@@ -172,10 +183,67 @@ pub(super) fn collect_members<'t>(cx: &mut Cx, topo: &'t Topology) -> Members<'t
             misplaced: false,
             mac: parse_mac(cx, host.mac.as_ref()),
         });
+        hosts.push(start..members.len());
     }
     Members {
         list: members,
         routers,
+        hosts,
+    }
+}
+
+/// The members of a host written with `interfaces` (veth only), or the problem of a
+/// host with neither an address nor interfaces, or with both.
+fn host_interfaces<'t>(
+    cx: &mut Cx,
+    node: &'t Spanned<String>,
+    host: &'t crate::topology::Host,
+    members: &mut Vec<Member<'t>>,
+) {
+    let single = [&host.address, &host.interface, &host.network]
+        .into_iter()
+        .flatten()
+        .next()
+        .or(host.secondary.first());
+    if host.interfaces.is_empty() {
+        let span = cx.span(node);
+        cx.report(
+            Code::HostInterfaces,
+            format!("host `{}` has no address", node.value),
+        )
+        .with_label(span, "neither `address` nor `interfaces`")
+        .with_help("give it an `address`, or a `network` with a subnet to take one from");
+        return;
+    }
+    if let Some(field) = single {
+        let span = cx.span(field);
+        cx.report(
+            Code::HostInterfaces,
+            format!(
+                "host `{}` has `interfaces` and a single interface's fields",
+                node.value
+            ),
+        )
+        .with_label(span, "a field of a host with one interface")
+        .with_help("with `interfaces`, write each interface's network and addresses in it");
+    }
+    for (key, iface) in &host.interfaces {
+        if let Some(kind) = iface.kind.as_ref().filter(|k| k.value != Kind::Veth) {
+            let span = cx.span(kind);
+            cx.report(
+                Code::HostInterfaces,
+                format!(
+                    "host `{}` interface `{}` is a `{}`",
+                    node.value,
+                    key.value,
+                    kind.value.name()
+                ),
+            )
+            .with_label(span, "a host's interfaces are veths")
+            .with_help("make the node a router for other kinds, or leave `kind` out");
+            continue;
+        }
+        members.push(router_member(cx, node, key, iface, false));
     }
 }
 
@@ -184,12 +252,14 @@ fn router_member<'t>(
     node: &'t Spanned<String>,
     key: &'t Spanned<String>,
     iface: &'t Interface,
+    router: bool,
 ) -> Member<'t> {
     let name_span = cx.span(key);
     check_ifname(cx, &key.value, name_span, true);
     let kind = iface.kind.as_ref().map_or(Kind::Veth, |k| k.value);
     let kind_span = iface.kind.as_ref().map(|k| cx.span(k));
-    let describe = || format!("router `{}` interface `{}`", node.value, key.value);
+    let what = if router { "router" } else { "host" };
+    let describe = || format!("{what} `{}` interface `{}`", node.value, key.value);
     if kind != Kind::Veth
         && let Some(network) = &iface.network
     {
@@ -262,7 +332,7 @@ fn router_member<'t>(
     let mtu = check_mtu(cx, iface.mtu.as_ref());
     Member {
         node,
-        router: true,
+        router,
         ifname: key.value.clone(),
         name_span,
         kind,

@@ -19,6 +19,7 @@ mod addresses;
 mod checks;
 mod code;
 mod defaults;
+mod firewall;
 mod infer;
 mod interfaces;
 mod kinds;
@@ -27,6 +28,7 @@ mod networks;
 mod origins;
 mod prefixes;
 mod reach;
+mod route_parts;
 mod routes;
 mod rules;
 mod services;
@@ -63,6 +65,11 @@ pub fn validate(src: &SourceFile, topo: &Topology) -> Result<Lab, Invalid> {
         warnings: Vec::new(),
     };
     let mut lab = resolve(&mut cx, topo);
+    // A value that a default, group or range gives many nodes is one problem, at one
+    // place, however many nodes have it.
+    let mut seen = std::collections::HashSet::new();
+    cx.problems
+        .retain(|p| seen.insert((p.code, p.message.clone(), format!("{:?}", p.labels))));
     if cx.problems.is_empty() {
         let mut warnings = cx.warnings;
         warnings.sort_by_key(Problem::position);
@@ -178,6 +185,8 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
         let (rules, rule_spans) = rules::check_rules(cx, &node, &router.rules, &tables);
         let written = sysctls::check_sysctls(cx, &node, &router.sysctls);
         let services = services::check_services(cx, &key.value, &router.services, &interfaces);
+        let (firewall, firewall_spans) =
+            firewall::check_firewall(cx, &node, router.firewall.as_ref());
         let mut sysctls = written.values;
         for forwarding in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] {
             sysctls
@@ -192,6 +201,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
                 routes: route_spans,
                 rules: rule_spans,
                 sysctls: written.spans,
+                firewall: firewall_spans,
             },
         );
         nodes.insert(
@@ -204,11 +214,12 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
                 rules,
                 sysctls,
                 services,
+                firewall,
             },
         );
     }
     for (h, (key, host)) in topo.hosts.iter().enumerate() {
-        let me = std::slice::from_ref(members.of_host(h));
+        let me = members.of_host(h);
         let node = Node::new(key, me);
         let interfaces = interfaces::lab_interfaces(me, &nets, HashMap::new());
         let v6_off = sysctls::ipv6_off(cx, &node, &host.sysctls);
@@ -217,6 +228,8 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
             defaults::host_routes(cx, &node, host.gateway.as_ref(), &gateways, &nets);
         let written = sysctls::check_sysctls(cx, &node, &host.sysctls);
         let services = services::check_services(cx, &key.value, &host.services, &interfaces);
+        let (firewall, firewall_spans) =
+            firewall::check_firewall(cx, &node, host.firewall.as_ref());
         spans.insert(
             key.value.clone(),
             NodeSpans {
@@ -225,6 +238,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
                 routes: route_spans,
                 rules: Vec::new(),
                 sysctls: written.spans,
+                firewall: firewall_spans,
             },
         );
         nodes.insert(
@@ -237,6 +251,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
                 rules: Vec::new(),
                 sysctls: written.values,
                 services,
+                firewall,
             },
         );
     }
@@ -269,6 +284,7 @@ fn resolve(cx: &mut Cx, topo: &Topology) -> Lab {
     lab.origins = Origins {
         objects: origins::objects(&lab, cx.span(&topo.name), &net_spans, &spans),
         sysctls: origins::sysctls(&lab, &spans),
+        firewalls: origins::firewalls(&lab, &spans),
     };
     lab
 }

@@ -26,6 +26,8 @@ pub(super) struct NodeSpans {
     pub(super) rules: Vec<SourceSpan>,
     /// Each sysctl written: the places of its key and value.
     pub(super) sysctls: HashMap<String, (SourceSpan, SourceSpan)>,
+    /// Each firewall text given, by part.
+    pub(super) firewall: std::collections::BTreeMap<crate::firewall::Part, SourceSpan>,
 }
 
 /// The origins of every object `lower(lab)` makes.
@@ -206,4 +208,25 @@ fn sysctl(ns: &str, key: &str) -> ObjectId {
         ns: ns.to_string(),
         key: key.to_string(),
     }
+}
+
+/// Where each node's firewall texts are written, by namespace.
+pub(super) fn firewalls(
+    lab: &Lab,
+    spans: &HashMap<String, NodeSpans>,
+) -> HashMap<String, std::collections::BTreeMap<crate::firewall::Part, crate::lab::Span>> {
+    lab.nodes
+        .iter()
+        .filter_map(|(name, node)| {
+            let s = spans.get(name)?;
+            (!s.firewall.is_empty()).then(|| {
+                let parts = s
+                    .firewall
+                    .iter()
+                    .map(|(p, sp)| (*p, (*sp).into()))
+                    .collect();
+                (node.ns.clone(), parts)
+            })
+        })
+        .collect()
 }

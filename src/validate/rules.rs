@@ -339,7 +339,7 @@ fn rule_action(cx: &mut Cx, spec: &RuleSpec, tables: &Tables) -> Option<(RuleAct
         (Some(RuleActionSpec::Prohibit), _) => RuleAction::Prohibit,
     };
     let name = action.name();
-    let a = super::routes::article(&name);
+    let a = super::route_parts::article(&name);
     let at = |cx: &mut Cx| {
         spec.action
             .as_ref()

@@ -144,9 +144,26 @@ hosts:
 }
 
 #[test]
+fn hosts_on_a_network_without_router_have_no_default_route() {
+    let lab = lab("
+name: demo
+hosts:
+  h1: {address: 10.1.1.10/24}
+  h2: {address: 10.1.1.11/24, gateway: none}
+");
+    assert!(lab.nodes["h1"].routes.is_empty());
+    assert!(lab.nodes["h2"].routes.is_empty());
+}
+
+#[test]
 fn explicit_v6_gateway_still_needs_an_ipv4_one() {
+    // A router is on the host's network, with no address on its IPv4 subnet.
     let yaml = "
 name: demo
+networks:
+  lan: {subnets: [10.1.1.0/24, 10.1.2.0/24, '2001:db8::/64']}
+routers:
+  r1: {interfaces: {eth0: {network: lan, addresses: [10.1.2.1/24]}}}
 hosts:
   h1: {address: 10.1.1.10/24, secondary: ['2001:db8::10/64'], gateway: '2001:db8::1'}
 ";

@@ -4,6 +4,7 @@
 
 mod checks;
 mod errors;
+mod firewalls;
 mod record;
 pub mod saved;
 mod transaction;
@@ -66,6 +67,12 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Error> {
     })
 }
 
+/// The loaded lab as its explicit lab file (`nshost validate --resolved`).
+pub fn resolved_yaml(loaded: &Loaded) -> Result<String, Error> {
+    let topo = topology::parse(&loaded.source)?;
+    Ok(topology::expand::resolved_yaml(&topo))
+}
+
 /// A lab file and where its objects are written in it.
 #[derive(Debug)]
 pub struct FileOrigins {
@@ -117,8 +124,9 @@ pub fn plan_loaded(loaded: Loaded) -> Result<Planned, Error> {
     let Loaded {
         source,
         lab,
-        desired,
+        mut desired,
     } = loaded;
+    firewalls::canonical(&source, &lab, &mut desired)?;
     let desired = record::revert_removed(desired, &managed, &fresh);
     let services = crate::services::desired(&lab);
     let file = FileOrigins {

@@ -25,6 +25,10 @@ use crate::state::settings::{self, Setting};
 pub struct Managed {
     pub version: u32,
     pub settings: BTreeMap<String, BTreeSet<String>>,
+    /// The namespaces that have a firewall: read (with the kernel's tools) even when
+    /// the file no longer gives one, so that a removed firewall is removed.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub firewalls: BTreeSet<String>,
 }
 
 impl Managed {
@@ -42,6 +46,9 @@ impl Managed {
             if !keys.is_empty() {
                 m.settings.insert(name.clone(), keys);
             }
+            if !ns.firewall.is_empty() {
+                m.firewalls.insert(name.clone());
+            }
         }
         m
     }
@@ -51,6 +58,7 @@ impl Managed {
     /// settings of the namespaces and links it removes, and undoing the plan (a
     /// rollback) makes them again with their settings.
     pub fn observe_too(&self, spec: &mut crate::kernel::ObserveSpec) {
+        spec.firewalls.extend(self.firewalls.iter().cloned());
         for (ns, keys) in &self.settings {
             for key in keys {
                 match settings::classify(key, |_| true) {
@@ -76,6 +84,7 @@ impl Managed {
     /// Both sets of keys.
     pub fn union(mut self, other: &Managed) -> Self {
         self.version = 1;
+        self.firewalls.extend(other.firewalls.iter().cloned());
         for (ns, keys) in &other.settings {
             self.settings
                 .entry(ns.clone())

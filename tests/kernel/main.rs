@@ -24,14 +24,17 @@ mod checks;
 mod convergence;
 mod crash;
 mod enterprise;
+mod firewall;
 mod graph;
 mod limits;
 mod neighbours;
 mod recovery;
 mod rollback;
+mod routes;
 mod sandbox_try;
 mod saved;
 mod services;
+mod shorthand;
 mod status;
 mod strays;
 

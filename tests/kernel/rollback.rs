@@ -19,7 +19,7 @@ fn undone(report: &str) -> Option<usize> {
 /// Applies `file` with a fault injected at stage 0, 1, 2, ... in turn, until an apply
 /// succeeds because its plan has no such stage. Every failed apply must say it rolled
 /// back, and leave the kernel exactly as it was. Returns how many stages failed.
-fn fail_every_stage(file: &Path, what: &str) -> usize {
+pub(crate) fn fail_every_stage(file: &Path, what: &str) -> usize {
     let before = dump::kernel();
     let mut k = 0;
     loop {

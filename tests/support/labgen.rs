@@ -11,10 +11,16 @@
 //! with the `(i / 4 + 2)`th address of that LAN.
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
+
+/// `a` plus `n`, as an address.
+fn u32_add(a: Ipv4Addr, n: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(a) + n)
+}
 
 /// Number of routers.
 pub const ROUTERS: usize = 4;
@@ -199,8 +205,10 @@ impl GenLab {
             .collect()
     }
 
-    /// The lab as an nshost lab file. Gateways are left to nshost to infer (the router's
-    /// address on the host's network).
+    /// The lab as an nshost lab file. The router mesh is written as `links` (each
+    /// link's first end on its subnet's `.1`, the second on `.2`, as the generator
+    /// numbers them); gateways are left to nshost to infer (the router's address on the
+    /// host's network).
     pub fn to_yaml(&self) -> String {
         let mut y = String::with_capacity(200 + 64 * self.hosts.len());
         let _ = writeln!(
@@ -210,14 +218,48 @@ impl GenLab {
             self.hosts.len()
         );
         let _ = writeln!(y, "name: {}", self.name);
+        // The networks with an interface of two routers are links, the others LANs.
+        let ends = |net: &str| -> Vec<(&GenRouter, &GenInterface)> {
+            self.routers
+                .iter()
+                .flat_map(|r| r.interfaces.iter().map(move |i| (r, i)))
+                .filter(|(_, i)| i.network == net)
+                .collect()
+        };
+        let is_link = |n: &GenNetwork| {
+            let e = ends(&n.name);
+            e.len() == 2
+                && e.iter().enumerate().all(|(k, (_, i))| {
+                    i.address.addr() == u32_add(n.subnet.network(), k as u32 + 1)
+                })
+        };
         y.push_str("networks:\n");
-        for n in &self.networks {
+        for n in self.networks.iter().filter(|n| !is_link(n)) {
             let _ = writeln!(y, "  {}:\n    subnets: [{}]", n.name, n.subnet);
         }
+        y.push_str("links:\n");
+        for n in self.networks.iter().filter(|n| is_link(n)) {
+            let e = ends(&n.name);
+            let _ = writeln!(
+                y,
+                "  - {{ends: [{}:{}, {}:{}], subnet: {}}}",
+                e[0].0.name, e[0].1.name, e[1].0.name, e[1].1.name, n.subnet
+            );
+        }
+        let links: BTreeSet<&str> = self
+            .networks
+            .iter()
+            .filter(|n| is_link(n))
+            .map(|n| n.name.as_str())
+            .collect();
         y.push_str("routers:\n");
         for r in &self.routers {
             let _ = writeln!(y, "  {}:\n    interfaces:", r.name);
-            for i in &r.interfaces {
+            for i in r
+                .interfaces
+                .iter()
+                .filter(|i| !links.contains(i.network.as_str()))
+            {
                 let _ = writeln!(
                     y,
                     "      {}: {{network: {}, addresses: [{}]}}",

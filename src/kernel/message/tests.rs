@@ -52,6 +52,36 @@ fn addresses_round_trip() {
 }
 
 #[test]
+fn ipv4_addresses_get_the_broadcast_brd_plus_gives() {
+    let (mut idx, _) = eth0();
+    for (addr, brd) in [
+        ("10.1.2.3/24", Some("10.1.2.255")),
+        ("10.1.2.3/30", Some("10.1.2.3")),
+        ("10.1.2.3/31", None),
+        ("10.1.2.3/32", None),
+        ("2001:db8::7/64", None),
+    ] {
+        let change = Change::AddAddress {
+            ns: "ns".into(),
+            key: AddressKey {
+                ifname: "eth0".into(),
+                addr: net(addr),
+            },
+            address: Address::default(),
+        };
+        let req = &build(&change, Part::Main, &mut idx, &HashSet::new()).unwrap()[0];
+        let RouteNetlinkMessage::NewAddress(msg) = &req.msg else {
+            panic!("{req:?}")
+        };
+        let got = msg.attributes.iter().find_map(|a| match a {
+            AddressAttribute::Broadcast(b) => Some(b.to_string()),
+            _ => None,
+        });
+        assert_eq!(got.as_deref(), brd, "{addr}");
+    }
+}
+
+#[test]
 fn routes_round_trip() {
     let (mut idx, by_index) = eth0();
     for (dst, gw, table, metric, proto) in [

@@ -4,8 +4,9 @@
 //! A live route the kernel flushes before the route phase (its link is deleted, or its
 //! link loses its last IPv4 address) is re-added with `AddRoute` if desired, and not
 //! deleted if not. Routes that share table, destination and metric (`ip route append`)
-//! are compared as a group, in order: when the group differs, all its live routes are
-//! deleted and the desired ones added again in order.
+//! are compared as a group, in order: the live routes that are the first desired ones,
+//! in order, stay, the other live ones are deleted, and the desired ones left are
+//! appended after them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -65,9 +66,10 @@ impl<'a> Differ<'a> {
     }
 
     /// Whether the kernel flushes the live route `lr` before the route phase: its link
-    /// is deleted, or (IPv4) loses its last IPv4 address (`stripped`). `want` is the
-    /// desired route of the same key, if any, used when the live route's link cannot
-    /// be told.
+    /// (the link of any of its next hops: IPv4 drops a multipath route whole, IPv6 the
+    /// next hop, which leaves a route that differs) is deleted, or (IPv4) loses its
+    /// last IPv4 address (`stripped`). `want` is the desired route of the same key, if
+    /// any, used when the live route's link cannot be told.
     fn flushed(
         &self,
         ns: &str,
@@ -76,8 +78,17 @@ impl<'a> Differ<'a> {
         lr: &Route,
         want: Option<&Route>,
     ) -> bool {
+        let gone =
+            |dev: &str| self.replaced(ns, dev) || (is_v4(&key.dst) && cx.stripped.contains(dev));
+        if lr
+            .nexthops
+            .iter()
+            .any(|h| h.dev.as_deref().is_some_and(gone))
+        {
+            return true;
+        }
         match Self::egress(cx.live, lr) {
-            Some(dev) => self.replaced(ns, dev) || (is_v4(&key.dst) && cx.stripped.contains(dev)),
+            Some(dev) => gone(dev),
             None => want
                 .and_then(|w| Self::egress(cx.desired, w))
                 .is_some_and(|dev| self.created.contains(&crate::state::LinkRef::new(ns, dev))),
@@ -133,6 +144,15 @@ impl<'a> Differ<'a> {
         }
 
         self.routes(ns, &cx, &mut out);
+
+        // The firewall as a whole: its loaders replace each part atomically.
+        if dns.firewall != lns.firewall {
+            out.push(Change::SetFirewall {
+                ns: name(),
+                from: lns.firewall.clone(),
+                to: dns.firewall.clone(),
+            });
+        }
 
         for rule in dns.rules.difference(&lns.rules) {
             out.push(Change::AddRule {
@@ -221,22 +241,22 @@ impl<'a> Differ<'a> {
                 }
                 continue;
             }
-            let same = want.len() == have.len()
-                && want
-                    .iter()
-                    .zip(&have)
-                    .all(|((_, w), (_, h))| same_route(w, h));
-            if same {
-                continue;
-            }
+            // The live routes that are the desired ones in order stay; the others go,
+            // and the desired ones left are appended after them (the kernel appends at
+            // the end of a group).
+            let mut kept = 0;
             for (key, h) in &have {
+                if want.get(kept).is_some_and(|(_, w)| same_route(w, h)) {
+                    kept += 1;
+                    continue;
+                }
                 out.push(Change::DeleteRoute {
                     ns: name(),
                     key: (*key).clone(),
                     route: (*h).clone(),
                 });
             }
-            for (key, w) in want {
+            for (key, w) in &want[kept..] {
                 out.push(Change::AddRoute {
                     ns: name(),
                     key: (*key).clone(),

@@ -97,6 +97,7 @@ fn rank(c: &Change) -> u8 {
         Change::DeleteAddress { .. } => 8,
         Change::AddRoute { .. } | Change::ReplaceRoute { .. } => 9,
         Change::AddRule { .. } => 10,
+        Change::SetFirewall { .. } => 11,
     }
 }
 

@@ -3,7 +3,7 @@
 use super::*;
 use crate::plan::testkit::*;
 use crate::state::kinds::{Macvlan, MacvlanMode};
-use crate::state::{Address, AddressKey, LinkKind, RouteKey};
+use crate::state::{Address, AddressKey, LinkKind, Route, RouteKey, Rule};
 
 const LAB: &str = "lab";
 
@@ -342,7 +342,8 @@ fn routes_sharing_a_key_are_one_group() {
     };
     let desired = two("eth1", "eth2");
     assert_eq!(ok(&desired, &as_live(&desired)), vec![]);
-    // Swapped: every route of the group goes, then comes back in order.
+    // Swapped: the first live route goes, the second stays, and the first desired one
+    // after it is appended behind it.
     let changes = ok(&desired, &as_live(&two("eth2", "eth1")));
     let ops: Vec<(&str, u32)> = changes
         .iter()
@@ -352,7 +353,7 @@ fn routes_sharing_a_key_are_one_group() {
             c => panic!("unexpected {c:?}"),
         })
         .collect();
-    assert_eq!(ops, [("del", 0), ("del", 1), ("add", 0), ("add", 1)]);
+    assert_eq!(ops, [("del", 0), ("add", 1)]);
 }
 
 #[test]
@@ -554,5 +555,154 @@ fn stale_links_are_deleted_once() {
     assert_eq!(changes.len(), 1, "{changes:#?}");
     assert!(
         matches!(&changes[0], Change::DeleteLink { ns, name, .. } if ns == "lab-fabric" && name == "old")
+    );
+}
+
+#[test]
+fn every_route_attribute_is_compared_and_replaced_in_place() {
+    use crate::state::{Nexthop, RouteType};
+    let desired = small_lab(LAB).build();
+    let key = RouteKey::new(100, net("10.2.0.0/16"), 0);
+    let hop = |gw: &str, weight| Nexthop {
+        gateway: Some(ip(gw)),
+        dev: None,
+        weight,
+    };
+    type Edit = Box<dyn Fn(&mut Route)>;
+    let edits: Vec<Edit> = vec![
+        Box::new(|r| r.kind = RouteType::Prohibit),
+        Box::new(|r| r.scope = 200),
+        Box::new(|r| r.src = Some(ip("10.1.1.1"))),
+        Box::new(|r| r.onlink = true),
+        Box::new(move |r| {
+            r.gateway = None;
+            r.nexthops = vec![hop("10.100.1.2", 1), hop("10.100.1.3", 2)];
+        }),
+    ];
+    for edit in &edits {
+        let mut live = as_live(&desired);
+        edit(
+            live.namespaces
+                .get_mut("hq-gw")
+                .unwrap()
+                .routes
+                .get_mut(&key)
+                .unwrap(),
+        );
+        let changes = ok(&desired, &live);
+        assert!(
+            matches!(&changes[..], [Change::ReplaceRoute { key: k, .. }] if *k == key),
+            "{changes:?}"
+        );
+    }
+    // Multipath next hops: a weight differs, a device the lab leaves open does not.
+    let mut want = desired.clone();
+    let mut mp = want.namespaces["hq-gw"].routes[&key].clone();
+    mp.gateway = None;
+    mp.dev = None;
+    mp.nexthops = vec![hop("10.100.1.2", 1), hop("10.100.1.3", 2)];
+    want.namespaces
+        .get_mut("hq-gw")
+        .unwrap()
+        .routes
+        .insert(key.clone(), mp.clone());
+    let mut live = as_live(&want);
+    let live_mp = live
+        .namespaces
+        .get_mut("hq-gw")
+        .unwrap()
+        .routes
+        .get_mut(&key)
+        .unwrap();
+    for h in &mut live_mp.nexthops {
+        h.dev = Some("eth1".into());
+    }
+    assert_eq!(ok(&want, &live), vec![]);
+    live.namespaces
+        .get_mut("hq-gw")
+        .unwrap()
+        .routes
+        .get_mut(&key)
+        .unwrap()
+        .nexthops[1]
+        .weight = 3;
+    assert!(matches!(
+        &ok(&want, &live)[..],
+        [Change::ReplaceRoute { .. }]
+    ));
+}
+
+#[test]
+fn a_multipath_route_through_a_link_remade_is_added_again() {
+    use crate::state::Nexthop;
+    let mut desired = small_lab(LAB).build();
+    let key = RouteKey::new(100, net("10.2.0.0/16"), 0);
+    let r = desired
+        .namespaces
+        .get_mut("hq-gw")
+        .unwrap()
+        .routes
+        .get_mut(&key)
+        .unwrap();
+    r.gateway = None;
+    r.nexthops = vec![
+        Nexthop {
+            gateway: Some(ip("10.100.1.2")),
+            dev: Some("eth1".into()),
+            weight: 1,
+        },
+        Nexthop {
+            gateway: Some(ip("10.1.1.20")),
+            dev: Some("eth0".into()),
+            weight: 1,
+        },
+    ];
+    let mut live = as_live(&desired);
+    // eth0 is another kind live: the lab's veth replaces it, and the kernel drops the
+    // route with it.
+    live.namespaces
+        .get_mut("hq-gw")
+        .unwrap()
+        .links
+        .get_mut("eth0")
+        .unwrap()
+        .kind = LinkKind::Dummy;
+    let changes = ok(&desired, &live);
+    assert!(
+        changes
+            .iter()
+            .any(|c| matches!(c, Change::AddRoute { key: k, .. } if *k == key))
+    );
+    assert!(
+        !changes
+            .iter()
+            .any(|c| matches!(c, Change::DeleteRoute { .. }))
+    );
+}
+
+#[test]
+fn a_rule_changed_is_deleted_and_added() {
+    use crate::state::RuleAction;
+    let mut desired = small_lab(LAB).build();
+    let rule = desired.namespaces["hq-gw"]
+        .rules
+        .iter()
+        .next()
+        .unwrap()
+        .clone();
+    let live = as_live(&desired);
+    let rules = &mut desired.namespaces.get_mut("hq-gw").unwrap().rules;
+    rules.clear();
+    rules.insert(Rule {
+        action: RuleAction::Goto,
+        goto: Some(200),
+        table: 0,
+        ..rule.clone()
+    });
+    let changes = ok(&desired, &live);
+    assert!(
+        matches!(&changes[..], [Change::DeleteRule { rule: d, .. }, Change::AddRule { rule: a, .. }]
+        if a.goto == Some(200) && *d == rule),
+        "{changes:?}"
     );
 }

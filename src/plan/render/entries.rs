@@ -30,6 +30,8 @@ pub(super) enum Class {
     Sysctl,
     /// A service of the lab's daemon.
     Service,
+    /// A node's firewall, with the rules that differ.
+    Firewall,
 }
 
 /// One printed object.
@@ -163,7 +165,7 @@ impl Builder<'_> {
         let text = format!(
             "route {} {}",
             display::route_key_short(key),
-            display::route_attrs(route)
+            display::route_attrs(&key.dst, route)
         );
         self.push(ns, Class::Route, "", text.trim_end().to_string());
         if let Some(e) = self.out.last_mut() {
@@ -310,6 +312,18 @@ fn change(b: &mut Builder<'_>, c: &Change, deleted_ns: &BTreeSet<&str>) {
         Change::AddRule { ns, rule } | Change::DeleteRule { ns, rule } => {
             b.push(ns, Class::Rule, "", format!("rule {}", display::rule(rule)))
         }
+        Change::SetFirewall { ns, from, to } => {
+            let sections = crate::firewall::diff::diff(from, to);
+            let (added, removed) = crate::firewall::diff::counts(&sections);
+            let mut text = format!("firewall: +{added} -{removed}");
+            for s in &sections {
+                text.push_str(&format!("\n      {}", s.title));
+                for l in &s.lines {
+                    text.push_str(&format!("\n        {l}"));
+                }
+            }
+            b.push(ns, Class::Firewall, "", text);
+        }
         Change::SetSysctl { ns, key, from, to } => {
             b.push(ns, Class::Sysctl, "", setting_text(key, from, to));
             if fabric_ns(ns) {
@@ -448,18 +462,24 @@ fn route_changes(from: &Route, to: &Route) -> String {
         parts.push(format!("onlink {} -> {}", from.onlink, to.onlink));
     }
     if from.nexthops != to.nexthops {
-        let n = |r: &Route| {
-            if r.nexthops.is_empty() {
+        // A live next hop's device is left out where the lab leaves it to the kernel.
+        let mut live = from.nexthops.clone();
+        for (h, w) in live.iter_mut().zip(&to.nexthops) {
+            if w.dev.is_none() {
+                h.dev = None;
+            }
+        }
+        let n = |hops: &[crate::state::Nexthop]| {
+            if hops.is_empty() {
                 "none".to_string()
             } else {
-                r.nexthops
-                    .iter()
+                hops.iter()
                     .map(display::nexthop)
                     .collect::<Vec<_>>()
                     .join(" ")
             }
         };
-        parts.push(format!("{} -> {}", n(from), n(to)));
+        parts.push(format!("{} -> {}", n(&live), n(&to.nexthops)));
     }
     parts.join(", ")
 }

@@ -127,6 +127,7 @@ fn items(entries: &[Entry]) -> String {
     for (class, list) in by_class {
         let n = list.len();
         parts.push(match class {
+            Class::Firewall => "firewall".to_string(),
             Class::Namespace => {
                 // A deleted namespace's objects are listed under it (when not read live).
                 let inner = n - 1;

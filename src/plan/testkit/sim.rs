@@ -196,6 +196,12 @@ impl Kernel {
                     remove_ns(&mut self.s, ns)?;
                 }
             }
+            (Change::SetFirewall { ns, to, .. }, _) => {
+                if executor != &Executor::Firewall(ns.clone()) {
+                    return Err(format!("firewall of {ns} on {executor:?}"));
+                }
+                ns_mut(&mut self.s, ns)?.firewall = to.clone();
+            }
             (Change::SetSysctl { ns, key, to, .. }, _) => {
                 match executor {
                     Executor::Create(c) if c == ns => {}

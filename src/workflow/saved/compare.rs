@@ -169,7 +169,7 @@ fn namespace(lab: &str, name: &str, a: &Namespace, b: &Namespace, out: &mut Vec<
             format!("link {name} ({})", display::link_attrs(&shown, true))
         },
         |name| format!("link {name}"),
-        link_change,
+        |_, x, y| link_change(x, y),
         &mut |object, change| push(out, Some(object), change),
     );
     // Settings of a link, as sysctls of its device, where the link is there still (one
@@ -189,7 +189,7 @@ fn namespace(lab: &str, name: &str, a: &Namespace, b: &Namespace, out: &mut Vec<
         &set(b.addresses.keys()),
         |k, _| format!("address {} on {}", k.addr, k.ifname),
         |k| format!("address {} on {}", k.addr, k.ifname),
-        |_, _| None,
+        |_, _, _| None,
         &mut |object, change| push(out, Some(object), change),
     );
     keyed(
@@ -199,15 +199,15 @@ fn namespace(lab: &str, name: &str, a: &Namespace, b: &Namespace, out: &mut Vec<
             format!(
                 "route {} {}",
                 display::route_key_short(k),
-                display::route_attrs(r)
+                display::route_attrs(&k.dst, r)
             )
             .trim_end()
             .to_string()
         },
         |k| format!("route {}", display::route_key_short(k)),
-        |x, y| {
+        |k, x, y| {
             (x != y).then(|| {
-                let attrs = |r| match display::route_attrs(r) {
+                let attrs = |r| match display::route_attrs(&k.dst, r) {
                     s if s.is_empty() => "no attributes".to_string(),
                     s => s,
                 };
@@ -221,7 +221,7 @@ fn namespace(lab: &str, name: &str, a: &Namespace, b: &Namespace, out: &mut Vec<
         &set(b.rules.iter()),
         |r, _| format!("rule {}", display::rule(r)),
         |r| format!("rule {}", display::rule(r)),
-        |_, _| None,
+        |_, _, _| None,
         &mut |object, change| push(out, Some(object), change),
     );
     keyed(
@@ -229,7 +229,7 @@ fn namespace(lab: &str, name: &str, a: &Namespace, b: &Namespace, out: &mut Vec<
         &sysctls(b),
         |k, v| format!("sysctl {k} = {v}"),
         |k| format!("sysctl {k}"),
-        |x, y| (x != y).then(|| (x.clone(), y.clone())),
+        |_, x, y| (x != y).then(|| (x.clone(), y.clone())),
         &mut |object, change| push(out, Some(object), change),
     );
 }
@@ -289,14 +289,14 @@ fn keyed<K: Ord, V>(
     b: &BTreeMap<K, V>,
     whole: impl Fn(&K, &V) -> String,
     name: impl Fn(&K) -> String,
-    modified: impl Fn(&V, &V) -> Option<(String, String)>,
+    modified: impl Fn(&K, &V, &V) -> Option<(String, String)>,
     push: &mut dyn FnMut(String, Changed),
 ) {
     for (k, v) in a {
         match b.get(k) {
             None => push(whole(k, v), Changed::Removed),
             Some(w) => {
-                if let Some((from, to)) = modified(v, w) {
+                if let Some((from, to)) = modified(k, v, w) {
                     push(name(k), Changed::Modified { from, to });
                 }
             }

@@ -102,6 +102,8 @@ struct SavedScope {
     fabric: Option<String>,
     sysctls: BTreeMap<String, BTreeSet<String>>,
     settings: BTreeMap<String, BTreeMap<String, BTreeSet<DevSetting>>>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    firewalls: BTreeSet<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -191,6 +193,7 @@ pub fn save(planned: &Planned, path: &Path) -> Result<SaveReport, Error> {
             fabric: spec.fabric,
             sysctls: spec.sysctls,
             settings: spec.settings,
+            firewalls: spec.firewalls,
         },
         pinned: SavedPin {
             digest: digest.clone(),
@@ -412,6 +415,7 @@ pub fn from_bytes(path: &str, bytes: &[u8]) -> Result<Saved, Error> {
             only: None,
             all_labs: false,
             links_only: false,
+            firewalls: file.observe.firewalls,
         },
         pinned,
         digest: file.pinned.digest,

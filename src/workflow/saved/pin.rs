@@ -118,6 +118,8 @@ pub struct WireNamespace {
     pub routes: Vec<(RouteKey, Route)>,
     pub rules: Vec<Rule>,
     pub sysctls: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "crate::firewall::Firewall::is_empty")]
+    pub firewall: Box<crate::firewall::Firewall>,
 }
 
 impl From<&Namespace> for WireNamespace {
@@ -139,6 +141,7 @@ impl From<&Namespace> for WireNamespace {
                 .collect(),
             rules: ns.rules.iter().cloned().collect(),
             sysctls: ns.sysctls.clone(),
+            firewall: ns.firewall.clone(),
         }
     }
 }
@@ -154,6 +157,7 @@ impl From<WireNamespace> for Namespace {
             routes: w.routes.into_iter().collect(),
             rules: w.rules.into_iter().collect(),
             sysctls: w.sysctls,
+            firewall: w.firewall,
         }
     }
 }

@@ -1,0 +1,370 @@
+//! Firewalls in the kernel, through the kernel's own tools: `ipset`,
+//! `iptables-restore`/`iptables-save`, `ip6tables-restore`/`ip6tables-save` and `nft`.
+//! This is the one place nshost starts a helper program, and only for nodes whose lab
+//! declares a firewall (or did at its last apply): a lab without one never starts one.
+//!
+//! Each tool runs in a node's namespace without a shell: a short-lived thread enters
+//! the namespace (or, to canonicalise a text, unshares a scratch one that goes when
+//! the thread ends) and spawns the tool there, with its input on a pipe; the child
+//! inherits the thread's network namespace. The tools must be on `PATH`.
+//!
+//! Loading a node's firewall, in an order that keeps every reference valid: ipsets
+//! created or refilled first (a set whose type changes is made under a temporary name
+//! and swapped in), then the iptables and ip6tables tables, each replaced whole by
+//! `iptables-restore` (a table only the live state has is emptied), then the nft
+//! tables in one `nft -f` transaction (`delete table` of each live one, then the
+//! desired ones), and last the sets no rule uses any more are destroyed.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::firewall::{Firewall, FirewallText, Part, ipset, nft, xt};
+
+/// A tool failed or is missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolError {
+    /// Not on `PATH`: the program and the Debian package that has it.
+    Missing {
+        program: &'static str,
+        package: &'static str,
+    },
+    /// It ran and failed: what it said, and the line of its input it names, if any.
+    Failed {
+        program: &'static str,
+        stderr: String,
+        line: Option<usize>,
+    },
+    /// It could not be run, or its output not read.
+    Io {
+        program: &'static str,
+        cause: String,
+    },
+}
+
+impl std::fmt::Display for ToolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ToolError::Missing { program, package } => write!(
+                f,
+                "`{program}` is not installed (not on PATH): install the Debian package `{package}`"
+            ),
+            ToolError::Failed {
+                program, stderr, ..
+            } => {
+                write!(f, "{program} failed: {}", stderr.trim())
+            }
+            ToolError::Io { program, cause } => write!(f, "running {program}: {cause}"),
+        }
+    }
+}
+
+/// Where `program` is on `PATH`.
+pub fn find_tool(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| {
+            use std::os::unix::fs::PermissionsExt;
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// The tools a firewall's parts need, each checked on `PATH`: the first missing one.
+pub fn check_tools(parts: impl IntoIterator<Item = Part>) -> Result<(), ToolError> {
+    for part in parts {
+        for program in [part.loader().0, part.reader()] {
+            if find_tool(program).is_none() {
+                return Err(ToolError::Missing {
+                    program: static_name(program),
+                    package: part.loader().1,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn static_name(program: &str) -> &'static str {
+    Part::ALL
+        .iter()
+        .flat_map(|p| [p.loader().0, p.reader()])
+        .find(|n| *n == program)
+        .unwrap_or("tool")
+}
+
+/// The line of its input a tool's error names (0-based).
+fn error_line(program: &str, stderr: &str) -> Option<usize> {
+    let n: Option<usize> = match program {
+        "iptables-restore" | "ip6tables-restore" => stderr
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Error occurred at line: "))
+            .and_then(|n| n.trim().parse().ok()),
+        "nft" => stderr.lines().find_map(|l| {
+            let rest = l.strip_prefix("/dev/stdin:")?;
+            rest.split(':').next()?.parse().ok()
+        }),
+        "ipset" => stderr.lines().find_map(|l| {
+            let at = l.find("Error in line ")?;
+            let rest = &l[at + "Error in line ".len()..];
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        }),
+        _ => None,
+    };
+    n.and_then(|n| n.checked_sub(1))
+}
+
+/// Runs `program args` on the calling thread's network namespace, `input` on its
+/// standard input; its standard output.
+fn run(program: &'static str, args: &[&str], input: Option<&str>) -> Result<String, ToolError> {
+    let io = |cause: std::io::Error| ToolError::Io {
+        program,
+        cause: cause.to_string(),
+    };
+    let path = find_tool(program).ok_or(ToolError::Missing {
+        program,
+        package: Part::ALL
+            .iter()
+            .find(|p| p.loader().0 == program || p.reader() == program)
+            .map_or("iptables", |p| p.loader().1),
+    })?;
+    let mut child = Command::new(path)
+        .args(args)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("LC_ALL", "C")
+        .spawn()
+        .map_err(io)?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        // A tool that stops reading early reports why on stderr.
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    let out = child.wait_with_output().map_err(io)?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        return Err(ToolError::Failed {
+            program,
+            line: error_line(program, &stderr),
+            stderr,
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A tool's failure on one part of a node's firewall.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartError {
+    pub part: Part,
+    pub error: ToolError,
+}
+
+impl std::fmt::Display for PartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.part.field(), self.error)
+    }
+}
+
+/// Reads the firewall of the calling thread's namespace: the parts in `parts` (each
+/// tool once).
+pub fn read_here(parts: &[Part]) -> Result<Firewall, PartError> {
+    let mut fw = Firewall::default();
+    let failed = |part| move |error| PartError { part, error };
+    let unparsable = |part: Part, program| {
+        move |errors: Vec<crate::firewall::TextError>| PartError {
+            part,
+            error: ToolError::Failed {
+                program,
+                stderr: format!(
+                    "nshost cannot read its output: {}",
+                    errors.first().map_or("", |e| e.message.as_str())
+                ),
+                line: None,
+            },
+        }
+    };
+    for &part in parts {
+        match part {
+            Part::Ipsets => {
+                let text = run("ipset", &["save"], None).map_err(failed(part))?;
+                fw.ipsets = ipset::parse(&text).map_err(unparsable(part, "ipset"))?;
+            }
+            Part::Iptables | Part::Ip6tables => {
+                let program = part.reader();
+                let text = run(static_name(program), &[], None).map_err(failed(part))?;
+                let rs = xt::parse(&text)
+                    .map_err(unparsable(part, static_name(program)))?
+                    .ruleset;
+                if part == Part::Iptables {
+                    fw.iptables = rs;
+                } else {
+                    fw.ip6tables = rs;
+                }
+            }
+            Part::Nftables => {
+                let text = run("nft", &["list", "ruleset"], None).map_err(failed(part))?;
+                fw.nftables = nft::parse_listing(&text).map_err(unparsable(part, "nft"))?;
+            }
+        }
+    }
+    Ok(fw)
+}
+
+/// The parts a firewall uses.
+pub fn parts_of(fw: &Firewall) -> Vec<Part> {
+    Part::ALL
+        .into_iter()
+        .filter(|p| !fw.part_is_empty(*p))
+        .collect()
+}
+
+/// The parts to read of a namespace: every one whose tools are installed (a missing
+/// tool means that part cannot have been made by nshost either).
+pub fn readable_parts() -> Vec<Part> {
+    Part::ALL
+        .into_iter()
+        .filter(|p| find_tool(p.reader()).is_some() && find_tool(p.loader().0).is_some())
+        .collect()
+}
+
+/// Loads texts as written into the calling thread's namespace (a scratch one), then
+/// reads them back: the kernel's canonical form of `text`.
+fn load_text_here(text: &FirewallText) -> Result<Firewall, PartError> {
+    let mut parts = Vec::new();
+    for part in Part::ALL {
+        let Some(t) = text.get(part) else { continue };
+        parts.push(part);
+        let result = match part {
+            Part::Ipsets => run("ipset", &["restore"], Some(t)),
+            Part::Iptables => run("iptables-restore", &[], Some(t)),
+            Part::Ip6tables => run("ip6tables-restore", &[], Some(t)),
+            Part::Nftables => run("nft", &["-f", "-"], Some(t)),
+        };
+        result.map_err(|error| PartError { part, error })?;
+    }
+    read_here(&parts)
+}
+
+/// The kernel's canonical form of each distinct text, each loaded once into a scratch
+/// network namespace of its own (a short-lived thread unshares it; nothing is
+/// mounted, and it is gone when the thread ends), on a few threads at once.
+pub fn canonicalize(texts: &[FirewallText]) -> Vec<Result<Firewall, PartError>> {
+    crate::kernel::netns::on_threads(texts, |text| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| PartError {
+            part: Part::Iptables,
+            error: ToolError::Io {
+                program: "nshost",
+                cause: format!("a scratch network namespace: {e}"),
+            },
+        })?;
+        load_text_here(text)
+    })
+}
+
+/// Makes the calling thread's namespace hold `to`, from `from` (what it holds now).
+pub fn load_here(from: &Firewall, to: &Firewall) -> Result<(), PartError> {
+    let err = |part| move |error| PartError { part, error };
+    // 1. Sets: new ones made, changed ones refilled, a changed type swapped in.
+    let mut first = String::new();
+    let mut swapped = Vec::new();
+    for (name, set) in &to.ipsets {
+        match from.ipsets.get(name) {
+            Some(live) if live == set => {}
+            Some(live) if live.header == set.header => {
+                first.push_str(&format!("flush {name}\n"));
+                for m in &set.members {
+                    first.push_str(&format!("add {name} {m}\n"));
+                }
+            }
+            Some(_) => {
+                let tmp = format!("nshost-swap-{}", swapped.len());
+                first.push_str(&ipset::restore_text([(&tmp, set)]));
+                first.push_str(&format!("swap {tmp} {name}\n"));
+                swapped.push(tmp);
+            }
+            None => first.push_str(&ipset::restore_text([(name, set)])),
+        }
+    }
+    if !first.is_empty() {
+        run("ipset", &["restore"], Some(&first)).map_err(err(Part::Ipsets))?;
+    }
+    // 2. iptables and ip6tables, each table replaced whole.
+    for (part, program, want, live) in [
+        (
+            Part::Iptables,
+            "iptables-restore",
+            &to.iptables,
+            &from.iptables,
+        ),
+        (
+            Part::Ip6tables,
+            "ip6tables-restore",
+            &to.ip6tables,
+            &from.ip6tables,
+        ),
+    ] {
+        if want != live {
+            run(program, &[], Some(&xt::restore_text(want, live))).map_err(err(part))?;
+        }
+    }
+    // 3. nft, one transaction.
+    if to.nftables != from.nftables {
+        run(
+            "nft",
+            &["-f", "-"],
+            Some(&nft::load_text(&to.nftables, &from.nftables)),
+        )
+        .map_err(err(Part::Nftables))?;
+    }
+    // 4. Sets no rule uses any more, and the old halves of swaps.
+    let stale: Vec<&String> = from
+        .ipsets
+        .keys()
+        .filter(|n| !to.ipsets.contains_key(*n))
+        .chain(swapped.iter())
+        .collect();
+    if !stale.is_empty() {
+        let text: String = stale.iter().map(|n| format!("destroy {n}\n")).collect();
+        run("ipset", &["restore"], Some(&text)).map_err(err(Part::Ipsets))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_lines_of_each_tool() {
+        assert_eq!(
+            error_line(
+                "iptables-restore",
+                "iptables-restore v1.8.9 (nf_tables): invalid port/service `bogus' specified\nError occurred at line: 5\n"
+            ),
+            Some(4)
+        );
+        assert_eq!(
+            error_line(
+                "nft",
+                "/dev/stdin:3:107-107: Error: syntax error, unexpected '}'\n"
+            ),
+            Some(2)
+        );
+        assert_eq!(
+            error_line(
+                "ipset",
+                "ipset v7.17: Error in line 2: Syntax error: 'bogus' is invalid\n"
+            ),
+            Some(1)
+        );
+        assert_eq!(error_line("ipset", "ipset v7.17: Kernel error\n"), None);
+    }
+}
