@@ -31,6 +31,10 @@ pub struct ImportArgs {
     /// Append this file's top-level `hosts:` and `checks:` to the lab.
     #[arg(long, value_name = "FILE")]
     pub with: Option<PathBuf>,
+    /// Leave out the ipsets of this type (`hash:mac`, ...) and their members, for a
+    /// kernel built without it; repeatable. Reported like every fact left out.
+    #[arg(long, value_name = "TYPE")]
+    pub without_ipset_type: Vec<String>,
 }
 
 pub fn run(args: ImportArgs, global: &Global) -> Result<ExitCode, Error> {
@@ -48,6 +52,7 @@ pub fn run(args: ImportArgs, global: &Global) -> Result<ExitCode, Error> {
         name: args.name.clone(),
         source: args.input.display().to_string(),
         extra,
+        without_ipset_types: args.without_ipset_type.clone(),
     };
     let imported = import::import(args.format, &args.input, &options)?;
     let write = |path: &PathBuf, text: &str| {

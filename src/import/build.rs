@@ -45,7 +45,16 @@ impl Left {
 }
 
 /// Judges `facts` and builds the lab named `name`.
-pub fn build(format: Format, source: &str, name: &str, facts: Facts) -> (Lab, ImportReport) {
+///
+/// `without_ipset_types` are ipset types to leave out, with their members (for a kernel
+/// built without them); each line left out is reported.
+pub fn build(
+    format: Format,
+    source: &str,
+    name: &str,
+    facts: Facts,
+    without_ipset_types: &[String],
+) -> (Lab, ImportReport) {
     let mut left = Left::default();
     let mut approximated = Vec::new();
     for u in &facts.unread {
@@ -157,9 +166,10 @@ pub fn build(format: Format, source: &str, name: &str, facts: Facts) -> (Lab, Im
             router.iptables = Some(t.text.clone());
         }
         if let Some(s) = &rf.ipsets {
-            counts.ipsets += s.text.lines().filter(|l| l.starts_with("create ")).count();
-            counts.ipset_members += s.text.lines().filter(|l| l.starts_with("add ")).count();
-            router.ipsets = Some(s.text.clone());
+            let text = ipsets(rf, s, without_ipset_types, &mut left);
+            counts.ipsets += text.lines().filter(|l| l.starts_with("create ")).count();
+            counts.ipset_members += text.lines().filter(|l| l.starts_with("add ")).count();
+            router.ipsets = (!text.is_empty()).then_some(text);
         }
         connected_gaps(rf, &mut approximated);
         routers.push(router);
@@ -184,6 +194,7 @@ pub fn build(format: Format, source: &str, name: &str, facts: Facts) -> (Lab, Im
         format: format.name().to_string(),
         source: source.to_string(),
         files: facts.files.clone(),
+        without_ipset_types: without_ipset_types.to_vec(),
         lab: name.to_string(),
         imported: counts,
         left_out,
@@ -460,4 +471,45 @@ fn connected_gaps(rf: &RouterFacts, approximated: &mut Vec<LeftOutFact>) {
             }
         }
     }
+}
+
+/// The router's `ipset save` text without the sets of `without` types and their
+/// members, each line left out reported.
+fn ipsets(rf: &RouterFacts, s: &super::facts::Text, without: &[String], left: &mut Left) -> String {
+    let mut dropped: Vec<&str> = Vec::new();
+    let mut out = String::new();
+    for (i, line) in s.text.lines().enumerate() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = At {
+            file: s.at.file.clone(),
+            line: s.lines.get(i).copied().unwrap_or(s.at.line),
+        };
+        let leave = match words.as_slice() {
+            ["create", set, kind, ..] if without.iter().any(|w| w == kind) => {
+                dropped.push(set);
+                Some(format!(
+                    "set type {kind} left out on request (--without-ipset-type)"
+                ))
+            }
+            ["add", set, ..] if dropped.contains(set) => Some(format!(
+                "a member of {set}, whose type is left out on request"
+            )),
+            _ => None,
+        };
+        match leave {
+            Some(reason) => {
+                let what = if words[0] == "create" {
+                    "ipset"
+                } else {
+                    "ipset member"
+                };
+                left.add(Category::OnRequest, what, &rf.name, &at, line, reason);
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }

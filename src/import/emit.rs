@@ -90,9 +90,14 @@ fn header(out: &mut String, report: &ImportReport, extra: Option<&Extra>) {
         .sum();
     let mut lines = vec![
         format!(
-            "Imported by `nshost import {} {}` from {} ({}).",
+            "Imported by `nshost import {} {}{}` from {} ({}).",
             report.format,
             report.source,
+            report
+                .without_ipset_types
+                .iter()
+                .map(|t| format!(" --without-ipset-type {t}"))
+                .collect::<String>(),
             plural(report.files.len(), "file"),
             report.files.join(", ")
         ),
@@ -106,10 +111,14 @@ fn header(out: &mut String, report: &ImportReport, extra: Option<&Extra>) {
             plural(c.ipset_members, "member")
         ),
         format!(
-            "Left out: {} facts the kernel makes itself, {invalid} it would refuse, {} a lab file cannot say, {} unreadable",
+            "Left out: {} facts the kernel makes itself, {invalid} it would refuse, {} a lab file cannot say, {} unreadable{}",
             report.count(Category::KernelMade),
             report.count(Category::NotExpressible),
             report.count(Category::Unreadable),
+            match report.count(Category::OnRequest) {
+                0 => String::new(),
+                n => format!(", {n} on request"),
+            },
         ),
         "(each with its file, line and reason in the import's report: --report FILE).".to_string(),
     ];

@@ -55,6 +55,8 @@ pub struct RouterFacts {
 pub struct Text {
     pub text: String,
     pub at: At,
+    /// The file's line of each line of `text`.
+    pub lines: Vec<usize>,
 }
 
 /// A link and its addresses (`ip addr show`).

@@ -65,6 +65,9 @@ pub struct Options {
     pub source: String,
     /// A lab-file fragment (top-level `hosts:` and `checks:` only) appended to the lab.
     pub extra: Option<(String, String)>,
+    /// ipset types to leave out with their members (`hash:mac`...), for a kernel built
+    /// without them.
+    pub without_ipset_types: Vec<String>,
 }
 
 /// Imports `path` in `format`.
@@ -80,7 +83,13 @@ pub fn import(format: Format, path: &Path, options: &Options) -> Result<Imported
             reason: problem.message(&name),
         });
     }
-    let (lab, report) = build::build(format, &options.source, &name, facts);
+    let (lab, report) = build::build(
+        format,
+        &options.source,
+        &name,
+        facts,
+        &options.without_ipset_types,
+    );
     let extra = match &options.extra {
         Some((file, text)) => Some(emit::Extra::new(file, text)?),
         None => None,

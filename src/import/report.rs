@@ -16,6 +16,8 @@ pub struct ImportReport {
     pub source: String,
     /// The input files read.
     pub files: Vec<String>,
+    /// The ipset types left out on request (`--without-ipset-type`).
+    pub without_ipset_types: Vec<String>,
     /// The lab's name.
     pub lab: String,
     pub imported: ImportedCounts,
@@ -79,6 +81,8 @@ pub enum Category {
     NotExpressible,
     /// A line the importer cannot read.
     Unreadable,
+    /// Left out because the command line asked (`--without-ipset-type`).
+    OnRequest,
 }
 
 impl Category {
@@ -92,6 +96,7 @@ impl Category {
             Category::KernelRefuses => "kernel-invalid: refused otherwise",
             Category::NotExpressible => "not expressible in a lab file",
             Category::Unreadable => "unreadable",
+            Category::OnRequest => "left out on request",
         }
     }
 

@@ -144,7 +144,7 @@ fn netfilter_text(file: &str, s: &Section) -> Option<Text> {
         .collect();
     let first = lines.first()?.0;
     let mut text = String::new();
-    for (_, l) in lines {
+    for (_, l) in &lines {
         text.push_str(l.trim_end());
         text.push('\n');
     }
@@ -154,5 +154,6 @@ fn netfilter_text(file: &str, s: &Section) -> Option<Text> {
             file: file.to_string(),
             line: first,
         },
+        lines: lines.iter().map(|(n, _)| *n).collect(),
     })
 }
