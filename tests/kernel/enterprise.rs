@@ -319,7 +319,8 @@ fn in_ns(ns: &str, program: &str, args: &[&str], input: Option<&str>) -> String 
 }
 
 /// An `iptables-save` text's tables: chain policies and rules, in order, without
-/// comments and counters.
+/// comments and counters. A table with no rule and nothing but ACCEPT policies (which
+/// is as good as none: nshost does not make it) is left out.
 fn iptables_tables(text: &str) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut table = String::new();
@@ -334,6 +335,11 @@ fn iptables_tables(text: &str) -> BTreeMap<String, Vec<String>> {
             out.get_mut(&table).unwrap().push(line.to_string());
         }
     }
+    out.retain(|_, lines| {
+        lines
+            .iter()
+            .any(|l| l.starts_with("-A ") || !(l.ends_with(" ACCEPT") || l.ends_with(" -")))
+    });
     out
 }
 
