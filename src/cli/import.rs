@@ -10,8 +10,10 @@ use nshost::{errln, out};
 
 use super::{Global, Output};
 
-/// Write a lab file from another tool's description of a network (tsim-facts: a
-/// directory of the traceroute simulator's router facts).
+/// Write a lab file from another tool's description of a network
+///
+/// tsim-facts: a directory of the traceroute simulator's router facts. The report of
+/// what was left out, and why, goes to stderr (and `--report FILE`, as JSON).
 #[derive(Args, Debug)]
 pub struct ImportArgs {
     /// The input's format.
