@@ -35,6 +35,7 @@
 pub mod check;
 pub mod firewall;
 pub mod graph;
+pub mod import;
 pub mod kernel;
 pub mod lab;
 pub mod lock;

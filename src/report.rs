@@ -33,6 +33,7 @@ pub const SCHEMAS: &[(&str, SchemaFn)] = &[
     ("graph", schema_of::<crate::graph::Graph>),
     ("check", schema_of::<crate::check::report::Report>),
     ("try", schema_of::<TryReport>),
+    ("import", schema_of::<crate::import::ImportReport>),
 ];
 
 /// `nshost try`: the lab built in the sandbox, its status, and its checks (none with

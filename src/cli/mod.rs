@@ -13,6 +13,7 @@ pub mod destroy;
 pub mod exec;
 pub mod generate;
 pub mod graph;
+pub mod import;
 pub mod plan;
 pub mod progress;
 pub mod schema;

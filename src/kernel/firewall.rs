@@ -275,7 +275,10 @@ pub fn load_here(from: &Firewall, to: &Firewall) -> Result<(), PartError> {
     // 1. Sets: new ones made, changed ones refilled, a changed type swapped in.
     let mut first = String::new();
     let mut swapped = Vec::new();
-    for (name, set) in &to.ipsets {
+    // A list:set names other sets as members: those are made first.
+    let mut sets: Vec<(&String, &crate::firewall::IpSet)> = to.ipsets.iter().collect();
+    sets.sort_by_key(|(_, set)| set.header.starts_with("list:"));
+    for (name, set) in sets {
         match from.ipsets.get(name) {
             Some(live) if live == set => {}
             Some(live) if live.header == set.header => {

@@ -51,6 +51,9 @@ pub enum Error {
     },
     #[error(transparent)]
     #[diagnostic(transparent)]
+    Import(#[from] crate::import::ImportError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
     /// `nshost::busy` when another nshost holds the lock, `nshost::lock` when the lock
     /// file cannot be used.

@@ -1,0 +1,88 @@
+//! `nshost import FORMAT INPUT`: another tool's description of a network as a lab file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use nshost::import::{self, Format, ImportError};
+use nshost::workflow::Error;
+use nshost::{errln, out};
+
+use super::{Global, Output};
+
+/// Write a lab file from another tool's description of a network
+///
+/// tsim-facts: a directory of the traceroute simulator's router facts. The report of
+/// what was left out, and why, goes to stderr (and `--report FILE`, as JSON).
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The input's format.
+    #[arg(value_enum)]
+    pub format: Format,
+    /// The input: for tsim-facts, the directory of `*_facts.txt` files.
+    pub input: PathBuf,
+    /// Write the lab file here instead of on stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+    /// Write the report (everything imported and left out) as JSON to FILE too.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// The lab's name (default: the input's directory name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Append this file's top-level `hosts:` and `checks:` to the lab.
+    #[arg(long, value_name = "FILE")]
+    pub with: Option<PathBuf>,
+    /// Leave out the ipsets of this type (`hash:mac`, ...) and their members, for a
+    /// kernel built without it; repeatable. Reported like every fact left out.
+    #[arg(long, value_name = "TYPE")]
+    pub without_ipset_type: Vec<String>,
+}
+
+pub fn run(args: ImportArgs, global: &Global) -> Result<ExitCode, Error> {
+    let extra = match &args.with {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ImportError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            Some((path.display().to_string(), text))
+        }
+        None => None,
+    };
+    let options = import::Options {
+        name: args.name.clone(),
+        source: args.input.display().to_string(),
+        extra,
+        without_ipset_types: args.without_ipset_type.clone(),
+    };
+    let imported = import::import(args.format, &args.input, &options)?;
+    let write = |path: &PathBuf, text: &str| {
+        std::fs::write(path, text).map_err(|source| ImportError::Write {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    if let Some(path) = &args.report {
+        let mut doc = serde_json::Map::new();
+        doc.insert("format_version".into(), super::FORMAT_VERSION.into());
+        if let serde_json::Value::Object(fields) =
+            serde_json::to_value(&imported.report).expect("a report serializes")
+        {
+            doc.extend(fields);
+        }
+        let text = serde_json::to_string_pretty(&doc).expect("JSON serializes") + "\n";
+        write(path, &text)?;
+    }
+    match &args.output_file {
+        Some(path) => write(path, &imported.yaml)?,
+        None => out!("{}", imported.yaml),
+    }
+    match global.output {
+        Output::Json if args.output_file.is_some() => super::print_report(&imported.report),
+        Output::Json => {}
+        Output::Human if global.quiet => {}
+        Output::Human => errln!("{}", imported.report.human().trim_end()),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,515 @@
+//! From facts to a lab: what the kernel makes itself is left out, every route is tried
+//! on a model of the router's FIB ([`super::fib`]) in the order the lab will add them,
+//! networks are inferred from the subnets the routers share, and everything left out
+//! is reported with its file, line and reason.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ipnet::IpNet;
+
+use super::Format;
+use super::facts::{At, Facts, InterfaceFact, RouteFact, RouteType, RouterFacts, RuleAction};
+use super::fib::{Fib, Refusal};
+use super::model::{Interface, Lab, Network, Router};
+use super::report::{
+    Category, ImportReport, ImportedCounts, LeftOutFact, LeftOutGroup, TableCount,
+};
+use crate::state::RT_TABLE_MAIN;
+
+/// The MTU a veth gets when none is said.
+const DEFAULT_MTU: u32 = 1500;
+
+/// Collects what is left out.
+#[derive(Default)]
+struct Left(BTreeMap<Category, Vec<LeftOutFact>>);
+
+impl Left {
+    fn add(
+        &mut self,
+        category: Category,
+        what: &str,
+        router: &str,
+        at: &At,
+        text: &str,
+        reason: String,
+    ) {
+        self.0.entry(category).or_default().push(LeftOutFact {
+            what: what.to_string(),
+            router: router.to_string(),
+            file: at.file.clone(),
+            line: at.line,
+            text: text.to_string(),
+            reason,
+        });
+    }
+}
+
+/// Judges `facts` and builds the lab named `name`.
+///
+/// `without_ipset_types` are ipset types to leave out, with their members (for a kernel
+/// built without them); each line left out is reported.
+pub fn build(
+    format: Format,
+    source: &str,
+    name: &str,
+    facts: Facts,
+    without_ipset_types: &[String],
+) -> (Lab, ImportReport) {
+    let mut left = Left::default();
+    let mut approximated = Vec::new();
+    for u in &facts.unread {
+        let router = facts
+            .routers
+            .iter()
+            .find(|r| r.file == u.at.file)
+            .map_or("", |r| r.name.as_str());
+        left.add(
+            Category::Unreadable,
+            "line",
+            router,
+            &u.at,
+            &u.text,
+            u.reason.clone(),
+        );
+    }
+    let tables = tables(&facts.routers);
+    let networks = networks(&facts.routers);
+    let mut counts = ImportedCounts::default();
+    let mut by_table: BTreeMap<String, usize> = BTreeMap::new();
+    let mut routers = Vec::new();
+    for rf in &facts.routers {
+        let mut router = Router {
+            name: rf.name.clone(),
+            file: rf.file.clone(),
+            ..Router::default()
+        };
+        for i in rf.interfaces.iter().filter(|i| !i.loopback) {
+            let Some(net) = networks.of(&rf.name, &i.name) else {
+                continue;
+            };
+            let net_mtu = networks.list[net].mtu.unwrap_or(DEFAULT_MTU);
+            router.interfaces.push(Interface {
+                name: i.name.clone(),
+                network: networks.list[net].name.clone(),
+                addresses: i.addresses.iter().map(|a| a.net).collect(),
+                mtu: i.mtu.filter(|m| *m != net_mtu),
+                up: i.up,
+                mac: i.mac.clone(),
+            });
+            counts.interfaces += 1;
+            counts.macs += usize::from(i.mac.is_some());
+            if i.point_to_point {
+                approximated.push(LeftOutFact {
+                    what: "interface".into(),
+                    router: rf.name.clone(),
+                    file: i.at.file.clone(),
+                    line: i.at.line,
+                    text: format!("{} (point-to-point, no broadcast)", i.name),
+                    reason: format!(
+                        "an ordinary veth on network `{}`, with a broadcast address: a lab has no tunnels",
+                        networks.list[net].name
+                    ),
+                });
+            }
+        }
+        let (routes, made) = routes(rf, &mut left);
+        counts.kernel_valid_routes += routes.len() + made;
+        counts.routes += routes.len();
+        router.routes = routes;
+        for rule in &rf.rules {
+            let at = rule.at.clone().unwrap_or(At {
+                file: rf.file.clone(),
+                line: 0,
+            });
+            if rule.is_kernel_default() {
+                left.add(
+                    Category::KernelMade,
+                    "default rule",
+                    &rf.name,
+                    &at,
+                    &rule.text,
+                    "the kernel's own".into(),
+                );
+                continue;
+            }
+            if !(1..=32765).contains(&rule.priority) {
+                left.add(Category::NotExpressible, "rule", &rf.name, &at, &rule.text,
+                    "a lab's rules have priorities 1 to 32765 (0, 32766 and 32767 are the kernel's defaults')".into());
+                continue;
+            }
+            if let Some(RuleAction::Lookup(t)) = &rule.action
+                && !known_table(t, &tables)
+            {
+                left.add(
+                    Category::NotExpressible,
+                    "rule",
+                    &rf.name,
+                    &at,
+                    &rule.text,
+                    format!("table `{t}` is named by no routing table section"),
+                );
+                continue;
+            }
+            router.rules.push(rule.clone());
+        }
+        counts.rules += router.rules.len();
+        if let Some(t) = &rf.iptables {
+            let mut table = String::new();
+            for line in t.text.lines() {
+                if let Some(name) = line.strip_prefix('*') {
+                    table = name.trim().to_string();
+                } else if line.starts_with("-A ") {
+                    counts.iptables_rules += 1;
+                    *by_table.entry(table.clone()).or_default() += 1;
+                }
+            }
+            router.iptables = Some(t.text.clone());
+        }
+        if let Some(s) = &rf.ipsets {
+            let text = ipsets(rf, s, without_ipset_types, &mut left);
+            counts.ipsets += text.lines().filter(|l| l.starts_with("create ")).count();
+            counts.ipset_members += text.lines().filter(|l| l.starts_with("add ")).count();
+            router.ipsets = (!text.is_empty()).then_some(text);
+        }
+        connected_gaps(rf, &mut approximated);
+        routers.push(router);
+    }
+    counts.routers = routers.len();
+    counts.networks = networks.list.len();
+    counts.tables = tables.len();
+    counts.iptables_rules_by_table = by_table
+        .into_iter()
+        .map(|(table, rules)| TableCount { table, rules })
+        .collect();
+    let left_out = left
+        .0
+        .into_iter()
+        .map(|(category, facts)| LeftOutGroup {
+            category,
+            count: facts.len(),
+            facts,
+        })
+        .collect();
+    let report = ImportReport {
+        format: format.name().to_string(),
+        source: source.to_string(),
+        files: facts.files.clone(),
+        without_ipset_types: without_ipset_types.to_vec(),
+        lab: name.to_string(),
+        imported: counts,
+        left_out,
+        approximated,
+    };
+    let lab = Lab {
+        name: name.to_string(),
+        header: Vec::new(),
+        tables,
+        networks: networks.list,
+        routers,
+    };
+    (lab, report)
+}
+
+/// The lab's named tables: every router's, by number. A name two routers number
+/// differently is kept for neither (their rules then say the number).
+fn tables(routers: &[RouterFacts]) -> Vec<(String, u32)> {
+    let mut by_name: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for r in routers {
+        for (name, number, _) in &r.tables {
+            by_name.entry(name).or_default().push(*number);
+        }
+    }
+    let mut out: Vec<(String, u32)> = by_name
+        .into_iter()
+        .filter(|(_, n)| n.iter().all(|x| *x == n[0]))
+        .filter(|(_, n)| !matches!(n[0], 0 | 253..=255))
+        .map(|(name, n)| (name.to_string(), n[0]))
+        .collect();
+    out.sort_by_key(|(name, n)| (*n, name.clone()));
+    out
+}
+
+fn known_table(t: &str, tables: &[(String, u32)]) -> bool {
+    matches!(t, "main" | "local" | "default")
+        || t.parse::<u32>().is_ok()
+        || tables.iter().any(|(n, _)| n == t)
+}
+
+/// The table a rule names as a lab file says it: its name when the lab declares it,
+/// else its number.
+pub fn table_ref(
+    t: &str,
+    routers_tables: &[(String, u32, At)],
+    tables: &[(String, u32)],
+) -> String {
+    if tables.iter().any(|(n, _)| n == t) || matches!(t, "main" | "local" | "default") {
+        return t.to_string();
+    }
+    routers_tables
+        .iter()
+        .find(|(n, _, _)| n == t)
+        .map_or_else(|| t.to_string(), |(_, num, _)| num.to_string())
+}
+
+/// The networks, and which one each interface is on.
+struct Networks {
+    list: Vec<Network>,
+    /// (router, interface) to the index in `list`.
+    of: HashMap<(String, String), usize>,
+}
+
+impl Networks {
+    fn of(&self, router: &str, iface: &str) -> Option<usize> {
+        self.of
+            .get(&(router.to_string(), iface.to_string()))
+            .copied()
+    }
+}
+
+/// One network per subnet: shared by several routers, named for them (or for the
+/// interface name they all use, as `wg0`); a subnet on one router only is its own LAN
+/// network, named `<router>.<interface>`. An interface without an address is on a
+/// network of its own too.
+fn networks(routers: &[RouterFacts]) -> Networks {
+    let mut by_subnet: BTreeMap<IpNet, Vec<(&str, &InterfaceFact)>> = BTreeMap::new();
+    let mut alone = Vec::new();
+    for r in routers {
+        for i in r.interfaces.iter().filter(|i| !i.loopback) {
+            match i.addresses.first() {
+                Some(a) => by_subnet
+                    .entry(a.net.trunc())
+                    .or_default()
+                    .push((&r.name, i)),
+                None => alone.push((r.name.as_str(), i)),
+            }
+        }
+    }
+    let mut groups: Vec<(IpNet, Vec<(&str, &InterfaceFact)>)> = by_subnet.into_iter().collect();
+    // In the order the routers and their interfaces come.
+    let order = |r: &str, i: &str| {
+        routers
+            .iter()
+            .position(|x| x.name == r)
+            .map(|p| (p, routers[p].interfaces.iter().position(|x| x.name == i)))
+    };
+    groups.sort_by_key(|(_, m)| order(m[0].0, &m[0].1.name));
+    let mut list: Vec<Network> = Vec::new();
+    let mut of = HashMap::new();
+    for (subnet, members) in groups {
+        let first = &members[0];
+        let name = if members.len() == 1 {
+            format!("{}.{}", first.0, first.1.name)
+        } else if members.iter().all(|(_, i)| i.name == first.1.name)
+            && !first.1.name.starts_with("eth")
+        {
+            first.1.name.clone()
+        } else {
+            let mut names: Vec<&str> = members.iter().map(|(r, _)| *r).collect();
+            names.sort();
+            names.dedup();
+            names.join("+")
+        };
+        let mtus: Vec<u32> = members
+            .iter()
+            .map(|(_, i)| i.mtu.unwrap_or(DEFAULT_MTU))
+            .collect();
+        let mtu = (mtus.iter().all(|m| *m == mtus[0]) && mtus[0] != DEFAULT_MTU).then_some(mtus[0]);
+        let mut subnets = vec![subnet];
+        for (_, i) in &members {
+            for a in &i.addresses[1..] {
+                if !subnets.contains(&a.net.trunc()) {
+                    subnets.push(a.net.trunc());
+                }
+            }
+        }
+        for (r, i) in &members {
+            of.insert((r.to_string(), i.name.clone()), list.len());
+        }
+        list.push(Network { name, subnets, mtu });
+    }
+    for (r, i) in alone {
+        of.insert((r.to_string(), i.name.clone()), list.len());
+        list.push(Network {
+            name: format!("{r}.{}", i.name),
+            subnets: Vec::new(),
+            mtu: i.mtu.filter(|m| *m != DEFAULT_MTU),
+        });
+    }
+    Networks { list, of }
+}
+
+/// Whether the kernel made `route` itself from an address: main, proto kernel, no
+/// gateway, the address's own prefix on the address's (up) link.
+fn kernel_made(rf: &RouterFacts, route: &RouteFact) -> bool {
+    route.table == RT_TABLE_MAIN
+        && route.kind == RouteType::Unicast
+        && route.proto.as_deref() == Some("kernel")
+        && route.via.is_none()
+        && route.nexthops.is_empty()
+        && route.metric.unwrap_or(0) == 0
+        && rf.interfaces.iter().any(|i| {
+            i.up && Some(i.name.as_str()) == route.dev.as_deref()
+                && i.addresses.iter().any(|a| {
+                    a.net.trunc() == route.dst && route.src.is_none_or(|s| s == a.net.addr())
+                })
+        })
+}
+
+/// The router's routes the kernel accepts, in an order it accepts them in (routes
+/// without a gateway first, then those with one, again while that accepts more), and
+/// how many the kernel makes itself; the others go to `left`.
+fn routes(rf: &RouterFacts, left: &mut Left) -> (Vec<RouteFact>, usize) {
+    let mut fib = Fib::new(&rf.interfaces);
+    let mut made = 0;
+    let mut pending: Vec<&RouteFact> = Vec::new();
+    for route in &rf.routes {
+        if route.table == 255 || kernel_made(rf, route) {
+            let what = if route.table == 255 {
+                "local route"
+            } else {
+                "connected route"
+            };
+            left.add(
+                Category::KernelMade,
+                what,
+                &rf.name,
+                &route.at,
+                &route.text,
+                "the kernel makes it from the address".into(),
+            );
+            made += 1;
+        } else if let RouteType::Other(kind) = &route.kind {
+            left.add(
+                Category::NotExpressible,
+                "route",
+                &rf.name,
+                &route.at,
+                &route.text,
+                format!("a `{kind}` route is the kernel's own, or nothing a lab file says"),
+            );
+        } else {
+            pending.push(route);
+        }
+    }
+    let gateway = |r: &RouteFact| r.via.is_some() || r.nexthops.iter().any(|h| h.via.is_some());
+    let mut accepted = Vec::new();
+    let mut refused: Vec<(&RouteFact, Refusal)> = Vec::new();
+    let (direct, mut via): (Vec<&RouteFact>, Vec<&RouteFact>) =
+        pending.into_iter().partition(|r| !gateway(r));
+    for r in direct {
+        match fib.add(r) {
+            Ok(()) => accepted.push(r.clone()),
+            Err(e) => refused.push((r, e)),
+        }
+    }
+    loop {
+        let before = accepted.len();
+        let mut still = Vec::new();
+        for r in via {
+            match fib.add(r) {
+                Ok(()) => accepted.push(r.clone()),
+                Err(e) => still.push((r, e)),
+            }
+        }
+        let progress = accepted.len() > before;
+        via = still.iter().map(|(r, _)| *r).collect();
+        if !progress {
+            refused.extend(still);
+            break;
+        }
+    }
+    refused.sort_by(|a, b| a.0.at.cmp(&b.0.at));
+    for (r, why) in refused {
+        let (category, reason) = match why {
+            Refusal::NoDevice(d) => (
+                Category::MissingDevice,
+                format!("the router has no device {d}"),
+            ),
+            Refusal::Gateway { detail, .. } => (
+                Category::UnreachableGateway,
+                format!("the kernel cannot reach the gateway: {detail}"),
+            ),
+            Refusal::Source(s) => (
+                Category::ForeignSource,
+                format!("src {s} is no address of the router"),
+            ),
+            Refusal::DeviceDown(d) => (Category::KernelRefuses, format!("device {d} is down")),
+            Refusal::NoNexthop => (
+                Category::KernelRefuses,
+                "a unicast route with neither gateway nor device".into(),
+            ),
+            Refusal::Duplicate => (
+                Category::KernelRefuses,
+                "the same route is already in the table (File exists)".into(),
+            ),
+        };
+        left.add(category, "route", &rf.name, &r.at, &r.text, reason);
+    }
+    (accepted, made)
+}
+
+/// Addresses whose connected route the facts lack: the lab has it (the kernel makes it).
+fn connected_gaps(rf: &RouterFacts, approximated: &mut Vec<LeftOutFact>) {
+    for i in rf.interfaces.iter().filter(|i| i.up && !i.loopback) {
+        for a in &i.addresses {
+            let listed = rf.routes.iter().any(|r| {
+                r.table == RT_TABLE_MAIN
+                    && r.dst == a.net.trunc()
+                    && r.dev.as_deref() == Some(&i.name)
+                    && r.via.is_none()
+            });
+            if !listed && a.net.prefix_len() < a.net.max_prefix_len() {
+                approximated.push(LeftOutFact {
+                    what: "address".into(),
+                    router: rf.name.clone(),
+                    file: a.at.file.clone(),
+                    line: a.at.line,
+                    text: format!("{} on {}", a.net, i.name),
+                    reason: "the facts list no connected route for it; the lab's kernel makes one"
+                        .into(),
+                });
+            }
+        }
+    }
+}
+
+/// The router's `ipset save` text without the sets of `without` types and their
+/// members, each line left out reported.
+fn ipsets(rf: &RouterFacts, s: &super::facts::Text, without: &[String], left: &mut Left) -> String {
+    let mut dropped: Vec<&str> = Vec::new();
+    let mut out = String::new();
+    for (i, line) in s.text.lines().enumerate() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = At {
+            file: s.at.file.clone(),
+            line: s.lines.get(i).copied().unwrap_or(s.at.line),
+        };
+        let leave = match words.as_slice() {
+            ["create", set, kind, ..] if without.iter().any(|w| w == kind) => {
+                dropped.push(set);
+                Some(format!(
+                    "set type {kind} left out on request (--without-ipset-type)"
+                ))
+            }
+            ["add", set, ..] if dropped.contains(set) => Some(format!(
+                "a member of {set}, whose type is left out on request"
+            )),
+            _ => None,
+        };
+        match leave {
+            Some(reason) => {
+                let what = if words[0] == "create" {
+                    "ipset"
+                } else {
+                    "ipset member"
+                };
+                left.add(Category::OnRequest, what, &rf.name, &at, line, reason);
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
