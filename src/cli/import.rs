@@ -37,6 +37,11 @@ pub struct ImportArgs {
     /// kernel built without it; repeatable. Reported like every fact left out.
     #[arg(long, value_name = "TYPE")]
     pub without_ipset_type: Vec<String>,
+    /// Keep sets of every type. By default the kernel is asked which of the input's
+    /// ipset types it has, and sets of the others are left out (as with
+    /// `--without-ipset-type`, and reported), so that the lab applies here.
+    #[arg(long)]
+    pub any_kernel: bool,
 }
 
 pub fn run(args: ImportArgs, global: &Global) -> Result<ExitCode, Error> {
@@ -50,11 +55,35 @@ pub fn run(args: ImportArgs, global: &Global) -> Result<ExitCode, Error> {
         }
         None => None,
     };
+    let mut without_ipset_types = args.without_ipset_type.clone();
+    if !args.any_kernel {
+        let used = import::ipset_types(&args.format.read(&args.input)?);
+        match nshost::kernel::netfilter::missing_ipset_types(&used) {
+            Ok(Some(missing)) => {
+                for kind in missing {
+                    if !global.quiet {
+                        errln!("note: this kernel has no ipset type {kind}: its sets are left out");
+                    }
+                    if !without_ipset_types.contains(&kind) {
+                        without_ipset_types.push(kind);
+                    }
+                }
+            }
+            Ok(None) | Err(_) if used.is_empty() => {}
+            Ok(None) | Err(_) => {
+                if !global.quiet {
+                    errln!(
+                        "note: cannot ask this kernel which ipset types it has (not root?): every set is kept"
+                    );
+                }
+            }
+        }
+    }
     let options = import::Options {
         name: args.name.clone(),
         source: args.input.display().to_string(),
         extra,
-        without_ipset_types: args.without_ipset_type.clone(),
+        without_ipset_types,
     };
     let imported = import::import(args.format, &args.input, &options)?;
     let write = |path: &PathBuf, text: &str| {

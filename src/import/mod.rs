@@ -47,6 +47,20 @@ impl Format {
     }
 }
 
+/// The ipset types the input's sets are of, in order of first use.
+pub fn ipset_types(facts: &facts::Facts) -> Vec<String> {
+    let mut types: Vec<String> = Vec::new();
+    let texts = facts.routers.iter().filter_map(|r| r.ipsets.as_ref());
+    for line in texts.flat_map(|t| t.text.lines()) {
+        if let ["create", _, kind, ..] = line.split_whitespace().collect::<Vec<_>>()[..]
+            && !types.iter().any(|t| t == kind)
+        {
+            types.push(kind.to_string());
+        }
+    }
+    types
+}
+
 /// What an import yields: the lab file's text and the report.
 #[derive(Debug)]
 pub struct Imported {

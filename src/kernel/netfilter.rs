@@ -56,3 +56,49 @@ fn absent(e: &io::Error) -> bool {
         Some(libc::EPROTONOSUPPORT | libc::EOPNOTSUPP | libc::ENOENT | libc::EAFNOSUPPORT)
     )
 }
+
+/// `IPSET_CMD_TYPE`, and its `IPSET_ATTR_TYPENAME` and `IPSET_ATTR_FAMILY`.
+const IPSET_CMD_TYPE: u8 = 13;
+const IPSET_ATTR_TYPENAME: u16 = 3;
+const IPSET_ATTR_FAMILY: u16 = 5;
+/// `IPSET_ERR_FIND_TYPE`: no such set type (older kernels said `EEXIST`).
+const IPSET_ERR_FIND_TYPE: i32 = 4098;
+
+/// Which of `types` (`hash:mac`, ...) this kernel's ipset lacks, asked over netlink in
+/// the calling thread's namespace (a query: nothing changes). `Ok(None)` when the
+/// kernel cannot be asked from here (no CAP_NET_ADMIN, no ipset at all).
+pub fn missing_ipset_types(types: &[String]) -> io::Result<Option<Vec<String>>> {
+    let mut sock = match Socket::<Netfilter>::open() {
+        Ok(s) => s,
+        Err(e) if absent(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut missing = Vec::new();
+    for kind in types {
+        let mut name = kind.as_bytes().to_vec();
+        name.push(0);
+        // A type of either family answers for IPv4 (`hash:mac` and `list:set` have
+        // none of their own).
+        let ask = NfMessage::new(SUBSYS_IPSET, IPSET_CMD_TYPE, NFPROTO_IPV4)
+            .with_attr(IPSET_ATTR_PROTOCOL, &[IPSET_PROTOCOL])
+            .with_attr(IPSET_ATTR_TYPENAME, &name)
+            .with_attr(IPSET_ATTR_FAMILY, &[NFPROTO_IPV4]);
+        match sock.request(ask)? {
+            Ok(_) => {}
+            // The kernel's answer for a type it does not have.
+            Err(e) if matches!(e.errno, IPSET_ERR_FIND_TYPE | libc::EEXIST) => {
+                missing.push(kind.clone());
+            }
+            Err(e)
+                if matches!(
+                    e.errno,
+                    libc::EPERM | libc::EACCES | libc::EPROTONOSUPPORT | libc::EOPNOTSUPP
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e.to_io()),
+        }
+    }
+    Ok(Some(missing))
+}

@@ -202,7 +202,12 @@ fn kernel_tests_pass_unprivileged() {
         0o755,
     );
     let nshost = copy(&ktest::nshost_bin(), dir.join("nshost"), 0o755);
-    for lab in ["small.yaml", "full.yaml", "two-sites.yaml", "enterprise.yaml"] {
+    for lab in [
+        "small.yaml",
+        "full.yaml",
+        "two-sites.yaml",
+        "enterprise.yaml",
+    ] {
         copy(&topology(lab), dir.join("topologies").join(lab), 0o644);
     }
     let root = nix::unistd::geteuid().is_root();
