@@ -162,6 +162,16 @@ pub fn ipv6_links(changes: &[Change]) -> HashSet<(String, String)> {
         .collect()
 }
 
+/// The index of `name` for the attributes of a `kind` link in `ns`: the vxlan end of a
+/// stretched network names a device of the machine's own namespace (where its socket
+/// is), looked up from the thread that builds the messages, which never leaves it.
+fn link_index(idx: &IfIndexes, ns: &str, kind: &LinkKind, name: &str) -> Option<u32> {
+    match kind {
+        LinkKind::Vxlan(v) if v.underlay => nix::net::if_::if_nametoindex(name).ok(),
+        _ => idx.get(ns, name),
+    }
+}
+
 /// Builds the requests of one operation, in order.
 pub fn build(
     change: &Change,
@@ -279,7 +289,7 @@ pub fn build(
                     ]));
                 }
                 (kind, _) => {
-                    let info = kinds::link_info(kind, &|n| idx.get(ns, n), false)
+                    let info = kinds::link_info(kind, &|n| link_index(idx, ns, kind, n), false)
                         .map_err(BuildError::Kind)?
                         .ok_or_else(|| {
                             BuildError::Kind(format!(
@@ -344,8 +354,9 @@ pub fn build(
                 _ => (from.kind.clone(), to.kind.clone(), None),
             };
             if from_kind.attrs_differ(&to_kind)
-                && let Some(info) = kinds::link_info(&to_kind, &|n| idx.get(ns, n), true)
-                    .map_err(BuildError::Kind)?
+                && let Some(info) =
+                    kinds::link_info(&to_kind, &|n| link_index(idx, ns, &to_kind, n), true)
+                        .map_err(BuildError::Kind)?
             {
                 msg.attributes.push(LinkAttribute::LinkInfo(info));
             }

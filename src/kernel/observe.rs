@@ -180,9 +180,18 @@ pub fn observe(spec: &ObserveSpec) -> Result<Observed, KernelError> {
         .map(String::as_str)
         .collect();
     entries.sort_by_key(|e| !matches!(e, Entry::File(n) if first.contains(n.as_str())));
+    // Read here, on the thread that never leaves the machine's namespace.
+    let home: HashMap<u32, String> = nix::net::if_::if_nameindex()
+        .map(|l| {
+            l.iter()
+                .map(|i| (i.index(), i.name().to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
     let fabrics_of = Fabrics {
         held: fabric_raw,
         by_lab: &fabrics,
+        home: &home,
     };
     let seen = netns::on_threads(&entries, |entry| look(spec, entry, &fabrics_of));
     drop(fabric_fd);
@@ -301,6 +310,9 @@ fn read_firewalls(
 struct Fabrics<'a> {
     held: Option<i32>,
     by_lab: &'a HashMap<String, String>,
+    /// The links of the namespace nshost runs in, by index: the underlay devices of
+    /// stretched networks' vxlan ends, whose sockets are there.
+    home: &'a HashMap<u32, String>,
 }
 
 /// The lab's fabric namespace among `entries`: one named `*-fabric` whose loopback
@@ -460,8 +472,14 @@ fn dump_namespace(
         ..Namespace::default()
     };
     let mut raw_peers = Vec::new();
+    let name_at_home = |i: u32| fabrics.home.get(&i).cloned();
     for l in &raw {
-        let kind = l.kind(&name_of);
+        // A vxlan whose socket is in another namespace (the machine's) names its
+        // underlay device there.
+        let kind = match l.netnsid {
+            Some(_) if l.kind(&|_| None).kernel_name() == "vxlan" => l.kind(&name_at_home),
+            _ => l.kind(&name_of),
+        };
         if l.kernel_made(&kind) {
             continue;
         }

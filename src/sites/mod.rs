@@ -51,6 +51,9 @@ pub struct Site {
     pub underlay: IpAddr,
     /// The underlay's MTU.
     pub mtu: u32,
+    /// The machine's interface the vxlan ends go out of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 /// A network stretched over several sites.

@@ -64,7 +64,7 @@ pub fn place(lab: &Lab, mut desired: NetState, site: &str) -> NetState {
             } else {
                 stretch.port
             },
-            dev: None,
+            dev: me.device.clone(),
             underlay: true,
             flood: sites.peers(name, site),
         }));

@@ -258,6 +258,8 @@ fn sites_are_checked() {
     assert_eq!(codes(no_sites), ["nshost::unknown_site"]);
     let bad_underlay = BASE.replace("192.0.2.2}", "0.0.0.0}");
     assert_eq!(codes(&bad_underlay), ["nshost::invalid_address"]);
+    let bad_device = BASE.replace("192.0.2.2}", "192.0.2.2, device: a-name-far-too-long}");
+    assert_eq!(codes(&bad_device), ["nshost::bad_interface_name"]);
     let mixed = BASE.replace("192.0.2.2}", "\"2001:db8::2\"}");
     assert_eq!(codes(&mixed), ["nshost::mixed_underlay"]);
     let too_big = BASE.replace("[10.0.0.0/24]}", "[10.0.0.0/24], mtu: 1500}");

@@ -131,6 +131,12 @@ pub struct Site {
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 68, max = 65535))]
     pub mtu: Option<Spanned<u32>>,
+    /// The machine's interface the tunnels go out of (`eth0`...): the vxlan ends'
+    /// underlay device, in the machine's own namespace. Default: whatever the route to
+    /// each peer says.
+    #[serde(default)]
+    #[schemars(with = "Option<formats::InterfaceName>")]
+    pub device: Option<Spanned<String>>,
 }
 
 /// Shared settings for routers and for hosts (`defaults`, or one of `groups`).

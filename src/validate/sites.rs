@@ -59,7 +59,18 @@ pub(super) fn check_sites(
                     Some(m) => super::values::check_mtu(cx, Some(m)).unwrap_or(DEFAULT_MTU),
                     None => DEFAULT_MTU,
                 };
-                sites.insert(key.value.clone(), Site { underlay: ip, mtu });
+                let device = site.device.as_ref().and_then(|d| {
+                    let span = cx.span(d);
+                    super::names::check_ifname(cx, &d.value, span, true).then(|| d.value.clone())
+                });
+                sites.insert(
+                    key.value.clone(),
+                    Site {
+                        underlay: ip,
+                        mtu,
+                        device,
+                    },
+                );
             }
             Ok(ip) => {
                 cx.report(

@@ -308,3 +308,69 @@ fn a_lab_over_two_machines() {
         assert_eq!(checks(&b, "b", lab), (0, want_b.map(String::from).to_vec()));
     })
 }
+
+/// Each site names the device its tunnels go out of (`device:`): the vxlan ends are
+/// made over it (it is in the machine's namespace, the ends in the fabric), traffic
+/// crosses, and the second plan is empty on both (observe names the device where the
+/// tunnel's socket is). Naming it where it was not remakes the ends.
+#[test]
+fn sites_name_their_underlay_device() {
+    sandboxed(|| {
+        let (a, b) = machines();
+        let text = std::fs::read_to_string(topology("two-sites.yaml")).unwrap();
+        let file = scratch("two-sites.yaml", &text);
+        // Each machine has a /run of its own: it reads the file through this process's.
+        let seen = format!("/proc/{}/root{}", std::process::id(), file.display());
+        let lab = seen.as_str();
+        a.nshost(&["apply", "--site", "a", lab]).ok();
+        b.nshost(&["apply", "--site", "b", lab]).ok();
+        let with = edit(
+            &edit(
+                &text,
+                "a: {underlay: 192.0.2.1}",
+                "a: {underlay: 192.0.2.1, device: ua}",
+            ),
+            "b: {underlay: 192.0.2.2}",
+            "b: {underlay: 192.0.2.2, device: ub}",
+        );
+        std::fs::write(&file, &with).unwrap();
+        for (m, site) in [(&a, "a"), (&b, "b")] {
+            let plan = m
+                .nshost(&["plan", "--site", site, lab, "--detailed-exitcode"])
+                .code(2)
+                .stdout;
+            assert!(plan.contains("vx-lan"), "{plan}");
+            m.nshost(&["apply", "--site", site, lab]).ok();
+        }
+        for (m, site) in [(&a, "a"), (&b, "b")] {
+            let plan = m.nshost(&["plan", "--site", site, lab, "--detailed-exitcode"]);
+            assert_eq!(plan.ok(), "No changes.\n");
+        }
+        assert_eq!(checks(&a, "a", lab).0, 0);
+        assert_eq!(checks(&b, "b", lab).0, 0);
+        // The kernel says so: each end's lower device, an index of the machine's own
+        // namespace, is the underlay veth's.
+        for (m, dev) in [(&a, "ua"), (&b, "ub")] {
+            let index = m.json("ip", &["-j", "link", "show", dev])[0]["ifindex"].as_u64();
+            let links = m.json(
+                "ip",
+                &[
+                    "-n",
+                    "two-sites-fabric",
+                    "-d",
+                    "-j",
+                    "link",
+                    "show",
+                    "vx-lan",
+                ],
+            );
+            let link = links[0]["linkinfo"]["info_data"]["link"].clone();
+            // ip, reading the fabric, prints an index it cannot name there as `ifN`.
+            let named = index.map(|i| format!("if{i}"));
+            assert!(
+                link.as_u64() == index || link.as_str() == named.as_deref(),
+                "vx-lan's link {link} is {dev} ({index:?})"
+            );
+        }
+    })
+}

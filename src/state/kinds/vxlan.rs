@@ -50,12 +50,14 @@ pub struct Vxlan {
 impl Vxlan {
     /// Whether `self` can become `to` on the live device: the kernel changes the
     /// endpoints, the underlay device and the flood entries in place, but not the VNI,
-    /// the port or the namespace of the socket.
+    /// the port or the namespace of the socket, nor the lower device of a socket in
+    /// another namespace.
     pub fn changes_in_place(&self, to: &Vxlan) -> bool {
         self.id == to.id
             && self.port == to.port
             && self.v6() == to.v6()
             && self.underlay == to.underlay
+            && (!self.underlay || self.dev == to.dev)
     }
 
     /// The device's own attributes, without its flood entries (what `changelink` says).
