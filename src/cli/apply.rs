@@ -124,6 +124,14 @@ pub fn report(
                 applied.timings.apply_ms + applied.timings.verify_ms,
                 applied.stats.netlink_requests,
             );
+            if !applied.links_not_up.is_empty() {
+                errln!(
+                    "warning: the kernel has not turned on the carrier of {} link(s) yet \
+                     (they drop frames until it does): {}",
+                    applied.links_not_up.len(),
+                    applied.links_not_up.join(", ")
+                );
+            }
         }
         Output::Json => super::print_report(&ApplyReport {
             plan: PlanJson::of(plan),

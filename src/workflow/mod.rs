@@ -7,6 +7,7 @@ mod errors;
 mod firewalls;
 mod record;
 pub mod saved;
+mod settle;
 mod transaction;
 
 use std::path::Path;

@@ -15,7 +15,7 @@ use crate::plan::{self, render};
 use crate::state::{LinkKind, NetState};
 use crate::workflow::errors::{ApplyFailure, Error, RollbackOutcome};
 use crate::workflow::record::{self, Managed};
-use crate::workflow::{Planned, ms};
+use crate::workflow::{Planned, ms, settle};
 
 /// How to apply.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +37,10 @@ pub struct Applied {
     pub timings: crate::workflow::Timings,
     /// Netlink write requests sent over the whole command.
     pub netlink_writes: usize,
+    /// Veth ends (`namespace/link`) that still did not pass frames when the apply
+    /// stopped waiting for their carrier.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links_not_up: Vec<String>,
 }
 
 /// Applies a plan, then re-reads the kernel and checks that nothing is left to do; on
@@ -67,6 +71,7 @@ pub fn apply_observed(
             stats: ApplyStats::default(),
             timings: planned.timings.clone(),
             netlink_writes: 0,
+            links_not_up: Vec::new(),
         });
     }
     // Before anything changes, remember every setting this apply may leave behind.
@@ -95,6 +100,13 @@ pub fn apply_observed(
         Ok(stats) => {
             let t = Instant::now();
             let rest = verify(planned);
+            let links_not_up = match &rest {
+                Ok(None) if !destroying => {
+                    let pending = settle::waiting(&planned.desired, &planned.live);
+                    settle::wait(&lab, &planned.desired, pending)
+                }
+                _ => Vec::new(),
+            };
             planned.timings.verify_ms = ms(t.elapsed());
             crate::trace::phase("verify", t);
             let rest = match rest {
@@ -115,6 +127,7 @@ pub fn apply_observed(
                     remember(&lab, destroying, &planned.desired, Some(&previous));
                     return Ok(Applied {
                         netlink_writes: stats.netlink_requests,
+                        links_not_up,
                         stats,
                         timings: planned.timings.clone(),
                     });

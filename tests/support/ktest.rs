@@ -42,6 +42,53 @@ fn current_test() -> Option<String> {
 
 /// Runs `body` in a fresh sandbox and returns what it returned. See the module docs.
 pub fn sandboxed<T: Serialize + DeserializeOwned>(body: impl FnOnce() -> T) -> T {
+    sandboxed_with(Neighbours::Few, body)
+}
+
+/// How many entries of the kernel's neighbour (ARP) table a test makes. The table is
+/// one for the whole machine, sandboxes or not, and refuses new entries past
+/// `gc_thresh3` (1024 by default): a test that fills hundreds of them runs alone
+/// (an exclusive `flock`, across the root and the unprivileged passes), and the others
+/// (a shared one) never see their first ARP request dropped because of it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Neighbours {
+    Few,
+    Hundreds,
+}
+
+/// [`sandboxed`], for a test that makes hundreds of neighbour entries: no other kernel
+/// test runs beside it.
+pub fn sandboxed_alone<T: Serialize + DeserializeOwned>(body: impl FnOnce() -> T) -> T {
+    sandboxed_with(Neighbours::Hundreds, body)
+}
+
+/// The lock [`Neighbours`] speaks of, held until dropped.
+fn neighbour_lock(kind: Neighbours) -> nix::fcntl::Flock<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = std::env::temp_dir().join("nshost-ktest-neighbours.lock");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o666)
+        .open(&path)
+        .or_else(|_| std::fs::File::open(&path))
+        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    // Whoever made it, both passes can open it (the umask may have narrowed the mode).
+    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666));
+    let arg = match kind {
+        Neighbours::Few => nix::fcntl::FlockArg::LockShared,
+        Neighbours::Hundreds => nix::fcntl::FlockArg::LockExclusive,
+    };
+    nix::fcntl::Flock::lock(file, arg)
+        .unwrap_or_else(|(_, e)| panic!("locking {}: {e}", path.display()))
+}
+
+fn sandboxed_with<T: Serialize + DeserializeOwned>(
+    kind: Neighbours,
+    body: impl FnOnce() -> T,
+) -> T {
     match std::env::var(ENV_TEST) {
         // The child: `--exact` selected the one test, whatever its thread is called.
         Ok(selected) => {
@@ -54,6 +101,7 @@ pub fn sandboxed<T: Serialize + DeserializeOwned>(body: impl FnOnce() -> T) -> T
             let test = current_test().expect(
                 "sandboxed() must be called from a #[test] running on a thread named after it",
             );
+            let _lock = neighbour_lock(kind);
             run_outside::<T>(&test)
         }
     }
