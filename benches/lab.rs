@@ -16,6 +16,8 @@ mod sandbox;
 mod baselines;
 #[path = "lab/inner.rs"]
 mod inner;
+#[path = "lab/parallel.rs"]
+mod parallel;
 #[path = "lab/report.rs"]
 mod report;
 #[path = "lab/sites.rs"]
@@ -50,7 +52,11 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Methods to run, comma-separated (`floor` is added by --floor-bin).
-    #[arg(long, value_delimiter = ',', default_value = "nshost,bash,batch")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "nshost,bash,batch,parallel"
+    )]
     methods: Vec<Method>,
     /// Where to write the results as JSON.
     #[arg(long, default_value = "target/bench/lab.json")]
@@ -187,7 +193,11 @@ fn drive(mut args: Args) -> Result<(), String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("finding this benchmark's binary: {e}"))?;
     let (nshost, nshost_missing) = match nshost_bin(&args) {
-        _ if !args.methods.contains(&Method::Nshost) && !args.methods.contains(&Method::Sites) => {
+        _ if !args
+            .methods
+            .iter()
+            .any(|m| matches!(m, Method::Nshost | Method::Sites | Method::Parallel)) =>
+        {
             (None, None)
         }
         Ok(p) => (Some(p), None),
@@ -239,7 +249,7 @@ fn drive(mut args: Args) -> Result<(), String> {
                     }
                 }
                 let result = match (&nshost_missing, method) {
-                    (Some(why), Method::Nshost | Method::Sites) => {
+                    (Some(why), Method::Nshost | Method::Sites | Method::Parallel) => {
                         Err(format!("not measured: {why}"))
                     }
                     _ => run_sandbox(cmd, timeout),
@@ -327,9 +337,19 @@ fn fill_sandbox_failure(method: Method, steps: Vec<inner::Step>) -> Vec<inner::S
         return steps;
     }
     let names: &[&str] = match method {
-        Method::Nshost => &["apply", "plan", "add_host", "change_address", "destroy"],
-        Method::Bash => &["build", "teardown"],
-        Method::Batch => &["build", "dump", "teardown"],
+        Method::Nshost => &[
+            "apply",
+            "plan",
+            "plan_file",
+            "plan_observe",
+            "add_host",
+            "change_address",
+            "destroy",
+            "destroy_freed",
+        ],
+        Method::Bash => &["build", "teardown", "teardown_freed"],
+        Method::Batch => &["build", "dump", "teardown", "teardown_freed"],
+        Method::Parallel => &["apply", "destroy"],
         Method::Floor => &["build", "teardown"],
         Method::Sites => &["apply", "apply_a", "apply_b", "plan", "destroy"],
     };

@@ -32,6 +32,19 @@ pub fn fabric_port_name(node: &str, ifname: &str) -> String {
     format!("{head}-{}", hash_label(&format!("{node}/{ifname}"), 9))
 }
 
+/// The `k`th leaf bridge of the network whose bridge is `bridge`, when the network is
+/// a tree of bridges (see `lower::tree`): `bt-` and a 12-character hash.
+pub fn leaf_bridge_name(bridge: &str, k: usize) -> String {
+    format!("bt-{}", hash_label(&format!("{bridge}#{k}"), 12))
+}
+
+/// The two ends of the veth joining leaf `k` to its root `bridge`: the root's end
+/// (`ur-`) and the leaf's (`ut-`), each with a 12-character hash.
+pub fn uplink_names(bridge: &str, k: usize) -> (String, String) {
+    let h = hash_label(&format!("{bridge}#{k}"), 12);
+    (format!("ur-{h}"), format!("ut-{h}"))
+}
+
 fn is_plain(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'
 }

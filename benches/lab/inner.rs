@@ -36,6 +36,8 @@ pub enum Method {
     Floor,
     /// nshost on two sandboxed machines at once, the lab split over two sites.
     Sites,
+    /// Four labs of N/4 hosts each, applied (and destroyed) by four nshost at once.
+    Parallel,
 }
 
 /// One measured step of a run.
@@ -278,8 +280,143 @@ pub fn run(job: &Job) -> SandboxRun {
         Method::Batch => run_baseline(job, &lab, &work, baselines::batch(&lab)),
         Method::Floor => run_floor(job, &work),
         Method::Sites => crate::sites::run(job, &lab, &work),
+        Method::Parallel => crate::parallel::run(job, &work),
     };
     SandboxRun { steps }
+}
+
+/// The open-file limit nshost runs under here, soft and hard: most users' default.
+pub const NSHOST_NOFILE: u64 = 1024;
+
+/// Makes `cmd` run with [`NSHOST_NOFILE`] open files at most, soft and hard, so that
+/// it cannot raise the limit (as `prlimit --nofile=1024:1024` does).
+pub fn limit_files(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: NSHOST_NOFILE,
+                rlim_max: NSHOST_NOFILE,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        });
+    }
+}
+
+/// Runs every command at once, each a direct child with its output in
+/// `logs/<tag>.out|err`: the wall clock until the last one ends, and each one's step
+/// (its own wall clock from the common start, peak RSS and failure).
+pub fn at_once(cmds: Vec<(Command, String)>, logs: &Path) -> io::Result<(Duration, Vec<Step>)> {
+    let start = Instant::now();
+    let mut pids = Vec::new();
+    let mut children = Vec::new();
+    let mut tags = Vec::new();
+    for (mut cmd, tag) in cmds {
+        cmd.stdout(File::create(logs.join(format!("{tag}.out")))?)
+            .stderr(File::create(logs.join(format!("{tag}.err")))?);
+        let child = cmd.spawn()?;
+        pids.push(child.id() as libc::pid_t);
+        children.push(child);
+        tags.push(tag);
+    }
+    let mut steps = vec![Step::default(); pids.len()];
+    let mut left = pids.len();
+    while left > 0 {
+        let mut status: libc::c_int = 0;
+        // SAFETY: rusage is plain old data; wait4 fills it in.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: status and usage are valid for writes.
+        let pid = unsafe { libc::wait4(-1, &mut status, 0, &mut usage) };
+        if pid < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        let Some(i) = pids.iter().position(|p| *p == pid) else {
+            continue;
+        };
+        left -= 1;
+        let tag = &tags[i];
+        let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+        steps[i] = Step {
+            step: tag.clone(),
+            wall_ms: ok.then(|| ms(start.elapsed())),
+            maxrss_kib: Some(usage.ru_maxrss as u64),
+            own_ms: None,
+            error: (!ok).then(|| {
+                let err =
+                    std::fs::read_to_string(logs.join(format!("{tag}.err"))).unwrap_or_default();
+                format!("{tag}: wait status {status:#x}{}", tail(&err))
+            }),
+        };
+    }
+    drop(children);
+    Ok((start.elapsed(), steps))
+}
+
+/// Waits until the kernel has freed every network namespace of the sandbox but its
+/// own: its asynchronous cleanup (`cleanup_net`) of what a destroy or a teardown
+/// deleted is done. The sandbox's user namespace counts its live network namespaces
+/// and refuses one past `user.max_net_namespaces`: with the limit at 2, a probe
+/// namespace can be made only once the count is down to the sandbox's own. Returns how
+/// long that took.
+pub fn wait_namespaces_freed(patience: Duration) -> Result<Duration, String> {
+    const LIMIT: &str = "/proc/sys/user/max_net_namespaces";
+    let start = Instant::now();
+    let before = std::fs::read_to_string(LIMIT).map_err(|e| format!("reading {LIMIT}: {e}"))?;
+    std::fs::write(LIMIT, "2").map_err(|e| format!("writing {LIMIT}: {e}"))?;
+    let probe = || {
+        std::thread::spawn(|| nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET))
+            .join()
+            .expect("the probe thread does not panic")
+    };
+    let outcome = loop {
+        match probe() {
+            Ok(()) => break Ok(start.elapsed()),
+            Err(nix::errno::Errno::ENOSPC) if start.elapsed() < patience => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(nix::errno::Errno::ENOSPC) => {
+                break Err(format!("namespaces still not freed after {patience:?}"));
+            }
+            Err(e) => break Err(format!("probe namespace: {e}")),
+        }
+    };
+    let restored = std::fs::write(LIMIT, before.trim());
+    let waited = outcome?;
+    restored.map_err(|e| format!("restoring {LIMIT}: {e}"))?;
+    Ok(waited)
+}
+
+/// The phases `NSHOST_TRACE` logged to a command's stderr (`<phase>: <ms> ms`).
+fn phases(stderr: &str) -> Vec<(String, f64)> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.rsplit_once(": ")?;
+            let ms = rest.strip_suffix(" ms")?.trim().parse().ok()?;
+            Some((name.split_whitespace().last()?.to_string(), ms))
+        })
+        .collect()
+}
+
+/// The nshost command `verb lab.yaml`, run in `work` under the usual open-file limit.
+pub fn nshost_command(bin: &Path, verb: &str, yaml: &Path, work: &Path) -> Command {
+    let mut c = Command::new(bin);
+    c.arg(verb).arg(yaml).current_dir(work);
+    if verb == "plan" {
+        // Exit 2 if the plan is not empty: a no-op plan must find nothing to do.
+        c.arg("--detailed-exitcode");
+    }
+    limit_files(&mut c);
+    c
 }
 
 fn run_nshost(job: &Job, mut lab: GenLab, work: &Path) -> Vec<Step> {
@@ -297,15 +434,7 @@ fn run_nshost(job: &Job, mut lab: GenLab, work: &Path) -> Vec<Step> {
             format!("writing {}: {e}", yaml.display()),
         )];
     }
-    let nshost = |verb: &str| {
-        let mut c = Command::new(&bin);
-        c.arg(verb).arg(&yaml).current_dir(work);
-        if verb == "plan" {
-            // Exit 2 if the plan is not empty: a no-op plan must find nothing to do.
-            c.arg("--detailed-exitcode");
-        }
-        c
-    };
+    let nshost = |verb: &str| nshost_command(&bin, verb, &yaml, work);
     let no_edit = || Ok(());
     let mut steps = Vec::new();
 
@@ -323,11 +452,35 @@ fn run_nshost(job: &Job, mut lab: GenLab, work: &Path) -> Vec<Step> {
         return steps;
     }
 
+    let mut plan = nshost("plan");
+    plan.env("NSHOST_TRACE", "1");
     steps.push(checked(
         "plan",
-        measure(nshost("plan"), work, "plan", no_edit),
+        measure(plan, work, "plan", no_edit),
         || Ok(()),
     ));
+    // Where the no-op plan's time went: the file's part, and reading the kernel.
+    let logged = phases(&std::fs::read_to_string(work.join("plan.err")).unwrap_or_default());
+    let sum = |names: &[&str]| -> Option<f64> {
+        let found: Vec<f64> = names
+            .iter()
+            .filter_map(|n| logged.iter().find(|(p, _)| p == n).map(|(_, ms)| *ms))
+            .collect();
+        (found.len() == names.len()).then(|| found.iter().sum())
+    };
+    for (step, names) in [
+        ("plan_file", &["parse", "validate", "lower", "diff"][..]),
+        ("plan_observe", &["observe"][..]),
+    ] {
+        steps.push(match sum(names) {
+            Some(ms) => Step {
+                step: step.to_string(),
+                own_ms: Some(ms),
+                ..Step::default()
+            },
+            None => Step::failed(step, format!("no {names:?} phases in plan.err")),
+        });
+    }
 
     lab.add_host();
     let text = lab.to_yaml();
@@ -359,11 +512,13 @@ fn run_nshost(job: &Job, mut lab: GenLab, work: &Path) -> Vec<Step> {
         },
     ));
 
-    steps.push(checked(
+    let destroy = checked(
         "destroy",
         measure(nshost("destroy"), work, "destroy", no_edit),
         check_empty,
-    ));
+    );
+    steps.push(freed(&destroy, "destroy_freed"));
+    steps.push(destroy);
     steps
 }
 
@@ -395,15 +550,34 @@ fn run_baseline(job: &Job, lab: &GenLab, work: &Path, baseline: Baseline) -> Vec
         steps.push(run_dump(dump, lab, work));
     }
     if built {
-        steps.push(checked(
+        let teardown = checked(
             "teardown",
             measure(bash(baseline.teardown), work, "teardown", || Ok(())),
             check_empty,
-        ));
+        );
+        steps.push(freed(&teardown, "teardown_freed"));
+        steps.push(teardown);
     } else {
         steps.push(Step::failed("teardown", "skipped: the build failed"));
     }
     steps
+}
+
+/// A destroy or teardown timed until the kernel has freed its namespaces: `done`'s
+/// wall clock plus the wait that follows it (see [`wait_namespaces_freed`]).
+pub fn freed(done: &Step, step: &str) -> Step {
+    let Some(wall) = done.wall_ms else {
+        return Step::failed(step, "skipped: the step before failed");
+    };
+    match wait_namespaces_freed(Duration::from_secs(600)) {
+        Ok(waited) => Step {
+            step: step.to_string(),
+            wall_ms: Some(wall + ms(waited)),
+            maxrss_kib: done.maxrss_kib,
+            ..Step::default()
+        },
+        Err(e) => Step::failed(step, e),
+    }
 }
 
 /// A `key value` line of a C floor's output, as a number.

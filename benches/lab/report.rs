@@ -41,6 +41,18 @@ const ROWS: &[RowDef] = &[
     },
     RowDef {
         method: Method::Nshost,
+        step: "plan_file",
+        label: "  of which parse+validate+lower+diff",
+        ratio: Ratio::None,
+    },
+    RowDef {
+        method: Method::Nshost,
+        step: "plan_observe",
+        label: "  of which observe (reading the kernel)",
+        ratio: Ratio::None,
+    },
+    RowDef {
+        method: Method::Nshost,
         step: "add_host",
         label: "nshost apply (+1 host, YAML edit incl.)",
         ratio: Ratio::None,
@@ -56,6 +68,24 @@ const ROWS: &[RowDef] = &[
         step: "destroy",
         label: "nshost destroy",
         ratio: Ratio::None,
+    },
+    RowDef {
+        method: Method::Nshost,
+        step: "destroy_freed",
+        label: "nshost destroy, until the kernel freed all",
+        ratio: Ratio::OverNshost("apply"),
+    },
+    RowDef {
+        method: Method::Parallel,
+        step: "apply",
+        label: "4 labs of N/4 hosts, applied at once",
+        ratio: Ratio::OverNshost("apply"),
+    },
+    RowDef {
+        method: Method::Parallel,
+        step: "destroy",
+        label: "4 labs of N/4 hosts, destroyed at once",
+        ratio: Ratio::OverNshost("destroy"),
     },
     RowDef {
         method: Method::Bash,
@@ -83,9 +113,21 @@ const ROWS: &[RowDef] = &[
     },
     RowDef {
         method: Method::Batch,
+        step: "teardown_freed",
+        label: "ip -batch: teardown, until the kernel freed all",
+        ratio: Ratio::OverNshost("destroy_freed"),
+    },
+    RowDef {
+        method: Method::Batch,
         step: "dump",
         label: "nsdump (C): dump every namespace",
         ratio: Ratio::NshostOver("plan"),
+    },
+    RowDef {
+        method: Method::Batch,
+        step: "dump_vs_add",
+        label: "  the same, against nshost's +1 host",
+        ratio: Ratio::NshostOver("add_host"),
     },
     RowDef {
         method: Method::Sites,
@@ -162,6 +204,15 @@ pub struct SizeResult {
     pub rows: Vec<Row>,
 }
 
+/// The step whose figures a row shows: its own, but for a row that compares one
+/// measurement with a second nshost step.
+fn source(step: &str) -> &str {
+    match step {
+        "dump_vs_add" => "dump",
+        s => s,
+    }
+}
+
 fn figure(s: &Step) -> Option<f64> {
     if s.error.is_some() {
         None
@@ -191,7 +242,7 @@ pub fn summarize(
         let steps: Vec<Step> = runs
             .iter()
             .filter(|(m, _)| *m == def.method)
-            .filter_map(|(_, steps)| steps.iter().find(|s| s.step == def.step).cloned())
+            .filter_map(|(_, steps)| steps.iter().find(|s| s.step == source(def.step)).cloned())
             .collect();
         if steps.is_empty() {
             continue;
@@ -257,7 +308,7 @@ fn num(v: Option<f64>) -> String {
 fn rss_is_meaningful(row: &Row) -> bool {
     match row.method {
         Method::Bash | Method::Batch => row.step == "dump",
-        Method::Nshost | Method::Floor | Method::Sites => true,
+        Method::Nshost | Method::Floor | Method::Sites | Method::Parallel => true,
     }
 }
 

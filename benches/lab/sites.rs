@@ -10,7 +10,7 @@ use std::io;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::inner::{Job, Step};
 use crate::labgen::GenLab;
@@ -135,66 +135,21 @@ fn machines() -> io::Result<(Machine, Machine)> {
     Ok((a, b))
 }
 
-/// Runs both commands at once: the wall clock until the later one ends, and each one's
-/// wall clock, peak RSS and failure.
-/// The lab file goes to each on its standard input (`-`): the machines have their own
-/// `/run`, where the file is not.
+/// Runs both commands at once (see [`crate::inner::at_once`]); the lab file goes to
+/// each on its standard input (`-`): the machines have their own `/run`, where the
+/// file is not.
 fn both(
     cmds: [Command; 2],
     file: &Path,
     logs: &Path,
     tag: &str,
 ) -> io::Result<(Duration, Vec<Step>)> {
-    let start = Instant::now();
-    let mut pids = Vec::new();
-    let mut children = Vec::new();
+    let mut fed = Vec::new();
     for (mut cmd, site) in cmds.into_iter().zip(["a", "b"]) {
-        cmd.stdin(std::fs::File::open(file)?)
-            .stdout(std::fs::File::create(
-                logs.join(format!("{tag}_{site}.out")),
-            )?)
-            .stderr(std::fs::File::create(
-                logs.join(format!("{tag}_{site}.err")),
-            )?);
-        let child = cmd.spawn()?;
-        pids.push(child.id() as libc::pid_t);
-        children.push(child);
+        cmd.stdin(std::fs::File::open(file)?);
+        fed.push((cmd, format!("{tag}_{site}")));
     }
-    let mut steps = vec![Step::default(), Step::default()];
-    let mut left = 2;
-    while left > 0 {
-        let mut status: libc::c_int = 0;
-        // SAFETY: rusage is plain old data; wait4 fills it in.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: status and usage are valid for writes.
-        let pid = unsafe { libc::wait4(-1, &mut status, 0, &mut usage) };
-        if pid < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        let Some(i) = pids.iter().position(|p| *p == pid) else {
-            continue;
-        };
-        left -= 1;
-        let site = ["a", "b"][i];
-        let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-        steps[i] = Step {
-            step: format!("{tag}_{site}"),
-            wall_ms: ok.then(|| start.elapsed().as_secs_f64() * 1e3),
-            maxrss_kib: Some(usage.ru_maxrss as u64),
-            own_ms: None,
-            error: (!ok).then(|| {
-                let err = std::fs::read_to_string(logs.join(format!("{tag}_{site}.err")))
-                    .unwrap_or_default();
-                format!("site {site}: wait status {status:#x}: {}", err.trim())
-            }),
-        };
-    }
-    drop(children);
-    Ok((start.elapsed(), steps))
+    crate::inner::at_once(fed, logs)
 }
 
 /// The two-site run: apply both sites at once, plan both (no-op), check from a host on

@@ -221,6 +221,14 @@ pub fn build(
                 )]));
             out.push(Request::plain(RouteNetlinkMessage::SetLink(msg), 0));
         }
+        // An uplink of a tree of bridges has both ends in the fabric, each on a bridge.
+        if let Some(m) = &p.link.master {
+            let mut msg = LinkMessage::default();
+            msg.header.index = i;
+            msg.attributes
+                .push(LinkAttribute::Controller(index(idx, &p.at.ns, m)?));
+            out.push(Request::plain(RouteNetlinkMessage::SetLink(msg), 0));
+        }
         if p.link.up {
             out.push(Request::plain(
                 RouteNetlinkMessage::SetLink(up_msg(i, true)),

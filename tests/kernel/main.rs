@@ -20,6 +20,7 @@ mod dump;
 mod small;
 
 mod basics;
+mod bridges;
 mod checks;
 mod convergence;
 mod crash;

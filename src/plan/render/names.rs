@@ -40,6 +40,30 @@ impl Names {
                 }
             }
         }
+        // A tree of bridges (a big network): each leaf's uplink port has its peer on the
+        // root; the leaves' ports count as the root's, and a leaf is the root's network.
+        let mut leaves: Vec<((String, String), (String, String))> = Vec::new();
+        for ((ns, port), peer) in &names.ports {
+            if peer.ns == *ns
+                && let (Some(leaf), Some(root)) = (
+                    names.masters.get(&(ns.clone(), port.clone())),
+                    names.masters.get(&(ns.clone(), peer.name.clone())),
+                )
+                && port.starts_with("ut-")
+            {
+                leaves.push(((ns.clone(), leaf.clone()), (ns.clone(), root.clone())));
+            }
+        }
+        for (leaf, root) in &leaves {
+            for (key, m) in names.masters.iter_mut() {
+                if key.0 == leaf.0
+                    && *m == leaf.1
+                    && names.ports.get(key).is_some_and(|p| p.ns != key.0)
+                {
+                    *m = root.1.clone();
+                }
+            }
+        }
         for state in states {
             for (ns, n) in &state.namespaces {
                 if n.role != NsRole::Fabric {
@@ -52,6 +76,11 @@ impl Names {
                         names.networks.insert(key, network);
                     }
                 }
+            }
+        }
+        for (leaf, root) in leaves {
+            if let Some(network) = names.networks.get(&root).cloned() {
+                names.networks.insert(leaf, network);
             }
         }
         names

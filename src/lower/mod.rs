@@ -2,12 +2,15 @@
 //!
 //! Pure and total: every node becomes a namespace with its loopback, links, addresses,
 //! routes, rules and settings; the fabric namespace (only when the lab has a network)
-//! holds one bridge per network and the fabric end of every veth pair.
+//! holds one bridge per network (a tree of them for a network with many ports, see
+//! [`tree`]) and the fabric end of every veth pair.
 //!
 //! Every attribute nshost compares is given a value here, the kind's default where the
 //! lab says nothing (a veth's MTU is 1500 unless the lab sets one), so that a setting
 //! removed from the file is undone and one changed by hand is seen as drift. Each sysctl
 //! is classified once, as namespace-wide or as a setting of one of the node's links.
+
+pub mod tree;
 
 use crate::lab::{IfaceKind, Lab, LabInterface};
 use crate::state::settings::{self, DevSetting, Section, Setting};
@@ -170,6 +173,7 @@ pub fn lower(lab: &Lab) -> NetState {
             bridge.mtu = Some(smallest.get(name).copied().unwrap_or(DEFAULT_MTU));
         }
     }
+    tree::spread(&lab.fabric_ns, &mut fabric);
     if !lab.networks.is_empty() {
         state.namespaces.insert(lab.fabric_ns.clone(), fabric);
     }
