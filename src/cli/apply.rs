@@ -49,6 +49,7 @@ pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
     let applied = carry_out(&mut planned, &args, global)?;
     let Some(suite) = suite else {
         report(&planned, &applied, global, "Apply", warnings, None);
+        super::leave(planned);
         return Ok(ExitCode::SUCCESS);
     };
     if global.output == Output::Human {

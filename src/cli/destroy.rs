@@ -48,5 +48,6 @@ pub fn run(args: DestroyArgs, global: &Global) -> Result<ExitCode, Error> {
     }
     let applied = super::progress::apply(&mut planned, workflow::ApplyOptions::default(), global)?;
     super::apply::report(&planned, &applied, global, "Destroy", warnings, None);
+    super::leave(planned);
     Ok(ExitCode::SUCCESS)
 }

@@ -69,6 +69,7 @@ pub fn run(args: PlanArgs, global: &Global) -> Result<ExitCode, Error> {
         out!("\n{saved}");
     }
     let changed = !planned.plan.is_empty();
+    super::leave(planned);
     Ok(if args.detailed_exitcode && changed {
         ExitCode::from(EXIT_CHANGES)
     } else {

@@ -355,8 +355,8 @@ pub fn build(
             // Flood entries are the device's forwarding database, not its attributes.
             let (from_kind, to_kind, flood) = match (&from.kind, &to.kind) {
                 (LinkKind::Vxlan(a), LinkKind::Vxlan(b)) => (
-                    LinkKind::Vxlan(a.without_flood()),
-                    LinkKind::Vxlan(b.without_flood()),
+                    LinkKind::Vxlan(Box::new(a.without_flood())),
+                    LinkKind::Vxlan(Box::new(b.without_flood())),
                     Some((&a.flood, &b.flood)),
                 ),
                 _ => (from.kind.clone(), to.kind.clone(), None),

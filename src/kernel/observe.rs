@@ -180,14 +180,20 @@ pub fn observe(spec: &ObserveSpec) -> Result<Observed, KernelError> {
         .map(String::as_str)
         .collect();
     entries.sort_by_key(|e| !matches!(e, Entry::File(n) if first.contains(n.as_str())));
-    // Read here, on the thread that never leaves the machine's namespace.
-    let home: HashMap<u32, String> = nix::net::if_::if_nameindex()
-        .map(|l| {
-            l.iter()
-                .map(|i| (i.index(), i.name().to_string_lossy().into_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
+    // Read here, on the thread that never leaves the machine's namespace; not at all
+    // when there is nothing to read (the verification of a destroy): a link dump waits
+    // for the rtnl lock, which the kernel's cleanup of deleted namespaces holds.
+    let home: HashMap<u32, String> = if entries.is_empty() {
+        HashMap::new()
+    } else {
+        nix::net::if_::if_nameindex()
+            .map(|l| {
+                l.iter()
+                    .map(|i| (i.index(), i.name().to_string_lossy().into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     let fabrics_of = Fabrics {
         held: fabric_raw,
         by_lab: &fabrics,

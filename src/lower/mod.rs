@@ -98,7 +98,7 @@ pub fn lower(lab: &Lab) -> NetState {
                 }
                 IfaceKind::Dummy => LinkKind::Dummy,
                 IfaceKind::Ifb => LinkKind::Ifb,
-                IfaceKind::Vxlan(v) => LinkKind::Vxlan(v.clone()),
+                IfaceKind::Vxlan(v) => LinkKind::Vxlan(Box::new(v.clone())),
                 IfaceKind::Macvlan(m) => LinkKind::Macvlan(m.clone()),
             };
             let mut link = Link::new(kind);

@@ -108,7 +108,7 @@ fn variants() -> Vec<NetState> {
                 .standalone(
                     "hq-gw",
                     "vx0",
-                    LinkKind::Vxlan(Vxlan {
+                    LinkKind::Vxlan(Box::new(Vxlan {
                         id: 7,
                         local: Some(ip("10.100.1.1")),
                         remote: Some(ip("10.100.1.2")),
@@ -117,7 +117,7 @@ fn variants() -> Vec<NetState> {
                         dev: Some("eth1".into()),
                         underlay: false,
                         flood: Default::default(),
-                    }),
+                    })),
                 )
                 .address("hq-gw", "vx0", "10.77.0.1/24")
                 .address("web2", "eth0", "2001:db8:1::11/64")

@@ -54,7 +54,7 @@ pub fn place(lab: &Lab, mut desired: NetState, site: &str) -> NetState {
             continue;
         };
         let me = &sites.sites[site];
-        let mut end = Link::new(LinkKind::Vxlan(Vxlan {
+        let mut end = Link::new(LinkKind::Vxlan(Box::new(Vxlan {
             id: stretch.vni,
             local: Some(me.underlay),
             remote: None,
@@ -67,7 +67,7 @@ pub fn place(lab: &Lab, mut desired: NetState, site: &str) -> NetState {
             dev: me.device.clone(),
             underlay: true,
             flood: sites.peers(name, site),
-        }));
+        })));
         end.mtu = network.mtu;
         end.master = Some(network.bridge.clone());
         fabric.links.insert(stretch.device.clone(), end);

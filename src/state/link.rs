@@ -110,7 +110,7 @@ pub enum LinkKind {
     },
     Dummy,
     Ifb,
-    Vxlan(Vxlan),
+    Vxlan(Box<Vxlan>),
     Macvlan(Macvlan),
     /// A kind nshost does not manage, by its kernel name: listed, removed when the lab
     /// does not declare it, never created.

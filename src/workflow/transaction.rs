@@ -4,7 +4,7 @@
 //! at the start (nmstate's checkpoint, without NetworkManager), so the kernel ends as it
 //! was, object for object.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use miette::LabeledSpan;
@@ -232,26 +232,45 @@ fn verify(planned: &mut Planned) -> Result<Option<String>, Error> {
     let fabric = planned.desired.fabric().map(str::to_string);
     let mut touched = planned.plan.touched_namespaces();
     touched.extend(fabric.clone());
+    // The touched namespaces are moved out of the desired state for the comparison and
+    // back after it (a copy would double the largest structure an apply holds).
+    let (mut desired, untouched): (BTreeMap<_, _>, BTreeMap<_, _>) =
+        std::mem::take(&mut planned.desired.namespaces)
+            .into_iter()
+            .partition(|(name, _)| touched.contains(name));
     let mut desired = NetState {
-        namespaces: planned
-            .desired
-            .namespaces
-            .iter()
-            .filter(|(name, _)| touched.contains(*name))
-            .map(|(name, ns)| (name.clone(), ns.clone()))
-            .collect(),
+        namespaces: std::mem::take(&mut desired),
     };
-    let mut spec = ObserveSpec::for_desired(&planned.lab, &desired);
+    let mut aside = Vec::new();
+    let outcome = verify_against(planned, &fabric, &touched, &mut desired, &mut aside);
+    // The fabric ports left out of the comparison go back too.
+    if let Some(ns) = fabric.as_ref().and_then(|f| desired.namespaces.get_mut(f)) {
+        ns.links.extend(aside);
+    }
+    desired.namespaces.extend(untouched);
+    planned.desired = desired;
+    outcome
+}
+
+/// [`verify`] once the touched part of the desired state is `desired`.
+fn verify_against(
+    planned: &mut Planned,
+    fabric: &Option<String>,
+    touched: &BTreeSet<String>,
+    desired: &mut NetState,
+    aside: &mut Vec<(String, crate::state::Link)>,
+) -> Result<Option<String>, Error> {
+    let mut spec = ObserveSpec::for_desired(&planned.lab, desired);
     spec.fabric = fabric.clone();
     spec.only = Some(touched.clone());
     let mut live = kernel::observe(&spec).map_err(Error::from_kernel)?.state;
     if let Some(fabric) = &fabric {
-        narrow_fabric(fabric, &touched, &mut desired, &mut live);
+        *aside = narrow_fabric(fabric, touched, desired, &mut live);
     }
-    let remaining = plan::diff(&planned.lab, &desired, &live).map_err(Error::Conflicts)?;
+    let remaining = plan::diff(&planned.lab, desired, &live).map_err(Error::Conflicts)?;
     let text = (!remaining.is_empty()).then(|| {
-        let rest = plan::order(&planned.lab, remaining, &desired);
-        render::human(&rest, &desired, &live)
+        let rest = plan::order(&planned.lab, remaining, desired);
+        render::human(&rest, desired, &live)
     });
     planned.live = live;
     Ok(text)
@@ -265,9 +284,9 @@ fn narrow_fabric(
     touched: &BTreeSet<String>,
     desired: &mut NetState,
     live: &mut NetState,
-) {
+) -> Vec<(String, crate::state::Link)> {
     let Some(want) = desired.namespaces.get_mut(fabric) else {
-        return;
+        return Vec::new();
     };
     let untouched: BTreeSet<String> = want
         .links
@@ -275,10 +294,14 @@ fn narrow_fabric(
         .filter(|(_, l)| matches!(&l.kind, LinkKind::Veth { peer: Some(p) } if !touched.contains(&p.ns)))
         .map(|(name, _)| name.clone())
         .collect();
-    want.links.retain(|name, _| !untouched.contains(name));
+    let aside = untouched
+        .iter()
+        .filter_map(|name| want.links.remove_entry(name))
+        .collect();
     if let Some(have) = live.namespaces.get_mut(fabric) {
         have.links.retain(|name, _| !untouched.contains(name));
     }
+    aside
 }
 
 /// Puts the kernel back to `before` (the lab's namespaces as observed before the

@@ -61,7 +61,7 @@ pub fn decode(
         "bridge" => LinkKind::Bridge,
         "dummy" => LinkKind::Dummy,
         "ifb" => LinkKind::Ifb,
-        "vxlan" => LinkKind::Vxlan(vxlan::decode(data.unwrap_or_default(), name_of)),
+        "vxlan" => LinkKind::Vxlan(Box::new(vxlan::decode(data.unwrap_or_default(), name_of))),
         "macvlan" => LinkKind::Macvlan(macvlan::decode(
             data.unwrap_or_default(),
             link.and_then(name_of).unwrap_or_default(),

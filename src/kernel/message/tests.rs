@@ -252,7 +252,7 @@ fn rules_round_trip() {
 #[test]
 fn stacked_kinds_round_trip() {
     let (mut idx, mut by_index) = eth0();
-    let vx = LinkKind::Vxlan(Vxlan {
+    let vx = LinkKind::Vxlan(Box::new(Vxlan {
         id: 42,
         local: Some("10.0.0.1".parse().unwrap()),
         remote: Some("10.0.0.2".parse().unwrap()),
@@ -261,7 +261,7 @@ fn stacked_kinds_round_trip() {
         dev: Some("eth0".into()),
         underlay: false,
         flood: Default::default(),
-    });
+    }));
     let mv = LinkKind::Macvlan(Macvlan {
         parent: "eth0".into(),
         mode: MacvlanMode::Bridge,
@@ -308,7 +308,7 @@ fn the_loopback_is_always_known() {
 fn an_underlay_vxlan_is_placed_by_its_request_and_floods_from_inside() {
     let mut idx = IfIndexes::default();
     idx.assign("fab", "br-lan");
-    let mut vx = link(LinkKind::Vxlan(Vxlan {
+    let mut vx = link(LinkKind::Vxlan(Box::new(Vxlan {
         id: 77,
         local: Some("192.0.2.1".parse().unwrap()),
         remote: None,
@@ -317,7 +317,7 @@ fn an_underlay_vxlan_is_placed_by_its_request_and_floods_from_inside() {
         dev: None,
         underlay: true,
         flood: ["192.0.2.2".parse().unwrap(), "192.0.2.3".parse().unwrap()].into(),
-    }));
+    })));
     vx.master = Some("br-lan".into());
     let change = Change::AddLink {
         ns: "fab".into(),
