@@ -8,6 +8,7 @@
 //! namespace's mark before anything is sent; [`run`] is the engine, [`icmp`] the
 //! packets and sockets, [`report`] what comes out.
 
+pub mod broadcast;
 pub mod defaults;
 pub mod icmp;
 pub mod ports;

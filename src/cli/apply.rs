@@ -40,6 +40,10 @@ pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
     }
     let loaded = args.site.load(&args.file)?;
     super::warnings(&loaded, global);
+    // The kernel's limit a big segment runs into: said before the apply, not after.
+    if let Some(warning) = check::broadcast::warning(&loaded.lab).filter(|_| global.chatty()) {
+        errln!("warning: {warning}");
+    }
     let warnings = super::warning_reports(&loaded);
     let suite = args
         .check

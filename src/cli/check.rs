@@ -120,6 +120,9 @@ pub fn run(args: CheckArgs, global: &Global) -> Result<ExitCode, Error> {
     if let Some(warning) = check::neighbour_warning(&suite).filter(|_| global.chatty()) {
         errln!("warning: {warning}");
     }
+    if let Some(warning) = check::broadcast::warning(&loaded.lab).filter(|_| global.chatty()) {
+        errln!("warning: {warning}");
+    }
     let report = check::run_suite(&suite, &args.tuning.options())?;
     match global.output {
         Output::Human if global.quiet => out!("{}", check::report::closing(&report)),
