@@ -114,7 +114,7 @@ const ROWS: &[RowDef] = &[
     RowDef {
         method: Method::Batch,
         step: "teardown_freed",
-        label: "ip -batch: teardown, until the kernel freed all",
+        label: "ip -batch: teardown, until freed",
         ratio: Ratio::OverNshost("destroy_freed"),
     },
     RowDef {

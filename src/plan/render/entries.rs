@@ -87,7 +87,13 @@ impl Builder<'_> {
             let network = network.to_string();
             let attrs = attrs(link);
             let rest = attrs.strip_prefix("bridge, ").unwrap_or(&attrs);
-            let text = format!("network {network} (bridge {name}, {rest})");
+            // A leaf of a network's tree of bridges (see `lower::tree`).
+            let what = if name.starts_with("bt-") {
+                "leaf bridge"
+            } else {
+                "bridge"
+            };
+            let text = format!("network {network} ({what} {name}, {rest})");
             self.push(ns, Class::Network, &network, text);
         } else if let Some(node) = self.names.port(ns, name).cloned() {
             let net = self.network_words(ns, link);

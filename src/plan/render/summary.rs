@@ -138,7 +138,9 @@ fn items(entries: &[Entry]) -> String {
                 }
             }
             Class::Network => {
+                // A tree of bridges is one network.
                 let mut names: Vec<String> = list.iter().map(|e| e.name.clone()).collect();
+                names.sort_by(|a, b| natural(a, b));
                 names.dedup();
                 if names.len() == 1 {
                     format!("network {}", names[0])
