@@ -2,6 +2,7 @@
 //! file's desired state stands for the live one, as `kernel::observe` would read it
 //! back after an apply (every link up, with its carrier).
 
+use crate::plan::testkit::link_mut;
 use crate::state::{LinkKind, NetState, OperState};
 use crate::topology::SourceFile;
 use crate::workflow::{self, Loaded};
@@ -211,13 +212,7 @@ fn the_machine_one_lab_a_row() {
             .replace("name: small\n", "name: other\nprefix: o-\n"),
     );
     let mut live = as_live(&small.desired);
-    live.namespaces
-        .get_mut("web1")
-        .unwrap()
-        .links
-        .get_mut("eth0")
-        .unwrap()
-        .up = false;
+    link_mut(&mut live, "web1", "eth0").up = false;
     let other_live = as_live(&other.desired);
     let machine = MachineStatus {
         labs: vec![

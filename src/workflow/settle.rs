@@ -78,7 +78,7 @@ pub fn wait(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::testkit::{as_live, small_lab};
+    use crate::plan::testkit::{as_live, link_mut, small_lab};
     use crate::state::OperState;
 
     fn lab() -> NetState {
@@ -86,13 +86,7 @@ mod tests {
     }
 
     fn set_oper(live: &mut NetState, ns: &str, link: &str, oper: OperState) {
-        live.namespaces
-            .get_mut(ns)
-            .unwrap()
-            .links
-            .get_mut(link)
-            .unwrap()
-            .oper = Some(oper);
+        link_mut(live, ns, link).oper = Some(oper);
     }
 
     #[test]
@@ -110,14 +104,7 @@ mod tests {
     #[test]
     fn an_end_the_lab_keeps_down_is_not_waited_for() {
         let mut desired = lab();
-        desired
-            .namespaces
-            .get_mut("web1")
-            .unwrap()
-            .links
-            .get_mut("eth0")
-            .unwrap()
-            .up = false;
+        link_mut(&mut desired, "web1", "eth0").up = false;
         let mut live = as_live(&desired);
         set_oper(&mut live, "web1", "eth0", OperState::Down);
         // Its fabric end, up but with a peer that is down, is not waited for either.

@@ -290,6 +290,15 @@ pub fn as_live(desired: &NetState) -> NetState {
     live
 }
 
+/// Link `name` of namespace `ns` of `state`, to change (it must be there).
+pub fn link_mut<'a>(state: &'a mut NetState, ns: &str, name: &str) -> &'a mut Link {
+    state
+        .namespaces
+        .get_mut(ns)
+        .and_then(|n| n.links.get_mut(name))
+        .unwrap_or_else(|| panic!("{ns} has a link {name}"))
+}
+
 /// A namespace another lab owns, or nobody (created by hand), as observe reports it:
 /// only its owner.
 pub fn foreign_ns(owner: Option<&str>) -> Namespace {
