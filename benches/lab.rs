@@ -18,6 +18,8 @@ mod baselines;
 mod inner;
 #[path = "lab/parallel.rs"]
 mod parallel;
+#[path = "lab/procs.rs"]
+mod procs;
 #[path = "lab/report.rs"]
 mod report;
 #[path = "lab/sites.rs"]

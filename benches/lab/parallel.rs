@@ -64,7 +64,7 @@ fn all(bin: &Path, verb: &str, labs: &[(std::path::PathBuf, GenLab, String)], wo
             )
         })
         .collect();
-    match inner::at_once(cmds, work) {
+    match crate::procs::at_once(cmds, work) {
         Err(e) => Step::failed(verb, e.to_string()),
         Ok((wall, each)) => {
             let error = each.iter().find_map(|s| s.error.clone());

@@ -135,7 +135,7 @@ fn machines() -> io::Result<(Machine, Machine)> {
     Ok((a, b))
 }
 
-/// Runs both commands at once (see [`crate::inner::at_once`]); the lab file goes to
+/// Runs both commands at once (see [`crate::procs::at_once`]); the lab file goes to
 /// each on its standard input (`-`): the machines have their own `/run`, where the
 /// file is not.
 fn both(
@@ -149,7 +149,7 @@ fn both(
         cmd.stdin(std::fs::File::open(file)?);
         fed.push((cmd, format!("{tag}_{site}")));
     }
-    crate::inner::at_once(fed, logs)
+    crate::procs::at_once(fed, logs)
 }
 
 /// The two-site run: apply both sites at once, plan both (no-op), check from a host on
