@@ -49,13 +49,24 @@ fn is_plain(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'
 }
 
+/// The 64-bit FNV-1a hash of `input`: stable across runs, machines and versions, for
+/// every name and number nshost derives from names.
+pub fn fnv1a_64(input: &str) -> u64 {
+    input.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The 32-bit FNV-1a hash of `input` (see [`fnv1a_64`]).
+pub fn fnv1a_32(input: &str) -> u32 {
+    input.bytes().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
 /// `len` base-32 characters (lowercase letters and digits) of a stable 64-bit FNV-1a hash.
 fn hash_label(input: &str, len: usize) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in input.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = fnv1a_64(input);
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
     (0..len)
         .map(|i| ALPHABET[((h >> (5 * i)) & 31) as usize] as char)
@@ -174,6 +185,15 @@ pub fn ns_name_problem(name: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hashes_are_fnv_1a() {
+        // The published test vectors: every derived name and number depends on them.
+        assert_eq!(fnv1a_64(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a_64("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a_32(""), 0x811c_9dc5);
+        assert_eq!(fnv1a_32("a"), 0xe40c_292c);
+    }
 
     #[test]
     fn names_fit_and_are_stable() {

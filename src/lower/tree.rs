@@ -20,12 +20,7 @@ pub const BRIDGE_PORTS_MAX: usize = 1023;
 
 /// The leaf of a tree that the port named `port` goes to.
 pub fn leaf_of(port: &str) -> usize {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in port.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h as usize % LEAVES
+    naming::fnv1a_32(port) as usize % LEAVES
 }
 
 /// Turns every bridge of the fabric `ns` (named `fabric`) with more than

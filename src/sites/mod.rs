@@ -87,11 +87,7 @@ impl LabSites {
 /// The VNI of a stretched network that names none: 24 bits of a stable FNV-1a hash of
 /// the lab's and the network's names, never 0. The same on every machine.
 pub fn derived_vni(lab: &str, network: &str) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in lab.bytes().chain([b'/']).chain(network.bytes()) {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
+    let h = crate::naming::fnv1a_32(&format!("{lab}/{network}"));
     let vni = (h ^ (h >> 24)) & 0x00ff_ffff;
     vni.max(1)
 }

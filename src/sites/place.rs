@@ -106,11 +106,6 @@ pub fn place(lab: &Lab, mut desired: NetState, site: &str) -> NetState {
 /// A locally administered unicast MAC address from a stable FNV-1a hash of the lab,
 /// the namespace and the interface: the same on every run and every machine.
 pub fn stable_mac(lab: &str, ns: &str, ifname: &str) -> MacAddr {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in [lab, ns, ifname].join("/").bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    let b = h.to_be_bytes();
+    let b = crate::naming::fnv1a_64(&[lab, ns, ifname].join("/")).to_be_bytes();
     MacAddr([0x02, b[3] ^ b[0], b[4], b[5], b[6], b[7] ^ b[1] ^ b[2]])
 }

@@ -59,12 +59,7 @@ fn slot(name: &str, capacity: u128) -> u128 {
     {
         return n;
     }
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    1 + u128::from(hash) % capacity.max(1)
+    1 + u128::from(crate::naming::fnv1a_64(name)) % capacity.max(1)
 }
 
 /// The address `node` gets in `net`: hosts count up from the bottom, routers down from
