@@ -35,14 +35,34 @@ pub fn fabric_port_name(node: &str, ifname: &str) -> String {
 /// The `k`th leaf bridge of the network whose bridge is `bridge`, when the network is
 /// a tree of bridges (see `lower::tree`): `bt-` and a 12-character hash.
 pub fn leaf_bridge_name(bridge: &str, k: usize) -> String {
-    format!("bt-{}", hash_label(&format!("{bridge}#{k}"), 12))
+    format!("{LEAF_BRIDGE}{}", hash_label(&format!("{bridge}#{k}"), 12))
 }
 
 /// The two ends of the veth joining leaf `k` to its root `bridge`: the root's end
 /// (`ur-`) and the leaf's (`ut-`), each with a 12-character hash.
 pub fn uplink_names(bridge: &str, k: usize) -> (String, String) {
     let h = hash_label(&format!("{bridge}#{k}"), 12);
-    (format!("ur-{h}"), format!("ut-{h}"))
+    (format!("ur-{h}"), format!("{UPLINK_LEAF_END}{h}"))
+}
+
+const LEAF_BRIDGE: &str = "bt-";
+const UPLINK_LEAF_END: &str = "ut-";
+
+/// Whether `name` is a leaf bridge of a tree ([`leaf_bridge_name`]). No other fabric
+/// link is named so: after its prefix come 12 hash characters, and the hash alphabet
+/// has no dash, where a fabric port (`bt-ab-…` for a node `bt-ab`) has one.
+pub fn is_leaf_bridge(name: &str) -> bool {
+    is_tree_name(name, LEAF_BRIDGE)
+}
+
+/// Whether `name` is the leaf's end of an uplink ([`uplink_names`]), likewise.
+pub fn is_uplink_leaf_end(name: &str) -> bool {
+    is_tree_name(name, UPLINK_LEAF_END)
+}
+
+fn is_tree_name(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix)
+        .is_some_and(|h| h.len() == 12 && !h.contains('-'))
 }
 
 fn is_plain(c: char) -> bool {
@@ -193,6 +213,17 @@ mod tests {
         assert_eq!(fnv1a_64("a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(fnv1a_32(""), 0x811c_9dc5);
         assert_eq!(fnv1a_32("a"), 0xe40c_292c);
+    }
+
+    #[test]
+    fn tree_names_are_told_from_ports() {
+        let leaf = leaf_bridge_name("br-lan", 3);
+        let (root_end, leaf_end) = uplink_names("br-lan", 3);
+        assert!(is_leaf_bridge(&leaf) && !is_leaf_bridge(&leaf_end) && !is_leaf_bridge(&root_end));
+        assert!(is_uplink_leaf_end(&leaf_end) && !is_uplink_leaf_end(&root_end));
+        // A node named like a tree's prefix gives a port with a dash after its head.
+        assert!(!is_leaf_bridge(&fabric_port_name("bt-ab", "eth0")));
+        assert!(!is_uplink_leaf_end(&fabric_port_name("ut-ab", "eth0")));
     }
 
     #[test]

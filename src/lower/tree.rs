@@ -15,8 +15,6 @@ use crate::state::{Link, LinkKind, LinkRef, Namespace};
 pub const TREE_ABOVE: usize = 256;
 /// Leaves of a tree.
 pub const LEAVES: usize = 16;
-/// Most ports the kernel lets one bridge have.
-pub const BRIDGE_PORTS_MAX: usize = 1023;
 
 /// The leaf of a tree that the port named `port` goes to.
 pub fn leaf_of(port: &str) -> usize {

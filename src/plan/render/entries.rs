@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
+use crate::naming;
 use crate::plan::{Action, Change, Plan, display};
 use crate::state::{Link, LinkKind, Namespace, NetState, Route, scope_name};
 
@@ -88,7 +89,7 @@ impl Builder<'_> {
             let attrs = attrs(link);
             let rest = attrs.strip_prefix("bridge, ").unwrap_or(&attrs);
             // A leaf of a network's tree of bridges (see `lower::tree`).
-            let what = if name.starts_with("bt-") {
+            let what = if naming::is_leaf_bridge(name) {
                 "leaf bridge"
             } else {
                 "bridge"

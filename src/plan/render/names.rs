@@ -42,26 +42,23 @@ impl Names {
         }
         // A tree of bridges (a big network): each leaf's uplink port has its peer on the
         // root; the leaves' ports count as the root's, and a leaf is the root's network.
-        let mut leaves: Vec<((String, String), (String, String))> = Vec::new();
+        // (fabric, leaf) to its root.
+        let mut root_of: HashMap<(String, String), String> = HashMap::new();
         for ((ns, port), peer) in &names.ports {
             if peer.ns == *ns
+                && naming::is_uplink_leaf_end(port)
                 && let (Some(leaf), Some(root)) = (
                     names.masters.get(&(ns.clone(), port.clone())),
                     names.masters.get(&(ns.clone(), peer.name.clone())),
                 )
-                && port.starts_with("ut-")
             {
-                leaves.push(((ns.clone(), leaf.clone()), (ns.clone(), root.clone())));
+                root_of.insert((ns.clone(), leaf.clone()), root.clone());
             }
         }
-        for (leaf, root) in &leaves {
-            for (key, m) in names.masters.iter_mut() {
-                if key.0 == leaf.0
-                    && *m == leaf.1
-                    && names.ports.get(key).is_some_and(|p| p.ns != key.0)
-                {
-                    *m = root.1.clone();
-                }
+        for (key, m) in names.masters.iter_mut() {
+            let node_port = names.ports.get(key).is_some_and(|p| p.ns != key.0);
+            if node_port && let Some(root) = root_of.get(&(key.0.clone(), m.clone())) {
+                *m = root.clone();
             }
         }
         for state in states {
@@ -78,9 +75,9 @@ impl Names {
                 }
             }
         }
-        for (leaf, root) in leaves {
-            if let Some(network) = names.networks.get(&root).cloned() {
-                names.networks.insert(leaf, network);
+        for ((ns, leaf), root) in root_of {
+            if let Some(network) = names.networks.get(&(ns.clone(), root)).cloned() {
+                names.networks.insert((ns, leaf), network);
             }
         }
         names
