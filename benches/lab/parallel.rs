@@ -66,16 +66,7 @@ fn all(bin: &Path, verb: &str, labs: &[(std::path::PathBuf, GenLab, String)], wo
         .collect();
     match crate::procs::at_once(cmds, work) {
         Err(e) => Step::failed(verb, e.to_string()),
-        Ok((wall, each)) => {
-            let error = each.iter().find_map(|s| s.error.clone());
-            Step {
-                step: verb.to_string(),
-                wall_ms: error.is_none().then_some(wall.as_secs_f64() * 1e3),
-                maxrss_kib: each.iter().filter_map(|s| s.maxrss_kib).max(),
-                own_ms: None,
-                error,
-            }
-        }
+        Ok((wall, each)) => crate::procs::whole(verb, wall, &each),
     }
 }
 

@@ -86,6 +86,19 @@ pub fn at_once(cmds: Vec<(Command, String)>, logs: &Path) -> io::Result<(Duratio
     Ok((start.elapsed(), steps))
 }
 
+/// One step for programs run together ([`at_once`]): the wall clock until the last
+/// ended, the largest peak RSS, and the first failure (no figure then).
+pub fn whole(step: &str, wall: Duration, each: &[Step]) -> Step {
+    let error = each.iter().find_map(|s| s.error.clone());
+    Step {
+        step: step.to_string(),
+        wall_ms: error.is_none().then_some(ms(wall)),
+        maxrss_kib: each.iter().filter_map(|s| s.maxrss_kib).max(),
+        own_ms: None,
+        error,
+    }
+}
+
 /// Waits until the kernel has freed every network namespace of the sandbox but its
 /// own: its asynchronous cleanup (`cleanup_net`) of what a destroy or a teardown
 /// deleted is done. The sandbox's user namespace counts its live network namespaces

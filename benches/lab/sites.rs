@@ -184,9 +184,8 @@ pub fn run(job: &Job, lab: &GenLab, work: &Path) -> Vec<Step> {
     ] {
         match both(on_both(verb, extra), &file, work, step) {
             Ok((wall, each)) => {
-                let error = each.iter().find_map(|s| s.error.clone());
-                let mut error = error;
-                if step == "apply" && error.is_none() {
+                let mut whole = crate::procs::whole(step, wall, &each);
+                if step == "apply" && whole.error.is_none() {
                     // Across the core tunnel: h0 (on r0, site a) to h2 (on r2, site b).
                     let mut check = a.command(
                         &bin,
@@ -194,16 +193,11 @@ pub fn run(job: &Job, lab: &GenLab, work: &Path) -> Vec<Step> {
                     );
                     let fed = std::fs::File::open(&file).map(|lab| check.stdin(lab));
                     if let Err(e) = fed.and_then(run_quiet) {
-                        error = Some(format!("exited 0 but h0 does not reach h2: {e}"));
+                        whole.wall_ms = None;
+                        whole.error = Some(format!("exited 0 but h0 does not reach h2: {e}"));
                     }
                 }
-                steps.push(Step {
-                    step: step.to_string(),
-                    wall_ms: error.is_none().then_some(wall.as_secs_f64() * 1e3),
-                    maxrss_kib: each.iter().filter_map(|s| s.maxrss_kib).max(),
-                    own_ms: None,
-                    error,
-                });
+                steps.push(whole);
                 if step == "apply" {
                     steps.extend(each);
                 }

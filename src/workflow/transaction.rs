@@ -234,13 +234,11 @@ fn verify(planned: &mut Planned) -> Result<Option<String>, Error> {
     touched.extend(fabric.clone());
     // The touched namespaces are moved out of the desired state for the comparison and
     // back after it (a copy would double the largest structure an apply holds).
-    let (mut desired, untouched): (BTreeMap<_, _>, BTreeMap<_, _>) =
+    let (namespaces, untouched): (BTreeMap<_, _>, BTreeMap<_, _>) =
         std::mem::take(&mut planned.desired.namespaces)
             .into_iter()
             .partition(|(name, _)| touched.contains(name));
-    let mut desired = NetState {
-        namespaces: std::mem::take(&mut desired),
-    };
+    let mut desired = NetState { namespaces };
     let mut aside = Vec::new();
     let outcome = verify_against(planned, &fabric, &touched, &mut desired, &mut aside);
     // The fabric ports left out of the comparison go back too.
