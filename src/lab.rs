@@ -10,7 +10,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::state::kinds::{Macvlan, Vxlan};
-use crate::state::{MacAddr, NsRole, ObjectId, Route, Rule};
+use crate::state::{MacAddr, NsRole, Route, Rule};
 
 /// A validated lab.
 #[derive(Clone, Debug, Serialize)]
@@ -144,9 +144,6 @@ impl From<Span> for miette::SourceSpan {
 /// Where the lab's objects come from in the file.
 #[derive(Clone, Debug, Default)]
 pub struct Origins {
-    /// The place that declares each desired object (an interface for both ends of its
-    /// veth pair and for its settings, the host for its default route, ...).
-    pub objects: HashMap<ObjectId, Span>,
     /// Every sysctl the file sets, for the checks only the kernel can make.
     pub sysctls: Vec<SysctlOrigin>,
     /// Where each firewall text is written, by node namespace and part.

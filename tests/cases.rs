@@ -152,7 +152,7 @@ fn valid_cases() {
             validate(&src, &topo).unwrap_or_else(|e| panic!("{}: {}", dir.display(), render(&e)));
         let state = lower(&lab);
         check_veth_pairs(&state);
-        check_origins(&lab, &state, dir);
+        check_origins(&src, &topo, &state, dir);
         // The explicit lab `validate --resolved` prints is a lab file of its own, with
         // the same plan.
         let explicit = resolved_yaml(&topo);
@@ -195,10 +195,11 @@ fn valid_cases() {
 }
 
 /// Every object of the lowered state has a place in the file it comes from.
-fn check_origins(lab: &nshost::lab::Lab, state: &NetState, dir: &Path) {
+fn check_origins(src: &SourceFile, topo: &Topology, state: &NetState, dir: &Path) {
+    let origins = nshost::validate::object_origins(src, topo).expect("the lab is valid");
     let missing: Vec<ObjectId> = object_ids(state)
         .into_iter()
-        .filter(|id| !lab.origins.objects.contains_key(id))
+        .filter(|id| !origins.contains_key(id))
         .collect();
     assert!(
         missing.is_empty(),

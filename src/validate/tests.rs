@@ -1,5 +1,6 @@
 //! Unit tests of validation as a whole: inference, and which problems a lab has.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -17,6 +18,13 @@ fn check(yaml: &str) -> Result<Lab, Invalid> {
 
 fn lab(yaml: &str) -> Lab {
     check(yaml).unwrap_or_else(|e| panic!("{:?}", miette::Report::new(e)))
+}
+
+/// Where each object of the valid lab `yaml` is written.
+fn objects(yaml: &str) -> HashMap<ObjectId, crate::lab::Span> {
+    let src = SourceFile::from_text("lab.yaml", yaml);
+    let topo = parse(&src).expect("parses");
+    super::object_origins(&src, &topo).expect("valid")
 }
 
 fn codes(yaml: &str) -> Vec<&'static str> {
@@ -294,6 +302,7 @@ fn every_lowered_object_has_an_origin() {
     for file in valid_files() {
         let text = std::fs::read_to_string(&file).unwrap();
         let lab = lab(&text);
+        let origins = objects(&text);
         let state = crate::lower::lower(&lab);
         let mut count = 0;
         for (ns_name, ns) in &state.namespaces {
@@ -329,7 +338,7 @@ fn every_lowered_object_has_an_origin() {
             }));
             for id in ids {
                 assert!(
-                    lab.origins.objects.contains_key(&id),
+                    origins.contains_key(&id),
                     "{}: no origin for {id:?}",
                     file.display()
                 );
@@ -338,7 +347,7 @@ fn every_lowered_object_has_an_origin() {
         }
         assert_eq!(count, state.object_count(), "{}", file.display());
         // And nothing else: an origin names an object of the state.
-        assert_eq!(lab.origins.objects.len(), count, "{}", file.display());
+        assert_eq!(origins.len(), count, "{}", file.display());
     }
 }
 
@@ -362,8 +371,9 @@ hosts:
   h1: {address: 10.1.1.10/24}
 ";
     let lab = lab(text);
+    let origins = objects(text);
     let at = |id: &ObjectId| {
-        let s = lab.origins.objects[id];
+        let s = origins[id];
         &text[s.offset..s.offset + s.len]
     };
     let ns = |n: &str| n.to_string();

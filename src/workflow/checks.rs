@@ -89,7 +89,12 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
     let answers =
         probe::ask(&q).map_err(|e| Error::from_kernel(crate::kernel::KernelError::Probe(e)))?;
     let src = &loaded.source;
-    let origin = |id: &ObjectId| loaded.lab.origins.objects.get(id).copied();
+    let objects = if answers.missing_kinds.is_empty() {
+        Default::default()
+    } else {
+        super::object_origins(src)
+    };
+    let origin = |id: &ObjectId| objects.get(id).copied();
     let mut problems = Vec::new();
     for kind in &answers.missing_kinds {
         let users = &kind_users[kind];

@@ -74,6 +74,18 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Error> {
     })
 }
 
+/// Where each object of a lab file is written, for locating a failure in it: the file
+/// is parsed and validated again (only failures need this; see
+/// [`validate::object_origins`]).
+pub(crate) fn object_origins(
+    source: &SourceFile,
+) -> std::collections::HashMap<crate::state::ObjectId, crate::lab::Span> {
+    topology::parse(source)
+        .ok()
+        .and_then(|topo| validate::object_origins(source, &topo))
+        .unwrap_or_default()
+}
+
 /// The loaded lab as its explicit lab file (`nshost validate --resolved`).
 pub fn resolved_yaml(loaded: &Loaded) -> Result<String, Error> {
     let topo = topology::parse(&loaded.source)?;

@@ -351,8 +351,9 @@ fn failure_report(
             miette::NamedSource::new(&origins.source.name, origins.source.text.clone())
                 .with_language("yaml"),
         );
+        let objects = super::object_origins(&origins.source);
         for f in &failures {
-            if let Some(span) = origins.origins.objects.get(&f.object) {
+            if let Some(span) = objects.get(&f.object) {
                 labels.push(LabeledSpan::new_with_span(
                     Some(format!("{}: {}", f.change, f.reason())),
                     miette::SourceSpan::from(*span),

@@ -299,6 +299,11 @@ fn missing_link_kind_fails_at_plan() {
             );
             assert!(err.contains(&want), "{command}: {}", run.stderr);
             assert!(err.contains("nshost::unsupported_kind"), "{}", run.stderr);
+            assert!(
+                run.stderr.contains(&format!("d0: {{kind: {missing}")),
+                "the link is shown at its place in the file: {}",
+                run.stderr
+            );
             assert_eq!(netns(), Vec::<String>::new(), "{command} created nothing");
         }
     })

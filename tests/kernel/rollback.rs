@@ -151,6 +151,11 @@ fn a_real_kernel_failure_is_rolled_back() {
         let err = flat(&run.stderr);
         assert!(err.contains("nshost::apply_failed"), "{}", run.stderr);
         assert!(err.contains("No space left on device"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("small.yaml:") && run.stderr.contains("╰── create host namespace"),
+            "each refused change is shown at its place in the file: {}",
+            run.stderr
+        );
         let refused: usize = err
             .split("the kernel refused ")
             .nth(1)
