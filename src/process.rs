@@ -91,12 +91,25 @@ pub fn check_credentials(creds: Credentials) -> Result<(), StartError> {
 /// reads the environment.
 pub fn start() -> Result<(), StartError> {
     check_credentials(Credentials::current())?;
+    limit_malloc_arenas();
     // Not fatal: a command that needs more files than the limit fails clearly then.
     if let Ok(limits) = getrlimit(Resource::RLIMIT_NOFILE) {
         let _ = STARTED_WITH.set(limits);
     }
     let _ = raise_nofile_limit();
     Ok(())
+}
+
+/// At most two malloc arenas. glibc gives each thread that allocates an arena of its
+/// own (up to 8 per core), and the namespace threads of observe and apply each leave
+/// theirs partly used: at 3000 hosts an apply's peak RSS was 79 MB with them and 68 MB
+/// with two (same heap). Two keep the threads from queueing on one lock.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a malloc parameter; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }
 
 /// The open-file limits the process started with, before [`start`] raised them.

@@ -23,14 +23,24 @@ pub fn parse(src: &SourceFile) -> Result<Topology, Invalid> {
 /// Parses a lab file as written. Every problem its YAML has (syntax, duplicate keys,
 /// unknown or missing fields, wrong types, numbers out of range) is reported at once,
 /// each at its own place, with the same rendering as the lab's other problems.
+///
+/// The check and the typing each parse the text; they run side by side, on a thread of
+/// their own each (both are bounded: the check by its budgets, serde-saphyr by its own),
+/// and the typed result is used only when the check found nothing.
 pub fn parse_written(src: &SourceFile) -> Result<Topology, Invalid> {
-    let issues = yaml_problems(&src.text);
+    let (issues, typed) = std::thread::scope(|s| {
+        let check = s.spawn(|| yaml_problems(&src.text));
+        let typed = serde_saphyr::from_str::<Topology>(&src.text);
+        let issues = check
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (issues, typed)
+    });
     if !issues.is_empty() {
         let problems = issues.into_iter().map(|i| problem(src, i)).collect();
         return Err(Invalid::new(src, problems));
     }
-    serde_saphyr::from_str::<Topology>(&src.text)
-        .map_err(|err| Invalid::new(src, vec![serde_problem(src, &err)]))
+    typed.map_err(|err| Invalid::new(src, vec![serde_problem(src, &err)]))
 }
 
 /// Every problem in the YAML of a lab file, in file order.
