@@ -13,6 +13,7 @@ mod issue;
 mod parse;
 #[cfg(test)]
 mod parse_tests;
+mod pools;
 mod probes;
 mod routing;
 mod scalar;
@@ -27,6 +28,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub use serde_saphyr::Spanned;
 
 pub use self::parse::{parse, parse_written};
+pub use self::pools::{Pool, PoolNames};
 pub use self::probes::{CheckSpec, Expect, ServiceProto, ServiceSpec};
 pub use self::routing::{
     NexthopSpec, Ports, Proto, RouteKind, RouteProto, RouteScope, RouteSpec, RuleActionSpec,
@@ -71,6 +73,15 @@ pub struct Topology {
     #[serde(default, deserialize_with = "null_as_empty")]
     #[schemars(with = "formats::Map<formats::TableName, formats::TableNumber>")]
     pub tables: NamedMap<Spanned<u32>>,
+    /// Subnet pools by name: prefixes that networks (`pool: lans`) and links
+    /// (`pool: p2p`) take a subnet from, chosen by their name (see the README).
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    #[schemars(with = "formats::Map<formats::PoolName, Pool>")]
+    pub pools: NamedMap<Pool>,
     /// L2 segments, each realised as a Linux bridge in the lab's hidden fabric namespace.
     /// A network used by an interface but not declared here is inferred from the
     /// interface's address.
@@ -160,9 +171,11 @@ pub struct Defaults {
 
 /// A point-to-point network between two interfaces (`node:interface`). The network is
 /// named `<node>-<node>` unless `network` says otherwise; an end without addresses
-/// gets the subnet's first address (the first end) or its second.
+/// gets the subnet's first address (the first end) or its second. The subnet is written,
+/// or taken from a pool: not both.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("not" = {"required": ["subnet", "pool"]}))]
 pub struct Link {
     /// The two ends, `node:interface` each (the interface is made when the node lacks it).
     #[schemars(with = "[formats::LinkEnd; 2]")]
@@ -171,6 +184,11 @@ pub struct Link {
     #[serde(default)]
     #[schemars(with = "Option<formats::IpPrefix>")]
     pub subnet: Option<Spanned<String>>,
+    /// The pool (under the top-level `pools`) to take the subnet from instead,
+    /// chosen by the network's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<formats::PoolName>")]
+    pub pool: Option<Spanned<String>>,
     /// The network's name. Default: the two node names joined by `-`.
     #[serde(default)]
     #[schemars(with = "Option<formats::NetworkName>")]
@@ -207,6 +225,11 @@ pub struct Network {
     #[serde(default, deserialize_with = "null_as_empty")]
     #[schemars(with = "Option<Vec<formats::IpPrefix>>")]
     pub subnets: Vec<Spanned<String>>,
+    /// The pool (under the top-level `pools`) to take a subnet from, chosen by the
+    /// network's name, or a list of pools, a subnet from each; after any `subnets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<PoolNames>")]
+    pub pool: Option<Spanned<PoolNames>>,
     /// MTU of the bridge and the default MTU of every interface on the network.
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 68, max = 65535))]
