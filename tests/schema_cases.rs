@@ -70,6 +70,14 @@ const BEYOND_THE_SCHEMA: &[(&str, &str)] = &[
         "a node named like the lab's fabric namespace",
     ),
     ("node_name_used_twice", "a router and a host with one name"),
+    (
+        "pool_problems",
+        "pool prefixes with host bits, and sizes that do not fit their prefix's family or length",
+    ),
+    (
+        "pool_subnets_taken",
+        "carved subnets that overlap, or are past their pool's end",
+    ),
     ("route_dev_down", "a route out of an interface that is down"),
     (
         "route_family_mismatch",
@@ -85,6 +93,7 @@ const BEYOND_THE_SCHEMA: &[(&str, &str)] = &[
         "a sysctl of an interface the node lacks",
     ),
     ("unknown_network", "a network that is not declared"),
+    ("unknown_pool", "a pool that is not declared"),
     ("unknown_route_dev", "a route device the node lacks"),
     ("unknown_table", "a table name that is not declared"),
 ];

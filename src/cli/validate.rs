@@ -16,7 +16,8 @@ pub struct ValidateArgs {
     /// The lab file (YAML); `-` reads it from standard input.
     pub file: PathBuf,
     /// Print the lab with every inferred value written out (ranges, defaults, groups,
-    /// links, automatic addresses): a lab file that validates to the same plan.
+    /// links, subnets from pools, automatic addresses): a lab file that validates to
+    /// the same plan.
     #[arg(long)]
     pub resolved: bool,
 }

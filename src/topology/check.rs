@@ -56,11 +56,20 @@ impl<'p> At<'p> {
         describe(&steps)
     }
 
-    /// The field this value is in (directly, or as an entry of its list or map).
+    /// The field this value is in (directly, or as an entry of its list or map), for
+    /// naming what it should be: a pool's `prefix` is `pool prefix`, not the lab's.
     fn field(&self) -> Option<&'p str> {
         let mut at = self;
         loop {
             match at.step {
+                Step::Field("prefix")
+                    if at
+                        .parent
+                        .and_then(|p| p.parent)
+                        .is_some_and(|p| matches!(p.step, Step::Field("pools"))) =>
+                {
+                    return Some("pool prefix");
+                }
                 Step::Field(name) => return Some(name),
                 Step::Root => return None,
                 Step::Key(_) | Step::Index(_) => at = at.parent?,

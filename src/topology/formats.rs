@@ -197,6 +197,12 @@ format_type!(
 );
 
 format_type!(
+    /// A subnet pool's name.
+    PoolName,
+    json_schema!({"type": "string", "minLength": 1})
+);
+
+format_type!(
     /// The name of a declared routing table.
     TableName,
     json_schema!({

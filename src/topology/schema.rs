@@ -256,6 +256,7 @@ mod tests {
                 "name",
                 "prefix",
                 "tables",
+                "pools",
                 "networks",
                 "routers",
                 "hosts",
@@ -277,7 +278,8 @@ mod tests {
     /// `validate` reports each with the lab's other problems (`nshost::bad_mtu`,
     /// `nshost::bad_port_range`, `nshost::unknown_route_proto`,
     /// `nshost::bad_rule_priority`, `nshost::bad_table_number`, `nshost::bad_vxlan_id`,
-    /// `nshost::bad_vxlan_port`, `nshost::bad_service_port` for services and port checks).
+    /// `nshost::bad_vxlan_port`, `nshost::bad_service_port` for services and port checks,
+    /// `nshost::bad_pool` for a pool's size, when the lab is expanded).
     #[test]
     fn narrower_ranges_are_left_to_validate() {
         fn walk(v: &Value, path: &str, out: &mut Vec<String>) {
@@ -322,6 +324,7 @@ mod tests {
                 "/definitions/Network/properties/vni",
                 "/definitions/Network/properties/vxlan_port",
                 "/definitions/NexthopSpec/properties/weight",
+                "/definitions/Pool/properties/size",
                 "/definitions/Ports/anyOf",
                 "/definitions/RouteProto/anyOf",
                 "/definitions/RuleSpec/properties/goto",

@@ -73,6 +73,7 @@ fn collection(field: &str) -> Option<(&'static str, bool)> {
         "hosts" => ("host", false),
         "routers" => ("router", false),
         "networks" => ("network", false),
+        "pools" => ("pool", false),
         "interfaces" => ("interface", false),
         "routes" => ("route", true),
         "rules" => ("rule", true),
@@ -131,6 +132,7 @@ pub fn struct_noun(definition: &str) -> &str {
         "Host" => "host",
         "Router" => "router",
         "Network" => "network",
+        "Pool" => "pool",
         "Interface" => "interface",
         "RouteSpec" => "route",
         "RuleSpec" => "rule",
@@ -170,6 +172,9 @@ pub fn field_noun(field: &str) -> Option<&'static str> {
         "kind" => "a link kind, e.g. `veth` or `dummy`",
         "name" => "the lab's name",
         "prefix" => "text put before every namespace name",
+        "pool prefix" => "a prefix to carve subnets from, e.g. `10.0.0.0/16`",
+        "size" => "the prefix length of the subnets carved, e.g. `24`",
+        "pool" => "the name of a pool, or a list of names",
         _ => return None,
     })
 }

@@ -1,14 +1,15 @@
 //! Links by shorthand: `{ends: [r1:eth1, r2:eth1], subnet: 10.0.0.0/30}` becomes a
-//! network with that subnet and an interface on it at each end (made when the node
-//! does not have it), the first end on the subnet's first address, the second on the
-//! next, unless the interface writes its own.
+//! network with that subnet (or one carved from a pool, `pool: p2p`) and an interface
+//! on it at each end (made when the node does not have it), the first end on the
+//! subnet's first address, the second on the next, unless the interface writes its own.
 
 use ipnet::IpNet;
 
 use super::super::{Interface, Network, Spanned, Topology};
+use super::pools::Carver;
 use super::{Ex, ipam};
 
-pub(super) fn expand_links(ex: &mut Ex, topo: &mut Topology) {
+pub(super) fn expand_links(ex: &mut Ex, topo: &mut Topology, carver: &mut Carver) {
     for link in std::mem::take(&mut topo.links) {
         let at = link.referenced;
         let link = link.value;
@@ -26,19 +27,6 @@ pub(super) fn expand_links(ex: &mut Ex, topo: &mut Topology) {
             .with_label(span, "this link")
             .with_help("write `ends: [r1:eth1, r2:eth1]`");
             continue;
-        };
-        let subnet = match &link.subnet {
-            None => None,
-            Some(s) => match s.value.parse::<IpNet>() {
-                Ok(net) if net == net.trunc() => Some(net),
-                _ => {
-                    let span = ex.span(s);
-                    ex.report("nshost::bad_link", format!("`{}` is not a subnet", s.value))
-                        .with_label(span, "not a prefix without host bits")
-                        .with_help("write a subnet like `10.0.0.0/30`");
-                    continue;
-                }
-            },
         };
         let name = link.network.clone().unwrap_or_else(|| {
             Spanned::new(
@@ -58,13 +46,48 @@ pub(super) fn expand_links(ex: &mut Ex, topo: &mut Topology) {
             .with_help("give the link its own `network:` name");
             continue;
         }
-        let subnets = link.subnet.iter().cloned().collect();
+        let written = match (&link.subnet, &link.pool) {
+            (Some(_), Some(pool)) => {
+                let span = ex.span(pool);
+                ex.report(
+                    "nshost::bad_link",
+                    format!("the link `{}` has both a `subnet` and a `pool`", name.value),
+                )
+                .with_label(span, "a pool besides the subnet")
+                .with_help("a link has one subnet: write it, or take it from a pool");
+                continue;
+            }
+            (None, Some(pool)) => {
+                let carved =
+                    carver.carve(ex, &name.value, "link", std::slice::from_ref(pool), false);
+                let [carved] = &carved[..] else {
+                    continue;
+                };
+                Some(carved.clone())
+            }
+            (subnet, None) => subnet.clone(),
+        };
+        let subnet = match &written {
+            None => None,
+            Some(s) => match s.value.parse::<IpNet>() {
+                Ok(net) if net == net.trunc() => Some(net),
+                _ => {
+                    let span = ex.span(s);
+                    ex.report("nshost::bad_link", format!("`{}` is not a subnet", s.value))
+                        .with_label(span, "not a prefix without host bits")
+                        .with_help("write a subnet like `10.0.0.0/30`");
+                    continue;
+                }
+            },
+        };
+        let subnets = written.into_iter().collect();
         topo.networks.insert(
             name.clone(),
             Network {
                 subnets,
                 mtu: link.mtu.clone(),
                 allow_overlap: false,
+                pool: None,
                 vni: None,
                 vxlan_port: None,
             },

@@ -1,18 +1,19 @@
-//! Expansion: the shorthands of a lab file (ranges, defaults and groups, links,
-//! automatic addresses) turned into the explicit form `validate` understands, between
+//! Expansion: the shorthands of a lab file (ranges, defaults and groups, links, subnet
+//! pools, automatic addresses) turned into the explicit form `validate` understands, between
 //! parsing and validation. Every value made here keeps the place of the text that made
 //! it, so a problem in an expanded node points at the range, default, group or link
 //! that produced it. [`resolved_yaml`] prints the result, a lab file of its own.
 //!
 //! The order: defaults and groups are filled into each entry as written, ranges are
 //! expanded (`{i}` in a range's values is its index; in another node's, the number its
-//! name ends with), links add their networks and
-//! interfaces, and last every interface on a network with subnets that has no address
-//! gets one (`ipam`).
+//! name ends with), networks with a pool get their subnets from it (`pools`), links add
+//! their networks (their subnets carved too) and interfaces, and last every interface
+//! on a network with subnets that has no address gets one (`ipam`).
 
 mod ipam;
 mod links;
 mod merge;
+mod pools;
 mod resolved;
 
 use indexmap::IndexMap;
@@ -38,7 +39,9 @@ pub fn expand(src: &SourceFile, mut topo: Topology) -> Result<Topology, Invalid>
     topo.routers = expand_nodes(&mut ex, routers, &defaults, &groups, |d| d.routers.as_ref());
     let hosts = std::mem::take(&mut topo.hosts);
     topo.hosts = expand_nodes(&mut ex, hosts, &defaults, &groups, |d| d.hosts.as_ref());
-    links::expand_links(&mut ex, &mut topo);
+    let mut carver = pools::Carver::new(&mut ex, &mut topo);
+    pools::carve_networks(&mut ex, &mut topo, &mut carver);
+    links::expand_links(&mut ex, &mut topo, &mut carver);
     ipam::assign(&mut ex, &mut topo);
     if ex.problems.is_empty() {
         Ok(topo)

@@ -1,5 +1,6 @@
 //! `nshost validate --resolved`: the expanded lab written out as a lab file, every
-//! range, default, group, link and automatic address in it made explicit. What it
+//! range, default, group, link, subnet from a pool and automatic address in it made
+//! explicit (the pools themselves are left out, like the defaults and groups). What it
 //! prints validates to the same plan as the file it comes from.
 
 use serde_json::Value;
