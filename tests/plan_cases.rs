@@ -286,7 +286,7 @@ fn routes_and_rules_in_place() {
             while gw.routes.contains_key(&key) {
                 key.alt += 1;
             }
-            gw.routes.insert(key, r);
+            gw.routes.insert(key, Box::new(r));
         };
         let mut r = route(None, None);
         r.scope = 0;

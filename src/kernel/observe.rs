@@ -510,7 +510,7 @@ fn dump_namespace(
             // The tunnel's socket is in another namespace: a stretched network's end.
             v.underlay = l.netnsid.is_some();
         }
-        ns.links.insert(l.name.clone(), link);
+        ns.links.insert(l.name.clone(), Box::new(link));
     }
     if ns
         .links
@@ -644,7 +644,7 @@ fn dump_contents(
                 let n = alt.entry(key.group()).or_insert(0);
                 key.alt = *n;
                 *n += 1;
-                ns.routes.insert(key, route);
+                ns.routes.insert(key, Box::new(route));
             }
         },
     )

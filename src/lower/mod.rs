@@ -68,7 +68,9 @@ pub fn lower(lab: &Lab) -> NetState {
     for network in lab.networks.values() {
         let mut bridge = Link::new(LinkKind::Bridge);
         bridge.mtu = network.mtu;
-        fabric.links.insert(network.bridge.clone(), bridge);
+        fabric
+            .links
+            .insert(network.bridge.clone(), Box::new(bridge));
     }
 
     for node in lab.nodes.values() {
@@ -91,7 +93,9 @@ pub fn lower(lab: &Lab) -> NetState {
                     });
                     fabric_end.mtu = Some(mtu_of(iface, plain_mtu));
                     fabric_end.master = lab.networks.get(network).map(|n| n.bridge.clone());
-                    fabric.links.insert(fabric_name.clone(), fabric_end);
+                    fabric
+                        .links
+                        .insert(fabric_name.clone(), Box::new(fabric_end));
                     LinkKind::Veth {
                         peer: Some(LinkRef::new(&lab.fabric_ns, fabric_name)),
                     }
@@ -108,7 +112,7 @@ pub fn lower(lab: &Lab) -> NetState {
             if iface.addresses.iter().any(|a| a.addr().is_ipv4()) {
                 link.settings.insert(promote_secondaries(), "1".to_string());
             }
-            ns.links.insert(ifname.clone(), link);
+            ns.links.insert(ifname.clone(), Box::new(link));
             for addr in &iface.addresses {
                 ns.addresses.insert(
                     AddressKey {
@@ -125,7 +129,7 @@ pub fn lower(lab: &Lab) -> NetState {
             while ns.routes.contains_key(&key) {
                 key.alt += 1;
             }
-            ns.routes.insert(key, route.route.clone());
+            ns.routes.insert(key, Box::new(route.route.clone()));
         }
         ns.rules.extend(node.rules.iter().cloned());
         if let Some(text) = &node.firewall {

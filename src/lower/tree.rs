@@ -43,7 +43,7 @@ pub fn spread(fabric: &str, ns: &mut Namespace) {
             let leaf = naming::leaf_bridge_name(&bridge, k);
             let mut leaf_link = Link::new(LinkKind::Bridge);
             leaf_link.mtu = mtu;
-            ns.links.insert(leaf.clone(), leaf_link);
+            ns.links.insert(leaf.clone(), Box::new(leaf_link));
             let (up_root, up_leaf) = naming::uplink_names(&bridge, k);
             for (me, other, master) in [(&up_root, &up_leaf, &bridge), (&up_leaf, &up_root, &leaf)]
             {
@@ -52,7 +52,7 @@ pub fn spread(fabric: &str, ns: &mut Namespace) {
                 });
                 end.mtu = mtu;
                 end.master = Some(master.clone());
-                ns.links.insert(me.clone(), end);
+                ns.links.insert(me.clone(), Box::new(end));
             }
         }
         for port in names {
@@ -73,14 +73,16 @@ mod tests {
         let mut ns = Namespace::owned("t", NsRole::Fabric);
         let mut br = Link::new(LinkKind::Bridge);
         br.mtu = Some(1500);
-        ns.links.insert("br-lan".into(), br);
+        ns.links.insert("br-lan".into(), Box::new(br));
         for i in 0..ports {
             let mut p = Link::new(LinkKind::Veth {
                 peer: Some(LinkRef::new(&format!("h{i}"), "eth0")),
             });
             p.master = Some("br-lan".into());
-            ns.links
-                .insert(naming::fabric_port_name(&format!("h{i}"), "eth0"), p);
+            ns.links.insert(
+                naming::fabric_port_name(&format!("h{i}"), "eth0"),
+                Box::new(p),
+            );
         }
         ns
     }

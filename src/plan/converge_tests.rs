@@ -134,9 +134,10 @@ fn variants() -> Vec<NetState> {
                 .build();
             let gw = s.namespaces.get_mut("hq-gw").unwrap();
             let mut k = main_route("198.51.100.0/24");
-            gw.routes.insert(k.clone(), route(None, Some("eth0")));
+            gw.routes
+                .insert(k.clone(), Box::new(route(None, Some("eth0"))));
             k.alt = 1;
-            gw.routes.insert(k, route(None, Some("eth1")));
+            gw.routes.insert(k, Box::new(route(None, Some("eth1"))));
             s
         },
         NetState::default(),
@@ -324,7 +325,7 @@ fn mutate(live: &mut NetState, rng: &mut Rng) {
                 );
                 n.routes.insert(
                     RouteKey::new(RT_TABLE_MAIN, net("172.30.0.0/16"), 5),
-                    route(Some("172.31.0.9"), Some(&l)),
+                    Box::new(route(Some("172.31.0.9"), Some(&l))),
                 );
             }
         }
@@ -384,7 +385,7 @@ fn mutate(live: &mut NetState, rng: &mut Rng) {
             // A link of a kind nshost does not make, made by hand.
             ns_mut(live, &ns).links.insert(
                 "sit9".into(),
-                link(LinkKind::Unmanaged { name: "sit".into() }),
+                Box::new(link(LinkKind::Unmanaged { name: "sit".into() })),
             );
         }
         14 => {

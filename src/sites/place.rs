@@ -49,7 +49,9 @@ pub fn place(lab: &Lab, mut desired: NetState, site: &str) -> NetState {
         }
         let mut bridge = Link::new(LinkKind::Bridge);
         bridge.mtu = network.mtu;
-        fabric.links.insert(network.bridge.clone(), bridge);
+        fabric
+            .links
+            .insert(network.bridge.clone(), Box::new(bridge));
         let Some(stretch) = sites.stretched.get(name) else {
             continue;
         };
@@ -70,7 +72,7 @@ pub fn place(lab: &Lab, mut desired: NetState, site: &str) -> NetState {
         })));
         end.mtu = network.mtu;
         end.master = Some(network.bridge.clone());
-        fabric.links.insert(stretch.device.clone(), end);
+        fabric.links.insert(stretch.device.clone(), Box::new(end));
     }
     // Node interfaces on stretched networks without a MAC in the file get one of their
     // own, the same whenever they are made: the other sites' neighbour caches and the tunnels'

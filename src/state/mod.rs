@@ -109,9 +109,9 @@ pub struct Namespace {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stray: bool,
     /// Links by interface name, the loopback included.
-    pub links: BTreeMap<String, Link>,
+    pub links: BTreeMap<String, Box<Link>>,
     pub addresses: BTreeMap<AddressKey, Address>,
-    pub routes: BTreeMap<RouteKey, Route>,
+    pub routes: BTreeMap<RouteKey, Box<Route>>,
     pub rules: BTreeSet<Rule>,
     /// Namespace-wide sysctls (`net.ipv4.ip_forward`, `net.ipv4.conf.all.rp_filter`),
     /// by dotted key. Settings of one device live on its link. Live: only the keys that
@@ -132,7 +132,8 @@ impl Namespace {
             role,
             ..Namespace::default()
         };
-        ns.links.insert("lo".to_string(), Link::loopback());
+        ns.links
+            .insert("lo".to_string(), Box::new(Link::loopback()));
         ns
     }
 

@@ -256,7 +256,7 @@ fn verify_against(
     fabric: &Option<String>,
     touched: &BTreeSet<String>,
     desired: &mut NetState,
-    aside: &mut Vec<(String, crate::state::Link)>,
+    aside: &mut Vec<(String, Box<crate::state::Link>)>,
 ) -> Result<Option<String>, Error> {
     let mut spec = ObserveSpec::for_desired(&planned.lab, desired);
     spec.fabric = fabric.clone();
@@ -282,7 +282,7 @@ fn narrow_fabric(
     touched: &BTreeSet<String>,
     desired: &mut NetState,
     live: &mut NetState,
-) -> Vec<(String, crate::state::Link)> {
+) -> Vec<(String, Box<crate::state::Link>)> {
     let Some(want) = desired.namespaces.get_mut(fabric) else {
         return Vec::new();
     };

@@ -101,10 +101,10 @@ impl<'a> Differ<'a> {
                 self.changes.push(Change::AddLink {
                     ns: a.ns.clone(),
                     name: a.name.clone(),
-                    link: dl.clone(),
+                    link: Link::clone(dl),
                     peer: Some(Box::new(PeerEnd {
                         at: b.clone(),
-                        link: bl.clone(),
+                        link: Link::clone(bl),
                     })),
                 });
             }
@@ -147,7 +147,7 @@ impl<'a> Differ<'a> {
                     self.changes.push(Change::AddLink {
                         ns: ns.to_string(),
                         name: name.clone(),
-                        link: dl.clone(),
+                        link: Link::clone(dl),
                         peer: None,
                     });
                 }
@@ -158,7 +158,7 @@ impl<'a> Differ<'a> {
         };
         // Undeclared links: plain ones first, so that a stacked link whose lower link
         // goes is not deleted twice.
-        let mut undeclared: Vec<(&String, &Link)> = lns
+        let mut undeclared: Vec<(&String, &Box<Link>)> = lns
             .links
             .iter()
             .filter(|(name, l)| !dns.links.contains_key(*name) && l.kind != LinkKind::Loopback)

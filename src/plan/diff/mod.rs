@@ -148,7 +148,7 @@ impl<'a> Differ<'a> {
         if self.deleted.contains(r) {
             return None;
         }
-        self.live_ns(&r.ns)?.links.get(&r.name)
+        self.live_ns(&r.ns)?.links.get(&r.name).map(Box::as_ref)
     }
 
     fn role(&self, ns: &str) -> NsRole {

@@ -83,7 +83,8 @@ fn everything_in_an_owned_namespace_is_the_labs() {
     let desired = small_lab(LAB).build();
     let mut live = as_live(&desired);
     let web1 = live.namespaces.get_mut("web1").unwrap();
-    web1.links.insert("ifb9".into(), link(LinkKind::Ifb));
+    web1.links
+        .insert("ifb9".into(), Box::new(link(LinkKind::Ifb)));
     web1.addresses.insert(
         AddressKey {
             ifname: "eth0".into(),
@@ -93,7 +94,7 @@ fn everything_in_an_owned_namespace_is_the_labs() {
     );
     web1.routes.insert(
         main_route("192.168.0.0/16"),
-        route(Some("10.1.1.1"), Some("eth0")),
+        Box::new(route(Some("10.1.1.1"), Some("eth0"))),
     );
     web1.rules.insert(rule_from(5, "1.2.3.0/24", 7));
     let changes = ok(&desired, &live);
@@ -297,8 +298,10 @@ fn routes_are_replaced_in_place_and_undeclared_ones_deleted() {
     let key = RouteKey::new(100, net("10.2.0.0/16"), 0);
     gw.routes.get_mut(&key).unwrap().gateway = Some(ip("10.100.1.3"));
     let stale = main_route("172.16.0.0/12");
-    gw.routes
-        .insert(stale.clone(), route(Some("10.100.1.2"), Some("eth1")));
+    gw.routes.insert(
+        stale.clone(),
+        Box::new(route(Some("10.100.1.2"), Some("eth1"))),
+    );
     let changes = ok(&desired, &live);
     assert_eq!(changes.len(), 2, "{changes:#?}");
     assert!(matches!(&changes[0], Change::DeleteRoute { key, .. } if *key == stale));
@@ -335,9 +338,9 @@ fn routes_sharing_a_key_are_one_group() {
             .build();
         let gw = s.namespaces.get_mut("hq-gw").unwrap();
         let mut k = main_route("198.51.100.0/24");
-        gw.routes.insert(k.clone(), route(None, Some(a)));
+        gw.routes.insert(k.clone(), Box::new(route(None, Some(a))));
         k.alt = 1;
-        gw.routes.insert(k, route(None, Some(b)));
+        gw.routes.insert(k, Box::new(route(None, Some(b))));
         s
     };
     let desired = two("eth1", "eth2");
@@ -534,9 +537,9 @@ fn stale_links_are_deleted_once() {
     // A leftover pair web1/eth9 <-> fabric/old, neither desired.
     live.namespaces.get_mut("web1").unwrap().links.insert(
         "eth9".into(),
-        link(LinkKind::Veth {
+        Box::new(link(LinkKind::Veth {
             peer: Some(lr("lab-fabric", "old")),
-        }),
+        })),
     );
     live.namespaces.get_mut("web1").unwrap().addresses.insert(
         AddressKey {
@@ -547,9 +550,9 @@ fn stale_links_are_deleted_once() {
     );
     live.namespaces.get_mut("lab-fabric").unwrap().links.insert(
         "old".into(),
-        link(LinkKind::Veth {
+        Box::new(link(LinkKind::Veth {
             peer: Some(lr("web1", "eth9")),
-        }),
+        })),
     );
     let changes = ok(&desired, &live);
     assert_eq!(changes.len(), 1, "{changes:#?}");

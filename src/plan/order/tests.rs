@@ -204,7 +204,7 @@ fn drift_and_mixed_changes_respect_every_dependency() {
     crate::plan::testkit::sim::remove_link(&mut live, "web1", "eth0").unwrap();
     live.namespaces.get_mut("hq-gw").unwrap().routes.insert(
         main_route("172.16.0.0/12"),
-        route(Some("10.1.1.5"), Some("eth0")),
+        Box::new(route(Some("10.1.1.5"), Some("eth0"))),
     );
     let p = plan(&desired, &live);
     assert!(p.stages.len() <= 4, "{} stages", p.stages.len());

@@ -105,7 +105,7 @@ impl LabBuilder {
         let fabric = self.fabric.clone();
         self.ns_mut(&fabric)
             .links
-            .insert(naming::bridge_name(name), link(LinkKind::Bridge));
+            .insert(naming::bridge_name(name), Box::new(link(LinkKind::Bridge)));
         self
     }
 
@@ -138,11 +138,15 @@ impl LabBuilder {
             peer: Some(LinkRef::new(node, ifname)),
         });
         fabric_end.master = Some(bridge);
-        self.ns_mut(&fabric).links.insert(port.clone(), fabric_end);
+        self.ns_mut(&fabric)
+            .links
+            .insert(port.clone(), Box::new(fabric_end));
         let node_end = link(LinkKind::Veth {
             peer: Some(LinkRef::new(&fabric, &port)),
         });
-        self.ns_mut(node).links.insert(ifname.to_string(), node_end);
+        self.ns_mut(node)
+            .links
+            .insert(ifname.to_string(), Box::new(node_end));
         for a in addrs {
             self = self.address(node, ifname, a);
         }
@@ -153,7 +157,7 @@ impl LabBuilder {
     pub fn standalone(mut self, node: &str, ifname: &str, kind: LinkKind) -> Self {
         self.ns_mut(node)
             .links
-            .insert(ifname.to_string(), link(kind));
+            .insert(ifname.to_string(), Box::new(link(kind)));
         self
     }
 
@@ -204,7 +208,9 @@ impl LabBuilder {
     ) -> Self {
         let mut key = main_route(dst);
         key.table = table;
-        self.ns_mut(node).routes.insert(key, route(gw, dev));
+        self.ns_mut(node)
+            .routes
+            .insert(key, Box::new(route(gw, dev)));
         self
     }
 

@@ -113,7 +113,7 @@ impl Kernel {
         l.up = up;
         l.settings.clear();
         l.ifindex = Some(ifindex);
-        n.links.insert(name.to_string(), l);
+        n.links.insert(name.to_string(), Box::new(l));
         Ok(())
     }
 
@@ -352,14 +352,14 @@ impl Kernel {
                 {
                     return Err(format!("route {key:?} appended before the one it follows"));
                 }
-                if n.routes.insert(key.clone(), r).is_some() {
+                if n.routes.insert(key.clone(), Box::new(r)).is_some() {
                     return Err(format!("route {key:?} exists in {ns}"));
                 }
             }
             (Change::ReplaceRoute { ns, key, to, .. }, _) => {
                 let n = ns_mut(&mut self.s, ns)?;
                 let r = Self::resolve(n, key.table, to)?;
-                if n.routes.insert(key.clone(), r).is_none() {
+                if n.routes.insert(key.clone(), Box::new(r)).is_none() {
                     return Err(format!("route {key:?} to replace is gone in {ns}"));
                 }
             }

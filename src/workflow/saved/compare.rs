@@ -164,7 +164,7 @@ fn namespace(lab: &str, name: &str, a: &Namespace, b: &Namespace, out: &mut Vec<
         |name, l| {
             let shown = Link {
                 mac: None,
-                ..l.clone()
+                ..Link::clone(l)
             };
             format!("link {name} ({})", display::link_attrs(&shown, true))
         },

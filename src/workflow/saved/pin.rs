@@ -113,9 +113,9 @@ pub struct WireNamespace {
     pub role: NsRole,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stray: bool,
-    pub links: BTreeMap<String, Link>,
+    pub links: BTreeMap<String, Box<Link>>,
     pub addresses: Vec<(AddressKey, Address)>,
-    pub routes: Vec<(RouteKey, Route)>,
+    pub routes: Vec<(RouteKey, Box<Route>)>,
     pub rules: Vec<Rule>,
     pub sysctls: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "crate::firewall::Firewall::is_empty")]

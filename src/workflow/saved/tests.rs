@@ -307,7 +307,7 @@ fn differences_name_each_object() {
         hq.rules.clear();
         hq.routes.insert(
             main_route("10.9.0.0/16"),
-            route(Some("10.1.1.9"), Some("eth0")),
+            Box::new(route(Some("10.1.1.9"), Some("eth0"))),
         );
     }
     now.namespaces.remove("web2");
