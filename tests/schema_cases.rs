@@ -13,6 +13,10 @@ use serde_json::Value;
 /// Invalid cases the schema accepts: their problem is beyond what JSON Schema says.
 const BEYOND_THE_SCHEMA: &[(&str, &str)] = &[
     (
+        "network_too_big",
+        "a range's nodes spread over a network's leaf bridges by their names",
+    ),
+    (
         "bad_checks",
         "checks name the lab's own nodes, and addresses inside its subnets",
     ),

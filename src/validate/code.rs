@@ -52,6 +52,7 @@ codes! {
     // Networks and interfaces
     BadNetworkName => "bad_network_name",
     OverlappingSubnets => "overlapping_subnets",
+    NetworkTooBig => "network_too_big",
     KindBlockMissing => "kind_block_missing",
     KindBlockMismatch => "kind_block_mismatch",
     NetworkOnStandalone => "network_on_standalone",

@@ -186,6 +186,7 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
             what: m.describe(),
         });
     names::check_fabric_names(cx, &nets, ports);
+    networks::check_bridge_ports(cx, &nets, &members.list);
     let gateways = infer::Gateways::new(&members.list);
 
     let mut nodes = BTreeMap::new();

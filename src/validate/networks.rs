@@ -140,3 +140,51 @@ pub(super) fn check_overlaps(cx: &mut Cx, nets: &[NetInfo]) {
         .with_help(help);
     }
 }
+
+/// The most ports a bridge may have besides its uplink: the kernel's 1023
+/// (`BR_MAX_PORTS`) less one.
+const LEAF_PORTS_MAX: usize = 1022;
+
+/// Refuses a network whose ports would give one of its tree's leaf bridges more ports
+/// than the kernel allows a bridge (`lower::tree`). The leaf of each port follows from
+/// its name, so this is known before anything is made: past about 16,000 ports, and
+/// earlier if the names crowd one leaf.
+pub(super) fn check_bridge_ports(cx: &mut Cx, nets: &[NetInfo], members: &[super::Member]) {
+    let mut ports: Vec<Vec<String>> = vec![Vec::new(); nets.len()];
+    for m in members.iter().filter(|m| m.is_veth()) {
+        if let Some(n) = m.network {
+            ports[n].push(crate::naming::fabric_port_name(&m.node.value, &m.ifname));
+        }
+    }
+    for (net, names) in nets.iter().zip(ports) {
+        if names.len() <= crate::lower::tree::TREE_ABOVE {
+            continue;
+        }
+        let mut per_leaf = [0usize; crate::lower::tree::LEAVES];
+        for name in &names {
+            per_leaf[crate::lower::tree::leaf_of(name)] += 1;
+        }
+        let (leaf, most) = per_leaf
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, n)| **n)
+            .map(|(k, n)| (k, *n))
+            .unwrap_or_default();
+        if most > LEAF_PORTS_MAX {
+            cx.report(
+                Code::NetworkTooBig,
+                format!(
+                    "network `{}` has {} interfaces on bridges, more than its bridges can hold: they \
+                     are spread over {} leaf bridges by their names, and leaf {leaf} would get \
+                     {most} and its uplink, past the kernel's {} ports per bridge",
+                    net.name,
+                    names.len(),
+                    crate::lower::tree::LEAVES,
+                    LEAF_PORTS_MAX + 1,
+                ),
+            )
+            .with_label(net.span, "this network")
+            .with_help("split it into several networks joined by a router");
+        }
+    }
+}
