@@ -186,7 +186,6 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
             what: m.describe(),
         });
     names::check_fabric_names(cx, &nets, ports);
-    networks::check_bridge_ports(cx, &nets, &members.list);
     let gateways = infer::Gateways::new(&members.list);
 
     let mut nodes = BTreeMap::new();
@@ -302,6 +301,7 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
         checks: Vec::new(),
         sites: None,
     };
+    networks::check_bridge_ports(cx, &nets, &lab);
     lab.sites = sites::check_sites(cx, topo, &mut lab, &nets);
     lab.checks = checks::check_checks(cx, topo, &lab);
     if let Some(objects) = objects {

@@ -149,19 +149,27 @@ const LEAF_PORTS_MAX: usize = 1022;
 /// than the kernel allows a bridge (`lower::tree`). The leaf of each port follows from
 /// its name, so this is known before anything is made: past about 16,000 ports, and
 /// earlier if the names crowd one leaf.
-pub(super) fn check_bridge_ports(cx: &mut Cx, nets: &[NetInfo], members: &[super::Member]) {
-    let mut ports: Vec<Vec<String>> = vec![Vec::new(); nets.len()];
-    for m in members.iter().filter(|m| m.is_veth()) {
-        if let Some(n) = m.network {
-            ports[n].push(crate::naming::fabric_port_name(&m.node.value, &m.ifname));
+pub(super) fn check_bridge_ports(cx: &mut Cx, nets: &[NetInfo], lab: &crate::lab::Lab) {
+    // Each network's fabric ports, as the lab names them.
+    let mut ports: HashMap<&str, Vec<&str>> = HashMap::new();
+    for iface in lab.nodes.values().flat_map(|n| n.interfaces.values()) {
+        if let crate::lab::IfaceKind::Veth {
+            network,
+            fabric_name,
+        } = &iface.kind
+        {
+            ports.entry(network).or_default().push(fabric_name);
         }
     }
-    for (net, names) in nets.iter().zip(ports) {
+    for net in nets {
+        let Some(names) = ports.get(net.name.as_str()) else {
+            continue;
+        };
         if names.len() <= crate::lower::tree::TREE_ABOVE {
             continue;
         }
         let mut per_leaf = [0usize; crate::lower::tree::LEAVES];
-        for name in &names {
+        for name in names {
             per_leaf[crate::lower::tree::leaf_of(name)] += 1;
         }
         let (leaf, most) = per_leaf
