@@ -285,21 +285,11 @@ impl Carver {
     }
 }
 
-/// The network name a link makes: its `network`, else its ends' nodes joined by `-`.
+/// The network name a link makes: its `network`, else its ends' nodes joined.
 fn link_name(link: &super::super::Link) -> String {
-    if let Some(n) = &link.network {
-        return n.value.clone();
-    }
-    let nodes: Vec<&str> = link
-        .ends
-        .iter()
-        .map(|e| {
-            e.value
-                .rsplit_once(':')
-                .map_or(e.value.as_str(), |(n, _)| n)
-        })
-        .collect();
-    nodes.join("-")
+    link.network
+        .as_ref()
+        .map_or_else(|| super::links::default_name(link), |n| n.value.clone())
 }
 
 /// The pool `name` as a `Carve`, or `None` with its problems reported.
