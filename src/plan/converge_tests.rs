@@ -336,7 +336,8 @@ fn mutate(live: &mut NetState, rng: &mut Rng) {
         }
         9 => {
             let n = ns_mut(live, &ns);
-            if let Some(k) = n.sysctls.keys().next().cloned() {
+            let first = n.sysctls.first_key_value().map(|(k, _)| k.clone());
+            if let Some(k) = first {
                 n.sysctls.insert(k, "0".into());
             }
         }

@@ -1,12 +1,11 @@
 //! Links (network interfaces): their kind with its own attributes, and the attributes
 //! every link has.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::state::kinds::{Macvlan, Vxlan};
 use crate::state::settings::DevSetting;
+use crate::state::small::SmallMap;
 
 /// A reference to a link in some namespace.
 #[derive(
@@ -187,8 +186,8 @@ pub struct Link {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mac: Option<MacAddr>,
     /// Settings of this device (`net.ipv4.conf.<dev>.*` and the like), by setting.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub settings: BTreeMap<DevSetting, String>,
+    #[serde(default, skip_serializing_if = "SmallMap::is_empty")]
+    pub settings: SmallMap<DevSetting, String>,
     /// Kernel ifindex. Live only; never compared.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ifindex: Option<u32>,
@@ -271,7 +270,7 @@ impl Link {
             up: true,
             master: None,
             mac: None,
-            settings: BTreeMap::new(),
+            settings: SmallMap::new(),
             ifindex: None,
             oper: None,
         }

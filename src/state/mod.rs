@@ -1,7 +1,8 @@
 //! `NetState`: the kernel-level objects of a lab, one type for both the desired state
 //! (lowered from a topology) and the live state (dumped from the kernel).
 //!
-//! Every collection is a `BTreeMap`/`BTreeSet`, so iteration order, plan output and
+//! Every collection is ordered (a `BTreeMap`, or a `SmallMap`/`SmallSet` where one
+//! namespace or link holds few entries), so iteration order, plan output and
 //! snapshots are deterministic. Fields that only the kernel knows (ifindex, MAC address
 //! when the lab sets none) are carried alongside but never compared as attributes.
 //!
@@ -14,8 +15,9 @@ mod link;
 mod object;
 mod route;
 pub mod settings;
+pub mod small;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +29,7 @@ pub use route::{
     RuleAction, UidRange, scope_name,
 };
 pub use settings::DevSetting;
+pub use small::{SmallMap, SmallSet};
 
 /// Prefix of the loopback alias (`IFLA_IFALIAS`) that marks a whole namespace as owned
 /// by a lab: `nshost:<lab>/<role>`.
@@ -109,14 +112,14 @@ pub struct Namespace {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stray: bool,
     /// Links by interface name, the loopback included.
-    pub links: BTreeMap<String, Box<Link>>,
-    pub addresses: BTreeMap<AddressKey, Address>,
-    pub routes: BTreeMap<RouteKey, Box<Route>>,
-    pub rules: BTreeSet<Rule>,
+    pub links: SmallMap<String, Box<Link>>,
+    pub addresses: SmallMap<AddressKey, Address>,
+    pub routes: SmallMap<RouteKey, Box<Route>>,
+    pub rules: SmallSet<Rule>,
     /// Namespace-wide sysctls (`net.ipv4.ip_forward`, `net.ipv4.conf.all.rp_filter`),
     /// by dotted key. Settings of one device live on its link. Live: only the keys that
     /// were asked for are read.
-    pub sysctls: BTreeMap<String, String>,
+    pub sysctls: SmallMap<String, String>,
     /// iptables, ip6tables and nftables rules and ipsets, in the kernel's canonical
     /// form (empty: none). Live: read only where the lab declares a firewall or the
     /// kernel shows netfilter tables or sets in the namespace.

@@ -153,8 +153,10 @@ pub fn revert_removed(
                     let value = fresh
                         .get(&setting.default_key())
                         .map(|v| settings::normalize(v));
-                    if let (Some(link), Some(v)) = (ns.links.get_mut(dev), value) {
-                        link.settings.entry(setting).or_insert(v);
+                    if let (Some(link), Some(v)) = (ns.links.get_mut(dev), value)
+                        && !link.settings.contains_key(&setting)
+                    {
+                        link.settings.insert(setting, v);
                     }
                 }
             }

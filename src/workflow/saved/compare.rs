@@ -2,13 +2,13 @@
 //! observation against a new one of the same names, in the words of a plan
 //! (`namespace web1: address 10.1.1.10/24 on eth0 was removed since the plan was made`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::Serialize;
 
 use crate::plan::display;
-use crate::state::{Link, Namespace};
+use crate::state::{Link, Namespace, SmallMap};
 use crate::workflow::saved::pin::{Pinned, Seen};
 
 /// One object that differs from what the plan was made against.
@@ -174,8 +174,8 @@ fn namespace(lab: &str, name: &str, a: &Namespace, b: &Namespace, out: &mut Vec<
     );
     // Settings of a link, as sysctls of its device, where the link is there still (one
     // that came or went is a difference of its own).
-    let sysctls = |ns: &Namespace| -> BTreeMap<String, String> {
-        let mut all: BTreeMap<String, String> = ns
+    let sysctls = |ns: &Namespace| -> SmallMap<String, String> {
+        let mut all: SmallMap<String, String> = ns
             .links
             .iter()
             .filter(|(dev, _)| a.links.contains_key(*dev) && b.links.contains_key(*dev))
@@ -235,7 +235,7 @@ fn namespace(lab: &str, name: &str, a: &Namespace, b: &Namespace, out: &mut Vec<
 }
 
 /// Keys compared as a map with nothing in it.
-fn set<K: Ord>(keys: impl Iterator<Item = K>) -> BTreeMap<K, ()> {
+fn set<K: Ord>(keys: impl Iterator<Item = K>) -> SmallMap<K, ()> {
     keys.map(|k| (k, ())).collect()
 }
 
@@ -285,8 +285,8 @@ fn link_change(a: &Link, b: &Link) -> Option<(String, String)> {
 /// Compares two maps key by key: what went, what came, what changed (`modified` says
 /// how, or `None` when it did not).
 fn keyed<K: Ord, V>(
-    a: &BTreeMap<K, V>,
-    b: &BTreeMap<K, V>,
+    a: &SmallMap<K, V>,
+    b: &SmallMap<K, V>,
     whole: impl Fn(&K, &V) -> String,
     name: impl Fn(&K) -> String,
     modified: impl Fn(&K, &V, &V) -> Option<(String, String)>,

@@ -20,7 +20,9 @@ use sha2::{Digest, Sha256};
 use crate::kernel::Stray;
 use crate::plan::Plan;
 use crate::state::settings::normalize;
-use crate::state::{Address, AddressKey, Link, Namespace, NetState, NsRole, Route, RouteKey, Rule};
+use crate::state::{
+    Address, AddressKey, Link, Namespace, NetState, NsRole, Route, RouteKey, Rule, SmallMap,
+};
 
 /// What was seen under one name of the namespace directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,11 +115,11 @@ pub struct WireNamespace {
     pub role: NsRole,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stray: bool,
-    pub links: BTreeMap<String, Box<Link>>,
+    pub links: SmallMap<String, Box<Link>>,
     pub addresses: Vec<(AddressKey, Address)>,
     pub routes: Vec<(RouteKey, Box<Route>)>,
     pub rules: Vec<Rule>,
-    pub sysctls: BTreeMap<String, String>,
+    pub sysctls: SmallMap<String, String>,
     #[serde(default, skip_serializing_if = "crate::firewall::Firewall::is_empty")]
     pub firewall: Box<crate::firewall::Firewall>,
 }
