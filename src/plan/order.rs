@@ -567,11 +567,13 @@ pub fn order(lab: &str, changes: Vec<Change>, desired: &NetState) -> Plan {
             }),
         }
     }
-    let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
-    let changes = order_of_changes
-        .into_iter()
-        .map(|c| slots[c].take().expect("each change once"))
-        .collect();
+    let mut changes = changes;
+    assert_eq!(
+        order_of_changes.len(),
+        changes.len(),
+        "bug: a change without operations"
+    );
+    super::permute(&mut changes, &mut new_index);
     Plan {
         lab: lab.to_string(),
         changes,

@@ -77,7 +77,19 @@ pub fn diff(lab: &str, desired: &NetState, live: &NetState) -> Result<Vec<Change
         d.contents(name, dns);
     }
     let mut changes = d.changes;
-    changes.sort_by(|a, b| (a.ns(), rank(a)).cmp(&(b.ns(), rank(b))));
+    changes.shrink_to_fit();
+    // Sorted stably by index and moved in place: sorting the changes themselves would
+    // take a buffer of half of them.
+    let mut order: Vec<usize> = (0..changes.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&changes[a], &changes[b]);
+        (a.ns(), rank(a)).cmp(&(b.ns(), rank(b)))
+    });
+    let mut target = vec![0; order.len()];
+    for (to, &from) in order.iter().enumerate() {
+        target[from] = to;
+    }
+    super::permute(&mut changes, &mut target);
     Ok(changes)
 }
 
