@@ -9,7 +9,6 @@ mod record;
 pub mod saved;
 mod settle;
 mod transaction;
-mod verify;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -4,6 +4,7 @@
 //! at the start (nmstate's checkpoint, without NetworkManager), so the kernel ends as it
 //! was, object for object.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use miette::LabeledSpan;
@@ -11,10 +12,10 @@ use serde::Serialize;
 
 use crate::kernel::{self, ApplyStats, ChangeError, KernelError, ObserveSpec};
 use crate::plan::{self, render};
-use crate::state::NetState;
+use crate::state::{LinkKind, NetState};
 use crate::workflow::errors::{ApplyFailure, Error, RollbackOutcome};
 use crate::workflow::record::{self, Managed};
-use crate::workflow::{Planned, ms, settle, verify};
+use crate::workflow::{Planned, ms, settle};
 
 /// How to apply.
 #[derive(Debug, Clone, Copy)]
@@ -98,14 +99,14 @@ pub fn apply_observed(
     let (stats, failure) = match outcome {
         Ok(stats) => {
             let t = Instant::now();
-            let rest = verify::verify(planned);
+            let rest = verify(planned);
             let links_not_up = match &rest {
-                Ok(v) if v.rest.is_none() && !destroying => {
-                    settle::wait(&lab, &planned.desired, v.waiting.clone())
+                Ok(None) if !destroying => {
+                    let pending = settle::waiting(&planned.desired, &planned.live);
+                    settle::wait(&lab, &planned.desired, pending)
                 }
                 _ => Vec::new(),
             };
-            let rest = rest.map(|v| v.rest);
             planned.timings.verify_ms = ms(t.elapsed());
             crate::trace::phase("verify", t);
             let rest = match rest {
@@ -221,6 +222,84 @@ fn remember(lab: &str, destroying: bool, desired: &NetState, previous: Option<&M
     } else if previous.is_none_or(|p| *p != Managed::of(desired)) {
         let _ = record::write(lab, &Managed::of(desired));
     }
+}
+
+/// Re-reads what the plan touched (and the fabric, which resolves veth peers) and
+/// returns what is still to do, as plan text, if anything.
+fn verify(planned: &mut Planned) -> Result<Option<String>, Error> {
+    // The state the plan was made against is stale now; free it before re-reading.
+    planned.live = NetState::default();
+    let fabric = planned.desired.fabric().map(str::to_string);
+    let mut touched = planned.plan.touched_namespaces();
+    touched.extend(fabric.clone());
+    // The touched namespaces are moved out of the desired state for the comparison and
+    // back after it (a copy would double the largest structure an apply holds).
+    let (namespaces, untouched): (BTreeMap<_, _>, BTreeMap<_, _>) =
+        std::mem::take(&mut planned.desired.namespaces)
+            .into_iter()
+            .partition(|(name, _)| touched.contains(name));
+    let mut desired = NetState { namespaces };
+    let mut aside = Vec::new();
+    let outcome = verify_against(planned, &fabric, &touched, &mut desired, &mut aside);
+    // The fabric ports left out of the comparison go back too.
+    if let Some(ns) = fabric.as_ref().and_then(|f| desired.namespaces.get_mut(f)) {
+        ns.links.extend(aside);
+    }
+    desired.namespaces.extend(untouched);
+    planned.desired = desired;
+    outcome
+}
+
+/// [`verify`] once the touched part of the desired state is `desired`.
+fn verify_against(
+    planned: &mut Planned,
+    fabric: &Option<String>,
+    touched: &BTreeSet<String>,
+    desired: &mut NetState,
+    aside: &mut Vec<(String, Box<crate::state::Link>)>,
+) -> Result<Option<String>, Error> {
+    let mut spec = ObserveSpec::for_desired(&planned.lab, desired);
+    spec.fabric = fabric.clone();
+    spec.only = Some(touched.clone());
+    let mut live = kernel::observe(&spec).map_err(Error::from_kernel)?.state;
+    if let Some(fabric) = &fabric {
+        *aside = narrow_fabric(fabric, touched, desired, &mut live);
+    }
+    let remaining = plan::diff(&planned.lab, desired, &live).map_err(Error::Conflicts)?;
+    let text = (!remaining.is_empty()).then(|| {
+        let rest = plan::order(&planned.lab, remaining, desired);
+        render::human(&rest, desired, &live)
+    });
+    planned.live = live;
+    Ok(text)
+}
+
+/// Leaves out of a verification the fabric ports of namespaces it did not re-read:
+/// their peers cannot be resolved without those namespaces, and the plan did not touch
+/// them.
+fn narrow_fabric(
+    fabric: &str,
+    touched: &BTreeSet<String>,
+    desired: &mut NetState,
+    live: &mut NetState,
+) -> Vec<(String, Box<crate::state::Link>)> {
+    let Some(want) = desired.namespaces.get_mut(fabric) else {
+        return Vec::new();
+    };
+    let untouched: BTreeSet<String> = want
+        .links
+        .iter()
+        .filter(|(_, l)| matches!(&l.kind, LinkKind::Veth { peer: Some(p) } if !touched.contains(&p.ns)))
+        .map(|(name, _)| name.clone())
+        .collect();
+    let aside = untouched
+        .iter()
+        .filter_map(|name| want.links.remove_entry(name))
+        .collect();
+    if let Some(have) = live.namespaces.get_mut(fabric) {
+        have.links.retain(|name, _| !untouched.contains(name));
+    }
+    aside
 }
 
 /// Puts the kernel back to `before` (the lab's namespaces as observed before the

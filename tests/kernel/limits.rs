@@ -52,34 +52,6 @@ fn lab_within_1024_files(hosts: usize) {
     assert_eq!(entries(), BTreeMap::new(), "destroy left nothing");
 }
 
-/// A lab past one verification slice (1024 namespaces) is verified in two, each with
-/// the fabric (which resolves its veths' peers): the apply converges and a plan after
-/// it finds nothing to do.
-#[test]
-fn a_lab_past_one_slice_is_verified_slice_by_slice() {
-    sandboxed(|| {
-        let lab = GenLab::new("wide", 1100);
-        let file = scratch("wide.yaml", &lab.to_yaml());
-        let mut cmd = wrapped_nshost("prlimit", &["--nofile=1024:1024", "--"]);
-        cmd.env("NSHOST_TRACE", "2").arg("apply").arg(&file);
-        let run = run_command("NSHOST_TRACE=2 nshost apply wide.yaml", cmd);
-        let err = run.stderr.clone();
-        assert!(run.ok().contains("Apply complete!"));
-        let slices: Vec<&str> = err
-            .lines()
-            .filter(|l| l.contains("verify: slice"))
-            .collect();
-        assert_eq!(slices.len(), 2, "{err}");
-        assert!(
-            slices[0].contains("slice 1 of 2 (1024 namespaces)"),
-            "{err}"
-        );
-        assert!(slices[1].contains("slice 2 of 2 (80 namespaces)"), "{err}");
-        assert_eq!(netns().len(), lab.node_names().len() + 1);
-        assert_converged(&file);
-    })
-}
-
 /// Issue: a lab held two descriptors open per namespace, so a 600-host apply failed
 /// under the usual limit of 1024 open files ("Too many open files"). Apply, plan and
 /// destroy of 600 hosts all work with the limit at 1024, soft and hard.
