@@ -186,17 +186,12 @@ pub fn build(
         })
     };
     if part == Part::Flood {
-        let Change::AddLink {
-            ns,
-            name,
-            link: Link {
-                kind: LinkKind::Vxlan(v),
-                ..
+        let (ns, name, v) = match change {
+            Change::AddLink { ns, name, link, .. } => match &link.kind {
+                LinkKind::Vxlan(v) => (ns, name, v),
+                _ => return Err(BuildError::NotNetlink(change.describe())),
             },
-            ..
-        } = change
-        else {
-            return Err(BuildError::NotNetlink(change.describe()));
+            _ => return Err(BuildError::NotNetlink(change.describe())),
         };
         let i = index(idx, ns, name)?;
         return Ok(v

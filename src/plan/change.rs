@@ -35,7 +35,7 @@ pub enum Change {
     AddLink {
         ns: String,
         name: String,
-        link: Link,
+        link: Box<Link>,
         #[serde(skip_serializing_if = "Option::is_none")]
         peer: Option<Box<PeerEnd>>,
     },
@@ -44,8 +44,8 @@ pub enum Change {
     UpdateLink {
         ns: String,
         name: String,
-        from: Link,
-        to: Link,
+        from: Box<Link>,
+        to: Box<Link>,
     },
     /// Delete a link. Deleting one end of a veth pair deletes both, and deleting a link
     /// deletes the links stacked on it; a pair is deleted by one change, on the end whose
@@ -53,7 +53,7 @@ pub enum Change {
     DeleteLink {
         ns: String,
         name: String,
-        link: Link,
+        link: Box<Link>,
     },
     AddAddress {
         ns: String,
@@ -68,27 +68,27 @@ pub enum Change {
     AddRoute {
         ns: String,
         key: RouteKey,
-        route: Route,
+        route: Box<Route>,
     },
     /// Replace a route's gateway, device or protocol in place (`NLM_F_REPLACE`).
     ReplaceRoute {
         ns: String,
         key: RouteKey,
-        from: Route,
-        to: Route,
+        from: Box<Route>,
+        to: Box<Route>,
     },
     DeleteRoute {
         ns: String,
         key: RouteKey,
-        route: Route,
+        route: Box<Route>,
     },
     AddRule {
         ns: String,
-        rule: Rule,
+        rule: Box<Rule>,
     },
     DeleteRule {
         ns: String,
-        rule: Rule,
+        rule: Box<Rule>,
     },
     /// Set a namespace-wide sysctl (`from` is its value now, if it was read).
     SetSysctl {
@@ -240,7 +240,7 @@ impl Change {
             },
             Change::AddRule { rule, .. } | Change::DeleteRule { rule, .. } => ObjectId::Rule {
                 ns,
-                rule: rule.clone(),
+                rule: Rule::clone(rule),
             },
             Change::SetSysctl { key, .. } => ObjectId::Sysctl {
                 ns,

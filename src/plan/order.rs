@@ -96,14 +96,7 @@ pub fn ops_of(c: &Change, created: &HashSet<&str>) -> Vec<(Part, Executor)> {
             (Part::Main, Executor::Netlink(ns)),
             (Part::PeerUp, Executor::Netlink(p.at.ns.clone())),
         ],
-        Change::AddLink {
-            link:
-                crate::state::Link {
-                    kind: LinkKind::Vxlan(v),
-                    ..
-                },
-            ..
-        } => {
+        Change::AddLink { link, .. } if let LinkKind::Vxlan(v) = &link.kind => {
             let main = if v.underlay {
                 Executor::Underlay(ns.clone())
             } else {

@@ -95,7 +95,7 @@ fn routes_round_trip() {
         let change = Change::AddRoute {
             ns: "ns".into(),
             key: key.clone(),
-            route: r.clone(),
+            route: Box::new(r.clone()),
         };
         let raw = &encode(&change, Part::Main, &mut idx)[0];
         assert_eq!(
@@ -148,7 +148,7 @@ fn route_attributes_round_trip() {
         let change = Change::AddRoute {
             ns: "ns".into(),
             key: key.clone(),
-            route: r.clone(),
+            route: Box::new(r.clone()),
         };
         let raw = &encode(&change, Part::Main, &mut idx)[0];
         assert_eq!(
@@ -170,7 +170,7 @@ fn kernel_made_routes_are_left_out_but_other_kernel_routes_are_kept() {
         let change = Change::AddRoute {
             ns: "ns".into(),
             key: RouteKey::new(table, net(dst), 0),
-            route: r,
+            route: Box::new(r),
         };
         let raw = encode(&change, Part::Main, &mut idx).remove(0);
         decode_route(&raw, &by_index, &prefixes).is_some()
@@ -242,7 +242,7 @@ fn rules_round_trip() {
     ] {
         let change = Change::AddRule {
             ns: "ns".into(),
-            rule: rule.clone(),
+            rule: Box::new(rule.clone()),
         };
         let raw = &encode(&change, Part::Main, &mut idx)[0];
         assert_eq!(decode_rule(raw), Some(rule));
@@ -270,7 +270,7 @@ fn stacked_kinds_round_trip() {
         let change = Change::AddLink {
             ns: "ns".into(),
             name: name.into(),
-            link: link(kind.clone()),
+            link: Box::new(link(kind.clone())),
             peer: None,
         };
         let raw = &encode(&change, Part::Main, &mut idx)[0];
@@ -322,7 +322,7 @@ fn an_underlay_vxlan_is_placed_by_its_request_and_floods_from_inside() {
     let change = Change::AddLink {
         ns: "fab".into(),
         name: "vx-lan".into(),
-        link: vx.clone(),
+        link: Box::new(vx.clone()),
         peer: None,
     };
     let made = build(&change, Part::Main, &mut idx, &HashSet::new()).unwrap();
@@ -355,8 +355,8 @@ fn an_underlay_vxlan_is_placed_by_its_request_and_floods_from_inside() {
     let update = Change::UpdateLink {
         ns: "fab".into(),
         name: "vx-lan".into(),
-        from: vx,
-        to,
+        from: Box::new(vx),
+        to: Box::new(to),
     };
     let reqs = build(&update, Part::Main, &mut idx, &HashSet::new()).unwrap();
     let kinds: Vec<&str> = reqs

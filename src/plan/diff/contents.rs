@@ -157,13 +157,13 @@ impl<'a> Differ<'a> {
         for rule in dns.rules.difference(&lns.rules) {
             out.push(Change::AddRule {
                 ns: name(),
-                rule: rule.clone(),
+                rule: Box::new(rule.clone()),
             });
         }
         for rule in lns.rules.difference(&dns.rules) {
             out.push(Change::DeleteRule {
                 ns: name(),
-                rule: rule.clone(),
+                rule: Box::new(rule.clone()),
             });
         }
 
@@ -222,20 +222,20 @@ impl<'a> Differ<'a> {
                             out.push(Change::ReplaceRoute {
                                 ns: name(),
                                 key: (*key).clone(),
-                                from: (*h).clone(),
-                                to: (*w).clone(),
+                                from: Box::new((*h).clone()),
+                                to: Box::new((*w).clone()),
                             });
                         }
                     }
                     (Some((key, w)), None) => out.push(Change::AddRoute {
                         ns: name(),
                         key: (*key).clone(),
-                        route: (*w).clone(),
+                        route: Box::new((*w).clone()),
                     }),
                     (None, Some((key, h))) => out.push(Change::DeleteRoute {
                         ns: name(),
                         key: (*key).clone(),
-                        route: (*h).clone(),
+                        route: Box::new((*h).clone()),
                     }),
                     (None, None) => {}
                 }
@@ -253,14 +253,14 @@ impl<'a> Differ<'a> {
                 out.push(Change::DeleteRoute {
                     ns: name(),
                     key: (*key).clone(),
-                    route: (*h).clone(),
+                    route: Box::new((*h).clone()),
                 });
             }
             for (key, w) in &want[kept..] {
                 out.push(Change::AddRoute {
                     ns: name(),
                     key: (*key).clone(),
-                    route: (*w).clone(),
+                    route: Box::new((*w).clone()),
                 });
             }
         }

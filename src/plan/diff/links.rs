@@ -45,7 +45,7 @@ impl<'a> Differ<'a> {
         self.changes.push(Change::DeleteLink {
             ns: r.ns.clone(),
             name: r.name.clone(),
-            link: link.clone(),
+            link: Box::new(link.clone()),
         });
     }
 
@@ -101,7 +101,7 @@ impl<'a> Differ<'a> {
                 self.changes.push(Change::AddLink {
                     ns: a.ns.clone(),
                     name: a.name.clone(),
-                    link: Link::clone(dl),
+                    link: Box::new(Link::clone(dl)),
                     peer: Some(Box::new(PeerEnd {
                         at: b.clone(),
                         link: Link::clone(bl),
@@ -147,7 +147,7 @@ impl<'a> Differ<'a> {
                     self.changes.push(Change::AddLink {
                         ns: ns.to_string(),
                         name: name.clone(),
-                        link: Link::clone(dl),
+                        link: Box::new(Link::clone(dl)),
                         peer: None,
                     });
                 }
@@ -182,8 +182,8 @@ impl<'a> Differ<'a> {
             self.changes.push(Change::UpdateLink {
                 ns: r.ns.clone(),
                 name: r.name.clone(),
-                from: live.clone(),
-                to: want.clone(),
+                from: Box::new(live.clone()),
+                to: Box::new(want.clone()),
             });
         }
     }

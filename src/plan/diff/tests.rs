@@ -374,7 +374,7 @@ fn rules_and_settings() {
         [
             Change::DeleteRule {
                 ns: "hq-gw".into(),
-                rule: rule_from(300, "10.8.0.0/16", 300)
+                rule: Box::new(rule_from(300, "10.8.0.0/16", 300))
             },
             Change::SetSysctl {
                 ns: "hq-gw".into(),
@@ -384,7 +384,7 @@ fn rules_and_settings() {
             },
             Change::AddRule {
                 ns: "hq-gw".into(),
-                rule: rule_from(200, "10.9.0.0/16", 200)
+                rule: Box::new(rule_from(200, "10.9.0.0/16", 200))
             },
         ]
     );
@@ -705,7 +705,7 @@ fn a_rule_changed_is_deleted_and_added() {
     let changes = ok(&desired, &live);
     assert!(
         matches!(&changes[..], [Change::DeleteRule { rule: d, .. }, Change::AddRule { rule: a, .. }]
-        if a.goto == Some(200) && *d == rule),
+        if a.goto == Some(200) && *d == Box::new(rule)),
         "{changes:?}"
     );
 }

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use ipnet::IpNet;
 
 use crate::plan::{Change, Executor, Part, Plan, Step};
-use crate::state::{LinkKind, LinkRef, Namespace, NetState, NsRole, Route};
+use crate::state::{LinkKind, LinkRef, Namespace, NetState, NsRole, Route, Rule};
 
 type R<T = ()> = Result<T, String>;
 
@@ -370,7 +370,7 @@ impl Kernel {
                     .ok_or_else(|| format!("no route {key:?} in {ns}"))?;
             }
             (Change::AddRule { ns, rule }, _) => {
-                if !ns_mut(&mut self.s, ns)?.rules.insert(rule.clone()) {
+                if !ns_mut(&mut self.s, ns)?.rules.insert(Rule::clone(rule)) {
                     return Err(format!("rule {rule:?} exists in {ns}"));
                 }
             }
