@@ -194,6 +194,9 @@ fn plan(
             what: "reading and changing network namespaces (CAP_SYS_ADMIN)".into(),
         });
     }
+    // What the file and the lab took is freed by now; give it back before the threads
+    // that read the kernel allocate in arenas of their own.
+    crate::process::trim_heap();
     let spec = observe_spec(lab, &desired, managed);
     let t = Instant::now();
     let observed = kernel::observe(&spec).map_err(Error::from_kernel)?;

@@ -229,6 +229,7 @@ fn remember(lab: &str, destroying: bool, desired: &NetState, previous: Option<&M
 fn verify(planned: &mut Planned) -> Result<Option<String>, Error> {
     // The state the plan was made against is stale now; free it before re-reading.
     planned.live = NetState::default();
+    crate::process::trim_heap();
     let fabric = planned.desired.fabric().map(str::to_string);
     let mut touched = planned.plan.touched_namespaces();
     touched.extend(fabric.clone());
