@@ -29,7 +29,9 @@ use crate::kernel::netns::{self, Entry, Opened};
 use crate::kernel::{KernelError, RouteSocket};
 use crate::netlink::parse;
 use crate::state::settings::DevSetting;
-use crate::state::{LinkKind, LinkRef, Namespace, NetState, parse_namespace_alias};
+use crate::state::{
+    LinkKind, LinkRef, Namespace, NetState, SmallMap, SmallSet, parse_namespace_alias,
+};
 
 /// What to observe.
 #[derive(Debug, Clone, Default)]
@@ -38,9 +40,11 @@ pub struct ObserveSpec {
     /// The lab's fabric namespace, for resolving veth peers.
     pub fabric: Option<String>,
     /// Namespace-wide sysctl keys to read, per namespace.
-    pub sysctls: BTreeMap<String, BTreeSet<String>>,
+    /// (The sets of one namespace are small ones: a lab of 10,000 hosts names a
+    /// setting or two in each, and B-tree nodes for them were megabytes.)
+    pub sysctls: BTreeMap<String, SmallSet<String>>,
     /// Settings to read, per namespace and link.
-    pub settings: BTreeMap<String, BTreeMap<String, BTreeSet<DevSetting>>>,
+    pub settings: BTreeMap<String, SmallMap<String, SmallSet<DevSetting>>>,
     /// Only these namespaces (verification after an apply re-reads what it touched);
     /// `None` for all.
     pub only: Option<BTreeSet<String>>,
@@ -80,13 +84,14 @@ impl ObserveSpec {
             if !ns.firewall.is_empty() {
                 spec.firewalls.insert(name.clone());
             }
-            for (ifname, link) in &ns.links {
-                if !link.settings.is_empty() {
-                    spec.settings
-                        .entry(name.clone())
-                        .or_default()
-                        .insert(ifname.clone(), link.settings.keys().cloned().collect());
-                }
+            let settings: SmallMap<String, SmallSet<DevSetting>> = ns
+                .links
+                .iter()
+                .filter(|(_, link)| !link.settings.is_empty())
+                .map(|(ifname, link)| (ifname.clone(), link.settings.keys().cloned().collect()))
+                .collect();
+            if !settings.is_empty() {
+                spec.settings.insert(name.clone(), settings);
             }
         }
         spec

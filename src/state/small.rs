@@ -115,6 +115,31 @@ impl<K: Ord, V> SmallMap<K, V> {
         }
     }
 
+    /// The value at `key`, made by `make` first if there is none (`BTreeMap`'s
+    /// `entry(key).or_insert_with(make)`).
+    pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
+        if let Repr::Few(v) = &mut self.0
+            && v.len() >= FEW
+            && Self::find(v, &key).is_err()
+        {
+            self.0 = Repr::Many(std::mem::take(v).into_iter().collect());
+        }
+        match &mut self.0 {
+            Repr::Few(v) => {
+                let i = match Self::find(v, &key) {
+                    Ok(i) => i,
+                    Err(i) => {
+                        v.reserve_exact(1);
+                        v.insert(i, (key, make()));
+                        i
+                    }
+                };
+                &mut v[i].1
+            }
+            Repr::Many(m) => m.entry(key).or_insert_with(make),
+        }
+    }
+
     pub fn remove<Q>(&mut self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,

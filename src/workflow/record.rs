@@ -72,8 +72,7 @@ impl Managed {
                         spec.settings
                             .entry(ns.clone())
                             .or_default()
-                            .entry(dev.to_string())
-                            .or_default()
+                            .get_or_insert_with(dev.to_string(), Default::default)
                             .insert(setting);
                     }
                 }

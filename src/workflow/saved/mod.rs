@@ -56,8 +56,8 @@ pub use pin::{Pinned, Seen};
 
 use crate::kernel::{self, ObserveSpec};
 use crate::plan::{Change, Plan, Stage};
-use crate::state::NetState;
 use crate::state::settings::DevSetting;
+use crate::state::{NetState, SmallMap, SmallSet};
 use crate::topology::SourceFile;
 use crate::workflow::record::{self, Managed};
 use crate::workflow::saved::pin::{WireNamespace, WireSeen};
@@ -100,8 +100,8 @@ struct SavedSchedule {
 #[derive(Debug, Serialize, Deserialize)]
 struct SavedScope {
     fabric: Option<String>,
-    sysctls: BTreeMap<String, BTreeSet<String>>,
-    settings: BTreeMap<String, BTreeMap<String, BTreeSet<DevSetting>>>,
+    sysctls: BTreeMap<String, SmallSet<String>>,
+    settings: BTreeMap<String, SmallMap<String, SmallSet<DevSetting>>>,
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     firewalls: BTreeSet<String>,
 }
