@@ -135,10 +135,11 @@ enum Node {
     Barrier,
 }
 
-/// (level, executor) pairs: the highest, and the highest on another executor.
-type Reach = [Option<(u32, usize)>; 2];
+/// (level, executor) pairs: the highest, and the highest on another executor. Both
+/// are `u32`: one is kept per node of the graph, hundreds of thousands in a big lab.
+type Reach = [Option<(u32, u32)>; 2];
 
-fn top_two(entries: &[(u32, usize)]) -> Reach {
+fn top_two(entries: &[(u32, u32)]) -> Reach {
     let Some(&best) = entries.iter().max() else {
         return [None, None];
     };
@@ -147,7 +148,7 @@ fn top_two(entries: &[(u32, usize)]) -> Reach {
 }
 
 /// The level of an operation on executor `ex` reached by `r`.
-fn level_from(r: &Reach, ex: usize) -> u32 {
+fn level_from(r: &Reach, ex: u32) -> u32 {
     match *r {
         [None, _] => 0,
         [Some((m1, c1)), second] if c1 == ex => m1.max(second.map_or(0, |(m2, _)| m2 + 1)),
@@ -452,11 +453,11 @@ pub fn order(lab: &str, changes: Vec<Change>, desired: &NetState) -> Plan {
     for v in topo {
         match graph[v] {
             Node::Op(i) => {
-                let ex = ops.executor[i];
+                let ex = ops.executor[i] as u32;
                 let mut l = 0;
                 for p in graph.neighbors_directed(v, Incoming) {
                     let r: Reach = match graph[p] {
-                        Node::Op(j) => [Some((level[j], ops.executor[j])), None],
+                        Node::Op(j) => [Some((level[j], ops.executor[j] as u32)), None],
                         Node::Barrier => reach[p.index()],
                     };
                     l = l.max(level_from(&r, ex));
