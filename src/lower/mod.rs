@@ -155,9 +155,9 @@ pub fn lower(lab: &Lab) -> NetState {
         // router sends no neighbour solicitation on the link, so IPv6 through it would
         // not work right after the apply. Written by the thread creating the namespace,
         // before any link; a node without IPv6 is spared the `/proc/sys` write.
-        if ns.addresses.keys().any(|k| k.addr.addr().is_ipv6()) && !ns.sysctls.contains_key(NO_DAD)
-        {
-            ns.sysctls.insert(NO_DAD.to_string(), "0".to_string());
+        if ns.addresses.keys().any(|k| k.addr.addr().is_ipv6()) {
+            ns.sysctls
+                .get_or_insert_with(NO_DAD.to_string(), || "0".to_string());
         }
         state.namespaces.insert(node.ns.clone(), ns);
     }

@@ -152,10 +152,8 @@ pub fn revert_removed(
                     let value = fresh
                         .get(&setting.default_key())
                         .map(|v| settings::normalize(v));
-                    if let (Some(link), Some(v)) = (ns.links.get_mut(dev), value)
-                        && !link.settings.contains_key(&setting)
-                    {
-                        link.settings.insert(setting, v);
+                    if let (Some(link), Some(v)) = (ns.links.get_mut(dev), value) {
+                        link.settings.get_or_insert_with(setting, || v);
                     }
                 }
             }
