@@ -13,6 +13,7 @@
 //! located errors before any namespace exists (see [`xt::parse`], [`ipset::parse`]).
 
 pub mod diff;
+pub mod files;
 pub mod ipset;
 pub mod nft;
 pub mod xt;

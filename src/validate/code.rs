@@ -128,6 +128,7 @@ codes! {
     // Firewalls
     BadFirewall => "bad_firewall",
     UnknownIpset => "unknown_ipset",
+    FirewallReadsFile => "firewall_reads_file",
     // Checks
     CheckTcpAndUdp => "check_tcp_and_udp",
     CheckExpectForPort => "check_expect_for_port",

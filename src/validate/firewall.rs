@@ -1,7 +1,7 @@
 //! Firewalls: each text parsed enough to report located errors before the kernel sees
 //! it (a line that is no iptables-save line, a table never COMMITted, a rule in an
 //! undeclared chain, an ipset a rule names that `ipsets` does not create, nft text
-//! touching iptables-nft's tables). What only the kernel's loaders can judge (a bad
+//! touching iptables-nft's tables, a directive that reads a file). What only the kernel's loaders can judge (a bad
 //! option) is reported at plan time, from loading the text into a scratch namespace.
 
 use std::collections::BTreeMap;
@@ -10,7 +10,7 @@ use miette::SourceSpan;
 
 use super::interfaces::Node;
 use super::{Code, Cx};
-use crate::firewall::{FirewallText, Part, TextError, ipset, line_span, nft, xt};
+use crate::firewall::{FirewallText, Part, TextError, files, ipset, line_span, nft, xt};
 use crate::topology::{FirewallSpec, Spanned};
 
 /// A node's checked firewall texts and their places (none: no firewall).
@@ -72,6 +72,9 @@ pub(super) fn check_firewall(
         };
         for e in &errors {
             report(cx, Code::BadFirewall, node, part, span, e);
+        }
+        for e in &files::file_reads(part, &given.value) {
+            report(cx, Code::FirewallReadsFile, node, part, span, e);
         }
         *out = Some(given.value.clone());
     }
@@ -135,6 +138,45 @@ hosts:
             .map(|p| {
                 let l = &p.labels[0];
                 let at = &LAB[l.offset()..l.offset() + l.len()];
+                format!("{}: {}\n    at `{at}`", p.code, p.message)
+            })
+            .collect();
+        insta::assert_snapshot!(shown.join("\n"));
+    }
+
+    /// A text that would make its loader read a file of the machine is refused at the
+    /// directive's line (nft's `include` anywhere, xt_bpf's pinned object, ipset's
+    /// `-file`), before `plan` loads it as root.
+    #[test]
+    fn file_directives_are_refused_at_their_lines() {
+        let lab = "\
+name: fw
+routers:
+  r1:
+    interfaces:
+      eth0: {addresses: [10.1.1.1/24]}
+    firewall:
+      nftables: |
+        table inet t {
+          include \"/etc/shadow\"
+        }
+        INCLUDE \"/etc/shadow\"
+      iptables: |
+        *filter
+        -A INPUT -m bpf --object-pinned /etc/shadow -j ACCEPT
+        COMMIT
+      ipsets: |
+        create s hash:ip -file /etc/shadow
+";
+        let src = SourceFile::from_text("fw.yaml", lab);
+        let topo = parse(&src).unwrap();
+        let err = validate(&src, &topo).unwrap_err();
+        let shown: Vec<String> = err
+            .problems
+            .iter()
+            .map(|p| {
+                let l = &p.labels[0];
+                let at = &lab[l.offset()..l.offset() + l.len()];
                 format!("{}: {}\n    at `{at}`", p.code, p.message)
             })
             .collect();
