@@ -413,24 +413,16 @@ fn look(spec: &ObserveSpec, entry: &Entry, fabrics: &Fabrics) -> Result<Seen, Ke
     setns(&fd, CloneFlags::CLONE_NEWNET).map_err(|e| err("setns")(e.into()))?;
     drop(fd);
     let mut sock = RouteSocket::open().map_err(err("netlink socket"))?;
-    // A dump the kernel marks inconsistent (changed while read) is read again.
-    let mut tries = 0;
-    loop {
-        match dump_namespace(spec, name, &mut sock, fabrics) {
-            Err(KernelError::Dump { cause, .. })
-                if cause.kind() == io::ErrorKind::Interrupted && tries < 3 =>
-            {
-                tries += 1;
+    // A dump the kernel marks inconsistent (changed while read) is read again by
+    // `Socket::dump` itself.
+    match dump_namespace(spec, name, &mut sock, fabrics)? {
+        Err(owner) => Ok(Seen::Foreign(name.clone(), owner)),
+        Ok(mut d) => {
+            if !spec.links_only && !spec.firewalls.contains(name) {
+                d.netfilter =
+                    crate::kernel::netfilter::in_use_here().map_err(err("netfilter dump"))?;
             }
-            Ok(Err(owner)) => return Ok(Seen::Foreign(name.clone(), owner)),
-            Ok(Ok(mut d)) => {
-                if !spec.links_only && !spec.firewalls.contains(name) {
-                    d.netfilter =
-                        crate::kernel::netfilter::in_use_here().map_err(err("netfilter dump"))?;
-                }
-                return Ok(Seen::Namespace(name.clone(), Box::new(d)));
-            }
-            Err(e) => return Err(e),
+            Ok(Seen::Namespace(name.clone(), Box::new(d)))
         }
     }
 }

@@ -238,12 +238,24 @@ impl<F: Family> Socket<F> {
     }
 
     /// Dumps: sends a `NLM_F_DUMP` request and calls `f` with each reply message (whole
-    /// netlink message bytes) until `NLMSG_DONE`. A dump the kernel marks inconsistent
-    /// (the objects changed while it ran) ends in an `Interrupted` error: start over.
+    /// netlink message bytes), once the dump is whole. A dump the kernel marks
+    /// inconsistent (`NLM_F_DUMP_INTR`: the objects changed while it ran, as when another
+    /// lab is being applied) is started over, up to [`DUMP_TRIES`] times in all, then
+    /// ends in an `Interrupted` error; `f` only ever sees one consistent dump.
     pub fn dump(&mut self, msg: F::Message, mut f: impl FnMut(&[u8])) -> io::Result<()> {
-        let (buf, seq) = self.encode(msg, NLM_F_DUMP);
-        self.sock.send(&buf, 0)?;
-        let mut interrupted = false;
+        let (mut buf, _) = self.encode(msg, NLM_F_DUMP);
+        let replies = until_consistent(DUMP_TRIES, || self.dump_once(&mut buf))?;
+        for_each_message(&replies, |_, _, _, raw| f(raw));
+        Ok(())
+    }
+
+    /// One run of the dump request `buf` (its sequence number renewed): the reply
+    /// messages, and whether the kernel marked any of them interrupted.
+    fn dump_once(&mut self, buf: &mut [u8]) -> io::Result<DumpRun> {
+        let seq = self.next_seq();
+        buf[8..12].copy_from_slice(&seq.to_ne_bytes());
+        self.sock.send(buf, 0)?;
+        let mut run = DumpRun::default();
         loop {
             let mut done = false;
             let mut failure = None;
@@ -252,7 +264,7 @@ impl<F: Family> Socket<F> {
                     if mseq != seq || done {
                         return;
                     }
-                    interrupted |= flags & NLM_F_DUMP_INTR != 0;
+                    run.interrupted |= flags & NLM_F_DUMP_INTR != 0;
                     match ty {
                         NLMSG_DONE => done = true,
                         NLMSG_ERROR => {
@@ -263,7 +275,12 @@ impl<F: Family> Socket<F> {
                             }
                             done = true;
                         }
-                        _ => f(raw),
+                        _ => {
+                            run.messages.extend_from_slice(raw);
+                            // Aligned as in a datagram, for `for_each_message`.
+                            run.messages
+                                .resize(run.messages.len().next_multiple_of(4), 0);
+                        }
                     }
                 })
             })?;
@@ -271,17 +288,39 @@ impl<F: Family> Socket<F> {
                 return Err(e.to_io());
             }
             if done {
-                return if interrupted {
-                    Err(io::Error::new(
-                        io::ErrorKind::Interrupted,
-                        "dump interrupted by a concurrent change",
-                    ))
-                } else {
-                    Ok(())
-                };
+                return Ok(run);
             }
         }
     }
+}
+
+/// Most runs of a dump the kernel keeps marking interrupted before giving up.
+pub const DUMP_TRIES: usize = 10;
+
+/// The reply messages of one run of a dump, back to back, and whether it was
+/// interrupted.
+#[derive(Debug, Default)]
+struct DumpRun {
+    messages: Vec<u8>,
+    interrupted: bool,
+}
+
+/// Runs a dump until a run is not interrupted, at most `tries` times: its messages, an
+/// I/O error at once, or `Interrupted` after `tries` interrupted runs.
+fn until_consistent(
+    tries: usize,
+    mut run: impl FnMut() -> io::Result<DumpRun>,
+) -> io::Result<Vec<u8>> {
+    for _ in 0..tries {
+        let r = run()?;
+        if !r.interrupted {
+            return Ok(r.messages);
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::Interrupted,
+        format!("dump interrupted by a concurrent change {tries} times in a row"),
+    ))
 }
 
 /// Decodes a whole netlink message of family `F` (for the rare replies nshost reads
@@ -302,6 +341,47 @@ mod tests {
     use crate::netlink::Route;
     use netlink_packet_route::RouteNetlinkMessage;
     use netlink_packet_route::link::LinkMessage;
+
+    /// A fake reply source: `interrupted` interrupted runs, then a whole one.
+    fn runs(interrupted: usize) -> impl FnMut() -> io::Result<DumpRun> {
+        let mut n = 0;
+        move || {
+            n += 1;
+            Ok(DumpRun {
+                messages: vec![n as u8],
+                interrupted: n <= interrupted,
+            })
+        }
+    }
+
+    #[test]
+    fn an_interrupted_dump_is_run_again_until_whole_then_given_up() {
+        // Three interrupted runs: the fourth, whole, is the answer.
+        assert_eq!(until_consistent(DUMP_TRIES, runs(3)).unwrap(), [4]);
+        assert_eq!(until_consistent(DUMP_TRIES, runs(0)).unwrap(), [1]);
+        assert_eq!(
+            until_consistent(DUMP_TRIES, runs(DUMP_TRIES - 1)).unwrap(),
+            [DUMP_TRIES as u8]
+        );
+        // Interrupted every time: the typed error after DUMP_TRIES runs, no more.
+        let mut calls = 0;
+        let mut always = runs(usize::MAX);
+        let e = until_consistent(DUMP_TRIES, || {
+            calls += 1;
+            always()
+        })
+        .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Interrupted);
+        assert_eq!(calls, DUMP_TRIES);
+        // A failure is not retried.
+        let mut calls = 0;
+        let e = until_consistent(DUMP_TRIES, || {
+            calls += 1;
+            Err(io::Error::from_raw_os_error(libc::EPERM))
+        })
+        .unwrap_err();
+        assert_eq!((e.raw_os_error(), calls), (Some(libc::EPERM), 1));
+    }
 
     #[test]
     fn batch_messages_are_aligned_and_counted() {

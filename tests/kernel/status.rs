@@ -357,3 +357,86 @@ fn exec_names_ambiguous_and_unknown_nodes() {
     assert_eq!(fabric.code, 1);
     assert!(fabric.stderr.contains("nshost::no_such_node"));
 }
+
+/// A dump the kernel marks interrupted (`NLM_F_DUMP_INTR`, as during another lab's apply)
+/// is run again by `Socket::dump` and only a whole one is seen: 200 dumps of 1000
+/// addresses while another process adds and removes addresses in the same namespace, no
+/// error and never a partial answer.
+#[test]
+fn dumps_during_churn_are_whole() {
+    sandboxed(|| {
+        use netlink_packet_route::RouteNetlinkMessage;
+        use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+        use nshost::netlink::{Route, Socket, parse};
+        use std::net::IpAddr;
+        use std::process::Command;
+
+        ip(&["link", "add", "d0", "type", "dummy"]);
+        ip(&["link", "add", "d1", "type", "dummy"]);
+        let fixed: String = (0..1000)
+            .map(|i| format!("addr add 10.8.{}.{}/32 dev d0\n", i / 250, i % 250 + 1))
+            .collect();
+        let mut batch = Command::new("ip")
+            .args(["-batch", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        batch
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(fixed.as_bytes())
+            .unwrap();
+        assert!(batch.wait().unwrap().success());
+        // The churn: addresses of d1 added and removed as fast as `ip` goes.
+        let mut churn = Command::new("ip")
+            .args(["-force", "-batch", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut input = churn.stdin.take().unwrap();
+        let feeder = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut n = 0u32;
+            while Instant::now() < deadline {
+                let a = format!("10.9.{}.{}/32", (n / 250) % 250, n % 250 + 1);
+                if input
+                    .write_all(format!("addr add {a} dev d1\naddr del {a} dev d1\n").as_bytes())
+                    .is_err()
+                {
+                    return;
+                }
+                n += 1;
+            }
+        });
+        let mut sock = Socket::<Route>::open().unwrap();
+        let mut errors = Vec::new();
+        for _ in 0..200 {
+            let mut fixed_seen = 0;
+            let run = sock.dump(
+                RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+                |bytes| {
+                    let Some(RouteNetlinkMessage::NewAddress(m)) = parse::<Route>(bytes) else {
+                        return;
+                    };
+                    let in_fixed = m.attributes.iter().any(|a| {
+                        matches!(a, AddressAttribute::Address(IpAddr::V4(v))
+                            if v.octets()[..2] == [10, 8])
+                    });
+                    fixed_seen += usize::from(in_fixed);
+                },
+            );
+            match run {
+                Ok(()) if fixed_seen == 1000 => {}
+                Ok(()) => errors.push(format!("{fixed_seen} of the 1000 addresses")),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        let _ = churn.kill();
+        let _ = churn.wait();
+        feeder.join().unwrap();
+        assert_eq!(errors, Vec::<String>::new());
+    })
+}
