@@ -52,6 +52,7 @@ pub mod services;
 pub mod sites;
 pub mod state;
 pub mod status;
+pub mod tools;
 pub mod topology;
 pub mod trace;
 pub mod validate;

@@ -42,9 +42,11 @@ fn stderr_text(stderr: &str) -> String {
     }
 }
 
-/// Draws `dot_text` as SVG with `dot -Tsvg` (found on `PATH`).
+/// Draws `dot_text` as SVG with `dot -Tsvg` (found on `PATH`, then in `/usr/sbin` and
+/// `/sbin`: [`crate::tools`]).
 pub fn render_svg(dot_text: &str) -> Result<String, GraphError> {
-    let mut child = match Command::new("dot")
+    let dot = crate::tools::find("dot").ok_or(GraphError::DotMissing)?;
+    let mut child = match Command::new(dot)
         .arg("-Tsvg")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -6,7 +6,8 @@
 //! Each tool runs in a node's namespace without a shell: a short-lived thread enters
 //! the namespace (or, to canonicalise a text, unshares a scratch one that goes when
 //! the thread ends) and spawns the tool there, with its input on a pipe; the child
-//! inherits the thread's network namespace. The tools must be on `PATH`.
+//! inherits the thread's network namespace. The tools are looked for on `PATH`, then
+//! in `/usr/sbin` and `/sbin` ([`crate::tools`]).
 //!
 //! Loading a node's firewall, in an order that keeps every reference valid: ipsets
 //! created or refilled first (a set whose type changes is made under a temporary name
@@ -24,7 +25,8 @@ use crate::firewall::{Firewall, FirewallText, Part, ipset, nft, xt};
 /// A tool failed or is missing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToolError {
-    /// Not on `PATH`: the program and the Debian package that has it.
+    /// Not found (on `PATH`, in `/usr/sbin`, in `/sbin`): the program and the Debian
+    /// package that has it.
     Missing {
         program: &'static str,
         package: &'static str,
@@ -47,7 +49,7 @@ impl std::fmt::Display for ToolError {
         match self {
             ToolError::Missing { program, package } => write!(
                 f,
-                "`{program}` is not installed (not on PATH): install the Debian package `{package}`"
+                "`{program}` is not installed (not on PATH, nor in /usr/sbin or /sbin): install the Debian package `{package}`"
             ),
             ToolError::Failed {
                 program, stderr, ..
@@ -59,19 +61,13 @@ impl std::fmt::Display for ToolError {
     }
 }
 
-/// Where `program` is on `PATH`.
+/// Where `program` is: on `PATH`, then in `/usr/sbin` and `/sbin` ([`crate::tools`]).
 pub fn find_tool(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(program))
-        .find(|p| {
-            use std::os::unix::fs::PermissionsExt;
-            p.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
+    crate::tools::find(program)
 }
 
-/// The tools a firewall's parts need, each checked on `PATH`: the first missing one.
+/// The tools a firewall's parts need, each looked for with [`find_tool`]: the first
+/// missing one.
 pub fn check_tools(parts: impl IntoIterator<Item = Part>) -> Result<(), ToolError> {
     for part in parts {
         for program in [part.loader().0, part.reader()] {

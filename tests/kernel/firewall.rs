@@ -1,7 +1,8 @@
 //! Firewalls: a router with the iptables rules and ipsets of a real fact file applied
 //! and read back, a second plan empty, one rule changed shown as one `-` and one `+`,
 //! a removed firewall undone, an nftables ruleset, a bad rule located before any
-//! namespace exists, a missing tool named with its package, no helper program ever
+//! namespace exists, a missing tool named with its package, the tools found in
+//! `/usr/sbin` off a user's `PATH`, no helper program ever
 //! started for a lab without a firewall, and rules made by hand in such a lab removed.
 
 use std::path::Path;
@@ -153,6 +154,19 @@ fn a_missing_tool_is_named_with_its_package() {
         let file = scratch("fw.yaml", &lab(&hq_gw_firewall()));
         let dir = "/run/nshost-ktest/empty".to_string();
         std::fs::create_dir_all(&dir).unwrap();
+        // nshost also looks in /usr/sbin and /sbin: hide them (this sandbox's mounts
+        // are its own).
+        for sbin in ["/usr/sbin", "/sbin"] {
+            use nix::mount::{MsFlags, mount};
+            mount(
+                Some("tmpfs"),
+                sbin,
+                Some("tmpfs"),
+                MsFlags::empty(),
+                None::<&str>,
+            )
+            .unwrap_or_else(|e| panic!("hiding {sbin}: {e}"));
+        }
         let run = nshost_env(&[("PATH", &dir)], ["plan".as_ref(), file.as_os_str()]).code(1);
         assert!(
             run.stderr.contains("nshost::firewall_tool_missing"),
@@ -161,6 +175,26 @@ fn a_missing_tool_is_named_with_its_package() {
         );
         assert!(run.stderr.contains("ipset"), "{}", run.stderr);
         assert_eq!(netns(), Vec::<String>::new());
+    })
+}
+
+/// A normal user's `PATH` lacks `/usr/sbin`, where Debian puts the firewall tools:
+/// nshost looks there too, so the lab applies and converges.
+#[test]
+fn the_tools_are_found_in_sbin_off_path() {
+    sandboxed(|| {
+        let file = scratch("fw.yaml", &lab(&hq_gw_firewall()));
+        let path = [("PATH", "/usr/local/bin:/usr/bin:/bin")];
+        nshost_env(&path, ["apply".as_ref(), file.as_os_str()]).ok();
+        let run = nshost_env(
+            &path,
+            [
+                "plan".as_ref(),
+                file.as_os_str(),
+                "--detailed-exitcode".as_ref(),
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
     })
 }
 
