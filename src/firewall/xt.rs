@@ -42,6 +42,30 @@ pub fn empty_table(name: &str) -> Table {
     table
 }
 
+/// The options by which a rule names an ipset.
+const SET_OPTIONS: [&str; 4] = ["--match-set", "--add-set", "--del-set", "--map-set"];
+
+/// The ipsets a rule (an `-A` line after its chain) names.
+pub fn rule_sets(rule: &str) -> Vec<&str> {
+    let w = words(rule);
+    w.iter()
+        .zip(w.iter().skip(1))
+        .filter(|(option, _)| SET_OPTIONS.contains(option))
+        .map(|(_, set)| set.trim_matches('"'))
+        .collect()
+}
+
+/// `rs` without the rules that name one of `sets`.
+pub fn without_sets(rs: &Ruleset, sets: &[&str]) -> Ruleset {
+    let mut out = rs.clone();
+    for chain in out.tables.values_mut().flat_map(|t| t.chains.values_mut()) {
+        chain
+            .rules
+            .retain(|r| !rule_sets(r).iter().any(|s| sets.contains(s)));
+    }
+    out
+}
+
 /// A reference from a rule to an ipset: the line (0-based) and the set's name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SetRef {
@@ -167,10 +191,8 @@ pub fn parse(text: &str) -> Result<Parsed, Vec<TextError>> {
                 continue;
             };
             for (i, word) in w.iter().enumerate() {
-                if matches!(
-                    *word,
-                    "--match-set" | "--add-set" | "--del-set" | "--map-set"
-                ) && let Some(set) = w.get(i + 1)
+                if SET_OPTIONS.contains(word)
+                    && let Some(set) = w.get(i + 1)
                 {
                     out.set_refs.push(SetRef {
                         line: n,
@@ -311,6 +333,21 @@ COMMIT
         insta::assert_snapshot!(text);
         let again = parse(&text).unwrap();
         assert_eq!(again.ruleset, p.ruleset);
+    }
+
+    #[test]
+    fn rules_naming_sets_are_found_and_left_out() {
+        let p = parse(TEXT).unwrap();
+        let input = &p.ruleset.tables["filter"].chains["INPUT"].rules;
+        assert_eq!(rule_sets(&input[2]), ["blocked"]);
+        assert_eq!(
+            rule_sets("-j SET --add-set \"a\" src --del-set b dst"),
+            ["a", "b"]
+        );
+        let without = without_sets(&p.ruleset, &["blocked"]);
+        let left = &without.tables["filter"].chains["INPUT"].rules;
+        assert_eq!(left[..], input[..2]);
+        assert_eq!(without_sets(&p.ruleset, &["other"]), p.ruleset);
     }
 
     #[test]

@@ -10,8 +10,10 @@
 //! in `/usr/sbin` and `/sbin` ([`crate::tools`]).
 //!
 //! Loading a node's firewall, in an order that keeps every reference valid: ipsets
-//! created or refilled first (a set whose type changes is made under a temporary name
-//! and swapped in), then the iptables and ip6tables tables, each replaced whole by
+//! created or refilled first (a set whose options change is made under a temporary name
+//! and swapped in; one whose type or family changes, which the kernel cannot swap, is
+//! destroyed and made anew once the rules and list:sets naming it let go of it, and
+//! they come back with the rest), then the iptables and ip6tables tables, each replaced whole by
 //! `iptables-restore` (a table only the live state has is emptied), then the nft
 //! tables in one `nft -f` transaction (`delete table` of each live one, then the
 //! desired ones), and last the sets no rule uses any more are destroyed.
@@ -265,18 +267,75 @@ pub fn canonicalize(texts: &[FirewallText]) -> Vec<Result<Firewall, PartError>> 
     })
 }
 
+/// Whether the kernel swaps two sets of these headers: the same type and family
+/// (`ipset swap` refuses others: "their type does not match").
+fn swappable(a: &str, b: &str) -> bool {
+    fn type_and_family(h: &str) -> (Option<&str>, Option<&str>) {
+        let w: Vec<&str> = h.split_whitespace().collect();
+        let family = w.windows(2).find(|p| p[0] == "family").map(|p| p[1]);
+        (w.first().copied(), family)
+    }
+    type_and_family(a) == type_and_family(b)
+}
+
 /// Makes the calling thread's namespace hold `to`, from `from` (what it holds now).
 pub fn load_here(from: &Firewall, to: &Firewall) -> Result<(), PartError> {
     let err = |part| move |error| PartError { part, error };
-    // 1. Sets: new ones made, changed ones refilled, a changed type swapped in.
+    // 0. A set whose type or family changes cannot be swapped: it is destroyed and made
+    // anew, so what names it lets go first. Its rules are taken out (they come back with
+    // the rules of step 2), and the list:sets holding it are emptied (refilled in step 1).
+    let replaced: Vec<&str> = to
+        .ipsets
+        .iter()
+        .filter(|(n, s)| {
+            from.ipsets
+                .get(*n)
+                .is_some_and(|l| !swappable(&l.header, &s.header))
+        })
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let mut live_xt = [from.iptables.clone(), from.ip6tables.clone()];
     let mut first = String::new();
+    let mut emptied = Vec::new();
+    if !replaced.is_empty() {
+        for (part, live) in [Part::Iptables, Part::Ip6tables]
+            .into_iter()
+            .zip(&mut live_xt)
+        {
+            let without = xt::without_sets(live, &replaced);
+            if without != *live {
+                run(
+                    static_name(part.loader().0),
+                    &[],
+                    Some(&xt::restore_text(&without, live)),
+                )
+                .map_err(err(part))?;
+                *live = without;
+            }
+        }
+        for (name, set) in &from.ipsets {
+            let holds = |m: &String| replaced.contains(&m.split_whitespace().next().unwrap_or(""));
+            if set.header.starts_with("list:") && set.members.iter().any(holds) {
+                first.push_str(&format!("flush {name}\n"));
+                emptied.push(name.as_str());
+            }
+        }
+        for name in &replaced {
+            first.push_str(&format!("destroy {name}\n"));
+        }
+    }
+    // 1. Sets: new ones made, changed ones refilled, a changed header swapped in (a
+    // replaced one made anew).
     let mut swapped = Vec::new();
     // A list:set names other sets as members: those are made first.
     let mut sets: Vec<(&String, &crate::firewall::IpSet)> = to.ipsets.iter().collect();
     sets.sort_by_key(|(_, set)| set.header.starts_with("list:"));
     for (name, set) in sets {
         match from.ipsets.get(name) {
-            Some(live) if live == set => {}
+            _ if replaced.contains(&name.as_str()) => {
+                first.push_str(&ipset::restore_text([(name, set)]));
+            }
+            Some(live) if live == set && !emptied.contains(&name.as_str()) => {}
             Some(live) if live.header == set.header => {
                 first.push_str(&format!("flush {name}\n"));
                 for m in &set.members {
@@ -296,19 +355,10 @@ pub fn load_here(from: &Firewall, to: &Firewall) -> Result<(), PartError> {
         run("ipset", &["restore"], Some(&first)).map_err(err(Part::Ipsets))?;
     }
     // 2. iptables and ip6tables, each table replaced whole.
+    let [live4, live6] = &live_xt;
     for (part, program, want, live) in [
-        (
-            Part::Iptables,
-            "iptables-restore",
-            &to.iptables,
-            &from.iptables,
-        ),
-        (
-            Part::Ip6tables,
-            "ip6tables-restore",
-            &to.ip6tables,
-            &from.ip6tables,
-        ),
+        (Part::Iptables, "iptables-restore", &to.iptables, live4),
+        (Part::Ip6tables, "ip6tables-restore", &to.ip6tables, live6),
     ] {
         if want != live {
             run(program, &[], Some(&xt::restore_text(want, live))).map_err(err(part))?;

@@ -1,9 +1,9 @@
 //! Firewalls: a router with the iptables rules and ipsets of a real fact file applied
-//! and read back, a second plan empty, one rule changed shown as one `-` and one `+`,
-//! a removed firewall undone, an nftables ruleset, a bad rule located before any
-//! namespace exists, a missing tool named with its package, the tools found in
-//! `/usr/sbin` off a user's `PATH`, no helper program ever
-//! started for a lab without a firewall, and rules made by hand in such a lab removed.
+//! and read back, a second plan empty, one rule changed shown as one `-` and one `+`, a
+//! removed firewall undone, a set's type and family changed, an nftables ruleset, a bad
+//! rule located before any namespace exists, a missing tool named with its package, the
+//! tools found in `/usr/sbin` off a user's `PATH`, no helper program ever started for a
+//! lab without a firewall, and rules made by hand in such a lab removed.
 
 use std::path::Path;
 
@@ -128,6 +128,100 @@ fn an_nftables_ruleset_applies_and_converges() {
         assert!(plan.contains("nftables inet lab/set blocked"), "{plan}");
         apply(&file);
         assert_converged(&file);
+    })
+}
+
+/// A router whose set `allowed` (`create` line `header`, one `member`) is named by a
+/// rule of its iptables (`ip6tables` when `v6`), and held by the list:set `all`.
+fn set_lab(header: &str, member: &str, v6: bool) -> String {
+    let rules = "        *filter\n        -A INPUT -m set --match-set allowed src -j ACCEPT\n        -A INPUT -m set --match-set all src -j ACCEPT\n        COMMIT\n";
+    let (v4, v6) = if v6 { ("", rules) } else { (rules, "") };
+    let part = |name: &str, text: &str| {
+        if text.is_empty() {
+            String::new()
+        } else {
+            format!("      {name}: |\n{text}")
+        }
+    };
+    lab(&format!(
+        "    firewall:\n      ipsets: |\n        create allowed {header}\n        add allowed {member}\n        create all list:set\n        add all allowed\n{}{}",
+        part("iptables", v4),
+        part("ip6tables", v6)
+    ))
+}
+
+/// The set's `create` line and the rules naming it, in `node`.
+fn set_and_rules(node: &str, save: &str) -> (String, Vec<String>) {
+    let sets = exec(node, &["ipset", "save", "allowed"]);
+    let create = sets.lines().next().unwrap_or_default();
+    let create = create.split(" hashsize").next().unwrap().to_string();
+    let rules = exec(node, &[save])
+        .lines()
+        .filter(|l| l.contains("--match-set"))
+        .map(str::to_string)
+        .collect();
+    (create, rules)
+}
+
+/// A set's type or family changed, which the kernel cannot swap: the set is made anew
+/// and the rules naming it reloaded, in the one firewall step, and the lab converges.
+#[test]
+fn a_sets_type_and_family_change_apply_and_converge() {
+    sandboxed(|| {
+        let rules = |_: &str| {
+            vec![
+                "-A INPUT -m set --match-set allowed src -j ACCEPT".to_string(),
+                "-A INPUT -m set --match-set all src -j ACCEPT".to_string(),
+            ]
+        };
+        let file = scratch("fw.yaml", &set_lab("hash:ip", "10.1.1.10", false));
+        apply(&file);
+        assert_converged(&file);
+        assert_eq!(
+            set_and_rules("gw", "iptables-save"),
+            (
+                "create allowed hash:ip family inet".into(),
+                rules("iptables-save")
+            )
+        );
+        // Type: hash:ip -> hash:net.
+        let file = scratch("fw.yaml", &set_lab("hash:net", "10.1.0.0/16", false));
+        apply(&file);
+        assert_converged(&file);
+        assert_eq!(
+            set_and_rules("gw", "iptables-save"),
+            (
+                "create allowed hash:net family inet".into(),
+                rules("iptables-save")
+            )
+        );
+        // `ipset test` exits 0 (as `exec` asserts): a member of the new set's kind.
+        exec("gw", &["ipset", "test", "allowed", "10.1.2.3"]);
+        // Family: inet -> inet6, its rules moved to ip6tables.
+        let file = scratch(
+            "fw.yaml",
+            &set_lab("hash:net family inet6", "2001:db8::/64", true),
+        );
+        apply(&file);
+        assert_converged(&file);
+        assert_eq!(
+            set_and_rules("gw", "ip6tables-save"),
+            (
+                "create allowed hash:net family inet6".into(),
+                rules("ip6tables-save")
+            )
+        );
+        assert_eq!(set_and_rules("gw", "iptables-save").1, Vec::<String>::new());
+        // And to a bitmap, family-less.
+        let file = scratch("fw.yaml", &set_lab("bitmap:port range 1-1024", "22", false));
+        apply(&file);
+        assert_converged(&file);
+        let (create, live) = set_and_rules("gw", "iptables-save");
+        assert!(
+            create.starts_with("create allowed bitmap:port range 1-1024"),
+            "{create}"
+        );
+        assert_eq!(live, rules("iptables-save"));
     })
 }
 
