@@ -39,6 +39,7 @@ mod shorthand;
 mod sites;
 mod status;
 mod strays;
+mod valid_cases;
 
 use std::collections::BTreeMap;
 
