@@ -14,7 +14,9 @@ use crate::kernel::message::{self, IfIndexes};
 use crate::kernel::netns::{self, CreateSpec};
 use crate::kernel::{ChangeError, KernelError, RouteBatch, RouteSocket};
 use crate::plan::{Change, Executor, Plan, Step};
-use crate::state::NetState;
+use crate::state::{LinkKind, NetState};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::link::LinkMessage;
 
 /// What an apply did.
 #[derive(Debug, Default, Clone, Serialize, schemars::JsonSchema)]
@@ -84,7 +86,9 @@ enum Work<'p> {
         /// (key, device of a per-device key, value, change).
         writes: Vec<(String, Option<String>, String, usize)>,
     },
-    Delete(&'p str, usize),
+    /// Removing a namespace (change `usize`), its vxlan tunnel ends (their ifindexes)
+    /// deleted first.
+    Delete(&'p str, usize, Vec<u32>),
     /// Loading a node's firewall (change `usize`).
     Firewall(&'p str, usize),
 }
@@ -101,7 +105,7 @@ fn build<'p>(
     for stage in &plan.stages {
         let mut works = Vec::with_capacity(stage.steps.len());
         for step in &stage.steps {
-            works.push(build_step(lab, plan, step, &mut idx, &ipv6)?);
+            works.push(build_step(lab, plan, step, live, &mut idx, &ipv6)?);
         }
         stages.push(works);
     }
@@ -112,6 +116,7 @@ fn build_step<'p>(
     lab: &str,
     plan: &'p Plan,
     step: &'p Step,
+    live: &NetState,
     idx: &mut IfIndexes,
     ipv6: &std::collections::HashSet<(String, String)>,
 ) -> Result<Work<'p>, KernelError> {
@@ -185,9 +190,42 @@ fn build_step<'p>(
             }
             Work::Proc { ns, writes }
         }
-        Executor::Delete(ns) => Work::Delete(ns, step.ops[0].change),
+        Executor::Delete(ns) => Work::Delete(ns, step.ops[0].change, tunnel_ends(live, ns)),
         Executor::Firewall(ns) => Work::Firewall(ns, step.ops[0].change),
     })
+}
+
+/// The ifindexes of the vxlan tunnel ends in namespace `ns`, as `live` has them.
+fn tunnel_ends(live: &NetState, ns: &str) -> Vec<u32> {
+    live.namespaces
+        .get(ns)
+        .into_iter()
+        .flat_map(|n| n.links.values())
+        .filter(|l| matches!(l.kind, LinkKind::Vxlan(_)))
+        .filter_map(|l| l.ifindex)
+        .collect()
+}
+
+/// Deletes the links `ends` of namespace `ns` by netlink, before the namespace is
+/// unmounted: a namespace's devices go only when the kernel's cleanup of the namespace
+/// runs, some time after its last reference is dropped, and until then a tunnel end
+/// still takes in the other machines' traffic (a destroyed site still answered). Best
+/// effort: what fails here goes with the namespace all the same.
+fn delete_tunnel_ends(ns: &str, ends: &[u32]) {
+    let sent = (|| -> io::Result<()> {
+        entered(ns)?;
+        let mut sock = RouteSocket::open()?;
+        let mut batch = RouteBatch::new();
+        for &index in ends {
+            let mut msg = LinkMessage::default();
+            msg.header.index = index;
+            batch.push(RouteNetlinkMessage::DelLink(msg), 0);
+        }
+        sock.execute(&batch, &mut netns::open_fd).map(drop)
+    })();
+    if let Err(e) = sent {
+        tracing::debug!("deleting the tunnel ends of {ns}: {e}");
+    }
 }
 
 /// An injected failure, for the tests of what happens when an apply fails part-way:
@@ -235,7 +273,7 @@ impl Work<'_> {
             } => format!("netlink from the underlay into {ns}"),
             Work::Netlink { ns, .. } => format!("netlink in {ns}"),
             Work::Proc { ns, .. } => format!("/proc/sys in {ns}"),
-            Work::Delete(ns, _) => format!("delete {ns}"),
+            Work::Delete(ns, ..) => format!("delete {ns}"),
             Work::Firewall(ns, _) => format!("firewall in {ns}"),
         }
     }
@@ -299,7 +337,7 @@ pub fn apply_observed(
                 Work::Create(_, owners) => *owners.last().expect("a change"),
                 Work::Netlink { owners, .. } => *owners.last().unwrap_or(&0),
                 Work::Proc { writes, .. } => writes.last().map_or(0, |w| w.3),
-                Work::Delete(_, c) | Work::Firewall(_, c) => *c,
+                Work::Delete(_, c, _) | Work::Firewall(_, c) => *c,
             };
             failures.push(ChangeError::new(
                 &plan.changes[last],
@@ -422,16 +460,22 @@ fn run(plan: &Plan, work: &Work<'_>) -> (ApplyStats, Vec<ChangeError>) {
                 ),
             }
         }
-        Work::Delete(ns, c) => match netns::delete(ns) {
-            Ok(()) => {
-                done.namespaces_deleted = 1;
-                (done, Vec::new())
+        Work::Delete(ns, c, ends) => {
+            if !ends.is_empty() {
+                delete_tunnel_ends(ns, ends);
+                done.netlink_requests = ends.len();
             }
-            Err(e) => (
-                done,
-                vec![ChangeError::from_io(&plan.changes[*c], &e.cause)],
-            ),
-        },
+            match netns::delete(ns) {
+                Ok(()) => {
+                    done.namespaces_deleted = 1;
+                    (done, Vec::new())
+                }
+                Err(e) => (
+                    done,
+                    vec![ChangeError::from_io(&plan.changes[*c], &e.cause)],
+                ),
+            }
+        }
     }
 }
 

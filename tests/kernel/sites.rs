@@ -282,6 +282,10 @@ fn a_lab_over_two_machines() {
 
         // Destroying site b leaves site a as it was: its plan is still empty.
         b.nshost(&["destroy", "--site", "b", lab]).ok();
+        // Its tunnel ends went before destroy returned, not when the kernel got round to
+        // cleaning up the deleted namespaces: no vxlan socket (UDP 4789) is left on b.
+        let udp = b.run("cat", &["/proc/net/udp"]).ok();
+        assert!(!udp.contains(":12B5 "), "a vxlan socket is left:\n{udp}");
         assert_eq!(names(&b), Vec::<String>::new());
         assert_eq!(names(&a), ["ha", "ha2", "ra", "two-sites-fabric"]);
         let plan = a.nshost(&["plan", "--site", "a", lab, "--detailed-exitcode"]);
