@@ -13,6 +13,10 @@ use serde_json::Value;
 /// Invalid cases the schema accepts: their problem is beyond what JSON Schema says.
 const BEYOND_THE_SCHEMA: &[(&str, &str)] = &[
     (
+        "firewall_reads_file",
+        "a firewall text's directives (nft `include`, ipset `-file`) are read by its parser",
+    ),
+    (
         "network_too_big",
         "a range's nodes spread over a network's leaf bridges by their names",
     ),
