@@ -13,9 +13,9 @@
 //! created or refilled first (a set whose options change is made under a temporary name
 //! and swapped in; one whose type or family changes, which the kernel cannot swap, is
 //! destroyed and made anew once the rules and list:sets naming it let go of it, and
-//! they come back with the rest), then the iptables and ip6tables tables, each replaced whole by
-//! `iptables-restore` (a table only the live state has is emptied), then the nft
-//! tables in one `nft -f` transaction (`delete table` of each live one, then the
+//! they come back with the rest), then the iptables and ip6tables tables, each replaced
+//! whole by `iptables-restore` (a table only the live state has is emptied), then the
+//! nft tables in one `nft -f` transaction (`delete table` of each live one, then the
 //! desired ones), and last the sets no rule uses any more are destroyed.
 
 use std::io::Write;
@@ -305,7 +305,7 @@ pub fn load_here(from: &Firewall, to: &Firewall) -> Result<(), PartError> {
             let without = xt::without_sets(live, &replaced);
             if without != *live {
                 run(
-                    static_name(part.loader().0),
+                    part.loader().0,
                     &[],
                     Some(&xt::restore_text(&without, live)),
                 )
