@@ -223,3 +223,46 @@ fn readme_picture_is_current() {
         "the README shows docs/small.svg"
     );
 }
+
+/// The width Graphviz gives an SVG, in points (`<svg width="1234pt"`).
+fn svg_width(svg: &str) -> f64 {
+    let rest = &svg[svg.find("<svg width=\"").expect("an svg width") + 12..];
+    rest[..rest.find("pt\"").expect("in points")]
+        .parse()
+        .unwrap()
+}
+
+/// A 200-host lab drawn in SVG is as wide as a few nodes, not one row of 200 hosts
+/// (26,608 px before folding); `--unfold` draws every host.
+#[test]
+fn a_big_lab_is_drawn_folded_and_narrow() {
+    let dir = tempdir("graph-big");
+    let file = dir.join("big200.yaml");
+    std::fs::write(
+        &file,
+        "name: big200\nnetworks:\n  lan: {subnets: [10.1.0.0/24]}\nrouters:\n  core:\n    \
+         interfaces:\n      lan: {network: lan, addresses: [10.1.0.254/24]}\nhosts:\n  \
+         a[1-200]: {network: lan}\n",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let args = ["graph", file, "--offline", "--format", "svg"];
+    let folded = nshost(&args);
+    assert_eq!(folded.code, 0, "{}", folded.stderr);
+    assert!(draws(&folded.stdout, "200 hosts (a1..a200)"));
+    assert!(!draws(&folded.stdout, "a17"));
+    let width = svg_width(&folded.stdout);
+    assert!(width < 600.0, "{width} pt wide");
+    let unfolded = nshost(&[&args[..], &["--unfold"]].concat());
+    assert_eq!(unfolded.code, 0, "{}", unfolded.stderr);
+    assert!(draws(&unfolded.stdout, "a17"));
+    assert!(svg_width(&unfolded.stdout) > 10.0 * width);
+    // Mermaid folds the same way.
+    let mermaid = nshost(&["graph", file, "--offline", "--format", "mermaid"]);
+    assert!(
+        mermaid.stdout.contains("(\"200 hosts (a1..a200)\")"),
+        "{}",
+        mermaid.stdout
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

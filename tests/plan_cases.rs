@@ -342,3 +342,40 @@ fn plan_cases_converge(desired: &NetState, live: &NetState) -> bool {
         .iter()
         .all(|c| !matches!(c, nshost::plan::Change::AddLink { .. }))
 }
+
+/// A 200-host edit that also changes one route of a router: the hosts' alike changes
+/// are one line, the router's one-off change is shown in full, with the route's
+/// destination and gateway (it used to be `~ router r0: route`).
+#[test]
+fn summary_shows_a_one_off_change_in_full() {
+    let lab = labgen::GenLab::new("bench", 200);
+    let src = nshost::topology::SourceFile::from_text("bench.yaml", &lab.to_yaml());
+    let loaded = nshost::workflow::load_source(src).expect("the lab is valid");
+    let desired = loaded.desired;
+    let mut live = as_live(&desired);
+    // Someone flushed every host's address, and moved one route of r0 to another
+    // gateway.
+    for h in &lab.hosts {
+        live.namespaces.get_mut(&h.name).unwrap().addresses.clear();
+    }
+    let (to, via) = lab.routers[0].routes[0];
+    let r0 = live.namespaces.get_mut("r0").unwrap();
+    let key = r0
+        .routes
+        .keys()
+        .find(|k| k.dst == ipnet::IpNet::V4(to))
+        .expect("r0 routes to its peer's LAN")
+        .clone();
+    let wrong = std::net::Ipv4Addr::from(u32::from(via) + 1);
+    r0.routes.get_mut(&key).unwrap().gateway = Some(IpAddr::V4(wrong));
+    let changes = diff("bench", &desired, &live).expect("no conflicts");
+    let plan = order("bench", changes, &desired);
+    let summary = render::human_with(&plan, &desired, &live, render::Detail::Summary);
+    snapshot_in("one_off_in_200_hosts", "summary", &summary);
+    let line = summary.lines().next().unwrap();
+    assert!(
+        line.starts_with(&format!("~ router r0: route {to} ")),
+        "{summary}"
+    );
+    assert!(line.ends_with(&format!(" -> via {via}")), "{summary}");
+}

@@ -30,6 +30,11 @@ pub struct GraphArgs {
     /// Do not look at the kernel: the lab as the file says, uncoloured.
     #[arg(long)]
     pub offline: bool,
+    /// Draw every host. Without it, where more than 12 hosts of a network have nothing
+    /// but their one interface on it, they are one node, `200 hosts (h0..h199)` (the
+    /// JSON lists every host either way).
+    #[arg(long)]
+    pub unfold: bool,
     #[command(flatten)]
     pub lock: LockWait,
 }
@@ -59,7 +64,8 @@ pub fn run(args: GraphArgs, global: &Global) -> Result<ExitCode, Error> {
     // The drawing goes to `-o FILE`, or to stdout unless stdout is for the JSON.
     let drawing = match (global.output, &args.out) {
         (Output::Json, None) => None,
-        _ => Some(draw(&g, args.format)?),
+        _ if args.unfold => Some(draw(&g, args.format)?),
+        _ => Some(draw(&g.clone().folded(graph::FOLD_ABOVE), args.format)?),
     };
     if let (Some(text), Some(path)) = (&drawing, &args.out) {
         std::fs::write(path, text).map_err(|source| GraphError::Write {

@@ -12,8 +12,11 @@ use super::{Global, Output};
 
 /// Write a lab file from another tool's description of a network
 ///
-/// tsim-facts: a directory of the traceroute simulator's router facts. The report of
-/// what was left out, and why, goes to stderr (and `--report FILE`, as JSON).
+/// tsim-facts: a directory of the traceroute simulator's router facts. The lab file
+/// goes to stdout (or `-o FILE`); the report of what was left out or changed, and why,
+/// to stderr (and `--report FILE`, as JSON). With `-q`, stderr has only the warnings
+/// (a host whose gateway is picked among several routers) and errors. With `--output
+/// json`, stdout is one JSON document: the report, with the lab file's text as `yaml`.
 #[derive(Args, Debug)]
 pub struct ImportArgs {
     /// The input's format.
@@ -55,23 +58,26 @@ pub fn run(args: ImportArgs, global: &Global) -> Result<ExitCode, Error> {
         }
         None => None,
     };
-    let mut without_ipset_types = args.without_ipset_type.clone();
+    let without_ipset_types = args.without_ipset_type.clone();
+    let mut kernel_lacks_ipset_types = Vec::new();
     if !args.any_kernel {
         let used = import::ipset_types(&args.format.read(&args.input)?);
         match nshost::kernel::netfilter::missing_ipset_types(&used) {
             Ok(Some(missing)) => {
                 for kind in missing {
-                    if !global.quiet {
-                        errln!("note: this kernel has no ipset type {kind}: its sets are left out");
-                    }
                     if !without_ipset_types.contains(&kind) {
-                        without_ipset_types.push(kind);
+                        if global.chatty() {
+                            errln!(
+                                "note: this kernel has no ipset type {kind}: its sets are left out"
+                            );
+                        }
+                        kernel_lacks_ipset_types.push(kind);
                     }
                 }
             }
             Ok(None) | Err(_) if used.is_empty() => {}
             Ok(None) | Err(_) => {
-                if !global.quiet {
+                if global.chatty() {
                     errln!(
                         "note: cannot ask this kernel which ipset types it has (not root?): every set is kept"
                     );
@@ -84,8 +90,9 @@ pub fn run(args: ImportArgs, global: &Global) -> Result<ExitCode, Error> {
         source: args.input.display().to_string(),
         extra,
         without_ipset_types,
+        kernel_lacks_ipset_types,
     };
-    let imported = import::import(args.format, &args.input, &options)?;
+    let mut imported = import::import(args.format, &args.input, &options)?;
     let write = |path: &PathBuf, text: &str| {
         std::fs::write(path, text).map_err(|source| ImportError::Write {
             path: path.display().to_string(),
@@ -105,12 +112,20 @@ pub fn run(args: ImportArgs, global: &Global) -> Result<ExitCode, Error> {
     }
     match &args.output_file {
         Some(path) => write(path, &imported.yaml)?,
+        // With JSON, stdout is the one document, the lab file a field of it.
+        None if global.output == Output::Json => {}
         None => out!("{}", imported.yaml),
     }
     match global.output {
-        Output::Json if args.output_file.is_some() => super::print_report(&imported.report),
-        Output::Json => {}
-        Output::Human if global.quiet => {}
+        Output::Json => {
+            imported.report.yaml = Some(std::mem::take(&mut imported.yaml));
+            super::print_report(&imported.report);
+        }
+        Output::Human if global.quiet => {
+            for w in &imported.report.warnings {
+                errln!("warning: {w}");
+            }
+        }
         Output::Human => errln!("{}", imported.report.human().trim_end()),
     }
     Ok(ExitCode::SUCCESS)

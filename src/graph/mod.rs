@@ -8,6 +8,7 @@
 //! name; interfaces by name), so the same lab always prints the same text.
 
 pub mod dot;
+mod fold;
 pub mod live;
 pub mod mermaid;
 pub mod svg;
@@ -18,6 +19,7 @@ use serde::Serialize;
 use crate::lab::{IfaceKind, Lab, LabInterface};
 use crate::state::NsRole;
 
+pub use fold::FOLD_ABOVE;
 pub use live::{Observed, observe};
 pub use svg::{GraphError, render_svg};
 
@@ -72,6 +74,11 @@ pub struct Node {
     /// Its interfaces that are on no network (dummy, ifb, vxlan, macvlan), by name;
     /// the others are edges.
     pub interfaces: Vec<Interface>,
+    /// How many hosts a node of a drawing stands for (see [`Graph::folded`]); 0 for
+    /// a node that is itself.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub folded: usize,
 }
 
 /// An interface on no network, shown inside its node.
@@ -113,6 +120,10 @@ pub struct Edge {
     pub addresses: Vec<String>,
     pub up: bool,
     pub state: State,
+    /// How many edges a folded node's edge stands for; 0 for an edge that is itself.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub folded: usize,
 }
 
 impl Graph {
@@ -136,6 +147,7 @@ impl Graph {
                             addresses: addresses(iface),
                             up: iface.up,
                             state: State::Unchecked,
+                            folded: 0,
                         }),
                         kind => interfaces.push(Interface {
                             name: ifname.clone(),
@@ -153,6 +165,7 @@ impl Graph {
                     namespace: node.ns.clone(),
                     state: State::Unchecked,
                     interfaces,
+                    folded: 0,
                 });
             }
         }
@@ -179,15 +192,19 @@ impl Graph {
     /// How many objects (nodes, networks, interfaces) are in each state other than
     /// `unchecked` and `in_sync`: `(missing, drifted)`.
     pub fn counts(&self) -> (usize, usize) {
+        // (state, how many objects it stands for: a folded node or edge is many).
         let states = self
             .nodes
             .iter()
-            .flat_map(|n| std::iter::once(n.state).chain(n.interfaces.iter().map(|i| i.state)))
-            .chain(self.networks.iter().map(|n| n.state))
-            .chain(self.edges.iter().map(|e| e.state));
-        states.fold((0, 0), |(m, d), s| match s {
-            State::Missing => (m + 1, d),
-            State::Drifted => (m, d + 1),
+            .flat_map(|n| {
+                std::iter::once((n.state, n.folded.max(1)))
+                    .chain(n.interfaces.iter().map(|i| (i.state, 1)))
+            })
+            .chain(self.networks.iter().map(|n| (n.state, 1)))
+            .chain(self.edges.iter().map(|e| (e.state, e.folded.max(1))));
+        states.fold((0, 0), |(m, d), (s, k)| match s {
+            State::Missing => (m + k, d),
+            State::Drifted => (m, d + k),
             _ => (m, d),
         })
     }

@@ -170,3 +170,68 @@ fn standalone_interfaces_are_in_their_node() {
     let d = dot::render(&g);
     assert!(d.contains("\"net:lab\" -- \"node:lab\""), "{d}");
 }
+
+/// A lab of 200 hosts on one network, two on another, and one host on both.
+fn lab_of_200_hosts() -> Loaded {
+    let text = "name: big200
+networks:
+  lan: {subnets: [10.1.0.0/24]}
+  lab: {subnets: [10.2.0.0/24]}
+routers:
+  core:
+    interfaces:
+      lan: {network: lan, addresses: [10.1.0.254/24]}
+      lab: {network: lab, addresses: [10.2.0.254/24]}
+hosts:
+  a[1-200]: {network: lan}
+  b[1-2]: {network: lab}
+  x:
+    interfaces:
+      eth0: {network: lan, addresses: [10.1.0.250/24]}
+      eth1: {network: lab, addresses: [10.2.0.250/24]}
+";
+    workflow::load_source(SourceFile::from_text("big200.yaml", text)).unwrap()
+}
+
+/// A big network's plain hosts are one node in the drawings (the 200-host lab drew one
+/// row of 200 ellipses, 26,608 px wide); the small network's hosts and a host on two
+/// networks are drawn as they are.
+#[test]
+fn a_big_network_s_hosts_are_folded() {
+    let loaded = lab_of_200_hosts();
+    let g = Graph::of(&loaded.lab);
+    assert_eq!(g.nodes.len(), 204);
+    let folded = g.clone().folded(FOLD_ABOVE);
+    let names: Vec<&str> = folded.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["core", "200 hosts (a1..a200)", "b1", "b2", "x"]);
+    assert_eq!(folded.edges.len(), 7);
+    insta::assert_snapshot!("big200_dot", dot::render(&folded));
+    insta::assert_snapshot!("big200_mermaid", mermaid::render(&folded));
+    // Nothing to fold under the threshold.
+    assert_eq!(g.clone().folded(200), g);
+}
+
+/// Hosts fold with the hosts in their state: a missing host stays in sight, and the
+/// title counts what a folded node stands for.
+#[test]
+fn folded_hosts_keep_their_states_and_counts() {
+    let loaded = lab_of_200_hosts();
+    let mut live = as_live(&loaded.desired);
+    live.namespaces.remove("a7");
+    let fabric = live.namespaces.get_mut(&loaded.lab.fabric_ns).unwrap();
+    fabric
+        .links
+        .remove(&crate::naming::fabric_port_name("a7", "eth0"));
+    let changes = crate::plan::diff("big200", &loaded.desired, &live).unwrap();
+    let plan = crate::plan::order("big200", changes, &loaded.desired);
+    let mut g = Graph::of(&loaded.lab);
+    live::colour(&mut g, &loaded.lab, &plan);
+    let folded = g.clone().folded(FOLD_ABOVE);
+    let node = |name: &str| folded.nodes.iter().find(|n| n.name == name).unwrap();
+    assert_eq!(node("a7").state, State::Missing);
+    let rest = node("199 hosts (a1..a6, a8..a200)");
+    assert_eq!(rest.state, State::InSync);
+    assert_eq!(folded.counts(), g.counts());
+    assert_eq!(g.counts(), (2, 0));
+    assert!(dot::render(&folded).contains("label=\"lab big200: 2 missing, 0 drifted\""));
+}

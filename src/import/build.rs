@@ -46,14 +46,16 @@ impl Left {
 
 /// Judges `facts` and builds the lab named `name`.
 ///
-/// `without_ipset_types` are ipset types to leave out, with their members (for a kernel
-/// built without them); each line left out is reported.
+/// `without_ipset_types` are ipset types to leave out on request, with their members,
+/// `kernel_lacks` those left out because the kernel lacks them; each line left out is
+/// reported.
 pub fn build(
     format: Format,
     source: &str,
     name: &str,
     facts: Facts,
     without_ipset_types: &[String],
+    kernel_lacks: &[String],
 ) -> (Lab, ImportReport) {
     let mut left = Left::default();
     let mut approximated = Vec::new();
@@ -166,14 +168,16 @@ pub fn build(
             router.iptables = Some(t.text.clone());
         }
         if let Some(s) = &rf.ipsets {
-            let text = ipsets(rf, s, without_ipset_types, &mut left);
+            let text = ipsets(rf, s, (without_ipset_types, kernel_lacks), &mut left);
             counts.ipsets += text.lines().filter(|l| l.starts_with("create ")).count();
             counts.ipset_members += text.lines().filter(|l| l.starts_with("add ")).count();
             router.ipsets = (!text.is_empty()).then_some(text);
         }
         connected_gaps(rf, &mut approximated);
+        super::changed::router(rf, &mut approximated);
         routers.push(router);
     }
+    approximated.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     counts.routers = routers.len();
     counts.networks = networks.list.len();
     counts.tables = tables.len();
@@ -195,10 +199,17 @@ pub fn build(
         source: source.to_string(),
         files: facts.files.clone(),
         without_ipset_types: without_ipset_types.to_vec(),
+        kernel_lacks_ipset_types: kernel_lacks
+            .iter()
+            .filter(|t| !without_ipset_types.contains(t))
+            .cloned()
+            .collect(),
         lab: name.to_string(),
         imported: counts,
         left_out,
         approximated,
+        warnings: Vec::new(),
+        yaml: None,
     };
     let lab = Lab {
         name: name.to_string(),
@@ -473,10 +484,16 @@ fn connected_gaps(rf: &RouterFacts, approximated: &mut Vec<LeftOutFact>) {
     }
 }
 
-/// The router's `ipset save` text without the sets of `without` types and their
-/// members, each line left out reported.
-fn ipsets(rf: &RouterFacts, s: &super::facts::Text, without: &[String], left: &mut Left) -> String {
-    let mut dropped: Vec<&str> = Vec::new();
+/// The router's `ipset save` text without the sets of the types left out (on request,
+/// or because the kernel lacks them) and their members, each line left out reported.
+fn ipsets(
+    rf: &RouterFacts,
+    s: &super::facts::Text,
+    (without, lacks): (&[String], &[String]),
+    left: &mut Left,
+) -> String {
+    // The sets left out, and why.
+    let mut dropped: Vec<(&str, Category)> = Vec::new();
     let mut out = String::new();
     for (i, line) in s.text.lines().enumerate() {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -486,24 +503,36 @@ fn ipsets(rf: &RouterFacts, s: &super::facts::Text, without: &[String], left: &m
         };
         let leave = match words.as_slice() {
             ["create", set, kind, ..] if without.iter().any(|w| w == kind) => {
-                dropped.push(set);
-                Some(format!(
-                    "set type {kind} left out on request (--without-ipset-type)"
+                dropped.push((set, Category::OnRequest));
+                Some((
+                    Category::OnRequest,
+                    format!("set type {kind} left out on request (--without-ipset-type)"),
                 ))
             }
-            ["add", set, ..] if dropped.contains(set) => Some(format!(
-                "a member of {set}, whose type is left out on request"
-            )),
+            ["create", set, kind, ..] if lacks.iter().any(|w| w == kind) => {
+                dropped.push((set, Category::KernelLacks));
+                Some((
+                    Category::KernelLacks,
+                    format!("left out: this kernel lacks ipset type {kind}"),
+                ))
+            }
+            ["add", set, ..] => dropped.iter().find(|d| d.0 == *set).map(|d| {
+                let why = match d.1 {
+                    Category::OnRequest => "is left out on request",
+                    _ => "this kernel lacks",
+                };
+                (d.1, format!("a member of {set}, whose type {why}"))
+            }),
             _ => None,
         };
         match leave {
-            Some(reason) => {
+            Some((category, reason)) => {
                 let what = if words[0] == "create" {
                     "ipset"
                 } else {
                     "ipset member"
                 };
-                left.add(Category::OnRequest, what, &rf.name, &at, line, reason);
+                left.add(category, what, &rf.name, &at, line, reason);
             }
             None => {
                 out.push_str(line);

@@ -9,7 +9,7 @@ use super::ImportError;
 use super::facts::{RouteFact, RouteType, RuleAction, RuleFact};
 use super::fib::scope_of;
 use super::model::{Lab, Router};
-use super::report::{Category, ImportReport, plural};
+use super::report::{ImportReport, plural};
 use crate::state::RT_TABLE_MAIN;
 
 /// A hand-written addition to an imported lab: top-level `hosts:` and `checks:`.
@@ -82,12 +82,6 @@ pub fn lab_yaml(lab: &Lab, report: &ImportReport, extra: Option<&Extra>) -> Stri
 
 fn header(out: &mut String, report: &ImportReport, extra: Option<&Extra>) {
     let c = &report.imported;
-    let invalid: usize = report
-        .left_out
-        .iter()
-        .filter(|g| g.category.kernel_invalid())
-        .map(|g| g.count)
-        .sum();
     let mut lines = vec![
         format!(
             "Imported by `nshost import {} {}{}` from {} ({}).",
@@ -110,18 +104,17 @@ fn header(out: &mut String, report: &ImportReport, extra: Option<&Extra>) {
             plural(c.ipsets, "ipset"),
             plural(c.ipset_members, "member")
         ),
-        format!(
-            "Left out: {} facts the kernel makes itself, {invalid} it would refuse, {} a lab file cannot say, {} unreadable{}",
-            report.count(Category::KernelMade),
-            report.count(Category::NotExpressible),
-            report.count(Category::Unreadable),
-            match report.count(Category::OnRequest) {
-                0 => String::new(),
-                n => format!(", {n} on request"),
-            },
-        ),
+        format!("Left out: {}", report.left_out_counts()),
         "(each with its file, line and reason in the import's report: --report FILE).".to_string(),
     ];
+    if !report.kernel_lacks_ipset_types.is_empty() {
+        // Not a flag the user gave: what the kernel the import ran on lacks.
+        lines.push(format!(
+            "The sets of the ipset types the importing machine's kernel lacks ({}) are left out \
+             (--any-kernel keeps them).",
+            report.kernel_lacks_ipset_types.join(", ")
+        ));
+    }
     if let Some(e) = extra {
         lines.push(format!(
             "Hosts and checks added by hand from {}, at the end.",

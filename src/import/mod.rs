@@ -9,10 +9,12 @@
 //! everything it left out. One emitter ([`emit`]) writes the model as a lab file.
 
 pub mod build;
+mod changed;
 pub mod emit;
 mod errors;
 pub mod facts;
 pub mod fib;
+mod gateways;
 pub mod iproute;
 pub mod model;
 pub mod report;
@@ -79,9 +81,11 @@ pub struct Options {
     pub source: String,
     /// A lab-file fragment (top-level `hosts:` and `checks:` only) appended to the lab.
     pub extra: Option<(String, String)>,
-    /// ipset types to leave out with their members (`hash:mac`...), for a kernel built
-    /// without them.
+    /// ipset types to leave out with their members (`hash:mac`...), on request.
     pub without_ipset_types: Vec<String>,
+    /// ipset types to leave out with their members because the kernel lacks them
+    /// (reported as such, and not as flags the user gave).
+    pub kernel_lacks_ipset_types: Vec<String>,
 }
 
 /// Imports `path` in `format`.
@@ -103,12 +107,17 @@ pub fn import(format: Format, path: &Path, options: &Options) -> Result<Imported
         &name,
         facts,
         &options.without_ipset_types,
+        &options.kernel_lacks_ipset_types,
     );
     let extra = match &options.extra {
         Some((file, text)) => Some(emit::Extra::new(file, text)?),
         None => None,
     };
     let yaml = emit::lab_yaml(&lab, &report, extra.as_ref());
+    let mut report = report;
+    if let Some((file, _)) = &options.extra {
+        report.warnings = gateways::shared(&lab, &yaml, file);
+    }
     Ok(Imported { yaml, lab, report })
 }
 

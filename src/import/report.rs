@@ -18,6 +18,9 @@ pub struct ImportReport {
     pub files: Vec<String>,
     /// The ipset types left out on request (`--without-ipset-type`).
     pub without_ipset_types: Vec<String>,
+    /// The ipset types left out because the kernel the import ran on lacks them
+    /// (`--any-kernel` keeps them).
+    pub kernel_lacks_ipset_types: Vec<String>,
     /// The lab's name.
     pub lab: String,
     pub imported: ImportedCounts,
@@ -25,6 +28,12 @@ pub struct ImportReport {
     pub left_out: Vec<LeftOutGroup>,
     /// Facts imported as something close but not the same, and why.
     pub approximated: Vec<LeftOutFact>,
+    /// What the lab may not do as the input meant, and how to choose otherwise (a host
+    /// on a subnet two routers share takes the first one as its gateway).
+    pub warnings: Vec<String>,
+    /// The lab file's text: in the document of `--output json`, not in `--report FILE`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub yaml: Option<String>,
 }
 
 /// What the lab holds, counted.
@@ -83,6 +92,8 @@ pub enum Category {
     Unreadable,
     /// Left out because the command line asked (`--without-ipset-type`).
     OnRequest,
+    /// An ipset (and its members) of a type the kernel the import ran on lacks.
+    KernelLacks,
 }
 
 impl Category {
@@ -97,6 +108,7 @@ impl Category {
             Category::NotExpressible => "not expressible in a lab file",
             Category::Unreadable => "unreadable",
             Category::OnRequest => "left out on request",
+            Category::KernelLacks => "left out: this kernel lacks their ipset type",
         }
     }
 
@@ -143,6 +155,34 @@ impl ImportReport {
             .map_or(0, |g| g.count)
     }
 
+    /// How many facts are left out, in all and by reason: `177 facts: 57 the kernel
+    /// makes itself, 108 it would refuse, 0 a lab file cannot say, 0 unreadable, 12 on
+    /// request`. The total is the number of facts the report lists.
+    pub fn left_out_counts(&self) -> String {
+        let total: usize = self.left_out.iter().map(|g| g.count).sum();
+        let invalid: usize = self
+            .left_out
+            .iter()
+            .filter(|g| g.category.kernel_invalid())
+            .map(|g| g.count)
+            .sum();
+        let mut s = format!(
+            "{}: {} the kernel makes itself, {invalid} it would refuse, {} a lab file cannot \
+             say, {} unreadable",
+            plural(total, "fact"),
+            self.count(Category::KernelMade),
+            self.count(Category::NotExpressible),
+            self.count(Category::Unreadable),
+        );
+        if let n @ 1.. = self.count(Category::OnRequest) {
+            let _ = write!(s, ", {n} on request");
+        }
+        if let n @ 1.. = self.count(Category::KernelLacks) {
+            let _ = write!(s, ", {n} of ipset types this kernel lacks");
+        }
+        s
+    }
+
     /// The report for people: what was imported, then every group left out, each fact
     /// on a line of its own (the kernel's own in one line per router and kind).
     pub fn human(&self) -> String {
@@ -175,17 +215,17 @@ impl ImportReport {
             plural(c.ipsets, "ipset"),
             plural(c.ipset_members, "member"),
         );
-        let invalid: usize = self
-            .left_out
-            .iter()
-            .filter(|g| g.category.kernel_invalid())
-            .map(|g| g.count)
-            .sum();
-        let _ = writeln!(
-            out,
-            "Left out: {} the kernel would refuse.",
-            plural(invalid, "fact")
-        );
+        let _ = writeln!(out, "Left out: {}.", self.left_out_counts());
+        if !self.approximated.is_empty() {
+            let _ = writeln!(
+                out,
+                "Imported changed: {} (approximated, below).",
+                plural(self.approximated.len(), "fact")
+            );
+        }
+        for w in &self.warnings {
+            let _ = writeln!(out, "warning: {w}");
+        }
         for g in &self.left_out {
             let _ = writeln!(out, "\n{} ({}):", g.category.title(), g.count);
             if g.category == Category::KernelMade {

@@ -81,7 +81,14 @@ fn facts() -> (
         facts
     };
     let without: Vec<String> = MISSING_IPSET_TYPES.iter().map(|t| t.to_string()).collect();
-    let (lab, report) = build(Format::TsimFacts, "corpus", "enterprise", read(), &without);
+    let (lab, report) = build(
+        Format::TsimFacts,
+        "corpus",
+        "enterprise",
+        read(),
+        &without,
+        &[],
+    );
     let ipsets = lab
         .routers
         .iter()

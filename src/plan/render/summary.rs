@@ -1,6 +1,7 @@
 //! The summarised plan: namespaces of one role whose changes look alike are one line,
 //! `+ 1000 hosts h0..h999: namespace, eth0, address, default route`, their names
-//! compressed into ranges.
+//! compressed into ranges. A namespace whose changes no other one shares is shown in
+//! full, every object with its attributes: only what repeats is summarised.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,6 +14,9 @@ use super::{Summary, role_of, sign};
 
 /// How many pieces (names or ranges) a list of names shows before `… and N more`.
 const PIECES: usize = 5;
+
+/// A namespace of a group, with its printed entries.
+type Member = (String, Vec<Entry>);
 
 /// The summarised text of a plan's entries. `full_lines`: how long the full text is,
 /// when it was too long to print (said before the count line).
@@ -32,8 +36,8 @@ pub(super) fn render(
             by_ns.entry((e.ns.clone(), e.action)).or_default().push(e);
         }
     }
-    // (role, action, what changes) to the namespaces it changes in.
-    let mut groups: BTreeMap<(u8, u8, String), Vec<String>> = BTreeMap::new();
+    // (role, action, what changes) to the namespaces it changes in, with their entries.
+    let mut groups: BTreeMap<(u8, u8, String), Vec<Member>> = BTreeMap::new();
     let mut roles = BTreeMap::new();
     for ((ns, action), entries) in by_ns {
         let role = role_of(&ns, plan, desired, live);
@@ -41,14 +45,20 @@ pub(super) fn render(
         groups
             .entry((rank(role), action_rank(action), items(&entries)))
             .or_default()
-            .push(ns);
+            .push((ns, entries));
     }
     let mut lines: Vec<((u8, u8, String), String)> = groups
         .into_iter()
-        .map(|((role, action, items), names)| {
-            let first = natural_first(&names);
+        .map(|((role, action, items), mut members)| {
+            if members.len() == 1 {
+                // A one-off change is not summarised: it is shown in full.
+                let (ns, entries) = members.pop().expect("one member");
+                let text = one_off(roles[&role], action, &ns, entries);
+                return ((role, action, ns), text);
+            }
+            let names: Vec<String> = members.into_iter().map(|m| m.0).collect();
             let text = line(roles[&role], action, &items, &names);
-            ((role, action, first), text)
+            ((role, action, natural_first(&names)), text)
         })
         .collect();
     lines.sort_by(|a, b| a.0.cmp(&b.0));
@@ -94,19 +104,46 @@ fn action_of(rank: u8) -> Action {
     }
 }
 
-/// `+ 1000 hosts h0..h999: namespace, eth0, address, default route`.
+/// `+ 1000 hosts h0..h999: namespace, eth0, address, default route`: a group of
+/// namespaces whose changes look alike.
 fn line(role: NsRole, action: u8, items: &str, names: &[String]) -> String {
     let sign = sign(action_of(action));
     let role = display::role(role);
-    if names.len() == 1 {
-        format!("{sign} {role} {}: {items}", names[0])
-    } else {
-        format!(
-            "{sign} {} {role}s {}: {items}",
-            names.len(),
-            name_ranges(names)
-        )
+    format!(
+        "{sign} {} {role}s {}: {items}",
+        names.len(),
+        name_ranges(names)
+    )
+}
+
+/// The entries of a namespace alone in its group, each with its attributes:
+/// `~ router core: route 10.9.0.0/16 ...: via 10.0.0.3 -> via 10.0.0.2`, or the
+/// namespace on a line of its own and one indented line per entry. Only a kind of
+/// object that repeats in it past [`PIECES`] times is summarised (`10 networks (...)`).
+fn one_off(role: NsRole, action: u8, ns: &str, mut entries: Vec<Entry>) -> String {
+    let sign = sign(action_of(action));
+    let role = display::role(role);
+    entries.sort_by(|a, b| (a.class, &a.name, a.pos).cmp(&(b.class, &b.name, b.pos)));
+    let mut by_class: BTreeMap<Class, Vec<Entry>> = BTreeMap::new();
+    for e in entries {
+        by_class.entry(e.class).or_default().push(e);
     }
+    let mut shown = Vec::new();
+    for list in by_class.into_values() {
+        if list.len() <= PIECES {
+            shown.extend(list.into_iter().map(|e| e.text));
+        } else {
+            shown.push(items(&list));
+        }
+    }
+    if let [one] = shown.as_slice() {
+        return format!("{sign} {role} {ns}: {one}");
+    }
+    let mut out = format!("{sign} {role} {ns}:");
+    for text in shown {
+        let _ = write!(out, "\n    {sign} {text}");
+    }
+    out
 }
 
 /// What a namespace's entries touch, in printing order: `namespace, eth0, address,
