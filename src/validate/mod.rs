@@ -300,7 +300,9 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
         warnings: Vec::new(),
         checks: Vec::new(),
         sites: None,
+        protocols: Default::default(),
     };
+    lab.protocols = route_parts::owned_protocols(cx, topo, &lab);
     networks::check_bridge_ports(cx, &nets, &lab);
     lab.sites = sites::check_sites(cx, topo, &mut lab, &nets);
     lab.checks = checks::check_checks(cx, topo, &lab);
