@@ -29,6 +29,7 @@ mod firewall;
 mod graph;
 mod limits;
 mod neighbours;
+mod ownership;
 mod recovery;
 mod rollback;
 mod routes;

@@ -149,10 +149,10 @@ fn route_conflicts(name: &str, dns: &Namespace, lns: &Namespace) -> Vec<Conflict
         .filter(|(key, route)| !dns.protocols.owns(route.proto) && wanted.contains(&key.group()))
         .map(|(key, route)| Conflict {
             ns: name.to_string(),
-            object: format!("route {}", display::route_key_short(key)),
+            object: format!("route {} in {name}", display::route_key_short(key)),
             owner: format!(
-                "{} (protocol {}): change the route's metric, leave the prefix to the \
-                 daemon, or take the protocol with `owns: {{protocols: [{}]}}`",
+                "{} (protocol {}): give the lab's route another metric, leave the prefix \
+                 to the daemon, or take the protocol with `owns: {{protocols: [{}]}}`",
                 display::proto(route.proto),
                 route.proto,
                 display::proto(route.proto)

@@ -803,7 +803,9 @@ fn a_declared_route_where_a_daemons_route_is_is_a_conflict() {
     assert_eq!(conflicts.len(), 1, "{conflicts:?}");
     let text = conflicts[0].to_string();
     assert!(
-        text.starts_with("route 10.2.0.0/24 metric 32 already exists, owned by bird (protocol 12)"),
+        text.starts_with(
+            "route 10.2.0.0/24 metric 32 in hq-gw already exists, owned by bird (protocol 12)"
+        ),
         "{text}"
     );
     // The same route at another metric is no conflict: both live side by side.
