@@ -30,6 +30,7 @@ mod graph;
 mod limits;
 mod neighbours;
 mod ownership;
+mod processes;
 mod recovery;
 mod rollback;
 mod routes;
