@@ -79,6 +79,9 @@ pub struct LabNode {
     pub ns: String,
     pub role: NsRole,
     pub interfaces: BTreeMap<String, LabInterface>,
+    /// Addresses on the loopback `lo` (routers only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub loopback: Vec<IpNet>,
     pub routes: Vec<LabRoute>,
     /// Rules as the kernel stores them (zero-length prefixes and zero marks left out).
     pub rules: Vec<Rule>,

@@ -124,6 +124,15 @@ pub fn lower(lab: &Lab) -> NetState {
                 );
             }
         }
+        for addr in &node.loopback {
+            ns.addresses.insert(
+                AddressKey {
+                    ifname: "lo".to_string(),
+                    addr: *addr,
+                },
+                Address::default(),
+            );
+        }
         // Routes sharing table, destination and metric are appended in file order.
         for route in &node.routes {
             let mut key = RouteKey::new(route.table, route.dst, route.metric);

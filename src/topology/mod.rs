@@ -277,6 +277,12 @@ pub struct Router {
     #[serde(default, deserialize_with = "null_as_empty")]
     #[schemars(with = "formats::Map<formats::InterfaceName, Interface>")]
     pub interfaces: NamedMap<Interface>,
+    /// Addresses on the router's loopback `lo` (a router ID, an anycast address),
+    /// with their prefix length (`10.255.0.1/32`). One may be on several routers (an
+    /// anycast address), never on an interface of the lab.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<Vec<formats::InterfaceAddress>>")]
+    pub loopback: Vec<Spanned<String>>,
     /// Static routes.
     #[serde(default, deserialize_with = "null_as_empty")]
     #[schemars(with = "Option<Vec<RouteSpec>>")]

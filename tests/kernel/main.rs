@@ -28,6 +28,7 @@ mod enterprise;
 mod firewall;
 mod graph;
 mod limits;
+mod loopback;
 mod neighbours;
 mod ownership;
 mod processes;
