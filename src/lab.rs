@@ -36,13 +36,28 @@ pub struct Lab {
     /// lab on one machine.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sites: Option<crate::sites::LabSites>,
+    /// The route, rule and address protocols the lab owns beyond `boot`, `static` and
+    /// `kernel`: those its routes name and those it takes with `owns`.
+    #[serde(skip_serializing_if = "crate::state::Protocols::is_empty")]
+    pub protocols: crate::state::Protocols,
 }
 
 impl PartialEq for Lab {
     /// Labs are equal when they describe the same kernel objects.
     fn eq(&self, other: &Self) -> bool {
-        (&self.name, &self.fabric_ns, &self.networks, &self.nodes)
-            == (&other.name, &other.fabric_ns, &other.networks, &other.nodes)
+        (
+            &self.name,
+            &self.fabric_ns,
+            &self.networks,
+            &self.nodes,
+            &self.protocols,
+        ) == (
+            &other.name,
+            &other.fabric_ns,
+            &other.networks,
+            &other.nodes,
+            &other.protocols,
+        )
     }
 }
 
@@ -64,6 +79,9 @@ pub struct LabNode {
     pub ns: String,
     pub role: NsRole,
     pub interfaces: BTreeMap<String, LabInterface>,
+    /// Addresses on the loopback `lo` (routers only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub loopback: Vec<IpNet>,
     pub routes: Vec<LabRoute>,
     /// Rules as the kernel stores them (zero-length prefixes and zero marks left out).
     pub rules: Vec<Rule>,

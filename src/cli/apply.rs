@@ -129,6 +129,14 @@ pub fn report(
                 applied.timings.apply_ms + applied.timings.verify_ms,
                 applied.stats.netlink_requests,
             );
+            if !applied.stopped.is_empty() {
+                let names: Vec<String> = applied.stopped.iter().map(ToString::to_string).collect();
+                outln!(
+                    "Stopped {} process(es) that ran in the lab's deleted namespaces: {}",
+                    applied.stopped.len(),
+                    names.join(", ")
+                );
+            }
             if !applied.links_not_up.is_empty() {
                 errln!(
                     "warning: the kernel has not turned on the carrier of {} link(s) yet \

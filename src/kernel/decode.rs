@@ -222,7 +222,7 @@ pub fn decode_address(
     if kernel_made {
         return None;
     }
-    Some((AddressKey { ifname, addr }, Address::default()))
+    Some((AddressKey { ifname, addr }, Address { proto }))
 }
 
 const RTA_DST: u16 = 1;
@@ -440,6 +440,7 @@ pub fn decode_rule(raw: &[u8]) -> Option<Rule> {
                 })
             }
             FRA_PROTOCOL if v.first() == Some(&RTPROT_KERNEL) => return None,
+            FRA_PROTOCOL => rule.proto = v.first().copied().unwrap_or(0),
             _ => {}
         }
     }

@@ -659,6 +659,11 @@ fn rule_msg(rule: &Rule) -> RuleMessage {
         msg.attributes
             .push(RuleAttribute::IpProtocol(IpProtocol::from(p)));
     }
+    // A rule put back by a rollback keeps who added it.
+    if rule.proto != 0 {
+        msg.attributes
+            .push(RuleAttribute::Protocol(RouteProtocol::from(rule.proto)));
+    }
     if let Some(r) = rule.sport {
         msg.attributes
             .push(RuleAttribute::SourcePortRange(RulePortRange {

@@ -12,6 +12,7 @@ pub mod netfilter;
 pub mod netns;
 pub mod observe;
 pub mod probe;
+pub mod procs;
 
 use std::io;
 

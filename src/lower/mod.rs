@@ -75,6 +75,7 @@ pub fn lower(lab: &Lab) -> NetState {
 
     for node in lab.nodes.values() {
         let mut ns = Namespace::owned(owner, node.role);
+        ns.protocols = lab.protocols;
         // MTUs first: a stacked link's default follows the link it sits on (which is
         // never itself stacked on another here: validation says so).
         let plain_mtu = |name: &str| {
@@ -122,6 +123,15 @@ pub fn lower(lab: &Lab) -> NetState {
                     Address::default(),
                 );
             }
+        }
+        for addr in &node.loopback {
+            ns.addresses.insert(
+                AddressKey {
+                    ifname: "lo".to_string(),
+                    addr: *addr,
+                },
+                Address::default(),
+            );
         }
         // Routes sharing table, destination and metric are appended in file order.
         for route in &node.routes {

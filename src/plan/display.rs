@@ -53,31 +53,7 @@ pub fn route_key_short(key: &RouteKey) -> String {
 
 /// A route protocol by the name iproute2 gives it, else its number.
 pub fn proto(p: u8) -> String {
-    match p {
-        1 => "redirect".into(),
-        2 => "kernel".into(),
-        3 => "boot".into(),
-        4 => "static".into(),
-        8 => "gated".into(),
-        9 => "ra".into(),
-        10 => "mrt".into(),
-        11 => "zebra".into(),
-        12 => "bird".into(),
-        13 => "dnrouted".into(),
-        14 => "xorp".into(),
-        15 => "ntk".into(),
-        16 => "dhcp".into(),
-        17 => "mrouted".into(),
-        18 => "keepalived".into(),
-        42 => "babel".into(),
-        99 => "openr".into(),
-        186 => "bgp".into(),
-        187 => "isis".into(),
-        188 => "ospf".into(),
-        189 => "rip".into(),
-        192 => "eigrp".into(),
-        n => n.to_string(),
-    }
+    crate::state::protocol_name(p)
 }
 
 /// A route's attributes: `via 10.1.1.1 dev eth0 proto static` (any part may be

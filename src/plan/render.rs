@@ -184,10 +184,19 @@ pub fn json(plan: &Plan) -> serde_json::Value {
 
 /// Conflicts as text, one per line, for an error report.
 pub fn conflicts(conflicts: &[Conflict]) -> String {
-    let mut out = format!(
-        "{} of the lab's namespace name(s) are taken by namespaces that are not this lab's:\n",
-        conflicts.len()
-    );
+    let namespaces = conflicts.iter().all(|c| c.object.starts_with("namespace "));
+    let mut out = if namespaces {
+        format!(
+            "{} of the lab's namespace name(s) are taken by namespaces that are not this lab's:\n",
+            conflicts.len()
+        )
+    } else {
+        format!(
+            "{} of the lab's objects are held by others (namespaces not this lab's, routes \
+             another program installed):\n",
+            conflicts.len()
+        )
+    };
     for c in conflicts {
         let _ = writeln!(out, "  {} is owned by {}", c.object, c.owner);
     }

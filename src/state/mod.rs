@@ -8,11 +8,14 @@
 //!
 //! Ownership is per namespace: a namespace whose loopback carries the lab's mark is the
 //! lab's, and so is everything in it except what the kernel makes itself, which
-//! `kernel::observe` leaves out of the live state (see the README's ownership model).
+//! `kernel::observe` leaves out of the live state, and the routes, rules and addresses
+//! other programs install, known by their protocol ([`Protocols`]), which the diff
+//! leaves alone (see the README's ownership model).
 
 pub mod kinds;
 mod link;
 mod object;
+mod ownership;
 mod route;
 pub mod settings;
 pub mod small;
@@ -23,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use link::{DEFAULT_MTU, LOOPBACK_MTU, Link, LinkKind, LinkRef, MacAddr, OperState};
 pub use object::ObjectId;
+pub use ownership::{LAB_PROTOCOLS, PROTOCOL_NAMES, Protocols, protocol_name};
 pub use route::{
     Address, AddressKey, Fwmark, Nexthop, PortRange, RT_SCOPE_HOST, RT_SCOPE_LINK,
     RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTPROT_BOOT, RTPROT_KERNEL, Route, RouteKey, RouteType, Rule,
@@ -125,6 +129,11 @@ pub struct Namespace {
     /// kernel shows netfilter tables or sets in the namespace.
     #[serde(skip_serializing_if = "crate::firewall::Firewall::is_empty")]
     pub firewall: Box<crate::firewall::Firewall>,
+    /// Desired: the protocols beyond `boot`, `static` and `kernel` whose routes, rules
+    /// and addresses here are the lab's (see [`Protocols`]); the others' are left
+    /// alone. Live: empty (each object carries its own protocol).
+    #[serde(default, skip_serializing_if = "Protocols::is_empty")]
+    pub protocols: Protocols,
 }
 
 impl Namespace {

@@ -20,9 +20,14 @@ pub struct AddressKey {
     pub addr: IpNet,
 }
 
-/// Attributes of an address beyond its key (none are compared yet).
+/// Attributes of an address beyond its key (none are compared).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Address {}
+pub struct Address {
+    /// `IFA_PROTO`: who added the address (0: nobody said, as for nshost's own; a
+    /// program like keepalived sets its own). Decides ownership, never compared.
+    #[serde(default, skip_serializing_if = "is_zero_u8")]
+    pub proto: u8,
+}
 
 /// A route is identified the way the kernel identifies it: table, destination, metric;
 /// `alt` numbers the IPv4 routes that share those three (`ip route append`), in the
@@ -351,6 +356,10 @@ pub struct Rule {
     /// Routes of the looked-up table with this prefix length or less are passed over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppress_prefixlength: Option<u32>,
+    /// `FRA_PROTOCOL`: who added the rule (0: nobody said, as for nshost's own and
+    /// `ip rule add`'s; FRR's and BIRD's carry theirs).
+    #[serde(default, skip_serializing_if = "is_zero_u8")]
+    pub proto: u8,
 }
 
 fn is_lookup(a: &RuleAction) -> bool {

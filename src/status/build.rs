@@ -36,6 +36,9 @@ pub struct Context<'a> {
     pub meant_down: BTreeSet<(String, String)>,
     /// The services the lab's daemon serves, by namespace, as the kernel has them.
     pub services: crate::services::ServiceSet,
+    /// The protocols the lab owns beyond `boot`, `static` and `kernel` (from the file):
+    /// routes of the others are shown as dynamic, another program's.
+    pub protocols: crate::state::Protocols,
 }
 
 impl Context<'_> {
@@ -95,6 +98,7 @@ impl Context<'_> {
                 })
                 .collect(),
             services: Default::default(),
+            protocols: lab.protocols,
         }
     }
 
@@ -256,6 +260,7 @@ fn node(
             dev: route.dev.clone(),
             metric: key.metric,
             proto: display::proto(route.proto),
+            dynamic: !cx.protocols.owns(route.proto),
         })
         .collect();
     let rules = here

@@ -198,7 +198,8 @@ pub struct NodeStatus {
     pub presence: Presence,
     /// Its links, by name, the loopback included.
     pub interfaces: Vec<InterfaceStatus>,
-    /// The routes the lab owns (not the kernel's connected ones, not the local table).
+    /// The routes in the node (not the kernel's connected ones, not the local table):
+    /// the lab's, and the dynamic ones other programs installed (`dynamic`).
     pub routes: Vec<RouteStatus>,
     /// The policy rules the lab owns (not the kernel's default ones).
     pub rules: Vec<RuleStatus>,
@@ -267,8 +268,11 @@ pub struct RouteStatus {
     pub via: Option<String>,
     pub dev: Option<String>,
     pub metric: u32,
-    /// The protocol by iproute2's name (`boot`, `static`...).
+    /// The protocol by iproute2's name (`boot`, `static`, `bird`...).
     pub proto: String,
+    /// Installed by another program (a routing daemon: its protocol is not one the lab
+    /// writes); nshost leaves it alone.
+    pub dynamic: bool,
 }
 
 /// One policy rule.

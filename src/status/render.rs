@@ -290,7 +290,11 @@ fn routes_table(s: &LabStatus) -> String {
                 r.via.clone().unwrap_or_default(),
                 r.dev.clone().unwrap_or_default(),
                 r.metric.to_string(),
-                r.proto.clone(),
+                if r.dynamic {
+                    format!("{} (dynamic)", r.proto)
+                } else {
+                    r.proto.clone()
+                },
             ]);
         }
     }

@@ -134,6 +134,26 @@ pub struct Topology {
     #[serde(default)]
     #[schemars(with = "Option<formats::SiteName>")]
     pub default_site: Option<Spanned<String>>,
+    /// What the lab owns beyond what it writes. Routes, rules and addresses in the
+    /// lab's namespaces that the file does not declare and whose protocol is not the
+    /// lab's (`boot`, `static`, `kernel`, or one a route of the file names) belong to
+    /// whoever installed them (a routing daemon): nshost leaves them alone unless the
+    /// lab takes their protocol here.
+    #[serde(default)]
+    #[schemars(with = "Option<Owns>")]
+    pub owns: Option<Spanned<Owns>>,
+}
+
+/// What a lab takes as its own (`owns`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Owns {
+    /// Route, rule and address protocols (names as in iproute2's `rt_protos`, or
+    /// numbers) whose objects in the lab's namespaces are the lab's: `plan` shows those
+    /// the file does not declare as drift, and `apply` removes them.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<RouteProto>>")]
+    pub protocols: Vec<Spanned<RouteProto>>,
 }
 
 /// A machine of a lab spread over several.
@@ -257,6 +277,12 @@ pub struct Router {
     #[serde(default, deserialize_with = "null_as_empty")]
     #[schemars(with = "formats::Map<formats::InterfaceName, Interface>")]
     pub interfaces: NamedMap<Interface>,
+    /// Addresses on the router's loopback `lo` (a router ID, an anycast address),
+    /// with their prefix length (`10.255.0.1/32`). One may be on several routers (an
+    /// anycast address), never on an interface of the lab.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    #[schemars(with = "Option<Vec<formats::InterfaceAddress>>")]
+    pub loopback: Vec<Spanned<String>>,
     /// Static routes.
     #[serde(default, deserialize_with = "null_as_empty")]
     #[schemars(with = "Option<Vec<RouteSpec>>")]

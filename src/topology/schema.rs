@@ -265,7 +265,8 @@ mod tests {
                 "groups",
                 "links",
                 "sites",
-                "default_site"
+                "default_site",
+                "owns"
             ],
             "the fields in the order the lab file's type declares them"
         );

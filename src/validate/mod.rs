@@ -24,6 +24,7 @@ mod firewall;
 mod infer;
 mod interfaces;
 mod kinds;
+mod loopback;
 mod names;
 mod networks;
 mod origins;
@@ -208,6 +209,8 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
         let services = services::check_services(cx, &key.value, &router.services, &interfaces);
         let (firewall, firewall_spans) =
             firewall::check_firewall(cx, &node, router.firewall.as_ref());
+        let (loopback, loopback_spans) =
+            loopback::check_loopback(cx, &router.loopback, &members.list);
         let mut sysctls = written.values;
         for forwarding in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] {
             sysctls
@@ -219,6 +222,7 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
             NodeSpans {
                 key: cx.span(key),
                 interfaces: interface_spans(node.members),
+                loopback: loopback_spans,
                 routes: route_spans,
                 rules: rule_spans,
                 sysctls: written.spans,
@@ -231,6 +235,7 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
                 ns: naming::node_ns(&prefix, &key.value),
                 role: NsRole::Router,
                 interfaces,
+                loopback,
                 routes,
                 rules,
                 sysctls,
@@ -256,6 +261,7 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
             NodeSpans {
                 key: cx.span(key),
                 interfaces: interface_spans(me),
+                loopback: Vec::new(),
                 routes: route_spans,
                 rules: Vec::new(),
                 sysctls: written.spans,
@@ -268,6 +274,7 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
                 ns: naming::node_ns(&prefix, &key.value),
                 role: NsRole::Host,
                 interfaces,
+                loopback: Vec::new(),
                 routes,
                 rules: Vec::new(),
                 sysctls: written.values,
@@ -300,7 +307,9 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
         warnings: Vec::new(),
         checks: Vec::new(),
         sites: None,
+        protocols: Default::default(),
     };
+    lab.protocols = route_parts::owned_protocols(cx, topo, &lab);
     networks::check_bridge_ports(cx, &nets, &lab);
     lab.sites = sites::check_sites(cx, topo, &mut lab, &nets);
     lab.checks = checks::check_checks(cx, topo, &lab);

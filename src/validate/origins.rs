@@ -20,6 +20,8 @@ pub(super) struct NodeSpans {
     pub(super) key: SourceSpan,
     /// Each interface's name and its addresses' places, in the order of its addresses.
     pub(super) interfaces: HashMap<String, (SourceSpan, Vec<SourceSpan>)>,
+    /// One per loopback address of the node, in order.
+    pub(super) loopback: Vec<SourceSpan>,
     /// One per route of the node, in order.
     pub(super) routes: Vec<SourceSpan>,
     /// One per rule of the node, in order.
@@ -122,6 +124,18 @@ fn node_objects(
             );
         }
     }
+    for (addr, span) in node.loopback.iter().zip(&spans.loopback) {
+        put(
+            ObjectId::Address {
+                ns: ns.clone(),
+                key: AddressKey {
+                    ifname: "lo".to_string(),
+                    addr: *addr,
+                },
+            },
+            *span,
+        );
+    }
     // Numbered as `lower` numbers the routes sharing table, destination and metric.
     let mut alts: HashMap<(u32, ipnet::IpNet, u32), u32> = HashMap::new();
     for (route, span) in node.routes.iter().zip(&spans.routes) {
@@ -166,7 +180,8 @@ fn node_objects(
     let has_v6 = node
         .interfaces
         .values()
-        .any(|i| i.addresses.iter().any(|a| a.addr().is_ipv6()));
+        .any(|i| i.addresses.iter().any(|a| a.addr().is_ipv6()))
+        || node.loopback.iter().any(|a| a.addr().is_ipv6());
     if has_v6 && !node.sysctls.contains_key(crate::lower::NO_DAD) {
         put(sysctl(ns, crate::lower::NO_DAD), spans.key);
     }

@@ -485,32 +485,25 @@ pub(super) fn check_attributes(cx: &mut Cx, node: &Node, p: &Parsed) -> bool {
     ok
 }
 
-/// The route protocols by iproute2's names (`/etc/iproute2/rt_protos`).
-const ROUTE_PROTOS: [(&str, u8); 23] = [
-    ("unspec", 0),
-    ("redirect", 1),
-    ("kernel", 2),
-    ("boot", 3),
-    ("static", 4),
-    ("gated", 8),
-    ("ra", 9),
-    ("mrt", 10),
-    ("zebra", 11),
-    ("bird", 12),
-    ("dnrouted", 13),
-    ("xorp", 14),
-    ("ntk", 15),
-    ("dhcp", 16),
-    ("mrouted", 17),
-    ("keepalived", 18),
-    ("babel", 42),
-    ("openr", 99),
-    ("bgp", 186),
-    ("isis", 187),
-    ("ospf", 188),
-    ("rip", 189),
-    ("eigrp", 192),
-];
+/// The protocols the lab owns beyond `boot`, `static` and `kernel`: those its routes
+/// name, and those it takes with `owns: {protocols: [...]}`.
+pub(super) fn owned_protocols(
+    cx: &mut Cx,
+    topo: &crate::topology::Topology,
+    lab: &crate::lab::Lab,
+) -> crate::state::Protocols {
+    let mut owned: crate::state::Protocols = lab
+        .nodes
+        .values()
+        .flat_map(|n| n.routes.iter().map(|r| r.route.proto))
+        .collect();
+    for p in topo.owns.iter().flat_map(|o| &o.value.protocols) {
+        if let Some(n) = route_proto(cx, p) {
+            owned.insert(n);
+        }
+    }
+    owned
+}
 
 fn route_proto(cx: &mut Cx, p: &Spanned<RouteProto>) -> Option<u8> {
     let span = cx.span(p);
@@ -527,23 +520,25 @@ fn route_proto(cx: &mut Cx, p: &Spanned<RouteProto>) -> Option<u8> {
                 return None;
             }
         },
-        RouteProto::Name(name) => match ROUTE_PROTOS.iter().find(|(n, _)| n == name) {
-            Some((_, n)) => *n,
-            None => {
-                let names = ROUTE_PROTOS
-                    .iter()
-                    .map(|(n, _)| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                cx.report(
-                    Code::UnknownRouteProto,
-                    format!("unknown route protocol `{name}`"),
-                )
-                .with_label(span, "not a protocol name")
-                .with_help(format!("use a number from 0 to 255 or one of {names}"));
-                return None;
+        RouteProto::Name(name) => {
+            match crate::state::PROTOCOL_NAMES.iter().find(|(n, _)| n == name) {
+                Some((_, n)) => *n,
+                None => {
+                    let names = crate::state::PROTOCOL_NAMES
+                        .iter()
+                        .map(|(n, _)| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    cx.report(
+                        Code::UnknownRouteProto,
+                        format!("unknown route protocol `{name}`"),
+                    )
+                    .with_label(span, "not a protocol name")
+                    .with_help(format!("use a number from 0 to 255 or one of {names}"));
+                    return None;
+                }
             }
-        },
+        }
     };
     Some(n)
 }

@@ -309,6 +309,7 @@ pub(super) fn check_rules(
                 .suppress_prefixlength
                 .as_ref()
                 .map(|s| u32::from(s.value)),
+            proto: 0,
         };
         if let Some(first) = seen.get(&rule) {
             cx.report(

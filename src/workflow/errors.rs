@@ -26,8 +26,9 @@ pub enum Error {
     #[diagnostic(
         code(nshost::conflict),
         help(
-            "nshost never adopts or deletes namespaces it did not create: rename the lab's node, \
-             set a `prefix`, or remove the other namespace yourself"
+            "nshost never adopts or deletes what it did not create: for a namespace, rename the \
+             lab's node, set a `prefix`, or remove the other namespace yourself; for a route, \
+             see its line"
         )
     )]
     Conflicts(Vec<Conflict>),

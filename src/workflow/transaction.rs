@@ -41,6 +41,20 @@ pub struct Applied {
     /// stopped waiting for their carrier.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links_not_up: Vec<String>,
+    /// Processes that ran in namespaces the plan deletes (a daemon started with
+    /// `nshost exec`, a shell), stopped before their namespace went.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stopped: Vec<kernel::procs::StoppedProcess>,
+}
+
+/// The namespaces `plan` deletes (not the empty mount points it removes).
+fn deleted_namespaces(plan: &plan::Plan) -> impl Iterator<Item = &str> {
+    plan.changes.iter().filter_map(|c| match c {
+        plan::Change::DeleteNamespace {
+            ns, stray: false, ..
+        } => Some(ns.as_str()),
+        _ => None,
+    })
 }
 
 /// Applies a plan, then re-reads the kernel and checks that nothing is left to do; on
@@ -72,6 +86,7 @@ pub fn apply_observed(
             timings: planned.timings.clone(),
             netlink_writes: 0,
             links_not_up: Vec::new(),
+            stopped: Vec::new(),
         });
     }
     // Before anything changes, remember every setting this apply may leave behind.
@@ -85,6 +100,9 @@ pub fn apply_observed(
     if stop {
         crate::services::control::stop(&lab)?;
     }
+    // Nothing may outlive its namespace: whatever runs in one the plan deletes is
+    // stopped first (and is not started again by a rollback).
+    let stopped = kernel::procs::stop_in(deleted_namespaces(&planned.plan));
     // What the kernel held before, kept to roll back to (the plan's live state itself:
     // verification re-reads what it needs).
     let live = std::mem::take(&mut planned.live);
@@ -130,6 +148,7 @@ pub fn apply_observed(
                         links_not_up,
                         stats,
                         timings: planned.timings.clone(),
+                        stopped,
                     });
                 }
                 Ok(Some(text)) => (stats, (Vec::new(), Some(text))),

@@ -443,6 +443,10 @@ fn enterprise_lab_holds_every_fact_the_kernel_accepts() {
             "nshost check:\n{}{}",
             check.stdout, check.stderr
         );
+        // And it goes as it came: the services daemon with it (the harness counts the
+        // processes left).
+        nshost(["destroy".as_ref(), lab.as_os_str()]).ok();
+        assert_eq!(netns(), Vec::<String>::new(), "destroy left namespaces");
         c
     });
     assert_eq!(compared.routers, 10);

@@ -71,6 +71,37 @@ fn try_shell_runs_with_the_lab_up_and_passes_its_exit_status() {
     })
 }
 
+/// Nothing started in `try --shell`'s sandbox outlives it: a daemon started in a node
+/// and a background job of the shell are stopped and named when the shell exits (and the
+/// harness counts the processes left: none).
+#[test]
+fn try_shell_leaves_no_process_behind() {
+    sandboxed(|| {
+        let mut cmd = nshost_command();
+        cmd.args(["try", "--shell"])
+            .env("SHELL", "/bin/sh")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawning nshost try --shell");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"nshost exec web1 -- sleep 1000 </dev/null >/dev/null 2>&1 &\nsleep 1000 </dev/null >/dev/null 2>&1 &\nsleep 0.3; exit 0\n")
+            .unwrap();
+        let run = finish("nshost try --shell", child).code(0);
+        assert!(
+            run.stdout
+                .contains("Stopped 2 process(es) still running in the sandbox: sleep (pid"),
+            "{}",
+            run.stdout
+        );
+        assert!(run.stdout.contains(") in web1"), "{}", run.stdout);
+        assert!(run.stdout.contains(") in the sandbox"), "{}", run.stdout);
+    })
+}
+
 /// A lab whose declared check does not hold: try exits 1, and says which.
 #[test]
 fn try_exits_1_when_a_check_fails() {

@@ -115,6 +115,7 @@ fn run_inside<T: Serialize>(body: impl FnOnce() -> T) -> T {
         "a fresh sandbox has no namespaces"
     );
     let value = body();
+    assert_no_process_left();
     let json = serde_json::to_string(&value).expect("the result serializes");
     let mut out = std::io::stdout().lock();
     writeln!(out, "\n{RESULT_MARK}{json}")
@@ -123,6 +124,28 @@ fn run_inside<T: Serialize>(body: impl FnOnce() -> T) -> T {
     // Nothing after `sandboxed` runs in here: the caller's code after it is for the
     // parent (snapshots, say), which gets the result.
     std::process::exit(0);
+}
+
+/// Fails the test if a process it started still runs once its body returned (a lab's
+/// daemon it did not destroy, a process left in a node): the sandbox is a pid namespace
+/// of its own, so every such process is visible here, and dies with the sandbox anyway.
+/// A process stopping on its own is given a moment.
+fn assert_no_process_left() {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let left = sandbox::other_processes().expect("listing the sandbox's processes");
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "the test left {} process(es) running in its sandbox:\n  {}",
+                left.len(),
+                left.join("\n  ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn run_outside<T: DeserializeOwned>(test: &str) -> T {

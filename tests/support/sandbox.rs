@@ -3,9 +3,11 @@
 //! nothing run inside touches the machine's real links, routes or `/run/netns`.
 //!
 //! A sandbox is entered by running a program under util-linux's `unshare --user
-//! --map-root-user --net --mount --propagation private` ([`command`]); the program then
-//! calls [`enter`] first thing, which checks that it really is in new namespaces and
-//! mounts the tmpfs. Works as root and as an unprivileged user (where user namespaces are
+//! --map-root-user --net --mount --propagation private --pid --fork --kill-child
+//! --mount-proc` ([`command`]); the program then calls [`enter`] first thing, which
+//! checks that it really is in new namespaces and mounts the tmpfs. The program is the
+//! first process of a pid namespace of its own: whatever it leaves running is counted
+//! ([`other_processes`]) and dies with it. Works as root and as an unprivileged user (where user namespaces are
 //! allowed). Shared by the benchmark (`benches/lab.rs`) and the kernel tests; include it
 //! with `#[path = "../tests/support/sandbox.rs"] mod sandbox;` or the like.
 #![allow(dead_code)]
@@ -39,6 +41,10 @@ pub fn command(program: impl AsRef<OsStr>) -> Command {
         "--mount",
         "--propagation",
         "private",
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--mount-proc",
         "--",
     ]);
     cmd.arg(program);
@@ -114,6 +120,33 @@ pub fn check_available() -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
+}
+
+/// The processes of the sandbox's pid namespace other than its first (this program),
+/// as `pid command line`, zombies left out (they have exited; their parent, the first
+/// process, is the one to reap them).
+pub fn other_processes() -> io::Result<Vec<String>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let name = entry?.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next());
+        if matches!(state, None | Some('Z' | 'X')) {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        found.push(format!("{pid} {}", cmdline.trim_end()));
+    }
+    Ok(found)
 }
 
 /// Names of the namespaces bound under `/run/netns`, sorted.

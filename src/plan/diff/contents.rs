@@ -7,6 +7,9 @@
 //! are compared as a group, in order: the live routes that are the first desired ones,
 //! in order, stay, the other live ones are deleted, and the desired ones left are
 //! appended after them.
+//!
+//! Routes, rules and addresses of a protocol the lab does not own (a routing daemon's,
+//! see [`crate::state::Protocols`]) are never deleted or replaced.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -134,7 +137,10 @@ impl<'a> Differ<'a> {
             }
         }
         for (key, address) in &lns.addresses {
-            if !dns.addresses.contains_key(key) && !self.replaced(ns, &key.ifname) {
+            if !dns.addresses.contains_key(key)
+                && !self.replaced(ns, &key.ifname)
+                && dns.protocols.owns(address.proto)
+            {
                 out.push(Change::DeleteAddress {
                     ns: name(),
                     key: key.clone(),
@@ -160,7 +166,11 @@ impl<'a> Differ<'a> {
                 rule: Box::new(rule.clone()),
             });
         }
-        for rule in lns.rules.difference(&dns.rules) {
+        for rule in lns
+            .rules
+            .difference(&dns.rules)
+            .filter(|r| dns.protocols.owns(r.proto))
+        {
             out.push(Change::DeleteRule {
                 ns: name(),
                 rule: Box::new(rule.clone()),
@@ -204,8 +214,12 @@ impl<'a> Differ<'a> {
         for (key, route) in &cx.desired.routes {
             groups.entry(key.group()).or_default().0.push((key, route));
         }
+        // Another program's routes (a routing daemon's) are left alone; one that
+        // shares a desired route's group is a conflict, found before.
         for (key, route) in &cx.live.routes {
-            groups.entry(key.group()).or_default().1.push((key, route));
+            if cx.desired.protocols.owns(route.proto) {
+                groups.entry(key.group()).or_default().1.push((key, route));
+            }
         }
         let name = || ns.to_string();
         for (want, have) in groups.values() {

@@ -36,7 +36,9 @@ use crate::plan::Change;
 use crate::plan::display;
 use crate::state::{Link, LinkRef, Namespace, NetState, NsRole};
 
-/// A desired namespace whose name is taken by something the lab does not own.
+/// A desired object that something the lab does not own holds: a namespace of the same
+/// name, or a route of the same table, destination and metric that another program (a
+/// routing daemon) installed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Conflict {
     pub ns: String,
@@ -113,18 +115,48 @@ fn rank(c: &Change) -> u8 {
     }
 }
 
-/// Every desired namespace whose live counterpart the lab does not own.
+/// Every desired namespace whose live counterpart the lab does not own, and every
+/// desired route whose place another program's route holds.
 fn conflicts(lab: &str, desired: &NetState, live: &NetState) -> Vec<Conflict> {
-    desired
-        .namespaces
-        .keys()
-        .filter_map(|name| {
-            let lns = live.namespaces.get(name)?;
-            (!lns.owned_by(lab)).then(|| Conflict {
+    let mut found = Vec::new();
+    for (name, dns) in &desired.namespaces {
+        let Some(lns) = live.namespaces.get(name) else {
+            continue;
+        };
+        if !lns.owned_by(lab) {
+            found.push(Conflict {
                 ns: name.clone(),
                 object: format!("namespace {name}"),
                 owner: display::owner(lns.owner.as_deref()),
-            })
+            });
+            continue;
+        }
+        found.extend(route_conflicts(name, dns, lns));
+    }
+    found
+}
+
+/// The desired routes of `dns` whose table, destination and metric a live route of a
+/// protocol the lab does not own holds: applying would replace the daemon's route, and
+/// the daemon put it back, a fight that `plan` names instead.
+fn route_conflicts(name: &str, dns: &Namespace, lns: &Namespace) -> Vec<Conflict> {
+    if lns.routes.is_empty() || dns.routes.is_empty() {
+        return Vec::new();
+    }
+    let wanted: BTreeSet<_> = dns.routes.keys().map(|k| k.group()).collect();
+    lns.routes
+        .iter()
+        .filter(|(key, route)| !dns.protocols.owns(route.proto) && wanted.contains(&key.group()))
+        .map(|(key, route)| Conflict {
+            ns: name.to_string(),
+            object: format!("route {} in {name}", display::route_key_short(key)),
+            owner: format!(
+                "{} (protocol {}): give the lab's route another metric, leave the prefix \
+                 to the daemon, or take the protocol with `owns: {{protocols: [{}]}}`",
+                display::proto(route.proto),
+                route.proto,
+                display::proto(route.proto)
+            ),
         })
         .collect()
 }

@@ -74,6 +74,7 @@ impl Fill for Router {
     fn fill(&mut self, from: &Self) {
         let Router {
             interfaces,
+            loopback,
             routes,
             rules,
             sysctls,
@@ -83,6 +84,7 @@ impl Fill for Router {
             group,
         } = self;
         fill_map(interfaces, &from.interfaces, Interface::fill);
+        loopback.fill(&from.loopback);
         routes.fill(&from.routes);
         rules.fill(&from.rules);
         fill_map(sysctls, &from.sysctls, |_, _| {});
@@ -181,6 +183,7 @@ fn sub_interfaces(map: &mut IndexMap<Spanned<String>, Interface>, index: &str) {
 impl Substitute for Router {
     fn substitute(&mut self, index: &str) {
         sub_interfaces(&mut self.interfaces, index);
+        self.loopback.iter_mut().for_each(|a| sub(a, index));
         for r in &mut self.routes {
             sub(&mut r.to, index);
             sub_opt(&mut r.via, index);

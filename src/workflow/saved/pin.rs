@@ -122,6 +122,8 @@ pub struct WireNamespace {
     pub sysctls: SmallMap<String, String>,
     #[serde(default, skip_serializing_if = "crate::firewall::Firewall::is_empty")]
     pub firewall: Box<crate::firewall::Firewall>,
+    #[serde(default, skip_serializing_if = "crate::state::Protocols::is_empty")]
+    pub protocols: crate::state::Protocols,
 }
 
 impl From<&Namespace> for WireNamespace {
@@ -144,6 +146,7 @@ impl From<&Namespace> for WireNamespace {
             rules: ns.rules.iter().cloned().collect(),
             sysctls: ns.sysctls.clone(),
             firewall: ns.firewall.clone(),
+            protocols: ns.protocols,
         }
     }
 }
@@ -160,6 +163,7 @@ impl From<WireNamespace> for Namespace {
             rules: w.rules.into_iter().collect(),
             sysctls: w.sysctls,
             firewall: w.firewall,
+            protocols: w.protocols,
         }
     }
 }
