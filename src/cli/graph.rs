@@ -25,7 +25,7 @@ pub struct GraphArgs {
     #[arg(long, value_enum, default_value_t = Format::Dot)]
     pub format: Format,
     /// Write the drawing to FILE instead of stdout.
-    #[arg(short = 'o', long = "out-file", value_name = "FILE")]
+    #[arg(short = 'o', long = "out", alias = "out-file", value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Do not look at the kernel: the lab as the file says, uncoloured.
     #[arg(long)]

@@ -22,8 +22,8 @@ pub struct ImportArgs {
     /// The input: for tsim-facts, the directory of `*_facts.txt` files.
     pub input: PathBuf,
     /// Write the lab file here instead of on stdout.
-    #[arg(short, long, value_name = "FILE")]
-    pub output_file: Option<PathBuf>,
+    #[arg(short = 'o', long = "out", alias = "output-file", value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// Write the report (everything imported and left out) as JSON to FILE too.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -103,12 +103,12 @@ pub fn run(args: ImportArgs, global: &Global) -> Result<ExitCode, Error> {
         let text = serde_json::to_string_pretty(&doc).expect("JSON serializes") + "\n";
         write(path, &text)?;
     }
-    match &args.output_file {
+    match &args.out {
         Some(path) => write(path, &imported.yaml)?,
         None => out!("{}", imported.yaml),
     }
     match global.output {
-        Output::Json if args.output_file.is_some() => super::print_report(&imported.report),
+        Output::Json if args.out.is_some() => super::print_report(&imported.report),
         Output::Json => {}
         Output::Human if global.quiet => {}
         Output::Human => errln!("{}", imported.report.human().trim_end()),
