@@ -28,7 +28,7 @@ pub fn default_checks(lab: &Lab) -> Vec<Check> {
             }
         }
     }
-    let hosts: Vec<(&String, &LabNode, Vec<IpAddr>)> = lab
+    let mut hosts: Vec<(&String, &LabNode, Vec<IpAddr>)> = lab
         .nodes
         .iter()
         .filter(|(_, n)| n.role == NsRole::Host)
@@ -41,6 +41,8 @@ pub fn default_checks(lab: &Lab) -> Vec<Check> {
             behind.entry(router).or_insert((name.as_str(), node));
         }
     }
+    // Listed to people in natural order (`h2` before `h10`).
+    hosts.sort_by(|a, b| crate::names::natural_cmp(a.0, b.0));
     let mut out = Vec::with_capacity(hosts.len() * (1 + behind.len()));
     for (name, node, gws) in &hosts {
         let check = |to: &str, to_node: bool, dst: IpAddr| Check {
@@ -153,6 +155,28 @@ hosts:
         - "h3 -> r2 fd00:9::2"
         - "h3 -> h1 fd00:1::10"
         "#);
+    }
+
+    /// Hosts are checked in natural order (`h2` before `h10`).
+    #[test]
+    fn hosts_in_natural_order() {
+        let checks = default_checks(&lab("\
+name: n
+routers:
+  r1:
+    interfaces:
+      a: {addresses: [10.1.0.1/24]}
+      b: {addresses: [10.2.0.1/24]}
+hosts:
+  h10: {address: 10.1.0.10/24}
+  h9: {address: 10.1.0.9/24}
+  h2: {address: 10.2.0.2/24}
+"));
+        insta::assert_yaml_snapshot!(lines(&checks), @r"
+        - h2 -> r1 10.2.0.1
+        - h9 -> r1 10.1.0.1
+        - h10 -> r1 10.1.0.1
+        ");
     }
 
     #[test]

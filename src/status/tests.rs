@@ -284,3 +284,17 @@ fn report_types_have_a_schema() {
     let schema = serde_json::to_string(&schemars::schema_for!(MachineStatus)).unwrap();
     assert!(schema.contains("routers") && schema.contains("skipped"));
 }
+
+/// Nodes are listed in natural order: `web9` before `web10`.
+#[test]
+fn nodes_in_natural_order() {
+    let lab = loaded(
+        "n.yaml",
+        &include_str!("../../topologies/small.yaml")
+            .replace("  web1:", "  web10:")
+            .replace("  db1:", "  web9:"),
+    );
+    let status = compared(&lab, &as_live(&lab.desired));
+    let names: Vec<&str> = status.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["br-gw", "hq-gw", "pc1", "pc2", "web9", "web10"]);
+}
