@@ -51,7 +51,8 @@ pub struct Global {
     /// Output format: for people, or one JSON document on stdout.
     #[arg(long, global = true, value_enum, default_value_t = Output::Human)]
     pub output: Output,
-    /// Print only the closing line: the plan's counts, or `Apply complete! ...`.
+    /// Print only the result, without notes, warnings or tables: a plan's counts,
+    /// `Apply complete! ...`, a lab's health, a check's tally.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Log on stderr where the time goes: -v each phase, -vv each stage and step of an

@@ -8,6 +8,7 @@
 //! name; interfaces by name), so the same lab always prints the same text.
 
 pub mod dot;
+mod from_status;
 pub mod live;
 pub mod mermaid;
 pub mod svg;
