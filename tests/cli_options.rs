@@ -333,8 +333,9 @@ fn node_and_lab_names_complete() {
 }
 
 /// `--lab NAME` means the lab of that name as the kernel has it, without its file, on
-/// `plan` (its removal, as `destroy --lab` counts it) and `graph` (drawn from the
-/// kernel), as on `status`, `destroy` and `exec`.
+/// `plan` (its removal, as `destroy --lab` counts it), `graph` (drawn from the kernel)
+/// and `check` (the default checks, the same the file would get), as on `status`,
+/// `destroy` and `exec`.
 #[test]
 fn lab_names_a_lab_without_its_file() {
     let runs: Vec<ktest::Run> = ktest::sandboxed(|| {
@@ -345,9 +346,24 @@ fn lab_names_a_lab_without_its_file() {
             nshost(&["plan", "--lab", "small", "-q", "--detailed-exitcode"]),
             nshost(&["graph", "--lab", "small", "--output", "json"]),
             nshost(&["graph", "--lab", "small"]),
+            nshost(&["check", "--lab", "small", "--output", "json"]),
+            nshost(&["check", small, "--output", "json"]),
             nshost(&["destroy", "--lab", "small", "-q"]),
         ]
     });
+    let checks = |run: &ktest::Run| -> Vec<String> {
+        let doc = run.json();
+        assert_eq!(doc["failed"], 0, "{doc}");
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| format!("{} -> {} {}", c["from"], c["to"], c["destination"]))
+            .collect()
+    };
+    let (by_name, by_file) = (checks(&runs[5]), checks(&runs[6]));
+    assert_eq!(by_file.len(), 8, "{by_file:?}");
+    assert_eq!(by_name, by_file, "check --lab small, check small.yaml");
     assert_eq!(runs[0].code, 1, "{}", transcript(&runs[0]));
     assert!(
         runs[0].stderr.contains("no lab named `small`"),
@@ -355,13 +371,13 @@ fn lab_names_a_lab_without_its_file() {
         runs[0].stderr
     );
     assert_eq!(runs[2].code, 2, "changes: {}", transcript(&runs[2]));
-    let destroyed = runs[5].stdout.split(" destroyed").next().unwrap();
+    let destroyed = runs[7].stdout.split(" destroyed").next().unwrap();
     let destroyed = destroyed.rsplit(' ').next().unwrap();
     assert_eq!(
         runs[2].stdout,
         format!("Plan: 0 to add, 0 to change, {destroyed} to destroy.\n"),
         "{}",
-        runs[5].stdout
+        runs[7].stdout
     );
     let graph = runs[3].json();
     let nodes: Vec<&str> = graph["nodes"]

@@ -71,7 +71,8 @@ fn of_file(file: &Path, args: &GraphArgs, global: &Global) -> Result<Graph, Erro
         match graph::observe(loaded, args.lock.lock_timeout) {
             Observed::NotApplied => {}
             Observed::Planned(plan) => graph::live::colour(&mut g, &lab, &plan),
-            Observed::Unreadable(why) if global.chatty() => {
+            // Said with JSON too (the document's `checked` is false); not with -q.
+            Observed::Unreadable(why) if !global.quiet => {
                 errln!("note: the graph is not coloured by the live kernel: {why}");
             }
             Observed::Unreadable(_) => {}
