@@ -330,6 +330,25 @@ fn node_and_lab_names_complete() {
         runs[5]
     );
     assert_eq!(runs[6], "small\n", "bash: --lab");
+    // Zsh and fish ask the same helper, zsh from functions defined before its last
+    // lines call `_nshost`.
+    let zsh = nshost(&["completions", "zsh"]).stdout;
+    assert!(zsh.contains("]:LAB:_nshost_labs' \\\n"), "{zsh}");
+    assert!(zsh.contains("works too):_nshost_nodes' \\\n"), "{zsh}");
+    let defined = zsh
+        .find("_nshost_nodes() {")
+        .expect("_nshost_nodes is defined");
+    assert!(defined < zsh.rfind("_nshost \"$@\"").unwrap(), "{zsh}");
+    assert!(!zsh.contains(":LAB:_default"), "{zsh}");
+    let fish = nshost(&["completions", "fish"]).stdout;
+    assert!(
+        fish.contains("-f -a \"(nshost __complete nodes)\""),
+        "{fish}"
+    );
+    assert!(
+        fish.contains("-l lab -x -a \"(nshost __complete labs)\""),
+        "{fish}"
+    );
 }
 
 /// `--lab NAME` means the lab of that name as the kernel has it, without its file, on

@@ -149,7 +149,7 @@ _nshost_labs() {
 "#;
 
 const FISH_NAMES: &str = r#"# Node and lab names, from the labs on this machine (`nshost __complete nodes|labs`).
-complete -c nshost -n "__fish_seen_subcommand_from exec shell; and not __fish_seen_argument -l lab" -f -a "(nshost __complete nodes)"
+complete -c nshost -n "__fish_seen_subcommand_from exec shell" -f -a "(nshost __complete nodes)"
 complete -c nshost -l lab -x -a "(nshost __complete labs)"
 "#;
 
