@@ -10,7 +10,8 @@
 //!   expectation does not hold (`check`, `apply --check`, `try`). `plan --detailed-exitcode`
 //!   exits 1 on an error too.
 //! - **2**: a usage error (an unknown command or option, a missing file, a bad `--lab` or
-//!   `--lock-timeout`), reported by clap before anything runs; and for
+//!   `--lock-timeout`, `--output json` on a command whose output is no report), reported
+//!   by clap before anything runs; and for
 //!   `plan --detailed-exitcode`, a plan with changes.
 //! - `exec` and `shell` exit with their command's own code (nshost is replaced by it);
 //!   127 when the command is not found, 126 when it cannot be run, as a shell does, and

@@ -5,7 +5,8 @@
 //! With `--output json`, stdout gets one JSON document, the command's report or, when
 //! it fails, an error report (`nshost::report`), and stderr stays quiet: warnings and
 //! notes are in the document. Only clap's usage errors (exit 2), before anything runs,
-//! and the `-v` log are printed on stderr.
+//! and the `-v` log are printed on stderr. Commands whose output is no report (`exec`,
+//! `shell`, `completions`, `man`...) refuse `--output json` as such an error (`main.rs`).
 
 pub mod apply;
 pub mod check;
