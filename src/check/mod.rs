@@ -148,8 +148,11 @@ impl Suite {
             .iter()
             .filter(|n| matches!(n.role, NodeRole::Router | NodeRole::Host))
             .map(|n| {
+                // In name order, byte by byte, as a lab file's interfaces are.
+                let mut ifaces: Vec<_> = n.interfaces.iter().collect();
+                ifaces.sort_by(|a, b| a.name.cmp(&b.name));
                 let addresses = |up_only: bool| -> Vec<IpAddr> {
-                    n.interfaces
+                    ifaces
                         .iter()
                         .filter(|i| i.kind != "loopback" && (i.up || !up_only))
                         .flat_map(|i| i.addresses.iter().filter_map(|a| parse(a)))

@@ -223,7 +223,7 @@ fn node(
     };
     let empty = Namespace::default();
     let here = live.unwrap_or(&empty);
-    let interfaces = here
+    let mut interfaces: Vec<InterfaceStatus> = here
         .links
         .iter()
         .map(|(name, link)| {
@@ -249,6 +249,7 @@ fn node(
             }
         })
         .collect();
+    interfaces.sort_by(|a, b| natural_cmp(&a.name, &b.name));
     let routes = here
         .routes
         .iter()
