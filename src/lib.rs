@@ -40,6 +40,7 @@ pub mod kernel;
 pub mod lab;
 pub mod lock;
 pub mod lower;
+pub mod names;
 pub mod naming;
 pub mod netlink;
 pub mod output;

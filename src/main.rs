@@ -10,7 +10,8 @@
 //!   expectation does not hold (`check`, `apply --check`, `try`). `plan --detailed-exitcode`
 //!   exits 1 on an error too.
 //! - **2**: a usage error (an unknown command or option, a missing file, a bad `--lab` or
-//!   `--lock-timeout`), reported by clap before anything runs; and for
+//!   `--lock-timeout`, `--output json` on a command whose output is no report), reported
+//!   by clap before anything runs; and for
 //!   `plan --detailed-exitcode`, a plan with changes.
 //! - `exec` and `shell` exit with their command's own code (nshost is replaced by it);
 //!   127 when the command is not found, 126 when it cannot be run, as a shell does, and
@@ -56,10 +57,29 @@ enum Command {
     Try(cli::try_lab::TryArgs),
     Schema(cli::schema::SchemaArgs),
     Completions(cli::generate::CompletionsArgs),
-    /// Print the manual page, in roff (`nshost man | man -l -`).
-    Man,
+    Man(cli::generate::ManArgs),
     #[command(name = "__serve", hide = true)]
     Serve(cli::serve::ServeArgs),
+    /// List node or lab names for the shell completions.
+    #[command(name = "__complete", hide = true)]
+    Complete(cli::generate::CompleteArgs),
+}
+
+/// Why `--output json` is refused for `command`, as a usage error: what these print is
+/// not a report (a command's own output, a shell, a script, a manual page).
+fn refusal(command: &Command, global: &cli::Global) -> Option<(&'static str, &'static str)> {
+    if global.output != cli::Output::Json {
+        return None;
+    }
+    Some(match command {
+        Command::Exec(_) => ("exec", "what it prints is the command's own"),
+        Command::Shell(_) => ("shell", "it opens an interactive shell"),
+        Command::Try(args) if args.shell => ("try", "`--shell` opens an interactive shell"),
+        Command::Completions(_) => ("completions", "it prints a shell script"),
+        Command::Man(_) => ("man", "it prints manual pages, in roff"),
+        Command::Complete(_) => ("__complete", "it prints names for a shell, one a line"),
+        _ => return None,
+    })
 }
 
 fn main() -> ExitCode {
@@ -71,6 +91,16 @@ fn main() -> ExitCode {
     let started = std::time::Instant::now();
     // Usage errors exit 2 here, --help and --version 0.
     let cli = Cli::parse();
+    if let Some((name, why)) = refusal(&cli.command, &cli.global) {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let sub = cmd.find_subcommand_mut(name).expect("a command of nshost");
+        sub.error(
+            clap::error::ErrorKind::ArgumentConflict,
+            format!("`--output json` is not for `nshost {name}`: {why}"),
+        )
+        .exit();
+    }
     nshost::trace::init(cli.global.verbose);
     // A panic is a bug, and still an error: 1, not the runtime's 101 (the panic hook
     // has printed where it happened).
@@ -100,12 +130,13 @@ fn run(command: Command, global: &cli::Global) -> Result<ExitCode, Error> {
         Command::Status(args) => cli::status::run(args, global),
         Command::Check(args) => cli::check::run(args, global),
         Command::Import(args) => cli::import::run(args, global),
-        Command::Exec(args) => cli::exec::run(args),
-        Command::Shell(args) => cli::exec::run_shell(args),
+        Command::Exec(args) => cli::exec::run(args, global),
+        Command::Shell(args) => cli::exec::run_shell(args, global),
         Command::Try(args) => cli::try_lab::run(args, global),
         Command::Schema(args) => cli::schema::run(args),
         Command::Completions(args) => cli::generate::completions(args, Cli::command()),
-        Command::Man => cli::generate::man(Cli::command()),
+        Command::Man(args) => cli::generate::man(args, Cli::command()),
         Command::Serve(args) => cli::serve::run(args),
+        Command::Complete(args) => cli::generate::complete(args),
     }
 }

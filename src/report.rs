@@ -111,7 +111,8 @@ pub struct ValidateReport {
     pub valid: bool,
     /// Namespaces the lab makes (its nodes and the fabric).
     pub namespaces: usize,
-    /// Kernel objects the lab makes, namespaces included.
+    /// Objects an apply of the lab adds on a machine without it, namespaces included:
+    /// `plan`'s count to add there.
     pub objects: usize,
     pub warnings: Vec<ProblemReport>,
     /// With `--resolved`: the lab with its ranges, defaults, groups, links and

@@ -44,13 +44,13 @@ fn validate_valid_files() {
     insta::assert_snapshot!(transcript(&small), @r"
     exit: 0
     --- stdout
-    topologies/small.yaml: lab `small` is valid (7 namespaces, 71 objects)
+    topologies/small.yaml: lab `small` is valid (7 namespaces, 64 objects)
     --- stderr
     ");
     insta::assert_snapshot!(transcript(&full), @r"
     exit: 0
     --- stdout
-    topologies/full.yaml: lab `full` is valid (6 namespaces, 100 objects)
+    topologies/full.yaml: lab `full` is valid (6 namespaces, 94 objects)
     --- stderr
     ");
 }

@@ -159,7 +159,7 @@ fn validate_reads_the_lab_from_stdin() {
     insta::assert_snapshot!(transcript(&run), @r"
     exit: 0
     --- stdout
-    <stdin>: lab `small` is valid (7 namespaces, 71 objects)
+    <stdin>: lab `small` is valid (7 namespaces, 64 objects)
     --- stderr
     ");
     let json = nshost_stdin(&["validate", "-", "--output", "json"], small_yaml());

@@ -79,7 +79,7 @@ fn validate_json_matches_its_schema() {
     assert_eq!((small.code, small.stderr.as_str()), (0, ""));
     let doc = valid_json(&small, "validate");
     assert_eq!(doc["lab"], "small");
-    assert_eq!(doc["objects"], 71);
+    assert_eq!(doc["objects"], 64);
     let warned = "tests/cases/valid/overlapping_subnets/lab.yaml";
     let warned = nshost(&["validate", "--output", "json", warned]);
     assert_eq!((warned.code, warned.stderr.as_str()), (0, ""));

@@ -378,7 +378,7 @@ fn a_gateway_picked_among_routers_is_a_warning() {
 fn quiet_is_described_for_import() {
     let help = text(nshost(&["import", "--help"]).stdout);
     assert!(
-        help.contains("for `import`, only warnings and errors"),
+        help.contains("for `import`, only its warnings and errors"),
         "{help}"
     );
     assert!(

@@ -12,62 +12,117 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use super::spec::{Check, family_of, first_address};
+use super::spec::{Check, family_of};
 use crate::lab::{Lab, LabNode};
 use crate::state::{NsRole, RT_TABLE_MAIN};
-use crate::topology::Expect;
+use crate::topology::{Expect, Family};
 
-/// The default checks of `lab`, in host order (by name), each host's gateway checks
-/// first.
-pub fn default_checks(lab: &Lab) -> Vec<Check> {
-    let mut router_of: HashMap<IpAddr, &str> = HashMap::new();
-    for (name, node) in lab.nodes.iter().filter(|(_, n)| n.role == NsRole::Router) {
-        for iface in node.interfaces.values() {
-            for a in &iface.addresses {
-                router_of.entry(a.addr()).or_insert(name);
-            }
+/// What the default checks need to know of a node: of a lab file's node, or of one
+/// the kernel has (`check --lab NAME`, from its status).
+#[derive(Clone, Debug)]
+pub struct Facts {
+    pub name: String,
+    pub ns: String,
+    pub router: bool,
+    /// Every address of its interfaces (a router's say which router a gateway is).
+    pub addresses: Vec<IpAddr>,
+    /// The addresses of its interfaces that are up, in interface order (a target's
+    /// first one of a family is checked).
+    pub up_addresses: Vec<IpAddr>,
+    /// The gateways of its default routes in main, IPv4 first, each once.
+    pub gateways: Vec<IpAddr>,
+}
+
+impl Facts {
+    fn of(name: &str, node: &LabNode) -> Facts {
+        let addresses = |up_only: bool| -> Vec<IpAddr> {
+            node.interfaces
+                .values()
+                .filter(|i| i.up || !up_only)
+                .flat_map(|i| i.addresses.iter().map(|a| a.addr()))
+                .collect()
+        };
+        Facts {
+            name: name.to_string(),
+            ns: node.ns.clone(),
+            router: node.role == NsRole::Router,
+            addresses: addresses(false),
+            up_addresses: addresses(true),
+            gateways: gateways(node),
         }
     }
-    let hosts: Vec<(&String, &LabNode, Vec<IpAddr>)> = lab
+
+    /// Its first address of `family` on an up interface.
+    fn first_address(&self, family: Family) -> Option<IpAddr> {
+        self.up_addresses
+            .iter()
+            .copied()
+            .find(|a| family_of(*a) == family)
+    }
+}
+
+/// The default checks of `lab`, in host order (natural, by name), each host's gateway
+/// checks first.
+pub fn default_checks(lab: &Lab) -> Vec<Check> {
+    let nodes: Vec<Facts> = lab
         .nodes
         .iter()
-        .filter(|(_, n)| n.role == NsRole::Host)
-        .map(|(name, n)| (name, n, gateways(n)))
+        .filter(|(_, n)| matches!(n.role, NsRole::Router | NsRole::Host))
+        .map(|(name, n)| Facts::of(name, n))
         .collect();
-    // The first host by name behind each router (`lab.nodes` is sorted by name).
-    let mut behind: BTreeMap<&str, (&str, &LabNode)> = BTreeMap::new();
-    for (name, node, gws) in &hosts {
-        if let Some(router) = gws.first().and_then(|g| router_of.get(g)) {
-            behind.entry(router).or_insert((name.as_str(), node));
+    checks_of(nodes)
+}
+
+/// The default checks of nodes (routers and hosts), as [`default_checks`] makes them.
+pub fn checks_of(mut nodes: Vec<Facts>) -> Vec<Check> {
+    // By name, byte by byte: the host behind a router is the first in that order.
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut router_of: HashMap<IpAddr, &str> = HashMap::new();
+    for node in nodes.iter().filter(|n| n.router) {
+        for a in &node.addresses {
+            router_of.entry(*a).or_insert(&node.name);
         }
     }
+    let mut hosts: Vec<&Facts> = nodes.iter().filter(|n| !n.router).collect();
+    let mut behind: BTreeMap<&str, &Facts> = BTreeMap::new();
+    for host in &hosts {
+        if let Some(router) = host.gateways.first().and_then(|g| router_of.get(g)) {
+            behind.entry(router).or_insert(host);
+        }
+    }
+    // Listed to people in natural order (`h2` before `h10`).
+    hosts.sort_by(|a, b| crate::names::natural_cmp(&a.name, &b.name));
     let mut out = Vec::with_capacity(hosts.len() * (1 + behind.len()));
-    for (name, node, gws) in &hosts {
+    for host in &hosts {
         let check = |to: &str, to_node: bool, dst: IpAddr| Check {
-            from: name.to_string(),
-            ns: node.ns.clone(),
+            from: host.name.clone(),
+            ns: host.ns.clone(),
             to: to.to_string(),
             to_node,
             dst,
             expect: Expect::Reachable,
             probe: crate::check::spec::Probe::Icmp,
         };
-        for gw in gws {
+        for gw in &host.gateways {
             match router_of.get(gw) {
                 Some(router) => out.push(check(router, true, *gw)),
                 None => out.push(check(&gw.to_string(), false, *gw)),
             }
         }
-        let mine = gws.first().and_then(|g| router_of.get(g)).copied();
-        for (router, (target, target_node)) in &behind {
-            if Some(*router) == mine || *target == name.as_str() {
+        let mine = host
+            .gateways
+            .first()
+            .and_then(|g| router_of.get(g))
+            .copied();
+        for (router, target) in &behind {
+            if Some(*router) == mine || target.name == host.name {
                 continue;
             }
-            let mut families: Vec<_> = gws.iter().map(|g| family_of(*g)).collect();
+            let mut families: Vec<_> = host.gateways.iter().map(|g| family_of(*g)).collect();
             families.dedup();
             for family in families {
-                if let Some(dst) = first_address(target_node, Some(family)) {
-                    out.push(check(target, true, dst));
+                if let Some(dst) = target.first_address(family) {
+                    out.push(check(&target.name, true, dst));
                 }
             }
         }
@@ -153,6 +208,28 @@ hosts:
         - "h3 -> r2 fd00:9::2"
         - "h3 -> h1 fd00:1::10"
         "#);
+    }
+
+    /// Hosts are checked in natural order (`h2` before `h10`).
+    #[test]
+    fn hosts_in_natural_order() {
+        let checks = default_checks(&lab("\
+name: n
+routers:
+  r1:
+    interfaces:
+      a: {addresses: [10.1.0.1/24]}
+      b: {addresses: [10.2.0.1/24]}
+hosts:
+  h10: {address: 10.1.0.10/24}
+  h9: {address: 10.1.0.9/24}
+  h2: {address: 10.2.0.2/24}
+"));
+        insta::assert_yaml_snapshot!(lines(&checks), @r"
+        - h2 -> r1 10.2.0.1
+        - h9 -> r1 10.1.0.1
+        - h10 -> r1 10.1.0.1
+        ");
     }
 
     #[test]

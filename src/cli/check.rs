@@ -19,9 +19,15 @@ use super::{EXIT_ERROR, Global, LockWait, Output};
 /// gateway and to one host behind every other router. Exits 1 when an expectation does
 /// not hold.
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("lab_source").required(true).args(["file", "lab"])))]
 pub struct CheckArgs {
-    /// The lab file (YAML).
-    pub file: PathBuf,
+    /// The lab file (YAML); or name the lab with --lab.
+    pub file: Option<PathBuf>,
+    /// The lab of this name, as the kernel has it, without its file: its default
+    /// checks (every host to its gateway and to one host behind every other router),
+    /// derived from what is there.
+    #[arg(long, value_parser = super::lab_name, conflicts_with_all = ["from", "site"])]
+    pub lab: Option<String>,
     /// Run one check instead of the file's, from this node (with --to).
     #[arg(long, requires = "to", value_name = "NODE")]
     pub from: Option<String>,
@@ -86,7 +92,19 @@ fn timeout(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: CheckArgs, global: &Global) -> Result<ExitCode, Error> {
-    let loaded = args.site.load(&args.file)?;
+    let file = match (&args.file, &args.lab) {
+        (Some(file), _) => file,
+        (None, Some(lab)) => {
+            // Shared, like a plan: never an apply half done.
+            let _lock = workflow::lock_shared(lab, args.lock.lock_timeout)?;
+            let status = nshost::status::lab(nshost::status::Target::Name(lab.clone()))?;
+            let suite = check::Suite::of_status(&status);
+            let report = check::run_suite(&suite, &args.tuning.options())?;
+            return Ok(print(&report, &args, global));
+        }
+        (None, None) => unreachable!("clap requires a file or --lab"),
+    };
+    let loaded = args.site.load(file)?;
     super::warnings(&loaded, global);
     let suite = match (&args.from, &args.to) {
         (Some(from), Some(to)) => {
@@ -124,15 +142,20 @@ pub fn run(args: CheckArgs, global: &Global) -> Result<ExitCode, Error> {
         errln!("warning: {warning}");
     }
     let report = check::run_suite(&suite, &args.tuning.options())?;
+    Ok(print(&report, &args, global))
+}
+
+/// Prints the checks' report as the options ask; the exit code it means.
+fn print(report: &Report, args: &CheckArgs, global: &Global) -> ExitCode {
     match global.output {
-        Output::Human if global.quiet => out!("{}", check::report::closing(&report)),
+        Output::Human if global.quiet => out!("{}", check::report::closing(report)),
         Output::Human => out!(
             "{}",
-            check::report::human_within(&report, super::lines_for(args.full))
+            check::report::human_within(report, super::lines_for(args.full))
         ),
-        Output::Json => super::print_report(&report),
+        Output::Json => super::print_report(report),
     }
-    Ok(exit_code(&report))
+    exit_code(report)
 }
 
 /// 0 when every expectation held, else 1.

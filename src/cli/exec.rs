@@ -10,6 +10,8 @@ use nshost::kernel::enter;
 use nshost::status;
 use nshost::workflow::Error;
 
+use super::Global;
+
 /// Run a command inside a node's network namespace, as `ip netns exec` does.
 #[derive(Args, Debug)]
 pub struct ExecArgs {
@@ -33,12 +35,12 @@ pub struct ShellArgs {
     pub lab: Option<String>,
 }
 
-pub fn run(args: ExecArgs) -> Result<ExitCode, Error> {
+pub fn run(args: ExecArgs, global: &Global) -> Result<ExitCode, Error> {
     let located = status::locate(&args.node, args.lab.as_deref())?;
-    into(&located, &args.command)
+    into(&located, &args.command, global)
 }
 
-pub fn run_shell(args: ShellArgs) -> Result<ExitCode, Error> {
+pub fn run_shell(args: ShellArgs, global: &Global) -> Result<ExitCode, Error> {
     let located = status::locate(&args.node, args.lab.as_deref())?;
     let shell = std::env::var_os("SHELL")
         .filter(|s| !s.is_empty())
@@ -52,13 +54,21 @@ pub fn run_shell(args: ShellArgs) -> Result<ExitCode, Error> {
         // shell's rc file may set its own.
         std::env::set_var("PS1", format!("[{}] \\$ ", located.node));
     }
-    into(&located, &[shell])
+    into(&located, &[shell], global)
 }
 
 /// Enters the node's namespace and executes `command`; returns only if that failed.
-fn into(located: &status::Located, command: &[OsString]) -> Result<ExitCode, Error> {
+/// Its notes are left out with `-q`; `--output json` is refused before this (what
+/// the command prints is its own).
+fn into(
+    located: &status::Located,
+    command: &[OsString],
+    global: &Global,
+) -> Result<ExitCode, Error> {
     for note in enter::enter_for_good(&located.ns)? {
-        errln!("note: {note}");
+        if !global.quiet {
+            errln!("note: {note}");
+        }
     }
     nshost::process::restore_limits();
     let err = enter::exec(&command[0], command);

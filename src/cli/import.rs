@@ -25,8 +25,8 @@ pub struct ImportArgs {
     /// The input: for tsim-facts, the directory of `*_facts.txt` files.
     pub input: PathBuf,
     /// Write the lab file here instead of on stdout.
-    #[arg(short, long, value_name = "FILE")]
-    pub output_file: Option<PathBuf>,
+    #[arg(short = 'o', long = "out", alias = "output-file", value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// Write the report (everything imported and left out) as JSON to FILE too.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -110,7 +110,7 @@ pub fn run(args: ImportArgs, global: &Global) -> Result<ExitCode, Error> {
         let text = serde_json::to_string_pretty(&doc).expect("JSON serializes") + "\n";
         write(path, &text)?;
     }
-    match &args.output_file {
+    match &args.out {
         Some(path) => write(path, &imported.yaml)?,
         // With JSON, stdout is the one document, the lab file a field of it.
         None if global.output == Output::Json => {}

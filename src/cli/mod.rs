@@ -5,7 +5,8 @@
 //! With `--output json`, stdout gets one JSON document, the command's report or, when
 //! it fails, an error report (`nshost::report`), and stderr stays quiet: warnings and
 //! notes are in the document. Only clap's usage errors (exit 2), before anything runs,
-//! and the `-v` log are printed on stderr.
+//! and the `-v` log are printed on stderr. Commands whose output is no report (`exec`,
+//! `shell`, `completions`, `man`...) refuse `--output json` as such an error (`main.rs`).
 
 pub mod apply;
 pub mod check;
@@ -51,8 +52,9 @@ pub struct Global {
     /// Output format: for people, or one JSON document on stdout.
     #[arg(long, global = true, value_enum, default_value_t = Output::Human)]
     pub output: Output,
-    /// Print only the closing line (the plan's counts, or `Apply complete! ...`); for
-    /// `import`, only warnings and errors.
+    /// Print only the result, without notes, warnings or tables: a plan's counts,
+    /// `Apply complete! ...`, a lab's health, a check's tally; for `import`, only its
+    /// warnings and errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Log on stderr where the time goes: -v each phase, -vv each stage and step of an

@@ -13,9 +13,14 @@ use super::{EXIT_CHANGES, Global, LockWait, Output};
 
 /// Show what apply would change: the live kernel against the lab file.
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("lab_source").required(true).args(["file", "lab"])))]
 pub struct PlanArgs {
-    /// The lab file (YAML); `-` reads it from standard input.
-    pub file: PathBuf,
+    /// The lab file (YAML); `-` reads it from standard input; or name the lab with --lab.
+    pub file: Option<PathBuf>,
+    /// The lab of this name, as the kernel has it, without its file: the plan is its
+    /// removal, what `nshost destroy --lab NAME` would do.
+    #[arg(long, value_parser = super::lab_name, conflicts_with_all = ["out", "site"])]
+    pub lab: Option<String>,
     /// Also print a unified diff of each changed namespace, live against desired.
     #[arg(long)]
     pub diff: bool,
@@ -35,12 +40,21 @@ pub struct PlanArgs {
 }
 
 pub fn run(args: PlanArgs, global: &Global) -> Result<ExitCode, Error> {
-    let loaded = args.site.load(&args.file)?;
-    super::warnings(&loaded, global);
-    let warnings = super::warning_reports(&loaded);
-    // Shared: plans run side by side, but never see an apply half done.
-    let _lock = workflow::lock_shared(&loaded.lab.name, args.lock.lock_timeout)?;
-    let planned = workflow::plan_loaded(loaded)?;
+    let (planned, warnings, _lock) = match (&args.file, &args.lab) {
+        (Some(file), _) => {
+            let loaded = args.site.load(file)?;
+            super::warnings(&loaded, global);
+            let warnings = super::warning_reports(&loaded);
+            // Shared: plans run side by side, but never see an apply half done.
+            let lock = workflow::lock_shared(&loaded.lab.name, args.lock.lock_timeout)?;
+            (workflow::plan_loaded(loaded)?, warnings, lock)
+        }
+        (None, Some(lab)) => {
+            let lock = workflow::lock_shared(lab, args.lock.lock_timeout)?;
+            (workflow::plan_destroy(lab, true)?, Vec::new(), lock)
+        }
+        (None, None) => unreachable!("clap requires a file or --lab"),
+    };
     super::notes(&planned, global);
     let saved = match &args.out {
         Some(path) => Some(workflow::saved::save(&planned, path)?),

@@ -69,6 +69,7 @@ pub fn run(args: StatusArgs, global: &Global) -> Result<ExitCode, Error> {
     let mut report = status::lab(target)?;
     report.limit(&args.limit);
     match global.output {
+        Output::Human if global.quiet => out!("{}", render::header(&report)),
         Output::Human => out!("{}", render::lab(&report, view(args.show))),
         Output::Json => super::print_report(&nshost::report::LabStatusReport { status: report }),
     }
@@ -86,6 +87,7 @@ fn machine(global: &Global) -> Result<ExitCode, Error> {
         );
     }
     match global.output {
+        Output::Human if global.quiet => out!("{}", render::machine_quiet(&report)),
         Output::Human => out!("{}", render::machine(&report)),
         Output::Json => {
             super::print_report(&nshost::report::MachineStatusReport { status: report })

@@ -77,7 +77,7 @@ pub fn run(args: TryArgs, global: &Global) -> Result<ExitCode, Error> {
         );
     }
     let (code, checks) = if args.shell {
-        (shell(&lab)?, None)
+        (shell(&lab, global)?, None)
     } else {
         let checked = check::run_suite(&suite, &check::Options::default())?;
         if global.chatty() {
@@ -120,7 +120,7 @@ pub fn run(args: TryArgs, global: &Global) -> Result<ExitCode, Error> {
 
 /// Runs the user's shell in the sandbox, with this nshost first on its `PATH`; its exit
 /// status is `try`'s.
-fn shell(lab: &str) -> Result<ExitCode, Error> {
+fn shell(lab: &str, global: &Global) -> Result<ExitCode, Error> {
     let shell = std::env::var_os("SHELL")
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "/bin/sh".into());
@@ -132,10 +132,12 @@ fn shell(lab: &str) -> Result<ExitCode, Error> {
     if let Some(old) = std::env::var_os("PATH") {
         path.extend(std::env::split_paths(&old));
     }
-    outln!(
-        "A shell in the sandbox: `nshost status --lab {lab}`, `nshost exec NODE -- CMD` and \
-         `ip netns exec NODE CMD` work here. Exit the shell to tear the lab down."
-    );
+    if global.chatty() {
+        outln!(
+            "A shell in the sandbox: `nshost status --lab {lab}`, `nshost exec NODE -- CMD` and \
+             `ip netns exec NODE CMD` work here. Exit the shell to tear the lab down."
+        );
+    }
     let status = std::process::Command::new(&shell)
         .env("PATH", std::env::join_paths(path).unwrap_or_default())
         .env("NSHOST_SANDBOX", lab)

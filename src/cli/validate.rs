@@ -30,7 +30,7 @@ pub fn run(args: ValidateArgs, global: &Global) -> Result<ExitCode, Error> {
         lab: loaded.lab.name.clone(),
         valid: true,
         namespaces: loaded.desired.namespaces.len(),
-        objects: loaded.desired.object_count(),
+        objects: workflow::object_count(&loaded),
         warnings: super::warning_reports(&loaded),
         resolved: args
             .resolved

@@ -9,6 +9,7 @@
 
 pub mod dot;
 mod fold;
+mod from_status;
 pub mod live;
 pub mod mermaid;
 pub mod svg;
@@ -17,6 +18,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::lab::{IfaceKind, Lab, LabInterface};
+use crate::names::natural_cmp;
 use crate::state::NsRole;
 
 pub use fold::FOLD_ABOVE;
@@ -136,9 +138,17 @@ impl Graph {
                 Role::Router => NsRole::Router,
                 Role::Host => NsRole::Host,
             };
-            for (name, node) in lab.nodes.iter().filter(|(_, n)| n.role == ns_role) {
+            let mut of_role: Vec<_> = lab
+                .nodes
+                .iter()
+                .filter(|(_, n)| n.role == ns_role)
+                .collect();
+            of_role.sort_by(|a, b| natural_cmp(a.0, b.0));
+            for (name, node) in of_role {
                 let mut interfaces = Vec::new();
-                for (ifname, iface) in &node.interfaces {
+                let mut ifaces: Vec<_> = node.interfaces.iter().collect();
+                ifaces.sort_by(|a, b| natural_cmp(a.0, b.0));
+                for (ifname, iface) in ifaces {
                     match &iface.kind {
                         IfaceKind::Veth { network, .. } => edges.push(Edge {
                             node: name.clone(),
@@ -169,7 +179,7 @@ impl Graph {
                 });
             }
         }
-        let networks = lab
+        let mut networks: Vec<Network> = lab
             .networks
             .iter()
             .map(|(name, n)| Network {
@@ -180,6 +190,7 @@ impl Graph {
                 state: State::Unchecked,
             })
             .collect();
+        networks.sort_by(|a, b| natural_cmp(&a.name, &b.name));
         Graph {
             lab: lab.name.clone(),
             checked: false,

@@ -235,3 +235,41 @@ fn folded_hosts_keep_their_states_and_counts() {
     assert_eq!(g.counts(), (2, 0));
     assert!(dot::render(&folded).contains("label=\"lab big200: 2 missing, 0 drifted\""));
 }
+
+/// Nodes, their interfaces and the networks are drawn in natural order (`a2` before
+/// `a10`), whatever order the file has them in.
+#[test]
+fn names_in_natural_order() {
+    let text = "\
+name: n
+networks:
+  n10: {subnets: [10.10.0.0/24]}
+  n2: {subnets: [10.2.0.0/24]}
+routers:
+  r10:
+    interfaces:
+      eth10: {network: n10, addresses: [10.10.0.1/24]}
+      eth2: {network: n2, addresses: [10.2.0.1/24]}
+  r9:
+    interfaces:
+      eth0: {network: n2, addresses: [10.2.0.2/24]}
+hosts:
+  a10: {network: n10, address: 10.10.0.10/24}
+  a2: {network: n2, address: 10.2.0.20/24}
+";
+    let loaded = workflow::load_source(SourceFile::from_text("n.yaml", text)).unwrap();
+    let g = Graph::of(&loaded.lab);
+    let nodes: Vec<&str> = g.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(nodes, ["r9", "r10", "a2", "a10"]);
+    let networks: Vec<&str> = g.networks.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(networks, ["n2", "n10"]);
+    let edges: Vec<String> = g
+        .edges
+        .iter()
+        .map(|e| format!("{}.{}", e.node, e.interface))
+        .collect();
+    assert_eq!(
+        edges,
+        ["r9.eth0", "r10.eth2", "r10.eth10", "a2.eth0", "a10.eth0"]
+    );
+}

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::names::natural_cmp;
 use crate::plan::{Change, Plan, display};
 use crate::state::{LinkKind, Namespace, NetState, NsRole};
 use crate::workflow::Loaded;
@@ -157,7 +158,9 @@ pub fn build(cx: &Context, live: &NetState) -> LabStatus {
         .into_iter()
         .map(|ns| node(cx, ns, live.namespaces.get(ns), fabric, drift.as_ref()))
         .collect();
-    nodes.sort_by(|a, b| a.name.cmp(&b.name).then(a.namespace.cmp(&b.namespace)));
+    nodes.sort_by(|a, b| {
+        natural_cmp(&a.name, &b.name).then(natural_cmp(&a.namespace, &b.namespace))
+    });
     let networks = fabric.map(|f| networks(cx, f)).unwrap_or_default();
     LabStatus {
         lab: cx.lab.clone(),
@@ -224,7 +227,7 @@ fn node(
     };
     let empty = Namespace::default();
     let here = live.unwrap_or(&empty);
-    let interfaces = here
+    let mut interfaces: Vec<InterfaceStatus> = here
         .links
         .iter()
         .map(|(name, link)| {
@@ -250,6 +253,7 @@ fn node(
             }
         })
         .collect();
+    interfaces.sort_by(|a, b| natural_cmp(&a.name, &b.name));
     let routes = here
         .routes
         .iter()
@@ -334,7 +338,7 @@ fn networks(cx: &Context, fabric: &Namespace) -> Vec<NetworkStatus> {
             }),
         })
         .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.sort_by(|a, b| natural_cmp(&a.name, &b.name));
     out
 }
 

@@ -331,10 +331,11 @@ impl LabStatus {
 pub fn labs() -> Result<MachineStatus, Error> {
     let observed = observe_all(true)?;
     let skipped = skipped(&observed.strays);
-    let labs = by_lab(observed.state)
+    let mut labs: Vec<LabSummary> = by_lab(observed.state)
         .iter()
         .map(|(lab, live)| summarize(&build(&Context::from_live(lab, live), live)))
         .collect();
+    labs.sort_by(|a, b| crate::names::natural_cmp(&a.lab, &b.lab));
     Ok(MachineStatus { labs, skipped })
 }
 
@@ -358,7 +359,7 @@ pub fn labs_nodes(lab: Option<&str>) -> Result<Vec<String>, Error> {
         .flat_map(|(lab, live)| build(&Context::from_live(lab, live), live).nodes)
         .map(|n| n.name)
         .collect();
-    names.sort();
+    crate::names::sort_natural(&mut names);
     names.dedup();
     Ok(names)
 }

@@ -95,7 +95,20 @@ fn tunnels_table(s: &LabStatus) -> String {
     t.render()
 }
 
-fn header(s: &LabStatus) -> String {
+/// Every lab on the machine and its health, one line each (`status -q`).
+pub fn machine_quiet(status: &MachineStatus) -> String {
+    if status.labs.is_empty() {
+        return "No nshost labs on this machine.\n".into();
+    }
+    status
+        .labs
+        .iter()
+        .map(|lab| format!("{}: {}\n", lab.lab, lab.health.summary()))
+        .collect()
+}
+
+/// A lab's counts, health and drift, before its tables (`status -q` prints only it).
+pub fn header(s: &LabStatus) -> String {
     let summary = &s.totals;
     let mut out = format!("Lab {}", s.lab);
     if let Some(file) = &s.file {

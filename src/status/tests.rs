@@ -284,3 +284,34 @@ fn report_types_have_a_schema() {
     let schema = serde_json::to_string(&schemars::schema_for!(MachineStatus)).unwrap();
     assert!(schema.contains("routers") && schema.contains("skipped"));
 }
+
+/// Nodes, and each node's interfaces, are listed in natural order: `web9` before
+/// `web10`, `eth2` before `eth10`.
+#[test]
+fn nodes_in_natural_order() {
+    let lab = loaded(
+        "n.yaml",
+        &include_str!("../../topologies/small.yaml")
+            .replace("  web1:", "  web10:")
+            .replace("  db1:", "  web9:"),
+    );
+    let status = compared(&lab, &as_live(&lab.desired));
+    let names: Vec<&str> = status.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["br-gw", "hq-gw", "pc1", "pc2", "web9", "web10"]);
+    let lab = loaded(
+        "n.yaml",
+        &include_str!("../../topologies/small.yaml")
+            .replace(
+                "      eth0: {addresses: [10.1.1.1/24]}",
+                "      eth10: {addresses: [10.1.1.1/24]}",
+            )
+            .replace(
+                "      eth1: {addresses: [10.1.2.1/24]}",
+                "      eth2: {addresses: [10.1.2.1/24]}",
+            ),
+    );
+    let status = compared(&lab, &as_live(&lab.desired));
+    let hq = status.nodes.iter().find(|n| n.name == "hq-gw").unwrap();
+    let ifaces: Vec<&str> = hq.interfaces.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(ifaces, ["eth2", "eth10", "lo", "wan0"]);
+}

@@ -19,6 +19,13 @@ pub enum Error {
         path: String,
         source: std::io::Error,
     },
+    /// A file nshost was asked to write (`man --dir`).
+    #[error("cannot write {path}")]
+    #[diagnostic(code(nshost::write))]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     #[diagnostic(transparent)]
     Invalid(#[from] Invalid),

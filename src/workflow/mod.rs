@@ -88,6 +88,21 @@ pub(crate) fn object_origins(
         .unwrap_or_default()
 }
 
+/// The objects an apply of the lab adds on a machine that has none of it: the plan's
+/// `N to add` there, made by the same diff and counted by the same
+/// [`plan::Summary::of`] (a veth pair is two links; a fresh namespace's loopback is
+/// not added, it comes with the namespace). `validate` reports it, so that its count
+/// and `plan`'s on an empty kernel agree.
+pub fn object_count(loaded: &Loaded) -> usize {
+    let lab = &loaded.lab.name;
+    let changes = plan::diff(lab, &loaded.desired, &NetState::default())
+        .expect("an empty kernel has nothing to conflict with");
+    let mut plan = plan::order(lab, changes, &loaded.desired);
+    let services = crate::services::desired(&loaded.lab);
+    plan.services = crate::services::diff(&services, &Default::default(), &plan.changes);
+    plan::Summary::of(&plan).add
+}
+
 /// The loaded lab as its explicit lab file (`nshost validate --resolved`).
 pub fn resolved_yaml(loaded: &Loaded) -> Result<String, Error> {
     let topo = topology::parse(&loaded.source)?;

@@ -219,7 +219,7 @@ fn numbered(name: &str) -> (&str, Option<u64>) {
 
 /// Names in natural order: numbers compared as numbers (`h2` before `h10`).
 pub(super) fn natural(a: &str, b: &str) -> std::cmp::Ordering {
-    numbered(a).cmp(&numbered(b)).then(a.cmp(b))
+    crate::names::natural_cmp(a, b)
 }
 
 /// The name that sorts first in natural order.
