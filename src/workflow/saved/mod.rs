@@ -17,8 +17,10 @@
 //!   the fabric), so that the same is read again;
 //! - `pinned`: the digest scope ([`pin`]): every namespace the plan acts in as observed,
 //!   and every name it creates a namespace under (free then), with their SHA-256 digest;
-//! - `checksum`: SHA-256 of the rest as compact JSON, so that a damaged or edited file
-//!   is refused.
+//! - `checksum`: SHA-256 of the rest as compact JSON, so that a file damaged by
+//!   accident is refused. It is no signature: anyone can compute it again, and a plan is
+//!   as trusted as the person who hands it to you; [`trust`] keeps what a forged plan
+//!   can do inside its lab.
 //!
 //! # Telling a plan from a lab file
 //!
@@ -42,6 +44,9 @@ pub mod error;
 pub mod pin;
 #[cfg(test)]
 mod tests;
+pub mod trust;
+#[cfg(test)]
+mod trust_tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -390,33 +395,51 @@ pub fn from_bytes(path: &str, bytes: &[u8]) -> Result<Saved, Error> {
     if let Some(problem) = schedule_problem(&plan) {
         return Err(corrupt(problem));
     }
+    let desired = pin::unwire_state(file.desired);
+    let spec = ObserveSpec {
+        lab: file.lab,
+        fabric: file.observe.fabric,
+        sysctls: file.observe.sysctls,
+        settings: file.observe.settings,
+        only: None,
+        all_labs: false,
+        links_only: false,
+        firewalls: file.observe.firewalls,
+    };
+    let named = trust::Named {
+        plan: &plan,
+        desired: &desired,
+        pinned: &pinned,
+        spec: &spec,
+    };
+    if let Some(bad) = trust::bad_name(&named) {
+        return Err(SavedError::BadName {
+            path: path.to_string(),
+            bad,
+        }
+        .into());
+    }
+    if let Some(problem) = trust::misplaced_op(&plan).or_else(|| trust::unpinned(&plan, &spec)) {
+        return Err(corrupt(problem));
+    }
     if pin::scope(&plan) != pinned.keys().cloned().collect::<BTreeSet<_>>() {
         return Err(corrupt(
             "its pinned objects are not the namespaces its changes act in".into(),
         ));
     }
     let loaded = super::load_source(SourceFile::from_text(&file.source.name, &file.source.text))?;
-    if loaded.lab.name != file.lab {
+    if loaded.lab.name != spec.lab {
         return Err(corrupt(format!(
             "it is for lab `{}` but holds the file of lab `{}`",
-            file.lab, loaded.lab.name
+            spec.lab, loaded.lab.name
         )));
     }
     Ok(Saved {
         path: path.to_string(),
         loaded,
-        desired: pin::unwire_state(file.desired),
+        desired,
         plan,
-        spec: ObserveSpec {
-            lab: file.lab,
-            fabric: file.observe.fabric,
-            sysctls: file.observe.sysctls,
-            settings: file.observe.settings,
-            only: None,
-            all_labs: false,
-            links_only: false,
-            firewalls: file.observe.firewalls,
-        },
+        spec,
         pinned,
         digest: file.pinned.digest,
     })
@@ -468,6 +491,17 @@ pub fn recheck(saved: Saved) -> Result<Planned, Error> {
             lab: saved.plan.lab.clone(),
             differences: compare::differences(&saved.plan.lab, &saved.pinned, &now),
         }))
+        .into());
+    }
+    // Ownership is read from the kernel, not from the plan (whose pin anyone can
+    // forge): nothing outside the lab is touched, whatever the plan says.
+    let outside = trust::outside_lab(&saved.plan, &observed);
+    if !outside.is_empty() {
+        return Err(SavedError::OutsideLab {
+            path: saved.path,
+            lab: saved.plan.lab.clone(),
+            namespaces: outside,
+        }
         .into());
     }
     let compare_ms = ms(t.elapsed());
