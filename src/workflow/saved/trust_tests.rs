@@ -136,3 +136,22 @@ fn what_a_plan_sets_is_pinned() {
         "{text}"
     );
 }
+
+/// A plan bigger than the limit is refused by its size, before it is read: a sparse
+/// file of 1 GiB takes no memory and no time.
+#[test]
+fn a_huge_plan_is_refused_by_its_size() {
+    let path = std::env::temp_dir().join(format!("nshost-huge-{}.plan", std::process::id()));
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(1 << 30).unwrap();
+    let err = read(&path).unwrap_err().to_string();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(
+        err,
+        format!(
+            "{} is not a usable saved plan: it is 1,073,741,824 bytes, more than the \
+             160 MiB a saved plan may be",
+            path.display()
+        )
+    );
+}
