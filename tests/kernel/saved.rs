@@ -514,3 +514,37 @@ fn a_forged_plan_cannot_add_routes_or_rules_in_a_namespace_it_does_not_own() {
         assert!(err.contains("namespace plain is not lab small's"), "{err}");
     })
 }
+
+/// A symlink planted at `<lab>.settings.json.tmp` in the lock directory (which may be
+/// writable by others) pointing at a root-only file: apply does not write through it,
+/// refuses before changing anything, and says what is there; with it gone, apply
+/// writes the record with mode 0600.
+#[test]
+fn apply_does_not_write_through_a_planted_symlink() {
+    sandboxed(|| {
+        let small = scratch("small.yaml", &small_text());
+        std::fs::create_dir_all("/run/nshost").unwrap();
+        std::fs::write("/run/root-only", "secret").unwrap();
+        let tmp = Path::new("/run/nshost/small.settings.json.tmp");
+        std::os::unix::fs::symlink("/run/root-only", tmp).unwrap();
+        let run = nshost(["apply".as_ref(), small.as_os_str()]).code(1);
+        let err = flat(&run.stderr);
+        assert!(err.contains("nshost::record"), "{}", run.stderr);
+        assert!(
+            err.contains("is a symlink that nshost did not create"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(std::fs::read_to_string("/run/root-only").unwrap(), "secret");
+        assert_eq!(netns(), Vec::<String>::new(), "nothing was changed");
+        std::fs::remove_file(tmp).unwrap();
+        apply(&small);
+        let meta = std::fs::symlink_metadata("/run/nshost/small.settings.json").unwrap();
+        assert!(meta.is_file());
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            0o600
+        );
+        assert_eq!(std::fs::read_to_string("/run/root-only").unwrap(), "secret");
+    })
+}
