@@ -436,7 +436,10 @@ pub fn from_bytes(path: &str, bytes: &[u8]) -> Result<Saved, Error> {
         }
         .into());
     }
-    if let Some(problem) = trust::misplaced_op(&plan).or_else(|| trust::unpinned(&plan, &spec)) {
+    if let Some(problem) = trust::misplaced_op(&plan)
+        .or_else(|| trust::unpinned(&plan, &spec))
+        .or_else(|| trust::not_in_pin(&plan, &pinned))
+    {
         return Err(corrupt(problem));
     }
     if pin::scope(&plan) != pinned.keys().cloned().collect::<BTreeSet<_>>() {

@@ -316,3 +316,47 @@ pub fn unpinned(plan: &Plan, spec: &crate::kernel::ObserveSpec) -> Option<String
     }
     None
 }
+
+/// What a change deletes or changes that its pin does not hold, if anything: each
+/// namespace it acts in (but those it creates) is pinned as one, and every link,
+/// address, route and rule it deletes, updates or replaces is there in the pin (which
+/// the kernel must still match).
+pub fn not_in_pin(plan: &Plan, pinned: &super::Pinned) -> Option<String> {
+    let created: HashSet<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c, Change::AddNamespace { .. }))
+        .map(Change::ns)
+        .collect();
+    for (i, change) in plan.changes.iter().enumerate() {
+        let name = change.ns();
+        if created.contains(name) {
+            continue;
+        }
+        let said = |what: &str| {
+            Some(format!(
+                "change {} ({}) acts on {what} its pin does not hold",
+                i + 1,
+                change.describe()
+            ))
+        };
+        let Some(super::Seen::Namespace(ns)) = pinned.get(name) else {
+            return said(&format!("namespace {name}, which"));
+        };
+        let held = match change {
+            Change::UpdateLink { name, .. } | Change::DeleteLink { name, .. } => {
+                ns.links.contains_key(name)
+            }
+            Change::DeleteAddress { key, .. } => ns.addresses.contains_key(key),
+            Change::DeleteRoute { key, .. } | Change::ReplaceRoute { key, .. } => {
+                ns.routes.contains_key(key)
+            }
+            Change::DeleteRule { rule, .. } => ns.rules.contains(rule),
+            _ => true,
+        };
+        if !held {
+            return said(&format!("an object of namespace {name} that"));
+        }
+    }
+    None
+}

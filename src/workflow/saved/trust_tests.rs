@@ -137,6 +137,46 @@ fn what_a_plan_sets_is_pinned() {
     );
 }
 
+#[test]
+fn what_a_plan_deletes_is_in_its_pin() {
+    // A route of h1 deleted, with h1 pinned as the plan's empty model of it.
+    let p = planned(LAB, NetState::default());
+    let gone = forged(&saved_bytes(&p, "lab.plan"), |v| {
+        let change = serde_json::json!({
+            "op": "delete_route",
+            "ns": "r1",
+            "key": {"table": 254, "dst": "10.9.0.0/16", "metric": 0},
+            "route": {"gateway": null, "dev": "eth0", "proto": 4}
+        });
+        v["plan"]["changes"] = serde_json::json!([change]);
+        v["plan"]["stages"] = serde_json::json!([{"steps": [{
+            "executor": {"executor": "netlink", "ns": "r1"},
+            "ops": [{"change": 0, "part": "main"}]
+        }]}]);
+        v["pinned"]["namespaces"] = serde_json::json!({"r1": {"entry": "absent"}});
+    });
+    let (code, text) = refused(&gone);
+    assert_eq!(code, "nshost::bad_plan");
+    assert!(
+        text.contains(
+            "change 1 (delete route 10.9.0.0/16) acts on namespace r1, which its pin does not hold"
+        ),
+        "{text}"
+    );
+    // r1 pinned as the lab's, without that route.
+    let absent = forged(&gone, |v| {
+        v["pinned"]["namespaces"]["r1"] = serde_json::json!({
+            "entry": "namespace", "owner": "savedtest", "role": "router", "links": {},
+            "addresses": [], "routes": [], "rules": [], "sysctls": {}
+        });
+    });
+    let text = refused(&absent).1;
+    assert!(
+        text.contains("acts on an object of namespace r1 that its pin does not hold"),
+        "{text}"
+    );
+}
+
 /// A plan bigger than the limit is refused by its size, before it is read: a sparse
 /// file of 1 GiB takes no memory and no time.
 #[test]
