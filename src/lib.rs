@@ -48,6 +48,7 @@ pub mod plan;
 pub mod problem;
 pub mod process;
 pub mod report;
+pub mod safe_file;
 pub mod sandbox;
 pub mod services;
 pub mod sites;

@@ -1,6 +1,6 @@
 //! Process-level start-up checks, run first thing by the command line before anything
-//! reads the environment: nshost refuses to run setuid or setgid, and raises its soft
-//! open-file limit to the hard one.
+//! reads the environment: nshost refuses to run setuid or setgid, refuses an empty or
+//! relative `NSHOST_*_DIR`, and raises its soft open-file limit to the hard one.
 //!
 //! nshost takes paths from the environment (`NSHOST_LOCK_DIR`, `NSHOST_NETNS_DIR`) and
 //! is meant to run as whoever started it; installed setuid, those would let any user
@@ -32,6 +32,50 @@ pub enum StartError {
         egid: u32,
         secure: bool,
     },
+    /// A directory from the environment that is not an absolute path: an empty one
+    /// would put nshost's files in whatever directory it was started from.
+    #[error("{var} is {shown}; nshost does not use it: it must be an absolute path", shown = shown_dir(.value))]
+    #[diagnostic(
+        code(nshost::bad_env_dir),
+        help("set {var} to an absolute path (`{var}=/run/...`), or unset it for the default")
+    )]
+    RelativeDir { var: String, value: String },
+}
+
+/// A directory's value as said in an error: `empty`, or quoted.
+fn shown_dir(value: &str) -> String {
+    if value.is_empty() {
+        "empty".to_string()
+    } else {
+        format!("`{value}`, a relative path")
+    }
+}
+
+/// Refuses a directory variable (`NSHOST_*_DIR`) that is set but is not an absolute
+/// path.
+pub fn check_dir_var(var: &str, value: &std::ffi::OsStr) -> Result<(), StartError> {
+    if std::path::Path::new(value).is_absolute() {
+        Ok(())
+    } else {
+        Err(StartError::RelativeDir {
+            var: var.to_string(),
+            value: value.to_string_lossy().into_owned(),
+        })
+    }
+}
+
+/// Refuses every `NSHOST_*_DIR` of the environment (`NSHOST_LOCK_DIR`,
+/// `NSHOST_NETNS_DIR`) that is set but is not an absolute path.
+pub fn check_dir_vars() -> Result<(), StartError> {
+    for (var, value) in std::env::vars_os() {
+        if let Some(var) = var.to_str()
+            && var.starts_with("NSHOST_")
+            && var.ends_with("_DIR")
+        {
+            check_dir_var(var, &value)?;
+        }
+    }
+    Ok(())
 }
 
 /// The identities a process runs with, and whether the kernel started it in
@@ -91,6 +135,7 @@ pub fn check_credentials(creds: Credentials) -> Result<(), StartError> {
 /// reads the environment.
 pub fn start() -> Result<(), StartError> {
     check_credentials(Credentials::current())?;
+    check_dir_vars()?;
     limit_malloc_arenas();
     // Not fatal: a command that needs more files than the limit fails clearly then.
     if let Ok(limits) = getrlimit(Resource::RLIMIT_NOFILE) {
@@ -195,6 +240,33 @@ mod tests {
         egid: 1000,
         secure: false,
     };
+
+    #[test]
+    fn directories_from_the_environment_are_absolute() {
+        use std::ffi::OsStr;
+        assert!(check_dir_var("NSHOST_LOCK_DIR", OsStr::new("/run/x")).is_ok());
+        let refused = |value: &str| {
+            let err = check_dir_var("NSHOST_NETNS_DIR", OsStr::new(value)).unwrap_err();
+            let code = miette::Diagnostic::code(&err).unwrap().to_string();
+            let help = miette::Diagnostic::help(&err).unwrap().to_string();
+            assert_eq!(code, "nshost::bad_env_dir");
+            assert!(
+                help.contains("set NSHOST_NETNS_DIR to an absolute path"),
+                "{help}"
+            );
+            err.to_string()
+        };
+        assert_eq!(
+            refused(""),
+            "NSHOST_NETNS_DIR is empty; nshost does not use it: it must be an absolute path"
+        );
+        assert_eq!(
+            refused("run/netns"),
+            "NSHOST_NETNS_DIR is `run/netns`, a relative path; nshost does not use it: it \
+             must be an absolute path"
+        );
+        assert!(check_dir_var("NSHOST_LOCK_DIR", OsStr::new("./x")).is_err());
+    }
 
     #[test]
     fn setuid_and_setgid_are_refused() {

@@ -359,6 +359,27 @@ fn refuses_to_run_setuid() {
     ");
 }
 
+/// An empty or relative `NSHOST_*_DIR` is refused before any command runs: an empty
+/// `NSHOST_LOCK_DIR` would have put the lock and the lab's records in the directory
+/// nshost was started from.
+#[test]
+fn refuses_an_empty_or_relative_directory_variable() {
+    for (var, value) in [("NSHOST_LOCK_DIR", ""), ("NSHOST_NETNS_DIR", "netns")] {
+        let out = std::process::Command::new(ktest::nshost_bin())
+            .arg("schema")
+            .env("NO_COLOR", "1")
+            .env(var, value)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(out.stdout.is_empty(), "nothing ran");
+        assert!(stderr.contains("nshost::bad_env_dir"), "{stderr}");
+        assert!(stderr.contains(&format!("{var} is ")), "{stderr}");
+    }
+}
+
 /// `--lock-timeout` takes a finite, non-negative number of seconds; anything else is a
 /// usage error, before anything runs (`inf` used to panic, a negative wait to mean 0).
 /// In a sandbox, since an accepted value would go on to apply.

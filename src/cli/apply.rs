@@ -17,7 +17,12 @@ use super::{Global, LockWait, Output};
 #[derive(Args, Debug)]
 pub struct ApplyArgs {
     /// The lab file (YAML; `-` reads it from standard input), or a plan saved by
-    /// `nshost plan -o`.
+    /// `nshost plan -o`, applied only if the kernel still holds what it was made
+    /// against.
+    ///
+    /// A plan is as trusted as the person who hands it to you: its checksum catches
+    /// accidents, not edits. Whatever it says, it acts only on namespaces marked as its
+    /// lab's and on those it creates, under names a lab file could hold.
     pub file: PathBuf,
     #[command(flatten)]
     pub site: super::SiteArg,

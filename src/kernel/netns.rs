@@ -344,7 +344,8 @@ fn create_marked(path: &Path, mark: &[u8]) -> io::Result<()> {
 /// stray) is only removed.
 pub fn delete(name: &str) -> Result<(), NsError> {
     let path = run_dir().join(name);
-    match umount2(&path, MntFlags::MNT_DETACH) {
+    // A symlink in its place is not followed to whatever it points at.
+    match umount2(&path, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW) {
         Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
         Err(nix::errno::Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(NsError::new(name, "unmount")(errno(e))),

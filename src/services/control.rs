@@ -85,9 +85,9 @@ impl Record {
 
 /// The record of what `lab`'s daemon serves (empty when there is none).
 pub fn read_record(lab: &str) -> Record {
-    std::fs::read(record_path(lab))
+    crate::safe_file::open_read(&record_path(lab))
         .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
+        .and_then(|f| serde_json::from_reader(io::BufReader::new(f)).ok())
         .unwrap_or_default()
 }
 
@@ -98,16 +98,7 @@ pub fn has_leftovers(lab: &str) -> bool {
 
 /// Writes the pid file (by the daemon, for itself).
 pub fn write_pid(lab: &str, pid: u32) -> io::Result<()> {
-    write_atomically(&pid_path(lab), format!("{pid}\n").as_bytes())
-}
-
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    crate::safe_file::write_atomically(&pid_path(lab), format!("{pid}\n").as_bytes(), 0o644)
 }
 
 /// Whether `pid` is a live (not zombie) nshost daemon of `lab`.
@@ -136,7 +127,12 @@ fn is_zombie(pid: u32) -> bool {
 
 /// The pid of `lab`'s running daemon, if there is one.
 pub fn find(lab: &str) -> Option<u32> {
-    let text = std::fs::read_to_string(pid_path(lab)).ok()?;
+    let mut text = String::new();
+    io::Read::read_to_string(
+        &mut crate::safe_file::open_read(&pid_path(lab)).ok()?,
+        &mut text,
+    )
+    .ok()?;
     let pid: u32 = text.trim().parse().ok()?;
     is_daemon_of(pid, lab).then_some(pid)
 }
@@ -216,13 +212,11 @@ pub fn start(lab: &str, set: &ServiceSet) -> Result<u32, ControlError> {
         }
     };
     let dir = run_dir(lab);
-    std::fs::create_dir_all(&dir).map_err(io_err("creating the run directory"))?;
+    crate::safe_file::open_dir(&dir).map_err(io_err("creating the run directory"))?;
     let record = serde_json::to_vec_pretty(&Record::of(lab, set)).expect("a record serializes");
-    write_atomically(&record_path(lab), &record).map_err(io_err("writing services.json"))?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path(lab))
+    crate::safe_file::write_atomically(&record_path(lab), &record, 0o600)
+        .map_err(io_err("writing services.json"))?;
+    let log = crate::safe_file::open_append(&log_path(lab), 0o600)
         .map_err(io_err("opening the daemon's log"))?;
     let exe = std::fs::read_link("/proc/self/exe").map_err(io_err("finding nshost itself"))?;
     let mut cmd = Command::new(exe);

@@ -48,7 +48,6 @@ use miette::{NamedSource, SourceSpan};
 
 pub use self::code::Code;
 pub use self::routes::{IP6_RT_PRIO_USER, kernel_metric};
-#[cfg(test)]
 pub(crate) use self::sysctls::sysctl_key_problem;
 pub use crate::problem::{Invalid, Problem, Warnings};
 

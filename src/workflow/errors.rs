@@ -29,6 +29,17 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Invalid(#[from] Invalid),
+    /// The lab's record of the settings it manages could not be written before an
+    /// apply (the I/O error, printed under the message, says why).
+    #[error("cannot write the lab's record {path}")]
+    #[diagnostic(
+        code(nshost::record),
+        help("nothing was changed; nshost writes it in NSHOST_LOCK_DIR (/run/nshost by default)")
+    )]
+    Record {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{}", conflicts_text(.0))]
     #[diagnostic(
         code(nshost::conflict),

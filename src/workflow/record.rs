@@ -100,24 +100,25 @@ fn path(lab: &str) -> PathBuf {
 
 /// The record of `lab` (empty when there is none).
 pub fn read(lab: &str) -> Managed {
-    std::fs::read(path(lab))
+    crate::safe_file::open_read(&path(lab))
         .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .and_then(|file| serde_json::from_reader(std::io::BufReader::new(file)).ok())
         .unwrap_or_default()
 }
 
-/// Replaces the record of `lab` (atomically: a new file renamed over the old one).
+/// Replaces the record of `lab` (atomically: a new file, mode 0600, renamed over the
+/// old one; no symlink followed, see `safe_file`).
 pub fn write(lab: &str, m: &Managed) -> io::Result<()> {
-    let target = path(lab);
-    if let Some(dir) = target.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = target.with_extension("json.tmp");
-    std::fs::write(
-        &tmp,
-        serde_json::to_vec_pretty(m).expect("the record serializes"),
-    )?;
-    std::fs::rename(&tmp, &target)
+    crate::safe_file::write_atomically(
+        &path(lab),
+        &serde_json::to_vec_pretty(m).expect("the record serializes"),
+        0o600,
+    )
+}
+
+/// Where the record of `lab` is.
+pub fn path_of(lab: &str) -> PathBuf {
+    path(lab)
 }
 
 /// Forgets `lab`'s record (after a destroy).

@@ -92,10 +92,16 @@ pub fn apply_observed(
     // Before anything changes, remember every setting this apply may leave behind.
     let previous = record::read(&lab);
     if !destroying {
-        let _ = record::write(
+        // Not written, nothing is changed: a setting this apply leaves behind would be
+        // forgotten.
+        record::write(
             &lab,
             &previous.clone().union(&Managed::of(&planned.desired)),
-        );
+        )
+        .map_err(|source| Error::Record {
+            path: record::path_of(&lab).display().to_string(),
+            source,
+        })?;
     }
     if stop {
         crate::services::control::stop(&lab)?;

@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use nshost::naming::fabric_port_name;
+use nshost::plan::Change;
+use nshost::state::{Namespace, NetState, NsRole, Route, RouteKey, Rule};
+use nshost::workflow::saved::pin::{self, Pinned, Seen};
 use serde_json::{Value, json};
 
 use crate::ktest::*;
@@ -319,5 +322,229 @@ fn a_damaged_plan_is_refused() {
             "{}",
             run.stderr
         );
+    })
+}
+
+/// A saved plan forged from `base` (a saved plan of lab `small`), as anyone holding a
+/// plan can forge one: its changes replaced by `changes`, scheduled as `plan` schedules
+/// them, its pin replaced by `pinned`, and the pin's digest and the file's checksum
+/// computed again exactly as nshost computes them.
+fn forge(base: &Path, name: &str, changes: Vec<Change>, pinned: Pinned) -> PathBuf {
+    let mut v: Value = serde_json::from_slice(&std::fs::read(base).unwrap()).unwrap();
+    let plan = nshost::plan::order("small", changes, &NetState::default());
+    v["plan"]["changes"] = serde_json::to_value(&plan.changes).unwrap();
+    v["plan"]["stages"] = serde_json::to_value(&plan.stages).unwrap();
+    v["pinned"] = json!({
+        "digest": pin::digest(&pinned),
+        "namespaces": pin::wire_pinned(&pinned),
+    });
+    v["checksum"] = json!("");
+    let sum = pin::sha256_of(&serde_json::to_vec(&v).unwrap());
+    v["checksum"] = json!(sum);
+    scratch(name, &serde_json::to_string_pretty(&v).unwrap())
+}
+
+/// The small lab applied, and a plan of it with no changes to forge others from.
+fn forgeable() -> PathBuf {
+    let small = scratch("small.yaml", &small_text());
+    apply(&small);
+    let base = plan_path("base.plan");
+    save(&small, &base);
+    base
+}
+
+/// `apply PLAN` of a forged plan, which must be refused with `code`, changing nothing;
+/// its report, flat.
+#[track_caller]
+fn forged_refused(plan: &Path, code: &str) -> String {
+    let before = world();
+    let run = nshost(["apply".as_ref(), plan.as_os_str()]).code(1);
+    assert_eq!(run.stdout, "", "a refused plan prints no plan");
+    let err = flat(&run.stderr);
+    assert!(err.contains(code), "{}", run.stderr);
+    assert_eq!(world(), before, "a refused plan touches nothing");
+    err
+}
+
+/// A namespace of no lab (`ip netns add`), as a plan's pin sees it.
+fn unmarked() -> Seen {
+    Seen::Namespace(Namespace::default())
+}
+
+/// A plan that deletes "the namespace `../victimfile`" would delete `/run/victimfile`:
+/// it is refused for its name before the kernel is read.
+#[test]
+fn a_forged_plan_cannot_delete_a_file_outside_the_namespace_directory() {
+    sandboxed(|| {
+        let base = forgeable();
+        std::fs::write("/run/victimfile", "keep me").unwrap();
+        let ns = "../victimfile".to_string();
+        let plan = forge(
+            &base,
+            "victim.plan",
+            vec![Change::DeleteNamespace {
+                ns: ns.clone(),
+                role: NsRole::Host,
+                contents: Vec::new(),
+                stray: false,
+            }],
+            [(ns, Seen::Absent)].into(),
+        );
+        let err = forged_refused(&plan, "nshost::plan_bad_name");
+        assert!(
+            err.contains("victimfile` of change 1 contains `/`"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string("/run/victimfile").unwrap(),
+            "keep me"
+        );
+    })
+}
+
+/// A plan that creates "the namespace `../evilns`" would mount one at `/run/evilns`.
+#[test]
+fn a_forged_plan_cannot_create_a_namespace_outside_the_namespace_directory() {
+    sandboxed(|| {
+        let base = forgeable();
+        let ns = "../evilns".to_string();
+        let plan = forge(
+            &base,
+            "evil.plan",
+            vec![Change::AddNamespace {
+                ns: ns.clone(),
+                role: NsRole::Host,
+            }],
+            [(ns, Seen::Absent)].into(),
+        );
+        let err = forged_refused(&plan, "nshost::plan_bad_name");
+        assert!(err.contains("`../evilns`"), "{err}");
+        assert!(!Path::new("/run/evilns").exists());
+    })
+}
+
+/// A plan that deletes a namespace nshost did not make, pinned as the kernel shows it.
+#[test]
+fn a_forged_plan_cannot_delete_an_unmarked_namespace() {
+    sandboxed(|| {
+        let base = forgeable();
+        ip(&["netns", "add", "plain"]);
+        let plan = forge(
+            &base,
+            "plain.plan",
+            vec![Change::DeleteNamespace {
+                ns: "plain".into(),
+                role: NsRole::Unknown,
+                contents: Vec::new(),
+                stray: false,
+            }],
+            [("plain".to_string(), unmarked())].into(),
+        );
+        let err = forged_refused(&plan, "nshost::plan_outside_lab");
+        assert!(
+            err.contains("namespace plain is not lab small's: nshost did not create it"),
+            "{err}"
+        );
+        assert!(netns().contains(&"plain".to_string()));
+    })
+}
+
+/// A plan of lab `small` that deletes a namespace of lab `other`.
+#[test]
+fn a_forged_plan_cannot_delete_another_labs_namespace() {
+    sandboxed(|| {
+        let base = forgeable();
+        apply(&scratch("other.yaml", &other_text()));
+        let theirs = Namespace {
+            owner: Some("other".into()),
+            ..Namespace::default()
+        };
+        let plan = forge(
+            &base,
+            "theirs.plan",
+            vec![Change::DeleteNamespace {
+                ns: "o-web1".into(),
+                role: NsRole::Host,
+                contents: Vec::new(),
+                stray: false,
+            }],
+            [("o-web1".to_string(), Seen::Namespace(theirs))].into(),
+        );
+        let err = forged_refused(&plan, "nshost::plan_outside_lab");
+        assert!(
+            err.contains("namespace o-web1 is not lab small's: it is lab other's"),
+            "{err}"
+        );
+        check_small("other", "o-");
+    })
+}
+
+/// A plan that adds a route and a rule in a namespace the lab does not own.
+#[test]
+fn a_forged_plan_cannot_add_routes_or_rules_in_a_namespace_it_does_not_own() {
+    sandboxed(|| {
+        let base = forgeable();
+        ip(&["netns", "add", "plain"]);
+        ip(&["-n", "plain", "link", "set", "lo", "up"]);
+        let rule = Rule {
+            priority: 100,
+            table: 254,
+            ..Rule::default()
+        };
+        let plan = forge(
+            &base,
+            "route.plan",
+            vec![
+                Change::AddRoute {
+                    ns: "plain".into(),
+                    key: RouteKey::new(254, "10.99.0.0/16".parse().unwrap(), 0),
+                    route: Box::new(Route {
+                        dev: Some("lo".into()),
+                        ..Route::default()
+                    }),
+                },
+                Change::AddRule {
+                    ns: "plain".into(),
+                    rule: Box::new(rule),
+                },
+            ],
+            [("plain".to_string(), unmarked())].into(),
+        );
+        let err = forged_refused(&plan, "nshost::plan_outside_lab");
+        assert!(err.contains("namespace plain is not lab small's"), "{err}");
+    })
+}
+
+/// A symlink planted at `<lab>.settings.json.tmp` in the lock directory (which may be
+/// writable by others) pointing at a root-only file: apply does not write through it,
+/// refuses before changing anything, and says what is there; with it gone, apply
+/// writes the record with mode 0600.
+#[test]
+fn apply_does_not_write_through_a_planted_symlink() {
+    sandboxed(|| {
+        let small = scratch("small.yaml", &small_text());
+        std::fs::create_dir_all("/run/nshost").unwrap();
+        std::fs::write("/run/root-only", "secret").unwrap();
+        let tmp = Path::new("/run/nshost/small.settings.json.tmp");
+        std::os::unix::fs::symlink("/run/root-only", tmp).unwrap();
+        let run = nshost(["apply".as_ref(), small.as_os_str()]).code(1);
+        let err = flat(&run.stderr);
+        assert!(err.contains("nshost::record"), "{}", run.stderr);
+        assert!(
+            err.contains("is a symlink that nshost did not create"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(std::fs::read_to_string("/run/root-only").unwrap(), "secret");
+        assert_eq!(netns(), Vec::<String>::new(), "nothing was changed");
+        std::fs::remove_file(tmp).unwrap();
+        apply(&small);
+        let meta = std::fs::symlink_metadata("/run/nshost/small.settings.json").unwrap();
+        assert!(meta.is_file());
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            0o600
+        );
+        assert_eq!(std::fs::read_to_string("/run/root-only").unwrap(), "secret");
     })
 }

@@ -128,6 +128,16 @@ fn services_listen_after_apply_and_port_checks_hold() {
         let procs = daemons();
         assert_eq!(procs.len(), 1, "one daemon: {procs:?}");
         assert_eq!(procs[0].0, daemon_pid("svc"));
+        // What the daemon is told and what it says are nobody else's to read.
+        for file in ["services.json", "daemon.log", "../svc.settings.json"] {
+            let path = Path::new("/run/nshost/svc").join(file);
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            assert_eq!(
+                std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+                0o600,
+                "{file}"
+            );
+        }
         let listening = (listens("web1", 80), listens("pc1", 80), listens("web1", 81));
         let table = check(&file, &[]).ok();
         let json = check(&file, &["--output", "json"]).ok();

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::workflow::saved::compare::Difference;
+use crate::workflow::saved::trust::BadName;
 
 /// What stops a saved plan from being written, read or applied.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -37,6 +38,40 @@ pub enum SavedError {
         path: String,
         made: String,
         this: String,
+    },
+    /// A name in a saved plan that validation refuses in a lab file: a forged or
+    /// damaged plan.
+    #[error(
+        "{path} is refused: the {} `{}` of {} {}",
+        bad.what,
+        bad.name,
+        bad.place,
+        bad.problem
+    )]
+    #[diagnostic(
+        code(nshost::plan_bad_name),
+        help(
+            "nothing was read or changed; a saved plan is as trusted as the person who hands \
+             it to you, and nshost acts only on names a lab file could hold: make the plan \
+             again from the lab file (`nshost plan LAB -o FILE`)"
+        )
+    )]
+    BadName { path: String, bad: BadName },
+    /// A saved plan that acts in namespaces its lab does not own (read from the kernel).
+    #[error("{}", outside_text(path, lab, namespaces))]
+    #[diagnostic(
+        code(nshost::plan_outside_lab),
+        help(
+            "nothing was changed; a saved plan acts only in the namespaces marked as its \
+             lab's and in those it creates where nothing is: make the plan again from the \
+             lab file (`nshost plan LAB -o FILE`)"
+        )
+    )]
+    OutsideLab {
+        path: String,
+        lab: String,
+        /// Each namespace, with why it is not the lab's.
+        namespaces: Vec<(String, String)>,
     },
     /// A saved plan given where a lab file is wanted.
     #[error("{path} is a saved plan, not a lab file")]
@@ -75,6 +110,14 @@ fn stale_text(stale: &StalePlan) -> String {
     );
     for d in &stale.differences {
         let _ = write!(out, "\n  {d}");
+    }
+    out
+}
+
+fn outside_text(path: &str, lab: &str, namespaces: &[(String, String)]) -> String {
+    let mut out = format!("the saved plan {path} acts outside lab `{lab}`:");
+    for (ns, why) in namespaces {
+        let _ = write!(out, "\n  namespace {ns} is not lab {lab}'s: {why}");
     }
     out
 }

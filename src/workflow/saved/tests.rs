@@ -10,7 +10,7 @@ use crate::plan::testkit::{self, *};
 use crate::state::{AddressKey, DevSetting, Namespace};
 use crate::workflow::{FileOrigins, Loaded, Planned, Timings, load_source};
 
-const LAB: &str = "\
+pub(super) const LAB: &str = "\
 name: savedtest
 routers:
   r1:
@@ -23,7 +23,7 @@ hosts:
 ";
 
 /// The plan of `text` against `live`, as `workflow::plan_loaded` makes it.
-fn planned(text: &str, live: NetState) -> Planned {
+pub(super) fn planned(text: &str, live: NetState) -> Planned {
     let Loaded {
         source,
         lab,
@@ -57,7 +57,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// Saves `planned` and returns the file's bytes.
-fn saved_bytes(planned: &Planned, name: &str) -> Vec<u8> {
+pub(super) fn saved_bytes(planned: &Planned, name: &str) -> Vec<u8> {
     let path = scratch(name);
     let report = save(planned, &path).unwrap();
     assert_eq!(report.digest, pin::digest(&capture_of(planned)));
