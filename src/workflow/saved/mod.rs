@@ -180,7 +180,7 @@ pub fn save(planned: &Planned, path: &Path) -> Result<SaveReport, Error> {
     }
     let spec = super::observe_spec(&planned.lab, &planned.desired, &record::read(&planned.lab));
     let names = pin::scope(&planned.plan);
-    let pinned = pin::capture(&names, &planned.live, &planned.strays);
+    let pinned = pin::capture(&names, &planned.live, &planned.strays, &planned.desired);
     let digest = pin::digest(&pinned);
     let mut saved = SavedFile {
         nshost_plan: FORMAT,
@@ -439,6 +439,7 @@ pub fn from_bytes(path: &str, bytes: &[u8]) -> Result<Saved, Error> {
     if let Some(problem) = trust::misplaced_op(&plan)
         .or_else(|| trust::unpinned(&plan, &spec))
         .or_else(|| trust::not_in_pin(&plan, &pinned))
+        .or_else(|| trust::firewall_reads_file(&plan, &desired))
     {
         return Err(corrupt(problem));
     }
@@ -504,7 +505,7 @@ pub fn recheck(saved: Saved) -> Result<Planned, Error> {
     let observe_ms = ms(t.elapsed());
     let t = Instant::now();
     let names: BTreeSet<String> = saved.pinned.keys().cloned().collect();
-    let now = pin::capture(&names, &observed.state, &observed.strays);
+    let now = pin::capture(&names, &observed.state, &observed.strays, &saved.desired);
     if pin::digest(&now) != saved.digest {
         return Err(SavedError::Stale(Box::new(StalePlan {
             path: saved.path,

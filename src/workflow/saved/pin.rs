@@ -44,8 +44,15 @@ pub fn scope(plan: &Plan) -> BTreeSet<String> {
     plan.touched_namespaces()
 }
 
-/// What `live` (and the entries that hold no namespace) has under each of `names`.
-pub fn capture(names: &BTreeSet<String>, live: &NetState, strays: &[Stray]) -> Pinned {
+/// What `live` (and the entries that hold no namespace) has under each of `names`: the
+/// lab's objects, not those of the protocols `desired` does not own (a routing daemon's
+/// routes change as they will, and the plan never touches them).
+pub fn capture(
+    names: &BTreeSet<String>,
+    live: &NetState,
+    strays: &[Stray],
+    desired: &NetState,
+) -> Pinned {
     names
         .iter()
         .map(|name| {
@@ -53,7 +60,14 @@ pub fn capture(names: &BTreeSet<String>, live: &NetState, strays: &[Stray]) -> P
                 live.namespaces.get(name),
                 strays.iter().find(|s| &s.name == name),
             ) {
-                (Some(ns), _) => Seen::Namespace(normalised(ns)),
+                (Some(ns), _) => Seen::Namespace(normalised(
+                    ns,
+                    desired
+                        .namespaces
+                        .get(name)
+                        .map(|d| d.protocols)
+                        .unwrap_or_default(),
+                )),
                 (None, Some(stray)) => Seen::Other(stray.what.clone()),
                 (None, None) => Seen::Absent,
             };
@@ -62,10 +76,14 @@ pub fn capture(names: &BTreeSet<String>, live: &NetState, strays: &[Stray]) -> P
         .collect()
 }
 
-/// A live namespace as compared: sysctl values in the diff's normal form, and no
-/// operational state (a carrier that comes up is no change the plan depends on).
-fn normalised(ns: &Namespace) -> Namespace {
+/// A live namespace as compared: sysctl values in the diff's normal form, no
+/// operational state (a carrier that comes up is no change the plan depends on), and
+/// none of the routes, rules and addresses of protocols the lab does not own.
+fn normalised(ns: &Namespace, owned: crate::state::Protocols) -> Namespace {
     let mut ns = ns.clone();
+    ns.routes.retain(|_, r| owned.owns(r.proto));
+    ns.rules.retain(|r| owned.owns(r.proto));
+    ns.addresses.retain(|_, a| owned.owns(a.proto));
     for value in ns.sysctls.values_mut() {
         *value = normalize(value);
     }

@@ -67,7 +67,12 @@ pub(super) fn saved_bytes(planned: &Planned, name: &str) -> Vec<u8> {
 }
 
 fn capture_of(planned: &Planned) -> Pinned {
-    pin::capture(&pin::scope(&planned.plan), &planned.live, &planned.strays)
+    pin::capture(
+        &pin::scope(&planned.plan),
+        &planned.live,
+        &planned.strays,
+        &planned.desired,
+    )
 }
 
 fn err_text(e: Error) -> String {
@@ -151,7 +156,7 @@ fn a_saved_plan_reads_back_as_it_was_written() {
 fn the_digest_covers_exactly_the_pinned_objects() {
     let live = as_live(&small_lab("lab").build());
     let names: BTreeSet<String> = ["web1", "web3"].map(String::from).into();
-    let pinned = pin::capture(&names, &live, &[]);
+    let pinned = pin::capture(&names, &live, &[], &NetState::default());
     assert_eq!(pinned["web3"], Seen::Absent);
     let digest = pin::digest(&pinned);
     assert!(
@@ -160,7 +165,12 @@ fn the_digest_covers_exactly_the_pinned_objects() {
     );
     // The same objects, the same digest; through the file's form and back too.
     assert_eq!(
-        pin::digest(&pin::capture(&names, &live.clone(), &[])),
+        pin::digest(&pin::capture(
+            &names,
+            &live.clone(),
+            &[],
+            &NetState::default()
+        )),
         digest
     );
     let round = pin::unwire_pinned(pin::wire_pinned(&pinned));
@@ -170,7 +180,7 @@ fn the_digest_covers_exactly_the_pinned_objects() {
     let changed = |f: &dyn Fn(&mut NetState)| {
         let mut s = live.clone();
         f(&mut s);
-        pin::digest(&pin::capture(&names, &s, &[]))
+        pin::digest(&pin::capture(&names, &s, &[], &NetState::default()))
     };
     fn web1(s: &mut NetState) -> &mut Namespace {
         s.namespaces.get_mut("web1").unwrap()
@@ -240,7 +250,10 @@ fn the_digest_covers_exactly_the_pinned_objects() {
         name: "web3".into(),
         what: "a FIFO".into(),
     };
-    assert_ne!(pin::digest(&pin::capture(&names, &live, &[stray])), digest);
+    assert_ne!(
+        pin::digest(&pin::capture(&names, &live, &[stray], &NetState::default())),
+        digest
+    );
 }
 
 /// The canonical form the digest is taken over, pinned: changing it changes every
@@ -272,7 +285,7 @@ fn canonical_form() {
         .unwrap()
         .mac = Some("02:00:00:00:00:01".parse().unwrap());
     let names: BTreeSet<String> = ["h1", "h2"].map(String::from).into();
-    let pinned = pin::capture(&names, &live, &[]);
+    let pinned = pin::capture(&names, &live, &[], &NetState::default());
     let text = String::from_utf8(pin::canonical(&pinned)).unwrap();
     insta::assert_snapshot!(text, @r#"{"h1":{"entry":"namespace","owner":"lab","role":"host","links":{"eth0":{"kind":{"kind":"veth","peer":{"ns":"lab-fabric","name":"h1-62rwpptqt"}},"mtu":1500,"up":true,"master":null,"mac":"02:00:00:00:00:01","settings":{"net.ipv4.conf.*.promote_secondaries":"1"},"ifindex":2},"lo":{"kind":{"kind":"loopback"},"mtu":65536,"up":true,"master":null,"ifindex":1}},"addresses":[[{"ifname":"eth0","addr":"10.0.0.2/24"},{}]],"routes":[[{"table":254,"dst":"0.0.0.0/0","metric":0},{"gateway":"10.0.0.1","dev":"eth0","proto":3}]],"rules":[],"sysctls":{}},"h2":{"entry":"absent"}}"#);
     assert_eq!(
@@ -288,7 +301,7 @@ fn differences_name_each_object() {
     let names: BTreeSet<String> = ["hq-gw", "web1", "web2", "web3", "web4", "web5"]
         .map(String::from)
         .into();
-    let then = pin::capture(&names, &live, &[]);
+    let then = pin::capture(&names, &live, &[], &NetState::default());
     let mut now = live.clone();
     {
         let web1 = now.namespaces.get_mut("web1").unwrap();
@@ -318,7 +331,7 @@ fn differences_name_each_object() {
         name: "web5".into(),
         what: "a FIFO".into(),
     }];
-    let now = pin::capture(&names, &now, &strays);
+    let now = pin::capture(&names, &now, &strays, &NetState::default());
     let listed: Vec<String> = compare::differences("lab", &then, &now)
         .iter()
         .map(ToString::to_string)
@@ -345,7 +358,7 @@ fn differences_name_each_object() {
 fn the_refusal_names_what_changed() {
     let live = as_live(&small_lab("small").build());
     let names: BTreeSet<String> = ["web1", "web9"].map(String::from).into();
-    let then = pin::capture(&names, &live, &[]);
+    let then = pin::capture(&names, &live, &[], &NetState::default());
     let mut changed = live.clone();
     changed
         .namespaces
@@ -354,7 +367,7 @@ fn the_refusal_names_what_changed() {
         .addresses
         .clear();
     changed.namespaces.insert("web9".into(), foreign_ns(None));
-    let now = pin::capture(&names, &changed, &[]);
+    let now = pin::capture(&names, &changed, &[], &NetState::default());
     let err = Error::from(SavedError::Stale(Box::new(StalePlan {
         path: "small.plan".into(),
         lab: "small".into(),
@@ -467,7 +480,7 @@ fn an_applied_plan_is_stale_the_second_time() {
         names,
         ["h1", "r1", "savedtest-fabric"].map(String::from).into()
     );
-    let now = pin::capture(&names, &after, &[]);
+    let now = pin::capture(&names, &after, &[], &NetState::default());
     assert_ne!(pin::digest(&now), back.digest);
     let listed: Vec<String> = compare::differences(back.lab(), &back.pinned, &now)
         .iter()
@@ -502,4 +515,31 @@ fn settings_and_macs_read_back() {
     let mac: crate::state::MacAddr = serde_json::from_str("\"02:00:5e:10:00:ff\"").unwrap();
     assert_eq!(mac.to_string(), "02:00:5e:10:00:ff");
     assert!(serde_json::from_str::<crate::state::MacAddr>("\"02:00\"").is_err());
+}
+
+/// A routing daemon's routes come and go: they are not pinned (the plan never touches
+/// them), unless the lab owns their protocol.
+#[test]
+fn a_daemons_routes_are_not_pinned() {
+    let desired = small_lab("lab").build();
+    let live = as_live(&desired);
+    let names: BTreeSet<String> = ["web1"].map(String::from).into();
+    let digest = pin::digest(&pin::capture(&names, &live, &[], &desired));
+    let mut with_bird = live.clone();
+    let mut bird = route(Some("10.1.1.1"), None);
+    bird.proto = 12;
+    with_bird.namespaces.get_mut("web1").unwrap().routes.insert(
+        crate::state::RouteKey::new(254, "10.77.0.0/24".parse().unwrap(), 32),
+        Box::new(bird),
+    );
+    assert_eq!(
+        pin::digest(&pin::capture(&names, &with_bird, &[], &desired)),
+        digest
+    );
+    let mut owning = desired.clone();
+    owning.namespaces.get_mut("web1").unwrap().protocols = [12].into_iter().collect();
+    assert_ne!(
+        pin::digest(&pin::capture(&names, &with_bird, &[], &owning)),
+        digest
+    );
 }

@@ -360,3 +360,41 @@ pub fn not_in_pin(plan: &Plan, pinned: &super::Pinned) -> Option<String> {
     }
     None
 }
+
+/// A firewall the plan would load that makes its loader read a file of this machine (an
+/// nft `include`, ...), refused as validation refuses it in a lab file: a plan's
+/// firewalls are the loaders' input as they are.
+pub fn firewall_reads_file(plan: &Plan, desired: &crate::state::NetState) -> Option<String> {
+    use crate::firewall::{Firewall, Part, Ruleset, files, ipset, nft, xt};
+    let text = |fw: &Firewall, part: Part| match part {
+        Part::Iptables => xt::restore_text(&fw.iptables, &Ruleset::default()),
+        Part::Ip6tables => xt::restore_text(&fw.ip6tables, &Ruleset::default()),
+        Part::Nftables => nft::text(&fw.nftables),
+        Part::Ipsets => ipset::restore_text(&fw.ipsets),
+    };
+    let wanted = plan
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::SetFirewall { ns, to, .. } => Some((ns.as_str(), &**to)),
+            _ => None,
+        })
+        .chain(
+            desired
+                .namespaces
+                .iter()
+                .map(|(ns, n)| (ns.as_str(), &*n.firewall)),
+        );
+    for (ns, fw) in wanted {
+        for part in Part::ALL {
+            if let Some(e) = files::file_reads(part, &text(fw, part)).first() {
+                return Some(format!(
+                    "its {} firewall of namespace {ns} would read a file of this machine: {}",
+                    part.field(),
+                    e.message
+                ));
+            }
+        }
+    }
+    None
+}

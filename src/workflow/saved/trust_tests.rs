@@ -195,3 +195,20 @@ fn a_huge_plan_is_refused_by_its_size() {
         )
     );
 }
+
+/// A firewall of the plan that would make its loader read a file (an nft `include`) is
+/// refused as validation refuses it in a lab file.
+#[test]
+fn a_firewall_that_reads_a_file_is_refused() {
+    let forged = forged(&sysctl_plan(), |v| {
+        v["desired"]["r1"]["firewall"] = serde_json::json!({
+            "nftables": {"tables": {"inet f": {"chains": {"": {"rules": ["include \"/etc/shadow\""]}}}}}
+        });
+    });
+    let (code, text) = refused(&forged);
+    assert_eq!(code, "nshost::bad_plan", "{text}");
+    assert!(
+        text.contains("its nftables firewall of namespace r1 would read a file of this machine"),
+        "{text}"
+    );
+}
