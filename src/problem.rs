@@ -3,12 +3,15 @@
 //! A report shows the first [`Invalid::SHOWN`] problems, then how many more there are.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceSpan};
 
 use crate::topology::{SourceFile, thousands};
+
+mod window;
+pub use window::LONG as LONG_LINE;
 
 /// Every problem found in a lab file. Rendered, it lists each problem with its labels:
 /// the first [`Invalid::SHOWN`], then one line saying how many more there are.
@@ -151,6 +154,8 @@ pub struct Problem {
     /// `Error` (the default) stops the lab; `Warning` does not.
     pub severity: Severity,
     source_code: NamedSource<Arc<str>>,
+    /// What a rendering shows of the file (long lines cut), made when first rendered.
+    view: OnceLock<window::View>,
 }
 
 impl Problem {
@@ -167,6 +172,7 @@ impl Problem {
             help: None,
             severity: Severity::Error,
             source_code,
+            view: OnceLock::new(),
         }
     }
 
@@ -191,6 +197,7 @@ impl Problem {
     pub fn with_label(&mut self, span: SourceSpan, text: impl Into<String>) -> &mut Self {
         self.labels
             .push(LabeledSpan::new_with_span(Some(text.into()), span));
+        self.view = OnceLock::new();
         self
     }
 
@@ -202,6 +209,18 @@ impl Problem {
     /// Whether the problem is only a warning.
     pub fn is_warning(&self) -> bool {
         self.severity == Severity::Warning
+    }
+
+    /// The lab file the problem is in (its labels' offsets are into it).
+    pub fn source(&self) -> &NamedSource<Arc<str>> {
+        &self.source_code
+    }
+
+    /// The file as a rendering shows it: see [`window`].
+    fn view(&self) -> &window::View {
+        self.view.get_or_init(|| {
+            window::View::new(&self.source_code, self.labels.iter().map(|l| *l.inner()))
+        })
     }
 
     /// Where the problem is, for putting problems in file order: its first label.
@@ -225,12 +244,17 @@ impl Diagnostic for Problem {
             .map(|h| Box::new(h) as Box<dyn fmt::Display + 'a>)
     }
 
+    /// The labels as rendered: cut to what the rendering shows of their lines (the
+    /// JSON report reads the `labels` field, whole).
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        Some(Box::new(self.labels.iter().cloned()))
+        let spans = self.view().spans.iter();
+        Some(Box::new(self.labels.iter().zip(spans).map(|(l, span)| {
+            LabeledSpan::new_with_span(l.label().map(str::to_string), *span)
+        })))
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        Some(&self.source_code)
+        Some(self.view())
     }
 }
 

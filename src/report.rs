@@ -306,9 +306,15 @@ fn labels(d: &dyn Diagnostic, at: &dyn Diagnostic) -> Vec<LabelReport> {
     let Some(src) = at.source_code() else {
         return Vec::new();
     };
-    d.labels()
-        .into_iter()
-        .flatten()
+    located(d.labels().into_iter().flatten(), src)
+}
+
+/// `labels`, located in `src`.
+fn located(
+    labels: impl Iterator<Item = miette::LabeledSpan>,
+    src: &dyn miette::SourceCode,
+) -> Vec<LabelReport> {
+    labels
         .filter_map(|l| {
             let place = src.read_span(l.inner(), 0, 0).ok()?;
             Some(LabelReport {
@@ -325,7 +331,11 @@ fn labels(d: &dyn Diagnostic, at: &dyn Diagnostic) -> Vec<LabelReport> {
 impl ProblemReport {
     /// One diagnostic (a problem of a lab file, a warning) as a report.
     pub fn of(d: &dyn Diagnostic) -> Self {
-        let labels = labels(d, d);
+        Self::with_labels(d, labels(d, d))
+    }
+
+    /// `d` as a report, with its labels located.
+    fn with_labels(d: &dyn Diagnostic, labels: Vec<LabelReport>) -> Self {
         let first = labels.first();
         ProblemReport {
             code: d.code().map(|c| c.to_string()),
@@ -340,8 +350,12 @@ impl ProblemReport {
         }
     }
 
-    /// The reports of a lab's warnings.
+    /// The reports of a lab's problems or warnings: their labels whole, where a
+    /// rendering cuts those on long lines.
     pub fn all(problems: &[Problem]) -> Vec<Self> {
-        problems.iter().map(|p| ProblemReport::of(p)).collect()
+        problems
+            .iter()
+            .map(|p| Self::with_labels(p, located(p.labels.iter().cloned(), p.source())))
+            .collect()
     }
 }
