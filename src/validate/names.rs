@@ -16,22 +16,6 @@ pub(super) fn bad_char(s: &str) -> Option<char> {
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
 }
 
-/// What a node name may hold.
-const NODE_NAME_HELP: &str = "a node name may hold only letters, digits, `_`, `.` and `-`, and \
-    may not start with `.` or `-`: it is typed on command lines (`nshost exec LAB NODE`)";
-
-/// Why `name` (not empty) cannot name a node on a command line, if it cannot: a
-/// character outside `[A-Za-z0-9_.-]`, or a leading `-` (an option) or `.`.
-fn node_name_problem(name: &str) -> Option<String> {
-    if let Some(c) = bad_char(name) {
-        Some(format!("contains {c:?}"))
-    } else if let Some(c) = name.chars().next().filter(|c| matches!(c, '-' | '.')) {
-        Some(format!("starts with {c:?}"))
-    } else {
-        None
-    }
-}
-
 pub(super) fn check_lab_name(cx: &mut Cx, topo: &Topology) {
     let name = &topo.name;
     let span = cx.span(name);
@@ -83,13 +67,13 @@ pub(super) fn check_node_names(cx: &mut Cx, topo: &Topology, prefix: &str, fabri
         if key.value.is_empty() {
             cx.report(Code::BadNodeName, format!("a {what} has an empty name"))
                 .with_label(span, "empty name");
-        } else if let Some(why) = node_name_problem(&key.value) {
+        } else if let Some(why) = naming::node_name_problem(&key.value) {
             cx.report(
                 Code::BadNodeName,
                 format!("the {what} name `{}` {why}", key.value),
             )
             .with_label(span, format!("name {why}"))
-            .with_help(NODE_NAME_HELP);
+            .with_help(naming::NODE_NAME_HELP);
         } else if let Some(problem) = naming::ns_name_problem(&ns) {
             cx.report(
                 Code::BadNodeName,
