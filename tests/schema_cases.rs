@@ -30,6 +30,10 @@ const BEYOND_THE_SCHEMA: &[(&str, &str)] = &[
     ),
     ("duplicate_address", "one address used twice"),
     (
+        "network_mtu_not_kept",
+        "a network's MTU against its interfaces' MTUs",
+    ),
+    (
         "duplicate_route",
         "two routes with one destination, table and metric",
     ),

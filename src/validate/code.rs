@@ -51,6 +51,7 @@ codes! {
     FamilyMismatch => "family_mismatch",
     // Networks and interfaces
     BadNetworkName => "bad_network_name",
+    NetworkMtuNotKept => "network_mtu_not_kept",
     OverlappingSubnets => "overlapping_subnets",
     NetworkTooBig => "network_too_big",
     KindBlockMissing => "kind_block_missing",

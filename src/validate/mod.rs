@@ -174,6 +174,7 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
     let nets = infer::resolve_networks(cx, &declared, &mut members.list);
     addresses::check_in_network(cx, &declared, &mut members.list);
     networks::check_overlaps(cx, &nets);
+    networks::check_port_mtus(cx, &nets, &members.list);
     addresses::check_duplicate_addresses(cx, &members.list);
     let ports = members
         .list

@@ -6,6 +6,7 @@ use indexmap::IndexMap;
 use ipnet::IpNet;
 use miette::SourceSpan;
 
+use super::interfaces::Member;
 use super::prefixes::PrefixMap;
 use super::values::{check_mtu, parse_prefix};
 use super::{Code, Cx};
@@ -194,5 +195,71 @@ pub(super) fn check_bridge_ports(cx: &mut Cx, nets: &[NetInfo], lab: &crate::lab
             .with_label(net.span, "this network")
             .with_help("split it into several networks joined by a router");
         }
+    }
+}
+
+/// Refuses a network MTU its bridge would not keep: a Linux bridge takes the smallest
+/// MTU of its ports, so a network MTU above an interface's on it, or below every one of
+/// them, would never be reached and every apply would fail to converge. An interface
+/// without an `mtu` takes its network's (not the default 1500).
+pub(super) fn check_port_mtus(cx: &mut Cx, nets: &[NetInfo], members: &[Member]) {
+    /// The interfaces a problem points at; the message counts them all.
+    const SHOWN: usize = 5;
+    let mut ports: Vec<Vec<(&Member, u32)>> = vec![Vec::new(); nets.len()];
+    for m in members.iter().filter(|m| m.is_veth()) {
+        if let Some(n) = m.network
+            && let Some(net_mtu) = nets[n].mtu
+        {
+            ports[n].push((m, m.mtu.unwrap_or(net_mtu)));
+        }
+    }
+    for (net, ports) in nets.iter().zip(ports) {
+        let (Some(net_mtu), Some(smallest)) = (net.mtu, ports.iter().map(|p| p.1).min()) else {
+            continue;
+        };
+        if smallest == net_mtu {
+            continue;
+        }
+        let shown: Vec<_> = if smallest < net_mtu {
+            ports.iter().filter(|p| p.1 < net_mtu).collect()
+        } else {
+            ports.iter().filter(|p| p.1 == smallest).collect()
+        };
+        let (first, first_mtu) = shown[0];
+        let message = match (smallest < net_mtu, shown.len()) {
+            (true, 1) => format!(
+                "network `{}` has MTU {net_mtu}, above the MTU {first_mtu} of {}",
+                net.name,
+                first.describe()
+            ),
+            (true, n) => format!(
+                "network `{}` has MTU {net_mtu}, above the MTU of {n} of its interfaces \
+                 (the smallest {smallest})",
+                net.name
+            ),
+            (false, _) => format!(
+                "network `{}` has MTU {net_mtu}, below the MTU of every interface on it \
+                 (the smallest {smallest})",
+                net.name
+            ),
+        };
+        let at = net.mtu_span.unwrap_or(net.span);
+        let p = cx
+            .report(Code::NetworkMtuNotKept, message)
+            .with_label(at, format!("MTU {net_mtu}"));
+        for (m, mtu) in shown.iter().take(SHOWN) {
+            p.with_label(
+                m.mtu_span.unwrap_or(m.name_span),
+                format!("{} has MTU {mtu}", m.describe()),
+            );
+        }
+        p.with_help(if smallest < net_mtu {
+            "raise the interface's mtu or lower the network's: the network's bridge \
+             takes the smallest MTU of its ports, so it could never have this one"
+        } else {
+            "lower an interface's mtu to the network's (or leave it out: an interface \
+             takes its network's), or raise the network's: its bridge takes the smallest \
+             MTU of its ports"
+        });
     }
 }
