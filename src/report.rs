@@ -211,6 +211,10 @@ pub struct ProblemReport {
     pub label: Option<String>,
     /// Every label, the first included.
     pub labels: Vec<LabelReport>,
+    /// The message of the problem this one follows from (reported too), when it
+    /// follows from one: a human rendering folds such problems into one line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub because: Option<String>,
 }
 
 /// One place a problem points at.
@@ -267,6 +271,7 @@ fn parts(d: &dyn Diagnostic) -> Vec<ProblemReport> {
             column: Some(l.column),
             label: l.label.clone(),
             labels: vec![l],
+            because: None,
         })
         .collect()
 }
@@ -347,6 +352,7 @@ impl ProblemReport {
             column: first.map(|l| l.column),
             label: first.and_then(|l| l.label.clone()),
             labels,
+            because: None,
         }
     }
 
@@ -355,7 +361,10 @@ impl ProblemReport {
     pub fn all(problems: &[Problem]) -> Vec<Self> {
         problems
             .iter()
-            .map(|p| Self::with_labels(p, located(p.labels.iter().cloned(), p.source())))
+            .map(|p| ProblemReport {
+                because: p.because.clone(),
+                ..Self::with_labels(p, located(p.labels.iter().cloned(), p.source()))
+            })
             .collect()
     }
 }

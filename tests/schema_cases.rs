@@ -29,6 +29,7 @@ const BEYOND_THE_SCHEMA: &[(&str, &str)] = &[
         "an address in the subnets of two networks",
     ),
     ("duplicate_address", "one address used twice"),
+    ("network_range", "hosts on networks that are not declared"),
     (
         "network_mtu_not_kept",
         "a network's MTU against its interfaces' MTUs",

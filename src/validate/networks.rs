@@ -40,12 +40,17 @@ pub(super) struct NetInfo {
 
 pub(super) fn check_networks(cx: &mut Cx, topo: &Topology) -> IndexMap<String, DeclaredNet> {
     let mut nets = IndexMap::new();
+    for key in topo.pools.keys() {
+        let span = cx.span(key);
+        refuse_range(cx, span, &key.value, "pool");
+    }
     for (key, net) in &topo.networks {
         let key_span = cx.span(key);
         if key.value.is_empty() {
             cx.report(Code::BadNetworkName, "a network has an empty name")
                 .with_label(key_span, "empty name");
         }
+        refuse_range(cx, key_span, &key.value, "network");
         let subnets = net
             .subnets
             .iter()
@@ -68,6 +73,23 @@ pub(super) fn check_networks(cx: &mut Cx, topo: &Topology) -> IndexMap<String, D
         );
     }
     nets
+}
+
+/// Refuses `[` and `]` in the name of a network or pool (`what`): a range there would
+/// make one object with brackets in its name, and every reference to `lan1` unknown.
+pub(super) fn refuse_range(cx: &mut Cx, span: SourceSpan, name: &str, what: &str) {
+    if !name.contains(['[', ']']) {
+        return;
+    }
+    cx.report(
+        Code::BadNetworkName,
+        format!("the {what} name `{name}` holds `[` or `]`: ranges are for nodes"),
+    )
+    .with_label(span, format!("a {what} name cannot be a range"))
+    .with_help(format!(
+        "a range makes routers or hosts (`web[1-200]`), not a {what} each: declare \
+         each {what} by its own name (`lan1`, `lan2`, ...)"
+    ));
 }
 
 /// Every declared subnet, with the networks declaring it (by index) in file order.
