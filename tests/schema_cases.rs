@@ -31,6 +31,10 @@ const BEYOND_THE_SCHEMA: &[(&str, &str)] = &[
     ("duplicate_address", "one address used twice"),
     ("network_range", "hosts on networks that are not declared"),
     (
+        "range_makes_written_node",
+        "a node a range makes and another writes",
+    ),
+    (
         "network_mtu_not_kept",
         "a network's MTU against its interfaces' MTUs",
     ),
