@@ -184,7 +184,9 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
     addresses::check_in_network(cx, &declared, &mut members.list);
     networks::check_overlaps(cx, &nets);
     networks::check_port_mtus(cx, &nets, &members.list);
+    networks::check_lonely_hosts(cx, &nets, &members.list);
     addresses::check_duplicate_addresses(cx, &members.list);
+    addresses::check_edge_addresses(cx, &members.list);
     let ports = members
         .list
         .iter()

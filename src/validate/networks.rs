@@ -285,3 +285,39 @@ pub(super) fn check_port_mtus(cx: &mut Cx, nets: &[NetInfo], members: &[Member])
         });
     }
 }
+
+/// Warns of a host alone on its network: no router and no other node is on it, so it
+/// reaches nothing (a likely typo in its address or network name, as an address in no
+/// declared subnet makes a network of its own).
+pub(super) fn check_lonely_hosts(cx: &mut Cx, nets: &[NetInfo], members: &[Member]) {
+    let mut on: Vec<Vec<&Member>> = vec![Vec::new(); nets.len()];
+    for m in members.iter().filter(|m| m.is_veth()) {
+        if let Some(n) = m.network {
+            on[n].push(m);
+        }
+    }
+    for (net, members) in nets.iter().zip(on) {
+        let [m] = members[..] else { continue };
+        if m.router {
+            continue;
+        }
+        let what = if net.inferred {
+            format!("the network `{}` inferred from its address", net.name)
+        } else {
+            format!("network `{}`", net.name)
+        };
+        cx.warn(
+            Code::LonelyHost,
+            format!(
+                "host `{}` is alone on {what}: no router and no other node is on it",
+                m.node.value
+            ),
+        )
+        .with_label(m.name_span, "reaches nothing but itself")
+        .with_help(
+            "check its address and network (an address in no declared subnet makes a \
+             network of its own); put a router or another node on the network to \
+             silence this",
+        );
+    }
+}
