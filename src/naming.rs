@@ -166,6 +166,22 @@ pub fn lab_name_problem(name: &str) -> Option<LabNameProblem> {
     }
 }
 
+/// What a node name may hold.
+pub const NODE_NAME_HELP: &str = "a node name may hold only letters, digits, `_`, `.` and `-`, \
+    and may not start with `.` or `-`: it is typed on command lines (`nshost exec LAB NODE`)";
+
+/// Why `name` (not empty) cannot name a node on a command line, if it cannot: a
+/// character outside `[A-Za-z0-9_.-]`, or a leading `-` (an option) or `.`.
+pub fn node_name_problem(name: &str) -> Option<String> {
+    if let Some(c) = name.chars().find(|c| !is_plain(*c)) {
+        return Some(format!("contains {c:?}"));
+    }
+    name.chars()
+        .next()
+        .filter(|c| matches!(c, '-' | '.'))
+        .map(|c| format!("starts with {c:?}"))
+}
+
 /// Why a name cannot be an interface name, if it cannot.
 pub fn ifname_problem(name: &str) -> Option<&'static str> {
     if name.is_empty() {

@@ -212,6 +212,10 @@ pub struct ProblemReport {
     pub label: Option<String>,
     /// Every label, the first included.
     pub labels: Vec<LabelReport>,
+    /// The message of the problem this one follows from (reported too), when it
+    /// follows from one: a human rendering folds such problems into one line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub because: Option<String>,
 }
 
 /// One place a problem points at.
@@ -268,6 +272,7 @@ fn parts(d: &dyn Diagnostic) -> Vec<ProblemReport> {
             column: Some(l.column),
             label: l.label.clone(),
             labels: vec![l],
+            because: None,
         })
         .collect()
 }
@@ -307,9 +312,15 @@ fn labels(d: &dyn Diagnostic, at: &dyn Diagnostic) -> Vec<LabelReport> {
     let Some(src) = at.source_code() else {
         return Vec::new();
     };
-    d.labels()
-        .into_iter()
-        .flatten()
+    located(d.labels().into_iter().flatten(), src)
+}
+
+/// `labels`, located in `src`.
+fn located(
+    labels: impl Iterator<Item = miette::LabeledSpan>,
+    src: &dyn miette::SourceCode,
+) -> Vec<LabelReport> {
+    labels
         .filter_map(|l| {
             let place = src.read_span(l.inner(), 0, 0).ok()?;
             Some(LabelReport {
@@ -326,7 +337,11 @@ fn labels(d: &dyn Diagnostic, at: &dyn Diagnostic) -> Vec<LabelReport> {
 impl ProblemReport {
     /// One diagnostic (a problem of a lab file, a warning) as a report.
     pub fn of(d: &dyn Diagnostic) -> Self {
-        let labels = labels(d, d);
+        Self::with_labels(d, labels(d, d))
+    }
+
+    /// `d` as a report, with its labels located.
+    fn with_labels(d: &dyn Diagnostic, labels: Vec<LabelReport>) -> Self {
         let first = labels.first();
         ProblemReport {
             code: d.code().map(|c| c.to_string()),
@@ -338,11 +353,19 @@ impl ProblemReport {
             column: first.map(|l| l.column),
             label: first.and_then(|l| l.label.clone()),
             labels,
+            because: None,
         }
     }
 
-    /// The reports of a lab's warnings.
+    /// The reports of a lab's problems or warnings: their labels whole, where a
+    /// rendering cuts those on long lines.
     pub fn all(problems: &[Problem]) -> Vec<Self> {
-        problems.iter().map(|p| ProblemReport::of(p)).collect()
+        problems
+            .iter()
+            .map(|p| ProblemReport {
+                because: p.because.clone(),
+                ..Self::with_labels(p, located(p.labels.iter().cloned(), p.source()))
+            })
+            .collect()
     }
 }

@@ -239,3 +239,54 @@ fn plan_apply_destroy_read_stdin() {
     --- stderr
     ");
 }
+
+/// One line of `len` bytes holding two hosts, the second with an unknown field at about
+/// column `at`: the first host's group and the second's pad the line.
+fn long_line_lab(at: usize, len: usize) -> String {
+    let head = "hosts: {h1: {address: 10.0.0.1/24, group: \"";
+    let middle = "\"}, h2: {address: 10.0.0.2/24, bogus: 1, group: \"";
+    let tail = "\"}}";
+    let first = at - head.len() - middle.len() + "bogus: 1, group: \"".len();
+    let second = len - head.len() - middle.len() - tail.len() - first;
+    format!(
+        "name: long\nnetworks: {{lan: {{subnets: [10.0.0.0/24]}}}}\n{head}{}{middle}{}{tail}\n",
+        "a".repeat(first),
+        "b".repeat(second)
+    )
+}
+
+#[test]
+fn a_problem_far_along_a_long_line_shows_a_window_of_it() {
+    // Column 70,000 of a 100,000-byte line: miette's column widths stop at 65,535
+    // (it panicked), and the whole line was printed.
+    let dir = scratch("long-line");
+    std::fs::write(dir.join("lab.yaml"), long_line_lab(70_000, 100_000)).unwrap();
+    let run = nshost_in(&dir, &["validate", "lab.yaml"]);
+    assert!(
+        run.stderr.len() < 2_000,
+        "{} bytes printed",
+        run.stderr.len()
+    );
+    insta::assert_snapshot!(transcript(&run));
+}
+
+#[test]
+fn a_problem_on_a_five_megabyte_line_renders() {
+    let dir = scratch("five-megabyte-line");
+    std::fs::write(dir.join("lab.yaml"), long_line_lab(4_000_000, 5_000_000)).unwrap();
+    let started = std::time::Instant::now();
+    let run = nshost_command()
+        .args(["validate", "lab.yaml"])
+        .current_dir(&dir)
+        .output()
+        .expect("running nshost");
+    eprintln!("a 5 MB line reported in {:?}", started.elapsed());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("unknown field `bogus` in host `h2`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("[lab.yaml:3:4000001]"), "{stderr}");
+    assert!(stderr.len() < 2_000, "{} bytes printed", stderr.len());
+}

@@ -192,3 +192,26 @@ fn status_graph_and_try_json_match_their_schemas() {
     assert_eq!(tried["checks"]["passed"], 8);
     assert_eq!(tried["status"]["nodes"].as_array().unwrap().len(), 6);
 }
+
+#[test]
+fn follow_on_problems_are_each_listed_with_their_cause() {
+    let lab = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/cases/invalid/network_range/lab.yaml"
+    );
+    let run = nshost(&["validate", "--output", "json", lab]);
+    let doc = valid_json(&run, "error");
+    let problems = doc["error"]["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 205);
+    let follow_on: Vec<&Value> = problems
+        .iter()
+        .filter(|p| p["because"].is_string())
+        .collect();
+    assert_eq!(follow_on.len(), 200);
+    assert_eq!(follow_on[0]["message"], "host `a1` has no address");
+    assert_eq!(follow_on[0]["because"], "unknown network `lan2`");
+    // Every cause is itself a problem of the report, before what follows from it.
+    for p in &follow_on {
+        assert!(problems[..5].iter().any(|c| c["message"] == p["because"]));
+    }
+}

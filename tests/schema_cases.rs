@@ -33,6 +33,15 @@ const BEYOND_THE_SCHEMA: &[(&str, &str)] = &[
         "an address in the subnets of two networks",
     ),
     ("duplicate_address", "one address used twice"),
+    ("network_range", "hosts on networks that are not declared"),
+    (
+        "range_makes_written_node",
+        "a node a range makes and another writes",
+    ),
+    (
+        "network_mtu_not_kept",
+        "a network's MTU against its interfaces' MTUs",
+    ),
     (
         "duplicate_route",
         "two routes with one destination, table and metric",

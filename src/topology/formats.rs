@@ -93,6 +93,9 @@ pub const SYSCTL_KEY_PATTERN: &str = r"^net(?:\.[a-z0-9_-]+)+$";
 pub const WORD_PATTERN: &str = r"^[A-Za-z0-9_.-]*$";
 /// What an interface name may not hold: `/`, `:` and whitespace.
 pub const IFNAME_PATTERN: &str = r"^[^/:\s]+$";
+/// A node name as written: letters, digits, `_`, `.` and `-`, not first `.` or `-`,
+/// with at most one range `[first-last]` (see `naming::node_name_problem`).
+pub const NODE_NAME_PATTERN: &str = r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*(?:\[[0-9]+-[0-9]+\][A-Za-z0-9_.-]*)?|\[[0-9]+-[0-9]+\][A-Za-z0-9_.-]*)$";
 /// What a namespace name may not hold: `/`, whitespace and control characters.
 pub const NS_NAME_PATTERN: &str = r"^[^/\s\x00-\x1f\x7f-\x9f]+$";
 
@@ -145,11 +148,12 @@ format_type!(
     /// A router's or host's name (its namespace's, after the prefix).
     NodeName,
     json_schema!({
-        "description": "A node name: its namespace's name after the lab's prefix, so no `/`, whitespace or control characters, at most 255 bytes with the prefix.",
+        "description": "A node name, typed on command lines: letters, digits, `_`, `.` and `-`, not first `.` or `-`, with at most one range `[first-last]`; at most 255 bytes with the prefix.",
         "type": "string",
         "minLength": 1,
         "maxLength": 255,
-        "pattern": NS_NAME_PATTERN
+        "pattern": NODE_NAME_PATTERN,
+        "allOf": [{"pattern": NS_NAME_PATTERN}]
     })
 );
 

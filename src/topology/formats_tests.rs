@@ -234,6 +234,7 @@ fn name_patterns_are_the_naming_rules() {
     let word = Regex::new(WORD_PATTERN).unwrap();
     let ifname = Regex::new(IFNAME_PATTERN).unwrap();
     let ns_name = Regex::new(NS_NAME_PATTERN).unwrap();
+    let node_name = Regex::new(NODE_NAME_PATTERN).unwrap();
     for s in &corpus {
         // The schema's lab name: the pattern, 1 to 32 characters, not `.` or `..`.
         let schema_lab = word.is_match(s)
@@ -265,6 +266,32 @@ fn name_patterns_are_the_naming_rules() {
             crate::naming::ns_name_problem(s).is_none(),
             "namespace name {s:?}"
         );
+        // Node names (without a range: the corpus has no brackets).
+        if !s.is_empty() {
+            assert_eq!(
+                node_name.is_match(s),
+                crate::naming::node_name_problem(s).is_none(),
+                "node name {s:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn node_name_pattern_takes_one_range() {
+    let re = Regex::new(NODE_NAME_PATTERN).unwrap();
+    for ok in ["web[1-200]", "h[001-010]-x", "[1-5]", "[1-2].x", "a_b.c-d"] {
+        assert!(re.is_match(ok), "{ok}");
+    }
+    for bad in [
+        "-rf",
+        ".x[1-2]",
+        "lan[1-4",
+        "a[1-2]b[3-4]",
+        "a;b",
+        "web[x-y]",
+    ] {
+        assert!(!re.is_match(bad), "{bad}");
     }
 }
 

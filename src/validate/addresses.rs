@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use indexmap::IndexMap;
+use ipnet::IpNet;
 use miette::SourceSpan;
 
 use super::interfaces::{Member, effective_mtu};
@@ -34,6 +35,40 @@ pub(super) fn check_duplicate_addresses(cx: &mut Cx, members: &[Member]) {
             .with_help("every address in a lab must be unique");
         } else {
             first.insert(*ip, (*span, who));
+        }
+    }
+}
+
+/// Warns of an IPv4 address that is its subnet's network or broadcast address (a
+/// likely typo: `10.0.0.0/24`, `10.0.0.255/24`); on a /31 or /32 every address is a
+/// host's.
+pub(super) fn check_edge_addresses(cx: &mut Cx, members: &[Member]) {
+    for m in members {
+        for (a, span) in &m.addrs {
+            let IpNet::V4(v4) = a else { continue };
+            if v4.prefix_len() >= 31 {
+                continue;
+            }
+            let which = if v4.addr() == v4.network() {
+                "network"
+            } else if v4.addr() == v4.broadcast() {
+                "broadcast"
+            } else {
+                continue;
+            };
+            cx.warn(
+                Code::EdgeAddress,
+                format!(
+                    "{} has the {which} address of its subnet, {}",
+                    m.describe(),
+                    v4.trunc()
+                ),
+            )
+            .with_label(*span, format!("the subnet's {which} address"))
+            .with_help(
+                "the kernel takes it, but it is seldom meant: pick an address inside \
+                 the subnet (or a /31 or /32, where every address is a host's)",
+            );
         }
     }
 }

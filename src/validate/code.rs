@@ -51,7 +51,10 @@ codes! {
     FamilyMismatch => "family_mismatch",
     // Networks and interfaces
     BadNetworkName => "bad_network_name",
+    NetworkMtuNotKept => "network_mtu_not_kept",
     OverlappingSubnets => "overlapping_subnets",
+    EdgeAddress => "edge_address",
+    LonelyHost => "lonely_host",
     NetworkTooBig => "network_too_big",
     KindBlockMissing => "kind_block_missing",
     KindBlockMismatch => "kind_block_mismatch",

@@ -145,7 +145,7 @@ pub(super) fn collect_members<'t>(cx: &mut Cx, topo: &'t Topology) -> Members<'t
     for (node, host) in &topo.hosts {
         let start = members.len();
         if !host.interfaces.is_empty() || host.address.is_none() {
-            host_interfaces(cx, node, host, &mut members);
+            host_interfaces(cx, topo, node, host, &mut members);
             hosts.push(start..members.len());
             continue;
         }
@@ -196,6 +196,7 @@ pub(super) fn collect_members<'t>(cx: &mut Cx, topo: &'t Topology) -> Members<'t
 /// host with neither an address nor interfaces, or with both.
 fn host_interfaces<'t>(
     cx: &mut Cx,
+    topo: &Topology,
     node: &'t Spanned<String>,
     host: &'t crate::topology::Host,
     members: &mut Vec<Member<'t>>,
@@ -206,13 +207,34 @@ fn host_interfaces<'t>(
         .next()
         .or(host.secondary.first());
     if host.interfaces.is_empty() {
+        // On a network that is not declared, it got no address: that is the cause,
+        // reported once per network, and this problem follows from it.
+        let unknown = host
+            .network
+            .as_ref()
+            .filter(|net| !topo.networks.keys().any(|k| k.value == net.value));
+        let cause = unknown.map(|net| {
+            let cause = format!("unknown network `{}`", net.value);
+            if cx.first_cause(&cause) {
+                let span = cx.span(net);
+                let help = declared_networks(topo);
+                cx.report(Code::UnknownNetwork, cause.clone())
+                    .with_label(span, "not declared under `networks`")
+                    .with_help(help);
+            }
+            cause
+        });
         let span = cx.span(node);
-        cx.report(
-            Code::HostInterfaces,
-            format!("host `{}` has no address", node.value),
-        )
-        .with_label(span, "neither `address` nor `interfaces`")
-        .with_help("give it an `address`, or a `network` with a subnet to take one from");
+        let p = cx
+            .report(
+                Code::HostInterfaces,
+                format!("host `{}` has no address", node.value),
+            )
+            .with_label(span, "neither `address` nor `interfaces`")
+            .with_help("give it an `address`, or a `network` with a subnet to take one from");
+        if let Some(cause) = cause {
+            p.with_because(cause);
+        }
         return;
     }
     if let Some(field) = single {
@@ -484,4 +506,18 @@ fn parse_mac(cx: &mut Cx, mac: Option<&Spanned<String>>) -> Option<MacAddr> {
          address\"); locally administered ones start `02:`, `52:54:00:` is QEMU's",
     );
     None
+}
+
+/// The help of an unknown network: the declared ones.
+pub(super) fn declared_networks(topo: &Topology) -> String {
+    if topo.networks.is_empty() {
+        return "no networks are declared under `networks`".to_string();
+    }
+    let names: Vec<String> = topo
+        .networks
+        .keys()
+        .take(20)
+        .map(|k| format!("`{}`", k.value))
+        .collect();
+    format!("declared networks: {}", names.join(", "))
 }

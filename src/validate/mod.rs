@@ -41,7 +41,7 @@ mod tables;
 mod tests;
 mod values;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use miette::{NamedSource, SourceSpan};
@@ -84,6 +84,7 @@ fn validated(
         source: src.shared_source(),
         problems: Vec::new(),
         warnings: Vec::new(),
+        causes: HashSet::new(),
     };
     let mut lab = resolve(&mut cx, topo, objects);
     // A value that a default, group or range gives many nodes is one problem, at one
@@ -107,6 +108,8 @@ pub(crate) struct Cx<'s> {
     source: NamedSource<Arc<str>>,
     problems: Vec<Problem>,
     warnings: Vec<Problem>,
+    /// The messages of the problems others follow from ([`Problem::because`]).
+    causes: HashSet<String>,
 }
 
 impl Cx<'_> {
@@ -118,6 +121,12 @@ impl Cx<'_> {
         self.problems
             .push(Problem::new(code.as_str(), message, self.source.clone()));
         self.problems.last_mut().expect("just pushed")
+    }
+
+    /// Whether the cause `message` is new: `true` the first time only, when it is to
+    /// be reported.
+    pub(crate) fn first_cause(&mut self, message: &str) -> bool {
+        !self.causes.contains(message) && self.causes.insert(message.to_string())
     }
 
     /// How many errors have been reported so far.
@@ -174,7 +183,10 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
     let nets = infer::resolve_networks(cx, &declared, &mut members.list);
     addresses::check_in_network(cx, &declared, &mut members.list);
     networks::check_overlaps(cx, &nets);
+    networks::check_port_mtus(cx, &nets, &members.list);
+    networks::check_lonely_hosts(cx, &nets, &members.list);
     addresses::check_duplicate_addresses(cx, &members.list);
+    addresses::check_edge_addresses(cx, &members.list);
     let ports = members
         .list
         .iter()

@@ -67,6 +67,13 @@ pub(super) fn check_node_names(cx: &mut Cx, topo: &Topology, prefix: &str, fabri
         if key.value.is_empty() {
             cx.report(Code::BadNodeName, format!("a {what} has an empty name"))
                 .with_label(span, "empty name");
+        } else if let Some(why) = naming::node_name_problem(&key.value) {
+            cx.report(
+                Code::BadNodeName,
+                format!("the {what} name `{}` {why}", key.value),
+            )
+            .with_label(span, format!("name {why}"))
+            .with_help(naming::NODE_NAME_HELP);
         } else if let Some(problem) = naming::ns_name_problem(&ns) {
             cx.report(
                 Code::BadNodeName,

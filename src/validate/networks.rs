@@ -6,6 +6,7 @@ use indexmap::IndexMap;
 use ipnet::IpNet;
 use miette::SourceSpan;
 
+use super::interfaces::Member;
 use super::prefixes::PrefixMap;
 use super::values::{check_mtu, parse_prefix};
 use super::{Code, Cx};
@@ -39,12 +40,17 @@ pub(super) struct NetInfo {
 
 pub(super) fn check_networks(cx: &mut Cx, topo: &Topology) -> IndexMap<String, DeclaredNet> {
     let mut nets = IndexMap::new();
+    for key in topo.pools.keys() {
+        let span = cx.span(key);
+        refuse_range(cx, span, &key.value, "pool");
+    }
     for (key, net) in &topo.networks {
         let key_span = cx.span(key);
         if key.value.is_empty() {
             cx.report(Code::BadNetworkName, "a network has an empty name")
                 .with_label(key_span, "empty name");
         }
+        refuse_range(cx, key_span, &key.value, "network");
         let subnets = net
             .subnets
             .iter()
@@ -67,6 +73,23 @@ pub(super) fn check_networks(cx: &mut Cx, topo: &Topology) -> IndexMap<String, D
         );
     }
     nets
+}
+
+/// Refuses `[` and `]` in the name of a network or pool (`what`): a range there would
+/// make one object with brackets in its name, and every reference to `lan1` unknown.
+pub(super) fn refuse_range(cx: &mut Cx, span: SourceSpan, name: &str, what: &str) {
+    if !name.contains(['[', ']']) {
+        return;
+    }
+    cx.report(
+        Code::BadNetworkName,
+        format!("the {what} name `{name}` holds `[` or `]`: ranges are for nodes"),
+    )
+    .with_label(span, format!("a {what} name cannot be a range"))
+    .with_help(format!(
+        "a range makes routers or hosts (`web[1-200]`), not a {what} each: declare \
+         each {what} by its own name (`lan1`, `lan2`, ...)"
+    ));
 }
 
 /// Every declared subnet, with the networks declaring it (by index) in file order.
@@ -194,5 +217,107 @@ pub(super) fn check_bridge_ports(cx: &mut Cx, nets: &[NetInfo], lab: &crate::lab
             .with_label(net.span, "this network")
             .with_help("split it into several networks joined by a router");
         }
+    }
+}
+
+/// Refuses a network MTU its bridge would not keep: a Linux bridge takes the smallest
+/// MTU of its ports, so a network MTU above an interface's on it, or below every one of
+/// them, would never be reached and every apply would fail to converge. An interface
+/// without an `mtu` takes its network's (not the default 1500).
+pub(super) fn check_port_mtus(cx: &mut Cx, nets: &[NetInfo], members: &[Member]) {
+    /// The interfaces a problem points at; the message counts them all.
+    const SHOWN: usize = 5;
+    let mut ports: Vec<Vec<(&Member, u32)>> = vec![Vec::new(); nets.len()];
+    for m in members.iter().filter(|m| m.is_veth()) {
+        if let Some(n) = m.network
+            && let Some(net_mtu) = nets[n].mtu
+        {
+            ports[n].push((m, m.mtu.unwrap_or(net_mtu)));
+        }
+    }
+    for (net, ports) in nets.iter().zip(ports) {
+        let (Some(net_mtu), Some(smallest)) = (net.mtu, ports.iter().map(|p| p.1).min()) else {
+            continue;
+        };
+        if smallest == net_mtu {
+            continue;
+        }
+        let shown: Vec<_> = if smallest < net_mtu {
+            ports.iter().filter(|p| p.1 < net_mtu).collect()
+        } else {
+            ports.iter().filter(|p| p.1 == smallest).collect()
+        };
+        let (first, first_mtu) = shown[0];
+        let message = match (smallest < net_mtu, shown.len()) {
+            (true, 1) => format!(
+                "network `{}` has MTU {net_mtu}, above the MTU {first_mtu} of {}",
+                net.name,
+                first.describe()
+            ),
+            (true, n) => format!(
+                "network `{}` has MTU {net_mtu}, above the MTU of {n} of its interfaces \
+                 (the smallest {smallest})",
+                net.name
+            ),
+            (false, _) => format!(
+                "network `{}` has MTU {net_mtu}, below the MTU of every interface on it \
+                 (the smallest {smallest})",
+                net.name
+            ),
+        };
+        let at = net.mtu_span.unwrap_or(net.span);
+        let p = cx
+            .report(Code::NetworkMtuNotKept, message)
+            .with_label(at, format!("MTU {net_mtu}"));
+        for (m, mtu) in shown.iter().take(SHOWN) {
+            p.with_label(
+                m.mtu_span.unwrap_or(m.name_span),
+                format!("{} has MTU {mtu}", m.describe()),
+            );
+        }
+        p.with_help(if smallest < net_mtu {
+            "raise the interface's mtu or lower the network's: the network's bridge \
+             takes the smallest MTU of its ports, so it could never have this one"
+        } else {
+            "lower an interface's mtu to the network's (or leave it out: an interface \
+             takes its network's), or raise the network's: its bridge takes the smallest \
+             MTU of its ports"
+        });
+    }
+}
+
+/// Warns of a host alone on its network: no router and no other node is on it, so it
+/// reaches nothing (a likely typo in its address or network name, as an address in no
+/// declared subnet makes a network of its own).
+pub(super) fn check_lonely_hosts(cx: &mut Cx, nets: &[NetInfo], members: &[Member]) {
+    let mut on: Vec<Vec<&Member>> = vec![Vec::new(); nets.len()];
+    for m in members.iter().filter(|m| m.is_veth()) {
+        if let Some(n) = m.network {
+            on[n].push(m);
+        }
+    }
+    for (net, members) in nets.iter().zip(on) {
+        let [m] = members[..] else { continue };
+        if m.router {
+            continue;
+        }
+        let what = if net.inferred {
+            format!("the network `{}` inferred from its address", net.name)
+        } else {
+            format!("network `{}`", net.name)
+        };
+        cx.warn(
+            Code::LonelyHost,
+            format!(
+                "host `{}` is alone on {what}: no router and no other node is on it",
+                m.node.value
+            ),
+        )
+        .with_label(m.name_span, "reaches nothing but itself")
+        .with_help(
+            "check its address and network (an address in no declared subnet makes a \
+             network of its own); put a router or another node on the network to \
+             silence this",
+        );
     }
 }

@@ -200,10 +200,13 @@ hosts:
   h1: {address: 10.1.1.10/24, gateway: 10.1.1.1}
 ";
     // The gateway is on the host's subnet, but the router is on another bridge: the
-    // kernel takes it, so it is a warning.
+    // kernel takes it, so it is a warning (and the host is alone on its bridge).
     assert_eq!(codes(yaml), Vec::<&str>::new());
     let warned: Vec<_> = lab(yaml).warnings.iter().map(|w| w.code).collect();
-    assert_eq!(warned, ["nshost::overlapping_subnets"]);
+    assert_eq!(
+        warned,
+        ["nshost::overlapping_subnets", "nshost::lonely_host"]
+    );
     assert!(lab(yaml).warnings[0].is_warning());
 }
 

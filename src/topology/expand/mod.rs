@@ -16,6 +16,8 @@ mod merge;
 mod pools;
 mod resolved;
 
+use std::collections::HashMap;
+
 use indexmap::IndexMap;
 use miette::SourceSpan;
 
@@ -78,6 +80,8 @@ fn expand_nodes<N: NodeSpec>(
     pick: impl Fn(&Defaults) -> Option<&N>,
 ) -> NamedMap<N> {
     let mut out = IndexMap::with_capacity(nodes.len());
+    // Each name made so far: where, and the range that made it (none: written).
+    let mut names: HashMap<String, (SourceSpan, Option<String>)> = HashMap::new();
     for (key, mut node) in nodes {
         let named = node.group().take().or_else(|| {
             let mut d = pick(defaults)?.clone();
@@ -124,7 +128,10 @@ fn expand_nodes<N: NodeSpec>(
                         .trim_end_matches(|c: char| c.is_ascii_digit())
                         .len();
                 node.substitute(&key.value[key.value.len() - digits..]);
-                out.insert(key, node);
+                let span = ex.span(&key);
+                if ex.made_once(&mut names, &key.value, span, None) {
+                    out.insert(key, node);
+                }
             }
             Ok(Some(r)) => {
                 for i in r.first..=r.last {
@@ -136,7 +143,10 @@ fn expand_nodes<N: NodeSpec>(
                         key.referenced,
                         key.defined,
                     );
-                    out.insert(name, made);
+                    let span = ex.span(&key);
+                    if ex.made_once(&mut names, &name.value, span, Some(&key.value)) {
+                        out.insert(name, made);
+                    }
                 }
             }
             Err(why) => {
@@ -213,6 +223,47 @@ pub(super) struct Ex<'s> {
 impl Ex<'_> {
     pub(super) fn span<T>(&self, s: &Spanned<T>) -> SourceSpan {
         span_of(s, &self.src.text)
+    }
+
+    /// Records the node `name` made at `span` (by the range `range`, or written), or
+    /// reports that a range makes a node another range or a written node makes too;
+    /// `true` when the name is new.
+    fn made_once(
+        &mut self,
+        names: &mut HashMap<String, (SourceSpan, Option<String>)>,
+        name: &str,
+        span: SourceSpan,
+        range: Option<&str>,
+    ) -> bool {
+        let Some((first, first_range)) = names.get(name).cloned() else {
+            names.insert(name.to_string(), (span, range.map(str::to_string)));
+            return true;
+        };
+        if first_range.is_none() && range.is_none() {
+            // Written twice: a duplicate key, or validation's duplicate node.
+            return true;
+        }
+        let line = |s: SourceSpan| self.src.text[..s.offset()].matches('\n').count() + 1;
+        let by = |r: &Option<String>, at: SourceSpan| match r {
+            Some(r) => format!("made by the range `{r}` at line {}", line(at)),
+            None => format!("written by hand at line {}", line(at)),
+        };
+        let range = range.map(str::to_string);
+        let message = format!(
+            "the node `{name}` is {} and {}",
+            by(&first_range, first),
+            by(&range, span)
+        );
+        let label = |r: &Option<String>| match r {
+            Some(r) => format!("`{r}` makes `{name}`"),
+            None => format!("`{name}` is written here"),
+        };
+        let (first_label, label) = (label(&first_range), label(&range));
+        self.report("nshost::duplicate_node", message)
+            .with_label(first, first_label)
+            .with_label(span, label)
+            .with_help("every router and host needs its own name: change the range's bounds or rename the node");
+        false
     }
 
     pub(super) fn report(
