@@ -368,7 +368,7 @@ fn forged_refused(plan: &Path, code: &str) -> String {
 
 /// A namespace of no lab (`ip netns add`), as a plan's pin sees it.
 fn unmarked() -> Seen {
-    Seen::Namespace(Namespace::default())
+    Seen::Namespace(Box::default())
 }
 
 /// A plan that deletes "the namespace `../victimfile`" would delete `/run/victimfile`:
@@ -468,7 +468,7 @@ fn a_forged_plan_cannot_delete_another_labs_namespace() {
                 contents: Vec::new(),
                 stray: false,
             }],
-            [("o-web1".to_string(), Seen::Namespace(theirs))].into(),
+            [("o-web1".to_string(), Seen::Namespace(Box::new(theirs)))].into(),
         );
         let err = forged_refused(&plan, "nshost::plan_outside_lab");
         assert!(

@@ -25,16 +25,6 @@ enum Known {
 /// The cases that may not apply, each with why.
 const KNOWN_FAILURES: &[(&str, Known)] = &[
     (
-        "anchors_and_merges",
-        // TODO(errs): network `wan` (MTU 1400) is above its port eth1's MTU 1300, so the
-        // bridge never takes 1400 and every apply ends in "did not converge". Validation
-        // is to refuse that and this case to be fixed; then remove this entry.
-        Known::Fails {
-            words: "mtu 1300 -> 1400",
-            why: "a network's MTU above one of its ports' MTU never converges",
-        },
-    ),
-    (
         "rules_of_every_action",
         Known::Fails {
             words: "Invalid uid range",

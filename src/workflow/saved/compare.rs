@@ -137,7 +137,7 @@ fn namespace(lab: &str, name: &str, a: &Namespace, b: &Namespace, out: &mut Vec<
     };
     // Whose it is, and whether it is one at all, first: another's is read no further.
     if a.owner != b.owner || a.stray != b.stray {
-        let what = |ns: &Namespace| entry_what(lab, &Seen::Namespace(ns.clone()));
+        let what = |ns: &Namespace| entry_what(lab, &Seen::Namespace(Box::new(ns.clone())));
         push(
             out,
             None,

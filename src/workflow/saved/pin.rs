@@ -30,7 +30,7 @@ pub enum Seen {
     /// No entry by that name.
     Absent,
     /// A namespace: the lab's with everything in it, another's by owner only.
-    Namespace(Namespace),
+    Namespace(Box<Namespace>),
     /// An entry that holds no namespace and is not the lab's (what it is: "a FIFO").
     Other(String),
 }
@@ -60,14 +60,14 @@ pub fn capture(
                 live.namespaces.get(name),
                 strays.iter().find(|s| &s.name == name),
             ) {
-                (Some(ns), _) => Seen::Namespace(normalised(
+                (Some(ns), _) => Seen::Namespace(Box::new(normalised(
                     ns,
                     desired
                         .namespaces
                         .get(name)
                         .map(|d| d.protocols)
                         .unwrap_or_default(),
-                )),
+                ))),
                 (None, Some(stray)) => Seen::Other(stray.what.clone()),
                 (None, None) => Seen::Absent,
             };
@@ -215,7 +215,7 @@ impl From<&Seen> for WireSeen {
     fn from(s: &Seen) -> Self {
         match s {
             Seen::Absent => WireSeen::Absent,
-            Seen::Namespace(ns) => WireSeen::Namespace(ns.into()),
+            Seen::Namespace(ns) => WireSeen::Namespace((&**ns).into()),
             Seen::Other(what) => WireSeen::Other { what: what.clone() },
         }
     }
@@ -225,7 +225,7 @@ impl From<WireSeen> for Seen {
     fn from(w: WireSeen) -> Self {
         match w {
             WireSeen::Absent => Seen::Absent,
-            WireSeen::Namespace(ns) => Seen::Namespace(ns.into()),
+            WireSeen::Namespace(ns) => Seen::Namespace(Box::new(ns.into())),
             WireSeen::Other { what } => Seen::Other(what),
         }
     }

@@ -144,7 +144,7 @@ fn a_saved_plan_reads_back_as_it_was_written() {
     let Seen::Namespace(r1) = &back.pinned["r1"] else {
         panic!("r1 is pinned as a namespace: {:?}", back.pinned)
     };
-    assert_eq!(r1, &p.live.namespaces["r1"]);
+    assert_eq!(&**r1, &p.live.namespaces["r1"]);
     assert_eq!(
         back.pinned.keys().collect::<Vec<_>>(),
         ["r1"],
