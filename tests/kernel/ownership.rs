@@ -21,54 +21,14 @@ hosts:
 /// What a routing daemon (and a hand) leave in `r1`: a BIRD route, a zebra rule, and a
 /// `boot` route made by hand, which is the lab's protocol and so drift.
 fn daemon_and_hand_objects() {
-    run(
-        "ip",
-        &[
-            "-n",
-            "r1",
-            "route",
-            "add",
-            "10.2.0.0/24",
-            "via",
-            "10.1.1.10",
-            "proto",
-            "bird",
-            "metric",
-            "32",
-        ],
-    )
-    .ok();
-    run(
-        "ip",
-        &[
-            "-n",
-            "r1",
-            "rule",
-            "add",
-            "pref",
-            "500",
-            "from",
-            "10.9.0.0/16",
-            "lookup",
-            "100",
-            "protocol",
-            "zebra",
-        ],
-    )
-    .ok();
-    run(
-        "ip",
-        &[
-            "-n",
-            "r1",
-            "route",
-            "add",
-            "10.3.0.0/24",
-            "via",
-            "10.1.2.10",
-        ],
-    )
-    .ok();
+    for command in [
+        "route add 10.2.0.0/24 via 10.1.1.10 proto bird metric 32",
+        "rule add pref 500 from 10.9.0.0/16 lookup 100 protocol zebra",
+        "route add 10.3.0.0/24 via 10.1.2.10",
+    ] {
+        let args: Vec<&str> = ["-n", "r1"].into_iter().chain(command.split(' ')).collect();
+        run("ip", &args).ok();
+    }
 }
 
 fn r1_routes() -> String {

@@ -35,25 +35,29 @@ fn try_builds_the_default_lab_and_leaves_nothing_behind() {
     })
 }
 
+/// `nshost try --shell` with `/bin/sh` reading `script`, run to its end.
+fn try_shell(script: &[u8]) -> Run {
+    let mut child = nshost_command()
+        .args(["try", "--shell"])
+        .env("SHELL", "/bin/sh")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning nshost try --shell");
+    child.stdin.take().unwrap().write_all(script).unwrap();
+    finish("nshost try --shell", child)
+}
+
 /// The shell of `try --shell` runs inside the sandbox with the lab up, and its exit
 /// status is try's.
 #[test]
 fn try_shell_runs_with_the_lab_up_and_passes_its_exit_status() {
     sandboxed(|| {
-        let mut cmd = nshost_command();
-        cmd.args(["try", "--shell"])
-            .env("SHELL", "/bin/sh")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawning nshost try --shell");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"ip netns list | sort | tr '\\n' ' '; echo; echo \"lab=$NSHOST_SANDBOX\"; ip netns exec web1 ip -br addr show eth0; exit 5\n")
-            .unwrap();
-        let run = finish("nshost try --shell", child).code(5);
+        let run = try_shell(
+            b"ip netns list | sort | tr '\\n' ' '; echo; echo \"lab=$NSHOST_SANDBOX\"; ip netns exec web1 ip -br addr show eth0; exit 5\n",
+        )
+        .code(5);
         assert!(
             run.stdout
                 .contains("br-gw db1 hq-gw pc1 pc2 small-fabric web1"),
@@ -77,20 +81,10 @@ fn try_shell_runs_with_the_lab_up_and_passes_its_exit_status() {
 #[test]
 fn try_shell_leaves_no_process_behind() {
     sandboxed(|| {
-        let mut cmd = nshost_command();
-        cmd.args(["try", "--shell"])
-            .env("SHELL", "/bin/sh")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawning nshost try --shell");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"nshost exec web1 -- sleep 1000 </dev/null >/dev/null 2>&1 &\nsleep 1000 </dev/null >/dev/null 2>&1 &\nsleep 0.3; exit 0\n")
-            .unwrap();
-        let run = finish("nshost try --shell", child).code(0);
+        let run = try_shell(
+            b"nshost exec web1 -- sleep 1000 </dev/null >/dev/null 2>&1 &\nsleep 1000 </dev/null >/dev/null 2>&1 &\nsleep 0.3; exit 0\n",
+        )
+        .code(0);
         assert!(
             run.stdout
                 .contains("Stopped 2 process(es) still running in the sandbox: sleep (pid"),
