@@ -24,7 +24,7 @@ use std::time::Instant;
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::LinkMessage;
 
-pub use self::report::{CheckResult, Outcome, Report};
+pub use self::report::{CheckResult, Outcome, Report, Waited};
 pub use self::run::Options;
 pub use self::spec::{Check, Unresolved};
 use crate::kernel::RouteSocket;
@@ -297,16 +297,83 @@ pub fn run_suite(suite: &Suite, opts: &Options) -> Result<Report, crate::workflo
         }
         .into());
     }
-    let results = run::run(&suite.checks, Some(&suite.lab), opts)?;
+    let (results, waited) = match opts.wait {
+        None => (run::run(&suite.checks, Some(&suite.lab), opts)?, None),
+        Some(wait) => {
+            let (results, waited) = run_until_held(suite, opts, wait)?;
+            (results, Some(waited))
+        }
+    };
     let elapsed = started.elapsed().as_secs_f64() * 1e3;
     crate::trace::phase("checks", started);
-    Ok(Report::new(
-        &suite.lab,
-        suite.defaults,
-        opts,
+    let mut report = Report::new(&suite.lab, suite.defaults, opts, results, elapsed);
+    report.waited = waited;
+    Ok(report)
+}
+
+/// Pause between two rounds of `--wait`.
+const ROUND_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Runs the checks, then again the failing ones, until every expectation holds or
+/// `wait` is over. A check that must not reach which passed early is run again at the
+/// end: it must still hold once the rest has converged.
+fn run_until_held(
+    suite: &Suite,
+    opts: &Options,
+    wait: std::time::Duration,
+) -> Result<(Vec<report::CheckResult>, report::Waited), CheckError> {
+    let started = Instant::now();
+    let mut results = run::run(&suite.checks, Some(&suite.lab), opts)?;
+    let mut rounds = 1;
+    let mut converged = None;
+    loop {
+        if results.iter().all(|r| r.passed) {
+            converged = Some(started.elapsed().as_secs_f64() * 1e3);
+            break;
+        }
+        if started.elapsed() + ROUND_PAUSE >= wait {
+            break;
+        }
+        std::thread::sleep(ROUND_PAUSE);
+        let failing: Vec<usize> = (0..results.len()).filter(|&i| !results[i].passed).collect();
+        rerun(suite, opts, &failing, &mut results)?;
+        rounds += 1;
+    }
+    let must_not: Vec<usize> = (0..suite.checks.len())
+        .filter(|&i| {
+            matches!(
+                suite.checks[i].expect,
+                Expect::Unreachable | Expect::Blocked
+            )
+        })
+        .collect();
+    if rounds > 1 && !must_not.is_empty() {
+        rerun(suite, opts, &must_not, &mut results)?;
+        if converged.is_some() && !results.iter().all(|r| r.passed) {
+            converged = None;
+        }
+    }
+    Ok((
         results,
-        elapsed,
+        report::Waited {
+            rounds,
+            converged_ms: converged,
+        },
     ))
+}
+
+/// Runs the checks `which` of the suite again, their results replacing the old ones.
+fn rerun(
+    suite: &Suite,
+    opts: &Options,
+    which: &[usize],
+    results: &mut [report::CheckResult],
+) -> Result<(), CheckError> {
+    let checks: Vec<Check> = which.iter().map(|&i| suite.checks[i].clone()).collect();
+    for (&i, r) in which.iter().zip(run::run(&checks, Some(&suite.lab), opts)?) {
+        results[i] = r;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -23,7 +23,19 @@ pub struct Report {
     pub failed: usize,
     /// Wall time of the whole run.
     pub elapsed_ms: f64,
+    /// With `--wait`: the rounds run, and how long it took until every expectation held
+    /// (`None`: they did not within the wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waited: Option<Waited>,
     pub checks: Vec<CheckResult>,
+}
+
+/// How a `--wait` went.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct Waited {
+    pub rounds: u32,
+    /// From the first round to the one in which every expectation held.
+    pub converged_ms: Option<f64>,
 }
 
 impl Report {
@@ -43,6 +55,7 @@ impl Report {
             passed,
             failed: checks.len() - passed,
             elapsed_ms,
+            waited: None,
             checks,
         }
     }
@@ -181,8 +194,18 @@ impl Outcome {
 
 /// The closing line of a run: `Checks: 8 passed, 0 failed (12 ms)`.
 pub fn closing(report: &Report) -> String {
+    let waited = match &report.waited {
+        None => String::new(),
+        Some(Waited {
+            rounds,
+            converged_ms: Some(ms),
+        }) => format!("; every expectation held after {ms:.0} ms, round {rounds}"),
+        Some(Waited { rounds, .. }) => {
+            format!("; not every expectation held within the wait ({rounds} rounds)")
+        }
+    };
     format!(
-        "Checks: {} passed, {} failed ({:.0} ms)\n",
+        "Checks: {} passed, {} failed ({:.0} ms{waited})\n",
         report.passed, report.failed, report.elapsed_ms
     )
 }

@@ -43,6 +43,9 @@ pub struct Options {
     pub max_sockets: usize,
     /// Attempts waiting for an answer at once, across a window.
     pub max_in_flight: usize,
+    /// How long to retry the failing checks until every expectation holds (a lab whose
+    /// routing daemons are still converging); `None`: one run.
+    pub wait: Option<Duration>,
 }
 
 impl Default for Options {
@@ -52,6 +55,7 @@ impl Default for Options {
             retries: 2,
             max_sockets: 256,
             max_in_flight: MAX_IN_FLIGHT,
+            wait: None,
         }
     }
 }

@@ -37,6 +37,10 @@ pub struct ApplyArgs {
     /// an expectation does not hold.
     #[arg(long)]
     pub check: bool,
+    /// With --check: retry the failing checks until every expectation holds, for at
+    /// most this long (`30s`, `2m`), as `check --wait` does.
+    #[arg(long, value_name = "DURATION", requires = "check", value_parser = super::duration)]
+    pub wait: Option<std::time::Duration>,
 }
 
 pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
@@ -71,7 +75,11 @@ pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
     if let Some(warning) = check::neighbour_warning(&suite).filter(|_| global.chatty()) {
         errln!("warning: {warning}");
     }
-    let checked = check::run_suite(&suite, &check::Options::default())?;
+    let options = check::Options {
+        wait: args.wait,
+        ..check::Options::default()
+    };
+    let checked = check::run_suite(&suite, &options)?;
     let code = super::check::exit_code(&checked);
     match global.output {
         Output::Human if global.quiet => out!("{}", check::report::closing(&checked)),

@@ -70,6 +70,11 @@ pub struct Tuning {
     /// Attempts after the first, for a check without a reply.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub retries: u32,
+    /// Retry the failing checks until every expectation holds, for at most this long
+    /// (`30`, `30s`, `2m`, `500ms`): for labs whose routing daemons are still converging.
+    /// A must-not-reach check that held early is run again at the end.
+    #[arg(long, value_name = "DURATION", value_parser = super::duration)]
+    pub wait: Option<Duration>,
 }
 
 impl Tuning {
@@ -77,6 +82,7 @@ impl Tuning {
         Options {
             timeout: self.timeout,
             retries: self.retries,
+            wait: self.wait,
             ..Options::default()
         }
     }

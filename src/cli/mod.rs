@@ -245,6 +245,21 @@ pub fn lab_name(name: &str) -> Result<String, String> {
 }
 
 /// A `--lock-timeout`: a finite, non-negative number of seconds (`0.5`, `30`, `1e3`).
+/// A duration: seconds (`30`, `2.5`), or with a unit: `500ms`, `30s`, `2m`.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    let secs = seconds(number).map_err(|e| format!("{e} (write `30`, `30s`, `2m` or `500ms`)"))?;
+    Ok(secs.mul_f64(scale))
+}
+
 pub fn seconds(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .parse()

@@ -256,3 +256,51 @@ fn checks_of_three_hundred_hosts_within_1024_open_files() {
     });
     assert_eq!(lasts, ["Checks: 1200 passed, 0 failed (<t> ms)"; 2]);
 }
+
+/// `check --wait` retries the failing checks until every expectation holds, as when a
+/// routing daemon is still installing its routes: here r1's route to b's LAN is taken
+/// away by hand and put back a second later, while the checks wait. The must-not-reach
+/// checks are run again at the end, and still hold. Without `--wait` the same check
+/// fails at once.
+#[test]
+fn check_wait_retries_until_the_lab_has_converged() {
+    let (plain, waited) = sandboxed(|| {
+        let file = scratch("chk.yaml", TWO_SITES);
+        apply(&file);
+        let route = ["-n", "r1", "route", "del", "10.2.0.0/24", "via", "10.0.0.2"];
+        run("ip", &route).ok();
+        let plain = nshost([
+            "check".as_ref(),
+            file.as_os_str(),
+            "--timeout".as_ref(),
+            "0.2".as_ref(),
+        ]);
+        let back = std::thread::spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            run(
+                "ip",
+                &["-n", "r1", "route", "add", "10.2.0.0/24", "via", "10.0.0.2"],
+            )
+            .ok();
+        });
+        let waited = nshost([
+            "check".as_ref(),
+            file.as_os_str(),
+            "--timeout".as_ref(),
+            "0.2".as_ref(),
+            "--wait".as_ref(),
+            "20s".as_ref(),
+            "--output".as_ref(),
+            "json".as_ref(),
+        ]);
+        back.join().unwrap();
+        (plain, waited)
+    });
+    assert_eq!(plain.code, 1, "{plain:?}");
+    assert_eq!(waited.code, 0, "{waited:?}");
+    let report = waited.json();
+    assert_eq!(report["failed"], 0, "{report:#}");
+    let w = &report["waited"];
+    assert!(w["rounds"].as_u64().unwrap() > 1, "{w}");
+    assert!(w["converged_ms"].as_f64().unwrap() >= 1000.0, "{w}");
+}
