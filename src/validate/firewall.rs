@@ -126,10 +126,9 @@ hosts:
       ipsets: \"add x 1.2.3.4\"
 ";
 
-    /// Each problem as `code: message` and the text its label points at.
-    #[test]
-    fn every_text_error_is_located_at_its_line() {
-        let src = SourceFile::from_text("fw.yaml", LAB);
+    /// The problems of `lab`, each as `code: message` and the text its label points at.
+    fn located_problems(lab: &str) -> String {
+        let src = SourceFile::from_text("fw.yaml", lab);
         let topo = parse(&src).unwrap();
         let err = validate(&src, &topo).unwrap_err();
         let shown: Vec<String> = err
@@ -137,11 +136,17 @@ hosts:
             .iter()
             .map(|p| {
                 let l = &p.labels[0];
-                let at = &LAB[l.offset()..l.offset() + l.len()];
+                let at = &lab[l.offset()..l.offset() + l.len()];
                 format!("{}: {}\n    at `{at}`", p.code, p.message)
             })
             .collect();
-        insta::assert_snapshot!(shown.join("\n"));
+        shown.join("\n")
+    }
+
+    /// Each problem as `code: message` and the text its label points at.
+    #[test]
+    fn every_text_error_is_located_at_its_line() {
+        insta::assert_snapshot!(located_problems(LAB));
     }
 
     /// A text that would make its loader read a file of the machine is refused at the
@@ -168,19 +173,7 @@ routers:
       ipsets: |
         create s hash:ip -file /etc/shadow
 ";
-        let src = SourceFile::from_text("fw.yaml", lab);
-        let topo = parse(&src).unwrap();
-        let err = validate(&src, &topo).unwrap_err();
-        let shown: Vec<String> = err
-            .problems
-            .iter()
-            .map(|p| {
-                let l = &p.labels[0];
-                let at = &lab[l.offset()..l.offset() + l.len()];
-                format!("{}: {}\n    at `{at}`", p.code, p.message)
-            })
-            .collect();
-        insta::assert_snapshot!(shown.join("\n"));
+        insta::assert_snapshot!(located_problems(lab));
     }
 
     #[test]

@@ -56,6 +56,19 @@ fn scratch(name: &str) -> PathBuf {
     dir.join(format!("{}-{name}", NEXT.fetch_add(1, Ordering::Relaxed)))
 }
 
+/// `LAB` planned against a live lab whose one difference is the sysctl
+/// `net.ipv4.conf.all.rp_filter` of `r1`.
+pub(super) fn sysctl_planned() -> Planned {
+    let desired = planned(LAB, NetState::default()).desired;
+    let mut live = testkit::as_live(&desired);
+    live.namespaces
+        .get_mut("r1")
+        .unwrap()
+        .sysctls
+        .insert("net.ipv4.conf.all.rp_filter".into(), "0".into());
+    planned(LAB, live)
+}
+
 /// Saves `planned` and returns the file's bytes.
 pub(super) fn saved_bytes(planned: &Planned, name: &str) -> Vec<u8> {
     let path = scratch(name);
@@ -126,14 +139,7 @@ fn a_saved_plan_reads_back_as_it_was_written() {
         assert_eq!(back.spec.only, None);
     }
     // Against a live lab: the pinned namespaces keep every observed attribute.
-    let desired = planned(LAB, NetState::default()).desired;
-    let mut live = testkit::as_live(&desired);
-    live.namespaces
-        .get_mut("r1")
-        .unwrap()
-        .sysctls
-        .insert("net.ipv4.conf.all.rp_filter".into(), "0".into());
-    let p = planned(LAB, live);
+    let p = sysctl_planned();
     assert_eq!(
         p.plan.changes.len(),
         1,

@@ -5,20 +5,12 @@
 
 use serde_json::Value;
 
-use super::tests::{LAB, planned, saved_bytes};
+use super::tests::{LAB, planned, saved_bytes, sysctl_planned};
 use super::*;
-use crate::plan::testkit;
 
 /// A plan whose one change sets the sysctl `net.ipv4.conf.all.rp_filter` of `r1`.
 fn sysctl_plan() -> Vec<u8> {
-    let desired = planned(LAB, NetState::default()).desired;
-    let mut live = testkit::as_live(&desired);
-    live.namespaces
-        .get_mut("r1")
-        .unwrap()
-        .sysctls
-        .insert("net.ipv4.conf.all.rp_filter".into(), "0".into());
-    saved_bytes(&planned(LAB, live), "sysctl.plan")
+    saved_bytes(&sysctl_planned(), "sysctl.plan")
 }
 
 /// `bytes` edited as JSON, with the pin's digest and the checksum made to match again.
