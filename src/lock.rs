@@ -7,8 +7,8 @@
 //! without blocking: whatever is found there (a symlink, a FIFO, a directory), the
 //! command either locks a regular file or fails within its timeout.
 
-use std::fs::{DirBuilder, File, FileType, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
+use std::fs::{File, FileType};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -131,26 +131,14 @@ fn open_lock_file(dir: &Path, path: &Path, mode: LockMode) -> Result<File, LockE
         path: path.to_path_buf(),
         cause,
     };
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| open_err(parent, e))?;
-    }
-    // mkdir never follows a symlink: one in the way is "already exists", refused below.
-    match DirBuilder::new().mode(0o755).create(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(open_err(dir, e)),
-    }
-    let dir_file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(dir)
-        .map_err(|e| match e.raw_os_error().map(Errno::from_raw) {
-            Some(Errno::ELOOP | Errno::ENOTDIR) => LockError::NotDirectory {
-                path: dir.to_path_buf(),
-                found: found_at(dir),
-            },
-            _ => open_err(dir, e),
-        })?;
+    // Made when missing; a symlink in its place is not followed (`safe_file`).
+    let dir_file = crate::safe_file::open_dir(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotADirectory => LockError::NotDirectory {
+            path: dir.to_path_buf(),
+            found: found_at(dir),
+        },
+        _ => open_err(dir, e),
+    })?;
     let name = path.file_name().expect("a lock file has a name");
     let access = match mode {
         LockMode::Shared => OFlag::O_RDONLY,

@@ -46,12 +46,14 @@ type NsId = (u64, u64);
 /// (those that are not there, or hold no namespace, are left out).
 fn identities<'a>(names: impl IntoIterator<Item = &'a str>) -> HashMap<NsId, String> {
     let dir = netns::run_dir();
+    // An empty mount point is a file of the directory's own file system.
+    let Ok(root) = std::fs::metadata(&dir) else {
+        return HashMap::new();
+    };
     names
         .into_iter()
         .filter_map(|name| {
             let m = std::fs::metadata(dir.join(name)).ok()?;
-            // An empty mount point is a file of the directory's own file system.
-            let root = std::fs::metadata(&dir).ok()?;
             (m.dev() != root.dev()).then(|| ((m.dev(), m.ino()), name.to_string()))
         })
         .collect()
