@@ -26,6 +26,8 @@
 mod contents;
 mod links;
 #[cfg(test)]
+mod ownership_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeSet;
