@@ -95,6 +95,75 @@ pub struct LabNode {
     /// nothing of netfilter is ever read or run for it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub firewall: Option<crate::firewall::FirewallText>,
+    /// The files and processes the node declares (`files:`, `run:`).
+    #[serde(skip_serializing_if = "Workload::is_empty")]
+    pub workload: Workload,
+}
+
+/// What runs in a node beside its network: files put in its own mount namespace and
+/// processes started (and supervised) there. Empty for most nodes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Workload {
+    /// Files by absolute path, in file order.
+    pub files: Vec<NodeFile>,
+    /// Processes in the order they start.
+    pub run: Vec<NodeProcess>,
+}
+
+impl Workload {
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.run.is_empty()
+    }
+}
+
+/// A file the lab puts at `path` inside a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeFile {
+    /// Absolute, normalized (no `.`, `..` or doubled `/`), not under `/proc`, `/sys`
+    /// or `/dev`.
+    pub path: String,
+    /// Its bytes: the text written, or the source file read at plan time.
+    #[serde(serialize_with = "serialize_content")]
+    pub content: Vec<u8>,
+    /// Permission bits (0644 unless the file says `mode`).
+    pub mode: u32,
+    /// The source file it was read from, relative to the lab file, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// Content is shown as text when it is UTF-8, else as its length.
+fn serialize_content<S: serde::Serializer>(c: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    match std::str::from_utf8(c) {
+        Ok(text) => s.serialize_str(text),
+        Err(_) => s.serialize_str(&format!("<{} bytes>", c.len())),
+    }
+}
+
+/// A process the lab runs in a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeProcess {
+    /// Its name in the file (`run:` key): unique in the node.
+    pub name: String,
+    pub command: ProcessCommand,
+}
+
+/// A command as written: a string for `/bin/sh -c`, a list run as is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ProcessCommand {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+impl ProcessCommand {
+    /// The program and its arguments as executed.
+    pub fn argv(&self) -> Vec<String> {
+        match self {
+            ProcessCommand::Shell(s) => vec!["/bin/sh".into(), "-c".into(), s.clone()],
+            ProcessCommand::Argv(v) => v.clone(),
+        }
+    }
 }
 
 /// A node interface.
@@ -166,6 +235,9 @@ pub struct Origins {
     pub sysctls: Vec<SysctlOrigin>,
     /// Where each firewall text is written, by node namespace and part.
     pub firewalls: HashMap<String, BTreeMap<crate::firewall::Part, Span>>,
+    /// Where each `run:` entry's command is written, by node name and process name
+    /// (for the plan-time check that its program exists in the node).
+    pub processes: HashMap<(String, String), Span>,
 }
 
 /// One sysctl as written, with its places.

@@ -252,6 +252,7 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
                 sysctls,
                 services,
                 firewall,
+                workload: Default::default(),
             },
         );
     }
@@ -291,6 +292,7 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
                 sysctls: written.values,
                 services,
                 firewall,
+                workload: Default::default(),
             },
         );
     }
@@ -331,6 +333,7 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
     lab.origins = Origins {
         sysctls: origins::sysctls(&lab, &spans),
         firewalls: origins::firewalls(&lab, &spans),
+        processes: Default::default(),
     };
     lab
 }
