@@ -13,6 +13,14 @@ use serde_json::Value;
 /// Invalid cases the schema accepts: their problem is beyond what JSON Schema says.
 const BEYOND_THE_SCHEMA: &[(&str, &str)] = &[
     (
+        "duplicate_file",
+        "one file path twice in a node, once normalized and templated",
+    ),
+    (
+        "file_sources",
+        "source files that are missing, directories or too big, read at plan time",
+    ),
+    (
         "firewall_reads_file",
         "a firewall text's directives (nft `include`, ipset `-file`) are read by its parser",
     ),
