@@ -75,6 +75,17 @@ pub enum ProcState {
     Failed,
 }
 
+impl ProcState {
+    /// As `status` shows it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProcState::Running => "running",
+            ProcState::Backoff => "backoff",
+            ProcState::Failed => "failed",
+        }
+    }
+}
+
 /// One process as its node's supervisor last reported it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LiveProcess {
