@@ -43,6 +43,7 @@ mod sites;
 mod status;
 mod strays;
 mod valid_cases;
+mod workload;
 
 use std::collections::BTreeMap;
 
