@@ -321,11 +321,7 @@ impl Supervisor {
         let group = Pid::from_raw(-pid.as_raw());
         let _ = kill(group, Signal::SIGTERM);
         let deadline = Instant::now() + GRACE;
-        loop {
-            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) => {}
-                Ok(_) | Err(_) => break,
-            }
+        while let Ok(WaitStatus::StillAlive) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
             if Instant::now() >= deadline {
                 let _ = kill(group, Signal::SIGKILL);
                 let _ = waitpid(pid, None);

@@ -49,7 +49,10 @@ fn pid_of(file: &std::path::Path, node: &str, name: &str) -> Option<u64> {
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let t = Instant::now();
     while !f() {
-        assert!(t.elapsed() < Duration::from_secs(20), "timed out waiting: {what}");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "timed out waiting: {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -58,7 +61,10 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 fn sleepers() -> Vec<String> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        if e.file_name().to_str().is_some_and(|s| s.parse::<u32>().is_ok()) {
+        if e.file_name()
+            .to_str()
+            .is_some_and(|s| s.parse::<u32>().is_ok())
+        {
             let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
             let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
             if cmd.starts_with("sleep 100") {
@@ -107,7 +113,10 @@ fn files_and_processes_run_in_the_node_and_go_with_the_lab() {
     assert!(!seen.contains("cargo"), "{seen}");
     assert_eq!(
         running,
-        ["sleep 1001 /etc/nshost-demo/a.conf", "sleep 1002 /run/demo/b.conf"]
+        [
+            "sleep 1001 /etc/nshost-demo/a.conf",
+            "sleep 1002 /run/demo/b.conf"
+        ]
     );
     assert!(status.contains("Processes:"), "{status}");
     assert!(status.contains("running"), "{status}");
@@ -187,7 +196,10 @@ hosts:
     assert!(status.contains("failed (exit 3)"), "{status}");
     assert!(status.contains("cannot start"), "{status}");
     assert_eq!(json[0]["restarts"], 5, "{json:?}");
-    assert!(logs.contains("[nshost] failed: 5 quick exits in a row"), "{logs}");
+    assert!(
+        logs.contains("[nshost] failed: 5 quick exits in a row"),
+        "{logs}"
+    );
     assert_eq!(logs.matches("cannot start").count(), 5, "{logs}");
     assert!(
         plan.contains("~ process broken (restart: failed after 5 restarts, last exit 3)"),
@@ -229,7 +241,10 @@ hosts:
         (sleepers(), removed_plan, stopped)
     });
     assert!(removed_plan.contains("- process a"), "{removed_plan}");
-    assert!(removed_plan.contains("- file /run/demo/b.conf"), "{removed_plan}");
+    assert!(
+        removed_plan.contains("- file /run/demo/b.conf"),
+        "{removed_plan}"
+    );
     assert!(stopped.is_empty(), "{stopped:?}");
     assert!(left.is_empty(), "{left:?}");
 }
@@ -273,17 +288,31 @@ fn a_file_that_cannot_be_put_in_place_rolls_the_node_back() {
         let failed = nshost(["apply", bad.to_str().unwrap()]).code(1).stderr;
         // Back as it was: the old content, both processes running, nothing to do.
         assert_converged(&file);
-        let content = nshost(["exec", "r1", "--", "cat", "/etc/nshost-demo/a.conf", "/etc/hostname"]).ok();
+        let content = nshost([
+            "exec",
+            "r1",
+            "--",
+            "cat",
+            "/etc/nshost-demo/a.conf",
+            "/etc/hostname",
+        ])
+        .ok();
         let running = sleepers();
         nshost(["destroy", file.to_str().unwrap()]).ok();
         (failed, content, running)
     });
     let flat = flat(&failed);
-    assert!(flat.contains("/etc/ssl: something other than a file is there"), "{failed}");
+    assert!(
+        flat.contains("/etc/ssl: something other than a file is there"),
+        "{failed}"
+    );
     assert!(flat.contains("rolled back"), "{failed}");
     assert_eq!(content, "alpha 1\nr1\n");
     assert_eq!(
         running,
-        ["sleep 1001 /etc/nshost-demo/a.conf", "sleep 1002 /run/demo/b.conf"]
+        [
+            "sleep 1001 /etc/nshost-demo/a.conf",
+            "sleep 1002 /run/demo/b.conf"
+        ]
     );
 }
