@@ -250,7 +250,7 @@ fn bird_started_by_exec_converges_is_left_alone_and_goes_with_destroy() {
 // ----- The lab's own `run:` and `files:` -----
 
 /// `topologies/ospf.yaml` as shipped: each router runs BIRD from its `run:`, with the
-/// configuration its `files:` puts in `/etc/bird`. It converges, a re-plan is a no-op,
+/// configuration its `files:` puts in `/run/bird`. It converges, a re-plan is a no-op,
 /// an apply keeps BIRD's routes and restarts nothing.
 #[test]
 #[ignore = "needs the run: runtime"]
@@ -262,7 +262,7 @@ fn the_ospf_lab_converges_and_a_replan_is_a_noop() {
         let out = converged(&file);
         assert!(out.contains("Checks: 4 passed, 0 failed"), "{out}");
         for r in ["r1", "r2", "r3"] {
-            let n = neighbours(r, "/run/bird.ctl");
+            let n = neighbours(r, "/run/bird/bird.ctl");
             assert_eq!(n.matches("Full/PtP").count(), 2, "{r}: {n}");
         }
         let pids = bird_pids();
@@ -308,7 +308,7 @@ fn killing_bird_restarts_it() {
         });
         let out = converged(&file);
         assert!(out.contains("Checks: 4 passed, 0 failed"), "{out}");
-        let n = neighbours("r2", "/run/bird.ctl");
+        let n = neighbours("r2", "/run/bird/bird.ctl");
         assert_eq!(n.matches("Full/PtP").count(), 2, "{n}");
         nshost(["destroy".as_ref(), file.as_os_str()]).ok();
     })
@@ -326,7 +326,7 @@ fn editing_a_routers_bird_conf_restarts_that_bird_and_nothing_else() {
             edit(
                 &t,
                 "  r2: {}\n",
-                "  r2:\n    files:\n      /etc/bird/bird.conf: {source: ospf/bird-r2.conf}\n",
+                "  r2:\n    files:\n      /run/bird/bird.conf: {source: ospf/bird-r2.conf}\n",
             )
         });
         let r2_conf = file.parent().unwrap().join("ospf/bird-r2.conf");
@@ -412,7 +412,7 @@ fn try_shell_of_the_ospf_lab_leaves_no_process() {
             .spawn()
             .expect("spawning nshost try --shell");
         let script = format!(
-            "nshost check {} --wait {CONVERGENCE} -q\nnshost exec r1 -- {} -s /run/bird.ctl show protocols\nexit 0\n",
+            "nshost check {} --wait {CONVERGENCE} -q\nnshost exec r1 -- {} show protocols\nexit 0\n",
             file.display(),
             birdc.display()
         );
