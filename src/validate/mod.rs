@@ -22,6 +22,7 @@ mod checks;
 mod code;
 mod defaults;
 mod firewall;
+mod impair;
 mod infer;
 mod interfaces;
 mod kinds;
@@ -232,7 +233,7 @@ fn resolve(
     for (r, (key, router)) in topo.routers.iter().enumerate() {
         let node = Node::new(key, members.of_router(r));
         let stacked = kinds::resolve(cx, &node);
-        let interfaces = interfaces::lab_interfaces(node.members, &nets, stacked);
+        let interfaces = interfaces::lab_interfaces(cx, node.members, &nets, stacked);
         kinds::check_mtus(cx, &node, &interfaces);
         let v6_off = sysctls::ipv6_off(cx, &node, &router.sysctls);
         addresses::check_ipv6_on(cx, node.members, &nets, &interfaces, &v6_off);
@@ -293,7 +294,7 @@ fn resolve(
     for (h, (key, host)) in topo.hosts.iter().enumerate() {
         let me = members.of_host(h);
         let node = Node::new(key, me);
-        let interfaces = interfaces::lab_interfaces(me, &nets, HashMap::new());
+        let interfaces = interfaces::lab_interfaces(cx, me, &nets, HashMap::new());
         let v6_off = sysctls::ipv6_off(cx, &node, &host.sysctls);
         addresses::check_ipv6_on(cx, me, &nets, &interfaces, &v6_off);
         let (routes, route_spans) =
@@ -375,6 +376,17 @@ fn resolve(
         sysctls: origins::sysctls(&lab, &spans),
         firewalls: origins::firewalls(&lab, &spans),
         processes,
+        netem_fields: members
+            .list
+            .iter()
+            .filter_map(|m| {
+                let spans = &m.impair.as_ref()?.netem_spans;
+                let ns = naming::node_ns(&prefix, &m.node.value);
+                let spans = spans.iter().map(|s| Span::from(*s)).collect();
+                (!m.impair.as_ref()?.netem_spans.is_empty())
+                    .then(|| ((ns, m.ifname.clone()), spans))
+            })
+            .collect(),
     };
     lab
 }

@@ -20,6 +20,7 @@ mod dump;
 mod small;
 
 mod basics;
+mod bird;
 mod bridges;
 mod checks;
 mod convergence;
@@ -27,6 +28,7 @@ mod crash;
 mod enterprise;
 mod firewall;
 mod graph;
+mod impairments;
 mod limits;
 mod loopback;
 mod neighbours;
@@ -43,6 +45,7 @@ mod sites;
 mod status;
 mod strays;
 mod valid_cases;
+mod workload;
 
 use std::collections::BTreeMap;
 
@@ -110,6 +113,7 @@ pub fn change_lines(plan: &Value) -> Vec<String> {
                 }
                 "add_rule" | "delete_rule" => format!("{op} {ns} {}", c["rule"]["priority"]),
                 "set_sysctl" => format!("{op} {ns} {}", str_of(c, "key")),
+                "set_qdisc" => format!("{op} {ns}/{}", str_of(c, "link")),
                 "set_link_setting" => {
                     format!("{op} {ns}/{} {}", str_of(c, "link"), str_of(c, "setting"))
                 }
@@ -212,8 +216,14 @@ fn kernel_tests_pass_unprivileged() {
         "full.yaml",
         "two-sites.yaml",
         "enterprise.yaml",
+        "ospf.yaml",
+        "ospf/bird.conf",
     ] {
-        copy(&topology(lab), dir.join("topologies").join(lab), 0o644);
+        let to = dir.join("topologies").join(lab);
+        let parent = to.parent().unwrap();
+        std::fs::create_dir_all(parent).unwrap();
+        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755)).unwrap();
+        copy(&topology(lab), to, 0o644);
     }
     let root = nix::unistd::geteuid().is_root();
     let mut cmd = if root {

@@ -195,6 +195,7 @@ fn items(entries: &[Entry]) -> String {
                     format!("{} links", names.len())
                 }
             }
+            Class::Qdisc => count(n, "1 qdisc", "qdiscs"),
             Class::Port => count(n, "1 fabric port", "fabric ports"),
             Class::Address => count(n, "address", "addresses"),
             Class::Route if n == 1 && list[0].default_route => "default route".to_string(),
@@ -202,6 +203,8 @@ fn items(entries: &[Entry]) -> String {
             Class::Rule => count(n, "rule", "rules"),
             Class::Sysctl => count(n, "sysctl", "sysctls"),
             Class::Service => count(n, "service", "services"),
+            Class::File => count(n, "file", "files"),
+            Class::Process => count(n, "process", "processes"),
         });
     }
     parts.join(", ")
