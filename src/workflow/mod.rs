@@ -122,6 +122,8 @@ pub fn object_count(loaded: &Loaded) -> usize {
     let mut plan = plan::order(lab, changes, &loaded.desired);
     let services = crate::services::desired(&loaded.lab);
     plan.services = crate::services::diff(&services, &Default::default(), &plan.changes);
+    let work = crate::workload::desired(&loaded.lab);
+    plan.workload = crate::workload::diff(&work, &Default::default(), &plan.changes);
     plan::Summary::of(&plan).add
 }
 
