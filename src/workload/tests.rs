@@ -49,6 +49,7 @@ fn live_of(w: &WorkSet) -> LiveSet {
             (
                 ns.clone(),
                 LiveNode {
+                    node: n.node.clone(),
                     supervisor: Some(10),
                     processes: n.run.iter().map(running).collect(),
                     files: n
@@ -143,7 +144,7 @@ fn a_node_taken_away_loses_everything_and_a_recreated_namespace_starts_over() {
     let live = live_of(&w);
     assert_eq!(
         lines(&diff(&WorkSet::new(), &live, &[])),
-        ["Destroy lab-r1 file /run/x", "Destroy lab-r1 process a"]
+        ["Destroy r1 file /run/x", "Destroy r1 process a"]
     );
     let recreate = [Change::DeleteNamespace {
         ns: "lab-r1".into(),
@@ -151,6 +152,11 @@ fn a_node_taken_away_loses_everything_and_a_recreated_namespace_starts_over() {
         contents: Vec::new(),
         stray: false,
     }];
+    // Destroyed with its namespace: shown going all the same.
+    assert_eq!(
+        lines(&diff(&WorkSet::new(), &live, &recreate)),
+        ["Destroy r1 file /run/x", "Destroy r1 process a"]
+    );
     assert_eq!(
         lines(&diff(&w, &live, &recreate)),
         ["Add r1 file /run/x", "Add r1 process a"]
