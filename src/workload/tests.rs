@@ -173,3 +173,18 @@ fn a_changed_mode_is_a_changed_file() {
         ["Change r1 file /usr/local/bin/x"]
     );
 }
+
+#[test]
+fn a_simple_shell_command_is_executed_in_place_of_its_shell() {
+    let argv = |s: &str| ProcessCommand::Shell(s.into()).argv();
+    assert_eq!(
+        argv("bird -f -c /run/bird/bird.conf"),
+        ["/bin/sh", "-c", "exec bird -f -c /run/bird/bird.conf"]
+    );
+    // Anything a shell must run itself stays as written.
+    assert_eq!(argv("echo up; sleep 1")[2], "echo up; sleep 1");
+    assert_eq!(argv("A=1 prog")[2], "A=1 prog");
+    assert_eq!(argv("exec prog")[2], "exec prog");
+    assert_eq!(argv("prog > /tmp/x")[2], "prog > /tmp/x");
+    assert_eq!(argv("while true")[2], "while true");
+}
