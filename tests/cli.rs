@@ -145,6 +145,37 @@ fn usage_errors_exit_2() {
     ");
 }
 
+/// `destroy` reads no node's source file: a lab applied with one is destroyed after the
+/// file is gone (it failed with `nshost::file_source`), while `plan` still needs it.
+#[test]
+fn destroy_reads_no_source_file() {
+    const DIR: &str = "/run/nshost-cli-sources";
+    let (apply, plan, destroy, left) = sandboxed(|| {
+        std::fs::create_dir_all(DIR).unwrap();
+        let lab = format!("{DIR}/lab.yaml");
+        std::fs::write(
+            &lab,
+            "name: sources\nhosts:\n  h1:\n    address: 10.1.1.10/24\n    \
+             files: {/etc/motd: {source: motd}}\n",
+        )
+        .unwrap();
+        std::fs::write(format!("{DIR}/motd"), "hello\n").unwrap();
+        let apply = nshost(&["apply", &lab]);
+        std::fs::remove_file(format!("{DIR}/motd")).unwrap();
+        let plan = nshost(&["plan", &lab]);
+        let destroy = nshost(&["destroy", &lab]);
+        (apply, plan, destroy, ktest::netns())
+    });
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert!(
+        plan.code == 1 && plan.stderr.contains("nshost::file_source"),
+        "{}",
+        plan.stderr
+    );
+    assert_eq!(destroy.code, 0, "{}", destroy.stderr);
+    assert!(left.is_empty(), "left after destroy: {left:?}");
+}
+
 /// A lab name given on the command line passes the same rule as one in a lab file, and
 /// a bad one is a usage error before anything is made: the name names the lock file, so
 /// a path there would create it wherever the path points. In a sandbox, as `destroy`

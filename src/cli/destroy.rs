@@ -32,8 +32,9 @@ pub fn run(args: DestroyArgs, global: &Global) -> Result<ExitCode, Error> {
     let (lab, named) = match (args.file, args.lab) {
         (Some(file), _) => {
             // Each site's machine holds only its own part: destroying it there leaves
-            // the other sites running.
-            let loaded = args.site.load(&file)?;
+            // the other sites running. The nodes' source files are not read: a lab
+            // whose `bird.conf` is gone is still destroyed.
+            let loaded = args.site.load_unread(&file)?;
             warnings = super::warning_reports(&loaded);
             (loaded.lab.name, false)
         }

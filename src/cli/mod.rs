@@ -145,6 +145,14 @@ impl SiteArg {
     ) -> Result<nshost::workflow::Loaded, nshost::workflow::Error> {
         nshost::workflow::load_site(file, self.site.as_deref())
     }
+
+    /// [`SiteArg::load`] without reading the nodes' source files (for `destroy`).
+    pub fn load_unread(
+        &self,
+        file: &std::path::Path,
+    ) -> Result<nshost::workflow::Loaded, nshost::workflow::Error> {
+        nshost::workflow::load_site_unread(file, self.site.as_deref())
+    }
 }
 
 /// How long to wait for the lab's lock.

@@ -8,6 +8,7 @@
 
 mod check;
 pub mod expand;
+mod firewall;
 mod formats;
 mod issue;
 mod parse;
@@ -28,6 +29,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 pub use serde_saphyr::Spanned;
 
+pub use self::firewall::FirewallSpec;
 pub use self::parse::{parse, parse_written};
 pub use self::pools::{Pool, PoolNames};
 pub use self::probes::{CheckSpec, Expect, ServiceProto, ServiceSpec};
@@ -604,30 +606,6 @@ pub struct Host {
     #[serde(default)]
     #[schemars(with = "Option<formats::SiteName>")]
     pub site: Option<Spanned<String>>,
-}
-
-/// A node's firewall: each part optional, each the text its tool reads.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FirewallSpec {
-    /// IPv4 rules as `iptables-save` writes them (`*filter`, `:INPUT DROP [0:0]`,
-    /// `-A INPUT ...`, `COMMIT`).
-    #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub iptables: Option<Spanned<String>>,
-    /// IPv6 rules as `ip6tables-save` writes them.
-    #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub ip6tables: Option<Spanned<String>>,
-    /// An nftables ruleset as `nft -f` reads it: tables other than iptables-nft's own
-    /// (`ip filter`, `ip6 nat`, ...), which are the `iptables` and `ip6tables` parts.
-    #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub nftables: Option<Spanned<String>>,
-    /// ipsets as `ipset save` writes them (`create NAME TYPE ...`, `add NAME MEMBER`).
-    #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub ipsets: Option<Spanned<String>>,
 }
 
 /// A sysctl value as written.

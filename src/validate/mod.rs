@@ -3,7 +3,8 @@
 //!
 //! The checks run in passes (names, tables, networks, interfaces and their kinds,
 //! network membership, addresses, fabric names, then per node stacked links, MTUs,
-//! routes, rules, gateways and sysctls, and last the reachability checks). A pass
+//! routes, rules, gateways, sysctls, files and processes (`workload`, reading the files'
+//! sources through a [`SourceReader`]), and last the reachability checks). A pass
 //! never stops at a bad value: it reports it, leaves it out and goes on, so that one
 //! mistake is reported once and does not hide the others. Each group of checks has its file; inferring what the file leaves out
 //! (networks, gateways) is in `infer`, what a node reaches without a gateway in `reach`.

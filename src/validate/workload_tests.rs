@@ -351,3 +351,28 @@ hosts:
     let expected: Vec<(&str, String)> = expected.iter().map(|(c, m)| (*c, m.to_string())).collect();
     assert_eq!(codes, expected);
 }
+
+#[test]
+fn a_bad_default_is_one_problem_however_many_nodes_take_it() {
+    let yaml = "
+name: w
+defaults:
+  hosts:
+    files: {etc/a: x}
+    run: {\".x\": \"\"}
+hosts:
+  h[1-20]: {address: \"10.0.0.{i}/24\"}
+";
+    let codes: Vec<&str> = problems(yaml, &Fake::default())
+        .into_iter()
+        .map(|(code, _)| code)
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "nshost::file_path",
+            "nshost::process_name",
+            "nshost::empty_command"
+        ]
+    );
+}

@@ -36,15 +36,27 @@ pub struct Loaded {
 
 /// Reads, parses, validates and lowers a lab file (`-`: standard input).
 pub fn load(path: &Path) -> Result<Loaded, Error> {
-    let source = SourceFile::read_arg(path).map_err(|source| Error::Read {
+    load_source(read(path)?)
+}
+
+/// [`load_site`] without reading the files the nodes are given (`files:` sources, whose
+/// content is left empty): for `destroy`, which needs only what the lab is, so that a
+/// source removed since the apply does not stop it.
+pub fn load_site_unread(path: &Path, site: Option<&str>) -> Result<Loaded, Error> {
+    let loaded = load_source_with(read(path)?, &validate::NoReader)?;
+    Ok(crate::sites::select(loaded, site)?)
+}
+
+/// The lab file's text (`-`: standard input).
+fn read(path: &Path) -> Result<SourceFile, Error> {
+    SourceFile::read_arg(path).map_err(|source| Error::Read {
         path: if path == Path::new("-") {
             SourceFile::STDIN.to_string()
         } else {
             path.display().to_string()
         },
         source,
-    })?;
-    load_source(source)
+    })
 }
 
 /// [`load`], then only what is placed on `site`, for a lab spread over several machines
@@ -53,8 +65,18 @@ pub fn load_site(path: &Path, site: Option<&str>) -> Result<Loaded, Error> {
     Ok(crate::sites::select(load(path)?, site)?)
 }
 
-/// Parses, validates and lowers lab text already in memory.
+/// Parses, validates and lowers lab text already in memory, reading its nodes' files
+/// beside it ([`validate::DirReader::beside`]).
 pub fn load_source(source: SourceFile) -> Result<Loaded, Error> {
+    let reader = validate::DirReader::beside(&source);
+    load_source_with(source, &reader)
+}
+
+/// [`load_source`], reading the nodes' files through `reader`.
+pub fn load_source_with(
+    source: SourceFile,
+    reader: &dyn validate::SourceReader,
+) -> Result<Loaded, Error> {
     if saved::looks_like_plan(source.text.as_bytes()) {
         return Err(saved::SavedError::NotALabFile { path: source.name }.into());
     }
@@ -62,7 +84,7 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Error> {
     let topo = topology::parse(&source)?;
     crate::trace::phase("parse", t);
     let t = Instant::now();
-    let lab = validate::validate(&source, &topo)?;
+    let lab = validate::validate_with(&source, &topo, reader)?;
     // Not needed past validation: the lab holds all of it (at 10,000 hosts, 12 MB).
     drop(topo);
     crate::trace::phase("validate", t);

@@ -70,8 +70,32 @@ fn cases() -> Vec<String> {
     names
 }
 
-/// Each case of group `k`, read outside the sandbox: (name, lab file text).
-fn group(k: usize) -> Vec<(String, String)> {
+/// A case read outside the sandbox: its name, its lab file's text and the other files
+/// of its folder (the sources of its `files:`), by name.
+struct Case {
+    name: String,
+    text: String,
+    sources: Vec<(String, Vec<u8>)>,
+}
+
+/// The files of a case's folder that are not its lab file, snapshots or dotfiles.
+fn sources(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?.to_string();
+            let skip = name == "lab.yaml" || name.ends_with(".snap") || name.starts_with('.');
+            (!skip).then(|| (name, std::fs::read(&p).unwrap()))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Each case of group `k`, read outside the sandbox.
+fn group(k: usize) -> Vec<Case> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/valid");
     cases()
         .into_iter()
@@ -81,17 +105,32 @@ fn group(k: usize) -> Vec<(String, String)> {
             let path: PathBuf = dir.join(&name).join("lab.yaml");
             let text = std::fs::read_to_string(&path)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            (name, text)
+            let sources = sources(&dir.join(&name));
+            Case {
+                name,
+                text,
+                sources,
+            }
         })
         .collect()
 }
 
 /// Applies, plans and destroys each case: one line per case that went otherwise than
 /// it should.
-fn apply_each(cases: Vec<(String, String)>) -> Vec<String> {
+fn apply_each(cases: Vec<Case>) -> Vec<String> {
     let mut wrong = Vec::new();
-    for (name, text) in cases {
+    for Case {
+        name,
+        text,
+        sources,
+    } in cases
+    {
         let file = scratch(&format!("{name}.yaml"), &text);
+        // The sources beside the lab file, where its `files:` read them.
+        let dir = file.parent().expect("a scratch file is in a folder");
+        for (source, bytes) in &sources {
+            std::fs::write(dir.join(source), bytes).unwrap();
+        }
         // The words a known failure must show, and why it fails; none: it must apply.
         let expected: Option<(String, String)> = match KNOWN_FAILURES
             .iter()
@@ -146,6 +185,14 @@ fn apply_each(cases: Vec<(String, String)>) -> Vec<String> {
     wrong
 }
 
+/// The case `name`, as its group reads it.
+fn group_of(name: &str) -> Case {
+    (0..GROUPS)
+        .flat_map(group)
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no case {name}"))
+}
+
 fn run_group(k: usize) {
     let cases = group(k);
     assert!(!cases.is_empty(), "group {k} has cases");
@@ -173,6 +220,13 @@ fn every_valid_case_applies_group_2() {
 fn the_groups_cover_every_case_and_the_list_names_cases() {
     let all = cases();
     let grouped: usize = (0..GROUPS).map(|k| group(k).len()).sum();
+    assert!(
+        group_of("workload")
+            .sources
+            .iter()
+            .any(|(name, _)| name == "bird.conf"),
+        "a case's sources are applied with it"
+    );
     assert_eq!(grouped, all.len());
     assert!(all.len() >= 20, "{all:?}");
     for (name, _) in KNOWN_FAILURES {
