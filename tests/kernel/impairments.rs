@@ -74,13 +74,13 @@ fn a_tbf_is_applied_replanned_changed_and_removed() {
     });
     let (first, applied, other, change, changed, removal, removed) = out;
     assert!(
-        first.contains("+ qdisc eth0: tbf rate 10mbit burst 5000b limit 67500b"),
+        first.contains("+ qdisc eth0: tbf rate 10mbit burst 12500b limit 75000b"),
         "{first}"
     );
     assert_eq!(applied, ("tbf".to_string(), Some(1_250_000)));
     assert_eq!(other, "noqueue", "h2 has no impair");
     assert!(
-        change.contains("~ qdisc eth0: rate 10mbit -> 20mbit, burst 5000b -> 10000b"),
+        change.contains("~ qdisc eth0: rate 10mbit -> 20mbit, burst 12500b -> 25000b"),
         "{change}"
     );
     assert_eq!(changed, ("tbf".to_string(), Some(2_500_000)));
@@ -240,8 +240,8 @@ fn enter(ns: &str) {
 /// 2.5 s, after the first half second (the bucket's
 /// burst and TCP's slow start). The bucket holds 32 ms of the rate and the queue 200
 /// ms: on a loaded machine (the whole suite, other builds) the timer that releases
-/// packets fires late, and a bucket of the default 4 ms lost the tokens of the delay
-/// (13.5 Mbit/s measured).
+/// packets fires late, and a bucket of 4 ms lost the tokens of the delay (13.5
+/// Mbit/s measured).
 #[test]
 fn a_rate_limited_link_carries_its_rate() {
     let bits_per_sec = sandboxed(|| {
