@@ -59,3 +59,4 @@ pub mod topology;
 pub mod trace;
 pub mod validate;
 pub mod workflow;
+pub mod workload;

@@ -58,8 +58,11 @@ enum Command {
     Schema(cli::schema::SchemaArgs),
     Completions(cli::generate::CompletionsArgs),
     Man(cli::generate::ManArgs),
+    Logs(cli::logs::LogsArgs),
     #[command(name = "__serve", hide = true)]
     Serve(cli::serve::ServeArgs),
+    #[command(name = "__node", hide = true)]
+    Node(cli::serve::NodeArgs),
     /// List node or lab names for the shell completions.
     #[command(name = "__complete", hide = true)]
     Complete(cli::generate::CompleteArgs),
@@ -73,6 +76,7 @@ fn refusal(command: &Command, global: &cli::Global) -> Option<(&'static str, &'s
     }
     Some(match command {
         Command::Exec(_) => ("exec", "what it prints is the command's own"),
+        Command::Logs(_) => ("logs", "what it prints is the processes' own"),
         Command::Shell(_) => ("shell", "it opens an interactive shell"),
         Command::Try(args) if args.shell => ("try", "`--shell` opens an interactive shell"),
         Command::Completions(_) => ("completions", "it prints a shell script"),
@@ -136,7 +140,9 @@ fn run(command: Command, global: &cli::Global) -> Result<ExitCode, Error> {
         Command::Schema(args) => cli::schema::run(args),
         Command::Completions(args) => cli::generate::completions(args, Cli::command()),
         Command::Man(args) => cli::generate::man(args, Cli::command()),
+        Command::Logs(args) => cli::logs::run(args, global),
         Command::Serve(args) => cli::serve::run(args),
+        Command::Node(args) => cli::serve::run_node(args),
         Command::Complete(args) => cli::generate::complete(args),
     }
 }

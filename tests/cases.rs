@@ -11,7 +11,7 @@ use nshost::lower::lower;
 use nshost::state::{LinkKind, LinkRef, NetState, ObjectId};
 use nshost::topology::expand::resolved_yaml;
 use nshost::topology::{SourceFile, Topology, parse};
-use nshost::validate::{Invalid, Warnings, validate};
+use nshost::validate::{DirReader, Invalid, MAX_FILE_BYTES, Warnings, validate, validate_with};
 
 /// Renders a diagnostic the same way on every machine: no colour, fixed width.
 fn render(diagnostic: &dyn Diagnostic) -> String {
@@ -33,14 +33,32 @@ fn case_dir(path: &Path) -> &Path {
     path.parent().expect("lab.yaml is in a case folder")
 }
 
+/// Reads the case's `source:` files from its folder (its lab file is named `lab.yaml`
+/// without one).
+fn beside(dir: &Path) -> DirReader {
+    DirReader {
+        dir: dir.to_path_buf(),
+    }
+}
+
+/// The source too big to be a node's file, made sparse here rather than kept in the
+/// repository (its case's `.gitignore` names it).
+fn make_big_source() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/invalid/file_sources/big.bin");
+    let file = std::fs::File::create(&path).expect("the case folder is writable");
+    file.set_len(MAX_FILE_BYTES + 1).unwrap();
+}
+
 #[test]
 fn invalid_cases() {
+    make_big_source();
     insta::glob!("cases/invalid/*/lab.yaml", |path| {
         let dir = case_dir(path);
         let src = source(path);
         let rendered = match parse(&src) {
             Err(invalid) => render(&invalid),
-            Ok(topo) => match validate(&src, &topo) {
+            Ok(topo) => match validate_with(&src, &topo, &beside(dir)) {
                 Ok(_) => panic!("{} was accepted", dir.display()),
                 Err(invalid) => render(&invalid),
             },
@@ -148,8 +166,8 @@ fn valid_cases() {
         let dir = case_dir(path);
         let src = source(path);
         let topo = parse(&src).unwrap_or_else(|e| panic!("{}: {}", dir.display(), render(&e)));
-        let lab =
-            validate(&src, &topo).unwrap_or_else(|e| panic!("{}: {}", dir.display(), render(&e)));
+        let lab = validate_with(&src, &topo, &beside(dir))
+            .unwrap_or_else(|e| panic!("{}: {}", dir.display(), render(&e)));
         let state = lower(&lab);
         check_veth_pairs(&state);
         check_origins(&src, &topo, &state, dir);
@@ -158,7 +176,7 @@ fn valid_cases() {
         let explicit = resolved_yaml(&topo);
         let again = SourceFile::from_text("explicit.yaml", &explicit);
         let relab = parse(&again)
-            .and_then(|t| validate(&again, &t))
+            .and_then(|t| validate_with(&again, &t, &beside(dir)))
             .unwrap_or_else(|e| {
                 panic!(
                     "{}: the explicit lab: {}\n{explicit}",

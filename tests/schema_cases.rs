@@ -17,6 +17,14 @@ const BEYOND_THE_SCHEMA: &[(&str, &str)] = &[
         "an `impair` block's units, and the fields that go together, with the interface's MTU",
     ),
     (
+        "duplicate_file",
+        "one file path twice in a node, once normalized and templated",
+    ),
+    (
+        "file_sources",
+        "source files that are missing, directories or too big, read at plan time",
+    ),
+    (
         "firewall_reads_file",
         "a firewall text's directives (nft `include`, ipset `-file`) are read by its parser",
     ),

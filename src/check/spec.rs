@@ -5,8 +5,8 @@
 //!
 //! Traffic only ever goes between the lab's own namespaces: `from` is a node of the
 //! lab, and `to` a node of the lab or an address inside one of its subnets (its
-//! networks' subnets, declared or inferred, and the prefixes of its interfaces'
-//! addresses).
+//! networks' subnets, declared or inferred, the prefixes of its interfaces' addresses,
+//! and its routers' loopback addresses).
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -229,7 +229,13 @@ impl<'l> Index<'l> {
             .values()
             .flat_map(|n| n.interfaces.values())
             .flat_map(|i| i.addresses.iter().map(IpNet::trunc));
-        let subnets: HashSet<IpNet> = networks.chain(interfaces).map(|s| s.trunc()).collect();
+        // A router's loopback addresses (router IDs, anycast) are the lab's too.
+        let loopbacks = lab.nodes.values().flat_map(|n| n.loopback.iter().copied());
+        let subnets: HashSet<IpNet> = networks
+            .chain(interfaces)
+            .chain(loopbacks)
+            .map(|s| s.trunc())
+            .collect();
         let lens = |v6: bool| {
             let mut lens: Vec<u8> = subnets
                 .iter()

@@ -65,9 +65,18 @@ fn into(
     command: &[OsString],
     global: &Global,
 ) -> Result<ExitCode, Error> {
-    for note in enter::enter_for_good(&located.ns)? {
-        if !global.quiet {
-            errln!("note: {note}");
+    // A node with files or processes has a supervisor: the command runs in its mount
+    // and pid namespaces too (its /run, its files; stopped when the lab goes).
+    if let Some(pid) = nshost::workload::control::find(&located.lab, &located.node) {
+        match enter::enter_supervised(&located.ns, pid)? {
+            enter::Entered::Exited(code) => return Ok(ExitCode::from(code)),
+            enter::Entered::Child => {}
+        }
+    } else {
+        for note in enter::enter_for_good(&located.ns)? {
+            if !global.quiet {
+                errln!("note: {note}");
+            }
         }
     }
     nshost::process::restore_limits();

@@ -15,6 +15,7 @@ pub mod exec;
 pub mod generate;
 pub mod graph;
 pub mod import;
+pub mod logs;
 pub mod plan;
 pub mod progress;
 pub mod schema;

@@ -26,3 +26,24 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Error> {
         }
     }
 }
+
+/// Supervise a node's files and processes (started by apply; not for direct use).
+#[derive(Args, Debug)]
+pub struct NodeArgs {
+    /// The lab whose run directory holds the node's spec.
+    #[arg(long, value_parser = super::lab_name)]
+    pub lab: String,
+    /// The node.
+    #[arg(long)]
+    pub node: String,
+}
+
+pub fn run_node(args: NodeArgs) -> Result<ExitCode, Error> {
+    match nshost::workload::supervisor::run(&args.lab, &args.node) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            nshost::errln!("nshost {}: {e}", nshost::workload::supervisor::SUBCOMMAND);
+            Ok(ExitCode::from(EXIT_ERROR))
+        }
+    }
+}

@@ -102,21 +102,90 @@ pub fn enter_for_good(ns: &str) -> Result<Vec<String>, EnterError> {
         None::<&str>,
     )
     .map_err(step("making / a slave mount"))?;
-    // A /sys of this network namespace: over the old one, which can be taken away,
-    // or on top of it where it cannot (a read-only one can only be covered read-only).
+    mount_sys(ns).map_err(step("mounting /sys"))?;
+    Ok(bind_etc(ns))
+}
+
+/// Where a process that entered a supervised node goes on.
+pub enum Entered {
+    /// The child, in the node's namespaces: execute the command.
+    Child,
+    /// nshost itself, once the child has exited: the code to exit with (a shell's:
+    /// `128 + N` for a child killed by signal N).
+    Exited(u8),
+}
+
+/// Moves the whole (single-threaded) process into the network and mount namespaces of
+/// the node whose supervisor is `supervisor` (its private `/run`, its files), then
+/// forks a child in the node's pid namespace, so that the supervisor's end takes it
+/// with it. The parent waits for the child (ignoring the terminal's SIGINT and SIGQUIT,
+/// as a shell does for a foreground job) and returns its exit code.
+pub fn enter_supervised(ns: &str, supervisor: u32) -> Result<Entered, EnterError> {
+    let threads = crate::process::thread_count();
+    if threads != 1 {
+        return Err(EnterError::Threads { threads });
+    }
+    let step = |what: &'static str| {
+        move |cause: Errno| EnterError::Step {
+            ns: ns.to_string(),
+            what,
+            cause,
+        }
+    };
+    let open = |kind: &str| {
+        std::fs::File::open(format!("/proc/{supervisor}/ns/{kind}"))
+            .map_err(|_| EnterError::Gone { ns: ns.to_string() })
+    };
+    let (net, mnt, pid) = (open("net")?, open("mnt")?, open("pid")?);
+    let cwd = std::env::current_dir().ok();
+    setns(&net, CloneFlags::CLONE_NEWNET).map_err(step("setns"))?;
+    setns(&mnt, CloneFlags::CLONE_NEWNS).map_err(step("entering the node's mounts"))?;
+    setns(&pid, CloneFlags::CLONE_NEWPID).map_err(step("entering the node's processes"))?;
+    // Where the caller was, if the node has it too.
+    let _ = std::env::set_current_dir(cwd.as_deref().unwrap_or(Path::new("/")))
+        .or_else(|_| std::env::set_current_dir("/"));
+    // SAFETY: one thread (checked above): the child may run anything after fork.
+    match unsafe { nix::unistd::fork() }.map_err(step("fork"))? {
+        nix::unistd::ForkResult::Child => Ok(Entered::Child),
+        nix::unistd::ForkResult::Parent { child } => Ok(Entered::Exited(wait_for(child))),
+    }
+}
+
+/// Waits for `child` with the terminal's interrupts ignored; its exit code as a shell's.
+fn wait_for(child: nix::unistd::Pid) -> u8 {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    use nix::sys::wait::{WaitStatus, waitpid};
+    // SAFETY: SIG_IGN is no handler code; the process has one thread.
+    unsafe {
+        let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
+        let _ = signal(Signal::SIGQUIT, SigHandler::SigIgn);
+    }
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, code)) => return code as u8,
+            Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as u8,
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(_) => return 1,
+        }
+    }
+}
+
+/// Mounts a `/sys` of the current network namespace (`ns`, as its source's name): over
+/// the old one, which can be taken away, or on top of it where it cannot (a read-only
+/// one can only be covered read-only). Needs a mount namespace of the caller's own.
+pub fn mount_sys(ns: &str) -> Result<(), Errno> {
     let mut flags = MsFlags::empty();
     if umount2("/sys", MntFlags::MNT_DETACH).is_err()
         && statvfs("/sys").is_ok_and(|s| s.flags().contains(FsFlags::ST_RDONLY))
     {
         flags |= MsFlags::MS_RDONLY;
     }
-    mount(Some(ns), "/sys", Some("sysfs"), flags, None::<&str>).map_err(step("mounting /sys"))?;
-    Ok(bind_etc(ns))
+    mount(Some(ns), "/sys", Some("sysfs"), flags, None::<&str>)
 }
 
 /// Binds each file of `/etc/netns/<ns>/` over its namesake in `/etc`; returns what
 /// failed.
-fn bind_etc(ns: &str) -> Vec<String> {
+pub fn bind_etc(ns: &str) -> Vec<String> {
     let dir = Path::new("/etc/netns").join(ns);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();

@@ -573,6 +573,7 @@ pub fn order(lab: &str, changes: Vec<Change>, desired: &NetState) -> Plan {
         changes,
         stages,
         services: Vec::new(),
+        workload: Vec::new(),
     }
 }
 

@@ -91,6 +91,10 @@ pub struct Plan {
     /// the stages).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<crate::services::ServiceChange>,
+    /// The nodes' files and processes it puts in place, changes or takes away (carried
+    /// out by the nodes' supervisors, after the stages).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workload: Vec<crate::workload::WorkChange>,
 }
 
 impl Plan {
@@ -101,12 +105,13 @@ impl Plan {
             changes: Vec::new(),
             stages: Vec::new(),
             services: Vec::new(),
+            workload: Vec::new(),
         }
     }
 
     /// Whether the plan changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.services.is_empty()
+        self.changes.is_empty() && self.services.is_empty() && self.workload.is_empty()
     }
 
     /// Every namespace an operation of the plan acts in, the far ends of veth pairs

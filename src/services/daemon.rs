@@ -57,13 +57,18 @@ pub fn run(lab: &str) -> io::Result<()> {
     writeln!(stdout, "ready")?;
     stdout.flush()?;
     drop(stdout);
-    // Nobody reads stdout any more: point it at /dev/null.
+    detach_stdout()?;
+    serve(&listeners)
+}
+
+/// Points stdout at `/dev/null` once the starter has read `ready` and stopped reading.
+pub fn detach_stdout() -> io::Result<()> {
     let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
     // SAFETY: dup2 onto stdout of a descriptor this function holds open.
     if unsafe { libc::dup2(null.as_raw_fd(), 1) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    serve(&listeners)
+    Ok(())
 }
 
 /// Writes the pid file, reads what to serve and opens every socket.

@@ -37,6 +37,8 @@ pub struct Context<'a> {
     pub meant_down: BTreeSet<(String, String)>,
     /// The services the lab's daemon serves, by namespace, as the kernel has them.
     pub services: crate::services::ServiceSet,
+    /// The processes of each node's supervisor, by namespace.
+    pub processes: BTreeMap<String, Vec<super::ProcessStatus>>,
     /// The protocols the lab owns beyond `boot`, `static` and `kernel` (from the file):
     /// routes of the others are shown as dynamic, another program's.
     pub protocols: crate::state::Protocols,
@@ -99,6 +101,7 @@ impl Context<'_> {
                 })
                 .collect(),
             services: Default::default(),
+            processes: Default::default(),
             protocols: lab.protocols,
         }
     }
@@ -173,7 +176,9 @@ pub fn build(cx: &Context, live: &NetState) -> LabStatus {
         nodes,
         networks,
         health: health(cx, live),
-        changes: cx.plan.map(|p| p.changes.len() + p.services.len()),
+        changes: cx
+            .plan
+            .map(|p| p.changes.len() + p.services.len() + p.workload.len()),
         fabric_changes: drift
             .and_then(|mut d| cx.fabric.as_ref().and_then(|f| d.remove(f)))
             .unwrap_or_default(),
@@ -203,6 +208,16 @@ fn changes_by_ns(plan: &Plan, fabric: Option<&str>) -> BTreeMap<String, Vec<Stri
         out.entry(s.ns.clone())
             .or_default()
             .push(format!("{verb} service {}", s.service));
+    }
+    for w in &plan.workload {
+        let verb = match w.action {
+            crate::plan::Action::Add => "add",
+            crate::plan::Action::Change => "change",
+            crate::plan::Action::Destroy => "remove",
+        };
+        out.entry(w.ns.clone())
+            .or_default()
+            .push(format!("{verb} {}", w.text()));
     }
     out
 }
@@ -304,6 +319,7 @@ fn node(
             .get(ns)
             .map(|s| s.iter().map(ToString::to_string).collect())
             .unwrap_or_default(),
+        processes: cx.processes.get(ns).cloned().unwrap_or_default(),
         drift,
     }
 }

@@ -16,6 +16,7 @@
 
 mod build;
 mod locate;
+mod processes;
 pub mod render;
 
 use std::collections::BTreeMap;
@@ -207,8 +208,35 @@ pub struct NodeStatus {
     /// `tcp/80`, `udp/53 on 10.1.1.10`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<String>,
+    /// The processes its supervisor runs (`run:`), in the order they start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<ProcessStatus>,
     /// Compared with a file: how this node differs from it; `None` without a file.
     pub drift: Option<Drift>,
+}
+
+/// One process of a node, as its supervisor reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ProcessStatus {
+    pub name: String,
+    /// `running`, `backoff` (exited, started again soon) or `failed` (exited too often
+    /// in a row; `apply` restarts it).
+    pub state: crate::workload::ProcState,
+    /// Its pid on this machine (as `kill` takes it), while it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// How many times it was started again after it exited.
+    pub restarts: u32,
+    /// Seconds since it was started (running) or last exited.
+    pub since_s: u64,
+    /// How it last exited, if it did: `exit 1`, `signal 9`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_exit: Option<String>,
+    /// The last lines of its log, when it is not running.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_tail: Vec<String>,
+    /// Its log file.
+    pub log: String,
 }
 
 /// How a node differs from the lab file.
@@ -419,6 +447,7 @@ pub fn lab(target: Target) -> Result<LabStatus, Error> {
             let live = planned.live.owned_by(&lab);
             let mut cx = Context::from_live(&lab, &live);
             cx.services = planned.services.live.services.clone();
+            cx.processes = processes::of(&lab, &planned.workload.live);
             Ok(build(&cx, &live))
         }
         Target::File(loaded) => {
@@ -435,6 +464,7 @@ pub fn lab(target: Target) -> Result<LabStatus, Error> {
             }
             cx.plan = Some(&planned.plan);
             cx.services = planned.services.live.services.clone();
+            cx.processes = processes::of(&planned.lab, &planned.workload.live);
             Ok(build(&cx, &live))
         }
     }

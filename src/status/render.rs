@@ -61,12 +61,61 @@ pub fn lab(status: &LabStatus, view: View) -> String {
         }
     }
     if matches!(view, View::Summary | View::All)
+        && status.nodes.iter().any(|n| !n.processes.is_empty())
+    {
+        out.push_str("\nProcesses:\n");
+        out.push_str(&processes_table(status));
+    }
+    if matches!(view, View::Summary | View::All)
         && status.networks.iter().any(|n| n.tunnel.is_some())
     {
         out.push_str("\nStretched networks (vxlan ends on this machine):\n");
         out.push_str(&tunnels_table(status));
     }
     out
+}
+
+/// Each node's processes: state, pid, restarts, uptime; the log's tail of one that is
+/// not running.
+fn processes_table(s: &LabStatus) -> String {
+    let mut t = Table::new(&["NODE", "PROCESS", "STATE", "PID", "RESTARTS", "SINCE"]);
+    t.right(&[3, 4]);
+    let mut tails = String::new();
+    for node in &s.nodes {
+        let mut name = node.name.clone();
+        for p in &node.processes {
+            let state = match (&p.state, &p.last_exit) {
+                (crate::workload::ProcState::Running, _) | (_, None) => p.state.name().to_string(),
+                (st, Some(e)) => format!("{} ({e})", st.name()),
+            };
+            t.row(vec![
+                std::mem::take(&mut name),
+                p.name.clone(),
+                state,
+                p.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                p.restarts.to_string(),
+                uptime(p.since_s),
+            ]);
+            if !p.log_tail.is_empty() {
+                let _ = writeln!(tails, "\n{} {} ({}), last lines:", node.name, p.name, p.log);
+                for line in &p.log_tail {
+                    let _ = writeln!(tails, "  {line}");
+                }
+            }
+        }
+    }
+    let mut out = t.render();
+    out.push_str(&tails);
+    out
+}
+
+/// Seconds as `42s`, `3m12s`, `2h05m`.
+fn uptime(s: u64) -> String {
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
 }
 
 /// Each stretched network's vxlan end here, and the sites it floods to.

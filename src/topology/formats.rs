@@ -183,6 +183,41 @@ format_type!(
     })
 );
 
+/// A process name (`run:` key): it names the process's log file.
+pub const PROCESS_NAME_PATTERN: &str = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$";
+
+format_type!(
+    /// The path of a file a node declares (`files:` key).
+    FilePath,
+    json_schema!({
+        "description": "An absolute, normalized path inside the node, not under `/proc`, `/sys` or `/dev`: `/etc/bird/bird.conf`. `{i}` and `{name}` are replaced.",
+        "type": "string",
+        "pattern": "^/"
+    })
+);
+
+format_type!(
+    /// A file's permission bits.
+    FileMode,
+    json_schema!({
+        "description": "Permission bits, read as octal whatever the YAML type (`0755`, `755`, `\"0640\"`), at most `0777`.",
+        "type": ["string", "integer"],
+        "pattern": "^(0o|0)?[0-7]{1,3}$",
+        "minimum": 0,
+        "maximum": 777
+    })
+);
+
+format_type!(
+    /// The name of a process a node runs (`run:` key).
+    ProcessName,
+    json_schema!({
+        "description": "A process name, which names its log: 1 to 64 letters, digits, `_`, `.` and `-`, not first `.`.",
+        "type": "string",
+        "pattern": PROCESS_NAME_PATTERN
+    })
+);
+
 format_type!(
     /// A site's name (a machine of a lab spread over several).
     SiteName,

@@ -21,6 +21,7 @@ mod schema;
 mod source;
 mod tree;
 mod words;
+pub mod workload;
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
@@ -301,6 +302,24 @@ pub struct Router {
     #[serde(default, deserialize_with = "null_as_empty")]
     #[schemars(with = "Option<Vec<ServiceSpec>>")]
     pub services: Vec<ServiceSpec>,
+    /// Files put at their paths in the node's own mount namespace: the text, or a
+    /// block with its `source` (a file beside the lab file) or `content`, and `mode`.
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    #[schemars(with = "formats::Map<formats::FilePath, workload::FileValue>")]
+    pub files: workload::Files,
+    /// Processes started in the node once its network is up, in this order, by name:
+    /// a string is run by `/bin/sh -c`, a list (program and arguments) as is.
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    #[schemars(with = "formats::Map<formats::ProcessName, workload::Command>")]
+    pub run: workload::Run,
     /// The groups (under the top-level `groups`) whose router settings this router takes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<GroupNames>")]
@@ -545,6 +564,24 @@ pub struct Host {
     #[serde(default, deserialize_with = "null_as_empty")]
     #[schemars(with = "Option<Vec<ServiceSpec>>")]
     pub services: Vec<ServiceSpec>,
+    /// Files put at their paths in the node's own mount namespace: the text, or a
+    /// block with its `source` (a file beside the lab file) or `content`, and `mode`.
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    #[schemars(with = "formats::Map<formats::FilePath, workload::FileValue>")]
+    pub files: workload::Files,
+    /// Processes started in the node once its network is up, in this order, by name:
+    /// a string is run by `/bin/sh -c`, a list (program and arguments) as is.
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "IndexMap::is_empty"
+    )]
+    #[schemars(with = "formats::Map<formats::ProcessName, workload::Command>")]
+    pub run: workload::Run,
     /// Several interfaces, as a router has (veth only), instead of `address`,
     /// `secondary`, `interface`, `network` and `mtu`: a host on several networks.
     #[serde(

@@ -5,6 +5,7 @@
 //! `Option` when one member is `{"type": "null"}`, else an untagged enum), `type` (a name,
 //! or a list with `"null"` for an `Option`), `properties`, `required`,
 //! `additionalProperties` (`false` for a struct, a schema for a map), `items`, `enum`,
+//! `["string", "integer"]` as text (the value as written, digits or not),
 //! and `format` for the range of an integer type. A narrower `minimum`/`maximum` (the
 //! MTU's) is not a parse problem: `validate` checks it among the lab's other values.
 
@@ -132,7 +133,12 @@ impl Compiler<'_> {
             _ => panic!("the lab schema has a schema without a type: {schema}"),
         };
         let nullable = types.contains(&"null");
-        let types: Vec<&str> = types.into_iter().filter(|&t| t != "null").collect();
+        let mut types: Vec<&str> = types.into_iter().filter(|&t| t != "null").collect();
+        if types == ["string", "integer"] {
+            // Text as written, digits included (a file's mode: `0755` is read as
+            // octal, and YAML's types would say otherwise).
+            types = vec!["string"];
+        }
         let [ty] = types.as_slice() else {
             panic!("unsupported type list in the lab schema: {schema}");
         };
@@ -318,6 +324,7 @@ mod tests {
             [
                 "/definitions/CheckSpec/properties/tcp",
                 "/definitions/CheckSpec/properties/udp",
+                "/definitions/FileMode",
                 "/definitions/Host/properties/mtu",
                 "/definitions/Interface/properties/mtu",
                 "/definitions/Link/properties/mtu",

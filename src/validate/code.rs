@@ -136,6 +136,16 @@ codes! {
     BadFirewall => "bad_firewall",
     UnknownIpset => "unknown_ipset",
     FirewallReadsFile => "firewall_reads_file",
+    // Files and processes
+    FilePath => "file_path",
+    DuplicateFile => "duplicate_file",
+    FileContent => "file_content",
+    FileSource => "file_source",
+    FileTooBig => "file_too_big",
+    FileMode => "file_mode",
+    EmptyCommand => "empty_command",
+    BadCommand => "bad_command",
+    ProcessName => "process_name",
     // Checks
     CheckTcpAndUdp => "check_tcp_and_udp",
     CheckExpectForPort => "check_expect_for_port",

@@ -36,11 +36,15 @@ mod routes;
 mod rules;
 mod services;
 mod sites;
+mod sources;
 mod sysctls;
 mod tables;
 #[cfg(test)]
 mod tests;
 mod values;
+mod workload;
+#[cfg(test)]
+mod workload_tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -49,7 +53,11 @@ use miette::{NamedSource, SourceSpan};
 
 pub use self::code::Code;
 pub use self::routes::{IP6_RT_PRIO_USER, kernel_metric};
+pub use self::sources::{
+    DirReader, MAX_FILE_BYTES, MAX_FILES_BYTES, NoReader, SourceError, SourceReader,
+};
 pub(crate) use self::sysctls::sysctl_key_problem;
+pub use self::workload::{DEFAULT_MODE, PROCESS_NAME_MAX};
 pub use crate::problem::{Invalid, Problem, Warnings};
 
 use self::interfaces::{Member, Node};
@@ -59,9 +67,19 @@ use crate::naming;
 use crate::state::{NsRole, ObjectId};
 use crate::topology::{SourceFile, Spanned, Topology, span_of};
 
-/// Checks `topo` (parsed from `src`) and resolves it.
+/// Checks `topo` (parsed from `src`) and resolves it, reading the files its nodes are
+/// given from beside the lab file ([`DirReader::beside`]).
 pub fn validate(src: &SourceFile, topo: &Topology) -> Result<Lab, Invalid> {
-    validated(src, topo, None)
+    validated(src, topo, None, &DirReader::beside(src))
+}
+
+/// [`validate`], reading the files its nodes are given through `reader`.
+pub fn validate_with(
+    src: &SourceFile,
+    topo: &Topology,
+    reader: &dyn SourceReader,
+) -> Result<Lab, Invalid> {
+    validated(src, topo, None, reader)
 }
 
 /// Where each object `lower` makes of the valid lab `topo` is written, keyed as `lower`
@@ -70,7 +88,8 @@ pub fn validate(src: &SourceFile, topo: &Topology) -> Result<Lab, Invalid> {
 /// the map is a tenth of the time to validate and 2 MB.
 pub fn object_origins(src: &SourceFile, topo: &Topology) -> Option<HashMap<ObjectId, Span>> {
     let mut objects = HashMap::new();
-    validated(src, topo, Some(&mut objects)).ok()?;
+    // No file's content is needed to place objects.
+    validated(src, topo, Some(&mut objects), &NoReader).ok()?;
     Some(objects)
 }
 
@@ -79,6 +98,7 @@ fn validated(
     src: &SourceFile,
     topo: &Topology,
     objects: Option<&mut HashMap<ObjectId, Span>>,
+    reader: &dyn SourceReader,
 ) -> Result<Lab, Invalid> {
     let mut cx = Cx {
         text: &src.text,
@@ -87,7 +107,7 @@ fn validated(
         warnings: Vec::new(),
         causes: HashSet::new(),
     };
-    let mut lab = resolve(&mut cx, topo, objects);
+    let mut lab = resolve(&mut cx, topo, objects, &mut sources::Sources::new(reader));
     // A value that a default, group or range gives many nodes is one problem, at one
     // place, however many nodes have it.
     let mut seen = std::collections::HashSet::new();
@@ -167,7 +187,12 @@ impl Cx<'_> {
     }
 }
 
-fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, Span>>) -> Lab {
+fn resolve(
+    cx: &mut Cx,
+    topo: &Topology,
+    objects: Option<&mut HashMap<ObjectId, Span>>,
+    sources: &mut sources::Sources,
+) -> Lab {
     let name = topo.name.value.clone();
     names::check_lab_name(cx, topo);
     let prefix = topo
@@ -203,6 +228,7 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
 
     let mut nodes = BTreeMap::new();
     let mut spans: HashMap<String, NodeSpans> = HashMap::new();
+    let mut processes = HashMap::new();
     for (r, (key, router)) in topo.routers.iter().enumerate() {
         let node = Node::new(key, members.of_router(r));
         let stacked = kinds::resolve(cx, &node);
@@ -223,6 +249,13 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
             firewall::check_firewall(cx, &node, router.firewall.as_ref());
         let (loopback, loopback_spans) =
             loopback::check_loopback(cx, &router.loopback, &members.list);
+        let (workload, process_spans) =
+            workload::check_workload(cx, sources, &key.value, &router.files, &router.run);
+        processes.extend(
+            process_spans
+                .into_iter()
+                .map(|(p, s)| ((key.value.clone(), p), s)),
+        );
         let mut sysctls = written.values;
         for forwarding in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] {
             sysctls
@@ -253,7 +286,7 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
                 sysctls,
                 services,
                 firewall,
-                workload: Default::default(),
+                workload,
             },
         );
     }
@@ -269,6 +302,13 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
         let services = services::check_services(cx, &key.value, &host.services, &interfaces);
         let (firewall, firewall_spans) =
             firewall::check_firewall(cx, &node, host.firewall.as_ref());
+        let (workload, process_spans) =
+            workload::check_workload(cx, sources, &key.value, &host.files, &host.run);
+        processes.extend(
+            process_spans
+                .into_iter()
+                .map(|(p, s)| ((key.value.clone(), p), s)),
+        );
         spans.insert(
             key.value.clone(),
             NodeSpans {
@@ -293,7 +333,7 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
                 sysctls: written.values,
                 services,
                 firewall,
-                workload: Default::default(),
+                workload,
             },
         );
     }
@@ -334,7 +374,7 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
     lab.origins = Origins {
         sysctls: origins::sysctls(&lab, &spans),
         firewalls: origins::firewalls(&lab, &spans),
-        processes: Default::default(),
+        processes,
         netem_fields: members
             .list
             .iter()

@@ -304,7 +304,10 @@ fn valid_files() -> Vec<std::path::PathBuf> {
 fn every_lowered_object_has_an_origin() {
     for file in valid_files() {
         let text = std::fs::read_to_string(&file).unwrap();
-        let lab = lab(&text);
+        // Named by its path, so that its sources are read beside it.
+        let src = SourceFile::from_text(&file.display().to_string(), &text);
+        let lab = validate(&src, &parse(&src).expect("parses"))
+            .unwrap_or_else(|e| panic!("{:?}", miette::Report::new(e)));
         let origins = objects(&text);
         let state = crate::lower::lower(&lab);
         let mut count = 0;

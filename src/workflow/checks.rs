@@ -196,6 +196,7 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
             problems.push(p);
         }
     }
+    problems.extend(missing_programs(loaded));
     if !problems.is_empty() {
         return Err(Error::Invalid(Invalid::new(src, problems)));
     }
@@ -224,4 +225,47 @@ impl WithSpan for Problem {
             None => self,
         }
     }
+}
+
+/// Each `run:` command whose program the node does not have, at its command: looked
+/// up in the node's own root where its supervisor runs, else on this machine, as its
+/// supervisor will (see [`crate::workload::program`]).
+fn missing_programs(loaded: &Loaded) -> Vec<Problem> {
+    use crate::workload::{control, program};
+    let lab = &loaded.lab;
+    if lab.nodes.values().all(|n| n.workload.run.is_empty()) {
+        return Vec::new();
+    }
+    let src = &loaded.source;
+    let supervisors = control::find_all(&lab.name);
+    let mut out = Vec::new();
+    for (node, n) in &lab.nodes {
+        let root = match supervisors.get(node) {
+            Some(pid) => std::path::PathBuf::from(format!("/proc/{pid}/root")),
+            None => std::path::PathBuf::from("/"),
+        };
+        for p in &n.workload.run {
+            let Some(prog) = program::program_of(&p.command) else {
+                continue;
+            };
+            if program::found(&prog, &root, &n.workload.files) {
+                continue;
+            }
+            let span = lab.origins.processes.get(&(node.clone(), p.name.clone()));
+            out.push(
+                Problem::new(
+                    "nshost::program_not_found",
+                    format!("process `{}` of {node}: `{prog}` is not found in the node", p.name),
+                    src.shared_source(),
+                )
+                .with_span(span.copied(), "not found")
+                .help_text(if prog.contains('/') {
+                    "no executable file at that path (declare it under `files:` with a mode such as 0755, or install it)".to_string()
+                } else {
+                    format!("no executable `{prog}` in PATH; install it (e.g. `apt-get install ...`) or give its full path")
+                }),
+            );
+        }
+    }
+    out
 }

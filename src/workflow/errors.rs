@@ -123,6 +123,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Site(#[from] crate::sites::SiteError),
+    /// `nshost::workload`: a node's files or processes could not be put in place.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Workload(#[from] crate::workload::control::WorkloadError),
 }
 
 impl Error {

@@ -134,6 +134,9 @@ pub struct Planned {
     pub timings: Timings,
     /// The lab's services, wanted and found (the plan's `services` are the difference).
     pub services: crate::services::Planned,
+    /// The nodes' files and processes, wanted and found (the plan's `workload` is the
+    /// difference).
+    pub workload: crate::workload::Planned,
 }
 
 /// Where the time went, in milliseconds.
@@ -165,6 +168,7 @@ pub fn plan_loaded(loaded: Loaded) -> Result<Planned, Error> {
     firewalls::canonical(&source, &lab, &mut desired)?;
     let desired = record::revert_removed(desired, &managed, &fresh);
     let services = crate::services::desired(&lab);
+    let work = crate::workload::desired(&lab);
     // The rest of the lab goes now, before the live state and the plan are made (at
     // 3000 hosts, 7 MB of a 50 MB peak).
     let (name, origins) = (
@@ -173,7 +177,29 @@ pub fn plan_loaded(loaded: Loaded) -> Result<Planned, Error> {
     );
     drop(lab);
     let file = FileOrigins { source, origins };
-    plan(&name, Some(Box::new(file)), desired, services, &managed)
+    plan(
+        &name,
+        Some(Box::new(file)),
+        desired,
+        (services, work),
+        &managed,
+    )
+}
+
+/// The lab's nodes' workloads as they run, against `desired`, given the kernel changes
+/// of the plan. Reads nothing for a lab that has none and no node directory.
+pub(crate) fn plan_workload(
+    lab: &str,
+    desired: crate::workload::WorkSet,
+    kernel: &[crate::plan::Change],
+) -> (crate::workload::Planned, Vec<crate::workload::WorkChange>) {
+    use crate::workload;
+    if desired.is_empty() && workload::layout::nodes_with_dirs(lab).is_empty() {
+        return (workload::Planned::default(), Vec::new());
+    }
+    let live = workload::observe::observe(lab, &desired);
+    let changes = workload::diff(&desired, &live, kernel);
+    (workload::Planned { desired, live }, changes)
 }
 
 /// The lab's services as the kernel has them, against `desired`, given the kernel
@@ -201,7 +227,7 @@ fn plan(
     lab: &str,
     file: Option<Box<FileOrigins>>,
     desired: NetState,
-    services: crate::services::ServiceSet,
+    (services, work): (crate::services::ServiceSet, crate::workload::WorkSet),
     managed: &record::Managed,
 ) -> Result<Planned, Error> {
     if !crate::process::may_manage_namespaces() {
@@ -236,6 +262,8 @@ fn plan(
     let mut plan = plan::order(lab, changes, &desired);
     let (services, service_changes) = plan_services(lab, services, &plan.changes);
     plan.services = service_changes;
+    let (workload, work_changes) = plan_workload(lab, work, &plan.changes);
+    plan.workload = work_changes;
     let diff_ms = ms(t.elapsed());
     crate::trace::phase("diff", t);
     Ok(Planned {
@@ -251,6 +279,7 @@ fn plan(
             ..Timings::default()
         },
         services,
+        workload,
     })
 }
 
@@ -272,10 +301,16 @@ pub fn plan_destroy(lab: &str, must_exist: bool) -> Result<Planned, Error> {
         Default::default(),
         &record::read(lab),
     )?;
+    let work = &planned.workload.live;
     // A daemon or run directory left after its namespaces went (deleted by hand) is
     // still the lab's: destroying it stops the daemon.
     let services = &planned.services.live;
-    if must_exist && planned.plan.is_empty() && services.daemon.is_none() && !services.leftovers {
+    if must_exist
+        && planned.plan.is_empty()
+        && services.daemon.is_none()
+        && !services.leftovers
+        && work.is_empty()
+    {
         return Err(Error::NoSuchLab {
             lab: lab.to_string(),
             labs: planned.live.labs(),

@@ -80,6 +80,9 @@ pub fn apply_observed(
         if stop {
             crate::services::control::stop(&lab)?;
         }
+        if destroying {
+            crate::workload::control::stop_all(&lab);
+        }
         remember(&lab, destroying, &planned.desired, None);
         return Ok(Applied {
             stats: ApplyStats::default(),
@@ -108,10 +111,23 @@ pub fn apply_observed(
     }
     // Nothing may outlive its namespace: whatever runs in one the plan deletes is
     // stopped first (and is not started again by a rollback).
-    let stopped = kernel::procs::stop_in(deleted_namespaces(&planned.plan));
+    // The nodes' supervisors go too (each taking its node's processes); they are the
+    // lab's own, not named among what had to be stopped.
+    let supervisors: BTreeSet<u32> = if planned.workload.live.is_empty() {
+        BTreeSet::new()
+    } else {
+        crate::workload::control::find_all(&lab)
+            .into_values()
+            .collect()
+    };
+    let mut stopped = kernel::procs::stop_in(deleted_namespaces(&planned.plan));
+    stopped.retain(|p| !supervisors.contains(&p.pid));
     // What the kernel held before, kept to roll back to (the plan's live state itself:
     // verification re-reads what it needs).
     let live = std::mem::take(&mut planned.live);
+    // The nodes' specs before this apply changed them, once it has: what a rollback
+    // puts back.
+    let mut work_before = None;
     let t = Instant::now();
     let outcome = kernel::apply_observed(&lab, &planned.plan, &live, observer);
     let mut before = live;
@@ -146,6 +162,32 @@ pub fn apply_observed(
                 }
                 other => other,
             };
+            // The nodes' files and processes go last: their network is up by now.
+            let rest = match rest {
+                Ok(None) if !planned.plan.workload.is_empty() => {
+                    let t = Instant::now();
+                    work_before = Some(crate::workload::control::before(
+                        &lab,
+                        &planned.plan.workload,
+                    ));
+                    let done = crate::workload::control::carry_out(
+                        &lab,
+                        &planned.workload.desired,
+                        &planned.workload.live,
+                        &planned.plan.workload,
+                    );
+                    planned.timings.apply_ms += ms(t.elapsed());
+                    crate::trace::phase("workload", t);
+                    match done {
+                        Ok(()) => Ok(None),
+                        Err(e) => Ok(Some(e.to_string())),
+                    }
+                }
+                other => other,
+            };
+            if destroying {
+                crate::workload::control::stop_all(&lab);
+            }
             match rest {
                 Ok(None) => {
                     remember(&lab, destroying, &planned.desired, Some(&previous));
@@ -183,6 +225,21 @@ pub fn apply_observed(
                 },
                 (_, false) => RollbackOutcome::Failed {
                     reason: "the services daemon could not be started again".into(),
+                },
+                (other, true) => other,
+            };
+        }
+        if let Some(before) = &work_before {
+            let restored = crate::workload::control::restore(&lab, before);
+            outcome = match (outcome, restored) {
+                (_, false) => RollbackOutcome::Failed {
+                    reason: "the nodes' previous files and processes could not be put back".into(),
+                },
+                (RollbackOutcome::NothingToUndo, true) => RollbackOutcome::RolledBack {
+                    undone: planned.plan.workload.len(),
+                },
+                (RollbackOutcome::RolledBack { undone }, true) => RollbackOutcome::RolledBack {
+                    undone: undone + planned.plan.workload.len(),
                 },
                 (other, true) => other,
             };

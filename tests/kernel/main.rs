@@ -20,6 +20,7 @@ mod dump;
 mod small;
 
 mod basics;
+mod bird;
 mod bridges;
 mod checks;
 mod convergence;
@@ -44,6 +45,7 @@ mod sites;
 mod status;
 mod strays;
 mod valid_cases;
+mod workload;
 
 use std::collections::BTreeMap;
 
@@ -214,8 +216,14 @@ fn kernel_tests_pass_unprivileged() {
         "full.yaml",
         "two-sites.yaml",
         "enterprise.yaml",
+        "ospf.yaml",
+        "ospf/bird.conf",
     ] {
-        copy(&topology(lab), dir.join("topologies").join(lab), 0o644);
+        let to = dir.join("topologies").join(lab);
+        let parent = to.parent().unwrap();
+        std::fs::create_dir_all(parent).unwrap();
+        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755)).unwrap();
+        copy(&topology(lab), to, 0o644);
     }
     let root = nix::unistd::geteuid().is_root();
     let mut cmd = if root {

@@ -59,6 +59,11 @@ const NEEDS: &[Need] = &[
         package: "ipset",
         why: "labs with ipsets",
     },
+    Need {
+        program: "bird",
+        package: "bird2",
+        why: "the routing-daemon tests (BIRD OSPF in `topologies/ospf.yaml`)",
+    },
 ];
 
 /// Where programs are looked for beside `PATH`: a normal user's `PATH` often lacks the

@@ -35,6 +35,10 @@ pub(super) enum Class {
     Service,
     /// A node's firewall, with the rules that differ.
     Firewall,
+    /// A file put in a node (`files:`).
+    File,
+    /// A process run in a node (`run:`).
+    Process,
 }
 
 /// One printed object.
@@ -211,6 +215,15 @@ pub(super) fn entries(plan: &Plan, names: &Names, live: Option<&NetState>) -> Ve
         b.pos = plan.changes.len() + k;
         b.action = s.action;
         b.push(&s.ns, Class::Service, "", format!("service {}", s.service));
+    }
+    for (k, w) in plan.workload.iter().enumerate() {
+        b.pos = plan.changes.len() + plan.services.len() + k;
+        b.action = w.action;
+        let class = match w.item {
+            crate::workload::WorkItem::File { .. } => Class::File,
+            crate::workload::WorkItem::Process { .. } => Class::Process,
+        };
+        b.push(&w.ns, class, "", w.text());
     }
     let mut out = b.out;
     fold(&mut out);

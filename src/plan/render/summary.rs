@@ -203,6 +203,8 @@ fn items(entries: &[Entry]) -> String {
             Class::Rule => count(n, "rule", "rules"),
             Class::Sysctl => count(n, "sysctl", "sysctls"),
             Class::Service => count(n, "service", "services"),
+            Class::File => count(n, "file", "files"),
+            Class::Process => count(n, "process", "processes"),
         });
     }
     parts.join(", ")

@@ -1,6 +1,6 @@
 //! Defaults and groups: filling what a node leaves out from the settings it inherits.
 //! A value the node writes wins; a map (interfaces, sysctls) is merged key by key, an
-//! interface in both field by field; a list (routes, rules, addresses) is taken whole
+//! interface in both field by field, a file or a process in both the node's; a list (routes, rules, addresses) is taken whole
 //! when the node has none. Filled values keep the place they are written at, so a
 //! problem in one points at the default or group that gave it.
 
@@ -81,11 +81,15 @@ impl Fill for Router {
             rules,
             sysctls,
             services,
+            files,
+            run,
             firewall,
             site,
             group,
         } = self;
         fill_map(interfaces, &from.interfaces, Interface::fill);
+        fill_map(files, &from.files, |_, _| {});
+        fill_map(run, &from.run, |_, _| {});
         loopback.fill(&from.loopback);
         routes.fill(&from.routes);
         rules.fill(&from.rules);
@@ -110,11 +114,15 @@ impl Fill for Host {
             impair,
             sysctls,
             services,
+            files,
+            run,
             firewall,
             site,
             interfaces,
             group,
         } = self;
+        fill_map(files, &from.files, |_, _| {});
+        fill_map(run, &from.run, |_, _| {});
         address.fill(&from.address);
         secondary.fill(&from.secondary);
         interface.fill(&from.interface);

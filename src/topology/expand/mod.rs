@@ -6,7 +6,7 @@
 //!
 //! The order: defaults and groups are filled into each entry as written, ranges are
 //! expanded (`{i}` in a range's values is its index; in another node's, the number its
-//! name ends with), networks with a pool get their subnets from it (`pools`), links add
+//! name ends with; `{name}`, in files and commands only, the node's name), networks with a pool get their subnets from it (`pools`), links add
 //! their networks (their subnets carved too) and interfaces, and last every interface
 //! on a network with subnets that has no address gets one (`ipam`).
 
@@ -23,7 +23,7 @@ use miette::SourceSpan;
 
 use self::merge::{Fill, Substitute};
 pub use self::resolved::resolved_yaml;
-use super::{Defaults, NamedMap, SourceFile, Spanned, Topology, span_of};
+use super::{Defaults, NamedMap, SourceFile, Spanned, Topology, span_of, workload};
 use crate::problem::{Invalid, Problem};
 
 /// The most nodes one range may make.
@@ -56,17 +56,27 @@ pub fn expand(src: &SourceFile, mut topo: Topology) -> Result<Topology, Invalid>
 /// A router or a host: what defaults, groups and ranges need of it.
 trait NodeSpec: Fill + Substitute + Clone {
     fn group(&mut self) -> &mut Option<Spanned<super::GroupNames>>;
+    /// Replaces `{i}` and the node's `{name}` in its files and commands.
+    fn template(&mut self, index: &str, name: &str);
 }
 
 impl NodeSpec for super::Router {
     fn group(&mut self) -> &mut Option<Spanned<super::GroupNames>> {
         &mut self.group
     }
+
+    fn template(&mut self, index: &str, name: &str) {
+        workload::substitute(&mut self.files, &mut self.run, index, name);
+    }
 }
 
 impl NodeSpec for super::Host {
     fn group(&mut self) -> &mut Option<Spanned<super::GroupNames>> {
         &mut self.group
+    }
+
+    fn template(&mut self, index: &str, name: &str) {
+        workload::substitute(&mut self.files, &mut self.run, index, name);
     }
 }
 
@@ -127,7 +137,9 @@ fn expand_nodes<N: NodeSpec>(
                         .value
                         .trim_end_matches(|c: char| c.is_ascii_digit())
                         .len();
-                node.substitute(&key.value[key.value.len() - digits..]);
+                let index = &key.value[key.value.len() - digits..];
+                node.substitute(index);
+                node.template(index, &key.value);
                 let span = ex.span(&key);
                 if ex.made_once(&mut names, &key.value, span, None) {
                     out.insert(key, node);
@@ -143,6 +155,7 @@ fn expand_nodes<N: NodeSpec>(
                         key.referenced,
                         key.defined,
                     );
+                    made.template(&index, &name.value);
                     let span = ex.span(&key);
                     if ex.made_once(&mut names, &name.value, span, Some(&key.value)) {
                         out.insert(name, made);

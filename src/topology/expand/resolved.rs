@@ -16,6 +16,8 @@ const NAMED_MAPS: &[&str] = &[
     "interfaces",
     "tables",
     "sysctls",
+    "files",
+    "run",
 ];
 
 /// The lab as YAML, without the fields left at their defaults.

@@ -163,6 +163,10 @@ fn short(digest: &str) -> &str {
 
 /// Writes `planned` (made from a lab file, under the lab's lock) to `path` as a saved
 /// plan, atomically (a new file renamed over the old one).
+/// Why a lab with files or processes in its nodes is not saved as a plan.
+const NO_WORKLOADS: &str = "its lab declares files or processes in nodes (`files:`, `run:`): \
+     a plan file is never trusted to start programs or write files; apply the lab file";
+
 pub fn save(planned: &Planned, path: &Path) -> Result<SaveReport, Error> {
     let shown = path.display().to_string();
     let write_err = |source| SavedError::Write {
@@ -175,6 +179,9 @@ pub fn save(planned: &Planned, path: &Path) -> Result<SaveReport, Error> {
         ))
         .into());
     };
+    if !planned.workload.desired.is_empty() {
+        return Err(write_err(std::io::Error::other(NO_WORKLOADS)).into());
+    }
     if same_file(Path::new(&file.source.name), path) {
         return Err(write_err(std::io::Error::other("that is the lab file itself")).into());
     }
@@ -408,6 +415,7 @@ pub fn from_bytes(path: &str, bytes: &[u8]) -> Result<Saved, Error> {
         changes: file.plan.changes,
         stages: file.plan.stages,
         services: Vec::new(),
+        workload: Vec::new(),
     };
     if let Some(problem) = schedule_problem(&plan) {
         return Err(corrupt(problem));
@@ -449,6 +457,9 @@ pub fn from_bytes(path: &str, bytes: &[u8]) -> Result<Saved, Error> {
         ));
     }
     let loaded = super::load_source(SourceFile::from_text(&file.source.name, &file.source.text))?;
+    if loaded.lab.nodes.values().any(|n| !n.workload.is_empty()) {
+        return Err(corrupt(NO_WORKLOADS.into()));
+    }
     if loaded.lab.name != spec.lab {
         return Err(corrupt(format!(
             "it is for lab `{}` but holds the file of lab `{}`",
@@ -531,6 +542,9 @@ pub fn recheck(saved: Saved) -> Result<Planned, Error> {
     let (services, service_changes) =
         super::plan_services(&lab.name, crate::services::desired(&lab), &plan.changes);
     plan.services = service_changes;
+    let (workload, work_changes) =
+        super::plan_workload(&lab.name, Default::default(), &plan.changes);
+    plan.workload = work_changes;
     Ok(Planned {
         lab: lab.name,
         file: Some(Box::new(FileOrigins {
@@ -547,5 +561,6 @@ pub fn recheck(saved: Saved) -> Result<Planned, Error> {
             ..Timings::default()
         },
         services,
+        workload,
     })
 }

@@ -43,6 +43,7 @@ pub(super) fn planned(text: &str, live: NetState) -> Planned {
         plan,
         timings: Timings::default(),
         services: Default::default(),
+        workload: Default::default(),
     }
 }
 
