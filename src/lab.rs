@@ -177,6 +177,9 @@ pub struct LabInterface {
     pub up: bool,
     /// The Ethernet address written for it; `None`: whatever it has.
     pub mac: Option<MacAddr>,
+    /// The root qdisc its `impair` makes, in the kernel's units.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impair: Option<crate::state::Qdisc>,
 }
 
 /// What an interface is, with the attributes of its kind.
@@ -238,6 +241,9 @@ pub struct Origins {
     /// Where each `run:` entry's command is written, by node name and process name
     /// (for the plan-time check that its program exists in the node).
     pub processes: HashMap<(String, String), Span>,
+    /// Where the netem fields of each interface's `impair` are written, by node
+    /// namespace and interface (for the plan-time check that the kernel has netem).
+    pub netem_fields: HashMap<(String, String), Vec<Span>>,
 }
 
 /// One sysctl as written, with its places.

@@ -13,6 +13,10 @@ use serde_json::Value;
 /// Invalid cases the schema accepts: their problem is beyond what JSON Schema says.
 const BEYOND_THE_SCHEMA: &[(&str, &str)] = &[
     (
+        "bad_impair",
+        "an `impair` block's units, and the fields that go together, with the interface's MTU",
+    ),
+    (
         "firewall_reads_file",
         "a firewall text's directives (nft `include`, ipset `-file`) are read by its parser",
     ),

@@ -34,7 +34,15 @@ pub struct TryArgs {
     /// shell exits.
     #[arg(long)]
     pub shell: bool,
+    /// How the checks run. A lab whose nodes run processes (`run:`, e.g. routing
+    /// daemons) gets `--wait 60s` unless told otherwise: its routes come when its
+    /// daemons have converged.
+    #[command(flatten)]
+    pub tuning: super::check::Tuning,
 }
+
+/// How long `try` waits for a lab with processes to converge, unless told.
+const DAEMONS_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub fn run(args: TryArgs, global: &Global) -> Result<ExitCode, Error> {
     let source = match &args.file {
@@ -50,6 +58,16 @@ pub fn run(args: TryArgs, global: &Global) -> Result<ExitCode, Error> {
     let lab = loaded.lab.name.clone();
     let for_status = loaded.clone();
     let suite = check::Suite::of(&loaded.lab);
+    let mut options = args.tuning.options();
+    if options.wait.is_none()
+        && loaded
+            .lab
+            .nodes
+            .values()
+            .any(|n| !n.workload.run.is_empty())
+    {
+        options.wait = Some(DAEMONS_WAIT);
+    }
     nshost::sandbox::enter()?;
     let human = global.output == Output::Human;
     if global.chatty() {
@@ -79,7 +97,7 @@ pub fn run(args: TryArgs, global: &Global) -> Result<ExitCode, Error> {
     let (code, checks) = if args.shell {
         (shell(&lab, global)?, None)
     } else {
-        let checked = check::run_suite(&suite, &check::Options::default())?;
+        let checked = check::run_suite(&suite, &options)?;
         if global.chatty() {
             out!(
                 "{}",

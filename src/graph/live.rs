@@ -101,7 +101,7 @@ impl Touched {
                 Change::AddAddress { ns, key, .. } | Change::DeleteAddress { ns, key, .. } => {
                     t.changed.insert(at(ns, &key.ifname));
                 }
-                Change::SetLinkSetting { ns, link, .. } => {
+                Change::SetLinkSetting { ns, link, .. } | Change::SetQdisc { ns, link, .. } => {
                     t.changed.insert(at(ns, link));
                 }
                 _ => {}

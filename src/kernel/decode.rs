@@ -63,6 +63,7 @@ fn unspecified(family: u8) -> IpAddr {
 const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MTU: u16 = 4;
+const IFLA_QDISC: u16 = 6;
 const IFLA_LINK: u16 = 5;
 const IFLA_MASTER: u16 = 10;
 const IFLA_OPERSTATE: u16 = 16;
@@ -94,6 +95,9 @@ pub struct RawLink {
     pub linkinfo: Option<Vec<u8>>,
     /// `IFLA_AF_SPEC`, copied when asked for.
     pub af_spec: Option<Vec<u8>>,
+    /// `IFLA_QDISC`: the kind of the root qdisc, when it is one `impair` makes (`tbf`,
+    /// `netem`), whose parameters a qdisc dump then reads.
+    pub lab_qdisc: bool,
 }
 
 /// The fallback tunnel devices the kernel may create in every new namespace (when the
@@ -132,6 +136,7 @@ pub fn decode_link(raw: &[u8], want_af_spec: &dyn Fn(&str) -> bool) -> Option<Ra
         loopback: link_type == ARPHRD_LOOPBACK,
         linkinfo: None,
         af_spec: None,
+        lab_qdisc: false,
     };
     let mut af_spec = None;
     for (kind, v) in attrs(rest) {
@@ -148,6 +153,7 @@ pub fn decode_link(raw: &[u8], want_af_spec: &dyn Fn(&str) -> bool) -> Option<Ra
             IFLA_LINK_NETNSID => l.netnsid = nla_u32(v).map(|i| i as i32),
             IFLA_AF_SPEC => af_spec = Some(v),
             IFLA_LINKINFO => l.linkinfo = Some(v.to_vec()),
+            IFLA_QDISC => l.lab_qdisc = matches!(v, b"tbf\0" | b"netem\0"),
             _ => {}
         }
     }

@@ -239,6 +239,10 @@ pub fn build(
         | Change::SetFirewall { .. } => {
             return Err(BuildError::NotNetlink(change.describe()));
         }
+        Change::SetQdisc { ns, link, to, .. } => {
+            let (msg, flags) = crate::kernel::qdisc::request(index(idx, ns, link)?, to.as_deref());
+            vec![Request::plain(msg, flags)]
+        }
         Change::SetLinkSetting {
             ns,
             link,

@@ -13,6 +13,7 @@ pub mod netns;
 pub mod observe;
 pub mod probe;
 pub mod procs;
+pub mod qdisc;
 
 use std::io;
 

@@ -509,6 +509,18 @@ fn dump_namespace(
         }
         ns.links.insert(l.name.clone(), Box::new(link));
     }
+    // The root qdiscs `impair` makes, read only where a link has one (the link dump
+    // names each link's root qdisc): a lab without impairments dumps none.
+    if raw.iter().any(|l| l.lab_qdisc) {
+        sock.dump(crate::kernel::qdisc::dump_request(), |bytes| {
+            if let Some((index, q)) = crate::kernel::qdisc::decode(bytes)
+                && let Some(link) = by_index.get(&index).and_then(|n| ns.links.get_mut(n))
+            {
+                link.qdisc = Some(Box::new(q));
+            }
+        })
+        .map_err(err("qdiscs"))?;
+    }
     if ns
         .links
         .values()

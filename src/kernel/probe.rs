@@ -1,6 +1,6 @@
 //! Asking the kernel what only it can tell, in a throwaway namespace that disappears
 //! with the probing thread, before any of the lab's state is touched: which link kinds
-//! it can create, whether each sysctl the lab sets exists, may be set in a namespace
+//! it can create, which qdiscs it has (`netem` is a module of its own), whether each sysctl the lab sets exists, may be set in a namespace
 //! and takes the value, and what a fresh namespace has for a setting (what a setting
 //! removed from the file returns to).
 
@@ -25,6 +25,8 @@ pub struct Questions {
     pub sysctls: Vec<(String, String)>,
     /// Keys whose value in a fresh namespace is wanted.
     pub fresh: Vec<String>,
+    /// Qdisc kinds (`tbf`, `netem`).
+    pub qdiscs: Vec<String>,
 }
 
 /// Why a sysctl cannot be set.
@@ -47,12 +49,14 @@ pub struct Answers {
     pub sysctl_problems: Vec<(usize, SysctlProblem)>,
     /// The value in a fresh namespace of each key that has one.
     pub fresh: BTreeMap<String, String>,
+    /// The qdisc kinds this kernel does not have.
+    pub missing_qdiscs: Vec<String>,
 }
 
 /// Asks, on a thread of its own in a namespace of its own. Nothing is asked (and no
 /// namespace made) when there is no question.
 pub fn ask(q: &Questions) -> io::Result<Answers> {
-    if q.kinds.is_empty() && q.sysctls.is_empty() && q.fresh.is_empty() {
+    if q.kinds.is_empty() && q.sysctls.is_empty() && q.fresh.is_empty() && q.qdiscs.is_empty() {
         return Ok(Answers::default());
     }
     std::thread::scope(|s| {
@@ -62,6 +66,7 @@ pub fn ask(q: &Questions) -> io::Result<Answers> {
             unshare(CloneFlags::CLONE_NEWNET)?;
             let mut answers = Answers {
                 missing_kinds: missing_kinds(&q.kinds)?,
+                missing_qdiscs: missing_qdiscs(&q.qdiscs)?,
                 ..Answers::default()
             };
             for key in &q.fresh {
@@ -99,6 +104,31 @@ fn missing_kinds(kinds: &[String]) -> io::Result<Vec<String>> {
         batch.push(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL);
         let errors = sock.execute(&batch, &mut crate::kernel::netns::open_fd)?;
         if errors.iter().any(|e| e.errno == libc::EOPNOTSUPP) {
+            missing.push(kind.clone());
+        }
+    }
+    Ok(missing)
+}
+
+/// The qdisc kinds the kernel does not know: each is tried as the root qdisc of the
+/// probe namespace's loopback, which the kernel refuses with `ENOENT` ("Specified
+/// qdisc kind is unknown") when it is neither built in nor a module it can load.
+fn missing_qdiscs(kinds: &[String]) -> io::Result<Vec<String>> {
+    if kinds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sock = RouteSocket::open()?;
+    let mut missing = Vec::new();
+    for kind in kinds {
+        let Some(sample) = crate::kernel::qdisc::sample(kind) else {
+            missing.push(kind.clone());
+            continue;
+        };
+        let (msg, flags) = crate::kernel::qdisc::request(1, Some(&sample));
+        let mut batch = RouteBatch::new();
+        batch.push(msg, flags);
+        let errors = sock.execute(&batch, &mut crate::kernel::netns::open_fd)?;
+        if errors.iter().any(|e| e.errno == libc::ENOENT) {
             missing.push(kind.clone());
         }
     }

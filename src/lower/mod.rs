@@ -110,6 +110,7 @@ pub fn lower(lab: &Lab) -> NetState {
             link.mtu = Some(mtu_of(iface, plain_mtu));
             link.up = iface.up;
             link.mac = iface.mac;
+            link.qdisc = iface.impair.clone().map(Box::new);
             if iface.addresses.iter().any(|a| a.addr().is_ipv4()) {
                 link.settings.insert(promote_secondaries(), "1".to_string());
             }

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::state::{
-    Address, AddressKey, DevSetting, Link, LinkKind, LinkRef, NsRole, ObjectId, Route, RouteKey,
-    Rule,
+    Address, AddressKey, DevSetting, Link, LinkKind, LinkRef, NsRole, ObjectId, Qdisc, Route,
+    RouteKey, Rule,
 };
 
 /// One kernel operation. `ns` is the namespace it acts in.
@@ -113,6 +113,16 @@ pub enum Change {
         from: Option<String>,
         to: String,
     },
+    /// Set (`to`), change or take away (`None`) the root qdisc of a link that `impair`
+    /// makes; `from` is the lab's kind of qdisc there now, if any.
+    SetQdisc {
+        ns: String,
+        link: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<Box<Qdisc>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<Box<Qdisc>>,
+    },
 }
 
 /// The second end of a veth pair created by an `AddLink`.
@@ -162,6 +172,7 @@ impl Change {
             | Change::DeleteRule { ns, .. }
             | Change::SetSysctl { ns, .. }
             | Change::SetLinkSetting { ns, .. }
+            | Change::SetQdisc { ns, .. }
             | Change::SetFirewall { ns, .. } => ns,
         }
     }
@@ -198,6 +209,11 @@ impl Change {
                     Action::Change
                 }
             }
+            Change::SetQdisc { from, to, .. } => match (from, to) {
+                (None, _) => Action::Add,
+                (_, None) => Action::Destroy,
+                _ => Action::Change,
+            },
             Change::SetSysctl { from, .. } | Change::SetLinkSetting { from, .. } => {
                 if from.is_some() {
                     Action::Change
@@ -252,6 +268,10 @@ impl Change {
                 link: link.clone(),
                 setting: setting.clone(),
             },
+            Change::SetQdisc { link, .. } => ObjectId::Qdisc {
+                ns,
+                link: link.clone(),
+            },
         }
     }
 
@@ -294,6 +314,10 @@ impl Change {
             Change::SetLinkSetting {
                 link, setting, to, ..
             } => format!("set sysctl {} = {to}", setting.key(link)),
+            Change::SetQdisc { link, to, .. } => match to {
+                Some(q) => format!("set qdisc of {link} to {}", q.describe()),
+                None => format!("delete qdisc of {link}"),
+            },
         }
     }
 

@@ -44,7 +44,7 @@ const PHASE_FLOOD: usize = 8;
 /// 0 rule/route deletions, 1 link deletions, 2 namespace-wide sysctls (before links, so
 /// new links see them), 3 bridge creation, 4 other plain links and in-place updates, 5
 /// veth creation, 6 bringing up the far end of a new pair, 7 stacked links (macvlan,
-/// vxlan on a device) and their updates, 8 settings of one link, 9 address additions
+/// vxlan on a device) and their updates, 8 settings and root qdiscs of one link, 9 address additions
 /// (after every link is up), 10 address deletions (after additions, so an interface
 /// never drops to zero addresses and has its routes flushed), 11 route
 /// additions/replacements, 12 rule additions, 13 the firewall (its rules may name the
@@ -68,7 +68,7 @@ pub fn phase(c: &Change, part: Part) -> Option<usize> {
         },
         Change::UpdateLink { to, .. } if is_stacked(&to.kind) => 7,
         Change::UpdateLink { .. } => 4,
-        Change::SetLinkSetting { .. } => 8,
+        Change::SetLinkSetting { .. } | Change::SetQdisc { .. } => 8,
         Change::AddAddress { .. } => 9,
         Change::DeleteAddress { .. } => 10,
         Change::AddRoute { .. } | Change::ReplaceRoute { .. } => 11,

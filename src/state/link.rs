@@ -188,6 +188,11 @@ pub struct Link {
     /// Settings of this device (`net.ipv4.conf.<dev>.*` and the like), by setting.
     #[serde(default, skip_serializing_if = "SmallMap::is_empty")]
     pub settings: SmallMap<DevSetting, String>,
+    /// The root qdisc when it is one `impair` makes (`tbf`, `netem`). Desired: `None`
+    /// takes such a qdisc away and leaves any other kind alone. Live: `None` for any
+    /// other kind (the kernel's default, or one set by hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qdisc: Option<Box<super::Qdisc>>,
     /// Kernel ifindex. Live only; never compared.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ifindex: Option<u32>,
@@ -271,6 +276,7 @@ impl Link {
             master: None,
             mac: None,
             settings: SmallMap::new(),
+            qdisc: None,
             ifindex: None,
             oper: None,
         }

@@ -16,6 +16,7 @@ pub mod kinds;
 mod link;
 mod object;
 mod ownership;
+pub mod qdisc;
 mod route;
 pub mod settings;
 pub mod small;
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use link::{DEFAULT_MTU, LOOPBACK_MTU, Link, LinkKind, LinkRef, MacAddr, OperState};
 pub use object::ObjectId;
 pub use ownership::{LAB_PROTOCOLS, PROTOCOL_NAMES, Protocols, protocol_name};
+pub use qdisc::{Netem, Qdisc, Tbf};
 pub use route::{
     Address, AddressKey, Fwmark, Nexthop, PortRange, RT_SCOPE_HOST, RT_SCOPE_LINK,
     RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTPROT_BOOT, RTPROT_KERNEL, Route, RouteKey, RouteType, Rule,
@@ -154,11 +156,11 @@ impl Namespace {
         self.owner.as_deref() == Some(lab)
     }
 
-    /// Number of objects in it (links, addresses, routes, rules, settings).
+    /// Number of objects in it (links, their qdiscs, addresses, routes, rules, settings).
     pub fn object_count(&self) -> usize {
         self.links
             .values()
-            .map(|l| 1 + l.settings.len())
+            .map(|l| 1 + l.settings.len() + usize::from(l.qdisc.is_some()))
             .sum::<usize>()
             + self.addresses.len()
             + self.routes.len()

@@ -41,6 +41,11 @@ pub enum ObjectId {
     Firewall {
         ns: String,
     },
+    /// The root qdisc of a link (its `impair`).
+    Qdisc {
+        ns: String,
+        link: String,
+    },
 }
 
 impl ObjectId {
@@ -54,7 +59,8 @@ impl ObjectId {
             | ObjectId::Route { ns, .. }
             | ObjectId::Rule { ns, .. }
             | ObjectId::Sysctl { ns, .. }
-            | ObjectId::LinkSetting { ns, .. } => ns,
+            | ObjectId::LinkSetting { ns, .. }
+            | ObjectId::Qdisc { ns, .. } => ns,
         }
     }
 }

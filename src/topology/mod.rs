@@ -361,6 +361,56 @@ pub struct Interface {
     #[serde(default)]
     #[schemars(with = "Option<MacvlanSpec>")]
     pub macvlan: Option<Spanned<MacvlanSpec>>,
+    /// Link impairments on what the interface sends (see [`ImpairSpec`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<ImpairSpec>")]
+    pub impair: Option<Spanned<ImpairSpec>>,
+}
+
+/// Impairments of what an interface sends, by its root qdisc: `rate`, `burst` and
+/// `latency` alone make a `tbf`; any of `delay`, `jitter`, `loss`, `duplicate`,
+/// `reorder` and `corrupt` make a `netem` (its own `rate` then, without `burst` or
+/// `latency`). Units as tc writes them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImpairSpec {
+    /// Rate: `bit`, `kbit`, `mbit`, `gbit` (or `bps`, `kbps`, `mbps`, `gbps` in bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub rate: Option<Spanned<String>>,
+    /// The bucket: `b`, `kb`/`k`, `mb`/`m` (1024-based, as tc). Default: the rate over
+    /// 250 (4 ms of it), at least the MTU plus the Ethernet header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub burst: Option<Spanned<String>>,
+    /// How long a packet may wait in the queue (`us`, `ms`, `s`). Default 50ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub latency: Option<Spanned<String>>,
+    /// Added delay (`us`, `ms`, `s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub delay: Option<Spanned<String>>,
+    /// Delay variation (needs `delay`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub jitter: Option<Spanned<String>>,
+    /// Packets dropped, a percentage (`1%`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub loss: Option<Spanned<String>>,
+    /// Packets sent twice, a percentage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub duplicate: Option<Spanned<String>>,
+    /// Packets sent at once, ahead of delayed ones, a percentage (needs `delay`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub reorder: Option<Spanned<String>>,
+    /// Packets with a flipped bit, a percentage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub corrupt: Option<Spanned<String>>,
 }
 
 /// The kind of a router interface.
@@ -482,6 +532,10 @@ pub struct Host {
     #[serde(default)]
     #[schemars(with = "Option<formats::MacAddress>")]
     pub mac: Option<Spanned<String>>,
+    /// Link impairments of the interface, as for a router interface's `impair`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<ImpairSpec>")]
+    pub impair: Option<Spanned<ImpairSpec>>,
     /// Extra sysctls under `net.`.
     #[serde(default, deserialize_with = "null_as_empty")]
     #[schemars(with = "formats::Map<formats::SysctlKey, SysctlValue>")]

@@ -137,6 +137,7 @@ pub fn struct_noun(definition: &str) -> &str {
         "RouteSpec" => "route",
         "RuleSpec" => "rule",
         "CheckSpec" => "check",
+        "ImpairSpec" => "impair block",
         "nshost lab" => "lab",
         other => other,
     }

@@ -83,6 +83,10 @@ codes! {
     MacvlanPassthruShared => "macvlan_passthru_shared",
     MtuAboveLower => "mtu_above_lower",
     BadMac => "bad_mac",
+    /// A wrong `impair` value, or fields that do not go together.
+    BadImpair => "bad_impair",
+    /// An `impair` needs a qdisc this kernel lacks (`sch_netem`), found at plan time.
+    QdiscMissing => "qdisc_missing",
     // Routes and gateways
     RouteWithoutNexthop => "route_without_nexthop",
     GatewayUnreachable => "gateway_unreachable",

@@ -44,6 +44,8 @@ pub(super) struct Member<'t> {
     pub(super) misplaced: bool,
     /// The Ethernet address written for it, if valid.
     pub(super) mac: Option<MacAddr>,
+    /// Its `impair` block, if valid.
+    pub(super) impair: Option<super::impair::Impair>,
 }
 
 impl Member<'_> {
@@ -182,6 +184,10 @@ pub(super) fn collect_members<'t>(cx: &mut Cx, topo: &'t Topology) -> Members<'t
             network: None,
             misplaced: false,
             mac: parse_mac(cx, host.mac.as_ref()),
+            impair: host
+                .impair
+                .as_ref()
+                .and_then(|i| super::impair::parse(cx, i)),
         });
         hosts.push(start..members.len());
     }
@@ -374,6 +380,10 @@ fn router_member<'t>(
         network: None,
         misplaced: false,
         mac: parse_mac(cx, iface.mac.as_ref()),
+        impair: iface
+            .impair
+            .as_ref()
+            .and_then(|i| super::impair::parse(cx, i)),
     }
 }
 
@@ -444,6 +454,7 @@ pub(super) fn effective_mtu(
 /// The interfaces of one node in the lab. `stacked` holds the kind of each stacked
 /// member (by index in `mine`) whose block is valid; the others are left out.
 pub(super) fn lab_interfaces(
+    cx: &mut Cx,
     mine: &[Member],
     nets: &[NetInfo],
     mut stacked: HashMap<usize, IfaceKind>,
@@ -461,14 +472,20 @@ pub(super) fn lab_interfaces(
                 Kind::Ifb => IfaceKind::Ifb,
                 Kind::Vxlan | Kind::Macvlan => stacked.remove(&i)?,
             };
+            let mtu = m.mtu.or(net_mtu);
+            let impair = m
+                .impair
+                .as_ref()
+                .and_then(|imp| imp.qdisc(cx, mtu.unwrap_or(DEFAULT_MTU)));
             Some((
                 m.ifname.clone(),
                 LabInterface {
                     kind,
                     addresses: m.addrs.iter().map(|(a, _)| *a).collect(),
-                    mtu: m.mtu.or(net_mtu),
+                    mtu,
                     up: m.up,
                     mac: m.mac,
+                    impair,
                 },
             ))
         })

@@ -21,6 +21,7 @@ mod checks;
 mod code;
 mod defaults;
 mod firewall;
+mod impair;
 mod infer;
 mod interfaces;
 mod kinds;
@@ -205,7 +206,7 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
     for (r, (key, router)) in topo.routers.iter().enumerate() {
         let node = Node::new(key, members.of_router(r));
         let stacked = kinds::resolve(cx, &node);
-        let interfaces = interfaces::lab_interfaces(node.members, &nets, stacked);
+        let interfaces = interfaces::lab_interfaces(cx, node.members, &nets, stacked);
         kinds::check_mtus(cx, &node, &interfaces);
         let v6_off = sysctls::ipv6_off(cx, &node, &router.sysctls);
         addresses::check_ipv6_on(cx, node.members, &nets, &interfaces, &v6_off);
@@ -259,7 +260,7 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
     for (h, (key, host)) in topo.hosts.iter().enumerate() {
         let me = members.of_host(h);
         let node = Node::new(key, me);
-        let interfaces = interfaces::lab_interfaces(me, &nets, HashMap::new());
+        let interfaces = interfaces::lab_interfaces(cx, me, &nets, HashMap::new());
         let v6_off = sysctls::ipv6_off(cx, &node, &host.sysctls);
         addresses::check_ipv6_on(cx, me, &nets, &interfaces, &v6_off);
         let (routes, route_spans) =
@@ -334,6 +335,17 @@ fn resolve(cx: &mut Cx, topo: &Topology, objects: Option<&mut HashMap<ObjectId, 
         sysctls: origins::sysctls(&lab, &spans),
         firewalls: origins::firewalls(&lab, &spans),
         processes: Default::default(),
+        netem_fields: members
+            .list
+            .iter()
+            .filter_map(|m| {
+                let spans = &m.impair.as_ref()?.netem_spans;
+                let ns = naming::node_ns(&prefix, &m.node.value);
+                let spans = spans.iter().map(|s| Span::from(*s)).collect();
+                (!m.impair.as_ref()?.netem_spans.is_empty())
+                    .then(|| ((ns, m.ifname.clone()), spans))
+            })
+            .collect(),
     };
     lab
 }

@@ -101,6 +101,15 @@ fn node_objects(
         if let IfaceKind::Veth { fabric_name, .. } = &iface.kind {
             put(link(&lab.fabric_ns, fabric_name), *name_span);
         }
+        if iface.impair.is_some() {
+            put(
+                ObjectId::Qdisc {
+                    ns: ns.clone(),
+                    link: ifname.clone(),
+                },
+                *name_span,
+            );
+        }
         if iface.addresses.iter().any(|a| a.addr().is_ipv4()) {
             put(
                 ObjectId::LinkSetting {

@@ -317,6 +317,12 @@ fn every_lowered_object_has_an_origin() {
                     ns: ns_name.clone(),
                     name: name.clone(),
                 });
+                if link.qdisc.is_some() {
+                    ids.push(ObjectId::Qdisc {
+                        ns: ns_name.clone(),
+                        link: name.clone(),
+                    });
+                }
                 ids.extend(link.settings.keys().map(|s| ObjectId::LinkSetting {
                     ns: ns_name.clone(),
                     link: name.clone(),

@@ -1,6 +1,6 @@
 //! The checks only the kernel can make, made before the lab's state is touched and
 //! reported like every other problem of the file, at the YAML they come from: link
-//! kinds this kernel lacks, and sysctls that do not exist, cannot be set in a network
+//! kinds and qdiscs this kernel lacks, and sysctls that do not exist, cannot be set in a network
 //! namespace, or refuse their value. The same probe reads what a fresh namespace has
 //! for each setting the lab no longer sets.
 
@@ -11,6 +11,7 @@ use crate::lab::Span;
 use crate::problem::{Invalid, Problem};
 use crate::state::settings::{self, Setting};
 use crate::state::{LinkKind, ObjectId};
+use crate::validate::Code;
 use crate::workflow::record::Managed;
 use crate::workflow::{Error, Loaded};
 
@@ -35,6 +36,19 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
         }
     }
     q.kinds = kind_users.keys().cloned().collect();
+    // Qdisc kinds the lab's `impair` blocks make, with the links that use them.
+    let mut qdisc_users: BTreeMap<&'static str, Vec<(String, String)>> = BTreeMap::new();
+    for (ns, n) in &desired.namespaces {
+        for (name, link) in &n.links {
+            if let Some(qd) = &link.qdisc {
+                qdisc_users
+                    .entry(qd.kind())
+                    .or_default()
+                    .push((ns.clone(), name.clone()));
+            }
+        }
+    }
+    q.qdiscs = qdisc_users.keys().map(|k| k.to_string()).collect();
     // Every (key as probed, value) once, with the (namespace, key as written) using it.
     // Only what the file writes: the settings nshost adds itself (forwarding,
     // promote_secondaries, the fabric's and the IPv6 nodes' own) are known good.
@@ -116,6 +130,37 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
                 name: name.clone(),
             }) {
                 p = p.label(span.into(), format!("a `{kind}` link"));
+            }
+        }
+        problems.push(p);
+    }
+    for kind in &answers.missing_qdiscs {
+        let users = &qdisc_users[kind.as_str()];
+        let names: Vec<String> = users.iter().map(|(ns, l)| format!("{ns}/{l}")).collect();
+        let mut p = Problem::new(
+            Code::QdiscMissing.as_str(),
+            format!(
+                "this kernel has no `{kind}` qdisc (`sch_{kind}` is not built in and not a \
+                 module it can load), needed by the `impair` of {}",
+                names.join(", ")
+            ),
+            src.shared_source(),
+        )
+        .help_text(format!(
+            "load it (`modprobe sch_{kind}`), or install the kernel's extra modules \
+             (linux-modules-extra on Debian and Ubuntu); a `rate` alone needs only `tbf`"
+        ));
+        for (ns, name) in users {
+            let key = (ns.clone(), name.clone());
+            for span in loaded
+                .lab
+                .origins
+                .netem_fields
+                .get(&key)
+                .into_iter()
+                .flatten()
+            {
+                p = p.label((*span).into(), format!("needs `sch_{kind}`"));
             }
         }
         problems.push(p);

@@ -111,7 +111,15 @@ pub fn apply_observed(
     }
     // Nothing may outlive its namespace: whatever runs in one the plan deletes is
     // stopped first (and is not started again by a rollback).
-    let stopped = kernel::procs::stop_in(deleted_namespaces(&planned.plan));
+    // The nodes' supervisors go too (each taking its node's processes); they are the
+    // lab's own, not named among what had to be stopped.
+    let supervisors: BTreeSet<u32> = if planned.workload.live.is_empty() {
+        BTreeSet::new()
+    } else {
+        crate::workload::control::find_all(&lab).into_values().collect()
+    };
+    let mut stopped = kernel::procs::stop_in(deleted_namespaces(&planned.plan));
+    stopped.retain(|p| !supervisors.contains(&p.pid));
     // What the kernel held before, kept to roll back to (the plan's live state itself:
     // verification re-reads what it needs).
     let live = std::mem::take(&mut planned.live);

@@ -39,9 +39,10 @@ fn err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> String {
     format!("{what}: {e}")
 }
 
-/// Makes the node's mount namespace and puts the spec's files in it; `dir` is the
-/// node's directory (reached through a descriptor: `/run` is covered here).
-pub fn setup(spec: &Spec, dir: &Path) -> Result<Mounted, String> {
+/// Gives the process a mount namespace of its own, in which nothing mounted goes
+/// back to the machine's. First of all: a file bind-mounted later must be reached
+/// through a mount of this namespace (the node's directory is opened after this).
+pub fn unshare_mounts() -> Result<(), String> {
     unshare(CloneFlags::CLONE_NEWNS).map_err(|e| err("unsharing the mount namespace", e))?;
     mount(
         None::<&str>,
@@ -50,7 +51,13 @@ pub fn setup(spec: &Spec, dir: &Path) -> Result<Mounted, String> {
         MsFlags::MS_SLAVE | MsFlags::MS_REC,
         None::<&str>,
     )
-    .map_err(|e| err("making / a slave mount", e))?;
+    .map_err(|e| err("making / a slave mount", e))
+}
+
+/// Makes the node's mounts (after [`unshare_mounts`]) and puts the spec's files in
+/// place; `dir` is the node's directory, reached through a descriptor (`/run` is
+/// covered here).
+pub fn setup(spec: &Spec, dir: &Path) -> Result<Mounted, String> {
     let hidden = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount(Some("proc"), "/proc", Some("proc"), hidden, None::<&str>)
         .map_err(|e| err("mounting /proc", e))?;

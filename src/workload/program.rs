@@ -91,7 +91,7 @@ mod tests {
         assert!(found(
             "/usr/local/bin/mine",
             Path::new("/"),
-            &[script.clone()]
+            std::slice::from_ref(&script)
         ));
         let mut data = script;
         data.mode = 0o644;

@@ -76,12 +76,8 @@ struct Supervisor {
 /// Runs the supervisor of `node` of `lab`; returns when it is told to stop, or with an
 /// error before it is ready (printed on stdout for the starter).
 pub fn run(lab: &str, node: &str) -> io::Result<()> {
-    let dir_fd = crate::safe_file::open_dir(&layout::node_dir(lab, node))?;
-    use std::os::fd::AsRawFd;
-    // `/.` so that opening the directory itself follows no symlink at its end.
-    let dir = PathBuf::from(format!("/proc/self/fd/{}/.", dir_fd.as_raw_fd()));
     let mut stdout = io::stdout().lock();
-    let ready = prepare(lab, node, &dir);
+    let ready = enter_dir(lab, node).and_then(|dir| prepare(lab, node, &dir));
     let mut sup = match ready {
         Ok(s) => s,
         Err(e) => {
@@ -138,6 +134,17 @@ pub fn run(lab: &str, node: &str) -> io::Result<()> {
     }
 }
 
+/// Gives the supervisor its mount namespace, then makes the node's directory its
+/// working directory: reached as `.` from then on, even once `/run` is covered, and
+/// through a mount of the node's namespace (a bind mount's source must be one).
+fn enter_dir(lab: &str, node: &str) -> Result<PathBuf, String> {
+    mounts::unshare_mounts()?;
+    let dir = crate::safe_file::open_dir(&layout::node_dir(lab, node))
+        .map_err(|e| format!("opening the node's directory: {e}"))?;
+    nix::unistd::fchdir(&dir).map_err(|e| format!("entering the node's directory: {e}"))?;
+    Ok(PathBuf::new())
+}
+
 /// Reads the spec and makes the node's mounts.
 fn prepare(lab: &str, node: &str, dir: &Path) -> Result<Supervisor, String> {
     if std::process::id() != 1 {
@@ -146,7 +153,6 @@ fn prepare(lab: &str, node: &str, dir: &Path) -> Result<Supervisor, String> {
     let spec: Spec =
         layout::read_json(&dir.join("spec.json")).ok_or("spec.json is missing or unreadable")?;
     let mounted = mounts::setup(&spec, dir)?;
-    std::env::set_current_dir("/").map_err(|e| e.to_string())?;
     let procs = spec.run.iter().cloned().map(Proc::new).collect();
     Ok(Supervisor {
         lab: lab.to_string(),
@@ -315,11 +321,7 @@ impl Supervisor {
         let group = Pid::from_raw(-pid.as_raw());
         let _ = kill(group, Signal::SIGTERM);
         let deadline = Instant::now() + GRACE;
-        loop {
-            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) => {}
-                Ok(_) | Err(_) => break,
-            }
+        while let Ok(WaitStatus::StillAlive) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
             if Instant::now() >= deadline {
                 let _ = kill(group, Signal::SIGKILL);
                 let _ = waitpid(pid, None);

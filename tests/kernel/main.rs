@@ -28,6 +28,7 @@ mod crash;
 mod enterprise;
 mod firewall;
 mod graph;
+mod impairments;
 mod limits;
 mod loopback;
 mod neighbours;
@@ -44,6 +45,7 @@ mod sites;
 mod status;
 mod strays;
 mod valid_cases;
+mod workload;
 
 use std::collections::BTreeMap;
 
@@ -111,6 +113,7 @@ pub fn change_lines(plan: &Value) -> Vec<String> {
                 }
                 "add_rule" | "delete_rule" => format!("{op} {ns} {}", c["rule"]["priority"]),
                 "set_sysctl" => format!("{op} {ns} {}", str_of(c, "key")),
+                "set_qdisc" => format!("{op} {ns}/{}", str_of(c, "link")),
                 "set_link_setting" => {
                     format!("{op} {ns}/{} {}", str_of(c, "link"), str_of(c, "setting"))
                 }

@@ -192,6 +192,16 @@ impl<'a> Differ<'a> {
             let live = (!self.replaced(ns, ifname))
                 .then(|| lns.links.get(ifname))
                 .flatten();
+            let have = live.and_then(|l| l.qdisc.as_ref());
+            let wanted = link.qdisc.as_ref();
+            if wanted.is_some() && have != wanted || wanted.is_none() && have.is_some() {
+                out.push(Change::SetQdisc {
+                    ns: name(),
+                    link: ifname.clone(),
+                    from: have.cloned(),
+                    to: wanted.cloned(),
+                });
+            }
             for (setting, value) in &link.settings {
                 let have = live.and_then(|l| l.settings.get(setting));
                 if have.map(|h| normalize(h)).as_ref() != Some(value) {

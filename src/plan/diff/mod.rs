@@ -108,7 +108,7 @@ fn rank(c: &Change) -> u8 {
         Change::DeleteLink { .. } => 3,
         Change::SetSysctl { .. } => 4,
         Change::AddLink { .. } | Change::UpdateLink { .. } => 5,
-        Change::SetLinkSetting { .. } => 6,
+        Change::SetLinkSetting { .. } | Change::SetQdisc { .. } => 6,
         Change::AddAddress { .. } => 7,
         Change::DeleteAddress { .. } => 8,
         Change::AddRoute { .. } | Change::ReplaceRoute { .. } => 9,

@@ -23,6 +23,8 @@ pub(super) enum Class {
     /// A network: a bridge of the fabric.
     Network,
     Link,
+    /// A link's root qdisc (`impair`).
+    Qdisc,
     /// A fabric port printed on its own: its node interface is not in the plan.
     Port,
     Address,
@@ -350,6 +352,9 @@ fn change(b: &mut Builder<'_>, c: &Change, deleted_ns: &BTreeSet<&str>) {
                 b.owned_by(ns, Class::Namespace, "");
             }
         }
+        Change::SetQdisc { ns, link, from, to } => {
+            b.push(ns, Class::Qdisc, link, qdisc_text(link, from, to))
+        }
         Change::SetLinkSetting {
             ns,
             link,
@@ -387,6 +392,40 @@ fn fold(entries: &mut [Entry]) {
         .collect();
     for (e, f) in entries.iter_mut().zip(folded) {
         e.folded = f;
+    }
+}
+
+/// `qdisc eth0: tbf rate 16mbit ...` added or removed, `qdisc eth0: rate 10mbit ->
+/// 20mbit` changed (the fields that differ).
+fn qdisc_text(
+    link: &str,
+    from: &Option<Box<crate::state::Qdisc>>,
+    to: &Option<Box<crate::state::Qdisc>>,
+) -> String {
+    match (from, to) {
+        (Some(a), Some(b)) if a.kind() == b.kind() => {
+            let (old, new) = (a.fields(), b.fields());
+            let mut parts = Vec::new();
+            for (name, value) in &new {
+                let was = old.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+                if was != Some(value.as_str()) {
+                    parts.push(format!("{name} {} -> {value}", was.unwrap_or("none")));
+                }
+            }
+            for (name, value) in &old {
+                if !new.iter().any(|(n, _)| n == name) {
+                    parts.push(format!("{name} {value} -> none"));
+                }
+            }
+            if parts.is_empty() {
+                // Differences below what the units show.
+                parts.push(format!("{} -> {}", a.describe(), b.describe()));
+            }
+            format!("qdisc {link}: {}", parts.join(", "))
+        }
+        (Some(a), Some(b)) => format!("qdisc {link}: {} -> {}", a.describe(), b.describe()),
+        (None, Some(q)) | (Some(q), None) => format!("qdisc {link}: {}", q.describe()),
+        (None, None) => format!("qdisc {link}"),
     }
 }
 

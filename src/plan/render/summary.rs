@@ -195,6 +195,7 @@ fn items(entries: &[Entry]) -> String {
                     format!("{} links", names.len())
                 }
             }
+            Class::Qdisc => count(n, "1 qdisc", "qdiscs"),
             Class::Port => count(n, "1 fabric port", "fabric ports"),
             Class::Address => count(n, "address", "addresses"),
             Class::Route if n == 1 && list[0].default_route => "default route".to_string(),

@@ -379,6 +379,13 @@ impl Kernel {
                     return Err(format!("no rule {rule:?} in {ns}"));
                 }
             }
+            (Change::SetQdisc { ns, link, to, .. }, _) => {
+                ns_mut(&mut self.s, ns)?
+                    .links
+                    .get_mut(link)
+                    .ok_or_else(|| format!("no link {ns}/{link} for its qdisc"))?
+                    .qdisc = to.clone();
+            }
         }
         Ok(())
     }

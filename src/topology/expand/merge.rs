@@ -58,6 +58,7 @@ impl Fill for Interface {
             mac,
             vxlan,
             macvlan,
+            impair,
         } = self;
         kind.fill(&from.kind);
         network.fill(&from.network);
@@ -67,6 +68,7 @@ impl Fill for Interface {
         mac.fill(&from.mac);
         vxlan.fill(&from.vxlan);
         macvlan.fill(&from.macvlan);
+        impair.fill(&from.impair);
     }
 }
 
@@ -105,6 +107,7 @@ impl Fill for Host {
             gateway,
             mtu,
             mac,
+            impair,
             sysctls,
             services,
             firewall,
@@ -119,6 +122,7 @@ impl Fill for Host {
         gateway.fill(&from.gateway);
         mtu.fill(&from.mtu);
         mac.fill(&from.mac);
+        impair.fill(&from.impair);
         fill_map(sysctls, &from.sysctls, |_, _| {});
         services.fill(&from.services);
         firewall.fill(&from.firewall);

@@ -153,6 +153,7 @@ impl Names<'_> {
             }
             Change::AddRule { rule, .. } | Change::DeleteRule { rule, .. } => self.rule(rule),
             Change::SetSysctl { key, .. } => self.sysctl(key),
+            Change::SetQdisc { link, .. } => self.ifname(link),
             Change::SetLinkSetting { link, setting, .. } => {
                 self.ifname(link);
                 self.sysctl(&setting.key(link));
