@@ -157,13 +157,50 @@ pub enum ProcessCommand {
 }
 
 impl ProcessCommand {
-    /// The program and its arguments as executed.
+    /// The program and its arguments as executed. A string that is one simple command
+    /// (words only: no quoting, variables, redirections, pipes or lists) is run with
+    /// `exec`, so that the process supervised, signalled and shown is the program
+    /// itself and not a shell waiting for it.
     pub fn argv(&self) -> Vec<String> {
         match self {
+            ProcessCommand::Shell(s) if is_simple(s) => {
+                vec!["/bin/sh".into(), "-c".into(), format!("exec {}", s.trim())]
+            }
             ProcessCommand::Shell(s) => vec!["/bin/sh".into(), "-c".into(), s.clone()],
             ProcessCommand::Argv(v) => v.clone(),
         }
     }
+}
+
+/// Whether a shell command is words only, the first not a shell keyword or builtin
+/// that `exec` cannot run.
+fn is_simple(s: &str) -> bool {
+    let plain = s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || " _./:,+-=@%".contains(c));
+    let first = s.split_whitespace().next().unwrap_or("");
+    plain
+        && !first.is_empty()
+        && !first.contains('=')
+        && !matches!(
+            first,
+            "exec"
+                | "cd"
+                | "exit"
+                | "set"
+                | "export"
+                | "true"
+                | "false"
+                | "wait"
+                | "ulimit"
+                | "umask"
+                | "."
+                | "if"
+                | "for"
+                | "while"
+                | "until"
+                | "case"
+        )
 }
 
 /// A node interface.

@@ -113,15 +113,19 @@ pub fn run(args: TryArgs, global: &Global) -> Result<ExitCode, Error> {
     let destroyed = workflow::apply(&mut teardown, workflow::ApplyOptions::default())?;
     // And whatever else was started in the sandbox (a shell's background jobs): nothing
     // outlives it.
-    let mut stopped = destroyed.stopped;
-    stopped.extend(nshost::kernel::procs::stop_beside_me("the sandbox"));
-    if human && !stopped.is_empty() {
-        let names: Vec<String> = stopped.iter().map(ToString::to_string).collect();
-        outln!(
-            "Stopped {} process(es) still running in the sandbox: {}",
-            stopped.len(),
-            names.join(", ")
-        );
+    let beside = nshost::kernel::procs::stop_beside_me("the sandbox");
+    for (list, what) in [
+        (&destroyed.stopped, "that ran in the lab's nodes"),
+        (&beside, "still running in the sandbox"),
+    ] {
+        if human && !list.is_empty() {
+            let names: Vec<String> = list.iter().map(ToString::to_string).collect();
+            outln!(
+                "Stopped {} process(es) {what}: {}",
+                list.len(),
+                names.join(", ")
+            );
+        }
     }
     if global.chatty() {
         outln!("\nLab `{lab}` torn down; the sandbox is gone with it.");

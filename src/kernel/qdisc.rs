@@ -270,6 +270,49 @@ mod tests {
         }
     }
 
+    /// The bytes of `msg` as sent.
+    fn sent(msg: RouteNetlinkMessage, flags: u16) -> Vec<u8> {
+        let mut batch = crate::kernel::RouteBatch::new();
+        batch.push(msg, flags);
+        let mut out = Vec::new();
+        crate::netlink::for_each_message(batch.bytes(), |_, _, _, raw| out.push(raw.to_vec()));
+        out.pop().unwrap()
+    }
+
+    #[test]
+    fn a_change_sets_the_root_qdisc_in_place_or_deletes_it() {
+        let q = Qdisc::Tbf(Tbf::new(2_000_000, 8_000, 108_000).unwrap());
+        let (msg, flags) = request(5, Some(&q));
+        assert_eq!(flags, NLM_F_CREATE | NLM_F_REPLACE);
+        // The request has the layout of a dump's reply: it reads back as itself.
+        assert_eq!(decode(&sent(msg, flags)), Some((5, q)));
+        let (msg, flags) = request(5, None);
+        assert!(matches!(&msg, RouteNetlinkMessage::DelQueueDiscipline(m)
+            if m.header.index == 5 && m.header.parent == TcHandle::ROOT && m.attributes.is_empty()));
+        assert_eq!(flags, 0);
+    }
+
+    /// A lab without impairments dumps no qdiscs: only a link whose root qdisc is one
+    /// `impair` makes asks for the dump.
+    #[test]
+    fn only_a_tbf_or_netem_root_asks_for_a_qdisc_dump() {
+        use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+        for (kind, wanted) in [
+            ("noqueue", false),
+            ("fq_codel", false),
+            ("tbf", true),
+            ("netem", true),
+        ] {
+            let mut m = LinkMessage::default();
+            m.header.index = 3;
+            m.attributes.push(LinkAttribute::IfName("eth0".into()));
+            m.attributes.push(LinkAttribute::Qdisc(kind.into()));
+            let raw = sent(RouteNetlinkMessage::NewLink(m), 0);
+            let l = crate::kernel::decode::decode_link(&raw, &|_| false).unwrap();
+            assert_eq!(l.lab_qdisc, wanted, "{kind}");
+        }
+    }
+
     #[test]
     fn tbf_parms_are_laid_out_as_the_kernel_reads_them() {
         let q = Qdisc::Tbf(Tbf {

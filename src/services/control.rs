@@ -91,9 +91,9 @@ pub fn read_record(lab: &str) -> Record {
         .unwrap_or_default()
 }
 
-/// Whether the run directory holds anything.
+/// Whether the run directory holds any of the daemon's files.
 pub fn has_leftovers(lab: &str) -> bool {
-    std::fs::read_dir(run_dir(lab)).is_ok_and(|mut d| d.next().is_some())
+    own_files(lab).iter().any(|p| p.symlink_metadata().is_ok())
 }
 
 /// Writes the pid file (by the daemon, for itself).
@@ -161,19 +161,28 @@ pub fn stop(lab: &str) -> Result<bool, ControlError> {
         }
         None => false,
     };
-    let dir = run_dir(lab);
-    match std::fs::remove_dir_all(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(cause) => {
-            return Err(ControlError::Io {
-                lab: lab.to_string(),
-                what: "removing the run directory",
-                cause,
-            });
+    for path in own_files(lab) {
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(cause) => {
+                return Err(ControlError::Io {
+                    lab: lab.to_string(),
+                    what: "removing the daemon's files",
+                    cause,
+                });
+            }
         }
     }
+    // The directory goes with them when nothing else is kept there (the nodes'
+    // workloads are: `crate::workload`).
+    let _ = std::fs::remove_dir(run_dir(lab));
     Ok(stopped)
+}
+
+/// The daemon's files in the run directory.
+fn own_files(lab: &str) -> [PathBuf; 3] {
+    [pid_path(lab), record_path(lab), log_path(lab)]
 }
 
 fn kill_and_wait(pid: u32, lab: &str) {

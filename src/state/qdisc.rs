@@ -140,7 +140,7 @@ pub fn rate_text(bytes_per_sec: u64) -> String {
         ("mbit", 1_000_000),
         ("kbit", 1_000),
     ] {
-        if bits >= n && bits % n == 0 {
+        if bits >= n && bits.is_multiple_of(n) {
             return format!("{}{unit}", bits / n);
         }
     }
@@ -149,7 +149,7 @@ pub fn rate_text(bytes_per_sec: u64) -> String {
 
 /// A size in bytes: `32kb` when a whole number of KiB (tc's `kb`), else `1514b`.
 pub fn size_text(bytes: u64) -> String {
-    if bytes >= 1024 && bytes % 1024 == 0 {
+    if bytes >= 1024 && bytes.is_multiple_of(1024) {
         format!("{}kb", bytes / 1024)
     } else {
         format!("{bytes}b")
@@ -159,7 +159,7 @@ pub fn size_text(bytes: u64) -> String {
 /// A duration in nanoseconds: `10ms`, `1s`, `250us`, `1500ns`.
 pub fn time_text(ns: u64) -> String {
     for (unit, n) in [("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)] {
-        if ns >= n && ns % n == 0 {
+        if ns >= n && ns.is_multiple_of(n) {
             return format!("{}{unit}", ns / n);
         }
     }

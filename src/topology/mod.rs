@@ -399,8 +399,8 @@ pub struct ImpairSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub rate: Option<Spanned<String>>,
-    /// The bucket: `b`, `kb`/`k`, `mb`/`m` (1024-based, as tc). Default: the rate over
-    /// 250 (4 ms of it), at least the MTU plus the Ethernet header.
+    /// The bucket: `b`, `kb`/`k`, `mb`/`m` (1024-based, as tc). Default: 10 ms of the
+    /// rate, at least the MTU plus the Ethernet header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub burst: Option<Spanned<String>>,

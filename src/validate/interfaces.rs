@@ -255,6 +255,18 @@ fn host_interfaces<'t>(
         .with_label(span, "a field of a host with one interface")
         .with_help("with `interfaces`, write each interface's network and addresses in it");
     }
+    if let Some(impair) = &host.impair {
+        let span = cx.span(impair);
+        cx.report(
+            Code::HostInterfaces,
+            format!(
+                "host `{}` has `interfaces` and an `impair` of its own",
+                node.value
+            ),
+        )
+        .with_label(span, "a field of a host with one interface")
+        .with_help("with `interfaces`, write `impair` in each interface it shapes");
+    }
     for (key, iface) in &host.interfaces {
         if let Some(kind) = iface.kind.as_ref().filter(|k| k.value != Kind::Veth) {
             let span = cx.span(kind);

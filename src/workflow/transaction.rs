@@ -116,7 +116,9 @@ pub fn apply_observed(
     let supervisors: BTreeSet<u32> = if planned.workload.live.is_empty() {
         BTreeSet::new()
     } else {
-        crate::workload::control::find_all(&lab).into_values().collect()
+        crate::workload::control::find_all(&lab)
+            .into_values()
+            .collect()
     };
     let mut stopped = kernel::procs::stop_in(deleted_namespaces(&planned.plan));
     stopped.retain(|p| !supervisors.contains(&p.pid));

@@ -314,6 +314,7 @@ pub fn carry_out(
                 stop_pid(pid);
             }
             let _ = std::fs::remove_dir_all(layout::node_dir(lab, node));
+            tidy(lab);
             continue;
         };
         let previous = layout::read_spec(lab, node);
@@ -335,6 +336,13 @@ pub fn stop_all(lab: &str) {
         stop_pid(pid);
     }
     let _ = std::fs::remove_dir_all(layout::nodes_dir(lab));
+    tidy(lab);
+}
+
+/// Removes the nodes' directory, and the lab's run directory, when they hold nothing.
+fn tidy(lab: &str) {
+    let _ = std::fs::remove_dir(layout::nodes_dir(lab));
+    let _ = std::fs::remove_dir(crate::services::control::run_dir(lab));
 }
 
 /// The specs of the nodes `changes` touch, as they were before: what a rollback puts

@@ -109,6 +109,8 @@ pub struct LiveProcess {
 /// and its files as the node sees them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LiveNode {
+    /// The node's name (from its spec).
+    pub node: String,
     pub supervisor: Option<u32>,
     pub processes: Vec<LiveProcess>,
     /// Each declared path's content and mode in the node (absent: not there).
@@ -206,13 +208,15 @@ pub fn diff(desired: &WorkSet, live: &LiveSet, kernel: &[Change]) -> Vec<WorkCha
     let mut out = Vec::new();
     for ns in names {
         let want = desired.get(ns);
-        let recreated = deleted.contains(ns.as_str());
+        // Made again: everything starts over. Deleted for good: what ran is shown going.
+        let recreated = want.is_some() && deleted.contains(ns.as_str());
         let have = match live.get(ns) {
             Some(l) if !recreated => l,
             _ => &empty_live,
         };
         let node = want
             .map(|w| w.node.clone())
+            .or_else(|| live.get(ns).map(|l| l.node.clone()))
             .unwrap_or_else(|| ns.to_string());
         let mut push = |action, item| {
             out.push(WorkChange {

@@ -1,9 +1,10 @@
 //! The node's own mount namespace, made by its supervisor before it starts anything:
 //! `/proc` of the node's pid namespace, `/sys` of its network namespace, a private
-//! tmpfs on `/run` (and on `/var/run` where that is not a link to `/run`), the files of
+//! tmpfs on `/run`, `/tmp`, `/var/tmp` (and `/var/run` where that is not a link to
+//! `/run`), the files of
 //! `/etc/netns/<ns>/` over those of `/etc` (as `ip netns exec` does), and each declared
 //! file at its path:
-//! - under `/run` or `/var/run`: written into the private tmpfs;
+//! - under one of those: written into the private tmpfs;
 //! - over a file that exists: its content file is bind-mounted on it;
 //! - where nothing is: the nearest directory that exists gets an overlay (upper layer on
 //!   the private tmpfs), the missing directories and an empty file are made in it, and
@@ -72,10 +73,11 @@ pub fn setup(spec: &Spec, dir: &Path) -> Result<Mounted, String> {
         )
         .map_err(|e| err(format!("mounting a tmpfs on {at}"), e))
     };
-    tmpfs("/run")?;
-    let var_run = Path::new("/var/run");
-    if var_run.symlink_metadata().is_ok_and(|m| m.is_dir()) {
-        tmpfs("/var/run")?;
+    for dir in PRIVATE {
+        // A link (`/var/run` to `/run`) is covered by its target's.
+        if Path::new(dir).symlink_metadata().is_ok_and(|m| m.is_dir()) {
+            tmpfs(dir)?;
+        }
     }
     // Notes of iproute2's kind are not errors here: the node runs without them.
     let _ = crate::kernel::enter::bind_etc(&spec.ns);
@@ -84,10 +86,17 @@ pub fn setup(spec: &Spec, dir: &Path) -> Result<Mounted, String> {
     Ok(m)
 }
 
-/// Whether `path` is on the node's private tmpfs (`/var/run` is one too, or a link to
-/// `/run`).
+/// The directories that get a private tmpfs in the node: what daemons keep there
+/// (sockets, pid files, FRR's crash buffers in `/var/tmp`) is the node's, and goes
+/// with it.
+pub const PRIVATE: [&str; 4] = ["/run", "/var/run", "/tmp", "/var/tmp"];
+
+/// Whether `path` is on one of the node's private tmpfs.
 fn on_private_run(path: &str) -> bool {
-    path.starts_with("/run/") || path.starts_with("/var/run/")
+    PRIVATE.iter().any(|d| {
+        path.strip_prefix(d)
+            .is_some_and(|rest| rest.starts_with('/'))
+    })
 }
 
 impl Mounted {

@@ -32,6 +32,7 @@ pub fn observe(lab: &str, desired: &WorkSet) -> LiveSet {
         let spec = layout::read_spec(lab, &node).unwrap_or_default();
         let state = layout::read_state(lab, &node).unwrap_or_default();
         let mut live = LiveNode {
+            node: node.clone(),
             supervisor: Some(pid),
             processes: state.processes,
             ..LiveNode::default()

@@ -49,6 +49,7 @@ fn live_of(w: &WorkSet) -> LiveSet {
             (
                 ns.clone(),
                 LiveNode {
+                    node: n.node.clone(),
                     supervisor: Some(10),
                     processes: n.run.iter().map(running).collect(),
                     files: n
@@ -143,7 +144,7 @@ fn a_node_taken_away_loses_everything_and_a_recreated_namespace_starts_over() {
     let live = live_of(&w);
     assert_eq!(
         lines(&diff(&WorkSet::new(), &live, &[])),
-        ["Destroy lab-r1 file /run/x", "Destroy lab-r1 process a"]
+        ["Destroy r1 file /run/x", "Destroy r1 process a"]
     );
     let recreate = [Change::DeleteNamespace {
         ns: "lab-r1".into(),
@@ -151,6 +152,11 @@ fn a_node_taken_away_loses_everything_and_a_recreated_namespace_starts_over() {
         contents: Vec::new(),
         stray: false,
     }];
+    // Destroyed with its namespace: shown going all the same.
+    assert_eq!(
+        lines(&diff(&WorkSet::new(), &live, &recreate)),
+        ["Destroy r1 file /run/x", "Destroy r1 process a"]
+    );
     assert_eq!(
         lines(&diff(&w, &live, &recreate)),
         ["Add r1 file /run/x", "Add r1 process a"]
@@ -166,4 +172,19 @@ fn a_changed_mode_is_a_changed_file() {
         lines(&diff(&after, &live_of(&before), &[])),
         ["Change r1 file /usr/local/bin/x"]
     );
+}
+
+#[test]
+fn a_simple_shell_command_is_executed_in_place_of_its_shell() {
+    let argv = |s: &str| ProcessCommand::Shell(s.into()).argv();
+    assert_eq!(
+        argv("bird -f -c /run/bird/bird.conf"),
+        ["/bin/sh", "-c", "exec bird -f -c /run/bird/bird.conf"]
+    );
+    // Anything a shell must run itself stays as written.
+    assert_eq!(argv("echo up; sleep 1")[2], "echo up; sleep 1");
+    assert_eq!(argv("A=1 prog")[2], "A=1 prog");
+    assert_eq!(argv("exec prog")[2], "exec prog");
+    assert_eq!(argv("prog > /tmp/x")[2], "prog > /tmp/x");
+    assert_eq!(argv("while true")[2], "while true");
 }

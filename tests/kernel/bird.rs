@@ -251,7 +251,7 @@ fn bird_started_by_exec_converges_is_left_alone_and_goes_with_destroy() {
 
 /// `topologies/ospf.yaml` as shipped: each router runs BIRD from its `run:`, with the
 /// configuration its `files:` puts in `/run/bird`. It converges, a re-plan is a no-op,
-/// an apply keeps BIRD's routes and restarts nothing.
+/// an apply keeps BIRD's routes, restarts nothing and keeps BIRD's log.
 #[test]
 #[ignore = "needs the run: runtime"]
 fn the_ospf_lab_converges_and_a_replan_is_a_noop() {
@@ -272,6 +272,11 @@ fn the_ospf_lab_converges_and_a_replan_is_a_noop() {
         let out = apply(&file);
         assert!(out.contains("0 added, 0 changed, 0 destroyed"), "{out}");
         assert_eq!(bird_pids(), pids, "the apply restarted BIRD");
+        // The no-op apply left the supervisors' records alone: the plan still sees the
+        // processes, and BIRD's log is still there.
+        assert_converged(&file);
+        let log = nshost(["logs", "r1", "bird"]).ok();
+        assert!(log.contains("Started"), "{log}");
         let after = bird_routes("r1");
         nshost(["destroy".as_ref(), file.as_os_str()]).ok();
         (before, after)

@@ -74,13 +74,13 @@ fn a_tbf_is_applied_replanned_changed_and_removed() {
     });
     let (first, applied, other, change, changed, removal, removed) = out;
     assert!(
-        first.contains("+ qdisc eth0: tbf rate 10mbit burst 5000b limit 67500b"),
+        first.contains("+ qdisc eth0: tbf rate 10mbit burst 12500b limit 75000b"),
         "{first}"
     );
     assert_eq!(applied, ("tbf".to_string(), Some(1_250_000)));
     assert_eq!(other, "noqueue", "h2 has no impair");
     assert!(
-        change.contains("~ qdisc eth0: rate 10mbit -> 20mbit, burst 5000b -> 10000b"),
+        change.contains("~ qdisc eth0: rate 10mbit -> 20mbit, burst 12500b -> 25000b"),
         "{change}"
     );
     assert_eq!(changed, ("tbf".to_string(), Some(2_500_000)));
@@ -236,12 +236,23 @@ fn enter(ns: &str) {
 }
 
 /// Issue 18: a TCP transfer through a link at `rate: 16mbit` runs at that rate, within
-/// 10%: measured at the receiver over 2.5 s, after the first half second (the bucket's
-/// burst and TCP's slow start).
+/// 10% (on the wire: the data and its segments' headers): measured at the receiver over
+/// 2.5 s, after the first half second (the bucket's
+/// burst and TCP's slow start). The bucket holds 32 ms of the rate and the queue 200
+/// ms: on a loaded machine (the whole suite, other builds) the timer that releases
+/// packets fires late, and a bucket of 4 ms lost the tokens of the delay (13.5
+/// Mbit/s measured).
 #[test]
 fn a_rate_limited_link_carries_its_rate() {
     let bits_per_sec = sandboxed(|| {
-        let file = scratch("imp.yaml", &edit(LAB, "rate: 10mbit", "rate: 16mbit"));
+        let file = scratch(
+            "imp.yaml",
+            &edit(
+                LAB,
+                "rate: 10mbit",
+                "rate: 16mbit, burst: 64kb, latency: 200ms",
+            ),
+        );
         apply(&file);
         let receiver = std::thread::spawn(|| {
             enter("h2");
@@ -277,6 +288,8 @@ fn a_rate_limited_link_carries_its_rate() {
         let sender = std::thread::spawn(|| {
             enter("h1");
             let mut conn = TcpStream::connect("10.9.0.2:5001").unwrap();
+            let mss =
+                nix::sys::socket::getsockopt(&conn, nix::sys::socket::sockopt::TcpMaxSeg).unwrap();
             let chunk = vec![0x5au8; 64 * 1024];
             let start = Instant::now();
             while start.elapsed() < Duration::from_millis(4000) {
@@ -284,10 +297,13 @@ fn a_rate_limited_link_carries_its_rate() {
                     break;
                 }
             }
+            mss
         });
-        let rate = receiver.join().unwrap();
-        sender.join().unwrap();
-        rate
+        let payload = receiver.join().unwrap();
+        let mss = sender.join().unwrap();
+        // tbf counts frames: each full segment of `mss` bytes of data is a frame of the
+        // MTU plus the Ethernet header.
+        payload * 1514.0 / f64::from(mss)
     });
     eprintln!("measured {bits_per_sec} bit/s");
     let want = 16_000_000.0;

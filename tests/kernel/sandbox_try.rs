@@ -85,13 +85,20 @@ fn try_shell_leaves_no_process_behind() {
             b"nshost exec web1 -- sleep 1000 </dev/null >/dev/null 2>&1 &\nsleep 1000 </dev/null >/dev/null 2>&1 &\nsleep 0.3; exit 0\n",
         )
         .code(0);
+        // The one in the node goes with the lab's destroy, the other after it.
         assert!(
             run.stdout
-                .contains("Stopped 2 process(es) still running in the sandbox: sleep (pid"),
+                .contains("Stopped 1 process(es) that ran in the lab's nodes: sleep (pid"),
             "{}",
             run.stdout
         );
         assert!(run.stdout.contains(") in web1"), "{}", run.stdout);
+        assert!(
+            run.stdout
+                .contains("Stopped 1 process(es) still running in the sandbox: sleep (pid"),
+            "{}",
+            run.stdout
+        );
         assert!(run.stdout.contains(") in the sandbox"), "{}", run.stdout);
     })
 }

@@ -194,7 +194,8 @@ impl<'a> Differ<'a> {
                 .flatten();
             let have = live.and_then(|l| l.qdisc.as_ref());
             let wanted = link.qdisc.as_ref();
-            if wanted.is_some() && have != wanted || wanted.is_none() && have.is_some() {
+            // `None` wanted takes away the lab's kind of qdisc (live has no other).
+            if have != wanted {
                 out.push(Change::SetQdisc {
                     ns: name(),
                     link: ifname.clone(),

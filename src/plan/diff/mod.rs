@@ -28,6 +28,8 @@ mod links;
 #[cfg(test)]
 mod ownership_tests;
 #[cfg(test)]
+mod qdisc_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeSet;
