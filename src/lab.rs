@@ -125,11 +125,17 @@ pub struct NodeFile {
     /// Its bytes: the text written, or the source file read at plan time.
     #[serde(serialize_with = "serialize_content")]
     pub content: Vec<u8>,
-    /// Permission bits (0644 unless the file says `mode`).
+    /// Permission bits (0644 unless the file says `mode`), shown in octal.
+    #[serde(serialize_with = "serialize_mode")]
     pub mode: u32,
     /// The source file it was read from, relative to the lab file, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+}
+
+/// A mode as `chmod` writes it: `0644`.
+fn serialize_mode<S: serde::Serializer>(mode: &u32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{mode:04o}"))
 }
 
 /// Content is shown as text when it is UTF-8, else as its length.

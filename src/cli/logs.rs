@@ -102,14 +102,16 @@ pub fn run(args: LogsArgs, _global: &Global) -> Result<ExitCode, Error> {
 
 /// Where the last `n` lines of `text` start.
 fn tail_start(text: &[u8], n: usize) -> usize {
+    if n == 0 {
+        return text.len();
+    }
     let body = text.strip_suffix(b"\n").unwrap_or(text);
     body.iter()
         .enumerate()
         .rev()
         .filter(|(_, b)| **b == b'\n')
-        .nth(n.saturating_sub(1))
+        .nth(n - 1)
         .map_or(0, |(i, _)| i + 1)
-        .min(if n == 0 { text.len() } else { usize::MAX })
 }
 
 #[cfg(test)]
