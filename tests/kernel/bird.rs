@@ -433,3 +433,29 @@ fn try_shell_of_the_ospf_lab_leaves_no_process() {
     );
     assert_eq!(left, Vec::<String>::new(), "processes left after try");
 }
+
+/// The lab's processes start with no signal blocked: the supervisor blocks the ones it
+/// reads from a signalfd, and a child that kept that mask ignored SIGTERM (BIRD took the
+/// whole grace period and SIGKILL at every destroy and restart) and SIGHUP.
+#[test]
+fn bird_starts_with_no_signal_blocked() {
+    let masks = sandboxed(|| {
+        bird();
+        let file = ospf_lab(|t| t);
+        apply(&file);
+        wait_for("three BIRDs", Duration::from_secs(10), || {
+            processes("bird").len() == 3
+        });
+        let masks: Vec<String> = processes("bird")
+            .into_iter()
+            .map(|(pid, _)| {
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+                let blocked = status.lines().find(|l| l.starts_with("SigBlk:")).unwrap();
+                blocked.split_whitespace().nth(1).unwrap().to_string()
+            })
+            .collect();
+        nshost(["destroy".as_ref(), file.as_os_str()]).ok();
+        masks
+    });
+    assert_eq!(masks, vec!["0000000000000000"; 3], "BIRD's blocked signals");
+}
