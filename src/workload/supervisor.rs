@@ -247,6 +247,12 @@ impl Supervisor {
         if std::env::var_os("PATH").is_none() {
             cmd.env("PATH", DEFAULT_PATH);
         }
+        // The signals this supervisor reads from its signalfd are blocked in it; a
+        // child must not keep that mask (a daemon would never see SIGTERM or SIGHUP).
+        // SAFETY: between fork and exec, only the async-signal-safe sigprocmask.
+        unsafe {
+            cmd.pre_exec(|| SigSet::empty().thread_set_mask().map_err(io::Error::from));
+        }
         let child = cmd.spawn()?;
         Ok(Pid::from_raw(child.id() as i32))
     }
