@@ -142,10 +142,22 @@ fn quiet_and_json_are_honoured_or_refused_by_every_command() {
         .display()
         .to_string();
     let corpus = "tests/import/corpus/tsim-facts";
+    // A lab whose node runs a process, for `logs` (its log holds one stable line).
+    let daemon_lab =
+        std::env::temp_dir().join(format!("nshost-cli-{}-daemon.yaml", std::process::id()));
+    std::fs::write(
+        &daemon_lab,
+        "name: daemon\nhosts:\n  d1:\n    address: 10.9.0.10/24\n    run: {idle: sleep 1000}\n  d2: {address: 10.9.0.11/24}\n",
+    )
+    .unwrap();
+    let daemon_lab = daemon_lab.display().to_string();
     let table: Vec<(Vec<&str>, Json, Quiet)> = vec![
         (vec!["validate", small], Honoured, Lines(1)),
         (vec!["plan", small], Honoured, Lines(1)),
         (vec!["apply", small], Honoured, Lines(1)),
+        (vec!["apply", &daemon_lab], Honoured, Lines(1)),
+        (vec!["logs", "d1"], Refused, Same),
+        (vec!["destroy", &daemon_lab], Honoured, Lines(1)),
         (vec!["plan", "--lab", "small"], Honoured, Lines(1)),
         (vec!["status"], Honoured, Lines(1)),
         (vec!["status", "--lab", "small"], Honoured, Lines(3)),
@@ -217,6 +229,7 @@ fn quiet_and_json_are_honoured_or_refused_by_every_command() {
             .collect()
     });
     let _ = std::fs::remove_file(&lab_out);
+    let _ = std::fs::remove_file(&daemon_lab);
     for ((args, json, quiet), [plain, q, j]) in table.iter().zip(&runs) {
         let what = args.join(" ");
         assert!(
