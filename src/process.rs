@@ -229,6 +229,21 @@ pub fn raise_nofile_limit() -> nix::Result<u64> {
     }
 }
 
+/// The first line a child started with a piped stdout prints (a daemon's `ready` or
+/// `error: ...`), read on a thread of its own; `None` when none came within `timeout`
+/// (an empty line when the child closed stdout first).
+pub fn first_line(child: &mut std::process::Child, timeout: std::time::Duration) -> Option<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("a child with a piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(timeout).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,21 +64,45 @@ impl ExecError {
     }
 }
 
+/// Refuses a process of more than one thread: namespaces are entered for good here.
+fn one_thread() -> Result<(), EnterError> {
+    match crate::process::thread_count() {
+        1 => Ok(()),
+        threads => Err(EnterError::Threads { threads }),
+    }
+}
+
+/// Turns the errno of step `what` in namespace `ns` into an error.
+fn stepper(ns: &str) -> impl Fn(&'static str) -> Box<dyn FnOnce(Errno) -> EnterError> {
+    let ns = ns.to_string();
+    move |what| {
+        let ns = ns.clone();
+        Box::new(move |cause| EnterError::Step { ns, what, cause })
+    }
+}
+
+/// Gives the process (or the calling thread, which must not share its file system
+/// attributes) a mount namespace of its own, made a slave of the one it leaves:
+/// nothing mounted from then on goes back to the machine's. The failed step and its
+/// errno otherwise.
+pub fn unshare_mounts() -> Result<(), (&'static str, Errno)> {
+    unshare(CloneFlags::CLONE_NEWNS).map_err(|e| ("unsharing the mount namespace", e))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| ("making / a slave mount", e))
+}
+
 /// Moves the whole (single-threaded) process into namespace `ns`, as `ip netns exec`
 /// does before it executes. Returns the `/etc/netns` bind mounts that failed, as notes
 /// for the caller to print (iproute2 goes on without them too).
 pub fn enter_for_good(ns: &str) -> Result<Vec<String>, EnterError> {
-    let threads = crate::process::thread_count();
-    if threads != 1 {
-        return Err(EnterError::Threads { threads });
-    }
-    let step = |what: &'static str| {
-        move |cause: Errno| EnterError::Step {
-            ns: ns.to_string(),
-            what,
-            cause,
-        }
-    };
+    one_thread()?;
+    let step = stepper(ns);
     let fd = match netns::open_entry(ns) {
         Ok(Opened::Namespace(fd)) => fd,
         Ok(_) => return Err(EnterError::Gone { ns: ns.to_string() }),
@@ -92,16 +116,11 @@ pub fn enter_for_good(ns: &str) -> Result<Vec<String>, EnterError> {
     };
     setns(&fd, CloneFlags::CLONE_NEWNET).map_err(step("setns"))?;
     drop(fd);
-    unshare(CloneFlags::CLONE_NEWNS).map_err(step("unsharing the mount namespace"))?;
-    // Nothing mounted from here on goes back to the machine's mount namespace.
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(step("making / a slave mount"))?;
+    unshare_mounts().map_err(|(what, cause)| EnterError::Step {
+        ns: ns.to_string(),
+        what,
+        cause,
+    })?;
     mount_sys(ns).map_err(step("mounting /sys"))?;
     Ok(bind_etc(ns))
 }
@@ -121,17 +140,8 @@ pub enum Entered {
 /// with it. The parent waits for the child (ignoring the terminal's SIGINT and SIGQUIT,
 /// as a shell does for a foreground job) and returns its exit code.
 pub fn enter_supervised(ns: &str, supervisor: u32) -> Result<Entered, EnterError> {
-    let threads = crate::process::thread_count();
-    if threads != 1 {
-        return Err(EnterError::Threads { threads });
-    }
-    let step = |what: &'static str| {
-        move |cause: Errno| EnterError::Step {
-            ns: ns.to_string(),
-            what,
-            cause,
-        }
-    };
+    one_thread()?;
+    let step = stepper(ns);
     let open = |kind: &str| {
         std::fs::File::open(format!("/proc/{supervisor}/ns/{kind}"))
             .map_err(|_| EnterError::Gone { ns: ns.to_string() })

@@ -294,8 +294,12 @@ impl<F: Family> Socket<F> {
     }
 }
 
-/// Most runs of a dump the kernel keeps marking interrupted before giving up.
-pub const DUMP_TRIES: usize = 10;
+/// Most runs of a dump the kernel keeps marking interrupted before giving up. Runs
+/// after the first wait a little longer each (1 ms more each, up to 20 ms), so that a
+/// run can fall between two bursts of another program's changes (a routing daemon's,
+/// an apply beside): ten tries in a row lost to a change every 5 ms on a loaded
+/// machine.
+pub const DUMP_TRIES: usize = 40;
 
 /// The reply messages of one run of a dump, back to back, and whether it was
 /// interrupted.
@@ -311,7 +315,10 @@ fn until_consistent(
     tries: usize,
     mut run: impl FnMut() -> io::Result<DumpRun>,
 ) -> io::Result<Vec<u8>> {
-    for _ in 0..tries {
+    for k in 0..tries {
+        if k > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(k.min(20) as u64));
+        }
         let r = run()?;
         if !r.interrupted {
             return Ok(r.messages);

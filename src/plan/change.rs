@@ -153,6 +153,17 @@ pub enum Action {
     Destroy,
 }
 
+/// The namespaces `changes` delete (and may make again).
+pub fn deleted_namespaces(changes: &[Change]) -> std::collections::BTreeSet<&str> {
+    changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::DeleteNamespace { ns, .. } => Some(ns.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
 impl Change {
     /// The namespace this change acts in (for a veth pair, the end it is created or
     /// deleted from).

@@ -8,7 +8,7 @@
 //! `__serve` subcommand for the same lab: a stale file (a daemon killed with `-9`, a
 //! reused pid) names nothing.
 
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -242,21 +242,14 @@ pub fn start(lab: &str, set: &ServiceSet) -> Result<u32, ControlError> {
     }
     let mut child = cmd.spawn().map_err(io_err("starting the daemon"))?;
     let pid = child.id();
-    let stdout = child.stdout.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
     let fail = |reason: String| ControlError::Start {
         lab: lab.to_string(),
         reason,
         log: log_path(lab).display().to_string(),
     };
-    let line = match rx.recv_timeout(START_TIMEOUT) {
-        Ok(line) => line,
-        Err(_) => {
+    let line = match crate::process::first_line(&mut child, START_TIMEOUT) {
+        Some(line) => line,
+        None => {
             kill_and_wait(pid, lab);
             let _ = child.wait();
             return Err(fail(format!(

@@ -111,13 +111,7 @@ impl Planned {
 /// same plan: a namespace the plan deletes takes its sockets with it, so one it deletes
 /// and makes again has all its services stopped and started again.
 pub fn diff(desired: &ServiceSet, live: &ServiceSet, kernel: &[Change]) -> Vec<ServiceChange> {
-    let deleted: BTreeSet<&str> = kernel
-        .iter()
-        .filter_map(|c| match c {
-            Change::DeleteNamespace { ns, .. } => Some(ns.as_str()),
-            _ => None,
-        })
-        .collect();
+    let deleted = crate::plan::change::deleted_namespaces(kernel);
     let empty = BTreeSet::new();
     let names: BTreeSet<&String> = desired.keys().chain(live.keys()).collect();
     let mut out = Vec::new();

@@ -5,7 +5,7 @@
 //! changes, or putting the previous specs back on rollback.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -129,19 +129,12 @@ fn start(spec: &Spec) -> Result<u32, WorkloadError> {
     })
     .map_err(io_err("starting the supervisor"))?;
     let pid = child.id();
-    let stdout = child.stdout.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
     let fail = |reason: String| WorkloadError::Supervisor {
         node: spec.node.clone(),
         reason,
         dir: dir.display().to_string(),
     };
-    let line = rx.recv_timeout(TIMEOUT).unwrap_or_default();
+    let line = crate::process::first_line(&mut child, TIMEOUT).unwrap_or_default();
     let line = line.trim();
     if line == "ready" {
         // Left to run: dropping the handle neither kills nor waits for it.

@@ -196,13 +196,7 @@ pub fn depends_on<'a>(
 /// same plan: a namespace the plan deletes takes its supervisor and everything it ran
 /// with it, so one it deletes and makes again has everything started again.
 pub fn diff(desired: &WorkSet, live: &LiveSet, kernel: &[Change]) -> Vec<WorkChange> {
-    let deleted: BTreeSet<&str> = kernel
-        .iter()
-        .filter_map(|c| match c {
-            Change::DeleteNamespace { ns, .. } => Some(ns.as_str()),
-            _ => None,
-        })
-        .collect();
+    let deleted = crate::plan::change::deleted_namespaces(kernel);
     let empty_live = LiveNode::default();
     let names: BTreeSet<&String> = desired.keys().chain(live.keys()).collect();
     let mut out = Vec::new();

@@ -18,7 +18,6 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::sched::{CloneFlags, unshare};
 
 use super::layout::{Spec, SpecFile};
 
@@ -44,15 +43,7 @@ fn err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> String {
 /// back to the machine's. First of all: a file bind-mounted later must be reached
 /// through a mount of this namespace (the node's directory is opened after this).
 pub fn unshare_mounts() -> Result<(), String> {
-    unshare(CloneFlags::CLONE_NEWNS).map_err(|e| err("unsharing the mount namespace", e))?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(|e| err("making / a slave mount", e))
+    crate::kernel::enter::unshare_mounts().map_err(|(what, e)| err(what, e))
 }
 
 /// Makes the node's mounts (after [`unshare_mounts`]) and puts the spec's files in
