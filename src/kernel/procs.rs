@@ -82,7 +82,7 @@ fn comm(pid: u32) -> String {
 }
 
 /// Whether `pid` still runs (a zombie has exited).
-fn alive(pid: u32) -> bool {
+pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
         let state = stat
             .rsplit_once(") ")

@@ -18,21 +18,22 @@ pub fn of(lab: &str, live: &LiveSet) -> BTreeMap<String, Vec<ProcessStatus>> {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let mut out = BTreeMap::new();
+    let pids = host_pids(live.values().filter_map(|n| n.supervisor));
     for (ns, node) in live {
         let Some(supervisor) = node.supervisor else {
             continue;
         };
-        let node_name = node_of(lab, ns);
-        let pids = host_pids(supervisor);
         let rows = node
             .processes
             .iter()
             .map(|p| {
-                let log = layout::log_path(lab, &node_name, &p.name);
+                let log = layout::log_path(lab, &node.node, &p.name);
                 ProcessStatus {
                     name: p.name.clone(),
                     state: p.state.clone(),
-                    pid: p.pid.and_then(|inner| pids.get(&inner).copied()),
+                    pid: p
+                        .pid
+                        .and_then(|inner| pids.get(&(supervisor, inner)).copied()),
                     restarts: p.restarts,
                     since_s: now.saturating_sub(p.since_ms) / 1000,
                     last_exit: p.last_exit.clone(),
@@ -49,21 +50,16 @@ pub fn of(lab: &str, live: &LiveSet) -> BTreeMap<String, Vec<ProcessStatus>> {
     out
 }
 
-/// The node whose spec names namespace `ns`.
-fn node_of(lab: &str, ns: &str) -> String {
-    layout::nodes_with_dirs(lab)
-        .into_iter()
-        .find(|n| layout::read_spec(lab, n).is_some_and(|s| s.ns == ns))
-        .unwrap_or_default()
-}
-
-/// The pids of the processes in `supervisor`'s pid namespace: theirs there to this
-/// machine's (as far as this process's pid namespace sees them).
-fn host_pids(supervisor: u32) -> BTreeMap<u32, u32> {
+/// This machine's pid of each process in the supervisors' pid namespaces, by
+/// (supervisor, pid there): one look at the process table for every node.
+fn host_pids(supervisors: impl Iterator<Item = u32>) -> BTreeMap<(u32, u32), u32> {
     let mut out = BTreeMap::new();
-    let Ok(target) = std::fs::read_link(format!("/proc/{supervisor}/ns/pid")) else {
+    let by_ns: BTreeMap<std::path::PathBuf, u32> = supervisors
+        .filter_map(|s| Some((std::fs::read_link(format!("/proc/{s}/ns/pid")).ok()?, s)))
+        .collect();
+    if by_ns.is_empty() {
         return out;
-    };
+    }
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return out;
     };
@@ -71,13 +67,12 @@ fn host_pids(supervisor: u32) -> BTreeMap<u32, u32> {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
-        if std::fs::read_link(format!("/proc/{pid}/ns/pid"))
+        let Some(&supervisor) = std::fs::read_link(format!("/proc/{pid}/ns/pid"))
             .ok()
-            .as_ref()
-            != Some(&target)
-        {
+            .and_then(|ns| by_ns.get(&ns))
+        else {
             continue;
-        }
+        };
         let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
             continue;
         };
@@ -87,7 +82,7 @@ fn host_pids(supervisor: u32) -> BTreeMap<u32, u32> {
             .and_then(|l| l.split_whitespace().last())
             .and_then(|s| s.parse::<u32>().ok());
         if let Some(inner) = inner {
-            out.insert(inner, pid);
+            out.insert((supervisor, inner), pid);
         }
     }
     out

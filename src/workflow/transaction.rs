@@ -113,13 +113,12 @@ pub fn apply_observed(
     // stopped first (and is not started again by a rollback).
     // The nodes' supervisors go too (each taking its node's processes); they are the
     // lab's own, not named among what had to be stopped.
-    let supervisors: BTreeSet<u32> = if planned.workload.live.is_empty() {
-        BTreeSet::new()
-    } else {
-        crate::workload::control::find_all(&lab)
-            .into_values()
-            .collect()
-    };
+    let supervisors: BTreeSet<u32> = planned
+        .workload
+        .live
+        .values()
+        .filter_map(|n| n.supervisor)
+        .collect();
     let mut stopped = kernel::procs::stop_in(deleted_namespaces(&planned.plan));
     stopped.retain(|p| !supervisors.contains(&p.pid));
     // What the kernel held before, kept to roll back to (the plan's live state itself:

@@ -155,20 +155,12 @@ pub fn stop_pid(pid: u32) {
     let p = Pid::from_raw(pid as i32);
     let _ = kill(p, Signal::SIGTERM);
     let deadline = Instant::now() + crate::kernel::procs::GRACE + Duration::from_secs(2);
-    while alive(pid) {
+    while crate::kernel::procs::alive(pid) {
         if Instant::now() >= deadline {
             let _ = kill(p, Signal::SIGKILL);
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|s| s != "Z" && s != "X")
-    })
 }
 
 /// Tells supervisor `pid` to carry out `spec` (written) and waits until it reports it.
@@ -190,7 +182,7 @@ fn reload(pid: u32, spec: &Spec) -> Result<(), WorkloadError> {
                 Some(e) => Err(fail(e)),
             };
         }
-        if !alive(pid) {
+        if !crate::kernel::procs::alive(pid) {
             return Err(fail("its supervisor exited".into()));
         }
         if Instant::now() >= deadline {
