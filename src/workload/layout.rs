@@ -23,7 +23,12 @@ pub fn nodes_dir(lab: &str) -> PathBuf {
 
 /// The log of process `name` of `node`.
 pub fn log_path(lab: &str, node: &str, name: &str) -> PathBuf {
-    node_dir(lab, node).join("logs").join(format!("{name}.log"))
+    node_dir(lab, node).join(log_file(name))
+}
+
+/// The log of process `name`, within its node's directory.
+pub fn log_file(name: &str) -> PathBuf {
+    Path::new("logs").join(format!("{name}.log"))
 }
 
 /// A file the supervisor puts in the node.

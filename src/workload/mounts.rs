@@ -164,14 +164,7 @@ impl Mounted {
             }
             Err(e) => return Err(err("looking at it", e)),
         }
-        mount(
-            Some(&content),
-            path,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| err("bind-mounting its content", e))
+        bind(&content, path).map_err(|e| err("bind-mounting its content", e))
     }
 
     /// Makes an empty file at `path`, which does not exist: in an overlay of the
@@ -227,17 +220,21 @@ impl Mounted {
             .collect();
         for (path, content) in covered {
             let source = dir.join("files").join(&content);
-            mount(
-                Some(&source),
-                Path::new(&path),
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .map_err(|e| err(format!("binding {path} again"), e))?;
+            bind(&source, Path::new(&path)).map_err(|e| err(format!("binding {path} again"), e))?;
         }
         Ok(())
     }
+}
+
+/// Bind-mounts the file `source` on `target`.
+fn bind(source: &Path, target: &Path) -> nix::Result<()> {
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
 }
 
 /// Makes the missing directories above `path` (mode 0755).

@@ -96,7 +96,7 @@ pub fn run(lab: &str, node: &str) -> io::Result<()> {
     }
     signals.thread_block()?;
     let sfd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
-    sup.start_all();
+    sup.start_due();
     sup.write_state();
     writeln!(stdout, "ready")?;
     stdout.flush()?;
@@ -197,7 +197,7 @@ fn exit_text(status: &WaitStatus) -> String {
 
 impl Supervisor {
     fn log_path(&self, name: &str) -> PathBuf {
-        self.dir.join("logs").join(format!("{name}.log"))
+        self.dir.join(layout::log_file(name))
     }
 
     /// Appends a line of the supervisor's own to a process's log.
@@ -299,10 +299,6 @@ impl Supervisor {
         }
     }
 
-    fn start_all(&mut self) {
-        self.start_due();
-    }
-
     /// Starts every process whose time has come, in order.
     fn start_due(&mut self) {
         let now = Instant::now();
@@ -317,13 +313,14 @@ impl Supervisor {
         self.procs.iter().filter_map(|p| p.due).min()
     }
 
-    /// Stops process `k` (SIGTERM to its group, SIGKILL after the grace period).
-    fn stop(&mut self, k: usize) {
-        let Some(pid) = self.procs[k].pid.take() else {
+    /// Stops process `p`, taken out of the table (SIGTERM to its group, SIGKILL after
+    /// the grace period).
+    fn stop(&self, p: &mut Proc) {
+        p.due = None;
+        let Some(pid) = p.pid.take() else {
             return;
         };
-        let name = self.procs[k].spec.name.clone();
-        self.note(&name, "stopping");
+        self.note(&p.spec.name, "stopping");
         let group = Pid::from_raw(-pid.as_raw());
         let _ = kill(group, Signal::SIGTERM);
         let deadline = Instant::now() + GRACE;
@@ -335,7 +332,6 @@ impl Supervisor {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        self.procs[k].due = None;
     }
 
     /// Carries out a new spec: files, then processes stopped, restarted, started.
@@ -353,14 +349,9 @@ impl Supervisor {
         let mut procs = Vec::new();
         for s in &spec.run {
             match old.remove(&s.name) {
-                Some(mut p) if p.spec == *s && !spec.restart.contains(&s.name) => {
-                    p.spec = s.clone();
-                    procs.push(p);
-                }
-                Some(p) => {
-                    self.procs = vec![p];
-                    self.stop(0);
-                    let mut p = self.procs.pop().expect("the one pushed");
+                Some(p) if p.spec == *s && !spec.restart.contains(&s.name) => procs.push(p),
+                Some(mut p) => {
+                    self.stop(&mut p);
                     p.spec = s.clone();
                     p.due = Some(Instant::now());
                     p.quick = 0;
@@ -370,9 +361,8 @@ impl Supervisor {
                 None => procs.push(Proc::new(s.clone())),
             }
         }
-        self.procs = old.into_values().collect();
-        for k in 0..self.procs.len() {
-            self.stop(k);
+        for mut gone in old.into_values() {
+            self.stop(&mut gone);
         }
         self.procs = procs;
         self.spec = spec;
