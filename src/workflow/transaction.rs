@@ -215,33 +215,21 @@ pub fn apply_observed(
         let mut outcome = rollback(&lab, &before, planned.desired.fabric());
         if stop {
             let restored = restore_services(&lab, &planned.services.live.services);
-            outcome = match (outcome, restored) {
-                (RollbackOutcome::NothingToUndo, true) => RollbackOutcome::RolledBack {
-                    undone: planned.plan.services.len(),
-                },
-                (RollbackOutcome::RolledBack { undone }, true) => RollbackOutcome::RolledBack {
-                    undone: undone + planned.plan.services.len(),
-                },
-                (_, false) => RollbackOutcome::Failed {
-                    reason: "the services daemon could not be started again".into(),
-                },
-                (other, true) => other,
-            };
+            outcome = with_restored(
+                outcome,
+                restored,
+                planned.plan.services.len(),
+                "the services daemon could not be started again",
+            );
         }
         if let Some(before) = &work_before {
             let restored = crate::workload::control::restore(&lab, before);
-            outcome = match (outcome, restored) {
-                (_, false) => RollbackOutcome::Failed {
-                    reason: "the nodes' previous files and processes could not be put back".into(),
-                },
-                (RollbackOutcome::NothingToUndo, true) => RollbackOutcome::RolledBack {
-                    undone: planned.plan.workload.len(),
-                },
-                (RollbackOutcome::RolledBack { undone }, true) => RollbackOutcome::RolledBack {
-                    undone: undone + planned.plan.workload.len(),
-                },
-                (other, true) => other,
-            };
+            outcome = with_restored(
+                outcome,
+                restored,
+                planned.plan.workload.len(),
+                "the nodes' previous files and processes could not be put back",
+            );
         }
         planned.timings.rollback_ms = Some(ms(t.elapsed()));
         crate::trace::phase("rollback", t);
@@ -254,6 +242,26 @@ pub fn apply_observed(
         not_converged,
         rollback,
     ))))
+}
+
+/// A kernel rollback's outcome, with `undone` more changes of a part the kernel's
+/// rollback does not cover (services, workloads) put back, or failed for `failure`.
+fn with_restored(
+    outcome: RollbackOutcome,
+    restored: bool,
+    undone: usize,
+    failure: &str,
+) -> RollbackOutcome {
+    match (outcome, restored) {
+        (_, false) => RollbackOutcome::Failed {
+            reason: failure.into(),
+        },
+        (RollbackOutcome::NothingToUndo, true) => RollbackOutcome::RolledBack { undone },
+        (RollbackOutcome::RolledBack { undone: before }, true) => RollbackOutcome::RolledBack {
+            undone: before + undone,
+        },
+        (other, true) => other,
+    }
 }
 
 /// Whether the lab wants no services but a daemon of it runs, or its run directory
