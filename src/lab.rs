@@ -188,26 +188,17 @@ fn is_simple(s: &str) -> bool {
     plain
         && !first.is_empty()
         && !first.contains('=')
-        && !matches!(
-            first,
-            "exec"
-                | "cd"
-                | "exit"
-                | "set"
-                | "export"
-                | "true"
-                | "false"
-                | "wait"
-                | "ulimit"
-                | "umask"
-                | "."
-                | "if"
-                | "for"
-                | "while"
-                | "until"
-                | "case"
-        )
+        && first != "exec"
+        && !SHELL_WORDS.contains(&first)
 }
+
+/// Words a shell runs itself (keywords and builtins): no program to find or `exec`.
+pub const SHELL_WORDS: &[&str] = &[
+    "!", ".", ":", "[", "[[", "alias", "bg", "break", "case", "cd", "command", "continue", "echo",
+    "eval", "exit", "export", "false", "fg", "for", "function", "if", "jobs", "kill", "printf",
+    "pwd", "read", "readonly", "return", "set", "shift", "source", "test", "times", "trap", "true",
+    "type", "ulimit", "umask", "unset", "until", "wait", "while", "{", "(",
+];
 
 /// A node interface.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

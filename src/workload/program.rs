@@ -8,15 +8,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::lab::{NodeFile, ProcessCommand};
-
-/// Words a shell runs itself: nothing to find.
-const SHELL_WORDS: &[&str] = &[
-    "!", ".", ":", "[", "[[", "alias", "bg", "break", "case", "cd", "command", "continue", "echo",
-    "eval", "exit", "export", "false", "fg", "for", "function", "if", "jobs", "kill", "printf",
-    "pwd", "read", "readonly", "return", "set", "shift", "source", "test", "times", "trap", "true",
-    "type", "ulimit", "umask", "unset", "until", "wait", "while", "{", "(",
-];
+use crate::lab::{NodeFile, ProcessCommand, SHELL_WORDS};
 
 /// The program a command runs, when it can be told without running it.
 pub fn program_of(command: &ProcessCommand) -> Option<String> {

@@ -187,4 +187,7 @@ fn a_simple_shell_command_is_executed_in_place_of_its_shell() {
     assert_eq!(argv("exec prog")[2], "exec prog");
     assert_eq!(argv("prog > /tmp/x")[2], "prog > /tmp/x");
     assert_eq!(argv("while true")[2], "while true");
+    // A builtin cannot be executed: `exec source x` would fail.
+    assert_eq!(argv("source /run/env")[2], "source /run/env");
+    assert_eq!(argv("read line")[2], "read line");
 }
