@@ -172,7 +172,6 @@ pub fn apply_observed(
                     let done = crate::workload::control::carry_out(
                         &lab,
                         &planned.workload.desired,
-                        &planned.workload.live,
                         &planned.plan.workload,
                     );
                     planned.timings.apply_ms += ms(t.elapsed());

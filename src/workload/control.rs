@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 
 use super::layout::{self, Spec, SpecFile, SpecProcess};
 use super::supervisor::SUBCOMMAND;
-use super::{LiveSet, NodeWork, WorkChange, WorkItem, WorkSet};
+use super::{NodeWork, WorkChange, WorkItem, WorkSet};
 use crate::plan::Action;
 
 /// How long a supervisor may take to make its node ready, or to carry out a new spec.
@@ -270,11 +270,12 @@ fn prune_files(lab: &str, spec: &Spec) {
 }
 
 /// Carries out `changes` (a plan's workload changes) so that each node runs what
-/// `desired` says; returns the specs found before, by node, for a rollback.
+/// `desired` says (the specs before it are taken by [`before`], for a rollback). Only
+/// supervisors found running now are signalled: a pid of the plan's live state may
+/// have been reused since its namespace went.
 pub fn carry_out(
     lab: &str,
     desired: &WorkSet,
-    live: &LiveSet,
     changes: &[WorkChange],
 ) -> Result<(), WorkloadError> {
     let running = find_all(lab);
@@ -295,7 +296,7 @@ pub fn carry_out(
     for (ns, (node, restart)) in nodes {
         let supervisor = running.get(node).copied();
         let Some(work) = desired.get(ns) else {
-            if let Some(pid) = supervisor.or(live.get(ns).and_then(|l| l.supervisor)) {
+            if let Some(pid) = supervisor {
                 stop_pid(pid);
             }
             let _ = std::fs::remove_dir_all(layout::node_dir(lab, node));
