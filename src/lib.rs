@@ -51,6 +51,7 @@ pub mod report;
 pub mod safe_file;
 pub mod sandbox;
 pub mod services;
+pub mod source;
 pub mod sites;
 pub mod state;
 pub mod status;

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use nshost::graph::{self, Graph, GraphError, Observed};
 use nshost::status::Target;
-use nshost::workflow::{self, Error};
+use nshost::workflow;
+use crate::cli::Error;
 use nshost::{errln, out};
 
 use super::{Global, LockWait, Output};

@@ -10,6 +10,8 @@ pub mod display;
 pub mod order;
 pub mod render;
 pub mod schedule;
+pub mod services;
+pub mod workload;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 

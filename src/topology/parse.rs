@@ -6,7 +6,7 @@
 use std::sync::LazyLock;
 
 use super::issue::{Issue, Span};
-use super::source::{self, SourceFile, location_span};
+use crate::source::{self, SourceFile, location_span};
 use super::{Topology, check, json_schema, schema, tree};
 use crate::problem::{Invalid, Problem};
 
