@@ -25,8 +25,8 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use nshost::errln;
 use cli::Error;
+use nshost::errln;
 
 use cli::EXIT_ERROR;
 

@@ -142,7 +142,10 @@ fn no_import_runs_back_up_a_layer() {
                 Some(_) => {}
                 // Macros exported at the crate's root (`crate::outln!`).
                 None if matches!(used.as_str(), "out" | "outln" | "errln") => {}
-                None => panic!("{}: crate::{used} is not a module of src/lib.rs", path.display()),
+                None => panic!(
+                    "{}: crate::{used} is not a module of src/lib.rs",
+                    path.display()
+                ),
             }
         }
     }

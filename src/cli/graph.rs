@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::cli::Error;
 use clap::{Args, ValueEnum};
 use nshost::graph::{self, Graph, GraphError, Observed};
 use nshost::status::Target;
 use nshost::workflow;
-use crate::cli::Error;
 use nshost::{errln, out};
 
 use super::{Global, LockWait, Output};

@@ -11,9 +11,9 @@ pub mod order;
 pub mod render;
 pub mod schedule;
 pub mod services;
-pub mod workload;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod workload;
 
 pub use change::{Action, Change, PeerEnd};
 pub use diff::{Conflict, diff};

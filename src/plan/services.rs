@@ -75,8 +75,8 @@ pub fn diff(desired: &ServiceSet, live: &ServiceSet, kernel: &[Change]) -> Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::ServiceProto;
     use crate::state::NsRole;
+    use crate::topology::ServiceProto;
 
     fn svc(proto: ServiceProto, port: u16) -> Service {
         Service {

@@ -18,9 +18,9 @@ mod tests;
 use std::collections::BTreeSet;
 
 pub use self::place::place;
-pub use crate::lab::sites::{LabSites, Site, Stretch, derived_vni, vxlan_name};
 use crate::check::Suite;
 use crate::lab::Lab;
+pub use crate::lab::sites::{LabSites, Site, Stretch, derived_vni, vxlan_name};
 use crate::state::NetState;
 
 /// Why a site cannot be selected.

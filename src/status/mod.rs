@@ -17,8 +17,8 @@
 mod build;
 mod locate;
 mod processes;
-mod suite;
 pub mod render;
+mod suite;
 
 use std::collections::BTreeMap;
 

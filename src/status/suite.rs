@@ -44,8 +44,7 @@ pub fn default_suite(status: &LabStatus) -> Suite {
             }
         })
         .collect();
-    let mut namespaces: Vec<String> =
-        status.nodes.iter().map(|n| n.namespace.clone()).collect();
+    let mut namespaces: Vec<String> = status.nodes.iter().map(|n| n.namespace.clone()).collect();
     namespaces.extend(status.fabric.clone());
     Suite {
         lab: status.lab.clone(),
@@ -54,4 +53,3 @@ pub fn default_suite(status: &LabStatus) -> Suite {
         defaults: true,
     }
 }
-

@@ -36,9 +36,9 @@ pub use self::routing::{
     NexthopSpec, Ports, Proto, RouteKind, RouteProto, RouteScope, RouteSpec, RuleActionSpec,
     RuleSpec, ScopeName, TableRef, Uids,
 };
-pub use crate::source::{MAX_LAB_BYTES, ReadError, SourceFile, location_span, span_of};
 pub use self::words::closest;
 pub(crate) use self::words::thousands;
+pub use crate::source::{MAX_LAB_BYTES, ReadError, SourceFile, location_span, span_of};
 
 /// A spanned map keyed by names, in file order.
 pub type NamedMap<T> = IndexMap<Spanned<String>, T>;

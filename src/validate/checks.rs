@@ -3,8 +3,8 @@
 //! its place.
 
 use super::{Code, Cx};
-use crate::lab::check::{Check, Index, Part, Probe};
 use crate::lab::Lab;
+use crate::lab::check::{Check, Index, Part, Probe};
 use crate::topology::{Expect, ServiceProto, Topology};
 
 /// Resolves the file's checks against the resolved `lab`.
