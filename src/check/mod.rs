@@ -14,6 +14,7 @@ pub mod icmp;
 pub mod ports;
 pub mod report;
 pub mod run;
+pub mod source;
 pub use crate::lab::check as spec;
 
 use std::collections::HashSet;
@@ -24,7 +25,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::LinkMessage;
 
 pub use self::report::{CheckResult, Outcome, Report, Waited};
-pub use self::run::Options;
+pub use self::source::Options;
 pub use self::spec::{Check, Unresolved};
 use crate::kernel::RouteSocket;
 use crate::kernel::netns;

@@ -221,6 +221,23 @@ pub struct Link {
     pub mtu: Option<Spanned<u32>>,
 }
 
+impl Link {
+    /// The network the link makes when it names none: its ends' nodes joined by `-`
+    /// (`r1-r2`).
+    pub fn default_network(&self) -> String {
+        let nodes: Vec<&str> = self
+            .ends
+            .iter()
+            .map(|e| {
+                e.value
+                    .rsplit_once(':')
+                    .map_or(e.value.as_str(), |(n, _)| n)
+            })
+            .collect();
+        nodes.join("-")
+    }
+}
+
 /// The groups a node is in: one name or a list of names (earlier ones win).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
