@@ -15,8 +15,8 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::lab::{Lab, LabNode};
+use crate::problem::Code;
 use crate::topology::{Expect, Family, ServiceProto};
-use crate::validate::Code;
 
 /// What a check sends: an ICMP echo request, or a probe of a TCP or UDP port.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]

@@ -20,7 +20,7 @@ fn load(text: &str) -> Loaded {
 fn codes(text: &str) -> Vec<&'static str> {
     match workflow::load_source(SourceFile::from_text("lab.yaml", text)) {
         Ok(_) => Vec::new(),
-        Err(workflow::Error::Invalid(e)) => e.problems.iter().map(|p| p.code).collect(),
+        Err(workflow::Error::Invalid(e)) => e.problems.iter().map(|p| p.code.as_str()).collect(),
         Err(e) => panic!("{e:?}"),
     }
 }

@@ -7,7 +7,7 @@ use miette::{Diagnostic, LabeledSpan, NamedSource};
 use crate::kernel::{ChangeError, KernelError};
 use crate::lock::LockError;
 use crate::plan::{self, Conflict};
-use crate::problem::Invalid;
+use crate::problem::{Code, Invalid};
 
 /// Everything that can stop a command.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -227,9 +227,9 @@ impl ApplyFailure {
 impl Diagnostic for ApplyFailure {
     fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
         Some(Box::new(if self.not_converged.is_some() {
-            "nshost::verify"
+            Code::Verify
         } else {
-            "nshost::apply_failed"
+            Code::ApplyFailed
         }))
     }
 
