@@ -36,21 +36,21 @@
 // `tests/layers.rs` reads this list and fails on an import that runs back up.
 
 // Foundations: output, names, files, processes, the lab file's text and its problems.
-pub mod lock;
+pub mod output;
 pub mod names;
 pub mod naming;
-pub mod output;
-pub mod problem;
-pub mod process;
+pub mod trace;
+pub mod tools;
 pub mod safe_file;
+pub mod process;
+pub mod lock;
 pub mod sandbox;
 pub mod source;
-pub mod tools;
-pub mod trace;
+pub mod problem;
 
 // Data: netlink's message layer, firewall rule texts, the one state type, the parsed file.
-pub mod firewall;
 pub mod netlink;
+pub mod firewall;
 pub mod state;
 pub mod topology;
 
@@ -58,24 +58,24 @@ pub mod topology;
 pub mod lab;
 
 // Pure stages: file to model, model to state, state to plan; import of other tools' facts.
-pub mod import;
 pub mod lower;
-pub mod plan;
 pub mod validate;
+pub mod plan;
+pub mod import;
 
 // The kernel: observe into the state type, apply a plan's schedule.
 pub mod kernel;
 
 // Features that run beside the kernel's objects: services, node workloads, checks, sites.
-pub mod check;
 pub mod services;
-pub mod sites;
 pub mod workload;
+pub mod check;
+pub mod sites;
 
 // The workflow: load, plan, apply, verify, roll back, destroy.
 pub mod workflow;
 
 // Views of a lab: status, graphs, JSON reports.
+pub mod status;
 pub mod graph;
 pub mod report;
-pub mod status;

@@ -240,8 +240,7 @@ pub fn run_suite(suite: &Suite, opts: &Options) -> Result<Report, CheckError> {
             lab: suite.lab.clone(),
             missing,
             total: suite.namespaces.len(),
-        }
-        .into());
+        });
     }
     let (results, waited) = match opts.wait {
         None => (run::run(&suite.checks, Some(&suite.lab), opts)?, None),
