@@ -158,7 +158,25 @@ fn lab_snippets_validate() {
                 continue;
             }
             checked += 1;
-            let loaded = workflow::load_source(SourceFile::from_text("lab.yaml", &block.text));
+            // A block that is only `{{#include FILE}}` is that file (mdbook's include,
+            // relative to the page), read as itself so its `source:` files are found.
+            let source = match block.text.trim().strip_prefix("{{#include ") {
+                Some(rest) => {
+                    let file = path
+                        .parent()
+                        .unwrap()
+                        .join(rest.trim_end_matches("}}").trim());
+                    match std::fs::read_to_string(&file) {
+                        Ok(text) => SourceFile::from_text(&file.display().to_string(), &text),
+                        Err(e) => {
+                            failures.push(format!("{}: {}: {e}", block.at, file.display()));
+                            continue;
+                        }
+                    }
+                }
+                None => SourceFile::from_text("lab.yaml", &block.text),
+            };
+            let loaded = workflow::load_source(source);
             match (loaded, expect_valid) {
                 (Ok(_), true) | (Err(_), false) => {}
                 (Err(e), true) => failures.push(format!(
