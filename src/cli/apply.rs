@@ -80,7 +80,7 @@ pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
         wait: args.wait,
         ..check::Options::default()
     };
-    let checked = check::run_suite(&suite, &options)?;
+    let checked = workflow::run_checks(&suite, &options)?;
     let code = super::check::exit_code(&checked);
     match global.output {
         Output::Human if global.quiet => out!("{}", check::report::closing(&checked)),

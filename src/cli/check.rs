@@ -105,8 +105,8 @@ pub fn run(args: CheckArgs, global: &Global) -> Result<ExitCode, Error> {
             // Shared, like a plan: never an apply half done.
             let _lock = workflow::lock_shared(lab, args.lock.lock_timeout)?;
             let status = nshost::status::lab(nshost::status::Target::Name(lab.clone()))?;
-            let suite = check::Suite::of_status(&status);
-            let report = check::run_suite(&suite, &args.tuning.options())?;
+            let suite = nshost::status::default_suite(&status);
+            let report = workflow::run_checks(&suite, &args.tuning.options())?;
             return Ok(print(&report, &args, global));
         }
         (None, None) => unreachable!("clap requires a file or --lab"),
@@ -148,7 +148,7 @@ pub fn run(args: CheckArgs, global: &Global) -> Result<ExitCode, Error> {
     if let Some(warning) = check::broadcast::warning(&loaded.lab).filter(|_| global.chatty()) {
         errln!("warning: {warning}");
     }
-    let report = check::run_suite(&suite, &args.tuning.options())?;
+    let report = workflow::run_checks(&suite, &args.tuning.options())?;
     Ok(print(&report, &args, global))
 }
 

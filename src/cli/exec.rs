@@ -8,7 +8,9 @@ use clap::Args;
 use nshost::errln;
 use nshost::kernel::enter;
 use nshost::status;
-use nshost::workflow::Error;
+
+use crate::cli::Error;
+use nshost::workflow;
 
 use super::Global;
 
@@ -70,12 +72,12 @@ fn into(
     // A node with files or processes has a supervisor: the command runs in its mount
     // and pid namespaces too (its /run, its files; stopped when the lab goes).
     if let Some(pid) = nshost::workload::control::find(&located.lab, &located.node) {
-        match enter::enter_supervised(&located.ns, pid)? {
+        match enter::enter_supervised(&located.ns, pid).map_err(workflow::Error::from)? {
             enter::Entered::Exited(code) => return Ok(ExitCode::from(code)),
             enter::Entered::Child => {}
         }
     } else {
-        for note in enter::enter_for_good(&located.ns)? {
+        for note in enter::enter_for_good(&located.ns).map_err(workflow::Error::from)? {
             if !global.quiet {
                 errln!("note: {note}");
             }

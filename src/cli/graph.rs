@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::cli::Error;
 use clap::{Args, ValueEnum};
 use nshost::graph::{self, Graph, GraphError, Observed};
 use nshost::status::Target;
-use nshost::workflow::{self, Error};
+use nshost::workflow;
 use nshost::{errln, out};
 
 use super::{Global, LockWait, Output};

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 use nshost::import::{self, Format, ImportError};
-use nshost::workflow::Error;
+
+use crate::cli::Error;
 use nshost::{errln, out};
 
 use super::{Global, Output};

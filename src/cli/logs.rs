@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use clap::Args;
 use nshost::status;
-use nshost::workflow::Error;
+
+use crate::cli::Error;
 use nshost::workload::{control::WorkloadError, layout};
 
 use super::Global;
@@ -42,12 +43,12 @@ pub fn run(args: LogsArgs, _global: &Global) -> Result<ExitCode, Error> {
         Some(n) if known.contains(n) => vec![n.clone()],
         None if !known.is_empty() => known.clone(),
         name => {
-            return Err(WorkloadError::NoProcess {
+            let missing = WorkloadError::NoProcess {
                 node: located.node.clone(),
                 name: name.clone(),
                 known,
-            }
-            .into());
+            };
+            return Err(nshost::workflow::Error::from(missing).into());
         }
     };
     let paths: Vec<(String, PathBuf)> = names

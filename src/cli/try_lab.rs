@@ -98,7 +98,7 @@ pub fn run(args: TryArgs, global: &Global) -> Result<ExitCode, Error> {
     let (code, checks) = if args.shell {
         (shell(&lab, global)?, None)
     } else {
-        let checked = check::run_suite(&suite, &options)?;
+        let checked = workflow::run_checks(&suite, &options)?;
         if global.chatty() {
             out!(
                 "{}",

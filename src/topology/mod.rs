@@ -19,7 +19,6 @@ mod probes;
 mod routing;
 mod scalar;
 mod schema;
-mod source;
 mod tree;
 mod words;
 pub mod workload;
@@ -37,9 +36,9 @@ pub use self::routing::{
     NexthopSpec, Ports, Proto, RouteKind, RouteProto, RouteScope, RouteSpec, RuleActionSpec,
     RuleSpec, ScopeName, TableRef, Uids,
 };
-pub use self::source::{MAX_LAB_BYTES, ReadError, SourceFile, location_span, span_of};
 pub use self::words::closest;
 pub(crate) use self::words::thousands;
+pub use crate::source::{MAX_LAB_BYTES, ReadError, SourceFile, location_span, span_of};
 
 /// A spanned map keyed by names, in file order.
 pub type NamedMap<T> = IndexMap<Spanned<String>, T>;

@@ -36,7 +36,7 @@ pub fn canonical(src: &SourceFile, lab: &Lab, desired: &mut NetState) -> Result<
         .collect();
     let problem =
         |code: &'static str, message: String| Problem::new(code, message, src.shared_source());
-    if let Err(e) = kfw::check_tools(parts.iter().copied()) {
+    if let Err(e) = kfw::backend().check(&parts.iter().copied().collect::<Vec<_>>()) {
         let (node, part) = by_text
             .iter()
             .flat_map(|(t, nodes)| nodes.iter().map(move |n| (*n, *t)))
