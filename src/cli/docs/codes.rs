@@ -163,3 +163,23 @@ fn blocks(snapshot: &str) -> Vec<(String, String)> {
         .map(|(code, lines)| (code, lines.join("\n").trim_end().to_string()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_splits_into_its_problems() {
+        let snap = "---\nsource: tests/cases.rs\n---\nnshost::invalid\n\n  × 2 problems in lab.yaml\n\n\
+                    Error: nshost::bad_mac\n\n  × bad\n  help: fix\n\n\
+                    Warning: nshost::lonely_host\n\n  ⚠ alone\n";
+        let blocks = blocks(snap);
+        let codes: Vec<&str> = blocks.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(codes, ["nshost::bad_mac", "nshost::lonely_host"]);
+        assert_eq!(
+            blocks[0].1,
+            "Error: nshost::bad_mac\n\n  × bad\n  help: fix"
+        );
+        assert_eq!(message(&blocks[1].1).as_deref(), Some("alone"));
+    }
+}

@@ -113,3 +113,20 @@ pub(crate) fn one_line(text: &str) -> String {
         .join(" ")
         .replace('|', "\\|")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_takes_the_generated_part_between_its_markers() {
+        let summary = format!("# Summary\n\n- [a](a.md)\n\n{BEGIN}\nold\n{END}\n");
+        let spliced = splice(&summary, "- [b](b.md)").unwrap();
+        assert_eq!(
+            spliced,
+            format!("# Summary\n\n- [a](a.md)\n\n{BEGIN}\n- [b](b.md)\n{END}\n")
+        );
+        assert_eq!(splice(&spliced, "- [b](b.md)").unwrap(), spliced);
+        assert_eq!(splice("# Summary\n", "x"), None);
+    }
+}
