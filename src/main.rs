@@ -66,6 +66,9 @@ enum Command {
     /// List node or lab names for the shell completions.
     #[command(name = "__complete", hide = true)]
     Complete(cli::generate::CompleteArgs),
+    /// Write the book's generated pages.
+    #[command(name = "__docs", hide = true)]
+    Docs(cli::docs::DocsArgs),
 }
 
 /// Why `--output json` is refused for `command`, as a usage error: what these print is
@@ -144,5 +147,6 @@ fn run(command: Command, global: &cli::Global) -> Result<ExitCode, Error> {
         Command::Serve(args) => Ok(cli::serve::run(args)?),
         Command::Node(args) => Ok(cli::serve::run_node(args)?),
         Command::Complete(args) => Ok(cli::generate::complete(args)?),
+        Command::Docs(args) => Ok(cli::docs::run(args, Cli::command())?),
     }
 }

@@ -20,6 +20,7 @@ use super::{EXIT_ERROR, Global, LockWait, Output};
 /// not hold.
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("lab_source").required(true).args(["file", "lab"])))]
+#[command(after_help = CHECK_EXAMPLES)]
 pub struct CheckArgs {
     /// The lab file (YAML); or name the lab with --lab.
     pub file: Option<PathBuf>,
@@ -172,3 +173,10 @@ pub fn exit_code(report: &Report) -> ExitCode {
         ExitCode::from(EXIT_ERROR)
     }
 }
+
+/// The examples `nshost check --help` shows (and its page in the book).
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  nshost check topologies/small.yaml
+  nshost check lab.yaml --from pc1 --to web1 --tcp 80   # one port check instead of the file's
+  nshost check topologies/ospf.yaml --wait 30s          # until a routing daemon has converged";

@@ -16,6 +16,7 @@ use super::Global;
 
 /// Run a command inside a node's network namespace, as `ip netns exec` does.
 #[derive(Args, Debug)]
+#[command(after_help = EXEC_EXAMPLES)]
 pub struct ExecArgs {
     /// The node (a router or host name; its namespace's name works too).
     pub node: String,
@@ -29,6 +30,7 @@ pub struct ExecArgs {
 
 /// Open a shell ($SHELL, else /bin/sh) inside a node's network namespace.
 #[derive(Args, Debug)]
+#[command(after_help = SHELL_EXAMPLES)]
 pub struct ShellArgs {
     /// The node (a router or host name; its namespace's name works too).
     pub node: String,
@@ -87,3 +89,16 @@ fn into(
     errln!("{:?}", miette::Report::new(err));
     Ok(ExitCode::from(code))
 }
+
+/// The examples `nshost exec --help` shows (and its page in the book).
+const EXEC_EXAMPLES: &str = "\
+Examples:
+  nshost exec web1 -- ip -br addr
+  nshost exec hq-gw --lab small -- ping -c1 10.2.2.10   # a node of one of several labs
+  nshost exec r1 -- birdc show ospf neighbors";
+
+/// The examples `nshost shell --help` shows (and its page in the book).
+const SHELL_EXAMPLES: &str = "\
+Examples:
+  nshost shell web1
+  nshost shell r1 --lab ospf";

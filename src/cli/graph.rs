@@ -20,6 +20,7 @@ use super::{Global, LockWait, Output};
 /// orange.
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("lab_source").required(true).args(["file", "lab"])))]
+#[command(after_help = GRAPH_EXAMPLES)]
 pub struct GraphArgs {
     /// The lab file (YAML); or name the lab with --lab.
     pub file: Option<PathBuf>,
@@ -120,3 +121,10 @@ fn draw(g: &Graph, format: Format) -> Result<String, GraphError> {
         Format::Svg => graph::render_svg(&graph::dot::render(g))?,
     })
 }
+
+/// The examples `nshost graph --help` shows (and its page in the book).
+const GRAPH_EXAMPLES: &str = "\
+Examples:
+  nshost graph lab.yaml --format svg -o lab.svg
+  nshost graph lab.yaml --offline | dot -Tpng > lab.png   # the DOT text, without the kernel
+  nshost graph --lab small --format mermaid               # a lab as the kernel has it";

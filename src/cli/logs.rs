@@ -17,6 +17,7 @@ use super::Global;
 
 /// Print the log of a node's process (`run:`).
 #[derive(Args, Debug)]
+#[command(after_help = LOGS_EXAMPLES)]
 pub struct LogsArgs {
     /// The node (a router or host name; its namespace's name works too).
     pub node: String,
@@ -114,6 +115,13 @@ fn tail_start(text: &[u8], n: usize) -> usize {
         .nth(n - 1)
         .map_or(0, |(i, _)| i + 1)
 }
+
+/// The examples `nshost logs --help` shows (and its page in the book).
+const LOGS_EXAMPLES: &str = "\
+Examples:
+  nshost logs r1 bird
+  nshost logs r1 bird -f -n 20   # the last 20 lines, then what follows
+  nshost logs r1                 # every process of the node";
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,7 @@
 pub mod apply;
 pub mod check;
 pub mod destroy;
+pub mod docs;
 pub mod error;
 pub mod exec;
 pub mod generate;
