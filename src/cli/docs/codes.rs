@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-use nshost::validate::Code;
+use nshost::problem::Code;
 
 /// A golden case's lab file, and the problem it shows for one code.
 struct Example {
@@ -25,7 +25,7 @@ pub fn pages(cases: &Path) -> Vec<(String, String)> {
          scripts and tests match on it (`--output json` gives it as `code`). Generated from \
          the `Code` enum by `cargo xtask docs`, each page with an example from the golden \
          cases in `tests/cases/` where one shows the code.\n\n\
-         | code | example |\n|---|---|\n",
+         | code | what it means |\n|---|---|\n",
     );
     let mut pages = Vec::new();
     let mut without = Vec::new();
@@ -33,18 +33,15 @@ pub fn pages(cases: &Path) -> Vec<(String, String)> {
         let full = code.as_str();
         let name = full.strip_prefix("nshost::").unwrap_or(full);
         let example = examples.get(full);
-        let summary = example
-            .and_then(|e| message(&e.rendered))
-            .unwrap_or_else(|| "(no golden case shows it yet)".into());
         let _ = writeln!(
             index,
             "| [`{full}`]({name}.md) | {} |",
-            summary.replace('|', "\\|")
+            first_line(code.explain()).replace('|', "\\|")
         );
         if example.is_none() {
             without.push(format!("`{full}`"));
         }
-        pages.push((format!("{name}.md"), page(full, example)));
+        pages.push((format!("{name}.md"), page(*code, example)));
     }
     if !without.is_empty() {
         let _ = writeln!(
@@ -57,8 +54,8 @@ pub fn pages(cases: &Path) -> Vec<(String, String)> {
     pages
 }
 
-fn page(code: &str, example: Option<&Example>) -> String {
-    let mut out = format!("# {code}\n\n");
+fn page(code: Code, example: Option<&Example>) -> String {
+    let mut out = format!("# {}\n\n{}\n\n", code.as_str(), code.explain());
     match example {
         None => out.push_str(
             "No golden case of `tests/cases/` shows this code yet: add one (a folder with \
@@ -84,6 +81,11 @@ fn page(code: &str, example: Option<&Example>) -> String {
         }
     }
     out
+}
+
+/// The first line (or sentence) of a code's explanation.
+fn first_line(text: &str) -> String {
+    text.split("\n\n").next().unwrap_or(text).replace('\n', " ")
 }
 
 /// The first line of a rendered problem's message (after `×` or `⚠`).
