@@ -2,13 +2,15 @@
 //! (as `state::kinds` holds their model): what goes into `IFLA_LINKINFO` when a link
 //! is created or changed, and how a dumped `IFLA_INFO_DATA` reads back.
 
+#![warn(clippy::wildcard_enum_match_arm)]
+
 mod macvlan;
 mod vxlan;
 
 use netlink_packet_route::link::{InfoData, InfoKind, LinkInfo};
 
 use crate::netlink::attrs::{attrs, nla_str};
-use crate::state::LinkKind;
+use crate::state::{KernelKind, LinkKind};
 
 /// `IFLA_LINKINFO` for creating (or, with `changelink`, changing in place) a link of
 /// `kind`. `index_of` gives the ifindex of a link of the same namespace (a vxlan's
@@ -56,18 +58,20 @@ pub fn decode(
             _ => {}
         }
     }
-    Some(match kind?.as_str() {
-        "veth" => LinkKind::Veth { peer: None },
-        "bridge" => LinkKind::Bridge,
-        "dummy" => LinkKind::Dummy,
-        "ifb" => LinkKind::Ifb,
-        "vxlan" => LinkKind::Vxlan(Box::new(vxlan::decode(data.unwrap_or_default(), name_of))),
-        "macvlan" => LinkKind::Macvlan(macvlan::decode(
+    let name = kind?;
+    Some(match KernelKind::from_kernel_name(&name) {
+        Some(KernelKind::Loopback) => LinkKind::Loopback,
+        Some(KernelKind::Veth) => LinkKind::Veth { peer: None },
+        Some(KernelKind::Bridge) => LinkKind::Bridge,
+        Some(KernelKind::Dummy) => LinkKind::Dummy,
+        Some(KernelKind::Ifb) => LinkKind::Ifb,
+        Some(KernelKind::Vxlan) => {
+            LinkKind::Vxlan(Box::new(vxlan::decode(data.unwrap_or_default(), name_of)))
+        }
+        Some(KernelKind::Macvlan) => LinkKind::Macvlan(macvlan::decode(
             data.unwrap_or_default(),
             link.and_then(name_of).unwrap_or_default(),
         )),
-        other => LinkKind::Unmanaged {
-            name: other.to_string(),
-        },
+        None => LinkKind::Unmanaged { name },
     })
 }
