@@ -75,3 +75,39 @@ pub fn decode(
         None => LinkKind::Unmanaged { name },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An `IFLA_LINKINFO` payload holding only `IFLA_INFO_KIND` `name`.
+    fn linkinfo(name: &str) -> Vec<u8> {
+        let mut value = name.as_bytes().to_vec();
+        value.push(0);
+        let len = 4 + value.len();
+        let mut out = Vec::new();
+        out.extend_from_slice(&u16::try_from(len).unwrap().to_ne_bytes());
+        out.extend_from_slice(&IFLA_INFO_KIND.to_ne_bytes());
+        out.extend_from_slice(&value);
+        out.resize(len.next_multiple_of(4), 0);
+        out
+    }
+
+    #[test]
+    fn every_kind_of_the_table_decodes_to_itself() {
+        for &k in KernelKind::ALL {
+            let kind = decode(Some(&linkinfo(k.kernel_name())), None, &|_| None).unwrap();
+            assert_eq!(kind.kernel_kind(), Some(k), "{}", k.kernel_name());
+            assert_eq!(kind.kernel_name(), k.kernel_name());
+        }
+        let other = decode(Some(&linkinfo("wireguard")), None, &|_| None).unwrap();
+        assert_eq!(
+            other,
+            LinkKind::Unmanaged {
+                name: "wireguard".into()
+            }
+        );
+        assert_eq!(other.kernel_kind(), None);
+        assert_eq!(other.kernel_name(), "wireguard");
+    }
+}
