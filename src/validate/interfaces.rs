@@ -58,7 +58,7 @@ impl Member<'_> {
 
     /// Whether it is a veth end (the kinds on a network).
     pub(super) fn is_veth(&self) -> bool {
-        self.kind == Kind::Veth
+        self.kind.on_network()
     }
 
     /// Where to point at for the interface's kind: the kind, else its name.
@@ -302,7 +302,7 @@ fn router_member<'t>(
     let kind_span = iface.kind.as_ref().map(|k| cx.span(k));
     let what = if router { "router" } else { "host" };
     let describe = || format!("{what} `{}` interface `{}`", node.value, key.value);
-    if kind != Kind::Veth
+    if !kind.on_network()
         && let Some(network) = &iface.network
     {
         let span = cx.span(network);
@@ -323,7 +323,7 @@ fn router_member<'t>(
             "{why}: remove `network`, or remove `kind` to make it a veth"
         ));
     }
-    if kind == Kind::Veth && iface.network.is_none() && iface.addresses.is_empty() {
+    if kind.on_network() && iface.network.is_none() && iface.addresses.is_empty() {
         cx.report(Code::NoNetwork, format!("{} is on no network", describe()))
             .with_label(name_span, "neither `network` nor an address")
             .with_help("name its network with `network:`, or give it an address to infer it from");
@@ -358,7 +358,7 @@ fn router_member<'t>(
         kind_span,
         vxlan: iface.vxlan.as_ref().filter(|_| kind == Kind::Vxlan),
         macvlan: iface.macvlan.as_ref().filter(|_| kind == Kind::Macvlan),
-        explicit_network: if kind == Kind::Veth {
+        explicit_network: if kind.on_network() {
             iface.network.as_ref()
         } else {
             None
