@@ -38,6 +38,21 @@ pub fn link_info(
     }))
 }
 
+/// The link of the same namespace a new link of `kind` names in its own `IFLA_LINK`
+/// (a macvlan's parent; a vxlan names its device inside its `IFLA_INFO_DATA`).
+pub fn ifla_link(kind: &LinkKind) -> Option<&str> {
+    match kind {
+        LinkKind::Macvlan(m) => Some(&m.parent),
+        LinkKind::Loopback
+        | LinkKind::Bridge
+        | LinkKind::Veth { .. }
+        | LinkKind::Dummy
+        | LinkKind::Ifb
+        | LinkKind::Vxlan(_)
+        | LinkKind::Unmanaged { .. } => None,
+    }
+}
+
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
 
@@ -108,6 +123,11 @@ mod tests {
             }
         );
         assert_eq!(other.kernel_kind(), None);
+        assert_eq!(ifla_link(&other), None);
+        // A macvlan's parent is its `IFLA_LINK`, both ways.
+        let name_of = |i: u32| (i == 3).then(|| "eth0".to_string());
+        let mv = decode(Some(&linkinfo("macvlan")), Some(3), &name_of).unwrap();
+        assert_eq!(ifla_link(&mv), Some("eth0"));
         assert_eq!(other.kernel_name(), "wireguard");
     }
 }
