@@ -4,6 +4,8 @@
 //! check without the kernel can tell. It also keeps where each object comes from in the
 //! file, so that a kernel check or a failed change points at the YAML.
 
+#![warn(clippy::wildcard_enum_match_arm)]
+
 pub mod check;
 pub mod service;
 pub mod sites;
@@ -14,7 +16,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::state::kinds::{Macvlan, Vxlan};
-use crate::state::{MacAddr, NsRole, Route, Rule};
+use crate::state::{DEFAULT_MTU, KernelKind, MacAddr, NsRole, Route, Rule};
 
 /// A validated lab.
 #[derive(Clone, Debug, Serialize)]
@@ -233,6 +235,30 @@ pub enum IfaceKind {
     Ifb,
     Vxlan(Vxlan),
     Macvlan(Macvlan),
+}
+
+impl IfaceKind {
+    /// The kind without its attributes.
+    pub fn kernel_kind(&self) -> KernelKind {
+        match self {
+            IfaceKind::Veth { .. } => KernelKind::Veth,
+            IfaceKind::Dummy => KernelKind::Dummy,
+            IfaceKind::Ifb => KernelKind::Ifb,
+            IfaceKind::Vxlan(_) => KernelKind::Vxlan,
+            IfaceKind::Macvlan(_) => KernelKind::Macvlan,
+        }
+    }
+
+    /// The MTU the kernel gives a fresh link of the kind: 1500, a stacked link's
+    /// following the link it sits on (`lower_mtu`, by name).
+    pub fn default_mtu(&self, lower_mtu: impl Fn(&str) -> Option<u32>) -> u32 {
+        match self {
+            IfaceKind::Vxlan(v) => v.default_mtu(v.dev.as_deref().and_then(&lower_mtu)),
+            // A macvlan starts at its parent's MTU.
+            IfaceKind::Macvlan(m) => lower_mtu(&m.parent).unwrap_or(DEFAULT_MTU),
+            IfaceKind::Veth { .. } | IfaceKind::Dummy | IfaceKind::Ifb => DEFAULT_MTU,
+        }
+    }
 }
 
 /// A static route, resolved.

@@ -49,6 +49,7 @@ const PHASE_FLOOD: usize = 8;
 /// never drops to zero addresses and has its routes flushed), 11 route
 /// additions/replacements, 12 rule additions, 13 the firewall (its rules may name the
 /// namespace's interfaces, and it is loaded by the kernel's tools, not netlink).
+#[warn(clippy::wildcard_enum_match_arm)]
 pub fn phase(c: &Change, part: Part) -> Option<usize> {
     match part {
         Part::PeerUp => return Some(PHASE_PEER_UP),
@@ -64,7 +65,12 @@ pub fn phase(c: &Change, part: Part) -> Option<usize> {
             LinkKind::Bridge => 3,
             LinkKind::Veth { .. } => 5,
             ref k if is_stacked(k) => 7,
-            _ => 4,
+            LinkKind::Loopback
+            | LinkKind::Dummy
+            | LinkKind::Ifb
+            | LinkKind::Vxlan(_)
+            | LinkKind::Macvlan(_)
+            | LinkKind::Unmanaged { .. } => 4,
         },
         Change::UpdateLink { to, .. } if is_stacked(&to.kind) => 7,
         Change::UpdateLink { .. } => 4,

@@ -11,6 +11,7 @@ pub mod expand;
 mod firewall;
 mod formats;
 mod issue;
+mod kind;
 mod parse;
 #[cfg(test)]
 mod parse_tests;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub use serde_saphyr::Spanned;
 
 pub use self::firewall::FirewallSpec;
+pub use self::kind::Kind;
 pub use self::parse::{parse, parse_written};
 pub use self::pools::{Pool, PoolNames};
 pub use self::probes::{CheckSpec, Expect, ServiceProto, ServiceSpec};
@@ -448,35 +450,6 @@ pub struct ImpairSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub corrupt: Option<Spanned<String>>,
-}
-
-/// The kind of a router interface.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Veth,
-    Dummy,
-    Ifb,
-    Vxlan,
-    Macvlan,
-}
-
-impl Kind {
-    /// The kind as written in a lab file.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Veth => "veth",
-            Kind::Dummy => "dummy",
-            Kind::Ifb => "ifb",
-            Kind::Vxlan => "vxlan",
-            Kind::Macvlan => "macvlan",
-        }
-    }
-
-    /// Whether the kind is stacked on another interface of its node.
-    pub fn stacked(self) -> bool {
-        matches!(self, Kind::Vxlan | Kind::Macvlan)
-    }
 }
 
 /// A VXLAN tunnel: Ethernet frames in UDP, to a unicast `remote` or a multicast `group`.

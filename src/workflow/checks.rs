@@ -4,13 +4,15 @@
 //! namespace, or refuse their value. The same probe reads what a fresh namespace has
 //! for each setting the lab no longer sets.
 
+#![warn(clippy::wildcard_enum_match_arm)]
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::kernel::probe::{self, Questions, SysctlProblem};
 use crate::lab::Span;
 use crate::problem::{Code, Invalid, Problem};
+use crate::state::ObjectId;
 use crate::state::settings::{self, Setting};
-use crate::state::{LinkKind, ObjectId};
 use crate::workflow::record::Managed;
 use crate::workflow::{Error, Loaded};
 
@@ -23,12 +25,9 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
     let mut kind_users: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for (ns, n) in &desired.namespaces {
         for (name, link) in &n.links {
-            if matches!(
-                link.kind,
-                LinkKind::Dummy | LinkKind::Ifb | LinkKind::Vxlan(_) | LinkKind::Macvlan(_)
-            ) {
+            if let Some(kind) = link.kind.kernel_kind().filter(|k| k.probed()) {
                 kind_users
-                    .entry(link.kind.kernel_name().to_string())
+                    .entry(kind.kernel_name().to_string())
                     .or_default()
                     .push((ns.clone(), name.clone()));
             }

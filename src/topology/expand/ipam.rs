@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::super::{Interface, Kind, Spanned, Topology};
+use super::super::{Interface, Spanned, Topology};
 use super::Ex;
 use crate::problem::Code;
 
@@ -180,7 +180,7 @@ pub(super) fn assign(ex: &mut Ex, topo: &mut Topology) {
     // A veth without addresses that is up (one declared down is a spare port).
     let on_network = |i: &Interface| {
         i.addresses.is_empty()
-            && i.kind.as_ref().is_none_or(|k| k.value == Kind::Veth)
+            && i.kind.as_ref().is_none_or(|k| k.value.on_network())
             && i.up.as_ref().is_none_or(|u| u.value)
     };
     for (k, r) in &mut topo.routers {
