@@ -125,7 +125,9 @@ impl Unresolved {
         match self {
             Unresolved::UnknownFrom { .. } => Part::From,
             Unresolved::FamilyMismatch { .. } => Part::Family,
-            _ => Part::To,
+            Unresolved::UnknownTo { .. }
+            | Unresolved::OutsideLab { .. }
+            | Unresolved::NoAddress { .. } => Part::To,
         }
     }
 
