@@ -38,7 +38,7 @@ pub fn pages(cases: &Path, hand: &Path) -> Vec<(String, String)> {
     let mut without = Vec::new();
     for code in Code::ALL {
         let full = code.as_str();
-        let name = full.strip_prefix("nshost::").unwrap_or(full);
+        let name = code.name();
         let example = examples.get(full);
         let written = written.get(name).filter(|_| example.is_none());
         let _ = writeln!(
@@ -218,7 +218,7 @@ fn blocks(snapshot: &str) -> Vec<(String, String)> {
             .iter()
             .find_map(|p| line.strip_prefix(p));
         match head {
-            Some(code) if code.starts_with("nshost::") => {
+            Some(code) if code.trim().parse::<Code>().is_ok() => {
                 out.push((code.trim().to_string(), vec![line]));
             }
             _ => {
