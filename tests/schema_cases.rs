@@ -125,6 +125,27 @@ const BEYOND_THE_SCHEMA: &[(&str, &str)] = &[
     ("unknown_pool", "a pool that is not declared"),
     ("unknown_route_dev", "a route device the node lacks"),
     ("unknown_table", "a table name that is not declared"),
+    (
+        "command_with_nul",
+        "a NUL in a command, written as YAML's `\\0` escape, is a character of the string",
+    ),
+    (
+        "firewall_bad_text",
+        "a firewall text's lines, and the ipsets its rules match, are read by its parser",
+    ),
+    (
+        "namespace_name_too_long",
+        "the fabric namespace's name joins the prefix and the lab's name",
+    ),
+    (
+        "site_mixed_underlay",
+        "the underlays of a stretched network's sites",
+    ),
+    (
+        "site_stretched_mtu",
+        "a stretched network's MTU against its sites' underlays",
+    ),
+    ("site_unknown", "a node's site among the lab's own `sites`"),
 ];
 
 /// Invalid cases that do not load as one JSON document for a validator to check: YAML

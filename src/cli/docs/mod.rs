@@ -51,7 +51,7 @@ pub fn pages(cmd: clap::Command, repo: &Path) -> BTreeMap<String, String> {
             summary.push(format!("  - [{title}]({REFERENCE}/commands/{name})"));
         }
     }
-    let codes = codes::pages(&repo.join("tests/cases"));
+    let codes = codes::pages(&repo.join("tests/cases"), &repo.join(codes::HAND_WRITTEN));
     summary.push(format!("- [Error codes]({REFERENCE}/codes/README.md)"));
     for (name, page) in codes {
         if name != "README.md" {
@@ -84,6 +84,16 @@ pub fn run(args: DocsArgs, cmd: clap::Command) -> Result<ExitCode, Error> {
         Ok(s) => s,
         Err(e) => return fail(format!("cannot read {}: {e}", summary_path.display())),
     };
+    let problems = codes::example_problems(
+        &args.repo.join("tests/cases"),
+        &args.repo.join(codes::HAND_WRITTEN),
+    );
+    if !problems.is_empty() {
+        return fail(format!(
+            "the error codes' examples are not in order:\n  {}",
+            problems.join("\n  ")
+        ));
+    }
     let generated = pages.remove("SUMMARY.md").expect("a summary part");
     let Some(summary) = splice(&summary, &generated) else {
         return fail(format!(
