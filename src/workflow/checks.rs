@@ -8,10 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::kernel::probe::{self, Questions, SysctlProblem};
 use crate::lab::Span;
-use crate::problem::{Invalid, Problem};
+use crate::problem::{Code, Invalid, Problem};
 use crate::state::settings::{self, Setting};
 use crate::state::{LinkKind, ObjectId};
-use crate::validate::Code;
 use crate::workflow::record::Managed;
 use crate::workflow::{Error, Loaded};
 
@@ -114,7 +113,7 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
         let users = &kind_users[kind];
         let names: Vec<String> = users.iter().map(|(ns, l)| format!("{ns}/{l}")).collect();
         let mut p = Problem::new(
-            "nshost::unsupported_kind",
+            Code::UnsupportedKind,
             format!(
                 "this kernel cannot create `{kind}` links (not built in and no module), needed by {}",
                 names.join(", ")
@@ -138,7 +137,7 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
         let users = &qdisc_users[kind.as_str()];
         let names: Vec<String> = users.iter().map(|(ns, l)| format!("{ns}/{l}")).collect();
         let mut p = Problem::new(
-            Code::QdiscMissing.as_str(),
+            Code::QdiscMissing,
             format!(
                 "this kernel has no `{kind}` qdisc (`sch_{kind}` is not built in and not a \
                  module it can load), needed by the `impair` of {}",
@@ -171,7 +170,7 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
             let (key_span, value_span) = spans(loaded, ns, key);
             let p = match problem {
                 SysctlProblem::Missing => Problem::new(
-                    "nshost::unknown_sysctl",
+                    Code::UnknownSysctl,
                     format!("the sysctl `{key}` does not exist in a network namespace"),
                     src.shared_source(),
                 )
@@ -180,14 +179,14 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
                     "this kernel has no `{probed}` (see `sysctl -a` inside `ip netns exec`)"
                 )),
                 SysctlProblem::ReadOnly => Problem::new(
-                    "nshost::sysctl_not_settable",
+                    Code::SysctlNotSettable,
                     format!("the sysctl `{key}` cannot be set inside a network namespace"),
                     src.shared_source(),
                 )
                 .with_span(key_span, "read-only in a network namespace")
                 .help_text("it is a setting of the whole machine, not of one namespace"),
                 SysctlProblem::BadValue(why) => Problem::new(
-                    "nshost::bad_sysctl_value",
+                    Code::BadSysctlValue,
                     format!("the kernel refuses the value `{value}` for the sysctl `{key}`: {why}"),
                     src.shared_source(),
                 )
@@ -254,7 +253,7 @@ fn missing_programs(loaded: &Loaded) -> Vec<Problem> {
             let span = lab.origins.processes.get(&(node.clone(), p.name.clone()));
             out.push(
                 Problem::new(
-                    "nshost::program_not_found",
+                    Code::ProgramNotFound,
                     format!("process `{}` of {node}: `{prog}` is not found in the node", p.name),
                     src.shared_source(),
                 )

@@ -15,6 +15,7 @@ use ipnet::IpNet;
 
 use super::super::{Interface, Kind, Spanned, Topology};
 use super::Ex;
+use crate::problem::Code;
 
 /// The lowest offset a node takes in `net`: 1 but on IPv4 /31 and /32 and IPv6 /127
 /// and /128, which have no network address to keep free.
@@ -233,7 +234,7 @@ impl Ipam {
                     if let Some(other) = self.taken.get(&a.addr()) {
                         let (span, key) = (ex.span(want.network), ex.span(want.key));
                         ex.report(
-                            "nshost::address_taken",
+                            Code::AddressTaken,
                             format!("the address {} that {me} would get is {other}'s", a.addr()),
                         )
                         .with_label(key, format!("{me} is made here"))
@@ -251,7 +252,7 @@ impl Ipam {
                 Err(why) => {
                     let (span, key) = (ex.span(want.network), ex.span(want.key));
                     ex.report(
-                        "nshost::no_address",
+                        Code::NoAddress,
                         format!("{what} `{}` gets no address in {net}: {why}", want.node),
                     )
                     .with_label(key, format!("{what} `{}` is made here", want.node))
