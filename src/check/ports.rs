@@ -176,6 +176,40 @@ impl<'a> Window<'a> {
     }
 
     fn run(mut self, ready: Vec<Ready>) -> Result<Vec<(usize, CheckResult)>, CheckError> {
+        let mut waiting = self.enqueue(ready);
+        let mut active: Vec<usize> = Vec::new();
+        let mut buf = [0u8; 64];
+        loop {
+            let now = Instant::now();
+            self.start_waiting(&mut waiting, &mut active, now);
+            self.expire(&active, now);
+            active.retain(|&i| self.probes[i].done.is_none());
+            if active.is_empty() && waiting.is_empty() {
+                break;
+            }
+            for (i, ready) in self.poll_active(&active, now)? {
+                if ready {
+                    self.answer(i, &mut buf);
+                }
+            }
+        }
+        let checks = self.checks;
+        Ok(self
+            .probes
+            .into_iter()
+            .map(|p| {
+                let outcome = p.done.expect("every probe ends");
+                (
+                    p.check,
+                    CheckResult::new(&checks[p.check], p.source, outcome, p.attempts),
+                )
+            })
+            .collect())
+    }
+
+    /// A probe for each check of `ready`: those whose socket is made wait to start,
+    /// the others end with the error.
+    fn enqueue(&mut self, ready: Vec<Ready>) -> VecDeque<usize> {
         let now = Instant::now();
         let mut waiting: VecDeque<usize> = VecDeque::new();
         for r in ready {
@@ -200,87 +234,81 @@ impl<'a> Window<'a> {
             }
             self.probes.push(p);
         }
-        let mut active: Vec<usize> = Vec::new();
-        let mut buf = [0u8; 64];
-        loop {
-            let now = Instant::now();
-            // Start what may start.
-            while active.len() < self.opts.max_in_flight {
-                let Some(i) = waiting.pop_front() else { break };
-                self.attempt(i, now);
-                if self.probes[i].done.is_none() {
-                    active.push(i);
-                }
+        waiting
+    }
+
+    /// Starts what may start: waiting probes, while fewer than the most in flight are.
+    fn start_waiting(
+        &mut self,
+        waiting: &mut VecDeque<usize>,
+        active: &mut Vec<usize>,
+        now: Instant,
+    ) {
+        while active.len() < self.opts.max_in_flight {
+            let Some(i) = waiting.pop_front() else { break };
+            self.attempt(i, now);
+            if self.probes[i].done.is_none() {
+                active.push(i);
             }
-            // Time out, or try again.
-            for &i in &active {
-                let p = &self.probes[i];
-                if p.done.is_none() && p.deadline <= now {
-                    if p.proto == ServiceProto::Udp && p.attempts < 1 + self.opts.retries {
-                        self.attempt(i, now);
-                    } else {
-                        self.finish(i, Outcome::Timeout);
-                    }
-                }
-            }
-            active.retain(|&i| self.probes[i].done.is_none());
-            if active.is_empty() && waiting.is_empty() {
-                break;
-            }
-            let next = active
-                .iter()
-                .map(|&i| self.probes[i].deadline)
-                .min()
-                .unwrap_or(now);
-            let wait = next.saturating_duration_since(now);
-            let ms = wait.as_micros().div_ceil(1000).min(60_000) as u16;
-            let events: Vec<(usize, bool)> = {
-                let mut fds: Vec<PollFd> = active
-                    .iter()
-                    .map(|&i| {
-                        let p = &self.probes[i];
-                        let flags = match p.proto {
-                            ServiceProto::Tcp => PollFlags::POLLOUT,
-                            ServiceProto::Udp => PollFlags::POLLIN,
-                        };
-                        PollFd::new(
-                            p.fd.as_ref().expect("an active probe's socket").as_fd(),
-                            flags,
-                        )
-                    })
-                    .collect();
-                match poll(&mut fds, PollTimeout::from(ms)) {
-                    Ok(_) | Err(Errno::EINTR) => {}
-                    Err(e) => {
-                        return Err(CheckError::Kernel {
-                            ns: String::new(),
-                            what: "poll",
-                            cause: e.into(),
-                        });
-                    }
-                }
-                fds.iter()
-                    .zip(&active)
-                    .map(|(f, &i)| (i, f.any().unwrap_or(false)))
-                    .collect()
-            };
-            for (i, ready) in events {
-                if ready {
-                    self.answer(i, &mut buf);
+        }
+    }
+
+    /// Times out the active probes past their deadline, or tries a UDP one again.
+    fn expire(&mut self, active: &[usize], now: Instant) {
+        for &i in active {
+            let p = &self.probes[i];
+            if p.done.is_none() && p.deadline <= now {
+                if p.proto == ServiceProto::Udp && p.attempts < 1 + self.opts.retries {
+                    self.attempt(i, now);
+                } else {
+                    self.finish(i, Outcome::Timeout);
                 }
             }
         }
-        let checks = self.checks;
-        Ok(self
-            .probes
-            .into_iter()
-            .map(|p| {
-                let outcome = p.done.expect("every probe ends");
-                (
-                    p.check,
-                    CheckResult::new(&checks[p.check], p.source, outcome, p.attempts),
+    }
+
+    /// Waits until an active probe's socket is ready or the next deadline; returns
+    /// each active probe with whether its socket is ready.
+    fn poll_active(
+        &self,
+        active: &[usize],
+        now: Instant,
+    ) -> Result<Vec<(usize, bool)>, CheckError> {
+        let next = active
+            .iter()
+            .map(|&i| self.probes[i].deadline)
+            .min()
+            .unwrap_or(now);
+        let wait = next.saturating_duration_since(now);
+        let ms = wait.as_micros().div_ceil(1000).min(60_000) as u16;
+        let mut fds: Vec<PollFd> = active
+            .iter()
+            .map(|&i| {
+                let p = &self.probes[i];
+                let flags = match p.proto {
+                    ServiceProto::Tcp => PollFlags::POLLOUT,
+                    ServiceProto::Udp => PollFlags::POLLIN,
+                };
+                PollFd::new(
+                    p.fd.as_ref().expect("an active probe's socket").as_fd(),
+                    flags,
                 )
             })
+            .collect();
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => {
+                return Err(CheckError::Kernel {
+                    ns: String::new(),
+                    what: "poll",
+                    cause: e.into(),
+                });
+            }
+        }
+        Ok(fds
+            .iter()
+            .zip(active)
+            .map(|(f, &i)| (i, f.any().unwrap_or(false)))
             .collect())
     }
 

@@ -17,9 +17,24 @@ pub fn render(g: &Graph) -> String {
     // A YAML double-quoted string is a JSON string.
     let _ = writeln!(w, "---\ntitle: {}\n---", serde_json::Value::from(title(g)));
     let _ = writeln!(w, "flowchart TB");
-    // Ids are positions: names may hold any character but whitespace and `/`.
-    let mut nodes = HashMap::new();
+    // The state of each node and network, by id.
     let mut classes: Vec<(State, String)> = Vec::new();
+    let nodes = write_nodes(w, g, &mut classes);
+    let networks = write_networks(w, g, &mut classes);
+    let link_styles = write_edges(w, g, &nodes, &networks);
+    write_roles(w, g, &nodes);
+    write_states(w, &classes, &link_styles);
+    out
+}
+
+/// The routers (rectangles) and hosts (rounded), and each one's id by name. Ids are
+/// positions: names may hold any character but whitespace and `/`.
+fn write_nodes<'g>(
+    w: &mut String,
+    g: &'g Graph,
+    classes: &mut Vec<(State, String)>,
+) -> HashMap<&'g str, String> {
+    let mut nodes = HashMap::new();
     let (mut routers, mut hosts) = (0, 0);
     for n in &g.nodes {
         let label = text(&node_lines(n).join("\n"));
@@ -37,6 +52,15 @@ pub fn render(g: &Graph) -> String {
         classes.push((n.state, id.clone()));
         nodes.insert(n.name.as_str(), id);
     }
+    nodes
+}
+
+/// The networks (hexagons), and each one's id by name.
+fn write_networks<'g>(
+    w: &mut String,
+    g: &'g Graph,
+    classes: &mut Vec<(State, String)>,
+) -> HashMap<&'g str, String> {
     let mut networks = HashMap::new();
     for (i, n) in g.networks.iter().enumerate() {
         let id = format!("n{i}");
@@ -48,6 +72,17 @@ pub fn render(g: &Graph) -> String {
         classes.push((n.state, id.clone()));
         networks.insert(n.name.as_str(), id);
     }
+    networks
+}
+
+/// Each interface on a network, a labelled link; returns each link's state with its
+/// number (`linkStyle` counts links in the order they are written).
+fn write_edges(
+    w: &mut String,
+    g: &Graph,
+    nodes: &HashMap<&str, String>,
+    networks: &HashMap<&str, String>,
+) -> Vec<(State, usize)> {
     let mut link_styles: Vec<(State, usize)> = Vec::new();
     for e in &g.edges {
         let (Some(from), Some(to)) = (nodes.get(e.node.as_str()), networks.get(e.network.as_str()))
@@ -71,9 +106,13 @@ pub fn render(g: &Graph) -> String {
             "    {from} {arrow}|\"{}\"| {to}",
             text(&edge_lines(e).join("\n"))
         );
-        // `linkStyle` counts links in the order they are written.
         link_styles.push((e.state, link_styles.len()));
     }
+    link_styles
+}
+
+/// The classes of the routers (a thicker stroke) and of the networks (grey).
+fn write_roles(w: &mut String, g: &Graph, nodes: &HashMap<&str, String>) {
     let _ = writeln!(w, "    classDef router stroke-width:2px");
     let router_ids: Vec<&str> = g
         .nodes
@@ -89,6 +128,11 @@ pub fn render(g: &Graph) -> String {
         let ids: Vec<String> = (0..g.networks.len()).map(|i| format!("n{i}")).collect();
         let _ = writeln!(w, "    class {} network", ids.join(","));
     }
+}
+
+/// What the kernel lacks in red and dashed, what has drifted in orange: nodes and
+/// networks by class, links by `linkStyle`.
+fn write_states(w: &mut String, classes: &[(State, String)], link_styles: &[(State, usize)]) {
     for (state, name, colour, dashes) in [
         (State::Missing, "missing", MISSING, ",stroke-dasharray:5 5"),
         (State::Drifted, "drifted", DRIFTED, ""),
@@ -118,7 +162,6 @@ pub fn render(g: &Graph) -> String {
             );
         }
     }
-    out
 }
 
 /// Text inside a quoted Mermaid label: entity codes for what Mermaid would read

@@ -8,13 +8,16 @@ use std::collections::{BTreeMap, HashMap};
 use ipnet::IpNet;
 
 use super::Format;
-use super::facts::{At, Facts, InterfaceFact, RouteFact, RouteType, RouterFacts, RuleAction};
-use super::fib::{Fib, Refusal};
+use super::facts::{At, Facts, InterfaceFact, RouterFacts, RuleAction, RuleFact};
 use super::model::{Interface, Lab, Network, Router};
 use super::report::{
     Category, ImportReport, ImportedCounts, LeftOutFact, LeftOutGroup, TableCount,
 };
 use crate::state::RT_TABLE_MAIN;
+
+mod routes;
+
+use routes::routes;
 
 /// The MTU a veth gets when none is said.
 const DEFAULT_MTU: u32 = 1500;
@@ -44,6 +47,20 @@ impl Left {
     }
 }
 
+/// What building the lab gathers beside it for the report: the facts left out and
+/// those approximated, and the counts of what is imported.
+#[derive(Default)]
+struct Tally {
+    left: Left,
+    approximated: Vec<LeftOutFact>,
+    counts: ImportedCounts,
+    /// The iptables rules imported, by table.
+    by_table: BTreeMap<String, usize>,
+}
+
+/// The ipset types left out on request, and those the kernel lacks.
+type IpsetTypes<'a> = (&'a [String], &'a [String]);
+
 /// Judges `facts` and builds the lab named `name`.
 ///
 /// `without_ipset_types` are ipset types to leave out on request, with their members,
@@ -57,8 +74,35 @@ pub fn build(
     without_ipset_types: &[String],
     kernel_lacks: &[String],
 ) -> (Lab, ImportReport) {
-    let mut left = Left::default();
-    let mut approximated = Vec::new();
+    let mut tally = Tally::default();
+    unreadable(&facts, &mut tally.left);
+    let tables = tables(&facts.routers);
+    let networks = networks(&facts.routers);
+    let ipset_types = (without_ipset_types, kernel_lacks);
+    let routers: Vec<Router> = facts
+        .routers
+        .iter()
+        .map(|rf| router(rf, &tables, &networks, ipset_types, &mut tally))
+        .collect();
+    tally
+        .approximated
+        .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    tally.counts.routers = routers.len();
+    tally.counts.networks = networks.list.len();
+    tally.counts.tables = tables.len();
+    let report = tally.report(format, source, name, &facts.files, ipset_types);
+    let lab = Lab {
+        name: name.to_string(),
+        header: Vec::new(),
+        tables,
+        networks: networks.list,
+        routers,
+    };
+    (lab, report)
+}
+
+/// The lines no reader understood, each with the router of its file.
+fn unreadable(facts: &Facts, left: &mut Left) {
     for u in &facts.unread {
         let router = facts
             .routers
@@ -74,151 +118,185 @@ pub fn build(
             u.reason.clone(),
         );
     }
-    let tables = tables(&facts.routers);
-    let networks = networks(&facts.routers);
-    let mut counts = ImportedCounts::default();
-    let mut by_table: BTreeMap<String, usize> = BTreeMap::new();
-    let mut routers = Vec::new();
-    for rf in &facts.routers {
-        let mut router = Router {
-            name: rf.name.clone(),
-            file: rf.file.clone(),
-            ..Router::default()
-        };
-        for i in rf.interfaces.iter().filter(|i| !i.loopback) {
-            let Some(net) = networks.of(&rf.name, &i.name) else {
-                continue;
-            };
-            let net_mtu = networks.list[net].mtu.unwrap_or(DEFAULT_MTU);
-            router.interfaces.push(Interface {
-                name: i.name.clone(),
-                network: networks.list[net].name.clone(),
-                addresses: i.addresses.iter().map(|a| a.net).collect(),
-                mtu: i.mtu.filter(|m| *m != net_mtu),
-                up: i.up,
-                mac: i.mac.clone(),
-            });
-            counts.interfaces += 1;
-            counts.macs += usize::from(i.mac.is_some());
-            if i.point_to_point {
-                approximated.push(LeftOutFact {
-                    what: "interface".into(),
-                    router: rf.name.clone(),
-                    file: i.at.file.clone(),
-                    line: i.at.line,
-                    text: format!("{} (point-to-point, no broadcast)", i.name),
-                    reason: format!(
-                        "an ordinary veth on network `{}`, with a broadcast address: a lab has no tunnels",
-                        networks.list[net].name
-                    ),
-                });
-            }
-        }
-        let (routes, made) = routes(rf, &mut left);
-        counts.kernel_valid_routes += routes.len() + made;
-        counts.routes += routes.len();
-        router.routes = routes;
-        for rule in &rf.rules {
-            let at = rule.at.clone().unwrap_or(At {
-                file: rf.file.clone(),
-                line: 0,
-            });
-            if rule.is_kernel_default() {
-                left.add(
-                    Category::KernelMade,
-                    "default rule",
-                    &rf.name,
-                    &at,
-                    &rule.text,
-                    "the kernel's own".into(),
-                );
-                continue;
-            }
-            if !(1..=32765).contains(&rule.priority) {
-                left.add(Category::NotExpressible, "rule", &rf.name, &at, &rule.text,
-                    "a lab's rules have priorities 1 to 32765 (0, 32766 and 32767 are the kernel's defaults')".into());
-                continue;
-            }
-            if let Some(RuleAction::Lookup(t)) = &rule.action
-                && !known_table(t, &tables)
-            {
-                left.add(
-                    Category::NotExpressible,
-                    "rule",
-                    &rf.name,
-                    &at,
-                    &rule.text,
-                    format!("table `{t}` is named by no routing table section"),
-                );
-                continue;
-            }
-            router.rules.push(rule.clone());
-        }
-        counts.rules += router.rules.len();
-        if let Some(t) = &rf.iptables {
-            let mut table = String::new();
-            for line in t.text.lines() {
-                if let Some(name) = line.strip_prefix('*') {
-                    table = name.trim().to_string();
-                } else if line.starts_with("-A ") {
-                    counts.iptables_rules += 1;
-                    *by_table.entry(table.clone()).or_default() += 1;
-                }
-            }
-            router.iptables = Some(t.text.clone());
-        }
-        if let Some(s) = &rf.ipsets {
-            let text = ipsets(rf, s, (without_ipset_types, kernel_lacks), &mut left);
-            counts.ipsets += text.lines().filter(|l| l.starts_with("create ")).count();
-            counts.ipset_members += text.lines().filter(|l| l.starts_with("add ")).count();
-            router.ipsets = (!text.is_empty()).then_some(text);
-        }
-        connected_gaps(rf, &mut approximated);
-        super::changed::router(rf, &mut approximated);
-        routers.push(router);
+}
+
+/// One router of the lab: its interfaces, routes, rules and firewall texts, in that
+/// order, with what is left out or approximated of it.
+fn router(
+    rf: &RouterFacts,
+    tables: &[(String, u32)],
+    networks: &Networks,
+    ipset_types: IpsetTypes,
+    tally: &mut Tally,
+) -> Router {
+    let interfaces = interfaces(rf, networks, tally);
+    let (routes, made) = routes(rf, &mut tally.left);
+    tally.counts.kernel_valid_routes += routes.len() + made;
+    tally.counts.routes += routes.len();
+    let rules = rules(rf, tables, &mut tally.left);
+    tally.counts.rules += rules.len();
+    let iptables = rf.iptables.as_ref().map(|t| {
+        tally.count_iptables(&t.text);
+        t.text.clone()
+    });
+    let ipsets = rf.ipsets.as_ref().and_then(|s| {
+        let text = ipsets(rf, s, ipset_types, &mut tally.left);
+        tally.counts.ipsets += text.lines().filter(|l| l.starts_with("create ")).count();
+        tally.counts.ipset_members += text.lines().filter(|l| l.starts_with("add ")).count();
+        (!text.is_empty()).then_some(text)
+    });
+    connected_gaps(rf, &mut tally.approximated);
+    super::changed::router(rf, &mut tally.approximated);
+    Router {
+        name: rf.name.clone(),
+        file: rf.file.clone(),
+        interfaces,
+        routes,
+        rules,
+        iptables,
+        ipsets,
     }
-    approximated.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-    counts.routers = routers.len();
-    counts.networks = networks.list.len();
-    counts.tables = tables.len();
-    counts.iptables_rules_by_table = by_table
-        .into_iter()
-        .map(|(table, rules)| TableCount { table, rules })
-        .collect();
-    let left_out = left
-        .0
-        .into_iter()
-        .map(|(category, facts)| LeftOutGroup {
-            category,
-            count: facts.len(),
-            facts,
-        })
-        .collect();
-    let report = ImportReport {
-        format: format.name().to_string(),
-        source: source.to_string(),
-        files: facts.files.clone(),
-        without_ipset_types: without_ipset_types.to_vec(),
-        kernel_lacks_ipset_types: kernel_lacks
-            .iter()
-            .filter(|t| !without_ipset_types.contains(t))
-            .cloned()
-            .collect(),
-        lab: name.to_string(),
-        imported: counts,
-        left_out,
-        approximated,
-        warnings: Vec::new(),
-        yaml: None,
-    };
-    let lab = Lab {
-        name: name.to_string(),
-        header: Vec::new(),
-        tables,
-        networks: networks.list,
-        routers,
-    };
-    (lab, report)
+}
+
+/// The router's interfaces but its loopbacks, each on its network (with its MTU where
+/// it differs from the network's); a point-to-point one is approximated by a veth.
+fn interfaces(rf: &RouterFacts, networks: &Networks, tally: &mut Tally) -> Vec<Interface> {
+    let mut interfaces = Vec::new();
+    for i in rf.interfaces.iter().filter(|i| !i.loopback) {
+        let Some(net) = networks.of(&rf.name, &i.name) else {
+            continue;
+        };
+        let net_mtu = networks.list[net].mtu.unwrap_or(DEFAULT_MTU);
+        interfaces.push(Interface {
+            name: i.name.clone(),
+            network: networks.list[net].name.clone(),
+            addresses: i.addresses.iter().map(|a| a.net).collect(),
+            mtu: i.mtu.filter(|m| *m != net_mtu),
+            up: i.up,
+            mac: i.mac.clone(),
+        });
+        tally.counts.interfaces += 1;
+        tally.counts.macs += usize::from(i.mac.is_some());
+        if i.point_to_point {
+            tally.approximated.push(LeftOutFact {
+                what: "interface".into(),
+                router: rf.name.clone(),
+                file: i.at.file.clone(),
+                line: i.at.line,
+                text: format!("{} (point-to-point, no broadcast)", i.name),
+                reason: format!(
+                    "an ordinary veth on network `{}`, with a broadcast address: a lab has no tunnels",
+                    networks.list[net].name
+                ),
+            });
+        }
+    }
+    interfaces
+}
+
+/// The router's rules a lab can hold: not the kernel's defaults, of a priority a lab
+/// takes, looking up a table the lab knows.
+fn rules(rf: &RouterFacts, tables: &[(String, u32)], left: &mut Left) -> Vec<RuleFact> {
+    let mut rules = Vec::new();
+    for rule in &rf.rules {
+        let at = rule.at.clone().unwrap_or(At {
+            file: rf.file.clone(),
+            line: 0,
+        });
+        if rule.is_kernel_default() {
+            left.add(
+                Category::KernelMade,
+                "default rule",
+                &rf.name,
+                &at,
+                &rule.text,
+                "the kernel's own".into(),
+            );
+            continue;
+        }
+        if !(1..=32765).contains(&rule.priority) {
+            left.add(Category::NotExpressible, "rule", &rf.name, &at, &rule.text,
+                "a lab's rules have priorities 1 to 32765 (0, 32766 and 32767 are the kernel's defaults')".into());
+            continue;
+        }
+        if let Some(RuleAction::Lookup(t)) = &rule.action
+            && !known_table(t, tables)
+        {
+            left.add(
+                Category::NotExpressible,
+                "rule",
+                &rf.name,
+                &at,
+                &rule.text,
+                format!("table `{t}` is named by no routing table section"),
+            );
+            continue;
+        }
+        rules.push(rule.clone());
+    }
+    rules
+}
+
+impl Tally {
+    /// Counts the rules of an `iptables-save` text, in all and by table.
+    fn count_iptables(&mut self, text: &str) {
+        let mut table = String::new();
+        for line in text.lines() {
+            if let Some(name) = line.strip_prefix('*') {
+                table = name.trim().to_string();
+            } else if line.starts_with("-A ") {
+                self.counts.iptables_rules += 1;
+                *self.by_table.entry(table.clone()).or_default() += 1;
+            }
+        }
+    }
+
+    /// The report of the lab `lab` imported from `source` (`files` read in `format`).
+    fn report(
+        self,
+        format: Format,
+        source: &str,
+        lab: &str,
+        files: &[String],
+        (without, lacks): IpsetTypes,
+    ) -> ImportReport {
+        let Tally {
+            left,
+            approximated,
+            mut counts,
+            by_table,
+        } = self;
+        counts.iptables_rules_by_table = by_table
+            .into_iter()
+            .map(|(table, rules)| TableCount { table, rules })
+            .collect();
+        let left_out = left
+            .0
+            .into_iter()
+            .map(|(category, facts)| LeftOutGroup {
+                category,
+                count: facts.len(),
+                facts,
+            })
+            .collect();
+        ImportReport {
+            format: format.name().to_string(),
+            source: source.to_string(),
+            files: files.to_vec(),
+            without_ipset_types: without.to_vec(),
+            kernel_lacks_ipset_types: lacks
+                .iter()
+                .filter(|t| !without.contains(t))
+                .cloned()
+                .collect(),
+            lab: lab.to_string(),
+            imported: counts,
+            left_out,
+            approximated,
+            warnings: Vec::new(),
+            yaml: None,
+        }
+    }
 }
 
 /// The lab's named tables: every router's, by number. A name two routers number
@@ -347,116 +425,6 @@ fn networks(routers: &[RouterFacts]) -> Networks {
         });
     }
     Networks { list, of }
-}
-
-/// Whether the kernel made `route` itself from an address: main, proto kernel, no
-/// gateway, the address's own prefix on the address's (up) link.
-fn kernel_made(rf: &RouterFacts, route: &RouteFact) -> bool {
-    route.table == RT_TABLE_MAIN
-        && route.kind == RouteType::Unicast
-        && route.proto.as_deref() == Some("kernel")
-        && route.via.is_none()
-        && route.nexthops.is_empty()
-        && route.metric.unwrap_or(0) == 0
-        && rf.interfaces.iter().any(|i| {
-            i.up && Some(i.name.as_str()) == route.dev.as_deref()
-                && i.addresses.iter().any(|a| {
-                    a.net.trunc() == route.dst && route.src.is_none_or(|s| s == a.net.addr())
-                })
-        })
-}
-
-/// The router's routes the kernel accepts, in an order it accepts them in (routes
-/// without a gateway first, then those with one, again while that accepts more), and
-/// how many the kernel makes itself; the others go to `left`.
-fn routes(rf: &RouterFacts, left: &mut Left) -> (Vec<RouteFact>, usize) {
-    let mut fib = Fib::new(&rf.interfaces);
-    let mut made = 0;
-    let mut pending: Vec<&RouteFact> = Vec::new();
-    for route in &rf.routes {
-        if route.table == 255 || kernel_made(rf, route) {
-            let what = if route.table == 255 {
-                "local route"
-            } else {
-                "connected route"
-            };
-            left.add(
-                Category::KernelMade,
-                what,
-                &rf.name,
-                &route.at,
-                &route.text,
-                "the kernel makes it from the address".into(),
-            );
-            made += 1;
-        } else if let RouteType::Other(kind) = &route.kind {
-            left.add(
-                Category::NotExpressible,
-                "route",
-                &rf.name,
-                &route.at,
-                &route.text,
-                format!("a `{kind}` route is the kernel's own, or nothing a lab file says"),
-            );
-        } else {
-            pending.push(route);
-        }
-    }
-    let gateway = |r: &RouteFact| r.via.is_some() || r.nexthops.iter().any(|h| h.via.is_some());
-    let mut accepted = Vec::new();
-    let mut refused: Vec<(&RouteFact, Refusal)> = Vec::new();
-    let (direct, mut via): (Vec<&RouteFact>, Vec<&RouteFact>) =
-        pending.into_iter().partition(|r| !gateway(r));
-    for r in direct {
-        match fib.add(r) {
-            Ok(()) => accepted.push(r.clone()),
-            Err(e) => refused.push((r, e)),
-        }
-    }
-    loop {
-        let before = accepted.len();
-        let mut still = Vec::new();
-        for r in via {
-            match fib.add(r) {
-                Ok(()) => accepted.push(r.clone()),
-                Err(e) => still.push((r, e)),
-            }
-        }
-        let progress = accepted.len() > before;
-        via = still.iter().map(|(r, _)| *r).collect();
-        if !progress {
-            refused.extend(still);
-            break;
-        }
-    }
-    refused.sort_by(|a, b| a.0.at.cmp(&b.0.at));
-    for (r, why) in refused {
-        let (category, reason) = match why {
-            Refusal::NoDevice(d) => (
-                Category::MissingDevice,
-                format!("the router has no device {d}"),
-            ),
-            Refusal::Gateway { detail, .. } => (
-                Category::UnreachableGateway,
-                format!("the kernel cannot reach the gateway: {detail}"),
-            ),
-            Refusal::Source(s) => (
-                Category::ForeignSource,
-                format!("src {s} is no address of the router"),
-            ),
-            Refusal::DeviceDown(d) => (Category::KernelRefuses, format!("device {d} is down")),
-            Refusal::NoNexthop => (
-                Category::KernelRefuses,
-                "a unicast route with neither gateway nor device".into(),
-            ),
-            Refusal::Duplicate => (
-                Category::KernelRefuses,
-                "the same route is already in the table (File exists)".into(),
-            ),
-        };
-        left.add(category, "route", &rf.name, &r.at, &r.text, reason);
-    }
-    (accepted, made)
 }
 
 /// Addresses whose connected route the facts lack: the lab has it (the kernel makes it).

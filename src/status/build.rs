@@ -222,6 +222,8 @@ fn changes_by_ns(plan: &Plan, fabric: Option<&str>) -> BTreeMap<String, Vec<Stri
     out
 }
 
+/// The status of namespace `ns`: its presence and role, its interfaces, routes and
+/// rules as the kernel has them, its services and processes, and its drift when asked.
 fn node(
     cx: &Context,
     ns: &str,
@@ -242,6 +244,32 @@ fn node(
     };
     let empty = Namespace::default();
     let here = live.unwrap_or(&empty);
+    let drift = drift.map(|d| {
+        let changes = d.get(ns).cloned().unwrap_or_default();
+        let reason = drift_reason(presence, declared.is_some(), changes.len());
+        Drift { reason, changes }
+    });
+    NodeStatus {
+        name: cx.node_name(ns),
+        role,
+        namespace: ns.to_string(),
+        presence,
+        interfaces: interfaces(cx, here, fabric),
+        routes: routes(cx, here),
+        rules: rules(cx, here),
+        services: cx
+            .services
+            .get(ns)
+            .map(|s| s.iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
+        processes: cx.processes.get(ns).cloned().unwrap_or_default(),
+        drift,
+    }
+}
+
+/// The namespace's interfaces in natural order, each with the network its fabric end
+/// is on.
+fn interfaces(cx: &Context, here: &Namespace, fabric: Option<&Namespace>) -> Vec<InterfaceStatus> {
     let mut interfaces: Vec<InterfaceStatus> = here
         .links
         .iter()
@@ -269,8 +297,12 @@ fn node(
         })
         .collect();
     interfaces.sort_by(|a, b| natural_cmp(&a.name, &b.name));
-    let routes = here
-        .routes
+    interfaces
+}
+
+/// The namespace's routes, those of a protocol the lab does not own marked dynamic.
+fn routes(cx: &Context, here: &Namespace) -> Vec<RouteStatus> {
+    here.routes
         .iter()
         .map(|(key, route)| RouteStatus {
             table: cx.table(key.table),
@@ -281,46 +313,34 @@ fn node(
             proto: display::proto(route.proto),
             dynamic: !cx.protocols.owns(route.proto),
         })
-        .collect();
-    let rules = here
-        .rules
+        .collect()
+}
+
+/// The namespace's rules, their tables by name.
+fn rules(cx: &Context, here: &Namespace) -> Vec<RuleStatus> {
+    here.rules
         .iter()
         .map(|r| RuleStatus {
             priority: r.priority,
             table: cx.table(r.table),
             text: display::rule_named(r, &|t| cx.table(t)),
         })
-        .collect();
-    let drift = drift.map(|d| {
-        let changes = d.get(ns).cloned().unwrap_or_default();
-        let reason = if presence == Presence::Missing {
-            "missing".to_string()
-        } else if declared.is_none() {
-            "not in the file".to_string()
-        } else {
-            match changes.len() {
-                0 => "in sync".to_string(),
-                1 => "1 change".to_string(),
-                n => format!("{n} changes"),
-            }
-        };
-        Drift { reason, changes }
-    });
-    NodeStatus {
-        name: cx.node_name(ns),
-        role,
-        namespace: ns.to_string(),
-        presence,
-        interfaces,
-        routes,
-        rules,
-        services: cx
-            .services
-            .get(ns)
-            .map(|s| s.iter().map(ToString::to_string).collect())
-            .unwrap_or_default(),
-        processes: cx.processes.get(ns).cloned().unwrap_or_default(),
-        drift,
+        .collect()
+}
+
+/// Why a namespace is or is not in sync: missing, not in the file, or its number of
+/// changes.
+fn drift_reason(presence: Presence, declared: bool, changes: usize) -> String {
+    if presence == Presence::Missing {
+        "missing".to_string()
+    } else if !declared {
+        "not in the file".to_string()
+    } else {
+        match changes {
+            0 => "in sync".to_string(),
+            1 => "1 change".to_string(),
+            n => format!("{n} changes"),
+        }
     }
 }
 

@@ -123,9 +123,40 @@ fn field<T>(
     }
 }
 
+/// An `impair` block's values, each parsed, with where it is written.
+struct Fields {
+    rate: Option<(u64, SourceSpan)>,
+    burst: Option<(u64, SourceSpan)>,
+    latency: Option<(u64, SourceSpan)>,
+    delay: Option<(u64, SourceSpan)>,
+    jitter: Option<(u64, SourceSpan)>,
+    loss: Option<(f64, SourceSpan)>,
+    duplicate: Option<(f64, SourceSpan)>,
+    reorder: Option<(f64, SourceSpan)>,
+    corrupt: Option<(f64, SourceSpan)>,
+}
+
 /// Parses an `impair` block; `None` (with the problems reported) when a value is wrong.
 pub(super) fn parse(cx: &mut Cx, spec: &Spanned<ImpairSpec>) -> Option<Impair> {
-    let s = &spec.value;
+    let f = fields(cx, &spec.value)?;
+    let block = cx.span(spec);
+    let netem_spans = f.netem_spans();
+    let mut ok = true;
+    if netem_spans.is_empty() && f.rate.is_none() {
+        cx.report(Code::BadImpair, "an `impair` block that impairs nothing")
+            .with_label(block, "no `rate`, `delay`, `loss`...")
+            .with_help("give it a `rate` (tbf), or a `delay`, `loss`... (netem)");
+        ok = false;
+    }
+    if !netem_spans.is_empty() {
+        ok &= check_no_tbf_fields(cx, &f);
+    }
+    ok &= check_delayed(cx, &f);
+    ok.then(|| f.impair(netem_spans))
+}
+
+/// Each value of the block, parsed; `None` when one is wrong (each reported).
+fn fields(cx: &mut Cx, s: &ImpairSpec) -> Option<Fields> {
     let rate_unit = "a rate like `20mbit`, `1gbit` or `500kbps`";
     let time_unit = "a time like `10ms`, `500us` or `1s`";
     let pct_unit = "a percentage from 0 to 100, like `1%`";
@@ -145,66 +176,51 @@ pub(super) fn parse(cx: &mut Cx, spec: &Spanned<ImpairSpec>) -> Option<Impair> {
     let duplicate = pct(s.duplicate.as_ref(), "duplicate");
     let reorder = pct(s.reorder.as_ref(), "reorder");
     let corrupt = pct(s.corrupt.as_ref(), "corrupt");
-    let (
-        Ok(rate),
-        Ok(burst),
-        Ok(latency),
-        Ok(delay),
-        Ok(jitter),
-        Ok(loss),
-        Ok(duplicate),
-        Ok(reorder),
-        Ok(corrupt),
-    ) = (
-        rate, burst, latency, delay, jitter, loss, duplicate, reorder, corrupt,
-    )
-    else {
-        return None;
-    };
-    let block = cx.span(spec);
-    let netem_spans: Vec<SourceSpan> = [delay, jitter]
-        .iter()
-        .flatten()
-        .map(|(_, s)| *s)
-        .chain(
-            [loss, duplicate, reorder, corrupt]
-                .iter()
-                .flatten()
-                .map(|(_, s)| *s),
-        )
-        .collect();
+    Some(Fields {
+        rate: rate.ok()?,
+        burst: burst.ok()?,
+        latency: latency.ok()?,
+        delay: delay.ok()?,
+        jitter: jitter.ok()?,
+        loss: loss.ok()?,
+        duplicate: duplicate.ok()?,
+        reorder: reorder.ok()?,
+        corrupt: corrupt.ok()?,
+    })
+}
+
+/// A netem has no `burst` or `latency`, which are tbf's.
+fn check_no_tbf_fields(cx: &mut Cx, f: &Fields) -> bool {
     let mut ok = true;
-    if netem_spans.is_empty() && rate.is_none() {
-        cx.report(Code::BadImpair, "an `impair` block that impairs nothing")
-            .with_label(block, "no `rate`, `delay`, `loss`...")
-            .with_help("give it a `rate` (tbf), or a `delay`, `loss`... (netem)");
-        ok = false;
-    }
-    if !netem_spans.is_empty() {
-        for (name, f) in [
-            ("burst", burst.map(|b| b.1)),
-            ("latency", latency.map(|l| l.1)),
-        ] {
-            if let Some(span) = f {
-                cx.report(
-                    Code::BadImpair,
-                    format!("`{name}` is tbf's, and this `impair` makes a netem"),
-                )
-                .with_label(span, "with netem's fields")
-                .with_help(
-                    "with `delay`, `jitter`, `loss`, `duplicate`, `reorder` or `corrupt`, \
-                     the `rate` is netem's own, which has no bucket or latency",
-                );
-                ok = false;
-            }
+    for (name, span) in [
+        ("burst", f.burst.map(|b| b.1)),
+        ("latency", f.latency.map(|l| l.1)),
+    ] {
+        if let Some(span) = span {
+            cx.report(
+                Code::BadImpair,
+                format!("`{name}` is tbf's, and this `impair` makes a netem"),
+            )
+            .with_label(span, "with netem's fields")
+            .with_help(
+                "with `delay`, `jitter`, `loss`, `duplicate`, `reorder` or `corrupt`, \
+                 the `rate` is netem's own, which has no bucket or latency",
+            );
+            ok = false;
         }
     }
-    let delay_ns = delay.map_or(0, |d| d.0);
-    for (name, f) in [
-        ("jitter", jitter.map(|j| j.1)),
-        ("reorder", reorder.map(|r| r.1)),
+    ok
+}
+
+/// `jitter` and `reorder` come with a `delay`.
+fn check_delayed(cx: &mut Cx, f: &Fields) -> bool {
+    let delay_ns = f.delay.map_or(0, |d| d.0);
+    let mut ok = true;
+    for (name, span) in [
+        ("jitter", f.jitter.map(|j| j.1)),
+        ("reorder", f.reorder.map(|r| r.1)),
     ] {
-        if let Some(span) = f
+        if let Some(span) = span
             && delay_ns == 0
         {
             cx.report(Code::BadImpair, format!("`{name}` needs a `delay`"))
@@ -213,26 +229,46 @@ pub(super) fn parse(cx: &mut Cx, spec: &Spanned<ImpairSpec>) -> Option<Impair> {
             ok = false;
         }
     }
-    if !ok {
-        return None;
+    ok
+}
+
+impl Fields {
+    /// Where netem's fields are written.
+    fn netem_spans(&self) -> Vec<SourceSpan> {
+        [self.delay, self.jitter]
+            .iter()
+            .flatten()
+            .map(|(_, s)| *s)
+            .chain(
+                [self.loss, self.duplicate, self.reorder, self.corrupt]
+                    .iter()
+                    .flatten()
+                    .map(|(_, s)| *s),
+            )
+            .collect()
     }
-    let netem = (!netem_spans.is_empty()).then(|| Netem {
-        delay: delay_ns,
-        jitter: jitter.map_or(0, |j| j.0),
-        loss: loss.map_or(0, |p| qdisc::probability(p.0)),
-        duplicate: duplicate.map_or(0, |p| qdisc::probability(p.0)),
-        reorder: reorder.map_or(0, |p| qdisc::probability(p.0)),
-        corrupt: corrupt.map_or(0, |p| qdisc::probability(p.0)),
-        rate: rate.map_or(0, |r| r.0),
-        limit: NETEM_LIMIT,
-    });
-    Some(Impair {
-        rate: rate.map(|r| r.0),
-        burst,
-        latency: latency.map_or(DEFAULT_LATENCY_NS, |l| l.0),
-        netem,
-        netem_spans,
-    })
+
+    /// The impairment the checked values make: a netem when netem's fields are
+    /// written, a tbf's rate, bucket and latency.
+    fn impair(self, netem_spans: Vec<SourceSpan>) -> Impair {
+        let netem = (!netem_spans.is_empty()).then(|| Netem {
+            delay: self.delay.map_or(0, |d| d.0),
+            jitter: self.jitter.map_or(0, |j| j.0),
+            loss: self.loss.map_or(0, |p| qdisc::probability(p.0)),
+            duplicate: self.duplicate.map_or(0, |p| qdisc::probability(p.0)),
+            reorder: self.reorder.map_or(0, |p| qdisc::probability(p.0)),
+            corrupt: self.corrupt.map_or(0, |p| qdisc::probability(p.0)),
+            rate: self.rate.map_or(0, |r| r.0),
+            limit: NETEM_LIMIT,
+        });
+        Impair {
+            rate: self.rate.map(|r| r.0),
+            burst: self.burst,
+            latency: self.latency.map_or(DEFAULT_LATENCY_NS, |l| l.0),
+            netem,
+            netem_spans,
+        }
+    }
 }
 
 impl Impair {

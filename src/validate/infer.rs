@@ -12,6 +12,7 @@ use super::interfaces::Member;
 use super::networks::{DeclaredNet, NetInfo, subnet_index};
 use super::prefixes::PrefixMap;
 use super::{Code, Cx};
+use crate::topology::Spanned;
 
 /// Resolves every veth member's network, explicit or inferred, and returns all the
 /// networks of the lab: the declared ones in file order, then the inferred ones.
@@ -20,6 +21,34 @@ pub(super) fn resolve_networks(
     declared: &IndexMap<String, DeclaredNet>,
     members: &mut [Member],
 ) -> Vec<NetInfo> {
+    let inferable = place_on_declared(cx, declared, members);
+    let groups = meeting_groups(members, &inferable);
+    let mut nets: Vec<NetInfo> = declared
+        .values()
+        .map(|d| NetInfo {
+            name: d.name.clone(),
+            subnets: d.subnets.clone(),
+            mtu: d.mtu,
+            mtu_span: d.mtu_span,
+            allow_overlap: d.allow_overlap,
+            inferred: false,
+            span: d.key_span,
+        })
+        .collect();
+    for group in groups.values() {
+        add_inferred(cx, declared, members, group, &mut nets);
+    }
+    nets
+}
+
+/// Puts each veth member on the declared network it names, or else on the one whose
+/// subnet holds its first address most specifically; returns the members on none, whose
+/// networks are inferred.
+fn place_on_declared(
+    cx: &mut Cx,
+    declared: &IndexMap<String, DeclaredNet>,
+    members: &mut [Member],
+) -> Vec<usize> {
     let by_subnet = subnet_index(declared);
     let mut inferable = Vec::new();
     for (i, m) in members.iter_mut().enumerate() {
@@ -27,28 +56,8 @@ pub(super) fn resolve_networks(
             continue;
         }
         if let Some(net) = m.explicit_network {
-            if let Some(n) = declared.get_index_of(&net.value) {
+            if let Some(n) = named_network(cx, declared, net) {
                 m.network = Some(n);
-            } else {
-                let span = cx.span(net);
-                let help = if declared.is_empty() {
-                    "no networks are declared under `networks`; leave `network` out to infer it from the address".to_string()
-                } else {
-                    format!(
-                        "declared networks: {}",
-                        declared
-                            .keys()
-                            .map(|k| format!("`{k}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                };
-                cx.report(
-                    Code::UnknownNetwork,
-                    format!("unknown network `{}`", net.value),
-                )
-                .with_label(span, "not declared under `networks`")
-                .with_help(help);
             }
             continue;
         }
@@ -79,9 +88,43 @@ pub(super) fn resolve_networks(
             }
         }
     }
+    inferable
+}
 
-    // Inferred networks: members whose subnets (the address prefixes) meet share one,
-    // named after the first address of its first member.
+/// The index of the declared network `net` a member names; reported if none.
+fn named_network(
+    cx: &mut Cx,
+    declared: &IndexMap<String, DeclaredNet>,
+    net: &Spanned<String>,
+) -> Option<usize> {
+    if let Some(n) = declared.get_index_of(&net.value) {
+        return Some(n);
+    }
+    let span = cx.span(net);
+    let help = if declared.is_empty() {
+        "no networks are declared under `networks`; leave `network` out to infer it from the address".to_string()
+    } else {
+        format!(
+            "declared networks: {}",
+            declared
+                .keys()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    cx.report(
+        Code::UnknownNetwork,
+        format!("unknown network `{}`", net.value),
+    )
+    .with_label(span, "not declared under `networks`")
+    .with_help(help);
+    None
+}
+
+/// The members left to infer, grouped: those whose subnets (the address prefixes) meet
+/// share a network. Each group is keyed by its first member's slot, in that order.
+fn meeting_groups(members: &[Member], inferable: &[usize]) -> IndexMap<usize, Vec<usize>> {
     let mut parent: Vec<usize> = (0..inferable.len()).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
         while parent[i] != i {
@@ -110,55 +153,51 @@ pub(super) fn resolve_networks(
         let r = root(&mut parent, slot);
         groups.entry(r).or_default().push(i);
     }
+    groups
+}
 
-    let mut nets: Vec<NetInfo> = declared
-        .values()
-        .map(|d| NetInfo {
-            name: d.name.clone(),
-            subnets: d.subnets.clone(),
-            mtu: d.mtu,
-            mtu_span: d.mtu_span,
-            allow_overlap: d.allow_overlap,
-            inferred: false,
-            span: d.key_span,
-        })
-        .collect();
-    for group in groups.values() {
-        let mut subnets: Vec<(IpNet, SourceSpan)> = Vec::new();
-        let mut seen = HashSet::new();
-        for &i in group {
-            for (a, span) in &members[i].addrs {
-                if seen.insert(a.trunc()) {
-                    subnets.push((a.trunc(), *span));
-                }
+/// The network inferred for a group of members, named after the first address of its
+/// first member, with their subnets; reported instead when a declared network has
+/// that name.
+fn add_inferred(
+    cx: &mut Cx,
+    declared: &IndexMap<String, DeclaredNet>,
+    members: &mut [Member],
+    group: &[usize],
+    nets: &mut Vec<NetInfo>,
+) {
+    let mut subnets: Vec<(IpNet, SourceSpan)> = Vec::new();
+    let mut seen = HashSet::new();
+    for &i in group {
+        for (a, span) in &members[i].addrs {
+            if seen.insert(a.trunc()) {
+                subnets.push((a.trunc(), *span));
             }
         }
-        let name = subnets[0].0.to_string();
-        if let Some(d) = declared.get(&name) {
-            cx.report(
-                Code::InferredNetworkNameTaken,
-                format!("the inferred network `{name}` has the name of a declared network"),
-            )
-            .with_label(subnets[0].1, format!("infers network `{name}`"))
-            .with_label(d.key_span, "a declared network of that name")
-            .with_help("add this subnet to the declared network's `subnets`, or rename it");
-            continue;
-        }
-        for &i in group {
-            members[i].network = Some(nets.len());
-        }
-        nets.push(NetInfo {
-            span: subnets[0].1,
-            name,
-            subnets,
-            mtu: None,
-            mtu_span: None,
-            allow_overlap: false,
-            inferred: true,
-        });
     }
-
-    nets
+    let name = subnets[0].0.to_string();
+    if let Some(d) = declared.get(&name) {
+        cx.report(
+            Code::InferredNetworkNameTaken,
+            format!("the inferred network `{name}` has the name of a declared network"),
+        )
+        .with_label(subnets[0].1, format!("infers network `{name}`"))
+        .with_label(d.key_span, "a declared network of that name")
+        .with_help("add this subnet to the declared network's `subnets`, or rename it");
+        return;
+    }
+    for &i in group {
+        members[i].network = Some(nets.len());
+    }
+    nets.push(NetInfo {
+        span: subnets[0].1,
+        name,
+        subnets,
+        mtu: None,
+        mtu_span: None,
+        allow_overlap: false,
+        inferred: true,
+    });
 }
 
 /// The router addresses hosts take their gateway from, filed by subnet: for each

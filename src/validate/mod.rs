@@ -28,6 +28,7 @@ mod kinds;
 mod loopback;
 mod names;
 mod networks;
+mod nodes;
 mod origins;
 mod prefixes;
 mod reach;
@@ -61,11 +62,10 @@ pub use crate::problem::{Invalid, Problem, Warnings};
 // The codes of problems, for the checks below (`use super::{Code, Cx}`).
 use crate::problem::Code;
 
-use self::interfaces::{Member, Node};
-use self::origins::NodeSpans;
-use crate::lab::{Lab, LabNetwork, LabNode, Origins, Span};
+use self::interfaces::Member;
+use crate::lab::{Lab, LabNetwork, Origins, Span};
 use crate::naming;
-use crate::state::{NsRole, ObjectId};
+use crate::state::ObjectId;
 use crate::topology::{SourceFile, Spanned, Topology, span_of};
 
 /// Checks `topo` (parsed from `src`) and resolves it, reading the files its nodes are
@@ -187,6 +187,9 @@ impl Cx<'_> {
     }
 }
 
+/// Resolves the lab, pass by pass: the lab-wide names, tables and networks, who is on
+/// which network, then each node, then what needs every node (protocols, bridge ports,
+/// sites, checks) and where things are written.
 fn resolve(
     cx: &mut Cx,
     topo: &Topology,
@@ -206,156 +209,25 @@ fn resolve(
     names::check_node_names(cx, topo, &prefix, &fabric_ns);
 
     let mut members = interfaces::collect_members(cx, topo);
-    let nets = infer::resolve_networks(cx, &declared, &mut members.list);
-    addresses::check_in_network(cx, &declared, &mut members.list);
-    networks::check_overlaps(cx, &nets);
-    networks::check_port_mtus(cx, &nets, &members.list);
-    networks::check_lonely_hosts(cx, &nets, &members.list);
-    addresses::check_duplicate_addresses(cx, &members.list);
-    addresses::check_edge_addresses(cx, &members.list);
-    let ports = members
-        .list
-        .iter()
-        .filter(|m| m.is_veth())
-        .map(|m| names::Port {
-            node: &m.node.value,
-            ifname: &m.ifname,
-            span: m.name_span,
-            what: m.describe(),
-        });
-    names::check_fabric_names(cx, &nets, ports);
+    let nets = membership(cx, &declared, &mut members.list);
     let gateways = infer::Gateways::new(&members.list);
+    let shared = nodes::Shared {
+        prefix: &prefix,
+        nets: &nets,
+        tables: &tables,
+        members: &members,
+        gateways: &gateways,
+    };
+    let nodes::Nodes {
+        nodes,
+        spans,
+        processes,
+    } = nodes::resolve_nodes(cx, topo, &shared, sources);
 
-    let mut nodes = BTreeMap::new();
-    let mut spans: HashMap<String, NodeSpans> = HashMap::new();
-    let mut processes = HashMap::new();
-    for (r, (key, router)) in topo.routers.iter().enumerate() {
-        let node = Node::new(key, members.of_router(r));
-        let stacked = kinds::resolve(cx, &node);
-        let interfaces = interfaces::lab_interfaces(cx, node.members, &nets, stacked);
-        kinds::check_mtus(cx, &node, &interfaces);
-        let v6_off = sysctls::ipv6_off(cx, &node, &router.sysctls);
-        addresses::check_ipv6_on(cx, node.members, &nets, &interfaces, &v6_off);
-        let links = routes::Ipv6Links {
-            interfaces: &interfaces,
-            disabled: &v6_off,
-        };
-        let (routes, route_spans) =
-            routes::check_routes(cx, &node, &router.routes, &tables, &links);
-        let (rules, rule_spans) = rules::check_rules(cx, &node, &router.rules, &tables);
-        let written = sysctls::check_sysctls(cx, &node, &router.sysctls);
-        let services = services::check_services(cx, &key.value, &router.services, &interfaces);
-        let (firewall, firewall_spans) =
-            firewall::check_firewall(cx, &node, router.firewall.as_ref());
-        let (loopback, loopback_spans) =
-            loopback::check_loopback(cx, &router.loopback, &members.list);
-        let (workload, process_spans) =
-            workload::check_workload(cx, sources, &key.value, &router.files, &router.run);
-        processes.extend(
-            process_spans
-                .into_iter()
-                .map(|(p, s)| ((key.value.clone(), p), s)),
-        );
-        let mut sysctls = written.values;
-        for forwarding in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] {
-            sysctls
-                .entry(forwarding.to_string())
-                .or_insert_with(|| "1".to_string());
-        }
-        spans.insert(
-            key.value.clone(),
-            NodeSpans {
-                key: cx.span(key),
-                interfaces: interface_spans(node.members),
-                loopback: loopback_spans,
-                routes: route_spans,
-                rules: rule_spans,
-                sysctls: written.spans,
-                firewall: firewall_spans,
-            },
-        );
-        nodes.insert(
-            key.value.clone(),
-            LabNode {
-                ns: naming::node_ns(&prefix, &key.value),
-                role: NsRole::Router,
-                interfaces,
-                loopback,
-                routes,
-                rules,
-                sysctls,
-                services,
-                firewall,
-                workload,
-            },
-        );
-    }
-    for (h, (key, host)) in topo.hosts.iter().enumerate() {
-        let me = members.of_host(h);
-        let node = Node::new(key, me);
-        let interfaces = interfaces::lab_interfaces(cx, me, &nets, HashMap::new());
-        let v6_off = sysctls::ipv6_off(cx, &node, &host.sysctls);
-        addresses::check_ipv6_on(cx, me, &nets, &interfaces, &v6_off);
-        let (routes, route_spans) =
-            defaults::host_routes(cx, &node, host.gateway.as_ref(), &gateways, &nets);
-        let written = sysctls::check_sysctls(cx, &node, &host.sysctls);
-        let services = services::check_services(cx, &key.value, &host.services, &interfaces);
-        let (firewall, firewall_spans) =
-            firewall::check_firewall(cx, &node, host.firewall.as_ref());
-        let (workload, process_spans) =
-            workload::check_workload(cx, sources, &key.value, &host.files, &host.run);
-        processes.extend(
-            process_spans
-                .into_iter()
-                .map(|(p, s)| ((key.value.clone(), p), s)),
-        );
-        spans.insert(
-            key.value.clone(),
-            NodeSpans {
-                key: cx.span(key),
-                interfaces: interface_spans(me),
-                loopback: Vec::new(),
-                routes: route_spans,
-                rules: Vec::new(),
-                sysctls: written.spans,
-                firewall: firewall_spans,
-            },
-        );
-        nodes.insert(
-            key.value.clone(),
-            LabNode {
-                ns: naming::node_ns(&prefix, &key.value),
-                role: NsRole::Host,
-                interfaces,
-                loopback: Vec::new(),
-                routes,
-                rules: Vec::new(),
-                sysctls: written.values,
-                services,
-                firewall,
-                workload,
-            },
-        );
-    }
-
-    let networks = nets
-        .iter()
-        .map(|n| {
-            (
-                n.name.clone(),
-                LabNetwork {
-                    bridge: naming::bridge_name(&n.name),
-                    subnets: n.subnets.iter().map(|(s, _)| *s).collect(),
-                    mtu: n.mtu,
-                    inferred: n.inferred,
-                },
-            )
-        })
-        .collect();
     let mut lab = Lab {
         name,
         fabric_ns,
-        networks,
+        networks: lab_networks(&nets),
         nodes,
         origins: Default::default(),
         warnings: Vec::new(),
@@ -375,27 +247,63 @@ fn resolve(
         sysctls: origins::sysctls(&lab, &spans),
         firewalls: origins::firewalls(&lab, &spans),
         processes,
-        netem_fields: members
-            .list
-            .iter()
-            .filter_map(|m| {
-                let spans = &m.impair.as_ref()?.netem_spans;
-                let ns = naming::node_ns(&prefix, &m.node.value);
-                let spans = spans.iter().map(|s| Span::from(*s)).collect();
-                (!m.impair.as_ref()?.netem_spans.is_empty())
-                    .then(|| ((ns, m.ifname.clone()), spans))
-            })
-            .collect(),
+        netem_fields: netem_fields(&members.list, &prefix),
     };
     lab
 }
 
-/// Each member's name and address places, by interface name.
-fn interface_spans(mine: &[Member]) -> HashMap<String, (SourceSpan, Vec<SourceSpan>)> {
-    mine.iter()
-        .map(|m| {
-            let addrs = m.addrs.iter().map(|(_, s)| *s).collect();
-            (m.ifname.clone(), (m.name_span, addrs))
+/// The networks, declared and inferred from the members' addresses, once who is on
+/// which is checked: addresses in their networks, no overlaps, MTUs, lonely hosts,
+/// duplicate and edge addresses, fabric names.
+fn membership(
+    cx: &mut Cx,
+    declared: &indexmap::IndexMap<String, networks::DeclaredNet>,
+    members: &mut [Member],
+) -> Vec<networks::NetInfo> {
+    let nets = infer::resolve_networks(cx, declared, members);
+    addresses::check_in_network(cx, declared, members);
+    networks::check_overlaps(cx, &nets);
+    networks::check_port_mtus(cx, &nets, members);
+    networks::check_lonely_hosts(cx, &nets, members);
+    addresses::check_duplicate_addresses(cx, members);
+    addresses::check_edge_addresses(cx, members);
+    let ports = members.iter().filter(|m| m.is_veth()).map(|m| names::Port {
+        node: &m.node.value,
+        ifname: &m.ifname,
+        span: m.name_span,
+        what: m.describe(),
+    });
+    names::check_fabric_names(cx, &nets, ports);
+    nets
+}
+
+/// The lab's networks, each with its bridge.
+fn lab_networks(nets: &[networks::NetInfo]) -> BTreeMap<String, LabNetwork> {
+    nets.iter()
+        .map(|n| {
+            (
+                n.name.clone(),
+                LabNetwork {
+                    bridge: naming::bridge_name(&n.name),
+                    subnets: n.subnets.iter().map(|(s, _)| *s).collect(),
+                    mtu: n.mtu,
+                    inferred: n.inferred,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Where the netem fields of each impaired interface are written, by namespace and
+/// interface.
+fn netem_fields(members: &[Member], prefix: &str) -> HashMap<(String, String), Vec<Span>> {
+    members
+        .iter()
+        .filter_map(|m| {
+            let spans = &m.impair.as_ref()?.netem_spans;
+            let ns = naming::node_ns(prefix, &m.node.value);
+            let spans = spans.iter().map(|s| Span::from(*s)).collect();
+            (!m.impair.as_ref()?.netem_spans.is_empty()).then(|| ((ns, m.ifname.clone()), spans))
         })
         .collect()
 }

@@ -9,15 +9,19 @@ use ipnet::IpNet;
 use miette::SourceSpan;
 
 use super::interfaces::Node;
-use super::routes::{IP6_RT_PRIO_ADDRCONF, check_if_ref, kernel_metric};
+use super::routes::{check_if_ref, kernel_metric};
 use super::tables::{Tables, resolve_table};
 use super::values::{family_name, parse_ip, parse_prefix};
 use super::{Code, Cx};
 use crate::state::{
-    Nexthop, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTPROT_BOOT,
-    RTPROT_KERNEL, Route, RouteType, scope_name,
+    Nexthop, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RTPROT_BOOT, Route,
+    RouteType,
 };
 use crate::topology::{RouteKind, RouteProto, RouteScope, RouteSpec, ScopeName, Spanned};
+
+mod attributes;
+
+pub(super) use attributes::check_attributes;
 
 /// One next hop: a gateway, a device, or both.
 #[derive(Clone, Copy)]
@@ -59,156 +63,22 @@ pub(super) fn parse_route<'s>(
     tables: &Tables,
 ) -> Option<Parsed<'s>> {
     let to_span = cx.span(&spec.to);
-    let dst = match spec.to.value.as_str() {
-        "default" => Some(IpNet::from(ipnet::Ipv4Net::default())),
-        "default6" => Some(IpNet::from(ipnet::Ipv6Net::default())),
-        _ => parse_prefix(cx, &spec.to, "route destination"),
-    };
-    let kind = match spec.kind.as_ref().map(|k| k.value) {
-        None | Some(RouteKind::Unicast) => RouteType::Unicast,
-        Some(RouteKind::Blackhole) => RouteType::Blackhole,
-        Some(RouteKind::Unreachable) => RouteType::Unreachable,
-        Some(RouteKind::Prohibit) => RouteType::Prohibit,
-        Some(RouteKind::Throw) => RouteType::Throw,
-    };
-    let mut ok = dst.is_some();
-    let mut hops = Vec::new();
+    let dst = destination(cx, spec);
+    let kind = route_type(spec);
     let multipath = !spec.nexthops.is_empty();
-    if kind != RouteType::Unicast {
-        let given: Vec<SourceSpan> = [&spec.via, &spec.dev]
-            .into_iter()
-            .flatten()
-            .map(|v| cx.span(v))
-            .chain(spec.nexthops.iter().map(|h| cx.span(h)))
-            .collect();
-        if !given.is_empty() {
-            let name = kind.name();
-            let kind_span = spec.kind.as_ref().map(|k| cx.span(k)).unwrap_or(to_span);
-            let p = cx
-                .report(
-                    Code::RouteTypeWithNexthop,
-                    format!("{} {name} route has no next hop", article(&name)),
-                )
-                .with_label(kind_span, format!("type {name}"));
-            for span in given {
-                p.with_label(span, "a next hop");
-            }
-            p.with_help(
-                "the kernel refuses a gateway, a device or next hops on a route that sends \
-                 nothing on (\"Gateway, device and multipath can not be specified for this \
-                 route type\"): remove them, or make the route `unicast`",
-            );
-            ok = false;
-        }
+    let hops = if kind != RouteType::Unicast {
+        check_no_next_hop(cx, spec, kind, to_span).then(Vec::new)
     } else if multipath {
-        for (field, name) in [(&spec.via, "via"), (&spec.dev, "dev")] {
-            if let Some(v) = field {
-                let span = cx.span(v);
-                cx.report(
-                    Code::BadNexthops,
-                    format!(
-                        "the route to `{}` has both `{name}` and `nexthops`",
-                        spec.to.value
-                    ),
-                )
-                .with_label(span, "for a route of one next hop")
-                .with_help(format!(
-                    "a multipath route names each next hop's gateway and device under \
-                     `nexthops`: move `{name}` into them"
-                ));
-                ok = false;
-            }
-        }
-        if spec.nexthops.len() < 2 {
-            let span = cx.span(&spec.nexthops[0]);
-            cx.report(
-                Code::BadNexthops,
-                format!(
-                    "the route to `{}` has a single next hop under `nexthops`",
-                    spec.to.value
-                ),
-            )
-            .with_label(span, "the only one")
-            .with_help(
-                "the kernel keeps a multipath route of one next hop as a plain route: write \
-                 `via` and `dev` instead, or add another next hop",
-            );
-            ok = false;
-        }
-        for h in &spec.nexthops {
-            let span = cx.span(h);
-            if h.value.via.is_none()
-                && h.value.dev.is_some()
-                && dst.is_some_and(|d| d.addr().is_ipv6())
-            {
-                cx.report(
-                    Code::BadNexthops,
-                    format!(
-                        "a next hop of the IPv6 route to `{}` has no gateway",
-                        spec.to.value
-                    ),
-                )
-                .with_label(span, "a device alone")
-                .with_help(
-                    "the kernel takes only gateways as the next hops of an IPv6 multipath \
-                     route (\"Device only routes can not be added for IPv6 using the multipath \
-                     API\"): add `via`",
-                );
-                ok = false;
-            }
-            let weight = match &h.value.weight {
-                Some(w) if !(1..=256).contains(&w.value) => {
-                    let wspan = cx.span(w);
-                    cx.report(
-                        Code::BadWeight,
-                        format!("the next hop weight {} is out of range", w.value),
-                    )
-                    .with_label(wspan, "must be 1 to 256")
-                    .with_help("the kernel keeps a next hop's weight, less one, in a byte");
-                    ok = false;
-                    1
-                }
-                Some(w) => w.value,
-                None => 1,
-            };
-            match parse_hop(
-                cx,
-                node,
-                dst,
-                &h.value.via,
-                &h.value.dev,
-                span,
-                &spec.to.value,
-            ) {
-                Some(mut hop) => {
-                    hop.weight = weight;
-                    hops.push(hop);
-                }
-                None => ok = false,
-            }
-        }
+        multipath_hops(cx, node, spec, dst)
     } else {
-        match parse_hop(cx, node, dst, &spec.via, &spec.dev, to_span, &spec.to.value) {
-            Some(hop) => hops.push(hop),
-            None => ok = false,
-        }
-    }
+        parse_hop(cx, node, dst, &spec.via, &spec.dev, to_span, &spec.to.value).map(|h| vec![h])
+    };
     let src = spec.src.as_ref().and_then(|s| {
         let ip = parse_ip(cx, s)?;
         Some((ip, cx.span(s)))
     });
-    ok &= spec.src.is_none() || src.is_some();
-    let scope = spec.scope.as_ref().map(|s| {
-        let n = match &s.value {
-            RouteScope::Number(n) => *n,
-            RouteScope::Name(ScopeName::Global) => RT_SCOPE_UNIVERSE,
-            RouteScope::Name(ScopeName::Site) => 200,
-            RouteScope::Name(ScopeName::Link) => RT_SCOPE_LINK,
-            RouteScope::Name(ScopeName::Host) => RT_SCOPE_HOST,
-            RouteScope::Name(ScopeName::Nowhere) => 255,
-        };
-        (n, cx.span(s))
-    });
+    let src_ok = spec.src.is_none() || src.is_some();
+    let scope = spec.scope.as_ref().map(|s| (scope_number(s), cx.span(s)));
     let table = match &spec.table {
         Some(t) => resolve_table(cx, t, tables),
         None => Some(RT_TABLE_MAIN),
@@ -217,7 +87,8 @@ pub(super) fn parse_route<'s>(
         Some(p) => route_proto(cx, p),
         None => Some(RTPROT_BOOT),
     };
-    let (Some(dst), Some(table), Some(proto), true) = (dst, table, proto, ok) else {
+    let (Some(dst), Some(hops), true, Some(table), Some(proto)) = (dst, hops, src_ok, table, proto)
+    else {
         return None;
     };
     Some(Parsed {
@@ -234,6 +105,176 @@ pub(super) fn parse_route<'s>(
         proto_span: spec.proto.as_ref().map(|p| cx.span(p)),
         to_span,
     })
+}
+
+/// The route's destination: a prefix, or `default` (IPv4) or `default6`.
+fn destination(cx: &mut Cx, spec: &RouteSpec) -> Option<IpNet> {
+    match spec.to.value.as_str() {
+        "default" => Some(IpNet::from(ipnet::Ipv4Net::default())),
+        "default6" => Some(IpNet::from(ipnet::Ipv6Net::default())),
+        _ => parse_prefix(cx, &spec.to, "route destination"),
+    }
+}
+
+/// The route's type, `unicast` unless written.
+fn route_type(spec: &RouteSpec) -> RouteType {
+    match spec.kind.as_ref().map(|k| k.value) {
+        None | Some(RouteKind::Unicast) => RouteType::Unicast,
+        Some(RouteKind::Blackhole) => RouteType::Blackhole,
+        Some(RouteKind::Unreachable) => RouteType::Unreachable,
+        Some(RouteKind::Prohibit) => RouteType::Prohibit,
+        Some(RouteKind::Throw) => RouteType::Throw,
+    }
+}
+
+/// The number of a route's scope.
+fn scope_number(s: &Spanned<RouteScope>) -> u8 {
+    match &s.value {
+        RouteScope::Number(n) => *n,
+        RouteScope::Name(ScopeName::Global) => RT_SCOPE_UNIVERSE,
+        RouteScope::Name(ScopeName::Site) => 200,
+        RouteScope::Name(ScopeName::Link) => RT_SCOPE_LINK,
+        RouteScope::Name(ScopeName::Host) => RT_SCOPE_HOST,
+        RouteScope::Name(ScopeName::Nowhere) => 255,
+    }
+}
+
+/// A route of a type that sends nothing on has no gateway, device or next hops.
+fn check_no_next_hop(cx: &mut Cx, spec: &RouteSpec, kind: RouteType, to_span: SourceSpan) -> bool {
+    let given: Vec<SourceSpan> = [&spec.via, &spec.dev]
+        .into_iter()
+        .flatten()
+        .map(|v| cx.span(v))
+        .chain(spec.nexthops.iter().map(|h| cx.span(h)))
+        .collect();
+    if given.is_empty() {
+        return true;
+    }
+    let name = kind.name();
+    let kind_span = spec.kind.as_ref().map(|k| cx.span(k)).unwrap_or(to_span);
+    let p = cx
+        .report(
+            Code::RouteTypeWithNexthop,
+            format!("{} {name} route has no next hop", article(&name)),
+        )
+        .with_label(kind_span, format!("type {name}"));
+    for span in given {
+        p.with_label(span, "a next hop");
+    }
+    p.with_help(
+        "the kernel refuses a gateway, a device or next hops on a route that sends \
+         nothing on (\"Gateway, device and multipath can not be specified for this \
+         route type\"): remove them, or make the route `unicast`",
+    );
+    false
+}
+
+/// The next hops of a multipath route, each with its weight; `None` when one is wrong.
+fn multipath_hops<'s>(
+    cx: &mut Cx,
+    node: &Node,
+    spec: &'s RouteSpec,
+    dst: Option<IpNet>,
+) -> Option<Vec<Hop<'s>>> {
+    let mut ok = check_multipath_alone(cx, spec);
+    let mut hops = Vec::new();
+    for h in &spec.nexthops {
+        let span = cx.span(h);
+        if h.value.via.is_none() && h.value.dev.is_some() && dst.is_some_and(|d| d.addr().is_ipv6())
+        {
+            cx.report(
+                Code::BadNexthops,
+                format!(
+                    "a next hop of the IPv6 route to `{}` has no gateway",
+                    spec.to.value
+                ),
+            )
+            .with_label(span, "a device alone")
+            .with_help(
+                "the kernel takes only gateways as the next hops of an IPv6 multipath \
+                 route (\"Device only routes can not be added for IPv6 using the multipath \
+                 API\"): add `via`",
+            );
+            ok = false;
+        }
+        let weight = h
+            .value
+            .weight
+            .as_ref()
+            .map_or(Some(1), |w| hop_weight(cx, w));
+        ok &= weight.is_some();
+        match parse_hop(
+            cx,
+            node,
+            dst,
+            &h.value.via,
+            &h.value.dev,
+            span,
+            &spec.to.value,
+        ) {
+            Some(mut hop) => {
+                hop.weight = weight.unwrap_or(1);
+                hops.push(hop);
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(hops)
+}
+
+/// A multipath route has its next hops under `nexthops` only, and two of them or more.
+fn check_multipath_alone(cx: &mut Cx, spec: &RouteSpec) -> bool {
+    let mut ok = true;
+    for (field, name) in [(&spec.via, "via"), (&spec.dev, "dev")] {
+        if let Some(v) = field {
+            let span = cx.span(v);
+            cx.report(
+                Code::BadNexthops,
+                format!(
+                    "the route to `{}` has both `{name}` and `nexthops`",
+                    spec.to.value
+                ),
+            )
+            .with_label(span, "for a route of one next hop")
+            .with_help(format!(
+                "a multipath route names each next hop's gateway and device under \
+                 `nexthops`: move `{name}` into them"
+            ));
+            ok = false;
+        }
+    }
+    if spec.nexthops.len() < 2 {
+        let span = cx.span(&spec.nexthops[0]);
+        cx.report(
+            Code::BadNexthops,
+            format!(
+                "the route to `{}` has a single next hop under `nexthops`",
+                spec.to.value
+            ),
+        )
+        .with_label(span, "the only one")
+        .with_help(
+            "the kernel keeps a multipath route of one next hop as a plain route: write \
+             `via` and `dev` instead, or add another next hop",
+        );
+        ok = false;
+    }
+    ok
+}
+
+/// A next hop's weight, 1 to 256; `None` when out of range (reported).
+fn hop_weight(cx: &mut Cx, w: &Spanned<u16>) -> Option<u16> {
+    if (1..=256).contains(&w.value) {
+        return Some(w.value);
+    }
+    let wspan = cx.span(w);
+    cx.report(
+        Code::BadWeight,
+        format!("the next hop weight {} is out of range", w.value),
+    )
+    .with_label(wspan, "must be 1 to 256")
+    .with_help("the kernel keeps a next hop's weight, less one, in a byte");
+    None
 }
 
 /// One next hop's gateway and device, each checked on its own.
@@ -323,166 +364,6 @@ pub(super) fn lab_route<'h, 's: 'h>(
         route.dev = dev(h);
     }
     route
-}
-
-/// What the kernel checks of a route beyond its next hops: its scope, its `onlink`, its
-/// source address, and that it is not a route the kernel makes itself.
-pub(super) fn check_attributes(cx: &mut Cx, node: &Node, p: &Parsed) -> bool {
-    let v6 = p.dst.addr().is_ipv6();
-    let mut ok = true;
-    if let Some((scope, span)) = p.scope {
-        let why = if v6 && scope != RT_SCOPE_UNIVERSE {
-            Some((
-                "IPv6",
-                "the kernel keeps no scope for an IPv6 route (every one is global): leave \
-                 `scope` out"
-                    .to_string(),
-            ))
-        } else if v6 {
-            None
-        } else if p.kind == RouteType::Unicast && scope == 255 {
-            Some((
-                "scope nowhere",
-                "the kernel refuses a unicast route of scope `nowhere` (\"Invalid scope\"): \
-                 use `host`, `link` or `global`"
-                    .to_string(),
-            ))
-        } else if p.has_gateway() && scope >= RT_SCOPE_LINK {
-            Some((
-                "a gateway",
-                format!(
-                    "the kernel reaches a gateway only from a route of a wider scope than \
-                     link (\"Nexthop has invalid scope\"): a route with `via` has scope \
-                     `global` or `site`, not `{}`",
-                    scope_name(scope)
-                ),
-            ))
-        } else {
-            None
-        };
-        if let Some((label, help)) = why {
-            cx.report(
-                Code::BadScope,
-                format!(
-                    "the route to {} cannot have scope {}",
-                    p.dst,
-                    scope_name(scope)
-                ),
-            )
-            .with_label(span, format!("not with {label}"))
-            .with_help(help);
-            ok = false;
-        }
-    }
-    if p.onlink {
-        for hop in &p.hops {
-            let (gw, dev) = (hop.gateway.is_some(), hop.dev.is_some());
-            if gw && dev {
-                continue;
-            }
-            let missing = if gw { "dev" } else { "via" };
-            cx.report(
-                Code::BadOnlink,
-                format!("the `onlink` route to {} has no `{missing}`", p.dst),
-            )
-            .with_label(p.to_span, format!("onlink, without `{missing}`"))
-            .with_help(
-                "`onlink` says a gateway is on a device's link: the kernel needs both \
-                 (\"Nexthop device required for onlink\"), and refuses it on a route \
-                 without a gateway",
-            );
-            ok = false;
-            break;
-        }
-        if p.hops.is_empty() {
-            cx.report(
-                Code::BadOnlink,
-                format!(
-                    "{} {} route cannot be `onlink`",
-                    article(&p.kind.name()),
-                    p.kind.name()
-                ),
-            )
-            .with_label(p.to_span, "no gateway to be on a link")
-            .with_help("remove `onlink`");
-            ok = false;
-        }
-    }
-    if let Some((src, span)) = p.src {
-        let own = node
-            .members
-            .iter()
-            .flat_map(|m| m.addrs.iter())
-            .any(|(a, _)| a.addr() == src)
-            || matches!(src, IpAddr::V4(a) if a.is_loopback())
-            || src == IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
-        if src.is_ipv4() != p.dst.addr().is_ipv4() {
-            cx.report(
-                Code::FamilyMismatch,
-                format!(
-                    "the route to {} has the source {src} of the other address family",
-                    p.dst
-                ),
-            )
-            .with_label(p.to_span, family_name(p.dst.addr()))
-            .with_label(span, family_name(src));
-            ok = false;
-        } else if !own {
-            let list = node
-                .members
-                .iter()
-                .flat_map(|m| m.addrs.iter())
-                .filter(|(a, _)| a.addr().is_ipv4() == src.is_ipv4())
-                .map(|(a, _)| a.addr().to_string())
-                .collect::<Vec<_>>();
-            let help = if list.is_empty() {
-                format!("`{}` has no {} address", node.name(), family_name(src))
-            } else {
-                format!("the addresses of `{}`: {}", node.name(), list.join(", "))
-            };
-            cx.report(
-                Code::SrcNotLocal,
-                format!(
-                    "the source {src} of the route to {} is not an address of `{}`",
-                    p.dst,
-                    node.name()
-                ),
-            )
-            .with_label(span, "not one of the router's addresses")
-            .with_help(format!(
-                "the kernel takes as a route's preferred source only an address the router \
-                 has (\"Invalid prefsrc address\"); {help}"
-            ));
-            ok = false;
-        }
-    }
-    if p.proto == RTPROT_KERNEL
-        && p.table == RT_TABLE_MAIN
-        && p.kind == RouteType::Unicast
-        && !p.multipath
-        && let Some(hop) = p.hops.first()
-        && hop.gateway.is_none()
-        && let Some(m) = node.members.iter().find(|m| {
-            hop.dev.is_none_or(|(d, _)| d == m.ifname)
-                && m.addrs
-                    .iter()
-                    .any(|(a, _)| a.trunc() == p.dst && a.prefix_len() < a.max_prefix_len())
-        })
-        && p.metric == if v6 { IP6_RT_PRIO_ADDRCONF } else { 0 }
-    {
-        cx.report(
-            Code::KernelRouteProto,
-            format!("the kernel makes the route to {} itself", p.dst),
-        )
-        .with_label(p.proto_span.unwrap_or(p.to_span), "proto kernel")
-        .with_help(format!(
-            "the kernel adds the route to an address's subnet when the address is added \
-             (here, on `{}`), and nshost leaves it to the kernel: remove this route",
-            m.ifname
-        ));
-        ok = false;
-    }
-    ok
 }
 
 /// The protocols the lab owns beyond `boot`, `static` and `kernel`: those its routes

@@ -8,7 +8,7 @@
 //! that).
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::IpNet;
 use miette::SourceSpan;
@@ -78,7 +78,38 @@ pub(super) fn check_routes(
         .iter()
         .map(|spec| parse_route(cx, node, spec, tables))
         .collect();
+    let reach = reach(node, &parsed);
+    let mut held = Held::default();
+    let mut routes = Vec::new();
+    let mut spans = Vec::new();
+    for p in parsed.into_iter().flatten() {
+        let Some(outs) = out_devices(cx, node, &reach, links, &p) else {
+            continue;
+        };
+        let route = lab_route(&p, |hop| hop.dev.map(|(d, _)| d.to_string()));
+        let resolved = lab_route(&p, |hop| {
+            let i = p.hops.iter().position(|h| std::ptr::eq(h, hop));
+            i.map(|i| outs[i].to_string())
+        });
+        if !held.keep(cx, node, &p, resolved) {
+            continue;
+        }
+        routes.push(LabRoute {
+            table: p.table,
+            dst: p.dst,
+            metric: p.metric,
+            route,
+        });
+        spans.push(p.to_span);
+    }
+    // Two passes found them; report them route by route.
+    cx.in_file_order_since(start);
+    (routes, spans)
+}
 
+/// What the node reaches without a gateway: its loopback, its interfaces' subnets and
+/// its unicast routes through a device (a route through a gateway reaches nothing more).
+fn reach<'s>(node: &Node<'s, '_>, parsed: &[Option<Parsed<'s>>]) -> Reach<'s> {
     let mut reach = Reach::default();
     reach.loopback();
     for m in node.members {
@@ -108,29 +139,43 @@ pub(super) fn check_routes(
             _ => {}
         }
     }
+    reach
+}
 
-    let mut routes = Vec::new();
-    let mut spans = Vec::new();
-    // Per (table, destination, metric): the first route, and the IPv4 routes appended
-    // there, as the kernel would hold them (devices resolved).
-    let mut seen: HashMap<(u32, IpNet, u32), SourceSpan> = HashMap::new();
-    let mut held: HashMap<(u32, IpNet, u32, Route), SourceSpan> = HashMap::new();
-    for p in parsed.into_iter().flatten() {
-        if !check_attributes(cx, node, &p) {
-            continue;
-        }
-        let mut outs = Vec::new();
-        for hop in &p.hops {
-            match check_nexthop(cx, node, &reach, links, &p, hop) {
-                Some(out) => outs.push(out),
-                None => break,
-            }
-        }
-        if outs.len() != p.hops.len() {
-            continue;
-        }
+/// The device each next hop of the route goes out of, or `None` (reported) when the
+/// kernel would refuse the route: for its attributes or for one of its next hops.
+fn out_devices<'s>(
+    cx: &mut Cx,
+    node: &Node<'s, '_>,
+    reach: &Reach<'s>,
+    links: &Ipv6Links,
+    p: &Parsed<'s>,
+) -> Option<Vec<&'s str>> {
+    if !check_attributes(cx, node, p) {
+        return None;
+    }
+    p.hops
+        .iter()
+        .map(|hop| check_nexthop(cx, node, reach, links, p, hop))
+        .collect()
+}
+
+/// The routes kept so far, as the kernel would hold them.
+#[derive(Default)]
+struct Held {
+    /// Per (table, destination, metric): the first route.
+    seen: HashMap<(u32, IpNet, u32), SourceSpan>,
+    /// The IPv4 routes appended there, as the kernel would hold them (devices resolved).
+    held: HashMap<(u32, IpNet, u32, Route), SourceSpan>,
+}
+
+impl Held {
+    /// Keeps the route (`resolved`: its devices resolved), unless the kernel would merge
+    /// it with another IPv6 route into a multipath one, or refuse it as one it already
+    /// has (reported).
+    fn keep(&mut self, cx: &mut Cx, node: &Node, p: &Parsed, resolved: Route) -> bool {
         let group = (p.table, p.dst, p.metric);
-        if let Some(&first) = seen.get(&group)
+        if let Some(&first) = self.seen.get(&group)
             && p.dst.addr().is_ipv6()
         {
             cx.report(
@@ -149,15 +194,10 @@ pub(super) fn check_routes(
                 "the kernel would merge them into one multipath route: write one route \
                  with `nexthops`, or give one of them another `metric` or `table`",
             );
-            continue;
+            return false;
         }
-        let route = lab_route(&p, |hop| hop.dev.map(|(d, _)| d.to_string()));
-        let resolved = lab_route(&p, |hop| {
-            let i = p.hops.iter().position(|h| std::ptr::eq(h, hop));
-            i.map(|i| outs[i].to_string())
-        });
         let key = (p.table, p.dst, p.metric, resolved);
-        if let Some(&first) = held.get(&key) {
+        if let Some(&first) = self.held.get(&key) {
             cx.report(
                 Code::DuplicateRoute,
                 format!(
@@ -174,21 +214,12 @@ pub(super) fn check_routes(
                 "the kernel refuses a route it already has; remove one, or give it another \
                  `metric` or `table`",
             );
-            continue;
+            return false;
         }
-        seen.entry(group).or_insert(p.to_span);
-        held.insert(key, p.to_span);
-        routes.push(LabRoute {
-            table: p.table,
-            dst: p.dst,
-            metric: p.metric,
-            route,
-        });
-        spans.push(p.to_span);
+        self.seen.entry(group).or_insert(p.to_span);
+        self.held.insert(key, p.to_span);
+        true
     }
-    // Two passes found them; report them route by route.
-    cx.in_file_order_since(start);
-    (routes, spans)
 }
 
 fn is_up(node: &Node, dev: &str) -> bool {
@@ -205,65 +236,18 @@ fn check_nexthop<'s>(
     p: &Parsed<'s>,
     hop: &Hop<'s>,
 ) -> Option<&'s str> {
-    let v6 = p.dst.addr().is_ipv6();
-    if let Some((dev, dev_span)) = hop.dev {
-        if let Some(down) = node.iface(dev).and_then(|m| m.down_span) {
-            cx.report(
-                Code::RouteDevDown,
-                format!(
-                    "the route to {} goes out of `{dev}`, which is declared down",
-                    p.dst
-                ),
-            )
-            .with_label(dev_span, "out of this interface")
-            .with_label(down, "declared down")
-            .with_help(format!(
-                "the kernel adds no route through a link that is down (\"Nexthop device is not \
-                 up\"): bring `{dev}` up, or route through another interface"
-            ));
-            return None;
-        }
-        if v6 && let Some(why) = links.missing(dev) {
-            cx.report(
-                Code::NoIpv6OnDev,
-                format!("the IPv6 route to {} goes out of `{dev}`, which has no IPv6", p.dst),
-            )
-            .with_label(dev_span, why)
-            .with_help("the kernel has no IPv6 on this link, so no IPv6 route out of it: route through another interface, or give this one IPv6");
-            return None;
-        }
+    if let Some((dev, dev_span)) = hop.dev
+        && !check_out_dev(cx, node, links, p, dev, dev_span)
+    {
+        return None;
     }
     let Some((gw, via_span)) = hop.gateway else {
         return hop.dev.map(|(d, _)| d);
     };
-    if let IpAddr::V6(g6) = gw {
-        if (g6.segments()[0] & 0xffc0) == 0xfe80 {
-            return match hop.dev {
-                Some(("lo", dev_span)) => loopback_egress(cx, p, dev_span),
-                Some((dev, _)) => Some(dev),
-                None => {
-                    cx.report(
-                        Code::LinkLocalGatewayNeedsDev,
-                        format!("the route to {} has the link-local gateway {gw} but no `dev`", p.dst),
-                    )
-                    .with_label(via_span, "link-local: on which link?")
-                    .with_help("a link-local address is the same on every link: add `dev:` naming the interface it is on");
-                    None
-                }
-            };
-        }
-        if reach.is_own(gw) {
-            cx.report(
-                Code::GatewayIsLocal,
-                format!("the gateway {gw} of the route to {} is an address of `{}`", p.dst, node.name()),
-            )
-            .with_label(via_span, "one of this router's own addresses")
-            .with_help("an IPv6 gateway is another node's address (the kernel: \"Gateway can not be a local address\")");
-            return None;
-        }
-        if let Some(("lo", dev_span)) = hop.dev {
-            return loopback_egress(cx, p, dev_span);
-        }
+    if let IpAddr::V6(g6) = gw
+        && let Some(decided) = ipv6_gateway(cx, node, reach, p, hop, (g6, via_span))
+    {
+        return decided;
     }
     let dev = hop.dev.map(|(d, _)| d);
     if p.onlink
@@ -272,6 +256,101 @@ fn check_nexthop<'s>(
         // The kernel takes the gateway to be on the device's link.
         return Some(dev);
     }
+    resolve_gateway(cx, node, reach, p, hop, (gw, via_span))
+}
+
+/// A next hop's `dev` is up and, for an IPv6 route, has IPv6.
+fn check_out_dev(
+    cx: &mut Cx,
+    node: &Node,
+    links: &Ipv6Links,
+    p: &Parsed,
+    dev: &str,
+    dev_span: SourceSpan,
+) -> bool {
+    if let Some(down) = node.iface(dev).and_then(|m| m.down_span) {
+        cx.report(
+            Code::RouteDevDown,
+            format!(
+                "the route to {} goes out of `{dev}`, which is declared down",
+                p.dst
+            ),
+        )
+        .with_label(dev_span, "out of this interface")
+        .with_label(down, "declared down")
+        .with_help(format!(
+            "the kernel adds no route through a link that is down (\"Nexthop device is not \
+             up\"): bring `{dev}` up, or route through another interface"
+        ));
+        return false;
+    }
+    if p.dst.addr().is_ipv6()
+        && let Some(why) = links.missing(dev)
+    {
+        cx.report(
+            Code::NoIpv6OnDev,
+            format!("the IPv6 route to {} goes out of `{dev}`, which has no IPv6", p.dst),
+        )
+        .with_label(dev_span, why)
+        .with_help("the kernel has no IPv6 on this link, so no IPv6 route out of it: route through another interface, or give this one IPv6");
+        return false;
+    }
+    true
+}
+
+/// What the kernel decides of an IPv6 gateway before looking it up: a link-local one
+/// goes out of its `dev` (which it needs), one of the router's own addresses or one out
+/// of `lo` is refused. `None` when it is left to the lookup.
+fn ipv6_gateway<'s>(
+    cx: &mut Cx,
+    node: &Node,
+    reach: &Reach,
+    p: &Parsed,
+    hop: &Hop<'s>,
+    (gw, via_span): (Ipv6Addr, SourceSpan),
+) -> Option<Option<&'s str>> {
+    if (gw.segments()[0] & 0xffc0) == 0xfe80 {
+        return Some(match hop.dev {
+            Some(("lo", dev_span)) => loopback_egress(cx, p, dev_span),
+            Some((dev, _)) => Some(dev),
+            None => {
+                cx.report(
+                    Code::LinkLocalGatewayNeedsDev,
+                    format!("the route to {} has the link-local gateway {gw} but no `dev`", p.dst),
+                )
+                .with_label(via_span, "link-local: on which link?")
+                .with_help("a link-local address is the same on every link: add `dev:` naming the interface it is on");
+                None
+            }
+        });
+    }
+    if reach.is_own(IpAddr::V6(gw)) {
+        cx.report(
+            Code::GatewayIsLocal,
+            format!("the gateway {gw} of the route to {} is an address of `{}`", p.dst, node.name()),
+        )
+        .with_label(via_span, "one of this router's own addresses")
+        .with_help("an IPv6 gateway is another node's address (the kernel: \"Gateway can not be a local address\")");
+        return Some(None);
+    }
+    if let Some(("lo", dev_span)) = hop.dev {
+        return Some(loopback_egress(cx, p, dev_span));
+    }
+    None
+}
+
+/// The device the kernel reaches the gateway through, within the route's `dev` if it
+/// names one; `None` (reported) when it reaches it through a link that is down, not
+/// through `dev`, or not at all.
+fn resolve_gateway<'s>(
+    cx: &mut Cx,
+    node: &Node,
+    reach: &Reach<'s>,
+    p: &Parsed,
+    hop: &Hop,
+    (gw, via_span): (IpAddr, SourceSpan),
+) -> Option<&'s str> {
+    let dev = hop.dev.map(|(d, _)| d);
     match reach.resolve(gw, p.table, dev) {
         Resolved::Dev(out) => Some(out),
         Resolved::Down(down) => {

@@ -29,27 +29,53 @@ pub(super) fn check_sites(
     lab: &mut Lab,
     nets: &[NetInfo],
 ) -> Option<LabSites> {
-    let placed = topo
-        .routers
-        .iter()
-        .map(|(k, r)| (k, r.site.as_ref()))
-        .chain(topo.hosts.iter().map(|(k, h)| (k, h.site.as_ref())));
     check_ranges(cx, topo);
     if topo.sites.is_empty() {
-        let written = placed
-            .filter_map(|(_, s)| s)
-            .chain(topo.default_site.as_ref());
-        for s in written {
-            let span = cx.span(s);
-            cx.report(
-                Code::UnknownSite,
-                format!("site `{}` is named, but the lab declares no sites", s.value),
-            )
-            .with_label(span, "no such site")
-            .with_help("declare the machines under `sites` (each with its `underlay` address), or leave `site` out");
-        }
+        report_sites_undeclared(cx, topo);
         return None;
     }
+    let sites = underlays(cx, topo);
+    let (default, placement) = place_nodes(cx, topo);
+    let networks = network_sites(lab, &placement, &default);
+    let spans: HashMap<&str, &NetInfo> = nets.iter().map(|n| (n.name.as_str(), n)).collect();
+    let stretched = stretch_networks(cx, topo, lab, &sites, &networks, &spans);
+    check_device_names(cx, lab, &stretched, &spans);
+    Some(LabSites {
+        sites,
+        default,
+        placement,
+        networks,
+        stretched,
+        here: None,
+    })
+}
+
+/// Every router and host with the `site` it names, if it names one.
+fn placed(topo: &Topology) -> impl Iterator<Item = (&Spanned<String>, Option<&Spanned<String>>)> {
+    topo.routers
+        .iter()
+        .map(|(k, r)| (k, r.site.as_ref()))
+        .chain(topo.hosts.iter().map(|(k, h)| (k, h.site.as_ref())))
+}
+
+/// A `site` or `default_site` written in a lab that declares no sites.
+fn report_sites_undeclared(cx: &mut Cx, topo: &Topology) {
+    let written = placed(topo)
+        .filter_map(|(_, s)| s)
+        .chain(topo.default_site.as_ref());
+    for s in written {
+        let span = cx.span(s);
+        cx.report(
+            Code::UnknownSite,
+            format!("site `{}` is named, but the lab declares no sites", s.value),
+        )
+        .with_label(span, "no such site")
+        .with_help("declare the machines under `sites` (each with its `underlay` address), or leave `site` out");
+    }
+}
+
+/// The sites whose underlay address other machines can reach, with their MTU and device.
+fn underlays(cx: &mut Cx, topo: &Topology) -> BTreeMap<String, Site> {
     let mut sites = BTreeMap::new();
     for (key, site) in &topo.sites {
         let span = cx.span(&site.underlay);
@@ -92,34 +118,51 @@ pub(super) fn check_sites(
             }
         }
     }
+    sites
+}
+
+/// The default site (`default_site`, or else the first declared), and the site of each
+/// node: the one it names, or else the default.
+fn place_nodes(cx: &mut Cx, topo: &Topology) -> (String, BTreeMap<String, String>) {
     let names: Vec<&str> = topo.sites.keys().map(|k| k.value.as_str()).collect();
-    let known = |cx: &mut Cx, s: &Spanned<String>| -> bool {
-        if names.contains(&s.value.as_str()) {
-            return true;
-        }
-        let span = cx.span(s);
-        let p = cx
-            .report(Code::UnknownSite, format!("there is no site `{}`", s.value))
-            .with_label(span, "not under `sites`");
-        match closest(&s.value, names.iter().copied()) {
-            Some(c) => p.with_help(format!("did you mean `{c}`?")),
-            None => p.with_help(format!("the sites are: {}", names.join(", "))),
-        };
-        false
-    };
     let default = match &topo.default_site {
-        Some(d) if known(cx, d) => d.value.clone(),
+        Some(d) if known_site(cx, &names, d) => d.value.clone(),
         _ => names[0].to_string(),
     };
     let mut placement = BTreeMap::new();
-    for (key, site) in placed {
+    for (key, site) in placed(topo) {
         let site = match site {
-            Some(s) if known(cx, s) => s.value.clone(),
+            Some(s) if known_site(cx, &names, s) => s.value.clone(),
             _ => default.clone(),
         };
         placement.insert(key.value.clone(), site);
     }
+    (default, placement)
+}
 
+/// Whether `s` names a declared site; reported if not.
+fn known_site(cx: &mut Cx, names: &[&str], s: &Spanned<String>) -> bool {
+    if names.contains(&s.value.as_str()) {
+        return true;
+    }
+    let span = cx.span(s);
+    let p = cx
+        .report(Code::UnknownSite, format!("there is no site `{}`", s.value))
+        .with_label(span, "not under `sites`");
+    match closest(&s.value, names.iter().copied()) {
+        Some(c) => p.with_help(format!("did you mean `{c}`?")),
+        None => p.with_help(format!("the sites are: {}", names.join(", "))),
+    };
+    false
+}
+
+/// The sites each network reaches: those of the nodes attached to it, or the default
+/// site for a network no node is attached to.
+fn network_sites(
+    lab: &Lab,
+    placement: &BTreeMap<String, String>,
+    default: &str,
+) -> BTreeMap<String, BTreeSet<String>> {
     let mut networks: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (name, node) in &lab.nodes {
         for iface in node.interfaces.values() {
@@ -134,10 +177,21 @@ pub(super) fn check_sites(
     for name in lab.networks.keys() {
         networks
             .entry(name.clone())
-            .or_insert_with(|| BTreeSet::from([default.clone()]));
+            .or_insert_with(|| BTreeSet::from([default.to_string()]));
     }
+    networks
+}
 
-    let spans: HashMap<&str, &NetInfo> = nets.iter().map(|n| (n.name.as_str(), n)).collect();
+/// The networks over two sites or more, each with its VXLAN tunnel: distinct VNIs, one
+/// underlay family, and an MTU the tunnels carry.
+fn stretch_networks(
+    cx: &mut Cx,
+    topo: &Topology,
+    lab: &mut Lab,
+    sites: &BTreeMap<String, Site>,
+    networks: &BTreeMap<String, BTreeSet<String>>,
+    spans: &HashMap<&str, &NetInfo>,
+) -> BTreeMap<String, Stretch> {
     let mut stretched = BTreeMap::new();
     let mut by_vni: HashMap<(u32, u16), (String, SourceSpan)> = HashMap::new();
     for (name, on) in networks.iter().filter(|(_, on)| on.len() > 1) {
@@ -156,65 +210,11 @@ pub(super) fn check_sites(
         let port = declared
             .and_then(|n| n.vxlan_port.as_ref())
             .map_or(VXLAN_PORT, |p| p.value);
-        if let Some((first, first_span)) = by_vni.get(&(vni, port)) {
-            cx.report(
-                Code::DuplicateVni,
-                format!("stretched networks `{first}` and `{name}` both have VNI {vni} on port {port}"),
-            )
-            .with_label(*first_span, format!("`{first}`: VNI {vni}"))
-            .with_label(vni_span, format!("`{name}`: VNI {vni} too"))
-            .with_help("give one of them another `vni` (a VNI not written is derived from the lab's and the network's names)");
-        } else {
-            by_vni.insert((vni, port), (name.clone(), vni_span));
-        }
-        let underlays: Vec<(&String, &Site)> = on
-            .iter()
-            .filter_map(|s| sites.get(s).map(|site| (s, site)))
-            .collect();
-        if underlays.len() < on.len() {
-            continue; // a site without a usable address, reported above
-        }
-        let v6 = underlays
-            .iter()
-            .filter(|(_, s)| s.underlay.is_ipv6())
-            .count();
-        if v6 != 0 && v6 != underlays.len() {
-            let list: Vec<String> = underlays
-                .iter()
-                .map(|(n, s)| format!("{n} ({})", s.underlay))
-                .collect();
-            cx.report(
-                Code::MixedUnderlay,
-                format!(
-                    "network `{name}` is stretched over sites of both IPv4 and IPv6 underlays: {}",
-                    list.join(", ")
-                ),
-            )
-            .with_label(net.span, "stretched here")
-            .with_help("a VXLAN tunnel runs over one address family: give its sites underlay addresses of the same family");
+        check_vni_unique(cx, &mut by_vni, name, (vni, port), vni_span);
+        let Some(underlays) = one_family(cx, name, net, on, sites) else {
             continue;
-        }
-        let overhead = if v6 == 0 { OVERHEAD_V4 } else { OVERHEAD_V6 };
-        let (tightest, site) = underlays
-            .iter()
-            .map(|(n, s)| (s.mtu.saturating_sub(overhead), *n))
-            .min()
-            .expect("two sites or more");
-        match (net.mtu, net.mtu_span) {
-            (Some(mtu), span) if mtu > tightest => {
-                cx.report(
-                    Code::StretchedMtu,
-                    format!(
-                        "network `{name}` has MTU {mtu}, more than its VXLAN tunnels carry: {tightest} over site `{site}`'s underlay ({} - {overhead})",
-                        sites[site].mtu
-                    ),
-                )
-                .with_label(span.unwrap_or(net.span), format!("at most {tightest}"))
-                .with_help(format!("lower the network's `mtu` to {tightest}, or raise the sites' underlay `mtu` (the machines' links must carry it)"));
-            }
-            (Some(_), _) => {}
-            (None, _) => fit_mtu(lab, name, tightest),
-        }
+        };
+        fit_tunnel_mtu(cx, lab, name, net, sites, &underlays);
         stretched.insert(
             name.clone(),
             Stretch {
@@ -224,15 +224,101 @@ pub(super) fn check_sites(
             },
         );
     }
-    check_device_names(cx, lab, &stretched, &spans);
-    Some(LabSites {
-        sites,
-        default,
-        placement,
-        networks,
-        stretched,
-        here: None,
-    })
+    stretched
+}
+
+/// Stretched network `name` has a VNI no other has on the same port.
+fn check_vni_unique(
+    cx: &mut Cx,
+    by_vni: &mut HashMap<(u32, u16), (String, SourceSpan)>,
+    name: &str,
+    (vni, port): (u32, u16),
+    vni_span: SourceSpan,
+) {
+    if let Some((first, first_span)) = by_vni.get(&(vni, port)) {
+        cx.report(
+            Code::DuplicateVni,
+            format!("stretched networks `{first}` and `{name}` both have VNI {vni} on port {port}"),
+        )
+        .with_label(*first_span, format!("`{first}`: VNI {vni}"))
+        .with_label(vni_span, format!("`{name}`: VNI {vni} too"))
+        .with_help("give one of them another `vni` (a VNI not written is derived from the lab's and the network's names)");
+    } else {
+        by_vni.insert((vni, port), (name.to_string(), vni_span));
+    }
+}
+
+/// The sites a stretched network is on, when each has a usable underlay address and all
+/// of one address family (`None` otherwise, reported).
+fn one_family<'a>(
+    cx: &mut Cx,
+    name: &str,
+    net: &NetInfo,
+    on: &'a BTreeSet<String>,
+    sites: &'a BTreeMap<String, Site>,
+) -> Option<Vec<(&'a String, &'a Site)>> {
+    let underlays: Vec<(&String, &Site)> = on
+        .iter()
+        .filter_map(|s| sites.get(s).map(|site| (s, site)))
+        .collect();
+    if underlays.len() < on.len() {
+        return None; // a site without a usable address, reported above
+    }
+    let v6 = underlays
+        .iter()
+        .filter(|(_, s)| s.underlay.is_ipv6())
+        .count();
+    if v6 != 0 && v6 != underlays.len() {
+        let list: Vec<String> = underlays
+            .iter()
+            .map(|(n, s)| format!("{n} ({})", s.underlay))
+            .collect();
+        cx.report(
+            Code::MixedUnderlay,
+            format!(
+                "network `{name}` is stretched over sites of both IPv4 and IPv6 underlays: {}",
+                list.join(", ")
+            ),
+        )
+        .with_label(net.span, "stretched here")
+        .with_help("a VXLAN tunnel runs over one address family: give its sites underlay addresses of the same family");
+        return None;
+    }
+    Some(underlays)
+}
+
+/// A stretched network's MTU fits in its tunnels over the tightest underlay: a written
+/// MTU that does not is reported, a network without one gets the largest that fits.
+fn fit_tunnel_mtu(
+    cx: &mut Cx,
+    lab: &mut Lab,
+    name: &str,
+    net: &NetInfo,
+    sites: &BTreeMap<String, Site>,
+    underlays: &[(&String, &Site)],
+) {
+    let v6 = underlays.iter().any(|(_, s)| s.underlay.is_ipv6());
+    let overhead = if v6 { OVERHEAD_V6 } else { OVERHEAD_V4 };
+    let (tightest, site) = underlays
+        .iter()
+        .map(|(n, s)| (s.mtu.saturating_sub(overhead), *n))
+        .min()
+        .expect("two sites or more");
+    match (net.mtu, net.mtu_span) {
+        (Some(mtu), span) if mtu > tightest => {
+            cx.report(
+                Code::StretchedMtu,
+                format!(
+                    "network `{name}` has MTU {mtu}, more than its VXLAN tunnels carry: {tightest} over site `{site}`'s underlay ({} - {overhead})",
+                    sites[site].mtu
+                ),
+            )
+            .with_label(span.unwrap_or(net.span), format!("at most {tightest}"))
+            .with_help(format!("lower the network's `mtu` to {tightest}, or raise the sites' underlay `mtu` (the machines' links must carry it)"));
+        }
+        (Some(_), _) => {}
+        (None, _) => fit_mtu(lab, name, tightest),
+    }
 }
 
 /// The ranges the schema states and parsing leaves to validation: a network's `vni`

@@ -91,9 +91,76 @@ struct Want<'a> {
     network: &'a Spanned<String>,
 }
 
+/// Gives the addresses the file leaves out, from the networks' subnets: to each up veth
+/// without addresses, and to each host without an address.
 pub(super) fn assign(ex: &mut Ex, topo: &mut Topology) {
-    let subnets: HashMap<String, Vec<IpNet>> = topo
-        .networks
+    let subnets = subnets(topo);
+    if subnets.values().all(Vec::is_empty) {
+        return;
+    }
+    let mut ipam = Ipam {
+        subnets,
+        taken: written(topo),
+    };
+    for (k, r) in &mut topo.routers {
+        for iface in r.interfaces.values_mut() {
+            if on_network(iface)
+                && let Some(network) = iface.network.clone()
+            {
+                iface.addresses = ipam.give(
+                    ex,
+                    Want {
+                        node: &k.value,
+                        key: k,
+                        router: true,
+                        network: &network,
+                    },
+                );
+            }
+        }
+    }
+    for (k, h) in &mut topo.hosts {
+        if h.address.is_none()
+            && h.interfaces.is_empty()
+            && let Some(network) = h.network.clone()
+        {
+            let mut got = ipam
+                .give(
+                    ex,
+                    Want {
+                        node: &k.value,
+                        key: k,
+                        router: false,
+                        network: &network,
+                    },
+                )
+                .into_iter();
+            h.address = got.next();
+            h.secondary.extend(got);
+        }
+        // A host with both forms is validation's to report.
+        let interfaces = h.interfaces.values_mut().filter(|_| h.address.is_none());
+        for iface in interfaces {
+            if on_network(iface)
+                && let Some(network) = iface.network.clone()
+            {
+                iface.addresses = ipam.give(
+                    ex,
+                    Want {
+                        node: &k.value,
+                        key: k,
+                        router: false,
+                        network: &network,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Each network's subnets, by network name.
+fn subnets(topo: &Topology) -> HashMap<String, Vec<IpNet>> {
+    topo.networks
         .iter()
         .map(|(k, n)| {
             let nets = n
@@ -104,11 +171,11 @@ pub(super) fn assign(ex: &mut Ex, topo: &mut Topology) {
                 .collect();
             (k.value.clone(), nets)
         })
-        .collect();
-    if subnets.values().all(Vec::is_empty) {
-        return;
-    }
-    // Addresses the file writes, by address: who has it.
+        .collect()
+}
+
+/// Addresses the file writes, by address: who has it.
+fn written(topo: &Topology) -> HashMap<IpAddr, String> {
     let mut taken: HashMap<IpAddr, String> = HashMap::new();
     let mut note = |addrs: &[Spanned<String>], who: String| {
         for a in addrs {
@@ -135,8 +202,27 @@ pub(super) fn assign(ex: &mut Ex, topo: &mut Topology) {
             );
         }
     }
-    let mut give = |ex: &mut Ex, want: Want| -> Vec<Spanned<String>> {
-        let Some(nets) = subnets.get(&want.network.value) else {
+    taken
+}
+
+/// A veth without addresses that is up (one declared down is a spare port).
+fn on_network(i: &Interface) -> bool {
+    i.addresses.is_empty()
+        && i.kind.as_ref().is_none_or(|k| k.value.on_network())
+        && i.up.as_ref().is_none_or(|u| u.value)
+}
+
+/// The networks' subnets, and the addresses taken so far (written, or given).
+struct Ipam {
+    subnets: HashMap<String, Vec<IpNet>>,
+    taken: HashMap<IpAddr, String>,
+}
+
+impl Ipam {
+    /// The addresses an interface gets from its network's subnets, one per subnet:
+    /// none from a subnet where its address is taken or missing (reported).
+    fn give(&mut self, ex: &mut Ex, want: Want) -> Vec<Spanned<String>> {
+        let Some(nets) = self.subnets.get(&want.network.value) else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -145,7 +231,7 @@ pub(super) fn assign(ex: &mut Ex, topo: &mut Topology) {
             match address(net, want.node, want.router) {
                 Ok(a) => {
                     let me = format!("{what} `{}`", want.node);
-                    if let Some(other) = taken.get(&a.addr()) {
+                    if let Some(other) = self.taken.get(&a.addr()) {
                         let (span, key) = (ex.span(want.network), ex.span(want.key));
                         ex.report(
                             Code::AddressTaken,
@@ -156,7 +242,7 @@ pub(super) fn assign(ex: &mut Ex, topo: &mut Topology) {
                         .with_help("write an address for one of them, or rename one (the address comes from the name)");
                         continue;
                     }
-                    taken.insert(a.addr(), me);
+                    self.taken.insert(a.addr(), me);
                     out.push(Spanned::new(
                         a.to_string(),
                         want.network.referenced,
@@ -176,65 +262,6 @@ pub(super) fn assign(ex: &mut Ex, topo: &mut Topology) {
             }
         }
         out
-    };
-    // A veth without addresses that is up (one declared down is a spare port).
-    let on_network = |i: &Interface| {
-        i.addresses.is_empty()
-            && i.kind.as_ref().is_none_or(|k| k.value.on_network())
-            && i.up.as_ref().is_none_or(|u| u.value)
-    };
-    for (k, r) in &mut topo.routers {
-        for iface in r.interfaces.values_mut() {
-            if on_network(iface)
-                && let Some(network) = iface.network.clone()
-            {
-                iface.addresses = give(
-                    ex,
-                    Want {
-                        node: &k.value,
-                        key: k,
-                        router: true,
-                        network: &network,
-                    },
-                );
-            }
-        }
-    }
-    for (k, h) in &mut topo.hosts {
-        if h.address.is_none()
-            && h.interfaces.is_empty()
-            && let Some(network) = h.network.clone()
-        {
-            let mut got = give(
-                ex,
-                Want {
-                    node: &k.value,
-                    key: k,
-                    router: false,
-                    network: &network,
-                },
-            )
-            .into_iter();
-            h.address = got.next();
-            h.secondary.extend(got);
-        }
-        // A host with both forms is validation's to report.
-        let interfaces = h.interfaces.values_mut().filter(|_| h.address.is_none());
-        for iface in interfaces {
-            if on_network(iface)
-                && let Some(network) = iface.network.clone()
-            {
-                iface.addresses = give(
-                    ex,
-                    Want {
-                        node: &k.value,
-                        key: k,
-                        router: false,
-                        network: &network,
-                    },
-                );
-            }
-        }
     }
 }
 
