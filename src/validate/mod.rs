@@ -65,6 +65,7 @@ use self::interfaces::{Member, Node};
 use self::origins::NodeSpans;
 use crate::lab::{Lab, LabNetwork, LabNode, Origins, Span};
 use crate::naming;
+use crate::state::settings::Setting;
 use crate::state::{NsRole, ObjectId};
 use crate::topology::{SourceFile, Spanned, Topology, span_of};
 
@@ -259,7 +260,7 @@ fn resolve(
         let mut sysctls = written.values;
         for forwarding in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] {
             sysctls
-                .entry(forwarding.to_string())
+                .entry(Setting::Namespace(forwarding.to_string()))
                 .or_insert_with(|| "1".to_string());
         }
         spans.insert(
