@@ -8,7 +8,8 @@ use std::sync::{Arc, OnceLock};
 
 use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceSpan};
 
-use crate::topology::{SourceFile, thousands};
+use crate::output::thousands;
+use crate::source::SourceFile;
 
 mod code;
 #[cfg(test)]

@@ -10,8 +10,10 @@ pub mod display;
 pub mod order;
 pub mod render;
 pub mod schedule;
+pub mod services;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod workload;
 
 pub use change::{Action, Change, PeerEnd};
 pub use diff::{Conflict, diff};

@@ -244,7 +244,7 @@ fn window(text: &str, at: usize, start: usize, end: usize) -> Window {
 #[cfg(test)]
 mod tests {
     use crate::problem::{Code, Problem};
-    use crate::topology::SourceFile;
+    use crate::source::SourceFile;
 
     fn render(problem: &Problem) -> String {
         let mut out = String::new();

@@ -19,7 +19,6 @@ mod probes;
 mod routing;
 mod scalar;
 mod schema;
-mod source;
 mod tree;
 mod words;
 pub mod workload;
@@ -37,9 +36,9 @@ pub use self::routing::{
     NexthopSpec, Ports, Proto, RouteKind, RouteProto, RouteScope, RouteSpec, RuleActionSpec,
     RuleSpec, ScopeName, TableRef, Uids,
 };
-pub use self::source::{MAX_LAB_BYTES, ReadError, SourceFile, location_span, span_of};
 pub use self::words::closest;
 pub(crate) use self::words::thousands;
+pub use crate::source::{MAX_LAB_BYTES, ReadError, SourceFile, location_span, span_of};
 
 /// A spanned map keyed by names, in file order.
 pub type NamedMap<T> = IndexMap<Spanned<String>, T>;
@@ -220,6 +219,23 @@ pub struct Link {
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 68, max = 65535))]
     pub mtu: Option<Spanned<u32>>,
+}
+
+impl Link {
+    /// The network the link makes when it names none: its ends' nodes joined by `-`
+    /// (`r1-r2`).
+    pub fn default_network(&self) -> String {
+        let nodes: Vec<&str> = self
+            .ends
+            .iter()
+            .map(|e| {
+                e.value
+                    .rsplit_once(':')
+                    .map_or(e.value.as_str(), |(n, _)| n)
+            })
+            .collect();
+        nodes.join("-")
+    }
 }
 
 /// The groups a node is in: one name or a list of names (earlier ones win).

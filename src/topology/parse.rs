@@ -6,9 +6,9 @@
 use std::sync::LazyLock;
 
 use super::issue::{Issue, Span};
-use super::source::{self, SourceFile, location_span};
 use super::{Topology, check, json_schema, schema, tree};
 use crate::problem::{Code, Invalid, Problem};
+use crate::source::{self, SourceFile, location_span};
 
 /// The schema, compiled for checking files against it.
 pub(super) static SCHEMA: LazyLock<schema::Schema> =

@@ -70,9 +70,6 @@ pub enum Error {
     },
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Import(#[from] crate::import::ImportError),
-    #[error(transparent)]
-    #[diagnostic(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
     /// `nshost::busy` when another nshost holds the lock, `nshost::lock` when the lock
     /// file cannot be used.
@@ -99,14 +96,6 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Saved(#[from] crate::workflow::saved::SavedError),
-    /// `nshost graph`: Graphviz missing or failing, an output file not written.
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Graph(#[from] crate::graph::GraphError),
-    /// `nshost::no_such_node`, `nshost::ambiguous_node`: a node name for `exec`.
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Node(#[from] crate::status::NodeError),
     /// `nshost::exec`: entering a node's namespace for good.
     #[error(transparent)]
     #[diagnostic(transparent)]

@@ -35,7 +35,7 @@ pub fn canonical(src: &SourceFile, lab: &Lab, desired: &mut NetState) -> Result<
         .flat_map(|t| Part::ALL.into_iter().filter(|p| t.get(*p).is_some()))
         .collect();
     let problem = |code: Code, message: String| Problem::new(code, message, src.shared_source());
-    if let Err(e) = kfw::check_tools(parts.iter().copied()) {
+    if let Err(e) = kfw::backend().check(&parts.iter().copied().collect::<Vec<_>>()) {
         let (node, part) = by_text
             .iter()
             .flat_map(|(t, nodes)| nodes.iter().map(move |n| (*n, *t)))

@@ -5,25 +5,10 @@
 
 use ipnet::IpNet;
 
-use super::super::{Interface, Link, Network, Spanned, Topology};
+use super::super::{Interface, Network, Spanned, Topology};
 use super::pools::Carver;
 use super::{Ex, ipam};
 use crate::problem::Code;
-
-/// The network a link makes when it names none: its ends' nodes joined by `-`
-/// (`r1-r2`).
-pub(super) fn default_name(link: &Link) -> String {
-    let nodes: Vec<&str> = link
-        .ends
-        .iter()
-        .map(|e| {
-            e.value
-                .rsplit_once(':')
-                .map_or(e.value.as_str(), |(n, _)| n)
-        })
-        .collect();
-    nodes.join("-")
-}
 
 pub(super) fn expand_links(ex: &mut Ex, topo: &mut Topology, carver: &mut Carver) {
     for link in std::mem::take(&mut topo.links) {
@@ -44,10 +29,9 @@ pub(super) fn expand_links(ex: &mut Ex, topo: &mut Topology, carver: &mut Carver
             .with_help("write `ends: [r1:eth1, r2:eth1]`");
             continue;
         };
-        let name = link
-            .network
-            .clone()
-            .unwrap_or_else(|| Spanned::new(default_name(&link), end_a.referenced, end_a.defined));
+        let name = link.network.clone().unwrap_or_else(|| {
+            Spanned::new(link.default_network(), end_a.referenced, end_a.defined)
+        });
         if let Some((first, _)) = topo.networks.iter().find(|(k, _)| k.value == name.value) {
             let (span, first) = (ex.span(&name), ex.span(first));
             ex.report(

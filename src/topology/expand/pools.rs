@@ -290,7 +290,7 @@ impl Carver {
 fn link_name(link: &super::super::Link) -> String {
     link.network
         .as_ref()
-        .map_or_else(|| super::links::default_name(link), |n| n.value.clone())
+        .map_or_else(|| link.default_network(), |n| n.value.clone())
 }
 
 /// The pool `name` as a `Carve`, or `None` with its problems reported.

@@ -4,6 +4,10 @@
 //! check without the kernel can tell. It also keeps where each object comes from in the
 //! file, so that a kernel check or a failed change points at the YAML.
 
+pub mod check;
+pub mod service;
+pub mod sites;
+
 use std::collections::{BTreeMap, HashMap};
 
 use ipnet::IpNet;
@@ -32,11 +36,11 @@ pub struct Lab {
     pub warnings: Vec<crate::problem::Problem>,
     /// The reachability checks the file declares (none: `check::defaults` derives them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub checks: Vec<crate::check::Check>,
+    pub checks: Vec<check::Check>,
     /// The machines the lab is spread over and what is placed on each; `None` for a
     /// lab on one machine.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sites: Option<crate::sites::LabSites>,
+    pub sites: Option<crate::lab::sites::LabSites>,
     /// The route, rule and address protocols the lab owns beyond `boot`, `static` and
     /// `kernel`: those its routes name and those it takes with `owns`.
     #[serde(skip_serializing_if = "crate::state::Protocols::is_empty")]
@@ -91,7 +95,7 @@ pub struct LabNode {
     pub sysctls: BTreeMap<Setting, String>,
     /// The services nshost serves in the node's namespace, in file order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub services: Vec<crate::services::Service>,
+    pub services: Vec<service::Service>,
     /// The firewall texts the file gives the node, checked (`None`: no firewall, and
     /// nothing of netfilter is ever read or run for it).
     #[serde(skip_serializing_if = "Option::is_none")]

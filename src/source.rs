@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use miette::{NamedSource, SourceSpan};
 
-use super::words::thousands;
+use crate::output::thousands;
 
 /// The largest lab file nshost reads. A 10,000-host lab is about 1 MiB.
 pub const MAX_LAB_BYTES: u64 = 16 * 1024 * 1024;

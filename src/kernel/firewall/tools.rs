@@ -1,76 +1,50 @@
-//! Firewalls in the kernel, through the kernel's own tools: `ipset`,
-//! `iptables-restore`/`iptables-save`, `ip6tables-restore`/`ip6tables-save` and `nft`.
-//! This is the one place nshost starts a helper program, and only for nodes whose lab
-//! declares a firewall (or did at its last apply): a lab without one never starts one.
-//!
-//! Each tool runs in a node's namespace without a shell: a short-lived thread enters
-//! the namespace (or, to canonicalise a text, unshares a scratch one that goes when
-//! the thread ends) and spawns the tool there, with its input on a pipe; the child
-//! inherits the thread's network namespace. The tools are looked for on `PATH`, then
-//! in `/usr/sbin` and `/sbin` ([`crate::tools`]).
-//!
-//! Loading a node's firewall, in an order that keeps every reference valid: ipsets
-//! created or refilled first (a set whose options change is made under a temporary name
-//! and swapped in; one whose type or family changes, which the kernel cannot swap, is
-//! destroyed and made anew once the rules and list:sets naming it let go of it, and
-//! they come back with the rest), then the iptables and ip6tables tables, each replaced
-//! whole by `iptables-restore` (a table only the live state has is emptied), then the
-//! nft tables in one `nft -f` transaction (`delete table` of each live one, then the
-//! desired ones), and last the sets no rule uses any more are destroyed.
+//! The firewall backend of the kernel's own tools (see the parent module): each tool
+//! runs in a node's namespace without a shell, from a short-lived thread that entered it
+//! (or unshared a scratch one); the tools are looked for on `PATH`, then in `/usr/sbin`
+//! and `/sbin` ([`crate::tools`]).
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use super::{FirewallBackend, PartError, ToolError};
 use crate::firewall::{Firewall, FirewallText, Part, ipset, nft, xt};
 
-/// A tool failed or is missing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ToolError {
-    /// Not found (on `PATH`, in `/usr/sbin`, in `/sbin`): the program and the Debian
-    /// package that has it.
-    Missing {
-        program: &'static str,
-        package: &'static str,
-    },
-    /// It ran and failed: what it said, and the line of its input it names, if any.
-    Failed {
-        program: &'static str,
-        stderr: String,
-        line: Option<usize>,
-    },
-    /// It could not be run, or its output not read.
-    Io {
-        program: &'static str,
-        cause: String,
-    },
-}
+/// The kernel's own tools: `ipset`, `iptables-restore`/`iptables-save`,
+/// `ip6tables-restore`/`ip6tables-save` and `nft`, each run without a shell in the
+/// calling thread's network namespace, its input on a pipe.
+pub struct Tools;
 
-impl std::fmt::Display for ToolError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ToolError::Missing { program, package } => write!(
-                f,
-                "`{program}` is not installed (not on PATH, nor in /usr/sbin or /sbin): install the Debian package `{package}`"
-            ),
-            ToolError::Failed {
-                program, stderr, ..
-            } => {
-                write!(f, "{program} failed: {}", stderr.trim())
-            }
-            ToolError::Io { program, cause } => write!(f, "running {program}: {cause}"),
-        }
+impl FirewallBackend for Tools {
+    fn check(&self, parts: &[Part]) -> Result<(), ToolError> {
+        check_tools(parts.iter().copied())
+    }
+
+    fn readable_parts(&self) -> Vec<Part> {
+        readable_parts()
+    }
+
+    fn read_here(&self, parts: &[Part]) -> Result<Firewall, PartError> {
+        read_here(parts)
+    }
+
+    fn load_text_here(&self, text: &FirewallText) -> Result<Firewall, PartError> {
+        load_text_here(text)
+    }
+
+    fn load_here(&self, from: &Firewall, to: &Firewall) -> Result<(), PartError> {
+        load_here(from, to)
     }
 }
 
 /// Where `program` is: on `PATH`, then in `/usr/sbin` and `/sbin` ([`crate::tools`]).
-pub fn find_tool(program: &str) -> Option<PathBuf> {
+fn find_tool(program: &str) -> Option<PathBuf> {
     crate::tools::find(program)
 }
 
 /// The tools a firewall's parts need, each looked for with [`find_tool`]: the first
 /// missing one.
-pub fn check_tools(parts: impl IntoIterator<Item = Part>) -> Result<(), ToolError> {
+fn check_tools(parts: impl IntoIterator<Item = Part>) -> Result<(), ToolError> {
     for part in parts {
         for program in [part.loader().0, part.reader()] {
             if find_tool(program).is_none() {
@@ -158,22 +132,9 @@ fn run(program: &'static str, args: &[&str], input: Option<&str>) -> Result<Stri
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// A tool's failure on one part of a node's firewall.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartError {
-    pub part: Part,
-    pub error: ToolError,
-}
-
-impl std::fmt::Display for PartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.part.field(), self.error)
-    }
-}
-
 /// Reads the firewall of the calling thread's namespace: the parts in `parts` (each
 /// tool once).
-pub fn read_here(parts: &[Part]) -> Result<Firewall, PartError> {
+fn read_here(parts: &[Part]) -> Result<Firewall, PartError> {
     let mut fw = Firewall::default();
     let failed = |part| move |error| PartError { part, error };
     let unparsable = |part: Part, program| {
@@ -216,17 +177,9 @@ pub fn read_here(parts: &[Part]) -> Result<Firewall, PartError> {
     Ok(fw)
 }
 
-/// The parts a firewall uses.
-pub fn parts_of(fw: &Firewall) -> Vec<Part> {
-    Part::ALL
-        .into_iter()
-        .filter(|p| !fw.part_is_empty(*p))
-        .collect()
-}
-
 /// The parts to read of a namespace: every one whose tools are installed (a missing
 /// tool means that part cannot have been made by nshost either).
-pub fn readable_parts() -> Vec<Part> {
+fn readable_parts() -> Vec<Part> {
     Part::ALL
         .into_iter()
         .filter(|p| find_tool(p.reader()).is_some() && find_tool(p.loader().0).is_some())
@@ -251,22 +204,6 @@ fn load_text_here(text: &FirewallText) -> Result<Firewall, PartError> {
     read_here(&parts)
 }
 
-/// The kernel's canonical form of each distinct text, each loaded once into a scratch
-/// network namespace of its own (a short-lived thread unshares it; nothing is
-/// mounted, and it is gone when the thread ends), on a few threads at once.
-pub fn canonicalize(texts: &[FirewallText]) -> Vec<Result<Firewall, PartError>> {
-    crate::kernel::netns::on_threads(texts, |text| {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| PartError {
-            part: Part::Iptables,
-            error: ToolError::Io {
-                program: "nshost",
-                cause: format!("a scratch network namespace: {e}"),
-            },
-        })?;
-        load_text_here(text)
-    })
-}
-
 /// Whether the kernel swaps two sets of these headers: the same type and family
 /// (`ipset swap` refuses others: "their type does not match").
 fn swappable(a: &str, b: &str) -> bool {
@@ -279,7 +216,7 @@ fn swappable(a: &str, b: &str) -> bool {
 }
 
 /// Makes the calling thread's namespace hold `to`, from `from` (what it holds now).
-pub fn load_here(from: &Firewall, to: &Firewall) -> Result<(), PartError> {
+fn load_here(from: &Firewall, to: &Firewall) -> Result<(), PartError> {
     let err = |part| move |error| PartError { part, error };
     // 0. A set whose type or family changes cannot be swapped: it is destroyed and made
     // anew, so what names it lets go first. Its rules are taken out (they come back with
