@@ -31,7 +31,7 @@ pub fn pages(cases: &Path) -> Vec<(String, String)> {
     let mut without = Vec::new();
     for code in Code::ALL {
         let full = code.as_str();
-        let name = full.strip_prefix("nshost::").unwrap_or(full);
+        let name = code.name();
         let example = examples.get(full);
         let _ = writeln!(
             index,
@@ -151,7 +151,7 @@ fn blocks(snapshot: &str) -> Vec<(String, String)> {
             .iter()
             .find_map(|p| line.strip_prefix(p));
         match head {
-            Some(code) if code.starts_with("nshost::") => {
+            Some(code) if code.starts_with(Code::PREFIX) => {
                 out.push((code.trim().to_string(), vec![line]));
             }
             _ => {
