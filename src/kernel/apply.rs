@@ -14,6 +14,7 @@ use crate::kernel::message::{self, IfIndexes};
 use crate::kernel::netns::{self, CreateSpec};
 use crate::kernel::{ChangeError, KernelError, RouteBatch, RouteSocket};
 use crate::plan::{Change, Executor, Plan, Step};
+use crate::state::settings::Setting;
 use crate::state::{LinkKind, NetState};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::LinkMessage;
@@ -83,8 +84,8 @@ enum Work<'p> {
     },
     Proc {
         ns: &'p str,
-        /// (key, device of a per-device key, value, change).
-        writes: Vec<(String, Option<String>, String, usize)>,
+        /// (setting, value, change).
+        writes: Vec<(Setting, String, usize)>,
     },
     /// Removing a namespace (change `usize`), its vxlan tunnel ends (their ifindexes)
     /// deleted first.
@@ -178,12 +179,16 @@ fn build_step<'p>(
             for op in &step.ops {
                 match change(op.change) {
                     Change::SetSysctl { key, to, .. } => {
-                        writes.push((key.clone(), None, to.clone(), op.change))
+                        writes.push((Setting::Namespace(key.clone()), to.clone(), op.change))
                     }
                     Change::SetLinkSetting {
                         link, setting, to, ..
                     } => {
-                        writes.push((setting.key(link), Some(link.clone()), to.clone(), op.change))
+                        let setting = Setting::Device {
+                            dev: link.clone(),
+                            setting: setting.clone(),
+                        };
+                        writes.push((setting, to.clone(), op.change))
                     }
                     c => return Err(fail(op.change, format!("{} under /proc/sys", c.describe()))),
                 }
@@ -336,7 +341,7 @@ pub fn apply_observed(
             let last = match &works[0] {
                 Work::Create(_, owners) => *owners.last().expect("a change"),
                 Work::Netlink { owners, .. } => *owners.last().unwrap_or(&0),
-                Work::Proc { writes, .. } => writes.last().map_or(0, |w| w.3),
+                Work::Proc { writes, .. } => writes.last().map_or(0, |w| w.2),
                 Work::Delete(_, c, _) | Work::Firewall(_, c) => *c,
             };
             failures.push(ChangeError::new(
@@ -431,12 +436,12 @@ fn run(plan: &Plan, work: &Work<'_>) -> (ApplyStats, Vec<ChangeError>) {
         }
         Work::Proc { ns, writes } => {
             if let Err(e) = entered(ns) {
-                let owners: Vec<usize> = writes.iter().map(|w| w.3).collect();
+                let owners: Vec<usize> = writes.iter().map(|w| w.2).collect();
                 return (done, all_failed(&owners, &e));
             }
             let mut failures = Vec::new();
-            for (key, dev, value, c) in writes {
-                match netns::write_sysctl(key, dev.as_deref(), value) {
+            for (setting, value, c) in writes {
+                match netns::write_sysctl(setting, value) {
                     Ok(()) => done.sysctls_written += 1,
                     Err(e) => failures.push(ChangeError::from_io(&plan.changes[*c], &e)),
                 }

@@ -19,6 +19,7 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, setns, unshare};
 use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
 
+use crate::state::settings::Setting;
 use crate::state::{NsRole, namespace_alias, parse_namespace_alias};
 
 /// Where named namespaces live, as for `ip netns`. `NSHOST_NETNS_DIR` overrides it.
@@ -275,7 +276,7 @@ pub fn create_here(
     unshare(CloneFlags::CLONE_NEWNET).map_err(|e| NsError::new(name, "unshare")(errno(e)))?;
     mark_lo().map_err(NsError::new(name, "marking loopback"))?;
     for (key, value) in &spec.sysctls {
-        write_sysctl(key, None, value).map_err(|cause| NsError {
+        write_sysctl(&Setting::Namespace(key.clone()), value).map_err(|cause| NsError {
             ns: name.to_string(),
             what: "writing a sysctl",
             cause: io::Error::new(cause.kind(), format!("{key}: {cause}")),
@@ -358,18 +359,17 @@ pub fn delete(name: &str) -> Result<(), NsError> {
     }
 }
 
-/// Reads a sysctl of the calling thread's network namespace. `dev` is the device of a
-/// per-device key (whose name may hold dots).
-pub fn read_sysctl(key: &str, dev: Option<&str>) -> io::Result<String> {
+/// Reads a sysctl of the calling thread's network namespace.
+pub fn read_sysctl(setting: &Setting) -> io::Result<String> {
     let mut s = String::new();
-    File::open(crate::state::settings::proc_path(key, dev))?.read_to_string(&mut s)?;
+    File::open(setting.proc_path())?.read_to_string(&mut s)?;
     Ok(s.trim().to_string())
 }
 
 /// Writes a sysctl of the calling thread's network namespace.
-pub fn write_sysctl(key: &str, dev: Option<&str>, value: &str) -> io::Result<()> {
+pub fn write_sysctl(setting: &Setting, value: &str) -> io::Result<()> {
     OpenOptions::new()
         .write(true)
-        .open(crate::state::settings::proc_path(key, dev))?
+        .open(setting.proc_path())?
         .write_all(value.as_bytes())
 }

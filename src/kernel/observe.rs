@@ -28,7 +28,7 @@ use crate::kernel::message::devconf_read;
 use crate::kernel::netns::{self, Entry, Opened};
 use crate::kernel::{KernelError, RouteSocket};
 use crate::netlink::parse;
-use crate::state::settings::DevSetting;
+use crate::state::settings::{DevSetting, Setting};
 use crate::state::{
     LinkKind, LinkRef, Namespace, NetState, SmallMap, SmallSet, parse_namespace_alias,
 };
@@ -672,7 +672,7 @@ fn dump_contents(
 
     // Settings under /proc/sys, read from inside (this thread is in the namespace).
     for key in spec.sysctls.get(name).into_iter().flatten() {
-        if let Ok(v) = netns::read_sysctl(key, None) {
+        if let Ok(v) = netns::read_sysctl(&Setting::Namespace(key.clone())) {
             ns.sysctls.insert(key.clone(), v);
         }
     }
@@ -681,7 +681,11 @@ fn dump_contents(
             continue;
         };
         for s in settings.iter().filter(|s| !s.is_netlink()) {
-            if let Ok(v) = netns::read_sysctl(&s.key(ifname), Some(ifname)) {
+            let setting = Setting::Device {
+                dev: ifname.clone(),
+                setting: s.clone(),
+            };
+            if let Ok(v) = netns::read_sysctl(&setting) {
                 link.settings.insert(s.clone(), v);
             }
         }

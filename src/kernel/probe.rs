@@ -14,6 +14,7 @@ use nix::sched::{CloneFlags, unshare};
 
 use crate::kernel::netns::{read_sysctl, write_sysctl};
 use crate::kernel::{RouteBatch, RouteSocket};
+use crate::state::settings::Setting;
 
 /// What to ask.
 #[derive(Debug, Clone, Default)]
@@ -70,7 +71,7 @@ pub fn ask(q: &Questions) -> io::Result<Answers> {
                 ..Answers::default()
             };
             for key in &q.fresh {
-                if let Ok(v) = read_sysctl(key, None) {
+                if let Ok(v) = read_sysctl(&Setting::Namespace(key.clone())) {
                     answers.fresh.insert(key.clone(), v);
                 }
             }
@@ -137,14 +138,15 @@ fn missing_qdiscs(kinds: &[String]) -> io::Result<Vec<String>> {
 
 /// Writes `value` to `key` in the probe's namespace and puts the old value back.
 fn try_sysctl(key: &str, value: &str) -> Option<SysctlProblem> {
-    let old = match read_sysctl(key, None) {
+    let setting = Setting::Namespace(key.to_string());
+    let old = match read_sysctl(&setting) {
         Ok(v) => v,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(SysctlProblem::Missing),
         Err(_) => return Some(SysctlProblem::ReadOnly),
     };
-    match write_sysctl(key, None, value) {
+    match write_sysctl(&setting, value) {
         Ok(()) => {
-            let _ = write_sysctl(key, None, &old);
+            let _ = write_sysctl(&setting, &old);
             None
         }
         Err(e) => Some(match e.raw_os_error() {

@@ -16,6 +16,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::state::kinds::{Macvlan, Vxlan};
+use crate::state::settings::Setting;
 use crate::state::{DEFAULT_MTU, KernelKind, MacAddr, NsRole, Route, Rule};
 
 /// A validated lab.
@@ -91,9 +92,9 @@ pub struct LabNode {
     pub routes: Vec<LabRoute>,
     /// Rules as the kernel stores them (zero-length prefixes and zero marks left out).
     pub rules: Vec<Rule>,
-    /// sysctl key to value as written, forwarding for routers included (`lower`
-    /// classifies each as namespace-wide or as a setting of one interface).
-    pub sysctls: BTreeMap<String, String>,
+    /// sysctl to value as written, forwarding for routers included: each classified
+    /// as namespace-wide or as a setting of one of the node's interfaces (in key order).
+    pub sysctls: BTreeMap<Setting, String>,
     /// The services nshost serves in the node's namespace, in file order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<service::Service>,

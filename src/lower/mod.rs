@@ -8,7 +8,8 @@
 //! Every attribute nshost compares is given a value here, the kind's default where the
 //! lab says nothing (a veth's MTU is 1500 unless the lab sets one), so that a setting
 //! removed from the file is undone and one changed by hand is seen as drift. Each sysctl
-//! is classified once, as namespace-wide or as a setting of one of the node's links.
+//! comes classified by validation, as namespace-wide or as a setting of one of the
+//! node's links, and goes to the namespace or to that link.
 
 #![warn(clippy::wildcard_enum_match_arm)]
 
@@ -143,16 +144,16 @@ pub fn lower(lab: &Lab) -> NetState {
         if let Some(text) = &node.firewall {
             ns.firewall = Box::new(crate::firewall::Firewall::from_text(text));
         }
-        for (key, value) in &node.sysctls {
+        // Validation classified each key and made sure each device is a link here.
+        for (setting, value) in &node.sysctls {
             let value = settings::normalize(value);
-            match settings::classify(key, |d| ns.links.contains_key(d)) {
+            match setting {
                 Setting::Namespace(key) => {
-                    ns.sysctls.insert(key.to_string(), value);
+                    ns.sysctls.insert(key.clone(), value);
                 }
                 Setting::Device { dev, setting } => {
-                    let dev = dev.to_string();
-                    if let Some(link) = ns.links.get_mut(&dev) {
-                        link.settings.insert(setting, value);
+                    if let Some(link) = ns.links.get_mut(dev) {
+                        link.settings.insert(setting.clone(), value);
                     }
                 }
             }

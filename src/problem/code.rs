@@ -18,6 +18,9 @@ macro_rules! codes {
         }
 
         impl Code {
+            /// What every code's string starts with.
+            pub const PREFIX: &'static str = "nshost::";
+
             /// Every code, in declaration order.
             pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
 

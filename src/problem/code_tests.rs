@@ -11,7 +11,8 @@ fn codes_are_distinct_snake_case_names_that_parse_back() {
     let mut seen = std::collections::HashSet::new();
     for &code in Code::ALL {
         let s = code.as_str();
-        assert_eq!(s.strip_prefix("nshost::"), Some(code.name()), "{s}");
+        assert_eq!(s.strip_prefix(Code::PREFIX), Some(code.name()), "{s}");
+        assert_eq!(Code::PREFIX, "nshost::");
         assert!(
             code.name().split("::").all(|part| !part.is_empty()
                 && part

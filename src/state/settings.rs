@@ -1,4 +1,4 @@
-//! Settings, classified once when a state is built: a sysctl key names either a
+//! Settings, classified once when a lab is validated: a sysctl key names either a
 //! namespace-wide setting (`net.ipv4.ip_forward`, `net.ipv4.conf.all.rp_filter`) or a
 //! setting of one device (`net.ipv4.conf.eth0.rp_filter`), which lives on that link,
 //! needs it to exist and goes with it. Per-device IPv4 settings the kernel carries in
@@ -149,84 +149,136 @@ impl Serialize for DevSetting {
 impl<'de> Deserialize<'de> for DevSetting {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        match classify(&text, |dev| dev == "*") {
-            Setting::Device { setting, .. } => Ok(setting),
-            Setting::Namespace(_) => Err(serde::de::Error::custom(format!(
+        match Setting::of_key(&text) {
+            Setting::Device { dev, setting } if dev == "*" => Ok(setting),
+            _ => Err(serde::de::Error::custom(format!(
                 "not a device setting: `{text}`"
             ))),
         }
     }
 }
 
-/// What a sysctl key names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Setting<'a> {
+/// What a sysctl key names: a setting of the whole namespace or of one device. A lab's
+/// keys are classified once, when it is validated (which makes sure each device is an
+/// interface of its node), and go as this to the lowered state, the record of what the
+/// lab sets and the kernel's writer. Compared, ordered and serialized as its key.
+#[derive(Clone, Debug)]
+pub enum Setting {
     /// A setting of the whole namespace, by its key.
-    Namespace(&'a str),
+    Namespace(String),
     /// A setting of device `dev`.
-    Device { dev: &'a str, setting: DevSetting },
+    Device { dev: String, setting: DevSetting },
 }
 
-/// Classifies a sysctl key. A key names a device when it is under one of the
-/// per-device sections and its device part is a link of the namespace (`is_device`);
-/// `all` and `default` are namespace-wide. Device names may hold dots
-/// (`net.ipv4.conf.eth0.100.rp_filter`): the setting's name is the last component.
-pub fn classify<'a>(key: &'a str, is_device: impl Fn(&str) -> bool) -> Setting<'a> {
-    for section in Section::ALL {
-        let Some(rest) = key.strip_prefix(section.prefix()) else {
-            continue;
-        };
-        let Some((dev, name)) = rest.rsplit_once('.') else {
-            continue;
-        };
-        if dev == "all" || dev == "default" || !is_device(dev) {
-            continue;
+impl Setting {
+    /// Classifies a sysctl key. A key names a device when it is under one of the
+    /// per-device sections and its device part is neither `all` nor `default` (those
+    /// are namespace-wide), whether or not the device exists. Device names may hold
+    /// dots (`net.ipv4.conf.eth0.100.rp_filter`): the setting's name is the last
+    /// component.
+    pub fn of_key(key: &str) -> Setting {
+        for section in Section::ALL {
+            let Some((dev, name)) = key
+                .strip_prefix(section.prefix())
+                .and_then(|rest| rest.rsplit_once('.'))
+            else {
+                continue;
+            };
+            if dev.is_empty() || dev == "all" || dev == "default" {
+                continue;
+            }
+            return Setting::Device {
+                dev: dev.to_string(),
+                setting: DevSetting {
+                    section,
+                    name: name.to_string(),
+                },
+            };
         }
-        return Setting::Device {
-            dev,
-            setting: DevSetting {
-                section,
-                name: name.to_string(),
-            },
-        };
+        Setting::Namespace(key.to_string())
     }
-    Setting::Namespace(key)
-}
 
-/// The device part of a per-device key, whether or not such a device exists: for
-/// validation (`net.ipv4.conf.eth9.rp_filter` on a node without `eth9`).
-pub fn device_of(key: &str) -> Option<&str> {
-    Section::ALL.iter().find_map(|s| {
-        let (dev, _) = key.strip_prefix(s.prefix())?.rsplit_once('.')?;
-        (!dev.is_empty() && dev != "all" && dev != "default").then_some(dev)
-    })
-}
-
-/// The file of a sysctl under `/proc/sys`: dots separate components, except within
-/// the device name of a per-device key (which `/proc/sys` keeps as is).
-pub fn proc_path(key: &str, dev: Option<&str>) -> std::path::PathBuf {
-    let mut path = std::path::PathBuf::from("/proc/sys");
-    match dev.and_then(|d| {
-        Section::ALL.iter().find_map(|s| {
-            let rest = key.strip_prefix(s.prefix())?;
-            let name = rest.strip_prefix(d)?.strip_prefix('.')?;
-            Some((s.prefix(), d, name))
-        })
-    }) {
-        Some((prefix, d, name)) => {
-            for part in prefix.trim_end_matches('.').split('.') {
-                path.push(part);
-            }
-            path.push(d);
-            path.push(name);
-        }
-        None => {
-            for part in key.split('.') {
-                path.push(part);
-            }
+    /// The dotted sysctl key, in pieces.
+    fn key_parts(&self) -> [&str; 4] {
+        match self {
+            Setting::Namespace(key) => [key, "", "", ""],
+            Setting::Device { dev, setting } => [setting.section.prefix(), dev, ".", &setting.name],
         }
     }
-    path
+
+    /// The dotted sysctl key.
+    pub fn key(&self) -> String {
+        self.key_parts().concat()
+    }
+
+    /// The file of the setting under `/proc/sys`: dots separate components, except
+    /// within a device's name (which `/proc/sys` keeps as is).
+    pub fn proc_path(&self) -> std::path::PathBuf {
+        let mut path = std::path::PathBuf::from("/proc/sys");
+        match self {
+            Setting::Namespace(key) => path.extend(key.split('.')),
+            Setting::Device { dev, setting } => {
+                path.extend(setting.section.prefix().trim_end_matches('.').split('.'));
+                path.push(dev);
+                path.push(&setting.name);
+            }
+        }
+        path
+    }
+}
+
+impl std::fmt::Display for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.key_parts()
+            .iter()
+            .try_for_each(|part| f.write_str(part))
+    }
+}
+
+impl Ord for Setting {
+    /// In the order of the keys.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let (a, b) = (self.key_parts(), other.key_parts());
+        a.iter()
+            .flat_map(|p| p.bytes())
+            .cmp(b.iter().flat_map(|p| p.bytes()))
+    }
+}
+
+impl PartialOrd for Setting {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Setting {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Setting {}
+
+impl std::hash::Hash for Setting {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for part in self.key_parts() {
+            state.write(part.as_bytes());
+        }
+        state.write_u8(0xff);
+    }
+}
+
+impl Serialize for Setting {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Read back from its key (the record of what a lab sets holds keys).
+impl<'de> Deserialize<'de> for Setting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Setting::of_key(&String::deserialize(d)?))
+    }
 }
 
 /// A sysctl value as compared: runs of whitespace are one space (the kernel prints
@@ -243,14 +295,9 @@ pub fn normalize(value: &str) -> String {
 mod tests {
     use super::*;
 
-    fn classify_in<'a>(key: &'a str, devs: &[&'a str]) -> Setting<'a> {
-        classify(key, |d| devs.contains(&d))
-    }
-
     #[test]
     fn keys_are_classified_once() {
-        let devs = ["lo", "eth0", "eth0.100"];
-        match classify_in("net.ipv4.conf.eth0.promote_secondaries", &devs) {
+        match Setting::of_key("net.ipv4.conf.eth0.promote_secondaries") {
             Setting::Device { dev, setting } => {
                 assert_eq!(dev, "eth0");
                 assert_eq!(setting.devconf_index(), Some(20));
@@ -262,14 +309,14 @@ mod tests {
             }
             s => panic!("{s:?}"),
         }
-        match classify_in("net.ipv4.conf.eth0.100.rp_filter", &devs) {
+        match Setting::of_key("net.ipv4.conf.eth0.100.rp_filter") {
             Setting::Device { dev, setting } => {
                 assert_eq!(dev, "eth0.100");
                 assert_eq!(setting.devconf_index(), Some(8));
             }
             s => panic!("{s:?}"),
         }
-        match classify_in("net.ipv6.conf.eth0.accept_ra", &devs) {
+        match Setting::of_key("net.ipv6.conf.eth0.accept_ra") {
             Setting::Device { setting, .. } => {
                 assert!(!setting.is_netlink());
                 assert_eq!(setting.default_key(), "net.ipv6.conf.default.accept_ra");
@@ -282,22 +329,61 @@ mod tests {
             "net.ipv6.conf.default.accept_ra",
             "net.core.somaxconn",
         ] {
-            assert_eq!(classify_in(ns_wide, &devs), Setting::Namespace(ns_wide));
+            assert_eq!(
+                Setting::of_key(ns_wide),
+                Setting::Namespace(ns_wide.to_string())
+            );
         }
-        assert_eq!(device_of("net.ipv4.conf.eth9.rp_filter"), Some("eth9"));
-        assert_eq!(device_of("net.ipv4.conf.all.rp_filter"), None);
-        assert_eq!(device_of("net.ipv4.ip_forward"), None);
+        for key in [
+            "net.ipv4.ip_forward",
+            "net.ipv4.conf.eth0.100.rp_filter",
+            "net.ipv6.neigh.eth0.base_reachable_time_ms",
+        ] {
+            let setting = Setting::of_key(key);
+            assert_eq!(
+                (setting.key(), setting.to_string()),
+                (key.into(), key.into())
+            );
+            let json = serde_json::to_string(&setting).unwrap();
+            assert_eq!(json, format!("{key:?}"));
+            assert_eq!(serde_json::from_str::<Setting>(&json).unwrap(), setting);
+        }
+    }
+
+    #[test]
+    fn settings_are_ordered_and_compared_as_their_keys() {
+        let keys = [
+            "net.ipv4.conf.all.rp_filter",
+            "net.ipv4.conf.eth0.rp_filter",
+            "net.ipv4.conf.eth0.100.rp_filter",
+            "net.ipv4.conf.eth0.rp_filterx",
+            "net.ipv4.ip_forward",
+            "net.ipv6.conf.all.forwarding",
+        ];
+        let mut sorted: Vec<Setting> = keys.iter().rev().map(|k| Setting::of_key(k)).collect();
+        sorted.sort();
+        let back: Vec<String> = sorted.iter().map(Setting::key).collect();
+        let mut want: Vec<&str> = keys.to_vec();
+        want.sort();
+        assert_eq!(back, want);
+        // Built by hand as namespace-wide, a device's key is still the same setting.
+        let by_hand = Setting::Namespace("net.ipv4.conf.eth0.rp_filter".into());
+        assert_eq!(by_hand, Setting::of_key("net.ipv4.conf.eth0.rp_filter"));
     }
 
     #[test]
     fn proc_paths_keep_dotted_device_names() {
         assert_eq!(
-            proc_path("net.ipv4.conf.eth0.100.rp_filter", Some("eth0.100")),
+            Setting::of_key("net.ipv4.conf.eth0.100.rp_filter").proc_path(),
             std::path::Path::new("/proc/sys/net/ipv4/conf/eth0.100/rp_filter")
         );
         assert_eq!(
-            proc_path("net.ipv4.ip_forward", None),
+            Setting::of_key("net.ipv4.ip_forward").proc_path(),
             std::path::Path::new("/proc/sys/net/ipv4/ip_forward")
+        );
+        assert_eq!(
+            Setting::of_key("net.ipv6.neigh.eth0.base_reachable_time_ms").proc_path(),
+            std::path::Path::new("/proc/sys/net/ipv6/neigh/eth0/base_reachable_time_ms")
         );
     }
 

@@ -20,6 +20,7 @@ use super::{
 use crate::lab::{LabNode, Span};
 use crate::naming;
 use crate::state::NsRole;
+use crate::state::settings::Setting;
 use crate::topology::{Host, Router, Spanned, Topology};
 
 /// What every node's checks read of the lab resolved so far.
@@ -107,7 +108,7 @@ fn resolve_router(
     let mut sysctls = written.values;
     for forwarding in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] {
         sysctls
-            .entry(forwarding.to_string())
+            .entry(Setting::Namespace(forwarding.to_string()))
             .or_insert_with(|| "1".to_string());
     }
     let spans = NodeSpans {

@@ -5,7 +5,7 @@
 //! destination (a host's default route at its gateway, or the host), a rule at its
 //! priority, a sysctl at its key, and the settings nshost adds itself at what causes them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use miette::SourceSpan;
 
@@ -169,17 +169,19 @@ fn node_objects(
             *span,
         );
     }
-    let is_link = |d: &str| d == "lo" || node.interfaces.contains_key(d);
-    for key in node.sysctls.keys() {
+    for setting in node.sysctls.keys() {
         // The forwarding a router gets without writing it comes from the router.
-        let span = spans.sysctls.get(key).map_or(spans.key, |(k, _)| *k);
-        match settings::classify(key, is_link) {
+        let span = spans
+            .sysctls
+            .get(&setting.key())
+            .map_or(spans.key, |(k, _)| *k);
+        match setting {
             Setting::Namespace(key) => put(sysctl(ns, key), span),
             Setting::Device { dev, setting } => put(
                 ObjectId::LinkSetting {
                     ns: ns.clone(),
-                    link: dev.to_string(),
-                    setting,
+                    link: dev.clone(),
+                    setting: setting.clone(),
                 },
                 span,
             ),
@@ -191,7 +193,8 @@ fn node_objects(
         .values()
         .any(|i| i.addresses.iter().any(|a| a.addr().is_ipv6()))
         || node.loopback.iter().any(|a| a.addr().is_ipv6());
-    if has_v6 && !node.sysctls.contains_key(crate::lower::NO_DAD) {
+    let no_dad = Setting::Namespace(crate::lower::NO_DAD.to_string());
+    if has_v6 && !node.sysctls.contains_key(&no_dad) {
         put(sysctl(ns, crate::lower::NO_DAD), spans.key);
     }
 }
@@ -203,14 +206,15 @@ pub(super) fn sysctls(lab: &Lab, nodes: &HashMap<String, NodeSpans>) -> Vec<Sysc
         let Some(spans) = nodes.get(name) else {
             continue;
         };
-        let written: BTreeMap<_, _> = spans.sysctls.iter().collect();
-        for (key, (key_span, value_span)) in written {
-            let Some(value) = node.sysctls.get(key) else {
+        // In key order, as both are.
+        for (setting, value) in &node.sysctls {
+            let key = setting.key();
+            let Some((key_span, value_span)) = spans.sysctls.get(&key) else {
                 continue;
             };
             out.push(SysctlOrigin {
                 ns: node.ns.clone(),
-                key: key.clone(),
+                key,
                 value: settings::normalize(value),
                 key_span: Span::from(*key_span),
                 value_span: Span::from(*value_span),

@@ -7,7 +7,7 @@ use miette::SourceSpan;
 
 use super::interfaces::Node;
 use super::{Code, Cx};
-use crate::state::settings;
+use crate::state::settings::Setting;
 use crate::topology::{NamedMap, Spanned, SysctlValue};
 
 /// Why a sysctl key is unusable, if it is.
@@ -31,8 +31,8 @@ pub(crate) fn sysctl_key_problem(key: &str) -> Option<&'static str> {
 /// A node's sysctls as written, with their places.
 #[derive(Default)]
 pub(super) struct Sysctls {
-    /// Key to value as written to the kernel.
-    pub(super) values: BTreeMap<String, String>,
+    /// Setting to value as written to the kernel: each key classified here, once.
+    pub(super) values: BTreeMap<Setting, String>,
     /// Key to the places of the key and of the value.
     pub(super) spans: HashMap<String, (SourceSpan, SourceSpan)>,
 }
@@ -46,6 +46,7 @@ pub(super) fn check_sysctls(
     for (key, value) in sysctls {
         let mut ok = true;
         let key_span = cx.span(key);
+        let setting = Setting::of_key(&key.value);
         if let Some(problem) = sysctl_key_problem(&key.value) {
             cx.report(
                 Code::BadSysctlKey,
@@ -54,7 +55,7 @@ pub(super) fn check_sysctls(
             .with_label(key_span, problem)
             .with_help("nshost sets only network sysctls, e.g. `net.ipv4.conf.all.rp_filter`");
             ok = false;
-        } else if let Some(dev) = settings::device_of(&key.value)
+        } else if let Setting::Device { dev, .. } = &setting
             && !node.has(dev)
         {
             cx.report(
@@ -84,7 +85,7 @@ pub(super) fn check_sysctls(
             ok = false;
         }
         if ok {
-            out.values.insert(key.value.clone(), text);
+            out.values.insert(setting, text);
             out.spans.insert(key.value.clone(), (key_span, value_span));
         }
     }

@@ -7,6 +7,7 @@ use ipnet::IpNet;
 
 use super::{Invalid, validate};
 use crate::lab::{IfaceKind, Lab};
+use crate::state::settings::Setting;
 use crate::state::{ObjectId, PortRange, RT_TABLE_MAIN, RouteKey};
 use crate::topology::{SourceFile, parse};
 
@@ -218,10 +219,19 @@ routers:
   r1:
     sysctls: {net.ipv4.ip_forward: 0, net.ipv4.conf.all.rp_filter: true}
 ");
-    let s = &lab.nodes["r1"].sysctls;
-    assert_eq!(s["net.ipv4.ip_forward"], "0");
-    assert_eq!(s["net.ipv6.conf.all.forwarding"], "1");
-    assert_eq!(s["net.ipv4.conf.all.rp_filter"], "1");
+    let s: Vec<(String, &str)> = lab.nodes["r1"]
+        .sysctls
+        .iter()
+        .map(|(k, v)| (k.key(), v.as_str()))
+        .collect();
+    assert_eq!(
+        s,
+        [
+            ("net.ipv4.conf.all.rp_filter".to_string(), "1"),
+            ("net.ipv4.ip_forward".to_string(), "0"),
+            ("net.ipv6.conf.all.forwarding".to_string(), "1"),
+        ]
+    );
     assert!(lab.networks.is_empty());
 }
 
@@ -509,4 +519,33 @@ fn warnings_render_as_one_report_capped_at_fifty() {
         "{out}"
     );
     assert!(super::Warnings::new(&src, &[]).is_none());
+}
+
+#[test]
+fn sysctls_are_classified_once_in_validation() {
+    let lab = lab("
+name: demo
+hosts:
+  h1:
+    address: 10.0.0.1/24
+    sysctls: {net.ipv4.conf.eth0.rp_filter: 2, net.ipv4.conf.all.rp_filter: 1}
+");
+    let settings: Vec<_> = lab.nodes["h1"].sysctls.keys().cloned().collect();
+    assert_eq!(
+        settings,
+        [
+            Setting::Namespace("net.ipv4.conf.all.rp_filter".into()),
+            Setting::Device {
+                dev: "eth0".into(),
+                setting: crate::state::DevSetting {
+                    section: crate::state::settings::Section::Ipv4Conf,
+                    name: "rp_filter".into(),
+                },
+            },
+        ]
+    );
+    assert!(matches!(
+        (&settings[0], &settings[1]),
+        (Setting::Namespace(_), Setting::Device { .. })
+    ));
 }

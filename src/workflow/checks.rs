@@ -12,7 +12,7 @@ use crate::kernel::probe::{self, Questions, SysctlProblem};
 use crate::lab::Span;
 use crate::problem::{Code, Invalid, Problem};
 use crate::state::ObjectId;
-use crate::state::settings::{self, Setting};
+use crate::state::settings::Setting;
 use crate::workflow::record::Managed;
 use crate::workflow::{Error, Loaded};
 
@@ -84,16 +84,22 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
     let mut fresh_keys = BTreeSet::new();
     for (ns, keys) in &managed.settings {
         for key in keys {
-            let devices = |d: &str| {
-                desired
-                    .namespaces
-                    .get(ns)
-                    .is_some_and(|n| n.links.contains_key(d))
-            };
-            match settings::classify(key, devices) {
-                Setting::Namespace(k) => fresh_keys.insert(k.to_string()),
-                Setting::Device { setting, .. } => fresh_keys.insert(setting.default_key()),
-            };
+            match key {
+                Setting::Namespace(k) => {
+                    fresh_keys.insert(k.clone());
+                }
+                // A device's setting is reverted to its fresh value only on a link the
+                // lab still has (`record::revert_removed`).
+                Setting::Device { dev, setting } => {
+                    let has_link = desired
+                        .namespaces
+                        .get(ns)
+                        .is_some_and(|n| n.links.contains_key(dev));
+                    if has_link {
+                        fresh_keys.insert(setting.default_key());
+                    }
+                }
+            }
         }
     }
     q.fresh = fresh_keys.into_iter().collect();

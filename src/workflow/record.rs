@@ -20,11 +20,12 @@ use serde::{Deserialize, Serialize};
 use crate::state::NetState;
 use crate::state::settings::{self, Setting};
 
-/// The sysctl keys a lab sets, per namespace (devices' keys spelled out in full).
+/// The sysctls a lab sets, per namespace (written as their keys, devices' spelled out
+/// in full).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Managed {
     pub version: u32,
-    pub settings: BTreeMap<String, BTreeSet<String>>,
+    pub settings: BTreeMap<String, BTreeSet<Setting>>,
     /// The namespaces that have a firewall: read (with the kernel's tools) even when
     /// the file no longer gives one, so that a removed firewall is removed.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
@@ -39,9 +40,16 @@ impl Managed {
             ..Managed::default()
         };
         for (name, ns) in &desired.namespaces {
-            let mut keys: BTreeSet<String> = ns.sysctls.keys().cloned().collect();
+            let mut keys: BTreeSet<Setting> = ns
+                .sysctls
+                .keys()
+                .map(|k| Setting::Namespace(k.clone()))
+                .collect();
             for (dev, link) in &ns.links {
-                keys.extend(link.settings.keys().map(|s| s.key(dev)));
+                keys.extend(link.settings.keys().map(|s| Setting::Device {
+                    dev: dev.clone(),
+                    setting: s.clone(),
+                }));
             }
             if !keys.is_empty() {
                 m.settings.insert(name.clone(), keys);
@@ -61,19 +69,19 @@ impl Managed {
         spec.firewalls.extend(self.firewalls.iter().cloned());
         for (ns, keys) in &self.settings {
             for key in keys {
-                match settings::classify(key, |_| true) {
+                match key {
                     Setting::Namespace(k) => {
                         spec.sysctls
                             .entry(ns.clone())
                             .or_default()
-                            .insert(k.to_string());
+                            .insert(k.clone());
                     }
                     Setting::Device { dev, setting } => {
                         spec.settings
                             .entry(ns.clone())
                             .or_default()
-                            .get_or_insert_with(dev.to_string(), Default::default)
-                            .insert(setting);
+                            .get_or_insert_with(dev.clone(), Default::default)
+                            .insert(setting.clone());
                     }
                 }
             }
@@ -140,21 +148,21 @@ pub fn revert_removed(
             continue;
         };
         for key in keys {
-            let has_link = |d: &str| ns.links.contains_key(d);
-            match settings::classify(key, has_link) {
+            match key {
                 Setting::Namespace(k) => {
                     if !ns.sysctls.contains_key(k)
                         && let Some(v) = fresh.get(k)
                     {
-                        ns.sysctls.insert(k.to_string(), settings::normalize(v));
+                        ns.sysctls.insert(k.clone(), settings::normalize(v));
                     }
                 }
+                // Only on a link the namespace still has.
                 Setting::Device { dev, setting } => {
                     let value = fresh
                         .get(&setting.default_key())
                         .map(|v| settings::normalize(v));
                     if let (Some(link), Some(v)) = (ns.links.get_mut(dev), value) {
-                        link.settings.get_or_insert_with(setting, || v);
+                        link.settings.get_or_insert_with(setting.clone(), || v);
                     }
                 }
             }
@@ -183,7 +191,21 @@ mod tests {
             )
             .build();
         let managed = Managed::of(&before);
-        assert!(managed.settings["web1"].contains("net.ipv4.conf.eth0.rp_filter"));
+        assert!(
+            managed.settings["web1"].contains(&Setting::of_key("net.ipv4.conf.eth0.rp_filter"))
+        );
+        // The record keeps its settings as keys, in order, and reads them back the same.
+        let json = serde_json::to_value(&managed).unwrap();
+        let web1: Vec<&str> = json["settings"]["web1"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap())
+            .collect();
+        assert!(web1.contains(&"net.ipv4.conf.eth0.rp_filter"), "{web1:?}");
+        assert!(web1.contains(&"net.ipv4.icmp_echo_ignore_all"), "{web1:?}");
+        assert!(web1.is_sorted(), "{web1:?}");
+        assert_eq!(serde_json::from_value::<Managed>(json).unwrap(), managed);
         let now = small_lab("lab").build();
         let fresh = BTreeMap::from([
             ("net.ipv4.icmp_echo_ignore_all".to_string(), "0".to_string()),
@@ -207,7 +229,8 @@ mod tests {
         );
         // A union keeps both.
         let both = Managed::of(&now).union(&managed);
-        assert!(both.settings["web1"].contains("net.ipv4.icmp_echo_ignore_all"));
+        let ignore_all = Setting::Namespace("net.ipv4.icmp_echo_ignore_all".into());
+        assert!(both.settings["web1"].contains(&ignore_all));
     }
 
     #[test]

@@ -231,7 +231,7 @@ impl LabBuilder {
         self
     }
 
-    /// A setting of one link (`lower` classifies per-device keys this way).
+    /// A setting of one link (as validation classifies per-device keys).
     pub fn link_setting(
         mut self,
         node: &str,
