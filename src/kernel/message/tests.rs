@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::devconf::{AF_INET, IFLA_INET_CONF, nla};
 use super::*;
 use crate::kernel::RouteBatch;
 use crate::kernel::decode::{decode_address, decode_link, decode_route, decode_rule};
@@ -9,8 +10,12 @@ use crate::netlink::for_each_message;
 use crate::plan::testkit::{ip, link, net, route};
 use crate::state::kinds::{Macvlan, MacvlanMode, Vxlan};
 use crate::state::{
-    Address, Fwmark, Nexthop, PortRange, RT_TABLE_MAIN, RouteType, RuleAction, UidRange,
+    Address, AddressKey, Fwmark, Nexthop, PortRange, RT_TABLE_MAIN, Route, RouteKey, RouteType,
+    Rule, RuleAction, UidRange,
 };
+use netlink_packet_core::{NLM_F_APPEND, NLM_F_CREATE};
+use netlink_packet_route::address::AddressAttribute;
+use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute};
 
 fn encode(change: &Change, part: Part, idx: &mut IfIndexes) -> Vec<Vec<u8>> {
     let mut batch = RouteBatch::new();
