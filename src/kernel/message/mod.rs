@@ -13,8 +13,8 @@ use std::collections::{HashMap, HashSet};
 use ipnet::IpNet;
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use crate::plan::{Change, Part};
-use crate::state::{LinkKind, NetState};
+use crate::plan::{Change, NetlinkItem};
+use crate::state::NetState;
 
 pub use devconf::{devconf_payload, devconf_read};
 pub use link::up_msg;
@@ -105,8 +105,6 @@ pub enum BuildError {
     BadValue { key: String, value: String },
     #[error("{0}")]
     Kind(String),
-    #[error("{0} is not a netlink operation")]
-    NotNetlink(String),
 }
 
 /// The links a plan gives an IPv6 address: they keep IPv6 link-local addressing, every
@@ -132,65 +130,36 @@ fn index(idx: &IfIndexes, ns: &str, name: &str) -> Result<u32, BuildError> {
     })
 }
 
-/// Builds the requests of one operation, in order.
+/// Builds the requests of one operation in namespace `ns`, in order.
 pub fn build(
-    change: &Change,
-    part: Part,
+    ns: &str,
+    item: &NetlinkItem<'_>,
     idx: &mut IfIndexes,
     ipv6_links: &HashSet<(String, String)>,
 ) -> Result<Vec<Request>, BuildError> {
-    let not_netlink = || BuildError::NotNetlink(change.describe());
-    if part == Part::Flood {
-        return match change {
-            Change::AddLink { ns, name, link, .. } => match &link.kind {
-                LinkKind::Vxlan(v) => link::flood(ns, name, v, idx),
-                _ => Err(not_netlink()),
-            },
-            _ => Err(not_netlink()),
-        };
-    }
-    if part == Part::PeerUp {
-        let Change::AddLink { peer: Some(p), .. } = change else {
-            return Err(not_netlink());
-        };
-        return link::peer_up(p, idx, ipv6_links);
-    }
-    match change {
-        Change::AddNamespace { .. }
-        | Change::DeleteNamespace { .. }
-        | Change::SetSysctl { .. }
-        | Change::SetFirewall { .. } => Err(not_netlink()),
-        Change::SetQdisc { ns, link, to, .. } => {
-            let (msg, flags) = crate::kernel::qdisc::request(index(idx, ns, link)?, to.as_deref());
-            Ok(vec![Request::plain(msg, flags)])
-        }
-        Change::SetLinkSetting {
-            ns,
+    match *item {
+        NetlinkItem::AddLink { name, link, peer } => link::add(ns, name, link, peer, idx),
+        NetlinkItem::PeerUp(p) => link::peer_up(p, idx, ipv6_links),
+        NetlinkItem::Flood { name, vxlan } => link::flood(ns, name, vxlan, idx),
+        NetlinkItem::UpdateLink { name, from, to } => link::update(ns, name, from, to, idx),
+        NetlinkItem::DeleteLink { name } => link::delete(ns, name, idx),
+        NetlinkItem::AddAddress(key) => address::add(ns, key, idx),
+        NetlinkItem::DeleteAddress(key) => address::delete(ns, key, idx),
+        NetlinkItem::AddRoute { key, route } => route::add(ns, key, route, idx),
+        NetlinkItem::ReplaceRoute { key, to } => route::replace(ns, key, to, idx),
+        NetlinkItem::DeleteRoute { key, route } => route::delete(ns, key, route, idx),
+        NetlinkItem::AddRule(rule) => Ok(rule::add(rule)),
+        NetlinkItem::DeleteRule(rule) => Ok(rule::delete(rule)),
+        NetlinkItem::Devconf {
             link,
             setting,
+            conf,
             to,
-            ..
-        } => {
-            let Some(conf) = setting.devconf_index() else {
-                return Err(not_netlink());
-            };
-            devconf::set(ns, link, setting, conf, to, idx)
+        } => devconf::set(ns, link, setting, conf, to, idx),
+        NetlinkItem::Qdisc { link, to } => {
+            let (msg, flags) = crate::kernel::qdisc::request(index(idx, ns, link)?, to);
+            Ok(vec![Request::plain(msg, flags)])
         }
-        Change::AddLink {
-            ns,
-            name,
-            link,
-            peer,
-        } => link::add(ns, name, link, peer.as_deref(), idx),
-        Change::UpdateLink { ns, name, from, to } => link::update(ns, name, from, to, idx),
-        Change::DeleteLink { ns, name, .. } => link::delete(ns, name, idx),
-        Change::AddAddress { ns, key, .. } => address::add(ns, key, idx),
-        Change::DeleteAddress { ns, key, .. } => address::delete(ns, key, idx),
-        Change::AddRoute { ns, key, route } => route::add(ns, key, route, idx),
-        Change::ReplaceRoute { ns, key, to, .. } => route::replace(ns, key, to, idx),
-        Change::DeleteRoute { ns, key, route } => route::delete(ns, key, route, idx),
-        Change::AddRule { rule, .. } => Ok(rule::add(rule)),
-        Change::DeleteRule { rule, .. } => Ok(rule::delete(rule)),
     }
 }
 
