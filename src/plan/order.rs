@@ -25,56 +25,19 @@ use petgraph::graph::NodeIndex;
 
 use crate::plan::schedule::{Executor, Op, Part, Plan, Stage, Step};
 use crate::plan::task::{created_namespaces, tasks_of};
-use crate::plan::{Change, change::is_stacked};
-use crate::state::{LinkKind, NetState};
+use crate::plan::{Change, change::Phase};
+use crate::state::NetState;
 
 /// Number of per-namespace phases.
-const PHASES: usize = 14;
-/// The phase of bringing up the far end of a new veth pair.
-const PHASE_PEER_UP: usize = 6;
+const PHASES: usize = Phase::INSIDE;
 /// The phase whose barrier precedes deleting a veth pair from its other end: route and
 /// rule deletions in the namespace go first.
-const PHASE_DELETE_LINK: usize = 1;
-/// The phase of a new vxlan's flood entries: with the settings of one link, after
-/// every link.
-const PHASE_FLOOD: usize = 8;
+const PHASE_DELETE_LINK: usize = Phase::DeleteLinks as usize - Phase::Unroute as usize;
 
-/// The per-namespace phase of an operation; namespace creation and removal have none.
-///
-/// 0 rule/route deletions, 1 link deletions, 2 namespace-wide sysctls (before links, so
-/// new links see them), 3 bridge creation, 4 other plain links and in-place updates, 5
-/// veth creation, 6 bringing up the far end of a new pair, 7 stacked links (macvlan,
-/// vxlan on a device) and their updates, 8 settings and root qdiscs of one link, 9 address additions
-/// (after every link is up), 10 address deletions (after additions, so an interface
-/// never drops to zero addresses and has its routes flushed), 11 route
-/// additions/replacements, 12 rule additions, 13 the firewall (its rules may name the
-/// namespace's interfaces, and it is loaded by the kernel's tools, not netlink).
+/// The per-namespace phase of an operation ([`Phase::inside`]); namespace creation and
+/// removal have none.
 pub fn phase(c: &Change, part: Part) -> Option<usize> {
-    match part {
-        Part::PeerUp => return Some(PHASE_PEER_UP),
-        Part::Flood => return Some(PHASE_FLOOD),
-        Part::Main => {}
-    }
-    Some(match c {
-        Change::AddNamespace { .. } | Change::DeleteNamespace { .. } => return None,
-        Change::DeleteRule { .. } | Change::DeleteRoute { .. } => 0,
-        Change::DeleteLink { .. } => 1,
-        Change::SetSysctl { .. } => 2,
-        Change::AddLink { link, .. } => match link.kind {
-            LinkKind::Bridge => 3,
-            LinkKind::Veth { .. } => 5,
-            ref k if is_stacked(k) => 7,
-            _ => 4,
-        },
-        Change::UpdateLink { to, .. } if is_stacked(&to.kind) => 7,
-        Change::UpdateLink { .. } => 4,
-        Change::SetLinkSetting { .. } | Change::SetQdisc { .. } => 8,
-        Change::AddAddress { .. } => 9,
-        Change::DeleteAddress { .. } => 10,
-        Change::AddRoute { .. } | Change::ReplaceRoute { .. } => 11,
-        Change::AddRule { .. } => 12,
-        Change::SetFirewall { .. } => 13,
-    })
+    Phase::of(c, part).inside()
 }
 
 /// The operations of a change, each with its executor, given the namespaces the change
@@ -95,13 +58,10 @@ fn op_ns(c: &Change, part: Part) -> &str {
     }
 }
 
-/// A total rank within a namespace: namespace creation, the phases, namespace removal.
+/// A total rank within a namespace: the [`Phase`] table's order (namespace removal
+/// first, which runs alone on its executor, so its rank never decides).
 fn rank(c: &Change, part: Part) -> usize {
-    match (c, phase(c, part)) {
-        (_, Some(p)) => p + 1,
-        (Change::AddNamespace { .. }, None) => 0,
-        (_, None) => PHASES + 1,
-    }
+    Phase::of(c, part) as usize
 }
 
 #[derive(Clone, Copy, Debug)]
