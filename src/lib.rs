@@ -32,31 +32,50 @@
 //! assert_eq!(default.gateway, Some("10.0.0.1".parse().unwrap()));
 //! ```
 
-pub mod check;
-pub mod firewall;
-pub mod graph;
-pub mod import;
-pub mod kernel;
-pub mod lab;
-pub mod lock;
-pub mod lower;
+// The modules by layer, bottom up. A module uses only the modules listed before it:
+// `tests/layers.rs` reads this list and fails on an import that runs back up.
+
+// Foundations: output, names, files, processes, the lab file's text and its problems.
+pub mod output;
 pub mod names;
 pub mod naming;
-pub mod netlink;
-pub mod output;
-pub mod plan;
-pub mod problem;
-pub mod process;
-pub mod report;
-pub mod safe_file;
-pub mod sandbox;
-pub mod services;
-pub mod sites;
-pub mod state;
-pub mod status;
-pub mod tools;
-pub mod topology;
 pub mod trace;
+pub mod tools;
+pub mod safe_file;
+pub mod process;
+pub mod lock;
+pub mod sandbox;
+pub mod source;
+pub mod problem;
+
+// Data: netlink's message layer, firewall rule texts, the one state type, the parsed file.
+pub mod netlink;
+pub mod firewall;
+pub mod state;
+pub mod topology;
+
+// The lab model: what a valid lab file means.
+pub mod lab;
+
+// Pure stages: file to model, model to state, state to plan; import of other tools' facts.
+pub mod lower;
 pub mod validate;
-pub mod workflow;
+pub mod plan;
+pub mod import;
+
+// The kernel: observe into the state type, apply a plan's schedule.
+pub mod kernel;
+
+// Features that run beside the kernel's objects: services, node workloads, checks, sites.
+pub mod services;
 pub mod workload;
+pub mod check;
+pub mod sites;
+
+// The workflow: load, plan, apply, verify, roll back, destroy.
+pub mod workflow;
+
+// Views of a lab: status, graphs, JSON reports.
+pub mod status;
+pub mod graph;
+pub mod report;

@@ -25,8 +25,8 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use cli::Error;
 use nshost::errln;
-use nshost::workflow::Error;
 
 use cli::EXIT_ERROR;
 
@@ -66,6 +66,9 @@ enum Command {
     /// List node or lab names for the shell completions.
     #[command(name = "__complete", hide = true)]
     Complete(cli::generate::CompleteArgs),
+    /// Write the book's generated pages.
+    #[command(name = "__docs", hide = true)]
+    Docs(cli::docs::DocsArgs),
 }
 
 /// Why `--output json` is refused for `command`, as a usage error: what these print is
@@ -114,7 +117,7 @@ fn main() -> ExitCode {
         Ok(Ok(code)) => code,
         Ok(Err(err)) => {
             if cli.global.output == cli::Output::Json {
-                cli::print_report(&nshost::report::ErrorReport::of(&err));
+                cli::print_report(&err.report());
             } else {
                 errln!("{:?}", miette::Report::new(err));
             }
@@ -126,23 +129,24 @@ fn main() -> ExitCode {
 
 fn run(command: Command, global: &cli::Global) -> Result<ExitCode, Error> {
     match command {
-        Command::Validate(args) => cli::validate::run(args, global),
-        Command::Plan(args) => cli::plan::run(args, global),
-        Command::Apply(args) => cli::apply::run(args, global),
-        Command::Destroy(args) => cli::destroy::run(args, global),
-        Command::Graph(args) => cli::graph::run(args, global),
-        Command::Status(args) => cli::status::run(args, global),
-        Command::Check(args) => cli::check::run(args, global),
-        Command::Import(args) => cli::import::run(args, global),
-        Command::Exec(args) => cli::exec::run(args, global),
-        Command::Shell(args) => cli::exec::run_shell(args, global),
-        Command::Try(args) => cli::try_lab::run(args, global),
-        Command::Schema(args) => cli::schema::run(args),
-        Command::Completions(args) => cli::generate::completions(args, Cli::command()),
-        Command::Man(args) => cli::generate::man(args, Cli::command()),
-        Command::Logs(args) => cli::logs::run(args, global),
-        Command::Serve(args) => cli::serve::run(args),
-        Command::Node(args) => cli::serve::run_node(args),
-        Command::Complete(args) => cli::generate::complete(args),
+        Command::Validate(args) => Ok(cli::validate::run(args, global)?),
+        Command::Plan(args) => Ok(cli::plan::run(args, global)?),
+        Command::Apply(args) => Ok(cli::apply::run(args, global)?),
+        Command::Destroy(args) => Ok(cli::destroy::run(args, global)?),
+        Command::Graph(args) => Ok(cli::graph::run(args, global)?),
+        Command::Status(args) => Ok(cli::status::run(args, global)?),
+        Command::Check(args) => Ok(cli::check::run(args, global)?),
+        Command::Import(args) => Ok(cli::import::run(args, global)?),
+        Command::Exec(args) => Ok(cli::exec::run(args, global)?),
+        Command::Shell(args) => Ok(cli::exec::run_shell(args, global)?),
+        Command::Try(args) => Ok(cli::try_lab::run(args, global)?),
+        Command::Schema(args) => Ok(cli::schema::run(args)?),
+        Command::Completions(args) => Ok(cli::generate::completions(args, Cli::command())?),
+        Command::Man(args) => Ok(cli::generate::man(args, Cli::command())?),
+        Command::Logs(args) => Ok(cli::logs::run(args, global)?),
+        Command::Serve(args) => Ok(cli::serve::run(args)?),
+        Command::Node(args) => Ok(cli::serve::run_node(args)?),
+        Command::Complete(args) => Ok(cli::generate::complete(args)?),
+        Command::Docs(args) => Ok(cli::docs::run(args, Cli::command())?),
     }
 }

@@ -8,9 +8,14 @@ use std::sync::{Arc, OnceLock};
 
 use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceSpan};
 
-use crate::topology::{SourceFile, thousands};
+use crate::output::thousands;
+use crate::source::SourceFile;
 
+mod code;
+#[cfg(test)]
+mod code_tests;
 mod window;
+pub use code::{Code, UnknownCode};
 pub use window::LONG as LONG_LINE;
 
 /// Every problem found in a lab file. Rendered, it lists each problem with its labels:
@@ -58,7 +63,7 @@ impl Invalid {
     pub fn new(src: &SourceFile, mut problems: Vec<Problem>) -> Self {
         problems.sort_by_key(|p| p.because.is_some());
         let mut entries = Vec::new();
-        let mut folds: Vec<(usize, &str, &str)> = Vec::new();
+        let mut folds: Vec<(usize, &str, Code)> = Vec::new();
         for (i, p) in problems.iter().enumerate() {
             let Some(cause) = p.because.as_deref() else {
                 entries.push(Entry::Problem(i));
@@ -110,7 +115,7 @@ struct Folded {
 
 impl Diagnostic for Folded {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new("nshost::follow_on_problems"))
+        Some(Box::new(Code::FollowOnProblems))
     }
 
     fn severity(&self) -> Option<Severity> {
@@ -120,7 +125,7 @@ impl Diagnostic for Folded {
 
 impl Diagnostic for Invalid {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new("nshost::invalid"))
+        Some(Box::new(Code::Invalid))
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -166,7 +171,7 @@ impl Warnings {
 
 impl Diagnostic for Warnings {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new("nshost::warnings"))
+        Some(Box::new(Code::Warnings))
     }
 
     fn severity(&self) -> Option<Severity> {
@@ -219,7 +224,7 @@ struct Omitted<const WARNINGS: bool> {
 
 impl<const WARNINGS: bool> Diagnostic for Omitted<WARNINGS> {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new("nshost::more_problems"))
+        Some(Box::new(Code::MoreProblems))
     }
 
     fn severity(&self) -> Option<Severity> {
@@ -232,8 +237,8 @@ impl<const WARNINGS: bool> Diagnostic for Omitted<WARNINGS> {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct Problem {
-    /// A short stable code, e.g. `nshost::duplicate_address`.
-    pub code: &'static str,
+    /// Its stable code, e.g. `nshost::duplicate_address`.
+    pub code: Code,
     pub message: String,
     pub labels: Vec<LabeledSpan>,
     pub help: Option<String>,
@@ -249,11 +254,7 @@ pub struct Problem {
 
 impl Problem {
     /// A problem in the file `source_code` holds, without labels yet.
-    pub fn new(
-        code: &'static str,
-        message: impl Into<String>,
-        source_code: NamedSource<Arc<str>>,
-    ) -> Self {
+    pub fn new(code: Code, message: impl Into<String>, source_code: NamedSource<Arc<str>>) -> Self {
         Problem {
             code,
             message: message.into(),

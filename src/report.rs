@@ -233,10 +233,20 @@ impl ErrorReport {
     /// The report of a command's error: every problem of an invalid lab (not only the
     /// first ones a rendering shows), the parts of any other error.
     pub fn of(err: &workflow::Error) -> Self {
-        let problems = match err {
-            workflow::Error::Invalid(inv) => ProblemReport::all(&inv.problems),
-            other => parts(other),
-        };
+        match err {
+            workflow::Error::Invalid(inv) => {
+                Self::with_problems(err, ProblemReport::all(&inv.problems))
+            }
+            other => Self::of_diagnostic(other),
+        }
+    }
+
+    /// The report of any other error: its parts (related diagnostics or labels).
+    pub fn of_diagnostic(err: &dyn Diagnostic) -> Self {
+        Self::with_problems(err, parts(err))
+    }
+
+    fn with_problems(err: &dyn Diagnostic, problems: Vec<ProblemReport>) -> Self {
         ErrorReport {
             error: ErrorBody {
                 code: err.code().map(|c| c.to_string()),

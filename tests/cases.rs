@@ -155,7 +155,7 @@ fn twenty_thousand_unknown_fields_are_counted_and_capped() {
         invalid
             .problems
             .iter()
-            .all(|p| p.code == "nshost::unknown_field")
+            .all(|p| p.code.as_str() == "nshost::unknown_field")
     );
     assert_capped(&invalid, 20_000);
 }

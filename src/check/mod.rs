@@ -14,18 +14,18 @@ pub mod icmp;
 pub mod ports;
 pub mod report;
 pub mod run;
-pub mod spec;
+pub mod source;
+pub use crate::lab::check as spec;
 
 use std::collections::HashSet;
 use std::io;
-use std::net::IpAddr;
 use std::time::Instant;
 
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::LinkMessage;
 
 pub use self::report::{CheckResult, Outcome, Report, Waited};
-pub use self::run::Options;
+pub use self::source::Options;
 pub use self::spec::{Check, Unresolved};
 use crate::kernel::RouteSocket;
 use crate::kernel::netns;
@@ -137,56 +137,6 @@ impl Suite {
         }
     }
 
-    /// The default checks of a lab as the kernel has it, without its file (`check --lab
-    /// NAME`): derived from its status as [`Suite::of`] derives them from a file that
-    /// declares no checks.
-    pub fn of_status(status: &crate::status::LabStatus) -> Suite {
-        use crate::status::NodeRole;
-        let parse = |a: &str| a.split('/').next().and_then(|a| a.parse::<IpAddr>().ok());
-        let nodes = status
-            .nodes
-            .iter()
-            .filter(|n| matches!(n.role, NodeRole::Router | NodeRole::Host))
-            .map(|n| {
-                // In name order, byte by byte, as a lab file's interfaces are.
-                let mut ifaces: Vec<_> = n.interfaces.iter().collect();
-                ifaces.sort_by(|a, b| a.name.cmp(&b.name));
-                let addresses = |up_only: bool| -> Vec<IpAddr> {
-                    ifaces
-                        .iter()
-                        .filter(|i| i.kind != "loopback" && (i.up || !up_only))
-                        .flat_map(|i| i.addresses.iter().filter_map(|a| parse(a)))
-                        .collect()
-                };
-                let mut gateways: Vec<IpAddr> = n
-                    .routes
-                    .iter()
-                    .filter(|r| r.table == "main" && r.dst == "default")
-                    .filter_map(|r| r.via.as_deref().and_then(parse))
-                    .collect();
-                gateways.sort_by_key(|g| g.is_ipv6());
-                gateways.dedup();
-                defaults::Facts {
-                    name: n.name.clone(),
-                    ns: n.namespace.clone(),
-                    router: n.role == NodeRole::Router,
-                    addresses: addresses(false),
-                    up_addresses: addresses(true),
-                    gateways,
-                }
-            })
-            .collect();
-        let mut namespaces: Vec<String> =
-            status.nodes.iter().map(|n| n.namespace.clone()).collect();
-        namespaces.extend(status.fabric.clone());
-        Suite {
-            lab: status.lab.clone(),
-            namespaces,
-            checks: defaults::checks_of(nodes),
-            defaults: true,
-        }
-    }
-
     /// One check given on the command line instead of the file's, resolved like them.
     pub fn one(
         lab: &Lab,
@@ -263,13 +213,9 @@ fn namespaces(lab: &Lab) -> Vec<String> {
 }
 
 /// Runs a suite: refuses a lab whose namespaces are not all there, then runs every
-/// check from namespaces that carry the lab's mark.
-pub fn run_suite(suite: &Suite, opts: &Options) -> Result<Report, crate::workflow::Error> {
-    if !crate::process::may_manage_namespaces() {
-        return Err(crate::workflow::Error::NotPermitted {
-            what: "entering network namespaces (CAP_SYS_ADMIN)".into(),
-        });
-    }
+/// check from namespaces that carry the lab's mark. The caller checks that it may enter
+/// namespaces (`workflow::run_checks`).
+pub fn run_suite(suite: &Suite, opts: &Options) -> Result<Report, CheckError> {
     let started = Instant::now();
     let present: HashSet<String> = netns::list()
         .map_err(|cause| CheckError::Kernel {
@@ -294,8 +240,7 @@ pub fn run_suite(suite: &Suite, opts: &Options) -> Result<Report, crate::workflo
             lab: suite.lab.clone(),
             missing,
             total: suite.namespaces.len(),
-        }
-        .into());
+        });
     }
     let (results, waited) = match opts.wait {
         None => (run::run(&suite.checks, Some(&suite.lab), opts)?, None),

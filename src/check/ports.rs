@@ -31,7 +31,7 @@ use nix::sys::socket::{
 use super::CheckError;
 use super::icmp;
 use super::report::{CheckResult, Outcome};
-use super::run::{Options, enter_source, send_error, socket_budget};
+use super::source::{Options, enter_source, send_error, socket_budget};
 use super::spec::Check;
 use crate::kernel::netns;
 use crate::topology::ServiceProto;

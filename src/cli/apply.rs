@@ -15,6 +15,7 @@ use super::{Global, LockWait, Output};
 
 /// Make the kernel match the lab file, then verify that it does.
 #[derive(Args, Debug)]
+#[command(after_help = APPLY_EXAMPLES)]
 pub struct ApplyArgs {
     /// The lab file (YAML; `-` reads it from standard input), or a plan saved by
     /// `nshost plan -o`, applied only if the kernel still holds what it was made
@@ -79,7 +80,7 @@ pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
         wait: args.wait,
         ..check::Options::default()
     };
-    let checked = check::run_suite(&suite, &options)?;
+    let checked = workflow::run_checks(&suite, &options)?;
     let code = super::check::exit_code(&checked);
     match global.output {
         Output::Human if global.quiet => out!("{}", check::report::closing(&checked)),
@@ -168,3 +169,10 @@ pub fn report(
         }),
     }
 }
+
+/// The examples `nshost apply --help` shows (and its page in the book).
+const APPLY_EXAMPLES: &str = "\
+Examples:
+  nshost apply lab.yaml
+  nshost apply --check --wait 30s topologies/ospf.yaml   # then the checks, until they hold
+  nshost apply lab.plan                                  # exactly a saved plan, or nothing";

@@ -20,6 +20,7 @@ use super::{EXIT_ERROR, Global, LockWait, Output};
 /// not hold.
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("lab_source").required(true).args(["file", "lab"])))]
+#[command(after_help = CHECK_EXAMPLES)]
 pub struct CheckArgs {
     /// The lab file (YAML); or name the lab with --lab.
     pub file: Option<PathBuf>,
@@ -104,8 +105,8 @@ pub fn run(args: CheckArgs, global: &Global) -> Result<ExitCode, Error> {
             // Shared, like a plan: never an apply half done.
             let _lock = workflow::lock_shared(lab, args.lock.lock_timeout)?;
             let status = nshost::status::lab(nshost::status::Target::Name(lab.clone()))?;
-            let suite = check::Suite::of_status(&status);
-            let report = check::run_suite(&suite, &args.tuning.options())?;
+            let suite = nshost::status::default_suite(&status);
+            let report = workflow::run_checks(&suite, &args.tuning.options())?;
             return Ok(print(&report, &args, global));
         }
         (None, None) => unreachable!("clap requires a file or --lab"),
@@ -147,7 +148,7 @@ pub fn run(args: CheckArgs, global: &Global) -> Result<ExitCode, Error> {
     if let Some(warning) = check::broadcast::warning(&loaded.lab).filter(|_| global.chatty()) {
         errln!("warning: {warning}");
     }
-    let report = check::run_suite(&suite, &args.tuning.options())?;
+    let report = workflow::run_checks(&suite, &args.tuning.options())?;
     Ok(print(&report, &args, global))
 }
 
@@ -172,3 +173,10 @@ pub fn exit_code(report: &Report) -> ExitCode {
         ExitCode::from(EXIT_ERROR)
     }
 }
+
+/// The examples `nshost check --help` shows (and its page in the book).
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  nshost check topologies/small.yaml
+  nshost check lab.yaml --from pc1 --to web1 --tcp 80   # one port check instead of the file's
+  nshost check topologies/ospf.yaml --wait 30s          # until a routing daemon has converged";

@@ -13,6 +13,7 @@ use super::{Global, LockWait};
 // One of the file or --lab, and the usage line says so: `<FILE|--lab <LAB>>`.
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("lab_source").required(true).args(["file", "lab"])))]
+#[command(after_help = DESTROY_EXAMPLES)]
 pub struct DestroyArgs {
     /// The lab file (YAML; `-` reads it from standard input); or name the lab with --lab.
     pub file: Option<PathBuf>,
@@ -52,3 +53,10 @@ pub fn run(args: DestroyArgs, global: &Global) -> Result<ExitCode, Error> {
     super::leave(planned);
     Ok(ExitCode::SUCCESS)
 }
+
+/// The examples `nshost destroy --help` shows (and its page in the book).
+const DESTROY_EXAMPLES: &str = "\
+Examples:
+  nshost destroy lab.yaml
+  nshost destroy --lab small               # without the file
+  nshost destroy --site b two-sites.yaml   # only what is placed on this machine";

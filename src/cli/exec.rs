@@ -8,12 +8,15 @@ use clap::Args;
 use nshost::errln;
 use nshost::kernel::enter;
 use nshost::status;
-use nshost::workflow::Error;
+
+use crate::cli::Error;
+use nshost::workflow;
 
 use super::Global;
 
 /// Run a command inside a node's network namespace, as `ip netns exec` does.
 #[derive(Args, Debug)]
+#[command(after_help = EXEC_EXAMPLES)]
 pub struct ExecArgs {
     /// The node (a router or host name; its namespace's name works too).
     pub node: String,
@@ -27,6 +30,7 @@ pub struct ExecArgs {
 
 /// Open a shell ($SHELL, else /bin/sh) inside a node's network namespace.
 #[derive(Args, Debug)]
+#[command(after_help = SHELL_EXAMPLES)]
 pub struct ShellArgs {
     /// The node (a router or host name; its namespace's name works too).
     pub node: String,
@@ -68,12 +72,12 @@ fn into(
     // A node with files or processes has a supervisor: the command runs in its mount
     // and pid namespaces too (its /run, its files; stopped when the lab goes).
     if let Some(pid) = nshost::workload::control::find(&located.lab, &located.node) {
-        match enter::enter_supervised(&located.ns, pid)? {
+        match enter::enter_supervised(&located.ns, pid).map_err(workflow::Error::from)? {
             enter::Entered::Exited(code) => return Ok(ExitCode::from(code)),
             enter::Entered::Child => {}
         }
     } else {
-        for note in enter::enter_for_good(&located.ns)? {
+        for note in enter::enter_for_good(&located.ns).map_err(workflow::Error::from)? {
             if !global.quiet {
                 errln!("note: {note}");
             }
@@ -85,3 +89,16 @@ fn into(
     errln!("{:?}", miette::Report::new(err));
     Ok(ExitCode::from(code))
 }
+
+/// The examples `nshost exec --help` shows (and its page in the book).
+const EXEC_EXAMPLES: &str = "\
+Examples:
+  nshost exec web1 -- ip -br addr
+  nshost exec hq-gw --lab small -- ping -c1 10.2.2.10   # a node of one of several labs
+  nshost exec r1 -- birdc show ospf neighbors";
+
+/// The examples `nshost shell --help` shows (and its page in the book).
+const SHELL_EXAMPLES: &str = "\
+Examples:
+  nshost shell web1
+  nshost shell r1 --lab ospf";

@@ -16,6 +16,7 @@ use nshost::workflow::Error;
 /// In bash, zsh and fish, node names (exec, shell) and lab names (--lab) complete from
 /// the labs on this machine.
 #[derive(Args, Debug)]
+#[command(after_help = COMPLETIONS_EXAMPLES)]
 pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
@@ -24,6 +25,7 @@ pub struct CompletionsArgs {
 
 /// Print a manual page, in roff (`nshost man | man -l -`), or write them all.
 #[derive(Args, Debug)]
+#[command(after_help = MAN_EXAMPLES)]
 pub struct ManArgs {
     /// The command whose page to print (`plan` prints nshost-plan(1)); without one,
     /// nshost(1).
@@ -213,3 +215,16 @@ pub fn man(args: ManArgs, cmd: clap::Command) -> Result<ExitCode, Error> {
     out!("{}", String::from_utf8_lossy(&buf));
     Ok(ExitCode::SUCCESS)
 }
+
+/// The examples `nshost completions --help` shows (and its page in the book).
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  source <(nshost completions bash)
+  nshost completions fish > ~/.config/fish/completions/nshost.fish";
+
+/// The examples `nshost man --help` shows (and its page in the book).
+const MAN_EXAMPLES: &str = "\
+Examples:
+  nshost man | man -l -
+  nshost man plan | man -l -
+  nshost man --dir /usr/local/share/man/man1";

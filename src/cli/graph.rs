@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::cli::Error;
 use clap::{Args, ValueEnum};
 use nshost::graph::{self, Graph, GraphError, Observed};
 use nshost::status::Target;
-use nshost::workflow::{self, Error};
+use nshost::workflow;
 use nshost::{errln, out};
 
 use super::{Global, LockWait, Output};
@@ -19,6 +20,7 @@ use super::{Global, LockWait, Output};
 /// orange.
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("lab_source").required(true).args(["file", "lab"])))]
+#[command(after_help = GRAPH_EXAMPLES)]
 pub struct GraphArgs {
     /// The lab file (YAML); or name the lab with --lab.
     pub file: Option<PathBuf>,
@@ -119,3 +121,10 @@ fn draw(g: &Graph, format: Format) -> Result<String, GraphError> {
         Format::Svg => graph::render_svg(&graph::dot::render(g))?,
     })
 }
+
+/// The examples `nshost graph --help` shows (and its page in the book).
+const GRAPH_EXAMPLES: &str = "\
+Examples:
+  nshost graph lab.yaml --format svg -o lab.svg
+  nshost graph lab.yaml --offline | dot -Tpng > lab.png   # the DOT text, without the kernel
+  nshost graph --lab small --format mermaid               # a lab as the kernel has it";

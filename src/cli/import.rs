@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 use nshost::import::{self, Format, ImportError};
-use nshost::workflow::Error;
+
+use crate::cli::Error;
 use nshost::{errln, out};
 
 use super::{Global, Output};
@@ -18,6 +19,7 @@ use super::{Global, Output};
 /// (a host whose gateway is picked among several routers) and errors. With `--output
 /// json`, stdout is one JSON document: the report, with the lab file's text as `yaml`.
 #[derive(Args, Debug)]
+#[command(after_help = IMPORT_EXAMPLES)]
 pub struct ImportArgs {
     /// The input's format.
     #[arg(value_enum)]
@@ -130,3 +132,9 @@ pub fn run(args: ImportArgs, global: &Global) -> Result<ExitCode, Error> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// The examples `nshost import --help` shows (and its page in the book).
+const IMPORT_EXAMPLES: &str = "\
+Examples:
+  nshost import tsim-facts facts/ -o lab.yaml
+  nshost import tsim-facts facts/ --name hq --with hosts.yaml -o lab.yaml --report left-out.json";

@@ -9,13 +9,15 @@ use std::time::Duration;
 
 use clap::Args;
 use nshost::status;
-use nshost::workflow::Error;
+
+use crate::cli::Error;
 use nshost::workload::{control::WorkloadError, layout};
 
 use super::Global;
 
 /// Print the log of a node's process (`run:`).
 #[derive(Args, Debug)]
+#[command(after_help = LOGS_EXAMPLES)]
 pub struct LogsArgs {
     /// The node (a router or host name; its namespace's name works too).
     pub node: String,
@@ -41,12 +43,12 @@ pub fn run(args: LogsArgs, _global: &Global) -> Result<ExitCode, Error> {
         Some(n) if known.contains(n) => vec![n.clone()],
         None if !known.is_empty() => known.clone(),
         name => {
-            return Err(WorkloadError::NoProcess {
+            let missing = WorkloadError::NoProcess {
                 node: located.node.clone(),
                 name: name.clone(),
                 known,
-            }
-            .into());
+            };
+            return Err(nshost::workflow::Error::from(missing).into());
         }
     };
     let paths: Vec<(String, PathBuf)> = names
@@ -113,6 +115,13 @@ fn tail_start(text: &[u8], n: usize) -> usize {
         .nth(n - 1)
         .map_or(0, |(i, _)| i + 1)
 }
+
+/// The examples `nshost logs --help` shows (and its page in the book).
+const LOGS_EXAMPLES: &str = "\
+Examples:
+  nshost logs r1 bird
+  nshost logs r1 bird -f -n 20   # the last 20 lines, then what follows
+  nshost logs r1                 # every process of the node";
 
 #[cfg(test)]
 mod tests {

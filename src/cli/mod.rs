@@ -11,6 +11,8 @@
 pub mod apply;
 pub mod check;
 pub mod destroy;
+pub mod docs;
+pub mod error;
 pub mod exec;
 pub mod generate;
 pub mod graph;
@@ -25,6 +27,8 @@ pub mod try_lab;
 pub mod validate;
 
 use std::time::Duration;
+
+pub use self::error::Error;
 
 use clap::{ArgAction, Args, ValueEnum};
 use nshost::plan::render;

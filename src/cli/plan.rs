@@ -14,6 +14,7 @@ use super::{EXIT_CHANGES, Global, LockWait, Output};
 /// Show what apply would change: the live kernel against the lab file.
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("lab_source").required(true).args(["file", "lab"])))]
+#[command(after_help = PLAN_EXAMPLES)]
 pub struct PlanArgs {
     /// The lab file (YAML); `-` reads it from standard input; or name the lab with --lab.
     pub file: Option<PathBuf>,
@@ -90,3 +91,10 @@ pub fn run(args: PlanArgs, global: &Global) -> Result<ExitCode, Error> {
         ExitCode::SUCCESS
     })
 }
+
+/// The examples `nshost plan --help` shows (and its page in the book).
+const PLAN_EXAMPLES: &str = "\
+Examples:
+  nshost plan lab.yaml
+  nshost plan lab.yaml -o lab.plan   # save it; `nshost apply lab.plan` applies exactly it
+  nshost plan --lab small            # what destroying the lab would remove";

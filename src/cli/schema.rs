@@ -9,6 +9,7 @@ use nshost::workflow::Error;
 
 /// Print the JSON Schema of the lab file format, or of a command's JSON output.
 #[derive(Args, Debug)]
+#[command(after_help = SCHEMA_EXAMPLES)]
 pub struct SchemaArgs {
     /// Print the schema of this command's `--output json` document instead (`error`:
     /// the document of any command that fails).
@@ -35,3 +36,9 @@ pub fn run(args: SchemaArgs) -> Result<ExitCode, Error> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// The examples `nshost schema --help` shows (and its page in the book).
+const SCHEMA_EXAMPLES: &str = "\
+Examples:
+  nshost schema > schemas/topology.schema.json
+  nshost schema --output-of plan                 # the schema of `plan --output json`";

@@ -15,6 +15,7 @@ use super::{Global, LockWait, Output};
 /// With a lab file, each node is compared with it and the ones that differ are marked.
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("lab_source").args(["file", "lab"])))]
+#[command(after_help = STATUS_EXAMPLES)]
 pub struct StatusArgs {
     /// A lab file (YAML): show that lab, and mark the nodes that differ from the file.
     pub file: Option<PathBuf>,
@@ -105,3 +106,10 @@ fn view(show: Show) -> render::View {
         Show::All => render::View::All,
     }
 }
+
+/// The examples `nshost status --help` shows (and its page in the book).
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  nshost status                                           # every lab on this machine
+  nshost status topologies/small.yaml                     # one lab, node by node, with its drift
+  nshost status --lab small --show routes --limit 'pc*'";

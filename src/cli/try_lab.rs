@@ -25,6 +25,7 @@ const DEFAULT_LAB_NAME: &str = "small.yaml (built in)";
 ///
 /// Exits 0 only if every check of the lab passed.
 #[derive(Args, Debug)]
+#[command(after_help = TRY_EXAMPLES)]
 pub struct TryArgs {
     /// The lab file (YAML); without one, a small lab built into nshost
     /// (topologies/small.yaml).
@@ -97,7 +98,7 @@ pub fn run(args: TryArgs, global: &Global) -> Result<ExitCode, Error> {
     let (code, checks) = if args.shell {
         (shell(&lab, global)?, None)
     } else {
-        let checked = check::run_suite(&suite, &options)?;
+        let checked = workflow::run_checks(&suite, &options)?;
         if global.chatty() {
             out!(
                 "{}",
@@ -175,3 +176,10 @@ fn shell(lab: &str, global: &Global) -> Result<ExitCode, Error> {
         status.code().unwrap_or(1).clamp(0, 255) as u8
     ))
 }
+
+/// The examples `nshost try --help` shows (and its page in the book).
+const TRY_EXAMPLES: &str = "\
+Examples:
+  nshost try                        # the bundled lab, topologies/small.yaml
+  nshost try topologies/ospf.yaml   # build, converge, check, tear down
+  nshost try lab.yaml --shell       # a shell in the sandbox, the lab up";

@@ -12,6 +12,7 @@ use super::{Global, Output};
 
 /// Parse and check a lab file, touching no kernel state.
 #[derive(Args, Debug)]
+#[command(after_help = VALIDATE_EXAMPLES)]
 pub struct ValidateArgs {
     /// The lab file (YAML); `-` reads it from standard input.
     pub file: PathBuf,
@@ -52,3 +53,10 @@ pub fn run(args: ValidateArgs, global: &Global) -> Result<ExitCode, Error> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// The examples `nshost validate --help` shows (and its page in the book).
+const VALIDATE_EXAMPLES: &str = "\
+Examples:
+  nshost validate lab.yaml
+  nshost validate --resolved lab.yaml              # the lab with every inferred value written out
+  cat lab.yaml | nshost validate - --output json   # from standard input, as JSON";

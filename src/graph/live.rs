@@ -151,9 +151,12 @@ pub fn colour(graph: &mut Graph, lab: &Lab, plan: &Plan) {
             continue;
         };
         let here = t.link(&lab_node.ns, &edge.interface);
-        let fabric_end = match lab_node.interfaces.get(&edge.interface).map(|i| &i.kind) {
-            Some(IfaceKind::Veth { fabric_name, .. }) => t.link(&lab.fabric_ns, fabric_name),
-            _ => State::InSync,
+        let fabric_end = if let Some(IfaceKind::Veth { fabric_name, .. }) =
+            lab_node.interfaces.get(&edge.interface).map(|i| &i.kind)
+        {
+            t.link(&lab.fabric_ns, fabric_name)
+        } else {
+            State::InSync
         };
         edge.state = worst(here, fabric_end);
     }

@@ -130,6 +130,7 @@ pub struct Edge {
 
 impl Graph {
     /// The graph of `lab`, every state `unchecked`.
+    #[warn(clippy::wildcard_enum_match_arm)]
     pub fn of(lab: &Lab) -> Graph {
         let mut nodes = Vec::new();
         let mut edges = Vec::new();
@@ -159,9 +160,12 @@ impl Graph {
                             state: State::Unchecked,
                             folded: 0,
                         }),
-                        kind => interfaces.push(Interface {
+                        kind @ (IfaceKind::Dummy
+                        | IfaceKind::Ifb
+                        | IfaceKind::Vxlan(_)
+                        | IfaceKind::Macvlan(_)) => interfaces.push(Interface {
                             name: ifname.clone(),
-                            kind: kind_name(kind).to_string(),
+                            kind: kind.kernel_kind().kernel_name().to_string(),
                             detail: detail(kind),
                             addresses: addresses(iface),
                             up: iface.up,
@@ -225,16 +229,7 @@ fn addresses(iface: &LabInterface) -> Vec<String> {
     iface.addresses.iter().map(ToString::to_string).collect()
 }
 
-fn kind_name(kind: &IfaceKind) -> &'static str {
-    match kind {
-        IfaceKind::Veth { .. } => "veth",
-        IfaceKind::Dummy => "dummy",
-        IfaceKind::Ifb => "ifb",
-        IfaceKind::Vxlan(_) => "vxlan",
-        IfaceKind::Macvlan(_) => "macvlan",
-    }
-}
-
+#[warn(clippy::wildcard_enum_match_arm)]
 fn detail(kind: &IfaceKind) -> Option<String> {
     match kind {
         IfaceKind::Vxlan(v) => {
@@ -252,7 +247,7 @@ fn detail(kind: &IfaceKind) -> Option<String> {
             format!("{:?}", m.mode).to_lowercase(),
             m.parent
         )),
-        _ => None,
+        IfaceKind::Veth { .. } | IfaceKind::Dummy | IfaceKind::Ifb => None,
     }
 }
 

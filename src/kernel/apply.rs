@@ -477,7 +477,7 @@ fn run(plan: &Plan, work: &Work<'_>) -> (ApplyStats, Vec<ChangeError>) {
             if let Err(e) = entered(ns) {
                 return (done, vec![ChangeError::from_io(change, &e)]);
             }
-            match crate::kernel::firewall::load_here(from, to) {
+            match crate::kernel::firewall::backend().load_here(from, to) {
                 Ok(()) => (done, Vec::new()),
                 Err(e) => (
                     done,

@@ -10,6 +10,8 @@
 //! removed from the file is undone and one changed by hand is seen as drift. Each sysctl
 //! is classified once, as namespace-wide or as a setting of one of the node's links.
 
+#![warn(clippy::wildcard_enum_match_arm)]
+
 pub mod tree;
 
 use crate::lab::{IfaceKind, Lab, LabInterface};
@@ -49,12 +51,7 @@ fn mtu_of(iface: &LabInterface, lower_mtu: impl Fn(&str) -> Option<u32>) -> u32 
     if let Some(mtu) = iface.mtu {
         return mtu;
     }
-    match &iface.kind {
-        IfaceKind::Vxlan(v) => v.default_mtu(v.dev.as_deref().and_then(&lower_mtu)),
-        // A macvlan starts at its parent's MTU.
-        IfaceKind::Macvlan(m) => lower_mtu(&m.parent).unwrap_or(DEFAULT_MTU),
-        IfaceKind::Veth { .. } | IfaceKind::Dummy | IfaceKind::Ifb => DEFAULT_MTU,
-    }
+    iface.kind.default_mtu(lower_mtu)
 }
 
 /// The kernel objects `lab` consists of.

@@ -399,6 +399,7 @@ impl Phase {
     pub const INSIDE: usize = Phase::Firewall as usize - Phase::Unroute as usize + 1;
 
     /// The phase of part `part` of `c`.
+    #[warn(clippy::wildcard_enum_match_arm)]
     pub fn of(c: &Change, part: Part) -> Phase {
         match part {
             Part::PeerUp => return Phase::PeerUp,
@@ -415,7 +416,12 @@ impl Phase {
                 LinkKind::Bridge => Phase::Bridges,
                 LinkKind::Veth { .. } => Phase::Veths,
                 ref k if is_stacked(k) => Phase::Stacked,
-                _ => Phase::Links,
+                LinkKind::Loopback
+                | LinkKind::Dummy
+                | LinkKind::Ifb
+                | LinkKind::Vxlan(_)
+                | LinkKind::Macvlan(_)
+                | LinkKind::Unmanaged { .. } => Phase::Links,
             },
             Change::UpdateLink { to, .. } if is_stacked(&to.kind) => Phase::Stacked,
             Change::UpdateLink { .. } => Phase::Links,

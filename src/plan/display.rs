@@ -192,6 +192,7 @@ pub fn rule_named(rule: &Rule, table_name: &dyn Fn(u32) -> String) -> String {
 
 /// The attributes of a link's kind: `peer lab-fabric/x`, `id 42, remote 10.0.0.2,
 /// port 4789, dev eth0`, `parent eth0, mode bridge`.
+#[warn(clippy::wildcard_enum_match_arm)]
 pub fn kind_attrs(kind: &LinkKind) -> Vec<String> {
     let mut parts = Vec::new();
     match kind {
@@ -222,7 +223,11 @@ pub fn kind_attrs(kind: &LinkKind) -> Vec<String> {
             parts.push(format!("parent {}", m.parent));
             parts.push(format!("mode {}", m.mode.name()));
         }
-        _ => {}
+        LinkKind::Loopback
+        | LinkKind::Bridge
+        | LinkKind::Dummy
+        | LinkKind::Ifb
+        | LinkKind::Unmanaged { .. } => {}
     }
     parts
 }

@@ -10,11 +10,13 @@ pub mod display;
 pub mod order;
 pub mod render;
 pub mod schedule;
+pub mod services;
 pub mod task;
 #[cfg(test)]
 mod task_tests;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod workload;
 
 pub use change::{Action, Change, PeerEnd};
 pub use diff::{Conflict, diff};

@@ -90,11 +90,11 @@ pub struct Plan {
     /// The lab's services it starts and stops (carried out by the lab's daemon, not in
     /// the stages).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub services: Vec<crate::services::ServiceChange>,
+    pub services: Vec<super::services::ServiceChange>,
     /// The nodes' files and processes it puts in place, changes or takes away (carried
     /// out by the nodes' supervisors, after the stages).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub workload: Vec<crate::workload::WorkChange>,
+    pub workload: Vec<super::workload::WorkChange>,
 }
 
 impl Plan {

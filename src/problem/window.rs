@@ -243,8 +243,8 @@ fn window(text: &str, at: usize, start: usize, end: usize) -> Window {
 
 #[cfg(test)]
 mod tests {
-    use crate::problem::Problem;
-    use crate::topology::SourceFile;
+    use crate::problem::{Code, Problem};
+    use crate::source::SourceFile;
 
     fn render(problem: &Problem) -> String {
         let mut out = String::new();
@@ -261,12 +261,12 @@ mod tests {
         let text = format!("{long}\nb: 1\n{long}\n");
         let src = SourceFile::from_text("lab.yaml", &text);
         let y = long.rfind('y').unwrap();
-        let problem = Problem::new("nshost::test", "three places", src.shared_source())
+        let problem = Problem::new(Code::WrongType, "three places", src.shared_source())
             .label((4, 1).into(), "x")
             .label((y, 1).into(), "y")
             .label((long.len() + 1, 1).into(), "b");
         insta::assert_snapshot!(render(&problem), @r"
-        nshost::test
+        nshost::wrong_type
 
           × three places
            ╭─[lab.yaml:1:5]
@@ -299,10 +299,10 @@ mod tests {
     fn a_label_over_a_long_line_is_cut_to_its_window() {
         let text = format!("a: {{x: 1, y: {}}}\n", "7".repeat(1_000));
         let src = SourceFile::from_text("lab.yaml", &text);
-        let problem = Problem::new("nshost::test", "the whole map", src.shared_source())
+        let problem = Problem::new(Code::WrongType, "the whole map", src.shared_source())
             .label((3, text.len() - 4).into(), "this map");
         insta::assert_snapshot!(render(&problem), @r"
-        nshost::test
+        nshost::wrong_type
 
           × the whole map
            ╭─[lab.yaml:1:4]

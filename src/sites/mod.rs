@@ -15,89 +15,13 @@ mod place;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
-
-use serde::Serialize;
+use std::collections::BTreeSet;
 
 pub use self::place::place;
 use crate::check::Suite;
 use crate::lab::Lab;
-use crate::workflow::Loaded;
-
-/// The sites of a lab and what is placed on each.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct LabSites {
-    /// The sites by name.
-    pub sites: BTreeMap<String, Site>,
-    /// The site of nodes without one of their own.
-    pub default: String,
-    /// Each router's and host's site, by node name.
-    pub placement: BTreeMap<String, String>,
-    /// The sites each network has members on, by network name (a network without
-    /// members is on the default site).
-    pub networks: BTreeMap<String, BTreeSet<String>>,
-    /// The networks with members on more than one site.
-    pub stretched: BTreeMap<String, Stretch>,
-    /// The site this machine is, once one is selected.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub here: Option<String>,
-}
-
-/// One machine.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Site {
-    /// The address other sites reach it at.
-    pub underlay: IpAddr,
-    /// The underlay's MTU.
-    pub mtu: u32,
-    /// The machine's interface the vxlan ends go out of.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub device: Option<String>,
-}
-
-/// A network stretched over several sites.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Stretch {
-    pub vni: u32,
-    pub port: u16,
-    /// The vxlan end's name in each site's fabric.
-    pub device: String,
-}
-
-impl LabSites {
-    /// The site `node` is placed on.
-    pub fn site_of(&self, node: &str) -> &str {
-        self.placement.get(node).unwrap_or(&self.default)
-    }
-
-    /// The underlay addresses of the other sites of stretched network `network`, seen
-    /// from `site`: where its vxlan end floods to.
-    pub fn peers(&self, network: &str, site: &str) -> BTreeSet<IpAddr> {
-        self.networks
-            .get(network)
-            .into_iter()
-            .flatten()
-            .filter(|s| *s != site)
-            .filter_map(|s| self.sites.get(s).map(|s| s.underlay))
-            .collect()
-    }
-}
-
-/// The VNI of a stretched network that names none: 24 bits of a stable FNV-1a hash of
-/// the lab's and the network's names, never 0. The same on every machine.
-pub fn derived_vni(lab: &str, network: &str) -> u32 {
-    let h = crate::naming::fnv1a_32(&format!("{lab}/{network}"));
-    let vni = (h ^ (h >> 24)) & 0x00ff_ffff;
-    vni.max(1)
-}
-
-/// The vxlan end of stretched network `network` in a site's fabric: the network's
-/// bridge name with `vx-` for `br-`.
-pub fn vxlan_name(network: &str) -> String {
-    let bridge = crate::naming::bridge_name(network);
-    format!("vx-{}", &bridge[3..])
-}
+pub use crate::lab::sites::{LabSites, Site, Stretch, derived_vni, vxlan_name};
+use crate::state::NetState;
 
 /// Why a site cannot be selected.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -153,19 +77,19 @@ fn resolve(lab: &Lab, site: Option<&str>) -> Result<Option<String>, SiteError> {
     }
 }
 
-/// Narrows a loaded lab to what is placed on `site`: its desired state becomes the
-/// site's part (see [`place`]), and the lab remembers which site it is. A lab without
-/// sites and no `site` is left as it is.
-pub fn select(mut loaded: Loaded, site: Option<&str>) -> Result<Loaded, SiteError> {
-    let Some(site) = resolve(&loaded.lab, site)? else {
-        return Ok(loaded);
+/// Narrows a lab to what is placed on `site`: its desired state becomes the site's part
+/// (see [`place`]), and the lab remembers which site it is. A lab without sites and no
+/// `site` is left as it is.
+pub fn select(lab: &mut Lab, desired: &mut NetState, site: Option<&str>) -> Result<(), SiteError> {
+    let Some(site) = resolve(lab, site)? else {
+        return Ok(());
     };
-    let desired = std::mem::take(&mut loaded.desired);
-    loaded.desired = place(&loaded.lab, desired, &site);
-    if let Some(sites) = &mut loaded.lab.sites {
+    let all = std::mem::take(desired);
+    *desired = place(lab, all, &site);
+    if let Some(sites) = &mut lab.sites {
         sites.here = Some(site);
     }
-    Ok(loaded)
+    Ok(())
 }
 
 /// Only the checks sent from nodes on the selected site, and only its namespaces

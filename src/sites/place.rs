@@ -1,5 +1,7 @@
 //! The part of a lab's desired state one site reconciles.
 
+#![warn(clippy::wildcard_enum_match_arm)]
+
 use std::collections::BTreeSet;
 
 use crate::lab::Lab;
@@ -40,8 +42,13 @@ pub fn place(lab: &Lab, mut desired: NetState, site: &str) -> NetState {
         .collect();
     fabric.links.retain(|_, link| match &link.kind {
         LinkKind::Bridge => false,
-        LinkKind::Veth { peer: Some(p) } => kept.contains(&p.ns),
-        _ => true,
+        LinkKind::Veth { peer } => peer.as_ref().is_none_or(|p| kept.contains(&p.ns)),
+        LinkKind::Loopback
+        | LinkKind::Dummy
+        | LinkKind::Ifb
+        | LinkKind::Vxlan(_)
+        | LinkKind::Macvlan(_)
+        | LinkKind::Unmanaged { .. } => true,
     });
     for (name, network) in &lab.networks {
         if !bridges_here.contains(network.bridge.as_str()) {

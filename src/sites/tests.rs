@@ -20,7 +20,7 @@ fn load(text: &str) -> Loaded {
 fn codes(text: &str) -> Vec<&'static str> {
     match workflow::load_source(SourceFile::from_text("lab.yaml", text)) {
         Ok(_) => Vec::new(),
-        Err(workflow::Error::Invalid(e)) => e.problems.iter().map(|p| p.code).collect(),
+        Err(workflow::Error::Invalid(e)) => e.problems.iter().map(|p| p.code.as_str()).collect(),
         Err(e) => panic!("{e:?}"),
     }
 }
@@ -38,8 +38,14 @@ fn report(text: &str) -> String {
     out
 }
 
+/// [`select`] on a loaded lab, as `workflow::load_site` does.
+fn select_loaded(mut loaded: Loaded, site: Option<&str>) -> Result<Loaded, SiteError> {
+    select(&mut loaded.lab, &mut loaded.desired, site)?;
+    Ok(loaded)
+}
+
 fn site(name: &str) -> Loaded {
-    select(load(TWO_SITES), Some(name)).unwrap()
+    select_loaded(load(TWO_SITES), Some(name)).unwrap()
 }
 
 #[test]
@@ -194,14 +200,14 @@ fn a_changed_peer_changes_the_flood_entries_in_place() {
 
 #[test]
 fn a_lab_with_sites_needs_one_and_a_lab_without_takes_none() {
-    let needed = select(load(TWO_SITES), None).unwrap_err();
+    let needed = select_loaded(load(TWO_SITES), None).unwrap_err();
     assert!(matches!(needed, SiteError::Needed { .. }), "{needed}");
-    let unknown = select(load(TWO_SITES), Some("bb")).unwrap_err();
+    let unknown = select_loaded(load(TWO_SITES), Some("bb")).unwrap_err();
     assert_eq!(unknown.to_string(), "lab `two-sites` has no site `bb`");
     let one = "name: one\nrouters:\n  r: {interfaces: {eth0: {addresses: [10.0.0.1/24]}}}\nhosts:\n  h: {address: 10.0.0.2/24}\n";
-    let none = select(load(one), Some("a")).unwrap_err();
+    let none = select_loaded(load(one), Some("a")).unwrap_err();
     assert!(matches!(none, SiteError::NoSites { .. }), "{none}");
-    let same = select(load(one), None).unwrap();
+    let same = select_loaded(load(one), None).unwrap();
     assert_eq!(same.desired, load(one).desired);
 }
 

@@ -1,9 +1,11 @@
 //! Links (network interfaces): their kind with its own attributes, and the attributes
 //! every link has.
 
+#![warn(clippy::wildcard_enum_match_arm)]
+
 use serde::{Deserialize, Serialize};
 
-use crate::state::kinds::{Macvlan, Vxlan};
+use crate::state::kinds::{KernelKind, Macvlan, Vxlan};
 use crate::state::settings::DevSetting;
 use crate::state::small::SmallMap;
 
@@ -119,18 +121,26 @@ pub enum LinkKind {
 }
 
 impl LinkKind {
+    /// The kind without its attributes; `None` for one nshost does not manage.
+    pub fn kernel_kind(&self) -> Option<KernelKind> {
+        Some(match self {
+            LinkKind::Loopback => KernelKind::Loopback,
+            LinkKind::Bridge => KernelKind::Bridge,
+            LinkKind::Veth { .. } => KernelKind::Veth,
+            LinkKind::Dummy => KernelKind::Dummy,
+            LinkKind::Ifb => KernelKind::Ifb,
+            LinkKind::Vxlan(_) => KernelKind::Vxlan,
+            LinkKind::Macvlan(_) => KernelKind::Macvlan,
+            LinkKind::Unmanaged { .. } => return None,
+        })
+    }
+
     /// The kernel's name for the kind (`IFLA_INFO_KIND`).
     pub fn kernel_name(&self) -> &str {
-        match self {
-            LinkKind::Loopback => "loopback",
-            LinkKind::Bridge => "bridge",
-            LinkKind::Veth { .. } => "veth",
-            LinkKind::Dummy => "dummy",
-            LinkKind::Ifb => "ifb",
-            LinkKind::Vxlan(_) => "vxlan",
-            LinkKind::Macvlan(_) => "macvlan",
-            LinkKind::Unmanaged { name } => name,
+        if let LinkKind::Unmanaged { name } = self {
+            return name;
         }
+        self.kernel_kind().map_or("", KernelKind::kernel_name)
     }
 
     /// The link in the same namespace this kind is stacked on (a macvlan's parent, a
@@ -139,26 +149,41 @@ impl LinkKind {
         match self {
             LinkKind::Macvlan(m) => Some(&m.parent),
             LinkKind::Vxlan(v) => v.dev.as_deref(),
-            _ => None,
+            LinkKind::Loopback
+            | LinkKind::Bridge
+            | LinkKind::Veth { .. }
+            | LinkKind::Dummy
+            | LinkKind::Ifb
+            | LinkKind::Unmanaged { .. } => None,
         }
     }
 
     /// Whether a link of kind `self` can become `to` in place (same kind, and only
     /// attributes the kernel changes on a live link differ).
     pub fn changes_in_place(&self, to: &LinkKind) -> bool {
-        match (self, to) {
-            (LinkKind::Vxlan(a), LinkKind::Vxlan(b)) => a.changes_in_place(b),
-            (LinkKind::Macvlan(a), LinkKind::Macvlan(b)) => a.changes_in_place(b),
-            (LinkKind::Veth { .. }, LinkKind::Veth { .. }) => true,
-            (a, b) => a == b,
+        match self {
+            LinkKind::Vxlan(a) => matches!(to, LinkKind::Vxlan(b) if a.changes_in_place(b)),
+            LinkKind::Macvlan(a) => matches!(to, LinkKind::Macvlan(b) if a.changes_in_place(b)),
+            LinkKind::Veth { .. } => matches!(to, LinkKind::Veth { .. }),
+            LinkKind::Loopback
+            | LinkKind::Bridge
+            | LinkKind::Dummy
+            | LinkKind::Ifb
+            | LinkKind::Unmanaged { .. } => self == to,
         }
     }
 
     /// Whether the kind's own attributes differ (the veth peer is compared apart).
     pub fn attrs_differ(&self, to: &LinkKind) -> bool {
-        match (self, to) {
-            (LinkKind::Veth { .. }, LinkKind::Veth { .. }) => false,
-            (a, b) => a != b,
+        match self {
+            LinkKind::Veth { .. } => !matches!(to, LinkKind::Veth { .. }),
+            LinkKind::Loopback
+            | LinkKind::Bridge
+            | LinkKind::Dummy
+            | LinkKind::Ifb
+            | LinkKind::Vxlan(_)
+            | LinkKind::Macvlan(_)
+            | LinkKind::Unmanaged { .. } => self != to,
         }
     }
 
@@ -166,7 +191,13 @@ impl LinkKind {
     pub fn peer(&self) -> Option<&LinkRef> {
         match self {
             LinkKind::Veth { peer } => peer.as_ref(),
-            _ => None,
+            LinkKind::Loopback
+            | LinkKind::Bridge
+            | LinkKind::Dummy
+            | LinkKind::Ifb
+            | LinkKind::Vxlan(_)
+            | LinkKind::Macvlan(_)
+            | LinkKind::Unmanaged { .. } => None,
         }
     }
 }

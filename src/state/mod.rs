@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use kinds::KernelKind;
 pub use link::{DEFAULT_MTU, LOOPBACK_MTU, Link, LinkKind, LinkRef, MacAddr, OperState};
 pub use object::ObjectId;
 pub use ownership::{LAB_PROTOCOLS, PROTOCOL_NAMES, Protocols, protocol_name};

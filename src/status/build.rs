@@ -324,6 +324,7 @@ fn node(
     }
 }
 
+#[warn(clippy::wildcard_enum_match_arm)]
 fn networks(cx: &Context, fabric: &Namespace) -> Vec<NetworkStatus> {
     let mut out: Vec<NetworkStatus> = fabric
         .links
@@ -339,18 +340,18 @@ fn networks(cx: &Context, fabric: &Namespace) -> Vec<NetworkStatus> {
                 .values()
                 .filter(|p| p.master.as_ref() == Some(bridge))
                 .count(),
-            tunnel: fabric.links.iter().find_map(|(name, p)| match &p.kind {
-                LinkKind::Vxlan(v) if v.underlay && p.master.as_ref() == Some(bridge) => {
-                    Some(super::TunnelStatus {
-                        device: name.clone(),
-                        vni: v.id,
-                        local: v.local,
-                        port: v.port,
-                        peers: v.flood.iter().copied().collect(),
-                        up: p.up,
-                    })
-                }
-                _ => None,
+            tunnel: fabric.links.iter().find_map(|(name, p)| {
+                let LinkKind::Vxlan(v) = &p.kind else {
+                    return None;
+                };
+                (v.underlay && p.master.as_ref() == Some(bridge)).then(|| super::TunnelStatus {
+                    device: name.clone(),
+                    vni: v.id,
+                    local: v.local,
+                    port: v.port,
+                    peers: v.flood.iter().copied().collect(),
+                    up: p.up,
+                })
             }),
         })
         .collect();

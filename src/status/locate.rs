@@ -27,6 +27,18 @@ pub struct Located {
 }
 
 /// Why no one node was found.
+/// Why a node cannot be located: the machine could not be read, or no node (or more than
+/// one) has the name.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum LocateError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Node(#[from] NodeError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Machine(#[from] Error),
+}
+
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum NodeError {
     #[error("no node named `{node}`{}", in_lab(.lab))]
@@ -63,11 +75,12 @@ fn unknown_help(suggestion: &Option<String>, known: &[String]) -> String {
 
 /// Finds node `node` (a node name, or a namespace name) among every lab's, or `lab`'s.
 /// Unknown or ambiguous is an error that says what there is.
-pub fn locate(node: &str, lab: Option<&str>) -> Result<Located, Error> {
+pub fn locate(node: &str, lab: Option<&str>) -> Result<Located, LocateError> {
     if !crate::process::may_manage_namespaces() {
         return Err(Error::NotPermitted {
             what: "entering network namespaces (CAP_SYS_ADMIN)".into(),
-        });
+        }
+        .into());
     }
     let dir = netns::run_dir();
     let entries = netns::list().map_err(|cause| {
@@ -92,7 +105,7 @@ pub fn locate(node: &str, lab: Option<&str>) -> Result<Located, Error> {
     let found = matches(node, lab, &marks);
     match found.len() {
         1 => Ok(found.into_iter().next().expect("one")),
-        0 => Err(unknown(node, lab)?),
+        0 => Err(unknown(node, lab)?.into()),
         _ => {
             let mut labs: Vec<String> = found.into_iter().map(|f| f.lab).collect();
             labs.sort();
@@ -137,7 +150,7 @@ fn matches(
 
 /// The error for a node that is nowhere: with every node name there is (read from every
 /// lab, on threads: the caller will not exec after an error).
-fn unknown(node: &str, lab: Option<&str>) -> Result<Error, Error> {
+fn unknown(node: &str, lab: Option<&str>) -> Result<NodeError, Error> {
     let machine = super::labs_nodes(lab)?;
     let suggestion =
         crate::topology::closest(node, machine.iter().map(String::as_str)).map(str::to_string);
@@ -146,8 +159,7 @@ fn unknown(node: &str, lab: Option<&str>) -> Result<Error, Error> {
         lab: lab.map(str::to_string),
         suggestion,
         known: machine,
-    }
-    .into())
+    })
 }
 
 /// The mark of each of `names`, read on the calling thread, which then comes back to

@@ -18,6 +18,7 @@ mod build;
 mod locate;
 mod processes;
 pub mod render;
+mod suite;
 
 use std::collections::BTreeMap;
 
@@ -25,11 +26,12 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 pub use build::{Context, build, summarize};
-pub use locate::{Located, NodeError, locate};
+pub use locate::{LocateError, Located, NodeError, locate};
 
 use crate::kernel::{self, ObserveSpec};
 use crate::state::NetState;
 use crate::workflow::{self, Error, Loaded};
+pub use suite::default_suite;
 
 /// Every nshost lab on this machine: `nshost status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]

@@ -12,6 +12,7 @@ use super::scalar::{self, Inferred, NotInt};
 use super::schema::{Schema, Shape, ShapeId, Struct};
 use super::tree::{Kind, Node};
 use super::words::{Step, a, closest, describe, field_noun, list, quote, struct_noun};
+use crate::problem::Code;
 
 /// Every problem of `root` against `schema`, in the order the walk meets them.
 pub fn check(root: &Node, schema: &Schema) -> Vec<Issue> {
@@ -170,7 +171,7 @@ impl Checker<'_> {
         };
         self.issues.push(
             Issue::new(
-                "nshost::unknown_value",
+                Code::UnknownValue,
                 format!("expected {}, found {}", or_list(&names), quote(text)),
             )
             .label(node.span, label)
@@ -234,7 +235,7 @@ impl Checker<'_> {
     fn out_of_range(&mut self, node: &Node, at: &At, expected: &str, found: &str) {
         self.issues.push(
             Issue::new(
-                "nshost::out_of_range",
+                Code::OutOfRange,
                 format!("expected {expected}, found {found}"),
             )
             .label(node.span, format!("{} is out of range", at.describe())),
@@ -270,7 +271,7 @@ impl Checker<'_> {
                 };
                 self.issues.push(
                     Issue::new(
-                        "nshost::unknown_field",
+                        Code::UnknownField,
                         format!("unknown field {} in {}", quote(name), at.describe()),
                     )
                     .label(entry.key.span, label)
@@ -296,7 +297,7 @@ impl Checker<'_> {
                 .key
                 .unwrap_or(Span::new(node.span.start, node.span.start));
             let mut issue = Issue::new(
-                "nshost::missing_field",
+                Code::MissingField,
                 format!(
                     "{} has no `{}`, which {} needs",
                     at.describe(),
@@ -342,7 +343,7 @@ impl Checker<'_> {
 
     fn bad_key(&mut self, key: &Node, message: &str) {
         self.issues
-            .push(Issue::new("nshost::bad_key", message).label(key.span, "this key"));
+            .push(Issue::new(Code::BadKey, message).label(key.span, "this key"));
     }
 
     /// Whether `node` is a value of the shape (no problem found inside it).
@@ -402,7 +403,7 @@ impl Checker<'_> {
             _ => (node.span, what),
         };
         let mut issue = Issue::new(
-            "nshost::wrong_type",
+            Code::WrongType,
             format!("expected {expected}, found {found}"),
         )
         .label(span, label);

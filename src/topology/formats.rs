@@ -17,6 +17,7 @@ use std::marker::PhantomData;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
+use super::Kind;
 use crate::naming::{IFNAME_MAX, LAB_NAME_MAX};
 
 /// An IPv4 octet as `ipnet` reads it: up to three digits, leading zeros allowed.
@@ -403,16 +404,21 @@ format_type!(
 
 /// What an interface's kind asks of its other fields: a vxlan has a `vxlan` block and a
 /// macvlan a `macvlan` block, no other kind has either, and only a veth is on a
-/// `network` (`null` counts as absent, as for nshost).
+/// `network` (`null` counts as absent, as for nshost). Derived from the kinds' table.
 pub fn interface_kind_rules() -> serde_json::Value {
     let kind_is = |kinds: &[&str]| serde_json::json!({"required": ["kind"], "properties": {"kind": {"enum": kinds}}});
     let absent = |field: &str| serde_json::json!({"properties": {field: {"type": "null"}}});
     let present = |field: &str| serde_json::json!({"required": [field], "properties": {field: {"type": "object"}}});
-    serde_json::json!([
-        {"if": kind_is(&["vxlan"]), "then": present("vxlan"), "else": absent("vxlan")},
-        {"if": kind_is(&["macvlan"]), "then": present("macvlan"), "else": absent("macvlan")},
-        {"if": kind_is(&["dummy", "ifb", "vxlan", "macvlan"]), "then": absent("network")}
-    ])
+    let mut rules: Vec<serde_json::Value> = Kind::all()
+        .filter_map(|k| Some((k.name(), k.block()?)))
+        .map(|(kind, block)| serde_json::json!({"if": kind_is(&[kind]), "then": present(block), "else": absent(block)}))
+        .collect();
+    let off_network: Vec<&str> = Kind::all()
+        .filter(|k| !k.on_network())
+        .map(Kind::name)
+        .collect();
+    rules.push(serde_json::json!({"if": kind_is(&off_network), "then": absent("network")}));
+    serde_json::Value::Array(rules)
 }
 
 /// What a check's probe asks of it: `tcp` or `udp`, not both, and `expect: open` or

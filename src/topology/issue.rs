@@ -4,6 +4,8 @@
 
 use miette::SourceSpan;
 
+use crate::problem::Code;
+
 /// A byte range in the lab file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Span {
@@ -30,14 +32,14 @@ impl From<Span> for SourceSpan {
 /// One problem, as the tree builder and the schema check report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub labels: Vec<(Span, String)>,
     pub help: Option<String>,
 }
 
 impl Issue {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         Issue {
             code,
             message: message.into(),

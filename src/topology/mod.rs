@@ -11,6 +11,7 @@ pub mod expand;
 mod firewall;
 mod formats;
 mod issue;
+mod kind;
 mod parse;
 #[cfg(test)]
 mod parse_tests;
@@ -19,7 +20,6 @@ mod probes;
 mod routing;
 mod scalar;
 mod schema;
-mod source;
 mod tree;
 mod words;
 pub mod workload;
@@ -30,6 +30,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub use serde_saphyr::Spanned;
 
 pub use self::firewall::FirewallSpec;
+pub use self::kind::Kind;
 pub use self::parse::{parse, parse_written};
 pub use self::pools::{Pool, PoolNames};
 pub use self::probes::{CheckSpec, Expect, ServiceProto, ServiceSpec};
@@ -37,9 +38,9 @@ pub use self::routing::{
     NexthopSpec, Ports, Proto, RouteKind, RouteProto, RouteScope, RouteSpec, RuleActionSpec,
     RuleSpec, ScopeName, TableRef, Uids,
 };
-pub use self::source::{MAX_LAB_BYTES, ReadError, SourceFile, location_span, span_of};
 pub use self::words::closest;
 pub(crate) use self::words::thousands;
+pub use crate::source::{MAX_LAB_BYTES, ReadError, SourceFile, location_span, span_of};
 
 /// A spanned map keyed by names, in file order.
 pub type NamedMap<T> = IndexMap<Spanned<String>, T>;
@@ -220,6 +221,23 @@ pub struct Link {
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 68, max = 65535))]
     pub mtu: Option<Spanned<u32>>,
+}
+
+impl Link {
+    /// The network the link makes when it names none: its ends' nodes joined by `-`
+    /// (`r1-r2`).
+    pub fn default_network(&self) -> String {
+        let nodes: Vec<&str> = self
+            .ends
+            .iter()
+            .map(|e| {
+                e.value
+                    .rsplit_once(':')
+                    .map_or(e.value.as_str(), |(n, _)| n)
+            })
+            .collect();
+        nodes.join("-")
+    }
 }
 
 /// The groups a node is in: one name or a list of names (earlier ones win).
@@ -432,35 +450,6 @@ pub struct ImpairSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub corrupt: Option<Spanned<String>>,
-}
-
-/// The kind of a router interface.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Veth,
-    Dummy,
-    Ifb,
-    Vxlan,
-    Macvlan,
-}
-
-impl Kind {
-    /// The kind as written in a lab file.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Veth => "veth",
-            Kind::Dummy => "dummy",
-            Kind::Ifb => "ifb",
-            Kind::Vxlan => "vxlan",
-            Kind::Macvlan => "macvlan",
-        }
-    }
-
-    /// Whether the kind is stacked on another interface of its node.
-    pub fn stacked(self) -> bool {
-        matches!(self, Kind::Vxlan | Kind::Macvlan)
-    }
 }
 
 /// A VXLAN tunnel: Ethernet frames in UDP, to a unicast `remote` or a multicast `group`.

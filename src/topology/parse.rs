@@ -6,9 +6,9 @@
 use std::sync::LazyLock;
 
 use super::issue::{Issue, Span};
-use super::source::{self, SourceFile, location_span};
 use super::{Topology, check, json_schema, schema, tree};
-use crate::problem::{Invalid, Problem};
+use crate::problem::{Code, Invalid, Problem};
+use crate::source::{self, SourceFile, location_span};
 
 /// The schema, compiled for checking files against it.
 pub(super) static SCHEMA: LazyLock<schema::Schema> =
@@ -54,7 +54,7 @@ pub(super) fn yaml_problems(text: &str) -> Vec<Issue> {
         match &built.root {
             Some(root) if !root.is_null() => issues.extend(check::check(root, &SCHEMA)),
             _ => issues.push(
-                Issue::new("nshost::empty_file", "the file holds no lab")
+                Issue::new(Code::EmptyFile, "the file holds no lab")
                     .label(Span::new(0, 0), "nothing here")
                     .help("a lab needs at least a name, e.g. `name: demo`; `nshost schema` prints the format"),
             ),
@@ -94,7 +94,7 @@ fn not_text(text: &str, offset: usize, c: char) -> Issue {
         format!("the control character U+{:04X}", u32::from(c))
     };
     Issue::new(
-        "nshost::not_text",
+        Code::NotText,
         format!(
             "the file holds {what} at line {line}, column {column} (byte offset {offset}), \
              which YAML text cannot hold"
@@ -128,7 +128,7 @@ fn serde_problem(src: &SourceFile, err: &serde_saphyr::Error) -> Problem {
     let report =
         serde_saphyr::miette::to_miette_report_with_options(err, &src.text, &src.name, options);
     let message = report.to_string();
-    let mut p = Problem::new("nshost::yaml", message.clone(), src.shared_source());
+    let mut p = Problem::new(Code::Yaml, message.clone(), src.shared_source());
     // The report's own labels point into its cropped snippet, not into the file.
     if let Some(location) = err.location() {
         p.with_label(location_span(&location, &src.text), message);

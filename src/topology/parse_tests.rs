@@ -7,7 +7,7 @@ use super::parse::{SCHEMA, yaml_problems};
 use super::tree::{Kind, Node, build};
 
 fn codes(issues: &[Issue]) -> Vec<&'static str> {
-    issues.iter().map(|i| i.code).collect()
+    issues.iter().map(|i| i.code.as_str()).collect()
 }
 
 /// The issues the tree and the check find in `yaml`.

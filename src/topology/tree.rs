@@ -18,6 +18,7 @@ use serde_saphyr::granit_parser;
 use super::issue::{Issue, Span};
 use super::scalar;
 use super::words::{quote, thousands};
+use crate::problem::Code;
 
 /// The most nodes a file may have once every alias is expanded.
 pub const MAX_EXPANDED_NODES: usize = 1_000_000;
@@ -199,7 +200,7 @@ impl<'a> Builder<'a> {
             Event::DocumentStart(..) if self.built.root.is_some() => {
                 self.built.issues.push(
                     Issue::new(
-                        "nshost::multiple_documents",
+                        Code::MultipleDocuments,
                         "a lab file holds one YAML document, and this is a second one",
                     )
                     .label(span, "a second document starts here")
@@ -246,7 +247,7 @@ impl<'a> Builder<'a> {
             Event::UnresolvedAlias(name) => {
                 self.built.issues.push(
                     Issue::new(
-                        "nshost::unknown_anchor",
+                        Code::UnknownAnchor,
                         format!("the alias `*{name}` refers to no anchor"),
                     )
                     .label(span, format!("no `&{name}` before this"))
@@ -298,7 +299,7 @@ impl<'a> Builder<'a> {
                 format!("this file has more than {limit} nodes")
             };
             self.fatal(
-                Issue::new("nshost::alias_limit", message)
+                Issue::new(Code::AliasLimit, message)
                     .label(span, "the limit is crossed here")
                     .help(
                         "every alias stands for a copy of its anchor's node; nshost refuses files \
@@ -316,7 +317,7 @@ impl<'a> Builder<'a> {
             // The parser knows the anchor, so it is on a collection not closed yet.
             self.built.issues.push(
                 Issue::new(
-                    "nshost::recursive_alias",
+                    Code::RecursiveAlias,
                     format!("the alias `{name}` is inside the node it refers to"),
                 )
                 .label(span, "refers to a node that contains it")
@@ -393,7 +394,7 @@ impl<'a> Builder<'a> {
                 _ if source.is_null() || source.resolved().tagged => {}
                 _ => self.built.issues.push(
                     Issue::new(
-                        "nshost::bad_merge",
+                        Code::BadMerge,
                         "a merge key (`<<`) takes a mapping or a list of mappings",
                     )
                     .label(source.span, "not a mapping")
@@ -448,7 +449,7 @@ impl<'a> Builder<'a> {
 
 fn too_deep(span: Span) -> Issue {
     Issue::new(
-        "nshost::too_deep",
+        Code::TooDeep,
         format!("this file nests more than {MAX_DEPTH} levels deep"),
     )
     .label(span, "too deep here")
@@ -468,7 +469,7 @@ fn duplicate(first: &Node, again: &Node) -> Issue {
             quote(&name)
         )
     };
-    Issue::new("nshost::duplicate_key", message)
+    Issue::new(Code::DuplicateKey, message)
         .label(first.span, "first here")
         .label(again.span, "and again here")
         .help("each key may appear once in a mapping: remove one, or rename it")
@@ -541,5 +542,5 @@ fn syntax_issue(text: &str, err: &ScanError) -> Issue {
     let at = err.marker().byte_offset().unwrap_or(0).min(text.len());
     let len = text[at..].chars().next().map_or(0, char::len_utf8);
     let message = err.info();
-    Issue::new("nshost::yaml_syntax", message.clone()).label(Span::new(at, at + len), message)
+    Issue::new(Code::YamlSyntax, message.clone()).label(Span::new(at, at + len), message)
 }

@@ -22,18 +22,7 @@ pub fn quote(text: &str) -> String {
     shown
 }
 
-/// A count with thousands separators: `19,950`.
-pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(d);
-    }
-    out
-}
+pub use crate::output::thousands;
 
 /// "`a`, `b` and `c`".
 pub fn list(names: &[&str]) -> String {

@@ -1,10 +1,10 @@
 //! The lab file's reachability checks: each `from` a node of the lab, each `to` a node
-//! or an address inside one of the lab's subnets (see `check::spec`), every problem at
+//! or an address inside one of the lab's subnets (see `lab::check`), every problem at
 //! its place.
 
 use super::{Code, Cx};
-use crate::check::spec::{Check, Index, Part, Probe};
 use crate::lab::Lab;
+use crate::lab::check::{Check, Index, Part, Probe};
 use crate::topology::{Expect, ServiceProto, Topology};
 
 /// Resolves the file's checks against the resolved `lab`.

@@ -1,6 +1,8 @@
 //! Interfaces: the members of networks (router interfaces and each host's one), their
 //! kinds with the blocks that go with them, and the interfaces of the resolved lab.
 
+#![warn(clippy::wildcard_enum_match_arm)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
@@ -56,7 +58,7 @@ impl Member<'_> {
 
     /// Whether it is a veth end (the kinds on a network).
     pub(super) fn is_veth(&self) -> bool {
-        self.kind == Kind::Veth
+        self.kind.on_network()
     }
 
     /// Where to point at for the interface's kind: the kind, else its name.
@@ -300,7 +302,7 @@ fn router_member<'t>(
     let kind_span = iface.kind.as_ref().map(|k| cx.span(k));
     let what = if router { "router" } else { "host" };
     let describe = || format!("{what} `{}` interface `{}`", node.value, key.value);
-    if kind != Kind::Veth
+    if !kind.on_network()
         && let Some(network) = &iface.network
     {
         let span = cx.span(network);
@@ -321,45 +323,22 @@ fn router_member<'t>(
             "{why}: remove `network`, or remove `kind` to make it a veth"
         ));
     }
-    if kind == Kind::Veth && iface.network.is_none() && iface.addresses.is_empty() {
+    if kind.on_network() && iface.network.is_none() && iface.addresses.is_empty() {
         cx.report(Code::NoNetwork, format!("{} is on no network", describe()))
             .with_label(name_span, "neither `network` nor an address")
             .with_help("name its network with `network:`, or give it an address to infer it from");
     }
-    let vxlan = kind_block(
-        cx,
-        iface.vxlan.as_ref(),
-        "vxlan",
-        Kind::Vxlan,
-        kind,
-        kind_span,
-        name_span,
-    );
-    let macvlan = kind_block(
-        cx,
-        iface.macvlan.as_ref(),
-        "macvlan",
-        Kind::Macvlan,
-        kind,
-        kind_span,
-        name_span,
-    );
-    let missing = match kind {
-        Kind::Vxlan if iface.vxlan.is_none() => {
-            Some(("vxlan", "vxlan: {id: 42, remote: 192.0.2.2}"))
+    for other in Kind::all().filter(|k| *k != kind) {
+        if let (Some(field), Some(at)) = (other.block(), written_block(cx, iface, other)) {
+            block_on_other_kind(cx, field, at, kind, kind_span, name_span);
         }
-        Kind::Macvlan if iface.macvlan.is_none() => Some(("macvlan", "macvlan: {parent: eth0}")),
-        _ => None,
-    };
-    if let Some((block, example)) = missing {
-        let what = if block == "vxlan" {
-            "its VNI (`id`) and endpoints"
-        } else {
-            "its `parent`"
-        };
+    }
+    if let Some((field, (what, example))) = kind.block().zip(block_help(kind))
+        && written_block(cx, iface, kind).is_none()
+    {
         cx.report(
             Code::KindBlockMissing,
-            format!("{} is a {block} without a `{block}` block", describe()),
+            format!("{} is a {field} without a `{field}` block", describe()),
         )
         .with_label(kind_span.unwrap_or(name_span), format!("needs {what}"))
         .with_help(format!("add e.g. `{example}` to the interface"));
@@ -377,9 +356,9 @@ fn router_member<'t>(
         name_span,
         kind,
         kind_span,
-        vxlan,
-        macvlan,
-        explicit_network: if kind == Kind::Veth {
+        vxlan: iface.vxlan.as_ref().filter(|_| kind == Kind::Vxlan),
+        macvlan: iface.macvlan.as_ref().filter(|_| kind == Kind::Macvlan),
+        explicit_network: if kind.on_network() {
             iface.network.as_ref()
         } else {
             None
@@ -399,22 +378,16 @@ fn router_member<'t>(
     }
 }
 
-/// A kind's block (`vxlan`, `macvlan`) when the interface is of that kind; reported
-/// when it is on another kind.
-fn kind_block<'t, T>(
+/// Reports the block `field` (written at `at`) of another kind than the interface's.
+fn block_on_other_kind(
     cx: &mut Cx,
-    block: Option<&'t Spanned<T>>,
     field: &str,
-    its_kind: Kind,
+    at: SourceSpan,
     kind: Kind,
     kind_span: Option<SourceSpan>,
     name_span: SourceSpan,
-) -> Option<&'t Spanned<T>> {
-    let block = block?;
-    if kind == its_kind {
-        return Some(block);
-    }
-    let block_span = cx.key_span(cx.span(block), field);
+) {
+    let block_span = cx.key_span(at, field);
     let (at, what) = match kind_span {
         Some(span) => (span, format!("the interface is a `{}`", kind.name())),
         None => (
@@ -431,16 +404,26 @@ fn kind_block<'t, T>(
     .with_help(format!(
         "set `kind: {field}`, or remove the `{field}` block"
     ));
-    None
 }
 
-/// The MTU an interface has when the lab sets none, as the kernel gives it: the
-/// kind's default, a stacked link's following the link it sits on (`lower_mtu`).
-pub(super) fn default_mtu(kind: &IfaceKind, lower_mtu: impl Fn(&str) -> Option<u32>) -> u32 {
+/// Where the block of kind `of` is written on `iface`, if it is.
+fn written_block(cx: &Cx, iface: &Interface, of: Kind) -> Option<SourceSpan> {
+    match of {
+        Kind::Vxlan => iface.vxlan.as_ref().map(|b| cx.span(b)),
+        Kind::Macvlan => iface.macvlan.as_ref().map(|b| cx.span(b)),
+        Kind::Veth | Kind::Dummy | Kind::Ifb => None,
+    }
+}
+
+/// For a kind with a block: what the block gives, and an example of one.
+fn block_help(kind: Kind) -> Option<(&'static str, &'static str)> {
     match kind {
-        IfaceKind::Vxlan(v) => v.default_mtu(v.dev.as_deref().and_then(&lower_mtu)),
-        IfaceKind::Macvlan(m) => lower_mtu(&m.parent).unwrap_or(DEFAULT_MTU),
-        IfaceKind::Veth { .. } | IfaceKind::Dummy | IfaceKind::Ifb => DEFAULT_MTU,
+        Kind::Vxlan => Some((
+            "its VNI (`id`) and endpoints",
+            "vxlan: {id: 42, remote: 192.0.2.2}",
+        )),
+        Kind::Macvlan => Some(("its `parent`", "macvlan: {parent: eth0}")),
+        Kind::Veth | Kind::Dummy | Kind::Ifb => None,
     }
 }
 
@@ -460,7 +443,7 @@ pub(super) fn effective_mtu(
 ) -> u32 {
     iface
         .mtu
-        .unwrap_or_else(|| default_mtu(&iface.kind, |n| plain_mtu(interfaces, n)))
+        .unwrap_or_else(|| iface.kind.default_mtu(|n| plain_mtu(interfaces, n)))
 }
 
 /// The interfaces of one node in the lab. `stacked` holds the kind of each stacked

@@ -19,7 +19,6 @@
 
 mod addresses;
 mod checks;
-mod code;
 mod defaults;
 mod firewall;
 mod impair;
@@ -52,7 +51,6 @@ use std::sync::Arc;
 
 use miette::{NamedSource, SourceSpan};
 
-pub use self::code::Code;
 pub use self::routes::{IP6_RT_PRIO_USER, kernel_metric};
 pub use self::sources::{
     DirReader, MAX_FILE_BYTES, MAX_FILES_BYTES, NoReader, SourceError, SourceReader,
@@ -60,6 +58,8 @@ pub use self::sources::{
 pub(crate) use self::sysctls::sysctl_key_problem;
 pub use self::workload::{DEFAULT_MODE, PROCESS_NAME_MAX};
 pub use crate::problem::{Invalid, Problem, Warnings};
+// The codes of problems, for the checks below (`use super::{Code, Cx}`).
+use crate::problem::Code;
 
 use self::interfaces::{Member, Node};
 use self::origins::NodeSpans;
@@ -141,7 +141,7 @@ impl Cx<'_> {
 
     pub(crate) fn report(&mut self, code: Code, message: impl Into<String>) -> &mut Problem {
         self.problems
-            .push(Problem::new(code.as_str(), message, self.source.clone()));
+            .push(Problem::new(code, message, self.source.clone()));
         self.problems.last_mut().expect("just pushed")
     }
 
@@ -165,8 +165,7 @@ impl Cx<'_> {
     /// restriction nshost keeps); its help must say how to silence it.
     pub(crate) fn warn(&mut self, code: Code, message: impl Into<String>) -> &mut Problem {
         self.warnings.push(
-            Problem::new(code.as_str(), message, self.source.clone())
-                .severity(miette::Severity::Warning),
+            Problem::new(code, message, self.source.clone()).severity(miette::Severity::Warning),
         );
         self.warnings.last_mut().expect("just pushed")
     }

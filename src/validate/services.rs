@@ -11,7 +11,7 @@ use miette::SourceSpan;
 use super::values::parse_ip_as;
 use super::{Code, Cx};
 use crate::lab::LabInterface;
-use crate::services::Service;
+use crate::lab::service::Service;
 use crate::topology::{ServiceProto, ServiceSpec};
 
 /// An address a protocol and port are bound on (none: every address), and where.

@@ -15,8 +15,8 @@ use miette::SourceSpan;
 
 use super::networks::NetInfo;
 use super::{Code, Cx};
+use crate::lab::sites::{LabSites, Site, Stretch, derived_vni, vxlan_name};
 use crate::lab::{IfaceKind, Lab};
-use crate::sites::{LabSites, Site, Stretch, derived_vni, vxlan_name};
 use crate::state::DEFAULT_MTU;
 use crate::state::kinds::{OVERHEAD_V4, OVERHEAD_V6, VXLAN_PORT};
 use crate::topology::{Spanned, Topology, closest};

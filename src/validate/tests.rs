@@ -30,7 +30,7 @@ fn objects(yaml: &str) -> HashMap<ObjectId, crate::lab::Span> {
 fn codes(yaml: &str) -> Vec<&'static str> {
     match check(yaml) {
         Ok(_) => Vec::new(),
-        Err(e) => e.problems.iter().map(|p| p.code).collect(),
+        Err(e) => e.problems.iter().map(|p| p.code.as_str()).collect(),
     }
 }
 
@@ -202,7 +202,7 @@ hosts:
     // The gateway is on the host's subnet, but the router is on another bridge: the
     // kernel takes it, so it is a warning (and the host is alone on its bridge).
     assert_eq!(codes(yaml), Vec::<&str>::new());
-    let warned: Vec<_> = lab(yaml).warnings.iter().map(|w| w.code).collect();
+    let warned: Vec<_> = lab(yaml).warnings.iter().map(|w| w.code.as_str()).collect();
     assert_eq!(
         warned,
         ["nshost::overlapping_subnets", "nshost::lonely_host"]

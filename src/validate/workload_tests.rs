@@ -53,7 +53,7 @@ fn problems(yaml: &str, reader: &Fake) -> Vec<(&'static str, String)> {
         Err(e) => e
             .problems
             .iter()
-            .map(|p| (p.code, p.message.clone()))
+            .map(|p| (p.code.as_str(), p.message.clone()))
             .collect(),
     }
 }
@@ -198,7 +198,9 @@ fn modes_are_octal_permission_bits() {
             (Ok(lab), Some(bits)) => {
                 assert_eq!(lab.nodes["h1"].workload.files[0].mode, bits, "{mode}")
             }
-            (Err(e), None) => assert_eq!(e.problems[0].code, "nshost::file_mode", "{mode}"),
+            (Err(e), None) => {
+                assert_eq!(e.problems[0].code.as_str(), "nshost::file_mode", "{mode}")
+            }
             (got, _) => panic!("{mode}: {:?}", got.map(|l| l.nodes["h1"].workload.clone())),
         }
     }

@@ -4,14 +4,15 @@
 //! namespace, or refuse their value. The same probe reads what a fresh namespace has
 //! for each setting the lab no longer sets.
 
+#![warn(clippy::wildcard_enum_match_arm)]
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::kernel::probe::{self, Questions, SysctlProblem};
 use crate::lab::Span;
-use crate::problem::{Invalid, Problem};
+use crate::problem::{Code, Invalid, Problem};
+use crate::state::ObjectId;
 use crate::state::settings::{self, Setting};
-use crate::state::{LinkKind, ObjectId};
-use crate::validate::Code;
 use crate::workflow::record::Managed;
 use crate::workflow::{Error, Loaded};
 
@@ -24,12 +25,9 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
     let mut kind_users: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for (ns, n) in &desired.namespaces {
         for (name, link) in &n.links {
-            if matches!(
-                link.kind,
-                LinkKind::Dummy | LinkKind::Ifb | LinkKind::Vxlan(_) | LinkKind::Macvlan(_)
-            ) {
+            if let Some(kind) = link.kind.kernel_kind().filter(|k| k.probed()) {
                 kind_users
-                    .entry(link.kind.kernel_name().to_string())
+                    .entry(kind.kernel_name().to_string())
                     .or_default()
                     .push((ns.clone(), name.clone()));
             }
@@ -114,7 +112,7 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
         let users = &kind_users[kind];
         let names: Vec<String> = users.iter().map(|(ns, l)| format!("{ns}/{l}")).collect();
         let mut p = Problem::new(
-            "nshost::unsupported_kind",
+            Code::UnsupportedKind,
             format!(
                 "this kernel cannot create `{kind}` links (not built in and no module), needed by {}",
                 names.join(", ")
@@ -138,7 +136,7 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
         let users = &qdisc_users[kind.as_str()];
         let names: Vec<String> = users.iter().map(|(ns, l)| format!("{ns}/{l}")).collect();
         let mut p = Problem::new(
-            Code::QdiscMissing.as_str(),
+            Code::QdiscMissing,
             format!(
                 "this kernel has no `{kind}` qdisc (`sch_{kind}` is not built in and not a \
                  module it can load), needed by the `impair` of {}",
@@ -171,7 +169,7 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
             let (key_span, value_span) = spans(loaded, ns, key);
             let p = match problem {
                 SysctlProblem::Missing => Problem::new(
-                    "nshost::unknown_sysctl",
+                    Code::UnknownSysctl,
                     format!("the sysctl `{key}` does not exist in a network namespace"),
                     src.shared_source(),
                 )
@@ -180,14 +178,14 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
                     "this kernel has no `{probed}` (see `sysctl -a` inside `ip netns exec`)"
                 )),
                 SysctlProblem::ReadOnly => Problem::new(
-                    "nshost::sysctl_not_settable",
+                    Code::SysctlNotSettable,
                     format!("the sysctl `{key}` cannot be set inside a network namespace"),
                     src.shared_source(),
                 )
                 .with_span(key_span, "read-only in a network namespace")
                 .help_text("it is a setting of the whole machine, not of one namespace"),
                 SysctlProblem::BadValue(why) => Problem::new(
-                    "nshost::bad_sysctl_value",
+                    Code::BadSysctlValue,
                     format!("the kernel refuses the value `{value}` for the sysctl `{key}`: {why}"),
                     src.shared_source(),
                 )
@@ -254,7 +252,7 @@ fn missing_programs(loaded: &Loaded) -> Vec<Problem> {
             let span = lab.origins.processes.get(&(node.clone(), p.name.clone()));
             out.push(
                 Problem::new(
-                    "nshost::program_not_found",
+                    Code::ProgramNotFound,
                     format!("process `{}` of {node}: `{prog}` is not found in the node", p.name),
                     src.shared_source(),
                 )

@@ -7,7 +7,7 @@ use miette::{Diagnostic, LabeledSpan, NamedSource};
 use crate::kernel::{ChangeError, KernelError};
 use crate::lock::LockError;
 use crate::plan::{self, Conflict};
-use crate::problem::Invalid;
+use crate::problem::{Code, Invalid};
 use crate::state::NetState;
 
 /// Everything that can stop a command.
@@ -71,9 +71,6 @@ pub enum Error {
     },
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Import(#[from] crate::import::ImportError),
-    #[error(transparent)]
-    #[diagnostic(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
     /// `nshost::busy` when another nshost holds the lock, `nshost::lock` when the lock
     /// file cannot be used.
@@ -100,14 +97,6 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Saved(#[from] crate::workflow::saved::SavedError),
-    /// `nshost graph`: Graphviz missing or failing, an output file not written.
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Graph(#[from] crate::graph::GraphError),
-    /// `nshost::no_such_node`, `nshost::ambiguous_node`: a node name for `exec`.
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Node(#[from] crate::status::NodeError),
     /// `nshost::exec`: entering a node's namespace for good.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -278,9 +267,9 @@ impl ApplyFailure {
 impl Diagnostic for ApplyFailure {
     fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
         Some(Box::new(if self.not_converged.is_some() {
-            "nshost::verify"
+            Code::Verify
         } else {
-            "nshost::apply_failed"
+            Code::ApplyFailed
         }))
     }
 

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::firewall::{FirewallText, Part, line_span};
 use crate::kernel::firewall::{self as kfw, ToolError};
 use crate::lab::Lab;
-use crate::problem::{Invalid, Problem};
+use crate::problem::{Code, Invalid, Problem};
 use crate::state::NetState;
 use crate::topology::SourceFile;
 use crate::workflow::Error;
@@ -34,9 +34,8 @@ pub fn canonical(src: &SourceFile, lab: &Lab, desired: &mut NetState) -> Result<
         .keys()
         .flat_map(|t| Part::ALL.into_iter().filter(|p| t.get(*p).is_some()))
         .collect();
-    let problem =
-        |code: &'static str, message: String| Problem::new(code, message, src.shared_source());
-    if let Err(e) = kfw::check_tools(parts.iter().copied()) {
+    let problem = |code: Code, message: String| Problem::new(code, message, src.shared_source());
+    if let Err(e) = kfw::backend().check(&parts.iter().copied().collect::<Vec<_>>()) {
         let (node, part) = by_text
             .iter()
             .flat_map(|(t, nodes)| nodes.iter().map(move |n| (*n, *t)))
@@ -51,7 +50,7 @@ pub fn canonical(src: &SourceFile, lab: &Lab, desired: &mut NetState) -> Result<
             })
             .unwrap_or(("", Part::Iptables));
         let mut p = problem(
-            "nshost::firewall_tool_missing",
+            Code::FirewallToolMissing,
             format!("{node} {}: {e}", part.field()),
         );
         if let Some(span) = span_of(lab, node, part) {
@@ -81,7 +80,7 @@ pub fn canonical(src: &SourceFile, lab: &Lab, desired: &mut NetState) -> Result<
                     _ => None,
                 };
                 let mut p = problem(
-                    "nshost::firewall_rejected",
+                    Code::FirewallRejected,
                     format!(
                         "{node} {}{}: {}",
                         e.part.field(),

@@ -43,8 +43,7 @@ pub fn load(path: &Path) -> Result<Loaded, Error> {
 /// content is left empty): for `destroy`, which needs only what the lab is, so that a
 /// source removed since the apply does not stop it.
 pub fn load_site_unread(path: &Path, site: Option<&str>) -> Result<Loaded, Error> {
-    let loaded = load_source_with(read(path)?, &validate::NoReader)?;
-    Ok(crate::sites::select(loaded, site)?)
+    select_site(load_source_with(read(path)?, &validate::NoReader)?, site)
 }
 
 /// The lab file's text (`-`: standard input).
@@ -62,7 +61,13 @@ fn read(path: &Path) -> Result<SourceFile, Error> {
 /// [`load`], then only what is placed on `site`, for a lab spread over several machines
 /// (see [`crate::sites`]). A lab with sites needs one; a lab without takes none.
 pub fn load_site(path: &Path, site: Option<&str>) -> Result<Loaded, Error> {
-    Ok(crate::sites::select(load(path)?, site)?)
+    select_site(load(path)?, site)
+}
+
+/// Narrows a loaded lab to what is placed on `site` (see [`crate::sites::select`]).
+fn select_site(mut loaded: Loaded, site: Option<&str>) -> Result<Loaded, Error> {
+    crate::sites::select(&mut loaded.lab, &mut loaded.desired, site)?;
+    Ok(loaded)
 }
 
 /// Parses, validates and lowers lab text already in memory, reading its nodes' files
@@ -363,4 +368,18 @@ fn lock_error(e: LockError) -> Error {
         }
         e => Error::Lock(e),
     }
+}
+
+/// Runs a lab's reachability checks ([`crate::check::run_suite`]), once it is known that
+/// this process may enter network namespaces.
+pub fn run_checks(
+    suite: &crate::check::Suite,
+    opts: &crate::check::Options,
+) -> Result<crate::check::Report, Error> {
+    if !crate::process::may_manage_namespaces() {
+        return Err(Error::NotPermitted {
+            what: "entering network namespaces (CAP_SYS_ADMIN)".into(),
+        });
+    }
+    Ok(crate::check::run_suite(suite, opts)?)
 }

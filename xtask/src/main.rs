@@ -4,7 +4,8 @@
 //! sure the programs the tests drive are installed (installing the missing ones with
 //! apt-get when run as root, or stopping at once with the one command that installs
 //! them), then runs every test binary, none hiding the others (`--no-fail-fast`).
-//! `cargo xtask deps` does only the first part.
+//! `cargo xtask deps` does only the first part. `cargo xtask docs` regenerates the
+//! book's generated pages (`docs/src/reference/`, `tests/docs.rs` checks them).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -66,6 +67,27 @@ const NEEDS: &[Need] = &[
     },
 ];
 
+/// A program the tests run that `cargo install` provides, and how.
+struct CargoNeed {
+    program: &'static str,
+    install: &'static [&'static str],
+    why: &'static str,
+}
+
+/// The [`CargoNeed`]s: installed by `cargo install` as any user (into `~/.cargo/bin`).
+const CARGO_NEEDS: &[CargoNeed] = &[CargoNeed {
+    program: "mdbook",
+    install: &[
+        "install",
+        "--locked",
+        "mdbook",
+        "--no-default-features",
+        "--features",
+        "search",
+    ],
+    why: "the book's build test (`tests/docs.rs` runs `mdbook build docs`)",
+}];
+
 /// Where programs are looked for beside `PATH`: a normal user's `PATH` often lacks the
 /// system directories that hold the firewall tools.
 const SYSTEM_DIRS: &[&str] = &["/usr/local/sbin", "/usr/sbin", "/sbin"];
@@ -78,10 +100,12 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(code) => code,
         },
+        Some("docs") => docs(),
         _ => {
             eprintln!(
                 "usage: cargo xtask test [CARGO TEST ARGS...]   install what the tests need, run them all\n\
-                 \x20      cargo xtask deps                        only install (or name) what the tests need"
+                 \x20      cargo xtask deps                        only install (or name) what the tests need\n\
+                 \x20      cargo xtask docs                        regenerate the book's generated pages"
             );
             ExitCode::from(2)
         }
@@ -110,9 +134,73 @@ fn test(extra: &[OsString]) -> ExitCode {
     }
 }
 
+/// Writes the book's generated pages: `nshost __docs` (the command line's, the schema's
+/// and the error codes' pages, and the reference part of `docs/src/SUMMARY.md`).
+fn docs() -> ExitCode {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is in the project")
+        .to_path_buf();
+    let status = Command::new(cargo)
+        .args([
+            "run", "--locked", "--quiet", "--bin", "nshost", "--", "__docs", "--repo",
+        ])
+        .arg(&root)
+        .current_dir(&root)
+        .status();
+    match status {
+        Ok(s) if s.success() => {
+            eprintln!("xtask: wrote docs/src/reference/ and docs/src/SUMMARY.md");
+            ExitCode::SUCCESS
+        }
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("xtask: could not run cargo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Installs the missing [`CARGO_NEEDS`] with `cargo install` (as any user).
+fn cargo_deps() -> Result<(), ExitCode> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    for need in CARGO_NEEDS {
+        if which(need.program).is_some() {
+            continue;
+        }
+        eprintln!(
+            "xtask: installing {} ({}): cargo {}",
+            need.program,
+            need.why,
+            need.install.join(" ")
+        );
+        let installed = Command::new(&cargo)
+            .args(need.install)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed || which(need.program).is_none() {
+            eprintln!(
+                "xtask: could not install {}; run `cargo {}` by hand",
+                need.program,
+                need.install.join(" ")
+            );
+            return Err(ExitCode::from(2));
+        }
+    }
+    Ok(())
+}
+
+/// Checks every [`NEEDS`] program; installs the missing ones as root, or names the
+/// command that does; then the [`CARGO_NEEDS`].
+fn deps() -> Result<(), ExitCode> {
+    apt_deps()?;
+    cargo_deps()
+}
+
 /// Checks every [`NEEDS`] program; installs the missing ones as root, or names the
 /// command that does.
-fn deps() -> Result<(), ExitCode> {
+fn apt_deps() -> Result<(), ExitCode> {
     let missing = missing();
     if missing.is_empty() {
         return Ok(());
@@ -177,8 +265,15 @@ fn search_path() -> OsString {
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
-    for dir in SYSTEM_DIRS.iter().chain(&["/usr/bin", "/bin"]) {
-        let dir = PathBuf::from(dir);
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+        .map(|home| home.join("bin"));
+    let system = SYSTEM_DIRS
+        .iter()
+        .chain(&["/usr/bin", "/bin"])
+        .map(PathBuf::from);
+    for dir in system.chain(cargo_bin) {
         if !dirs.contains(&dir) {
             dirs.push(dir);
         }

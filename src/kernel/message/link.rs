@@ -64,9 +64,9 @@ pub(super) fn add(
             let RouteNetlinkMessage::NewLink(msg) = &mut req.msg else {
                 unreachable!("built above")
             };
-            if let LinkKind::Macvlan(m) = kind {
+            if let Some(lower) = kinds::ifla_link(kind) {
                 msg.attributes
-                    .push(LinkAttribute::Link(index(idx, ns, &m.parent)?));
+                    .push(LinkAttribute::Link(index(idx, ns, lower)?));
             }
             if let LinkKind::Vxlan(v) = kind
                 && v.underlay

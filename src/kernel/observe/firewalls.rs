@@ -29,14 +29,15 @@ pub(super) fn read_firewalls(
         return Ok(());
     }
     let t = std::time::Instant::now();
-    let parts = crate::kernel::firewall::readable_parts();
+    let parts = crate::kernel::firewall::backend().readable_parts();
     let read = netns::on_threads(&names, |name| {
         match netns::enter(name) {
             Ok(Some(())) => {}
             Ok(None) => return Ok(None),
             Err(e) => return Err(e.to_string()),
         }
-        crate::kernel::firewall::read_here(&parts)
+        crate::kernel::firewall::backend()
+            .read_here(&parts)
             .map(Some)
             .map_err(|e| e.to_string())
     });

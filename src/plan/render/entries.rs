@@ -220,8 +220,8 @@ pub(super) fn entries(plan: &Plan, names: &Names, live: Option<&NetState>) -> Ve
         b.pos = plan.changes.len() + plan.services.len() + k;
         b.action = w.action;
         let class = match w.item {
-            crate::workload::WorkItem::File { .. } => Class::File,
-            crate::workload::WorkItem::Process { .. } => Class::Process,
+            crate::plan::workload::WorkItem::File { .. } => Class::File,
+            crate::plan::workload::WorkItem::Process { .. } => Class::Process,
         };
         b.push(&w.ns, class, "", w.text());
     }

@@ -13,8 +13,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::super::{Interface, Kind, Spanned, Topology};
+use super::super::{Interface, Spanned, Topology};
 use super::Ex;
+use crate::problem::Code;
 
 /// The lowest offset a node takes in `net`: 1 but on IPv4 /31 and /32 and IPv6 /127
 /// and /128, which have no network address to keep free.
@@ -147,7 +148,7 @@ pub(super) fn assign(ex: &mut Ex, topo: &mut Topology) {
                     if let Some(other) = taken.get(&a.addr()) {
                         let (span, key) = (ex.span(want.network), ex.span(want.key));
                         ex.report(
-                            "nshost::address_taken",
+                            Code::AddressTaken,
                             format!("the address {} that {me} would get is {other}'s", a.addr()),
                         )
                         .with_label(key, format!("{me} is made here"))
@@ -165,7 +166,7 @@ pub(super) fn assign(ex: &mut Ex, topo: &mut Topology) {
                 Err(why) => {
                     let (span, key) = (ex.span(want.network), ex.span(want.key));
                     ex.report(
-                        "nshost::no_address",
+                        Code::NoAddress,
                         format!("{what} `{}` gets no address in {net}: {why}", want.node),
                     )
                     .with_label(key, format!("{what} `{}` is made here", want.node))
@@ -179,7 +180,7 @@ pub(super) fn assign(ex: &mut Ex, topo: &mut Topology) {
     // A veth without addresses that is up (one declared down is a spare port).
     let on_network = |i: &Interface| {
         i.addresses.is_empty()
-            && i.kind.as_ref().is_none_or(|k| k.value == Kind::Veth)
+            && i.kind.as_ref().is_none_or(|k| k.value.on_network())
             && i.up.as_ref().is_none_or(|u| u.value)
     };
     for (k, r) in &mut topo.routers {

@@ -5,24 +5,10 @@
 
 use ipnet::IpNet;
 
-use super::super::{Interface, Link, Network, Spanned, Topology};
+use super::super::{Interface, Network, Spanned, Topology};
 use super::pools::Carver;
 use super::{Ex, ipam};
-
-/// The network a link makes when it names none: its ends' nodes joined by `-`
-/// (`r1-r2`).
-pub(super) fn default_name(link: &Link) -> String {
-    let nodes: Vec<&str> = link
-        .ends
-        .iter()
-        .map(|e| {
-            e.value
-                .rsplit_once(':')
-                .map_or(e.value.as_str(), |(n, _)| n)
-        })
-        .collect();
-    nodes.join("-")
-}
+use crate::problem::Code;
 
 pub(super) fn expand_links(ex: &mut Ex, topo: &mut Topology, carver: &mut Carver) {
     for link in std::mem::take(&mut topo.links) {
@@ -36,21 +22,20 @@ pub(super) fn expand_links(ex: &mut Ex, topo: &mut Topology, carver: &mut Carver
         let [(end_a, node_a, if_a), (end_b, node_b, if_b)] = ends[..] else {
             let span = ex.span(&Spanned::new((), at, at));
             ex.report(
-                "nshost::bad_link",
+                Code::BadLink,
                 "a link needs two ends, `node:interface` each",
             )
             .with_label(span, "this link")
             .with_help("write `ends: [r1:eth1, r2:eth1]`");
             continue;
         };
-        let name = link
-            .network
-            .clone()
-            .unwrap_or_else(|| Spanned::new(default_name(&link), end_a.referenced, end_a.defined));
+        let name = link.network.clone().unwrap_or_else(|| {
+            Spanned::new(link.default_network(), end_a.referenced, end_a.defined)
+        });
         if let Some((first, _)) = topo.networks.iter().find(|(k, _)| k.value == name.value) {
             let (span, first) = (ex.span(&name), ex.span(first));
             ex.report(
-                "nshost::bad_link",
+                Code::BadLink,
                 format!("the link's network `{}` is declared already", name.value),
             )
             .with_label(first, "declared here")
@@ -62,7 +47,7 @@ pub(super) fn expand_links(ex: &mut Ex, topo: &mut Topology, carver: &mut Carver
             (Some(_), Some(pool)) => {
                 let span = ex.span(pool);
                 ex.report(
-                    "nshost::bad_link",
+                    Code::BadLink,
                     format!("the link `{}` has both a `subnet` and a `pool`", name.value),
                 )
                 .with_label(span, "a pool besides the subnet")
@@ -85,7 +70,7 @@ pub(super) fn expand_links(ex: &mut Ex, topo: &mut Topology, carver: &mut Carver
                 Ok(net) if net == net.trunc() => Some(net),
                 _ => {
                     let span = ex.span(s);
-                    ex.report("nshost::bad_link", format!("`{}` is not a subnet", s.value))
+                    ex.report(Code::BadLink, format!("`{}` is not a subnet", s.value))
                         .with_label(span, "not a prefix without host bits")
                         .with_help("write a subnet like `10.0.0.0/30`");
                     continue;
@@ -113,7 +98,7 @@ pub(super) fn expand_links(ex: &mut Ex, topo: &mut Topology, carver: &mut Carver
             let Some(iface) = interface(topo, node, ifname, end) else {
                 let span = ex.span(end);
                 ex.report(
-                    "nshost::bad_link",
+                    Code::BadLink,
                     format!(
                         "no router or host `{node}` for the link's end `{}`",
                         end.value
@@ -127,7 +112,7 @@ pub(super) fn expand_links(ex: &mut Ex, topo: &mut Topology, carver: &mut Carver
                 Some(n) if n.value != name.value => {
                     let span = ex.span(n);
                     ex.report(
-                        "nshost::bad_link",
+                        Code::BadLink,
                         format!("`{}` is on `{}`, not on the link", end.value, n.value),
                     )
                     .with_label(span, "its network")

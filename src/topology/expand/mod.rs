@@ -24,7 +24,7 @@ use miette::SourceSpan;
 use self::merge::{Fill, Substitute};
 pub use self::resolved::resolved_yaml;
 use super::{Defaults, NamedMap, SourceFile, Spanned, Topology, span_of, workload};
-use crate::problem::{Invalid, Problem};
+use crate::problem::{Code, Invalid, Problem};
 
 /// The most nodes one range may make.
 pub const MAX_RANGE: u64 = 100_000;
@@ -112,7 +112,7 @@ fn expand_nodes<N: NodeSpec>(
                             .map(|k| format!("`{}`", k.value))
                             .collect::<Vec<_>>();
                         ex.report(
-                            "nshost::unknown_group",
+                            Code::UnknownGroup,
                             format!("no group `{name}` for `{}`", key.value),
                         )
                         .with_label(span, "not under `groups`")
@@ -164,12 +164,11 @@ fn expand_nodes<N: NodeSpec>(
             }
             Err(why) => {
                 let span = ex.span(&key);
-                ex.report(
-                    "nshost::bad_range",
-                    format!("the range `{}` {why}", key.value),
-                )
-                .with_label(span, why.clone())
-                .with_help("a range is `name[first-last]`, e.g. `web[1-200]`, with first <= last");
+                ex.report(Code::BadRange, format!("the range `{}` {why}", key.value))
+                    .with_label(span, why.clone())
+                    .with_help(
+                        "a range is `name[first-last]`, e.g. `web[1-200]`, with first <= last",
+                    );
             }
         }
     }
@@ -272,18 +271,14 @@ impl Ex<'_> {
             None => format!("`{name}` is written here"),
         };
         let (first_label, label) = (label(&first_range), label(&range));
-        self.report("nshost::duplicate_node", message)
+        self.report(Code::DuplicateNode, message)
             .with_label(first, first_label)
             .with_label(span, label)
             .with_help("every router and host needs its own name: change the range's bounds or rename the node");
         false
     }
 
-    pub(super) fn report(
-        &mut self,
-        code: &'static str,
-        message: impl Into<String>,
-    ) -> &mut Problem {
+    pub(super) fn report(&mut self, code: Code, message: impl Into<String>) -> &mut Problem {
         self.problems
             .push(Problem::new(code, message, self.src.shared_source()));
         self.problems.last_mut().expect("just pushed")

@@ -20,6 +20,7 @@ use miette::SourceSpan;
 
 use super::super::{Pool, Spanned, Topology, closest};
 use super::Ex;
+use crate::problem::Code;
 
 /// A pool as checked: the prefix (no host bits), and the prefix length of its subnets,
 /// longer than the prefix's and within the family's.
@@ -228,7 +229,7 @@ impl Carver {
                 None => {
                     let p = ex
                         .report(
-                            "nshost::unknown_pool",
+                            Code::UnknownPool,
                             format!("there is no pool `{}` for {what} `{name}`", pool.value),
                         )
                         .with_label(span, "not under `pools`");
@@ -246,7 +247,7 @@ impl Carver {
                 Ok(net) => net,
                 Err(why) => {
                     ex.report(
-                        "nshost::no_subnet",
+                        Code::NoSubnet,
                         format!("{what} `{name}` gets no subnet from pool `{}`: {why}", pool.value),
                     )
                     .with_label(span, format!("{what} `{name}` takes its subnet from here"))
@@ -267,7 +268,7 @@ impl Carver {
                 };
                 let other_span = other.span;
                 ex.report(
-                    "nshost::subnet_taken",
+                    Code::SubnetTaken,
                     format!(
                         "the subnet {net} that {what} `{name}` would get from pool `{}` overlaps {} of {}",
                         pool.value, other.net, other.who
@@ -289,7 +290,7 @@ impl Carver {
 fn link_name(link: &super::super::Link) -> String {
     link.network
         .as_ref()
-        .map_or_else(|| super::links::default_name(link), |n| n.value.clone())
+        .map_or_else(|| link.default_network(), |n| n.value.clone())
 }
 
 /// The pool `name` as a `Carve`, or `None` with its problems reported.
@@ -299,7 +300,7 @@ fn check_pool(ex: &mut Ex, name: &str, pool: &Pool) -> Option<Carve> {
         Ok(p) => p,
         Err(_) => {
             ex.report(
-                "nshost::bad_pool",
+                Code::BadPool,
                 format!(
                     "the prefix `{}` of pool `{name}` is not a prefix",
                     pool.prefix.value
@@ -312,7 +313,7 @@ fn check_pool(ex: &mut Ex, name: &str, pool: &Pool) -> Option<Carve> {
     };
     if prefix != prefix.trunc() {
         ex.report(
-            "nshost::bad_pool",
+            Code::BadPool,
             format!("the prefix {prefix} of pool `{name}` has host bits set"),
         )
         .with_label(span, "not a network address")
@@ -322,7 +323,7 @@ fn check_pool(ex: &mut Ex, name: &str, pool: &Pool) -> Option<Carve> {
     let max = prefix.max_prefix_len();
     if prefix.prefix_len() == max {
         ex.report(
-            "nshost::bad_pool",
+            Code::BadPool,
             format!("pool `{name}` is the single address {prefix}"),
         )
         .with_label(span, "a host prefix: nothing to carve")
@@ -338,7 +339,7 @@ fn check_pool(ex: &mut Ex, name: &str, pool: &Pool) -> Option<Carve> {
     };
     if size > max {
         ex.report(
-            "nshost::bad_pool",
+            Code::BadPool,
             format!("pool `{name}` carves /{size}, longer than an {family} prefix can be"),
         )
         .with_label(size_span, format!("at most {max} for {family}"))
@@ -350,7 +351,7 @@ fn check_pool(ex: &mut Ex, name: &str, pool: &Pool) -> Option<Carve> {
     }
     if size <= prefix.prefix_len() {
         ex.report(
-            "nshost::bad_pool",
+            Code::BadPool,
             format!("pool `{name}` carves /{size} from {prefix}, which is no longer than the pool"),
         )
         .with_label(

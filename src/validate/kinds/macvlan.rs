@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::lower_link;
+use super::{lower_link, plain_kinds};
 use crate::state::kinds::{Macvlan, MacvlanMode};
 use crate::topology::{self, MacvlanSpec, Spanned};
 use crate::validate::interfaces::{Member, Node};
@@ -24,7 +24,10 @@ pub(super) fn resolve(
             format!("{} sits on the loopback", me.describe()),
         )
         .with_label(span, "not an Ethernet link")
-        .with_help("a macvlan's parent is a veth, dummy or ifb of the router");
+        .with_help(format!(
+            "a macvlan's parent is a {} of the router",
+            plain_kinds()
+        ));
         return None;
     }
     let parent = lower_link(cx, node, me, &spec.parent, "parent")?;

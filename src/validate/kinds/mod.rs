@@ -2,6 +2,8 @@
 //! blocks resolved against the other interfaces of their router, with the checks the
 //! kernel would otherwise make when creating them.
 
+#![warn(clippy::wildcard_enum_match_arm)]
+
 mod macvlan;
 mod vxlan;
 
@@ -11,7 +13,7 @@ use super::interfaces::{Member, Node, plain_mtu};
 use super::routes::check_if_ref;
 use super::{Code, Cx};
 use crate::lab::{IfaceKind, LabInterface};
-use crate::topology::Spanned;
+use crate::topology::{Kind, Spanned};
 
 /// The kind of each stacked interface of `node` (by index in its members) whose block
 /// is valid.
@@ -72,7 +74,7 @@ pub(super) fn check_mtus(cx: &mut Cx, node: &Node, interfaces: &BTreeMap<String,
                     parent_mtu,
                 )
             }
-            _ => continue,
+            IfaceKind::Veth { .. } | IfaceKind::Dummy | IfaceKind::Ifb => continue,
         };
         if mtu <= max {
             continue;
@@ -139,10 +141,24 @@ fn lower_link<'n>(
         )
         .with_label(below.kind_or_name_span(), "stacked here")
         .with_help(format!(
-            "put it on the interface `{}` sits on, or on a veth, dummy or ifb",
-            lower.value
+            "put it on the interface `{}` sits on, or on a {}",
+            lower.value,
+            plain_kinds()
         ));
         return None;
     }
     Some(&lower.value)
+}
+
+/// The kinds a stacked link can sit on, for a help text: `veth, dummy or ifb`.
+pub(super) fn plain_kinds() -> String {
+    let names: Vec<&str> = Kind::all()
+        .filter(|k| !k.stacked())
+        .map(Kind::name)
+        .collect();
+    match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
 }

@@ -17,7 +17,7 @@ use crate::kernel::Observed;
 use crate::naming::{ifname_problem, ns_name_problem};
 use crate::plan::order::ops_of;
 use crate::plan::{Change, Plan};
-use crate::state::{Link, LinkKind, LinkRef, Namespace, Route, Rule};
+use crate::state::{Link, LinkRef, Namespace, Route, Rule};
 use crate::validate::sysctl_key_problem;
 
 /// A name validation would refuse, and where the plan holds it.
@@ -71,15 +71,11 @@ impl Names<'_> {
         if let Some(master) = &link.master {
             self.ifname(master);
         }
-        match &link.kind {
-            LinkKind::Veth { peer: Some(peer) } => self.link_ref(peer),
-            LinkKind::Macvlan(m) => self.ifname(&m.parent),
-            LinkKind::Vxlan(v) => {
-                if let Some(dev) = &v.dev {
-                    self.ifname(dev);
-                }
-            }
-            _ => {}
+        if let Some(peer) = link.kind.peer() {
+            self.link_ref(peer);
+        }
+        if let Some(lower) = link.kind.lower() {
+            self.ifname(lower);
         }
         for setting in link.settings.keys() {
             self.sysctl(&setting.key(name));
