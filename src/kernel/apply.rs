@@ -5,15 +5,18 @@
 //! the lab's size). It stops at the first stage with a failure and says which changes
 //! failed; undoing what was done is the caller's (`workflow`) decision.
 
+use std::collections::HashSet;
 use std::io;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::firewall::Firewall;
 use crate::kernel::message::{self, IfIndexes};
 use crate::kernel::netns::{self, CreateSpec};
 use crate::kernel::{ChangeError, KernelError, RouteBatch, RouteSocket};
-use crate::plan::{Change, Executor, Plan, Step};
+use crate::plan::task::{CreateItem, ProcItem, created_namespaces};
+use crate::plan::{Plan, Step, StepWork};
 use crate::state::settings::Setting;
 use crate::state::{LinkKind, NetState};
 use netlink_packet_route::RouteNetlinkMessage;
@@ -90,8 +93,13 @@ enum Work<'p> {
     /// Removing a namespace (change `usize`), its vxlan tunnel ends (their ifindexes)
     /// deleted first.
     Delete(&'p str, usize, Vec<u32>),
-    /// Loading a node's firewall (change `usize`).
-    Firewall(&'p str, usize),
+    /// Loading a node's firewall (change `change`), `from` what is there to `to`.
+    Firewall {
+        ns: &'p str,
+        change: usize,
+        from: &'p Firewall,
+        to: &'p Firewall,
+    },
 }
 
 /// Builds the work of every step of `plan`, in schedule order.
@@ -102,11 +110,14 @@ fn build<'p>(
 ) -> Result<Vec<Vec<Work<'p>>>, KernelError> {
     let mut idx = IfIndexes::from_live(live);
     let ipv6 = message::ipv6_links(&plan.changes);
+    let created = created_namespaces(&plan.changes);
     let mut stages = Vec::with_capacity(plan.stages.len());
     for stage in &plan.stages {
         let mut works = Vec::with_capacity(stage.steps.len());
         for step in &stage.steps {
-            works.push(build_step(lab, plan, step, live, &mut idx, &ipv6)?);
+            works.push(build_step(
+                lab, plan, step, live, &mut idx, &ipv6, &created,
+            )?);
         }
         stages.push(works);
     }
@@ -119,44 +130,45 @@ fn build_step<'p>(
     step: &'p Step,
     live: &NetState,
     idx: &mut IfIndexes,
-    ipv6: &std::collections::HashSet<(String, String)>,
+    ipv6: &HashSet<(String, String)>,
+    created: &HashSet<&str>,
 ) -> Result<Work<'p>, KernelError> {
-    let change = |i: usize| &plan.changes[i];
-    let fail =
-        |i: usize, e: String| KernelError::Changes(vec![ChangeError::new(change(i), -1, Some(e))]);
-    Ok(match &step.executor {
-        Executor::Create(ns) => {
+    let fail = |i: usize, e: String| {
+        KernelError::Changes(vec![ChangeError::new(&plan.changes[i], -1, Some(e))])
+    };
+    let work = step
+        .work(&plan.changes, created)
+        .map_err(|e| fail(e.change, e.to_string()))?;
+    Ok(match work {
+        StepWork::Create { ns, items } => {
             let mut spec = CreateSpec {
-                name: ns.clone(),
+                name: ns.to_string(),
                 lab: lab.to_string(),
                 role: crate::state::NsRole::Unknown,
                 sysctls: Vec::new(),
             };
             let mut owners = Vec::new();
-            for op in &step.ops {
-                match change(op.change) {
-                    Change::AddNamespace { role, .. } => spec.role = *role,
-                    Change::SetSysctl { key, to, .. } => {
-                        spec.sysctls.push((key.clone(), to.clone()))
-                    }
-                    c => {
-                        return Err(fail(
-                            op.change,
-                            format!("{} on a creating thread", c.describe()),
-                        ));
+            for (c, item) in items {
+                match item {
+                    CreateItem::Namespace(role) => spec.role = role,
+                    CreateItem::Sysctl { key, value } => {
+                        spec.sysctls.push((key.to_string(), value.to_string()))
                     }
                 }
-                owners.push(op.change);
+                owners.push(c);
             }
             Work::Create(spec, owners)
         }
-        Executor::Netlink(ns) | Executor::Underlay(ns) => {
-            let underlay = matches!(step.executor, Executor::Underlay(_));
+        StepWork::Netlink {
+            ns,
+            underlay,
+            items,
+        } => {
             let mut batch = RouteBatch::new();
             let mut owners = Vec::new();
-            for op in &step.ops {
-                let requests = message::build(change(op.change), op.part, idx, ipv6)
-                    .map_err(|e| fail(op.change, e.to_string()))?;
+            for (c, item) in items {
+                let requests =
+                    message::build(ns, &item, idx, ipv6).map_err(|e| fail(c, e.to_string()))?;
                 for r in requests {
                     match &r.ns_fd {
                         Some(target) => {
@@ -164,7 +176,7 @@ fn build_step<'p>(
                         }
                         None => batch.push(r.msg, r.flags),
                     };
-                    owners.push(op.change);
+                    owners.push(c);
                 }
             }
             Work::Netlink {
@@ -174,29 +186,38 @@ fn build_step<'p>(
                 owners,
             }
         }
-        Executor::Proc(ns) => {
-            let mut writes = Vec::new();
-            for op in &step.ops {
-                match change(op.change) {
-                    Change::SetSysctl { key, to, .. } => {
-                        writes.push((Setting::Namespace(key.clone()), to.clone(), op.change))
+        StepWork::Proc { ns, items } => {
+            let writes = items
+                .into_iter()
+                .map(|(c, item)| match item {
+                    ProcItem::Sysctl { key, value } => {
+                        (Setting::Namespace(key.to_string()), value.to_string(), c)
                     }
-                    Change::SetLinkSetting {
-                        link, setting, to, ..
+                    ProcItem::Setting {
+                        link,
+                        setting,
+                        value,
                     } => {
                         let setting = Setting::Device {
-                            dev: link.clone(),
+                            dev: link.to_string(),
                             setting: setting.clone(),
                         };
-                        writes.push((setting, to.clone(), op.change))
+                        (setting, value.to_string(), c)
                     }
-                    c => return Err(fail(op.change, format!("{} under /proc/sys", c.describe()))),
-                }
-            }
+                })
+                .collect();
             Work::Proc { ns, writes }
         }
-        Executor::Delete(ns) => Work::Delete(ns, step.ops[0].change, tunnel_ends(live, ns)),
-        Executor::Firewall(ns) => Work::Firewall(ns, step.ops[0].change),
+        StepWork::Delete { ns, changes } => Work::Delete(ns, changes[0], tunnel_ends(live, ns)),
+        StepWork::Firewall { ns, items } => {
+            let (change, from, to) = items[0];
+            Work::Firewall {
+                ns,
+                change,
+                from,
+                to,
+            }
+        }
     })
 }
 
@@ -265,7 +286,7 @@ impl Work<'_> {
             Work::Create(_, owners) => owners.len(),
             Work::Netlink { owners, .. } => owners.len(),
             Work::Proc { writes, .. } => writes.len(),
-            Work::Delete(..) | Work::Firewall(..) => 1,
+            Work::Delete(..) | Work::Firewall { .. } => 1,
         }
     }
 
@@ -279,7 +300,7 @@ impl Work<'_> {
             Work::Netlink { ns, .. } => format!("netlink in {ns}"),
             Work::Proc { ns, .. } => format!("/proc/sys in {ns}"),
             Work::Delete(ns, ..) => format!("delete {ns}"),
-            Work::Firewall(ns, _) => format!("firewall in {ns}"),
+            Work::Firewall { ns, .. } => format!("firewall in {ns}"),
         }
     }
 }
@@ -342,7 +363,7 @@ pub fn apply_observed(
                 Work::Create(_, owners) => *owners.last().expect("a change"),
                 Work::Netlink { owners, .. } => *owners.last().unwrap_or(&0),
                 Work::Proc { writes, .. } => writes.last().map_or(0, |w| w.2),
-                Work::Delete(_, c, _) | Work::Firewall(_, c) => *c,
+                Work::Delete(_, c, _) | Work::Firewall { change: c, .. } => *c,
             };
             failures.push(ChangeError::new(
                 &plan.changes[last],
@@ -448,12 +469,13 @@ fn run(plan: &Plan, work: &Work<'_>) -> (ApplyStats, Vec<ChangeError>) {
             }
             (done, failures)
         }
-        Work::Firewall(ns, c) => {
+        Work::Firewall {
+            ns,
+            change: c,
+            from,
+            to,
+        } => {
             let change = &plan.changes[*c];
-            let Change::SetFirewall { from, to, .. } = change else {
-                let e = io::Error::other(format!("{} by the firewall loaders", change.describe()));
-                return (done, vec![ChangeError::from_io(change, &e)]);
-            };
             if let Err(e) = entered(ns) {
                 return (done, vec![ChangeError::from_io(change, &e)]);
             }

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::plan::schedule::Part;
+
 use crate::state::{
     Address, AddressKey, DevSetting, Link, LinkKind, LinkRef, NsRole, ObjectId, Qdisc, Route,
     RouteKey, Rule,
@@ -346,4 +348,174 @@ impl Change {
 /// Whether a link of this kind sits on another link of its namespace.
 pub fn is_stacked(kind: &LinkKind) -> bool {
     kind.lower().is_some()
+}
+
+/// The phases of a namespace's changes, in the order they run: the one table that both
+/// the sorted change set (`plan::diff`) and the schedule (`plan::order`) follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// Removing a namespace: first in a sorted change set (a stray mount point is
+    /// removed before its namespace is made again); in the schedule it runs after every
+    /// phase of its namespace, alone on its executor.
+    DeleteNamespace,
+    /// Creating a namespace, before every other phase of it.
+    AddNamespace,
+    /// Rule and route deletions.
+    Unroute,
+    /// Link deletions.
+    DeleteLinks,
+    /// Namespace-wide sysctls (before links, so new links see them).
+    Sysctls,
+    /// Bridge creation.
+    Bridges,
+    /// Other plain links, and in-place updates.
+    Links,
+    /// Veth creation.
+    Veths,
+    /// Bringing up the far end of a new veth pair.
+    PeerUp,
+    /// Stacked links (macvlan, vxlan on a device) and their updates.
+    Stacked,
+    /// Settings and root qdiscs of one link, and a new vxlan's flood entries (after
+    /// every link).
+    LinkSettings,
+    /// Address additions (after every link is up).
+    AddAddresses,
+    /// Address deletions (after additions, so an interface never drops to zero
+    /// addresses and has its routes flushed).
+    DeleteAddresses,
+    /// Route additions and replacements.
+    Routes,
+    /// Rule additions.
+    Rules,
+    /// The firewall (its rules may name the namespace's interfaces, and it is loaded by
+    /// the kernel's tools, not netlink).
+    Firewall,
+}
+
+impl Phase {
+    /// The number of phases of a namespace's contents (between its creation and its
+    /// removal).
+    pub const INSIDE: usize = Phase::Firewall as usize - Phase::Unroute as usize + 1;
+
+    /// The phase of part `part` of `c`.
+    #[warn(clippy::wildcard_enum_match_arm)]
+    pub fn of(c: &Change, part: Part) -> Phase {
+        match part {
+            Part::PeerUp => return Phase::PeerUp,
+            Part::Flood => return Phase::LinkSettings,
+            Part::Main => {}
+        }
+        match c {
+            Change::AddNamespace { .. } => Phase::AddNamespace,
+            Change::DeleteNamespace { .. } => Phase::DeleteNamespace,
+            Change::DeleteRule { .. } | Change::DeleteRoute { .. } => Phase::Unroute,
+            Change::DeleteLink { .. } => Phase::DeleteLinks,
+            Change::SetSysctl { .. } => Phase::Sysctls,
+            Change::AddLink { link, .. } => match link.kind {
+                LinkKind::Bridge => Phase::Bridges,
+                LinkKind::Veth { .. } => Phase::Veths,
+                ref k if is_stacked(k) => Phase::Stacked,
+                LinkKind::Loopback
+                | LinkKind::Dummy
+                | LinkKind::Ifb
+                | LinkKind::Vxlan(_)
+                | LinkKind::Macvlan(_)
+                | LinkKind::Unmanaged { .. } => Phase::Links,
+            },
+            Change::UpdateLink { to, .. } if is_stacked(&to.kind) => Phase::Stacked,
+            Change::UpdateLink { .. } => Phase::Links,
+            Change::SetLinkSetting { .. } | Change::SetQdisc { .. } => Phase::LinkSettings,
+            Change::AddAddress { .. } => Phase::AddAddresses,
+            Change::DeleteAddress { .. } => Phase::DeleteAddresses,
+            Change::AddRoute { .. } | Change::ReplaceRoute { .. } => Phase::Routes,
+            Change::AddRule { .. } => Phase::Rules,
+            Change::SetFirewall { .. } => Phase::Firewall,
+        }
+    }
+
+    /// The phase's place among the phases of a namespace's contents; none for creating
+    /// and removing the namespace.
+    pub fn inside(self) -> Option<usize> {
+        match self {
+            Phase::DeleteNamespace | Phase::AddNamespace => None,
+            Phase::Unroute
+            | Phase::DeleteLinks
+            | Phase::Sysctls
+            | Phase::Bridges
+            | Phase::Links
+            | Phase::Veths
+            | Phase::PeerUp
+            | Phase::Stacked
+            | Phase::LinkSettings
+            | Phase::AddAddresses
+            | Phase::DeleteAddresses
+            | Phase::Routes
+            | Phase::Rules
+            | Phase::Firewall => Some(self as usize - Phase::Unroute as usize),
+        }
+    }
+
+    /// The phase a sorted change set groups by: a namespace's new and updated links,
+    /// whatever their kind, are one group (in the order the diff made them).
+    pub fn in_change_set(self) -> Phase {
+        match self {
+            Phase::Bridges | Phase::Links | Phase::Veths | Phase::Stacked => Phase::Links,
+            Phase::DeleteNamespace
+            | Phase::AddNamespace
+            | Phase::Unroute
+            | Phase::DeleteLinks
+            | Phase::Sysctls
+            | Phase::PeerUp
+            | Phase::LinkSettings
+            | Phase::AddAddresses
+            | Phase::DeleteAddresses
+            | Phase::Routes
+            | Phase::Rules
+            | Phase::Firewall => self,
+        }
+    }
+}
+
+#[cfg(test)]
+mod phase_tests {
+    use super::Phase;
+
+    const ALL: [Phase; 16] = [
+        Phase::DeleteNamespace,
+        Phase::AddNamespace,
+        Phase::Unroute,
+        Phase::DeleteLinks,
+        Phase::Sysctls,
+        Phase::Bridges,
+        Phase::Links,
+        Phase::Veths,
+        Phase::PeerUp,
+        Phase::Stacked,
+        Phase::LinkSettings,
+        Phase::AddAddresses,
+        Phase::DeleteAddresses,
+        Phase::Routes,
+        Phase::Rules,
+        Phase::Firewall,
+    ];
+
+    /// The schedule's per-namespace barriers are the table's phases inside a namespace,
+    /// numbered without a gap; a sorted change set (of whole changes: no `PeerUp`)
+    /// keeps the table's order with its links one group.
+    #[test]
+    fn one_table_orders_both() {
+        assert!(ALL.windows(2).all(|w| w[0] < w[1]));
+        let inside: Vec<usize> = ALL.iter().filter_map(|p| p.inside()).collect();
+        assert_eq!(inside, (0..Phase::INSIDE).collect::<Vec<_>>());
+        assert_eq!(Phase::PeerUp.inside(), Some(6));
+        assert_eq!(Phase::LinkSettings.inside(), Some(8));
+        let grouped: Vec<Phase> = ALL
+            .iter()
+            .filter(|p| **p != Phase::PeerUp)
+            .map(|p| p.in_change_set())
+            .collect();
+        assert!(grouped.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(Phase::Veths.in_change_set(), Phase::Links);
+    }
 }

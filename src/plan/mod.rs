@@ -11,6 +11,9 @@ pub mod order;
 pub mod render;
 pub mod schedule;
 pub mod services;
+pub mod task;
+#[cfg(test)]
+mod task_tests;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod workload;
@@ -20,6 +23,7 @@ pub use diff::{Conflict, diff};
 pub use order::order;
 pub use render::Summary;
 pub use schedule::{Executor, Op, Part, Plan, Stage, Step};
+pub use task::{NetlinkItem, StepWork, Task};
 
 /// Moves each element `i` of `items` to position `target[i]` (a permutation), in place:
 /// a big lab's change set is the largest thing a plan holds, and a second copy of it

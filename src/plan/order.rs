@@ -18,104 +18,36 @@
 //! successors need to compute their level.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
 
-use ipnet::IpNet;
 use petgraph::Direction::{Incoming, Outgoing};
-use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::graph::NodeIndex;
 
 use crate::plan::schedule::{Executor, Op, Part, Plan, Stage, Step};
-use crate::plan::{Change, change::is_stacked};
-use crate::state::{LinkKind, LinkRef, NetState, RT_TABLE_MAIN};
+use crate::plan::task::{created_namespaces, tasks_of};
+use crate::plan::{Change, change::Phase};
+use crate::state::NetState;
 
 /// Number of per-namespace phases.
-const PHASES: usize = 14;
-/// The phase of bringing up the far end of a new veth pair.
-const PHASE_PEER_UP: usize = 6;
+const PHASES: usize = Phase::INSIDE;
 /// The phase whose barrier precedes deleting a veth pair from its other end: route and
 /// rule deletions in the namespace go first.
-const PHASE_DELETE_LINK: usize = 1;
-/// The phase of a new vxlan's flood entries: with the settings of one link, after
-/// every link.
-const PHASE_FLOOD: usize = 8;
+const PHASE_DELETE_LINK: usize = Phase::DeleteLinks as usize - Phase::Unroute as usize;
 
-/// The per-namespace phase of an operation; namespace creation and removal have none.
-///
-/// 0 rule/route deletions, 1 link deletions, 2 namespace-wide sysctls (before links, so
-/// new links see them), 3 bridge creation, 4 other plain links and in-place updates, 5
-/// veth creation, 6 bringing up the far end of a new pair, 7 stacked links (macvlan,
-/// vxlan on a device) and their updates, 8 settings and root qdiscs of one link, 9 address additions
-/// (after every link is up), 10 address deletions (after additions, so an interface
-/// never drops to zero addresses and has its routes flushed), 11 route
-/// additions/replacements, 12 rule additions, 13 the firewall (its rules may name the
-/// namespace's interfaces, and it is loaded by the kernel's tools, not netlink).
-#[warn(clippy::wildcard_enum_match_arm)]
+/// The per-namespace phase of an operation ([`Phase::inside`]); namespace creation and
+/// removal have none.
 pub fn phase(c: &Change, part: Part) -> Option<usize> {
-    match part {
-        Part::PeerUp => return Some(PHASE_PEER_UP),
-        Part::Flood => return Some(PHASE_FLOOD),
-        Part::Main => {}
-    }
-    Some(match c {
-        Change::AddNamespace { .. } | Change::DeleteNamespace { .. } => return None,
-        Change::DeleteRule { .. } | Change::DeleteRoute { .. } => 0,
-        Change::DeleteLink { .. } => 1,
-        Change::SetSysctl { .. } => 2,
-        Change::AddLink { link, .. } => match link.kind {
-            LinkKind::Bridge => 3,
-            LinkKind::Veth { .. } => 5,
-            ref k if is_stacked(k) => 7,
-            LinkKind::Loopback
-            | LinkKind::Dummy
-            | LinkKind::Ifb
-            | LinkKind::Vxlan(_)
-            | LinkKind::Macvlan(_)
-            | LinkKind::Unmanaged { .. } => 4,
-        },
-        Change::UpdateLink { to, .. } if is_stacked(&to.kind) => 7,
-        Change::UpdateLink { .. } => 4,
-        Change::SetLinkSetting { .. } | Change::SetQdisc { .. } => 8,
-        Change::AddAddress { .. } => 9,
-        Change::DeleteAddress { .. } => 10,
-        Change::AddRoute { .. } | Change::ReplaceRoute { .. } => 11,
-        Change::AddRule { .. } => 12,
-        Change::SetFirewall { .. } => 13,
-    })
+    Phase::of(c, part).inside()
 }
 
 /// The operations of a change, each with its executor, given the namespaces the change
-/// set creates (whose namespace-wide sysctls their creating thread writes).
+/// set creates (whose namespace-wide sysctls their creating thread writes): the
+/// executors of its [`tasks_of`].
 pub fn ops_of(c: &Change, created: &HashSet<&str>) -> Vec<(Part, Executor)> {
-    let ns = c.ns().to_string();
-    match c {
-        Change::AddNamespace { .. } => vec![(Part::Main, Executor::Create(ns))],
-        Change::DeleteNamespace { .. } => vec![(Part::Main, Executor::Delete(ns))],
-        Change::SetSysctl { .. } if created.contains(ns.as_str()) => {
-            vec![(Part::Main, Executor::Create(ns))]
-        }
-        Change::SetSysctl { .. } => vec![(Part::Main, Executor::Proc(ns))],
-        Change::SetLinkSetting { setting, .. } if !setting.is_netlink() => {
-            vec![(Part::Main, Executor::Proc(ns))]
-        }
-        Change::SetFirewall { .. } => vec![(Part::Main, Executor::Firewall(ns))],
-        Change::AddLink { peer: Some(p), .. } => vec![
-            (Part::Main, Executor::Netlink(ns)),
-            (Part::PeerUp, Executor::Netlink(p.at.ns.clone())),
-        ],
-        Change::AddLink { link, .. } if let LinkKind::Vxlan(v) = &link.kind => {
-            let main = if v.underlay {
-                Executor::Underlay(ns.clone())
-            } else {
-                Executor::Netlink(ns.clone())
-            };
-            let mut ops = vec![(Part::Main, main)];
-            if !v.flood.is_empty() {
-                ops.push((Part::Flood, Executor::Netlink(ns)));
-            }
-            ops
-        }
-        _ => vec![(Part::Main, Executor::Netlink(ns))],
-    }
+    tasks_of(c, created)
+        .into_iter()
+        .map(|(part, task)| (part, task.executor()))
+        .collect()
 }
 
 /// The namespace an operation runs in (the far end's, for a pair's `PeerUp`).
@@ -126,13 +58,10 @@ fn op_ns(c: &Change, part: Part) -> &str {
     }
 }
 
-/// A total rank within a namespace: namespace creation, the phases, namespace removal.
+/// A total rank within a namespace: the [`Phase`] table's order (namespace removal
+/// first, which runs alone on its executor, so its rank never decides).
 fn rank(c: &Change, part: Part) -> usize {
-    match (c, phase(c, part)) {
-        (_, Some(p)) => p + 1,
-        (Change::AddNamespace { .. }, None) => 0,
-        (_, None) => PHASES + 1,
-    }
+    Phase::of(c, part) as usize
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -179,11 +108,7 @@ struct Ops<'c> {
 
 impl<'c> Ops<'c> {
     fn new(changes: &'c [Change]) -> Self {
-        let created: HashSet<&str> = changes
-            .iter()
-            .filter(|c| matches!(c, Change::AddNamespace { .. }))
-            .map(Change::ns)
-            .collect();
+        let created = created_namespaces(changes);
         let mut ns_names: BTreeMap<&str, usize> = BTreeMap::new();
         let mut ex_ids: BTreeMap<Executor, usize> = BTreeMap::new();
         let mut raw = Vec::with_capacity(changes.len() * 2);
@@ -228,210 +153,6 @@ impl<'c> Ops<'c> {
     }
 }
 
-/// The connected subnets of each namespace of a desired state, with their interface.
-fn connected(desired: &NetState) -> HashMap<&str, Vec<(&str, IpNet)>> {
-    desired
-        .namespaces
-        .iter()
-        .map(|(name, ns)| {
-            (
-                name.as_str(),
-                ns.addresses
-                    .keys()
-                    .map(|k| (k.ifname.as_str(), k.addr.trunc()))
-                    .collect(),
-            )
-        })
-        .collect()
-}
-
-/// The dependency graph: node `i < ops.len()` is operation `i`.
-fn build(ops: &Ops<'_>, desired: &NetState, route_edges: bool) -> DiGraph<Node, ()> {
-    let n = ops.ops.len();
-    let ns_count = ops.ns_names.len();
-    let mut graph = DiGraph::with_capacity(n + ns_count * (PHASES + 1), n * 3);
-    for i in 0..n {
-        graph.add_node(Node::Op(i));
-    }
-    let node = NodeIndex::new;
-    let barriers: Vec<[NodeIndex; PHASES + 1]> = (0..ns_count)
-        .map(|_| {
-            let chain: [NodeIndex; PHASES + 1] =
-                std::array::from_fn(|_| graph.add_node(Node::Barrier));
-            for w in chain.windows(2) {
-                graph.add_edge(w[0], w[1], ());
-            }
-            chain
-        })
-        .collect();
-    let ns_id = |ns: &str| ops.ns_names.get(ns).copied();
-
-    // Indexes for the cross-namespace edges (by the first operation of each change).
-    let mut add_ns: HashMap<&str, usize> = HashMap::new();
-    let mut del_ns: HashMap<&str, usize> = HashMap::new();
-    let mut bridges: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut updates: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut creates: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
-    let mut routes: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, c) in ops.changes.iter().enumerate() {
-        let op = ops.first_op[i];
-        match c {
-            Change::AddNamespace { ns, .. } => {
-                add_ns.insert(ns, op);
-            }
-            Change::DeleteNamespace { ns, .. } => {
-                del_ns.insert(ns, op);
-            }
-            Change::AddLink {
-                ns,
-                name,
-                link,
-                peer,
-            } => {
-                if link.kind == LinkKind::Bridge {
-                    bridges.insert((ns, name), op);
-                }
-                creates.entry((ns, name)).or_default().push(op);
-                if let Some(p) = peer {
-                    creates.entry((&p.at.ns, &p.at.name)).or_default().push(op);
-                }
-            }
-            Change::UpdateLink { ns, name, .. } => {
-                updates.insert((ns, name), op);
-            }
-            Change::AddRoute { ns, .. } | Change::ReplaceRoute { ns, .. } => {
-                routes.entry(ns).or_default().push(op);
-            }
-            _ => {}
-        }
-    }
-    let connected = connected(desired);
-
-    let mut edges: Vec<(NodeIndex, NodeIndex)> = Vec::with_capacity(n * 3);
-    for i in 0..n {
-        let me = node(i);
-        let c = ops.change(i);
-        let part = ops.part(i);
-        let chain = &barriers[ops.ns_id[i]];
-        match (c, phase(c, part)) {
-            (_, Some(p)) => {
-                edges.push((chain[p], me));
-                edges.push((me, chain[p + 1]));
-            }
-            (Change::AddNamespace { .. }, None) => edges.push((me, chain[0])),
-            (Change::DeleteNamespace { ns, .. }, None) => match add_ns.get(ns.as_str()) {
-                // A stray mount point goes before the namespace is made again.
-                Some(&a) => edges.push((me, node(a))),
-                None => edges.push((chain[PHASES], me)),
-            },
-            _ => unreachable!("only namespace changes have no phase"),
-        }
-        if part != Part::Main {
-            // The far end goes up, and flood entries are added, once the link exists.
-            edges.push((node(ops.first_op[ops.ops[i].change]), me));
-            continue;
-        }
-        let master = |edges: &mut Vec<_>, ns: &str, m: &Option<String>| {
-            if let Some(m) = m
-                && let Some(&b) = bridges.get(&(ns, m.as_str()))
-                && b != i
-            {
-                edges.push((node(b), me));
-            }
-        };
-        let lower = |edges: &mut Vec<_>, ns: &str, kind: &LinkKind| {
-            if let Some(l) = kind.lower() {
-                for &a in creates.get(&(ns, l)).into_iter().flatten() {
-                    edges.push((node(a), me));
-                }
-                if let Some(&u) = updates.get(&(ns, l)) {
-                    edges.push((node(u), me));
-                }
-            }
-        };
-        match c {
-            Change::AddLink { ns, link, peer, .. } => {
-                master(&mut edges, ns, &link.master);
-                lower(&mut edges, ns, &link.kind);
-                if let Some(p) = peer {
-                    master(&mut edges, &p.at.ns, &p.link.master);
-                    if let Some(&a) = add_ns.get(p.at.ns.as_str()) {
-                        edges.push((node(a), me));
-                    }
-                }
-            }
-            Change::UpdateLink { ns, to, .. } => {
-                master(&mut edges, ns, &to.master);
-                lower(&mut edges, ns, &to.kind);
-            }
-            Change::DeleteLink { ns, name, link } => {
-                let mut gone: Vec<(&str, &str)> = vec![(ns, name)];
-                if let Some(LinkRef {
-                    ns: pns,
-                    name: pname,
-                }) = link.kind.peer()
-                {
-                    gone.push((pns, pname));
-                    if let Some(&d) = del_ns.get(pns.as_str()) {
-                        edges.push((me, node(d)));
-                    }
-                    if pns != ns
-                        && let Some(pid) = ns_id(pns)
-                    {
-                        edges.push((barriers[pid][PHASE_DELETE_LINK], me));
-                    }
-                }
-                for r in gone {
-                    for &a in creates.get(&r).into_iter().flatten() {
-                        edges.push((me, node(a)));
-                    }
-                }
-            }
-            Change::AddRoute { ns, key, route }
-            | Change::ReplaceRoute {
-                ns, key, to: route, ..
-            } if route_edges => {
-                // A gateway on no connected subnet (of the route's device, when it
-                // names one: the kernel looks the gateway up through that device only)
-                // is reached through another route of the table (or of main): that
-                // route goes first.
-                let Some(gw) = route.gateway else { continue };
-                let on_link = connected.get(ns.as_str()).is_some_and(|subnets| {
-                    subnets.iter().any(|(ifname, s)| {
-                        s.contains(&gw) && route.dev.as_deref().is_none_or(|d| d == *ifname)
-                    })
-                });
-                if on_link {
-                    continue;
-                }
-                let best = routes
-                    .get(ns.as_str())
-                    .into_iter()
-                    .flatten()
-                    .filter(|&&b| b != i)
-                    .filter_map(|&b| match ops.change(b) {
-                        Change::AddRoute { key: k, .. } | Change::ReplaceRoute { key: k, .. }
-                            if (k.table == key.table || k.table == RT_TABLE_MAIN)
-                                && k.dst.contains(&gw) =>
-                        {
-                            Some((k.table == key.table, k.dst.prefix_len(), b))
-                        }
-                        _ => None,
-                    })
-                    .max();
-                if let Some((_, _, b)) = best {
-                    edges.push((node(b), me));
-                }
-            }
-            _ => {}
-        }
-    }
-    for (a, b) in edges {
-        graph.add_edge(a, b, ());
-    }
-    graph
-}
-
 /// Orders `changes` by their dependencies. `desired` is the state they lead to (it
 /// tells which gateways are on a connected subnet).
 ///
@@ -446,7 +167,7 @@ pub fn order(lab: &str, changes: Vec<Change>, desired: &NetState) -> Plan {
     let (graph, topo) = [true, false]
         .into_iter()
         .find_map(|route_edges| {
-            let graph = build(&ops, desired, route_edges);
+            let graph = edges::build(&ops, desired, route_edges);
             let topo = petgraph::algo::toposort(&graph, None).ok()?;
             Some((graph, topo))
         })
@@ -583,5 +304,6 @@ pub fn order(lab: &str, changes: Vec<Change>, desired: &NetState) -> Plan {
     }
 }
 
+mod edges;
 #[cfg(test)]
 mod tests;

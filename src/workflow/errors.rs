@@ -8,6 +8,7 @@ use crate::kernel::{ChangeError, KernelError};
 use crate::lock::LockError;
 use crate::plan::{self, Conflict};
 use crate::problem::{Code, Invalid};
+use crate::state::NetState;
 
 /// Everything that can stop a command.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -167,6 +168,45 @@ pub enum RollbackOutcome {
     Failed { reason: String },
 }
 
+/// What an apply left undone though the kernel accepted every change.
+#[derive(Debug)]
+pub enum Leftover {
+    /// The changes verification still found, ordered, with the states it compared (the
+    /// touched part of the desired state, and the live one), to show them as a plan.
+    Changes {
+        plan: Box<plan::Plan>,
+        desired: Box<NetState>,
+        live: Box<NetState>,
+    },
+    /// A step after the kernel's (the services, the nodes' workloads) did not finish,
+    /// or the apply stopped on another error: what it said.
+    Unfinished(String),
+}
+
+impl Leftover {
+    /// The changes still to do (none for an unfinished step).
+    pub fn changes(&self) -> &[plan::Change] {
+        match self {
+            Leftover::Changes { plan, .. } => &plan.changes,
+            Leftover::Unfinished(_) => &[],
+        }
+    }
+}
+
+impl std::fmt::Display for Leftover {
+    /// The changes as `plan` shows them, or the step's error.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Leftover::Changes {
+                plan,
+                desired,
+                live,
+            } => f.write_str(&plan::render::human(plan, desired, live)),
+            Leftover::Unfinished(text) => f.write_str(text),
+        }
+    }
+}
+
 /// An apply that failed, with the changes the kernel refused, where they come from in
 /// the file, and what became of what was done.
 #[derive(Debug, thiserror::Error)]
@@ -176,7 +216,7 @@ pub struct ApplyFailure {
     /// The changes the kernel refused (empty when the apply ran but did not converge).
     pub failures: Vec<ChangeError>,
     /// When every change was accepted but the kernel still differs: what is left.
-    pub not_converged: Option<String>,
+    pub not_converged: Option<Leftover>,
     pub rollback: RollbackOutcome,
     /// The lab file and the place of each failed object in it, when known.
     pub file: Option<NamedSource<std::sync::Arc<str>>>,
@@ -191,7 +231,7 @@ impl ApplyFailure {
                 out,
                 "apply of lab `{}` did not converge; the kernel still differs from the lab:\n{}",
                 self.lab,
-                rest.trim_end()
+                rest.to_string().trim_end()
             );
         } else {
             let _ = write!(
@@ -243,5 +283,66 @@ impl Diagnostic for ApplyFailure {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         (!self.labels.is_empty())
             .then(|| Box::new(self.labels.iter().cloned()) as Box<dyn Iterator<Item = LabeledSpan>>)
+    }
+}
+
+#[cfg(test)]
+mod leftover_tests {
+    use miette::Diagnostic;
+
+    use super::{ApplyFailure, Leftover, RollbackOutcome};
+    use crate::plan::{self, render};
+    use crate::state::NetState;
+
+    fn failure(left: Leftover) -> ApplyFailure {
+        ApplyFailure {
+            lab: "lab".into(),
+            failures: Vec::new(),
+            not_converged: Some(left),
+            rollback: RollbackOutcome::Kept,
+            file: None,
+            labels: Vec::new(),
+        }
+    }
+
+    /// What verification leaves is data (the changes), shown as the plan of them only
+    /// in the message.
+    #[test]
+    fn what_is_left_is_shown_as_a_plan() {
+        let desired = plan::testkit::small_lab("lab").build();
+        let live = NetState::default();
+        let changes = plan::diff("lab", &desired, &live).expect("no conflicts");
+        let rest = plan::order("lab", changes.clone(), &desired);
+        let shown = render::human(&rest, &desired, &live);
+        let f = failure(Leftover::Changes {
+            plan: Box::new(rest.clone()),
+            desired: Box::new(desired),
+            live: Box::new(live),
+        });
+        let left = f.not_converged.as_ref().expect("left");
+        assert_eq!(left.changes(), &rest.changes[..]);
+        assert_eq!(left.changes().len(), changes.len());
+        let text = f.to_string();
+        let head = "apply of lab `lab` did not converge; the kernel still differs from the lab:\n";
+        assert_eq!(
+            text.strip_prefix(head)
+                .and_then(|t| t.strip_suffix("\nthe changes made so far are kept (--no-rollback); `nshost apply` again converges, `nshost destroy` removes them")),
+            Some(shown.trim_end())
+        );
+        assert_eq!(
+            f.code().map(|c| c.to_string()).as_deref(),
+            Some("nshost::verify")
+        );
+    }
+
+    #[test]
+    fn an_unfinished_step_is_shown_as_it_said() {
+        let f = failure(Leftover::Unfinished("the daemon did not start".into()));
+        assert!(f.not_converged.as_ref().unwrap().changes().is_empty());
+        assert!(
+            f.to_string()
+                .starts_with("apply of lab `lab` did not converge; the kernel still differs from the lab:\nthe daemon did not start\n"),
+            "{f}"
+        );
     }
 }

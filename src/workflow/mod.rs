@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use errors::{ApplyFailure, Error, RollbackOutcome};
+pub use errors::{ApplyFailure, Error, Leftover, RollbackOutcome};
 pub use transaction::{Applied, ApplyOptions, apply, apply_observed};
 
 use crate::kernel::{self, ObserveSpec, Stray};

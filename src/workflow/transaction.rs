@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::kernel::{self, ApplyStats, ChangeError, KernelError, ObserveSpec};
 use crate::plan::{self, render};
 use crate::state::{LinkKind, NetState};
-use crate::workflow::errors::{ApplyFailure, Error, RollbackOutcome};
+use crate::workflow::errors::{ApplyFailure, Error, Leftover, RollbackOutcome};
 use crate::workflow::record::{self, Managed};
 use crate::workflow::{Planned, ms, settle};
 
@@ -156,7 +156,7 @@ pub fn apply_observed(
                     planned.timings.apply_ms += ms(t.elapsed());
                     match started {
                         Ok(()) => Ok(None),
-                        Err(e) => Ok(Some(e.to_string())),
+                        Err(e) => Ok(Some(Leftover::Unfinished(e.to_string()))),
                     }
                 }
                 other => other,
@@ -178,7 +178,7 @@ pub fn apply_observed(
                     crate::trace::phase("workload", t);
                     match done {
                         Ok(()) => Ok(None),
-                        Err(e) => Ok(Some(e.to_string())),
+                        Err(e) => Ok(Some(Leftover::Unfinished(e.to_string()))),
                     }
                 }
                 other => other,
@@ -197,13 +197,16 @@ pub fn apply_observed(
                         stopped,
                     });
                 }
-                Ok(Some(text)) => (stats, (Vec::new(), Some(text))),
+                Ok(Some(left)) => (stats, (Vec::new(), Some(left))),
                 Err(e) => return Err(e),
             }
         }
         Err(stopped) => match stopped.error {
             KernelError::Changes(failures) => (stopped.stats, (failures, None)),
-            other => (stopped.stats, (vec![], Some(other.to_string()))),
+            other => (
+                stopped.stats,
+                (vec![], Some(Leftover::Unfinished(other.to_string()))),
+            ),
         },
     };
     let (failures, not_converged) = failure;
@@ -313,8 +316,8 @@ fn remember(lab: &str, destroying: bool, desired: &NetState, previous: Option<&M
 }
 
 /// Re-reads what the plan touched (and the fabric, which resolves veth peers) and
-/// returns what is still to do, as plan text, if anything.
-fn verify(planned: &mut Planned) -> Result<Option<String>, Error> {
+/// returns what is still to do, if anything.
+fn verify(planned: &mut Planned) -> Result<Option<Leftover>, Error> {
     // The state the plan was made against is stale now; free it before re-reading.
     planned.live = NetState::default();
     crate::process::trim_heap();
@@ -346,7 +349,7 @@ fn verify_against(
     touched: &BTreeSet<String>,
     desired: &mut NetState,
     aside: &mut Vec<(String, Box<crate::state::Link>)>,
-) -> Result<Option<String>, Error> {
+) -> Result<Option<Leftover>, Error> {
     let mut spec = ObserveSpec::for_desired(&planned.lab, desired);
     spec.fabric = fabric.clone();
     spec.only = Some(touched.clone());
@@ -355,12 +358,14 @@ fn verify_against(
         *aside = narrow_fabric(fabric, touched, desired, &mut live);
     }
     let remaining = plan::diff(&planned.lab, desired, &live).map_err(Error::Conflicts)?;
-    let text = (!remaining.is_empty()).then(|| {
-        let rest = plan::order(&planned.lab, remaining, desired);
-        render::human(&rest, desired, &live)
+    // What is left keeps the states it was found between, to be shown as a plan.
+    let left = (!remaining.is_empty()).then(|| Leftover::Changes {
+        plan: Box::new(plan::order(&planned.lab, remaining, desired)),
+        desired: Box::new(desired.clone()),
+        live: Box::new(live.clone()),
     });
     planned.live = live;
-    Ok(text)
+    Ok(left)
 }
 
 /// Leaves out of a verification the fabric ports of namespaces it did not re-read:
@@ -430,7 +435,7 @@ fn rollback(lab: &str, before: &NetState, fabric: Option<&str>) -> RollbackOutco
 fn failure_report(
     planned: &Planned,
     failures: Vec<ChangeError>,
-    not_converged: Option<String>,
+    not_converged: Option<Leftover>,
     rollback: RollbackOutcome,
 ) -> ApplyFailure {
     let mut labels = Vec::new();

@@ -2,19 +2,36 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::devconf::{AF_INET, IFLA_INET_CONF, nla};
 use super::*;
 use crate::kernel::RouteBatch;
 use crate::kernel::decode::{decode_address, decode_link, decode_route, decode_rule};
 use crate::netlink::for_each_message;
+use crate::plan::task::task_of;
 use crate::plan::testkit::{ip, link, net, route};
+use crate::plan::{Part, Task};
 use crate::state::kinds::{Macvlan, MacvlanMode, Vxlan};
 use crate::state::{
-    Address, Fwmark, Nexthop, PortRange, RT_TABLE_MAIN, RouteType, RuleAction, UidRange,
+    Address, AddressKey, Fwmark, LinkKind, Nexthop, PortRange, RT_TABLE_MAIN, Route, RouteKey,
+    RouteType, Rule, RuleAction, UidRange,
 };
+use netlink_packet_core::{NLM_F_APPEND, NLM_F_CREATE};
+use netlink_packet_route::address::AddressAttribute;
+use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute};
+
+/// The requests of part `part` of `change`, as `apply` builds them.
+fn build_of(change: &Change, part: Part, idx: &mut IfIndexes) -> Result<Vec<Request>, BuildError> {
+    let Some(Task::Netlink { ns, item } | Task::Underlay { ns, item }) =
+        task_of(change, part, &HashSet::new())
+    else {
+        panic!("{} ({part:?}) is no netlink work", change.describe());
+    };
+    build(ns, &item, idx, &HashSet::new())
+}
 
 fn encode(change: &Change, part: Part, idx: &mut IfIndexes) -> Vec<Vec<u8>> {
     let mut batch = RouteBatch::new();
-    for r in build(change, part, idx, &HashSet::new()).unwrap() {
+    for r in build_of(change, part, idx).unwrap() {
         batch.push(r.msg, r.flags);
     }
     let mut out = Vec::new();
@@ -69,7 +86,7 @@ fn ipv4_addresses_get_the_broadcast_brd_plus_gives() {
             },
             address: Address::default(),
         };
-        let req = &build(&change, Part::Main, &mut idx, &HashSet::new()).unwrap()[0];
+        let req = &build_of(&change, Part::Main, &mut idx).unwrap()[0];
         let RouteNetlinkMessage::NewAddress(msg) = &req.msg else {
             panic!("{req:?}")
         };
@@ -325,10 +342,10 @@ fn an_underlay_vxlan_is_placed_by_its_request_and_floods_from_inside() {
         link: Box::new(vx.clone()),
         peer: None,
     };
-    let made = build(&change, Part::Main, &mut idx, &HashSet::new()).unwrap();
+    let made = build_of(&change, Part::Main, &mut idx).unwrap();
     assert_eq!(made.len(), 1);
     assert_eq!(made[0].ns_fd.as_deref(), Some("fab"));
-    let flood = build(&change, Part::Flood, &mut idx, &HashSet::new()).unwrap();
+    let flood = build_of(&change, Part::Flood, &mut idx).unwrap();
     let dsts: Vec<Vec<u8>> = flood
         .iter()
         .map(|r| {
@@ -358,7 +375,7 @@ fn an_underlay_vxlan_is_placed_by_its_request_and_floods_from_inside() {
         from: Box::new(vx),
         to: Box::new(to),
     };
-    let reqs = build(&update, Part::Main, &mut idx, &HashSet::new()).unwrap();
+    let reqs = build_of(&update, Part::Main, &mut idx).unwrap();
     let kinds: Vec<&str> = reqs
         .iter()
         .map(|r| match r.msg {

@@ -36,8 +36,9 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::plan::Change;
+use crate::plan::change::Phase;
 use crate::plan::display;
+use crate::plan::{Change, Part};
 use crate::state::{Link, LinkRef, Namespace, NetState, NsRole};
 
 /// A desired object that something the lab does not own holds: a namespace of the same
@@ -99,24 +100,10 @@ pub fn diff(lab: &str, desired: &NetState, live: &NetState) -> Result<Vec<Change
     Ok(changes)
 }
 
-/// The order of a namespace's changes in a sorted change set: namespace creation, then
-/// removals, links, settings, addresses, routes and rules, then namespace removal (a
-/// stray mount point is removed before its namespace is made again).
-fn rank(c: &Change) -> u8 {
-    match c {
-        Change::DeleteNamespace { .. } => 0,
-        Change::AddNamespace { .. } => 1,
-        Change::DeleteRule { .. } | Change::DeleteRoute { .. } => 2,
-        Change::DeleteLink { .. } => 3,
-        Change::SetSysctl { .. } => 4,
-        Change::AddLink { .. } | Change::UpdateLink { .. } => 5,
-        Change::SetLinkSetting { .. } | Change::SetQdisc { .. } => 6,
-        Change::AddAddress { .. } => 7,
-        Change::DeleteAddress { .. } => 8,
-        Change::AddRoute { .. } | Change::ReplaceRoute { .. } => 9,
-        Change::AddRule { .. } => 10,
-        Change::SetFirewall { .. } => 11,
-    }
+/// The order of a namespace's changes in a sorted change set: the [`Phase`] table's,
+/// its links one group.
+fn rank(c: &Change) -> Phase {
+    Phase::of(c, Part::Main).in_change_set()
 }
 
 /// Every desired namespace whose live counterpart the lab does not own, and every

@@ -5,7 +5,7 @@ use super::*;
 use crate::plan::diff;
 use crate::plan::testkit::oracle::check_order;
 use crate::plan::testkit::*;
-use crate::state::NetState;
+use crate::state::{LinkKind, NetState, RT_TABLE_MAIN};
 
 const LAB: &str = "lab";
 
