@@ -21,7 +21,7 @@ use crate::kernel::message::devconf_read;
 use crate::kernel::netns::{self, Entry, Opened};
 use crate::kernel::{KernelError, RouteSocket};
 use crate::netlink::parse;
-use crate::state::{LinkKind, Namespace, parse_namespace_alias};
+use crate::state::{KernelKind, LinkKind, Namespace, parse_namespace_alias};
 
 /// Looks at one entry on the calling (dedicated, short-lived) thread.
 pub(super) fn look(
@@ -136,7 +136,9 @@ fn dump_namespace(
         // A vxlan whose socket is in another namespace (the machine's) names its
         // underlay device there.
         let kind = match l.netnsid {
-            Some(_) if l.kind(&|_| None).kernel_name() == "vxlan" => l.kind(&name_at_home),
+            Some(_) if l.kind(&|_| None).kernel_kind() == Some(KernelKind::Vxlan) => {
+                l.kind(&name_at_home)
+            }
             _ => l.kind(&name_of),
         };
         if l.kernel_made(&kind) {
