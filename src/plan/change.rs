@@ -4,12 +4,25 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::schedule::Part;
-
 use crate::state::{
     Address, AddressKey, DevSetting, Link, LinkKind, LinkRef, NsRole, ObjectId, Qdisc, Route,
     RouteKey, Rule,
 };
+
+/// Which part of a change an operation is. Most changes are one operation; creating a
+/// veth pair is two: the pair from one end's socket, then bringing the other end up
+/// from its own namespace's socket (veth refuses to open before both ends exist, and
+/// an IPv6 address added before its link is up waits a second for duplicate address
+/// detection).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    Main,
+    PeerUp,
+    /// The static flood entries of a new vxlan, from a socket in its namespace (after
+    /// the link: a vxlan end created from the underlay cannot be given them there).
+    Flood,
+}
 
 /// One kernel operation. `ns` is the namespace it acts in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

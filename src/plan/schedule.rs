@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::change::Part;
 use crate::plan::Change;
 
 /// Who carries out a step.
@@ -42,21 +43,6 @@ impl Executor {
             | Executor::Firewall(ns) => ns,
         }
     }
-}
-
-/// Which part of a change an operation is. Most changes are one operation; creating a
-/// veth pair is two: the pair from one end's socket, then bringing the other end up
-/// from its own namespace's socket (veth refuses to open before both ends exist, and
-/// an IPv6 address added before its link is up waits a second for duplicate address
-/// detection).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Part {
-    Main,
-    PeerUp,
-    /// The static flood entries of a new vxlan, from a socket in its namespace (after
-    /// the link: a vxlan end created from the underlay cannot be given them there).
-    Flood,
 }
 
 /// One operation: a part of the change at index `change` of the plan.

@@ -8,7 +8,8 @@ use indexmap::IndexMap;
 use ipnet::IpNet;
 use miette::SourceSpan;
 
-use super::interfaces::{Member, effective_mtu};
+use super::interfaces::effective_mtu;
+use super::members::Member;
 use super::networks::{DeclaredNet, NetInfo, subnet_index};
 use super::{Code, Cx};
 use crate::lab::LabInterface;

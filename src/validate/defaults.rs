@@ -7,9 +7,9 @@ use ipnet::IpNet;
 use miette::SourceSpan;
 
 use super::infer::Gateways;
-use super::interfaces::{Member, Node};
+use super::members::{Member, Node};
 use super::networks::NetInfo;
-use super::routes::kernel_metric;
+use super::route_parts::kernel_metric;
 use super::values::parse_ip;
 use super::{Code, Cx};
 use crate::lab::LabRoute;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use miette::SourceSpan;
 
-use super::interfaces::Node;
+use super::members::Node;
 use super::{Code, Cx};
 use crate::firewall::{FirewallText, Part, TextError, files, ipset, line_span, nft, xt};
 use crate::topology::{FirewallSpec, Spanned};

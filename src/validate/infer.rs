@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use ipnet::IpNet;
 use miette::SourceSpan;
 
-use super::interfaces::Member;
+use super::members::Member;
 use super::networks::{DeclaredNet, NetInfo, subnet_index};
 use super::prefixes::PrefixMap;
 use super::{Code, Cx};

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use miette::SourceSpan;
 
-use super::interfaces::Member;
+use super::members::Member;
 use super::values::parse_address;
 use super::{Code, Cx};
 use crate::topology::Spanned;

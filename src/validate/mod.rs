@@ -24,6 +24,7 @@ mod firewall;
 mod impair;
 mod infer;
 mod interfaces;
+mod members;
 mod kinds;
 mod loopback;
 mod names;
@@ -52,7 +53,7 @@ use std::sync::Arc;
 
 use miette::{NamedSource, SourceSpan};
 
-pub use self::routes::{IP6_RT_PRIO_USER, kernel_metric};
+pub use self::route_parts::{IP6_RT_PRIO_USER, kernel_metric};
 pub use self::sources::{
     DirReader, MAX_FILE_BYTES, MAX_FILES_BYTES, NoReader, SourceError, SourceReader,
 };
@@ -62,7 +63,7 @@ pub use crate::problem::{Invalid, Problem, Warnings};
 // The codes of problems, for the checks below (`use super::{Code, Cx}`).
 use crate::problem::Code;
 
-use self::interfaces::Member;
+use self::members::Member;
 use crate::lab::{Lab, LabNetwork, Origins, Span};
 use crate::naming;
 use crate::state::ObjectId;

@@ -5,10 +5,11 @@ use std::collections::HashMap;
 
 use miette::SourceSpan;
 
+use super::members::Node;
 use super::networks::NetInfo;
 use super::{Code, Cx};
 use crate::naming;
-use crate::topology::Topology;
+use crate::topology::{Spanned, Topology};
 
 /// Why `s` is not a word of `[A-Za-z0-9_.-]`, if it is not.
 pub(super) fn bad_char(s: &str) -> Option<char> {
@@ -185,4 +186,25 @@ pub(super) fn check_fabric_names<'a>(
             names.insert(name, (span, what, node));
         }
     }
+}
+
+/// Reports an interface reference (route `dev`, a stacked link's lower link) that is
+/// not one of the node's interfaces or `lo`.
+pub(super) fn check_if_ref(cx: &mut Cx, s: &Spanned<String>, node: &Node) -> bool {
+    let span = cx.span(s);
+    if !check_ifname(cx, &s.value, span, false) {
+        return false;
+    }
+    if node.has(&s.value) {
+        return true;
+    }
+    let name = node.name();
+    let list = node.list_names();
+    cx.report(
+        Code::UnknownInterface,
+        format!("`{name}` has no interface `{}`", s.value),
+    )
+    .with_label(span, "no such interface")
+    .with_help(format!("the interfaces of `{name}`: {list}"));
+    false
 }

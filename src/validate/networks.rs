@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use ipnet::IpNet;
 use miette::SourceSpan;
 
-use super::interfaces::Member;
+use super::members::Member;
 use super::prefixes::PrefixMap;
 use super::values::{check_mtu, parse_prefix};
 use super::{Code, Cx};

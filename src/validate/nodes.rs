@@ -8,7 +8,7 @@ use miette::SourceSpan;
 
 use super::Cx;
 use super::infer::Gateways;
-use super::interfaces::{Member, Members, Node};
+use super::members::{Member, Members, Node};
 use super::networks::NetInfo;
 use super::origins::NodeSpans;
 use super::sources::Sources;

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use miette::SourceSpan;
 
-use super::interfaces::Node;
-use super::routes::{check_if_ref, kernel_metric};
+use super::members::Node;
+use super::names::check_if_ref;
 use super::tables::{Tables, resolve_table};
 use super::values::{family_name, parse_ip, parse_prefix};
 use super::{Code, Cx};
@@ -432,3 +432,15 @@ pub(super) fn article(word: &str) -> &'static str {
         "a"
     }
 }
+
+/// The metric the kernel gives a route: IPv6 routes added with metric 0 get 1024
+/// (`IP6_RT_PRIO_USER`), so the desired state must say 1024 to match the live one.
+pub fn kernel_metric(dst: &IpNet, metric: u32) -> u32 {
+    match dst {
+        IpNet::V6(_) if metric == 0 => IP6_RT_PRIO_USER,
+        _ => metric,
+    }
+}
+
+/// The kernel's metric for IPv6 routes added without one.
+pub const IP6_RT_PRIO_USER: u32 = 1024;

@@ -14,8 +14,8 @@ use ipnet::IpNet;
 use miette::SourceSpan;
 
 use super::addresses::IPV6_MIN_MTU;
-use super::interfaces::{Node, effective_mtu};
-use super::names::check_ifname;
+use super::interfaces::effective_mtu;
+use super::members::Node;
 use super::reach::{Reach, Resolved};
 use super::route_parts::{Hop, Parsed, check_attributes, lab_route, parse_route};
 use super::tables::Tables;
@@ -23,28 +23,7 @@ use super::values::family_name;
 use super::{Code, Cx};
 use crate::lab::{LabInterface, LabRoute};
 use crate::state::{Route, RouteType};
-use crate::topology::{RouteSpec, Spanned};
-
-/// Reports an interface reference (route `dev`, a stacked link's lower link) that is
-/// not one of the node's interfaces or `lo`.
-pub(super) fn check_if_ref(cx: &mut Cx, s: &Spanned<String>, node: &Node) -> bool {
-    let span = cx.span(s);
-    if !check_ifname(cx, &s.value, span, false) {
-        return false;
-    }
-    if node.has(&s.value) {
-        return true;
-    }
-    let name = node.name();
-    let list = node.list_names();
-    cx.report(
-        Code::UnknownInterface,
-        format!("`{name}` has no interface `{}`", s.value),
-    )
-    .with_label(span, "no such interface")
-    .with_help(format!("the interfaces of `{name}`: {list}"));
-    false
-}
+use crate::topology::RouteSpec;
 
 /// Which links of a node can carry IPv6: up or down, and why not when they cannot.
 pub(super) struct Ipv6Links<'a> {
@@ -449,16 +428,5 @@ fn unreachable(
     .with_help(help);
 }
 
-/// The metric the kernel gives a route: IPv6 routes added with metric 0 get 1024
-/// (`IP6_RT_PRIO_USER`), so the desired state must say 1024 to match the live one.
-pub fn kernel_metric(dst: &IpNet, metric: u32) -> u32 {
-    match dst {
-        IpNet::V6(_) if metric == 0 => IP6_RT_PRIO_USER,
-        _ => metric,
-    }
-}
-
-/// The kernel's metric for IPv6 routes added without one.
-pub const IP6_RT_PRIO_USER: u32 = 1024;
 /// The metric of the route the kernel adds for an IPv6 address's prefix.
 pub const IP6_RT_PRIO_ADDRCONF: u32 = 256;

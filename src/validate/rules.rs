@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use miette::SourceSpan;
 
-use super::interfaces::Node;
+use super::members::Node;
 use super::tables::{Tables, resolve_table};
 use super::{Code, Cx};
 use crate::state::{Rule, RuleAction};

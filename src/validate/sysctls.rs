@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use miette::SourceSpan;
 
-use super::interfaces::Node;
+use super::members::Node;
 use super::{Code, Cx};
 use crate::state::settings::Setting;
 use crate::topology::{NamedMap, Spanned, SysctlValue};

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::{lower_link, plain_kinds};
 use crate::state::kinds::{Macvlan, MacvlanMode};
 use crate::topology::{self, MacvlanSpec, Spanned};
-use crate::validate::interfaces::{Member, Node};
+use crate::validate::members::{Member, Node};
 use crate::validate::{Code, Cx};
 
 /// The macvlan of member `me` of `node`, if its block is valid.

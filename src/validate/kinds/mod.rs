@@ -9,8 +9,9 @@ mod vxlan;
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::interfaces::{Member, Node, plain_mtu};
-use super::routes::check_if_ref;
+use super::interfaces::plain_mtu;
+use super::members::{Member, Node};
+use super::names::check_if_ref;
 use super::{Code, Cx};
 use crate::lab::{IfaceKind, LabInterface};
 use crate::topology::{Kind, Spanned};

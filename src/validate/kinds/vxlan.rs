@@ -10,7 +10,7 @@ use miette::SourceSpan;
 use super::lower_link;
 use crate::state::kinds::{VXLAN_PORT, Vxlan};
 use crate::topology::{Spanned, VxlanSpec};
-use crate::validate::interfaces::{Member, Node};
+use crate::validate::members::{Member, Node};
 use crate::validate::values::{family_name, parse_ip_as};
 use crate::validate::{Code, Cx};
 

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::super::interfaces::Node;
+use super::super::members::Node;
 use super::super::routes::IP6_RT_PRIO_ADDRCONF;
 use super::super::values::family_name;
 use super::super::{Code, Cx};
