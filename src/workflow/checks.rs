@@ -11,45 +11,81 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::kernel::probe::{self, Questions, SysctlProblem};
 use crate::lab::Span;
 use crate::problem::{Code, Invalid, Problem};
-use crate::state::ObjectId;
 use crate::state::settings::Setting;
+use crate::state::{NetState, ObjectId};
 use crate::workflow::record::Managed;
 use crate::workflow::{Error, Loaded};
+
+/// The links that use each kind (or qdisc kind), as `(namespace, link)`.
+type Users<K> = BTreeMap<K, Vec<(String, String)>>;
+
+/// Every (key as probed, value) once, with the (namespace, key as written) using it.
+type Tries = BTreeMap<(String, String), Vec<(String, String)>>;
 
 /// Runs the kernel's checks of `loaded`; returns the fresh values of the settings in
 /// `managed` that the lab no longer sets.
 pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<String, String>, Error> {
     let desired = &loaded.desired;
-    let mut q = Questions::default();
-    // Link kinds the kernel may lack, with the links that use them.
-    let mut kind_users: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let kind_users = kind_users(desired);
+    let qdisc_users = qdisc_users(desired);
+    let tries = sysctl_tries(loaded);
+    let q = Questions {
+        kinds: kind_users.keys().cloned().collect(),
+        qdiscs: qdisc_users.keys().map(|k| k.to_string()).collect(),
+        sysctls: tries.keys().cloned().collect(),
+        fresh: fresh_keys(desired, managed),
+    };
+    let answers =
+        probe::ask(&q).map_err(|e| Error::from_kernel(crate::kernel::KernelError::Probe(e)))?;
+    let mut problems = kind_problems(loaded, &answers.missing_kinds, &kind_users);
+    problems.extend(qdisc_problems(
+        loaded,
+        &answers.missing_qdiscs,
+        &qdisc_users,
+    ));
+    problems.extend(sysctl_problems(loaded, &answers.sysctl_problems, &tries));
+    problems.extend(missing_programs(loaded));
+    if !problems.is_empty() {
+        return Err(Error::Invalid(Invalid::new(&loaded.source, problems)));
+    }
+    Ok(answers.fresh)
+}
+
+/// Link kinds the kernel may lack, with the links that use them.
+fn kind_users(desired: &NetState) -> Users<String> {
+    let mut users: Users<String> = BTreeMap::new();
     for (ns, n) in &desired.namespaces {
         for (name, link) in &n.links {
             if let Some(kind) = link.kind.kernel_kind().filter(|k| k.probed()) {
-                kind_users
+                users
                     .entry(kind.kernel_name().to_string())
                     .or_default()
                     .push((ns.clone(), name.clone()));
             }
         }
     }
-    q.kinds = kind_users.keys().cloned().collect();
-    // Qdisc kinds the lab's `impair` blocks make, with the links that use them.
-    let mut qdisc_users: BTreeMap<&'static str, Vec<(String, String)>> = BTreeMap::new();
+    users
+}
+
+/// Qdisc kinds the lab's `impair` blocks make, with the links that use them.
+fn qdisc_users(desired: &NetState) -> Users<&'static str> {
+    let mut users: Users<&'static str> = BTreeMap::new();
     for (ns, n) in &desired.namespaces {
         for (name, link) in &n.links {
             if let Some(qd) = &link.qdisc {
-                qdisc_users
+                users
                     .entry(qd.kind())
                     .or_default()
                     .push((ns.clone(), name.clone()));
             }
         }
     }
-    q.qdiscs = qdisc_users.keys().map(|k| k.to_string()).collect();
-    // Every (key as probed, value) once, with the (namespace, key as written) using it.
-    // Only what the file writes: the settings nshost adds itself (forwarding,
-    // promote_secondaries, the fabric's and the IPv6 nodes' own) are known good.
+    users
+}
+
+/// The settings to try. Only what the file writes: the settings nshost adds itself
+/// (forwarding, promote_secondaries, the fabric's and the IPv6 nodes' own) are known good.
+fn sysctl_tries(loaded: &Loaded) -> Tries {
     let written: BTreeSet<(&str, &str)> = loaded
         .lab
         .origins
@@ -57,8 +93,8 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
         .iter()
         .map(|o| (o.ns.as_str(), o.key.as_str()))
         .collect();
-    let mut tries: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
-    for (ns, n) in &desired.namespaces {
+    let mut tries: Tries = BTreeMap::new();
+    for (ns, n) in &loaded.desired.namespaces {
         for (key, value) in &n.sysctls {
             if !written.contains(&(ns.as_str(), key.as_str())) {
                 continue;
@@ -80,13 +116,17 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
             }
         }
     }
-    q.sysctls = tries.keys().cloned().collect();
-    let mut fresh_keys = BTreeSet::new();
+    tries
+}
+
+/// The keys whose fresh values are wanted: the managed settings the lab no longer sets.
+fn fresh_keys(desired: &NetState, managed: &Managed) -> Vec<String> {
+    let mut fresh = BTreeSet::new();
     for (ns, keys) in &managed.settings {
         for key in keys {
             match key {
                 Setting::Namespace(k) => {
-                    fresh_keys.insert(k.clone());
+                    fresh.insert(k.clone());
                 }
                 // A device's setting is reverted to its fresh value only on a link the
                 // lab still has (`record::revert_removed`).
@@ -96,26 +136,25 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
                         .get(ns)
                         .is_some_and(|n| n.links.contains_key(dev));
                     if has_link {
-                        fresh_keys.insert(setting.default_key());
+                        fresh.insert(setting.default_key());
                     }
                 }
             }
         }
     }
-    q.fresh = fresh_keys.into_iter().collect();
+    fresh.into_iter().collect()
+}
 
-    let answers =
-        probe::ask(&q).map_err(|e| Error::from_kernel(crate::kernel::KernelError::Probe(e)))?;
+/// `unsupported_kind` for each link kind the kernel lacks, at the links that use it.
+fn kind_problems(loaded: &Loaded, missing: &[String], users: &Users<String>) -> Vec<Problem> {
+    if missing.is_empty() {
+        return Vec::new();
+    }
     let src = &loaded.source;
-    let objects = if answers.missing_kinds.is_empty() {
-        Default::default()
-    } else {
-        super::object_origins(src)
-    };
-    let origin = |id: &ObjectId| objects.get(id).copied();
+    let objects = super::object_origins(src);
     let mut problems = Vec::new();
-    for kind in &answers.missing_kinds {
-        let users = &kind_users[kind];
+    for kind in missing {
+        let users = &users[kind];
         let names: Vec<String> = users.iter().map(|(ns, l)| format!("{ns}/{l}")).collect();
         let mut p = Problem::new(
             Code::UnsupportedKind,
@@ -129,17 +168,29 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
             "load the kernel module (`modprobe {kind}`) or use another kind; `veth` joins a network"
         ));
         for (ns, name) in users {
-            if let Some(span) = origin(&ObjectId::Link {
+            let id = ObjectId::Link {
                 ns: ns.clone(),
                 name: name.clone(),
-            }) {
+            };
+            if let Some(span) = objects.get(&id).copied() {
                 p = p.label(span.into(), format!("a `{kind}` link"));
             }
         }
         problems.push(p);
     }
-    for kind in &answers.missing_qdiscs {
-        let users = &qdisc_users[kind.as_str()];
+    problems
+}
+
+/// `qdisc_missing` for each qdisc kind the kernel lacks, at the `impair` fields needing it.
+fn qdisc_problems(
+    loaded: &Loaded,
+    missing: &[String],
+    users: &Users<&'static str>,
+) -> Vec<Problem> {
+    let src = &loaded.source;
+    let mut problems = Vec::new();
+    for kind in missing {
+        let users = &users[kind.as_str()];
         let names: Vec<String> = users.iter().map(|(ns, l)| format!("{ns}/{l}")).collect();
         let mut p = Problem::new(
             Code::QdiscMissing,
@@ -169,7 +220,19 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
         }
         problems.push(p);
     }
-    for (i, problem) in &answers.sysctl_problems {
+    problems
+}
+
+/// A problem for each written setting the kernel lacks, refuses in a namespace, or
+/// refuses the value of.
+fn sysctl_problems(
+    loaded: &Loaded,
+    answers: &[(usize, SysctlProblem)],
+    tries: &Tries,
+) -> Vec<Problem> {
+    let src = &loaded.source;
+    let mut problems = Vec::new();
+    for (i, problem) in answers {
         let ((probed, value), users) = tries.iter().nth(*i).expect("a question asked");
         for (ns, key) in users {
             let (key_span, value_span) = spans(loaded, ns, key);
@@ -200,11 +263,7 @@ pub(super) fn check(loaded: &Loaded, managed: &Managed) -> Result<BTreeMap<Strin
             problems.push(p);
         }
     }
-    problems.extend(missing_programs(loaded));
-    if !problems.is_empty() {
-        return Err(Error::Invalid(Invalid::new(src, problems)));
-    }
-    Ok(answers.fresh)
+    problems
 }
 
 /// Where sysctl `key` of namespace `ns` is written: its key and its value.

@@ -2,7 +2,6 @@
 //! numbered), rules, and the sysctls and `/proc/sys` settings the spec asks for.
 
 use std::collections::HashMap;
-use std::io;
 
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::address::AddressMessage;
@@ -27,13 +26,7 @@ pub(super) fn dump_contents(
     by_index: &HashMap<u32, String>,
     ns: &mut Namespace,
 ) -> Result<(), KernelError> {
-    let err = |what: &'static str| {
-        move |cause: io::Error| KernelError::Dump {
-            ns: name.to_string(),
-            what,
-            cause,
-        }
-    };
+    let err = |what: &'static str| super::dump_error(name, what);
     let wanted = spec.settings.get(name);
     let mut prefixes = AddressPrefixes::new();
     sock.dump(

@@ -92,13 +92,7 @@ fn dump_namespace(
     sock: &mut RouteSocket,
     fabrics: &Fabrics,
 ) -> Result<Result<Dumped, Option<String>>, KernelError> {
-    let err = |what: &'static str| {
-        move |cause: io::Error| KernelError::Dump {
-            ns: name.to_string(),
-            what,
-            cause,
-        }
-    };
+    let err = |what: &'static str| super::dump_error(name, what);
     let wanted = spec.settings.get(name);
     let mut raw: Vec<RawLink> = Vec::new();
     let mut req = LinkMessage::default();

@@ -255,3 +255,12 @@ pub fn observe(spec: &ObserveSpec) -> Result<Observed, KernelError> {
     read_firewalls(spec, &netfilter, &mut out.state)?;
     Ok(out)
 }
+
+/// The error of a dump in namespace `ns` that failed while reading `what`.
+fn dump_error<'a>(ns: &'a str, what: &'static str) -> impl Fn(std::io::Error) -> KernelError + 'a {
+    move |cause| KernelError::Dump {
+        ns: ns.to_string(),
+        what,
+        cause,
+    }
+}
