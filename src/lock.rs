@@ -32,6 +32,16 @@ pub enum LockError {
         path: PathBuf,
         cause: std::io::Error,
     },
+    /// The lock directory cannot be made or opened (the I/O error says why).
+    #[error("cannot open the lock directory {path}: {cause}")]
+    #[diagnostic(
+        code(nshost::lock),
+        help("nshost makes it when it is missing: check its parent, or set NSHOST_LOCK_DIR")
+    )]
+    Dir {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
     #[error("the lock directory {path} is {found}, not a directory; nshost does not follow it")]
     #[diagnostic(
         code(nshost::lock),
@@ -137,7 +147,10 @@ fn open_lock_file(dir: &Path, path: &Path, mode: LockMode) -> Result<File, LockE
             path: dir.to_path_buf(),
             found: found_at(dir),
         },
-        _ => open_err(dir, e),
+        _ => LockError::Dir {
+            path: dir.to_path_buf(),
+            cause: e,
+        },
     })?;
     let name = path.file_name().expect("a lock file has a name");
     let access = match mode {
@@ -216,6 +229,23 @@ mod tests {
         assert!(meta.is_file());
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_lock_directory_that_cannot_be_made_is_named_as_the_directory() {
+        // Was "cannot open lock file DIR": the directory named as if it were the file.
+        // Nothing can be made under /proc.
+        let blocked = Path::new("/proc/nshost-lock-test");
+        let err = LabLock::in_dir(blocked, "lab", LockMode::Exclusive, NOW).unwrap_err();
+        assert!(matches!(err, LockError::Dir { .. }), "{err:?}");
+        assert_eq!(code(&err), "nshost::lock");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "cannot open the lock directory {}:",
+                blocked.display()
+            )),
+            "{err}"
+        );
     }
 
     #[test]
