@@ -11,11 +11,10 @@
 //!   namespace it acts in is marked as the lab's, or is free and created by the plan
 //!   itself ([`outside_lab`]).
 
-use std::collections::HashSet;
-
 use crate::kernel::Observed;
 use crate::naming::{ifname_problem, ns_name_problem};
 use crate::plan::order::ops_of;
+use crate::plan::task::created_namespaces;
 use crate::plan::{Change, Plan};
 use crate::state::{Link, LinkRef, Namespace, Route, Rule};
 use crate::validate::sysctl_key_problem;
@@ -222,7 +221,7 @@ pub fn bad_name(named: &Named) -> Option<BadName> {
 /// an executor of its change's own namespace (or of the far end of a pair it creates),
 /// exactly as `plan` schedules it.
 pub fn misplaced_op(plan: &Plan) -> Option<String> {
-    let created = created_namespaces(plan);
+    let created = created_namespaces(&plan.changes);
     for (_, step) in plan.steps() {
         for op in &step.ops {
             let change = &plan.changes[op.change];
@@ -247,7 +246,7 @@ pub fn misplaced_op(plan: &Plan) -> Option<String> {
 /// nothing is that the plan does not create. Read from the kernel (`observed`, the
 /// whole namespace directory), not from the plan.
 pub fn outside_lab(plan: &Plan, observed: &Observed) -> Vec<(String, String)> {
-    let created = created_namespaces(plan);
+    let created = created_namespaces(&plan.changes);
     let mut out = Vec::new();
     for name in plan.touched_namespaces() {
         let live = observed.state.namespaces.get(&name);
@@ -267,20 +266,11 @@ pub fn outside_lab(plan: &Plan, observed: &Observed) -> Vec<(String, String)> {
     out
 }
 
-/// The namespaces the plan creates.
-fn created_namespaces(plan: &Plan) -> HashSet<&str> {
-    plan.changes
-        .iter()
-        .filter(|c| matches!(c, Change::AddNamespace { .. }))
-        .map(Change::ns)
-        .collect()
-}
-
 /// What a change sets that the plan does not read of the kernel, if anything: the pin
 /// covers what was read, so every sysctl, link setting and firewall the plan sets in a
 /// namespace that exists is read (and pinned) with it.
 pub fn unpinned(plan: &Plan, spec: &crate::kernel::ObserveSpec) -> Option<String> {
-    let created = created_namespaces(plan);
+    let created = created_namespaces(&plan.changes);
     for (i, change) in plan.changes.iter().enumerate() {
         let ns = change.ns();
         let read = created.contains(ns)
@@ -313,7 +303,7 @@ pub fn unpinned(plan: &Plan, spec: &crate::kernel::ObserveSpec) -> Option<String
 /// address, route and rule it deletes, updates or replaces is there in the pin (which
 /// the kernel must still match).
 pub fn not_in_pin(plan: &Plan, pinned: &super::Pinned) -> Option<String> {
-    let created = created_namespaces(plan);
+    let created = created_namespaces(&plan.changes);
     for (i, change) in plan.changes.iter().enumerate() {
         let name = change.ns();
         if created.contains(name) {
