@@ -76,12 +76,7 @@ fn unknown_help(suggestion: &Option<String>, known: &[String]) -> String {
 /// Finds node `node` (a node name, or a namespace name) among every lab's, or `lab`'s.
 /// Unknown or ambiguous is an error that says what there is.
 pub fn locate(node: &str, lab: Option<&str>) -> Result<Located, LocateError> {
-    if !crate::process::may_manage_namespaces() {
-        return Err(Error::NotPermitted {
-            what: "entering network namespaces (CAP_SYS_ADMIN)".into(),
-        }
-        .into());
-    }
+    Error::unless_permitted("entering network namespaces")?;
     let dir = netns::run_dir();
     let entries = netns::list().map_err(|cause| {
         Error::from_kernel(crate::kernel::KernelError::ListNamespaces {

@@ -396,11 +396,7 @@ pub fn labs_nodes(lab: Option<&str>) -> Result<Vec<String>, Error> {
 
 /// Every lab namespace on the machine, read in full (`links_only`: its links only).
 fn observe_all(links_only: bool) -> Result<kernel::Observed, Error> {
-    if !crate::process::may_manage_namespaces() {
-        return Err(Error::NotPermitted {
-            what: "reading network namespaces (CAP_SYS_ADMIN)".into(),
-        });
-    }
+    Error::unless_permitted("reading network namespaces")?;
     let spec = ObserveSpec {
         all_labs: true,
         links_only,

@@ -120,6 +120,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// `NotPermitted` unless this process may manage network namespaces (CAP_SYS_ADMIN in
+    /// its user namespace); `what` says what it was about to do.
+    pub fn unless_permitted(what: &str) -> Result<(), Error> {
+        if crate::process::may_manage_namespaces() {
+            return Ok(());
+        }
+        Err(Error::NotPermitted {
+            what: format!("{what} (CAP_SYS_ADMIN)"),
+        })
+    }
+
     /// A kernel error, or `NotPermitted` when that is what it means.
     pub fn from_kernel(e: KernelError) -> Self {
         if e.not_permitted() {

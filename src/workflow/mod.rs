@@ -259,11 +259,7 @@ fn plan(
     (services, work): (crate::services::ServiceSet, crate::workload::WorkSet),
     managed: &record::Managed,
 ) -> Result<Planned, Error> {
-    if !crate::process::may_manage_namespaces() {
-        return Err(Error::NotPermitted {
-            what: "reading and changing network namespaces (CAP_SYS_ADMIN)".into(),
-        });
-    }
+    Error::unless_permitted("reading and changing network namespaces")?;
     // What the file and the lab took is freed by now; give it back before the threads
     // that read the kernel allocate in arenas of their own.
     crate::process::trim_heap();
@@ -376,10 +372,6 @@ pub fn run_checks(
     suite: &crate::check::Suite,
     opts: &crate::check::Options,
 ) -> Result<crate::check::Report, Error> {
-    if !crate::process::may_manage_namespaces() {
-        return Err(Error::NotPermitted {
-            what: "entering network namespaces (CAP_SYS_ADMIN)".into(),
-        });
-    }
+    Error::unless_permitted("entering network namespaces")?;
     Ok(crate::check::run_suite(suite, opts)?)
 }

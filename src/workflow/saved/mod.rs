@@ -504,11 +504,7 @@ fn schedule_problem(plan: &Plan) -> Option<String> {
 /// observed again and compared. Returns the plan ready for `workflow::apply`, or
 /// `nshost::stale_plan` with every difference.
 pub fn recheck(saved: Saved) -> Result<Planned, Error> {
-    if !crate::process::may_manage_namespaces() {
-        return Err(Error::NotPermitted {
-            what: "reading and changing network namespaces (CAP_SYS_ADMIN)".into(),
-        });
-    }
+    Error::unless_permitted("reading and changing network namespaces")?;
     // The plan may be applied on another kernel than the one it was made on.
     checks::check(&saved.loaded, &Managed::default())?;
     let t = Instant::now();
