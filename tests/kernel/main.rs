@@ -17,6 +17,7 @@ mod labgen;
 mod sandbox;
 
 mod dump;
+mod events;
 mod small;
 
 mod basics;
