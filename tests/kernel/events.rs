@@ -127,3 +127,32 @@ fn a_receive_buffer_overflow_is_a_notice_and_is_counted() {
         "all {notices} notices arrived: the buffer never overflowed"
     );
 }
+
+#[test]
+fn nftables_changes_are_heard_on_the_netfilter_socket() {
+    let seen = sandboxed(|| {
+        ip(&["netns", "add", "fw"]);
+        let (tx, rx) = mpsc::channel();
+        let listener = listen(
+            ListenOptions {
+                netfilter: true,
+                ..ListenOptions::default()
+            },
+            move |n| {
+                let _ = tx.send(n);
+            },
+        )
+        .expect("listening");
+        listener.track(&["fw".into()]).expect("tracking");
+        run(
+            "ip",
+            &["netns", "exec", "fw", "nft", "add", "table", "inet", "t"],
+        )
+        .ok();
+        let seen = until(&rx, ("fw", ObjectClass::Firewall, false));
+        drop(listener);
+        ip(&["netns", "del", "fw"]);
+        seen
+    });
+    assert_eq!(seen.last().map(|s| s.1), Some(ObjectClass::Firewall));
+}
