@@ -46,6 +46,7 @@ mod sites;
 mod status;
 mod strays;
 mod valid_cases;
+mod watch;
 mod workload;
 
 use std::collections::BTreeMap;
