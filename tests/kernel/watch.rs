@@ -2,8 +2,9 @@
 //! its event lines read as they come (each wait has a generous limit against a hang,
 //! never an assertion of speed). It applies an edited file, reports an invalid one and
 //! changes nothing, repairs a deleted route, a deleted address and a link set down
-//! (or only reports them with `--report`), leaves a `proto bird` route alone, converges
-//! after a kill -9 in the middle of an apply, and shows in `status` while it runs.
+//! (or only reports them with `--report`), leaves a `proto bird` route alone, resyncs
+//! after a flood overflows its receive buffer, converges after a kill -9 in the middle
+//! of an apply, and shows in `status` while it runs.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -40,7 +41,13 @@ struct Watcher {
 
 impl Watcher {
     fn start(file: &Path, extra: &[&str]) -> Watcher {
+        Watcher::start_env(file, extra, &[])
+    }
+
+    /// [`Watcher::start`] with the variables `env` set.
+    fn start_env(file: &Path, extra: &[&str], env: &[(&str, &str)]) -> Watcher {
         let mut cmd = nshost_command();
+        cmd.envs(env.iter().copied());
         cmd.args(["--output", "json", "watch"])
             .args(extra)
             .arg(file)
@@ -310,6 +317,46 @@ fn leaves_a_bird_route_alone() {
             .iter()
             .any(|r| r.starts_with("10.77.0.0/16") && r.ends_with("proto bird")),
         "{routes:?}"
+    );
+}
+
+#[test]
+fn survives_a_flood_by_resyncing() {
+    let (resync, routes, converged) = sandboxed(|| {
+        let file = lab();
+        // The smallest receive buffer the kernel grants: a flood overflows it.
+        let mut w = Watcher::start_env(&file, &[], &[("NSHOST_EVENTS_RCVBUF", "1")]);
+        let mut script = String::from("route del 10.9.0.0/16\n");
+        for i in 0..3000 {
+            script.push_str(&format!(
+                "route add 10.{}.{}.0/24 via 10.1.1.10 proto bird\n",
+                100 + i / 256,
+                i % 256
+            ));
+        }
+        let batch = scratch("flood.batch", &script);
+        ip(&["-n", "r1", "-batch", batch.to_str().unwrap()]);
+        let resync = w.next("resync");
+        let routes = routes("r1");
+        let converged = converged(&file);
+        w.kill();
+        (resync, routes, converged)
+    });
+    assert_eq!(resync["count"], 1, "{resync:#}");
+    assert!(
+        resync["reason"].as_str().unwrap().contains("lost"),
+        "{resync:#}"
+    );
+    // The lab's route is back (by the resync, or by a drift seen before the overflow),
+    // and the 3000 routes that are not the lab's are all left.
+    assert!(converged);
+    assert!(
+        routes.iter().any(|r| r.starts_with("10.9.0.0/16")),
+        "{routes:?}"
+    );
+    assert_eq!(
+        routes.iter().filter(|r| r.ends_with("proto bird")).count(),
+        3000
     );
 }
 
