@@ -76,6 +76,9 @@ pub struct Watch {
     live: NetState,
     tracked: BTreeSet<String>,
     resyncs: u64,
+    /// After a repair failed: when to read the whole lab again, and the wait after
+    /// that one if it fails too.
+    retry: Option<(Instant, Duration)>,
     listener: Listener,
     files: files::FileWatch,
     tx: Sender<Input>,
@@ -174,6 +177,7 @@ impl Watch {
             live,
             tracked: BTreeSet::new(),
             resyncs: 0,
+            retry: None,
             listener,
             files,
             tx,
@@ -203,7 +207,22 @@ impl Watch {
 
     /// Handles the file's changes and the kernel's notifications until stopped.
     pub fn run(mut self, report: &mut dyn FnMut(&Event)) {
-        while let Ok(first) = self.rx.recv() {
+        loop {
+            let first = match self.retry {
+                None => self.rx.recv().ok(),
+                Some((at, _)) => match self
+                    .rx
+                    .recv_timeout(at.saturating_duration_since(Instant::now()))
+                {
+                    Ok(input) => Some(input),
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.resync("a repair failed: reading the lab again", report);
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => None,
+                },
+            };
+            let Some(first) = first else { return };
             let mut batch = Batch::default();
             batch.add(first);
             let deadline = Instant::now() + self.opts.debounce;
@@ -428,6 +447,7 @@ impl Watch {
             drop(lock);
             apply_ms = since(t);
             if let Err(e) = outcome {
+                self.retry_later();
                 return report(&error_event(&e));
             }
             Action::Repaired
@@ -467,23 +487,47 @@ impl Watch {
         let outcome = super::apply(&mut planned, ApplyOptions::default());
         self.desired = std::mem::take(&mut planned.desired);
         self.file = planned.file.take();
+        // Tracked anew even when the apply failed: what it created may be left.
+        let tracked = self.retrack(&created);
         outcome?;
         let verified = std::mem::take(&mut planned.live);
         memory::merge(&mut self.live, verified, &reach, self.desired.fabric());
-        self.retrack(&created)
+        tracked
+    }
+
+    /// A repair failed (a namespace deleted by hand, say, whose links the kernel was
+    /// still cleaning up): the whole lab is read again after a wait, doubled at each
+    /// failure up to 5 s.
+    fn retry_later(&mut self) {
+        let wait = self.retry.map_or(Duration::from_millis(50), |(_, w)| {
+            (w * 2).min(Duration::from_secs(5))
+        });
+        self.retry = Some((Instant::now() + wait, wait));
     }
 
     /// Reads the whole lab again and repairs (or reports) what differs.
     fn resync(&mut self, reason: &str, report: &mut dyn FnMut(&Event)) {
         let t0 = Instant::now();
         self.resyncs += 1;
+        let failed = self.retry.is_some();
+        self.retry = None;
         let lock = match super::lock(&self.lab, self.opts.lock_timeout) {
             Ok(l) => l,
             Err(e) => return report(&error_event(&e)),
         };
+        // Every namespace's nsid again: one made anew since has a new one.
+        if failed {
+            let all: Vec<String> = self.desired.namespaces.keys().cloned().collect();
+            if let Err(e) = self.retrack(&all) {
+                report(&error_event(&e));
+            }
+        }
         match observe(&self.lab, &self.desired, None) {
             Ok(live) => self.live = live,
-            Err(e) => return report(&error_event(&e)),
+            Err(e) => {
+                self.retry_later();
+                return report(&error_event(&e));
+            }
         }
         let changes = match plan::diff(&self.lab, &self.desired, &self.live) {
             Ok(c) => c,
@@ -493,6 +537,7 @@ impl Watch {
         let changed = describe(&plan);
         let action = if self.opts.repair && !plan.is_empty() {
             if let Err(e) = self.repair(plan) {
+                self.retry_later();
                 report(&error_event(&e));
             }
             Action::Repaired
@@ -532,12 +577,15 @@ fn noticed_at(n: &Notice) -> Option<Instant> {
 }
 
 /// Who sent the notifications about `names`: `pid N (comm)` when the port is a live
-/// process's pid, else `netlink port N`; `the kernel` for port 0.
+/// process's pid, else `netlink port N`; `the kernel` for port 0. The watcher's own
+/// changes, notified in the same window, are not named.
 fn who(notices: &[Notice], names: &BTreeSet<String>) -> String {
+    // This process's own changes (its first netlink socket's port is its pid).
+    let own = std::process::id();
     let port = notices.iter().find_map(|n| match n {
         Notice::Changed {
             namespace, port, ..
-        } if *port != 0 && names.contains(namespace) => Some(*port),
+        } if *port != 0 && *port != own && names.contains(namespace) => Some(*port),
         _ => None,
     });
     match port {
