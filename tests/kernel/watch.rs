@@ -179,6 +179,33 @@ fn applies_an_edited_file() {
 }
 
 #[test]
+fn applies_an_edited_files_source() {
+    let (event, before, after) = sandboxed(|| {
+        let motd = scratch("motd.txt", "first\n");
+        let file = scratch(
+            "w.yaml",
+            &edit(
+                LAB,
+                "  h1: {address: 10.1.1.10/24}\n",
+                "  h1:\n    address: 10.1.1.10/24\n    files:\n      /etc/motd: {source: motd.txt}\n",
+            ),
+        );
+        let mut w = Watcher::start(&file, &[]);
+        let read = || nshost(["exec", "h1", "--", "cat", "/etc/motd"]).ok();
+        let before = read();
+        std::fs::write(&motd, "second\n").unwrap();
+        let event = w.next("applied");
+        let after = read();
+        w.kill();
+        // The node's supervisor goes with the lab.
+        nshost(["destroy".as_ref(), file.as_os_str()]).ok();
+        (event, before, after)
+    });
+    assert_eq!((before.as_str(), after.as_str()), ("first\n", "second\n"));
+    assert_eq!(changes(&event), ["h1: change file /etc/motd"], "{event:#}");
+}
+
+#[test]
 fn an_invalid_edit_is_reported_and_nothing_changes() {
     let (invalid, before, after, applied) = sandboxed(|| {
         let file = lab();

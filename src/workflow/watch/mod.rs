@@ -597,12 +597,27 @@ fn who(notices: &[Notice], names: &BTreeSet<String>) -> String {
     }
 }
 
-/// Each change of `plan` in a line, as errors and plans describe it.
+/// Each change of `plan` in a line, as errors and plans describe it: the kernel's,
+/// then the services' and the nodes' files and processes.
 fn describe(plan: &Plan) -> Vec<String> {
-    plan.changes
+    let verb = |a: plan::Action| match a {
+        plan::Action::Add => "add",
+        plan::Action::Change => "change",
+        plan::Action::Destroy => "remove",
+    };
+    let kernel = plan
+        .changes
         .iter()
-        .map(|c| format!("{}: {}", c.ns(), c.describe()))
-        .collect()
+        .map(|c| format!("{}: {}", c.ns(), c.describe()));
+    let services = plan
+        .services
+        .iter()
+        .map(|c| format!("{}: {} service {}", c.ns, verb(c.action), c.service));
+    let work = plan
+        .workload
+        .iter()
+        .map(|c| format!("{}: {} {}", c.ns, verb(c.action), c.text()));
+    kernel.chain(services).chain(work).collect()
 }
 
 fn counts(plan: &Plan) -> Counts {
