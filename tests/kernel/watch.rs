@@ -481,6 +481,24 @@ fn a_restart_after_kill_9_mid_apply_converges() {
 }
 
 #[test]
+fn sigterm_stops_it_and_leaves_the_lab() {
+    let (code, converged, after, json) = sandboxed(|| {
+        let file = lab();
+        let mut w = Watcher::start(&file, &[]);
+        // SAFETY: kill(2) on the watcher this test started.
+        unsafe { libc::kill(w.pid() as i32, libc::SIGTERM) };
+        let code = w.child.wait().unwrap().code();
+        let after = nshost(["status", "--lab", "w"]).ok();
+        let json = std::path::Path::new("/run/nshost/w/watch.json").exists();
+        (code, converged(&file), after, json)
+    });
+    assert_eq!(code, Some(0));
+    assert!(converged, "the lab is left as it was");
+    assert!(!after.contains("Watched"), "{after}");
+    assert!(!json, "watch.json is removed");
+}
+
+#[test]
 fn status_shows_a_running_watcher_and_not_a_dead_one() {
     let (during, second, after) = sandboxed(|| {
         let file = lab();
