@@ -150,7 +150,7 @@ impl Watch {
         let live = if changes == 0 {
             std::mem::take(&mut planned.live)
         } else {
-            observe(&lab, &desired, None)?
+            observe(&lab, &desired, None, None)?
         };
         let netfilter = desired.namespaces.values().any(|n| !n.firewall.is_empty());
         let send = tx.clone();
@@ -419,13 +419,16 @@ impl Watch {
             Ok(l) => l,
             Err(e) => return report(&error_event(&e)),
         };
-        let observed = match observe(&self.lab, &self.desired, Some(&names)) {
+        // What to read is made from those namespaces' part of the desired state only
+        // (the whole lab's spec costs as much as the read, at 1000 hosts).
+        let desired = memory::subset(&self.desired, &names);
+        let fabric = self.desired.fabric().map(str::to_string);
+        let observed = match observe(&self.lab, &desired, fabric, Some(&names)) {
             Ok(o) => o,
             Err(e) => return report(&error_event(&e)),
         };
         memory::replace(&mut self.live, observed, &names);
         let observe_ms = since(t0);
-        let desired = memory::subset(&self.desired, &names);
         let live = memory::subset(&self.live, &names);
         let changes = match plan::diff(&self.lab, &desired, &live) {
             Ok(c) => c,
@@ -522,7 +525,7 @@ impl Watch {
                 report(&error_event(&e));
             }
         }
-        match observe(&self.lab, &self.desired, None) {
+        match observe(&self.lab, &self.desired, None, None) {
             Ok(live) => self.live = live,
             Err(e) => {
                 self.retry_later();
@@ -557,13 +560,22 @@ impl Watch {
     }
 }
 
-/// Reads the lab (`only` those namespaces, or all) as a plan does.
+/// Reads the lab (`only` those namespaces, or all) as a plan does; `fabric` resolves
+/// the veth peers of the namespaces read when `desired` lacks it.
 fn observe(
     lab: &str,
     desired: &NetState,
+    fabric: Option<String>,
     only: Option<&BTreeSet<String>>,
 ) -> Result<NetState, Error> {
-    let mut spec = super::observe_spec(lab, desired, &record::read(lab));
+    // The lab's record adds the settings it no longer sets, to put back on a rollback:
+    // a whole read wants them; a few namespaces' desired state already holds them
+    // (reverted at the file's load), and reading the record costs at every event.
+    let mut spec = match only {
+        None => super::observe_spec(lab, desired, &record::read(lab)),
+        Some(_) => ObserveSpec::for_desired(lab, desired),
+    };
+    spec.fabric = spec.fabric.or(fabric);
     spec.only = only.cloned();
     Ok(kernel::observe(&spec as &ObserveSpec)
         .map_err(Error::from_kernel)?
