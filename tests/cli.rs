@@ -108,6 +108,19 @@ fn destroy_help() {
 }
 
 #[test]
+fn watch_refuses_standard_input_and_both_repair_and_report() {
+    let stdin = nshost(&["watch", "-"]);
+    assert_eq!(stdin.code, 2, "{}", transcript(&stdin));
+    assert!(
+        stdin.stderr.contains("standard input cannot be watched"),
+        "{}",
+        transcript(&stdin)
+    );
+    let both = nshost(&["watch", "--repair", "--report", "topologies/small.yaml"]);
+    assert_eq!(both.code, 2, "{}", transcript(&both));
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let unknown = nshost(&["frobnicate"]);
     insta::assert_snapshot!(transcript(&unknown), @r"

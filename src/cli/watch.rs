@@ -28,7 +28,8 @@ use super::{Global, LockWait, Output};
 #[derive(Args, Debug)]
 #[command(after_help = WATCH_EXAMPLES)]
 pub struct WatchArgs {
-    /// The lab file (YAML).
+    /// The lab file (YAML; not `-`: standard input cannot be watched).
+    #[arg(value_parser = watched_file)]
     pub file: PathBuf,
     #[command(flatten)]
     pub site: super::SiteArg,
@@ -58,6 +59,14 @@ pub fn run(args: WatchArgs, global: &Global) -> Result<ExitCode, Error> {
     stop_on_signals(watch.stopper());
     watch.run(&mut print);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A lab file that can be watched: a path, not `-` (standard input).
+fn watched_file(text: &str) -> Result<PathBuf, String> {
+    if text == "-" {
+        return Err("standard input cannot be watched: give the lab file's path".into());
+    }
+    Ok(PathBuf::from(text))
 }
 
 fn now() -> f64 {
