@@ -12,6 +12,7 @@ use crate::output::thousands;
 use crate::source::SourceFile;
 
 mod code;
+pub mod json;
 #[cfg(test)]
 mod code_tests;
 mod window;

@@ -171,7 +171,7 @@ pub fn order(lab: &str, changes: Vec<Change>, desired: &NetState) -> Plan {
             let topo = petgraph::algo::toposort(&graph, None).ok()?;
             Some((graph, topo))
         })
-        .unwrap_or_else(|| panic!("bug: the change set's dependencies form a cycle"));
+        .unwrap_or_else(|| panic!("bug: the change set's dependencies form a cycle: {changes:#?}"));
 
     // Levels, in a topological order.
     let mut reach: Vec<Reach> = vec![[None, None]; graph.node_count()];

@@ -124,6 +124,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error as JSON: every problem of an invalid lab (not only the first ones a
+    /// rendering shows), the parts of any other error.
+    pub fn body(&self) -> crate::problem::json::ErrorBody {
+        use crate::problem::json::{ErrorBody, ProblemReport};
+        match self {
+            Error::Invalid(inv) => {
+                ErrorBody::with_problems(self, ProblemReport::all(&inv.problems))
+            }
+            other => ErrorBody::of_diagnostic(other),
+        }
+    }
+}
+
+impl Error {
     /// `NotPermitted` unless this process may manage network namespaces (CAP_SYS_ADMIN in
     /// its user namespace); `what` says what it was about to do.
     pub fn unless_permitted(what: &str) -> Result<(), Error> {

@@ -353,9 +353,18 @@ fn verify_against(
     let mut spec = ObserveSpec::for_desired(&planned.lab, desired);
     spec.fabric = fabric.clone();
     spec.only = Some(touched.clone());
+    let ports = fabric
+        .as_deref()
+        .and_then(|f| fabric_ports(&planned.plan.changes, f, touched, desired));
+    if let (Some(f), Some(ports)) = (&fabric, &ports) {
+        spec.partial_links.insert(f.clone(), ports.clone());
+    }
     let mut live = kernel::observe(&spec).map_err(Error::from_kernel)?.state;
     if let Some(fabric) = &fabric {
-        *aside = narrow_fabric(fabric, touched, desired, &mut live);
+        *aside = match &ports {
+            Some(ports) => keep_ports(fabric, ports, desired),
+            None => narrow_fabric(fabric, touched, desired, &mut live),
+        };
     }
     let remaining = plan::diff(&planned.lab, desired, &live).map_err(Error::Conflicts)?;
     // What is left keeps the states it was found between, to be shown as a plan.
@@ -366,6 +375,72 @@ fn verify_against(
     });
     planned.live = live;
     Ok(left)
+}
+
+/// The fabric's links a verification reads one by one instead of dumping them all,
+/// when the plan changed only links there: the fabric's bridges and other non-veth
+/// links, the ports whose peers are re-read, and the links the plan changed there
+/// (those with a peer that is not re-read left out, as [`narrow_fabric`] does). `None`
+/// (dump it all) when the plan changed more of the fabric, or when the ports are a good
+/// part of it anyway.
+fn fabric_ports(
+    changes: &[crate::plan::Change],
+    fabric: &str,
+    touched: &BTreeSet<String>,
+    desired: &NetState,
+) -> Option<BTreeSet<String>> {
+    use crate::plan::Change;
+    let want = desired.namespaces.get(fabric)?;
+    let peer_read = |link: &crate::state::Link| match &link.kind {
+        LinkKind::Veth { peer: Some(p) } => touched.contains(&p.ns),
+        _ => true,
+    };
+    let mut ports: BTreeSet<String> = want
+        .links
+        .iter()
+        .filter(|(_, l)| peer_read(l))
+        .map(|(name, _)| name.clone())
+        .collect();
+    for c in changes {
+        let named = match c {
+            Change::AddLink { ns, name, .. }
+            | Change::UpdateLink { ns, name, .. }
+            | Change::DeleteLink { ns, name, .. }
+                if ns == fabric =>
+            {
+                Some(name)
+            }
+            Change::AddLink { peer: Some(p), .. } if p.at.ns == fabric => Some(&p.at.name),
+            Change::DeleteLink { link, .. } => {
+                link.kind.peer().filter(|p| p.ns == fabric).map(|p| &p.name)
+            }
+            c if c.ns() == fabric => return None,
+            _ => None,
+        };
+        if let Some(name) = named
+            && want.links.get(name).is_none_or(|l| peer_read(l))
+        {
+            ports.insert(name.clone());
+        }
+    }
+    (ports.len() * 4 < want.links.len()).then_some(ports)
+}
+
+/// Leaves out of a verification that read only `ports` of the fabric the desired
+/// fabric links it did not read, and returns them.
+fn keep_ports(
+    fabric: &str,
+    ports: &BTreeSet<String>,
+    desired: &mut NetState,
+) -> Vec<(String, Box<crate::state::Link>)> {
+    let Some(want) = desired.namespaces.get_mut(fabric) else {
+        return Vec::new();
+    };
+    let (kept, aside) = std::mem::take(&mut want.links)
+        .into_iter()
+        .partition(|(name, _)| ports.contains(name));
+    want.links = kept;
+    aside.into_iter().collect()
 }
 
 /// Leaves out of a verification the fabric ports of namespaces it did not re-read:

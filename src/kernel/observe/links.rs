@@ -95,16 +95,29 @@ fn dump_namespace(
     let err = |what: &'static str| super::dump_error(name, what);
     let wanted = spec.settings.get(name);
     let mut raw: Vec<RawLink> = Vec::new();
-    let mut req = LinkMessage::default();
-    req.attributes
-        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
-    sock.dump(RouteNetlinkMessage::GetLink(req), |bytes| {
-        let want = |ifname: &str| wanted.is_some_and(|w| w.contains_key(ifname));
-        if let Some(l) = decode_link(bytes, &want) {
-            raw.push(l);
+    let want = |ifname: &str| wanted.is_some_and(|w| w.contains_key(ifname));
+    match spec.partial_links.get(name) {
+        Some(names) => {
+            for ifname in std::iter::once("lo").chain(names.iter().map(String::as_str)) {
+                if let Some(bytes) = get_link(sock, ifname).map_err(err("links"))?
+                    && let Some(l) = decode_link(&bytes, &want)
+                {
+                    raw.push(l);
+                }
+            }
         }
-    })
-    .map_err(err("links"))?;
+        None => {
+            let mut req = LinkMessage::default();
+            req.attributes
+                .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+            sock.dump(RouteNetlinkMessage::GetLink(req), |bytes| {
+                if let Some(l) = decode_link(bytes, &want) {
+                    raw.push(l);
+                }
+            })
+            .map_err(err("links"))?;
+        }
+    }
     let mark = raw
         .iter()
         .find(|l| l.index == 1)
@@ -264,4 +277,19 @@ fn dump_flood(
         }
     }
     Ok(())
+}
+
+/// One link of the namespace, by name (`RTM_GETLINK`, no dump): its message, or `None`
+/// when there is no such link.
+fn get_link(sock: &mut RouteSocket, ifname: &str) -> io::Result<Option<Vec<u8>>> {
+    let mut req = LinkMessage::default();
+    req.attributes
+        .push(LinkAttribute::IfName(ifname.to_string()));
+    req.attributes
+        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+    match sock.request(RouteNetlinkMessage::GetLink(req))? {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.errno == libc::ENODEV => Ok(None),
+        Err(e) => Err(e.to_io()),
+    }
 }

@@ -51,6 +51,10 @@ pub struct ObserveSpec {
     /// whose desired state has one, or had one at the last apply). Nothing is run for
     /// the others.
     pub firewalls: BTreeSet<String>,
+    /// Namespaces whose links are read one by one, by name, instead of dumped: only
+    /// these (the loopback is always read). A verification reads so the few ports of
+    /// the fabric an apply could have changed, not its thousands.
+    pub partial_links: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl ObserveSpec {

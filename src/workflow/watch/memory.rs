@@ -28,9 +28,21 @@ pub fn replace(live: &mut NetState, mut read: NetState, names: &BTreeSet<String>
                         if !matches!(link.kind, LinkKind::Veth { peer: None }) {
                             continue;
                         }
-                        if let Some(known) = old.links.get(ifname).filter(|k| {
-                            k.ifindex == link.ifindex && matches!(k.kind, LinkKind::Veth { .. })
-                        }) {
+                        // Only a peer in a namespace not read this time, and still
+                        // there: one read now would have been resolved, and one gone
+                        // (or left an empty mount point) took the peer with it.
+                        let peer_stays = |k: &crate::state::Link| match &k.kind {
+                            LinkKind::Veth { peer: Some(p) } => {
+                                !names.contains(&p.ns)
+                                    && live.namespaces.get(&p.ns).is_some_and(|n| !n.stray)
+                            }
+                            _ => false,
+                        };
+                        if let Some(known) = old
+                            .links
+                            .get(ifname)
+                            .filter(|k| k.ifindex == link.ifindex && peer_stays(k))
+                        {
                             link.kind = known.kind.clone();
                         }
                     }
@@ -65,4 +77,53 @@ pub fn merge(
         }
     }
     replace(live, verified, reach);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{Link, LinkRef, Namespace};
+
+    fn veth(peer: Option<LinkRef>) -> Box<Link> {
+        let mut l = Link::new(LinkKind::Veth { peer });
+        l.ifindex = Some(5);
+        Box::new(l)
+    }
+
+    /// The fabric end of a node's veth, read again while the node was not: its peer is
+    /// kept from memory only while the node is still there.
+    fn reread_fabric(node: Namespace, node_read: bool) -> LinkKind {
+        let mut fabric = Namespace::default();
+        fabric
+            .links
+            .insert("p1".into(), veth(Some(LinkRef::new("h1", "eth0"))));
+        let mut live = NetState::default();
+        live.namespaces.insert("f".into(), fabric);
+        live.namespaces.insert("h1".into(), node.clone());
+        let mut read = NetState::default();
+        let mut fabric = Namespace::default();
+        fabric.links.insert("p1".into(), veth(None));
+        read.namespaces.insert("f".into(), fabric);
+        let mut names: BTreeSet<String> = ["f".to_string()].into();
+        if node_read {
+            read.namespaces.insert("h1".into(), node);
+            names.insert("h1".into());
+        }
+        replace(&mut live, read, &names);
+        live.namespaces["f"].links["p1"].kind.clone()
+    }
+
+    #[test]
+    fn a_veth_keeps_its_known_peer_only_while_the_peer_namespace_stays() {
+        let known = LinkKind::Veth {
+            peer: Some(LinkRef::new("h1", "eth0")),
+        };
+        assert_eq!(reread_fabric(Namespace::default(), false), known);
+        let stray = Namespace {
+            stray: true,
+            ..Namespace::default()
+        };
+        // Left an empty mount point, read this time: the peer went with it.
+        assert_eq!(reread_fabric(stray, true), LinkKind::Veth { peer: None });
+    }
 }

@@ -28,7 +28,6 @@ pub use report::{Action, AppliedMs, Counts, DriftMs, Event};
 use crate::kernel::events::{self, Listener, Notice};
 use crate::kernel::{self, ObserveSpec};
 use crate::plan::{self, Change, Plan};
-use crate::report::ErrorReport;
 use crate::state::NetState;
 use crate::workflow::{
     ApplyOptions, Error, FileOrigins, Loaded, Planned, Timings, checks, firewalls, ms, record,
@@ -122,9 +121,7 @@ fn since(t: Instant) -> f64 {
 }
 
 fn error_event(e: &Error) -> Event {
-    Event::Error {
-        error: ErrorReport::of(e).error,
-    }
+    Event::Error { error: e.body() }
 }
 
 impl Watch {
@@ -283,7 +280,7 @@ impl Watch {
             Err(e) => {
                 report(&Event::Invalid {
                     file: self.opts.file.display().to_string(),
-                    error: ErrorReport::of(&e).error,
+                    error: e.body(),
                     diagnostic: report::Shared(std::sync::Arc::new(e)),
                 });
                 return;

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use std::sync::Arc;
 
-use crate::report::ErrorBody;
+use crate::problem::json::ErrorBody;
 use crate::workflow::Error;
 
 /// What was done about a difference: repaired (`--repair`), or only reported.
@@ -303,7 +303,7 @@ mod tests {
                 };
                 Event::Invalid {
                     file: "lab.yaml".into(),
-                    error: crate::report::ErrorReport::of(&e).error,
+                    error: e.body(),
                     diagnostic: Shared(Arc::new(e)),
                 }
             },
