@@ -130,6 +130,12 @@ const ROWS: &[RowDef] = &[
         ratio: Ratio::NshostOver("add_host"),
     },
     RowDef {
+        method: Method::Batch,
+        step: "dump_vs_file",
+        label: "  the same, against the plan's file part",
+        ratio: Ratio::NshostOver("plan_file"),
+    },
+    RowDef {
         method: Method::Sites,
         step: "apply",
         label: "nshost apply, 2 sites at once (later end)",
@@ -208,7 +214,7 @@ pub struct SizeResult {
 /// measurement with a second nshost step.
 fn source(step: &str) -> &str {
     match step {
-        "dump_vs_add" => "dump",
+        "dump_vs_add" | "dump_vs_file" => "dump",
         s => s,
     }
 }

@@ -99,7 +99,7 @@ fn dump_namespace(
     req.attributes
         .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
     sock.dump(RouteNetlinkMessage::GetLink(req), |bytes| {
-        let want = |ifname: &str| wanted.is_some_and(|w| w.contains_key(ifname));
+        let want = |ifname: &str| spec.early || wanted.is_some_and(|w| w.contains_key(ifname));
         if let Some(l) = decode_link(bytes, &want) {
             raw.push(l);
         }
@@ -125,6 +125,7 @@ fn dump_namespace(
         ..Namespace::default()
     };
     let mut raw_peers = Vec::new();
+    let mut af_specs = Vec::new();
     let name_at_home = |i: u32| fabrics.home.get(&i).cloned();
     for l in &raw {
         // A vxlan whose socket is in another namespace (the machine's) names its
@@ -154,6 +155,9 @@ fn dump_namespace(
                     link.settings.insert(s.clone(), v.to_string());
                 }
             }
+        }
+        if let (true, Some(af)) = (spec.early, &l.af_spec) {
+            af_specs.push((l.name.clone(), af.clone()));
         }
         if let LinkKind::Vxlan(v) = &mut link.kind {
             // The tunnel's socket is in another namespace: a stretched network's end.
@@ -214,6 +218,7 @@ fn dump_namespace(
         raw_peers,
         fabric_nsid,
         netfilter: false,
+        af_specs,
     }))
 }
 

@@ -430,6 +430,7 @@ pub fn from_bytes(path: &str, bytes: &[u8]) -> Result<Saved, Error> {
         all_labs: false,
         links_only: false,
         firewalls: file.observe.firewalls,
+        early: false,
     };
     let named = trust::Named {
         plan: &plan,
