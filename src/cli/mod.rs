@@ -25,6 +25,7 @@ pub mod serve;
 pub mod status;
 pub mod try_lab;
 pub mod validate;
+pub mod watch;
 
 use std::time::Duration;
 

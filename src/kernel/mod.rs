@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod decode;
 pub mod enter;
+pub mod events;
 pub mod firewall;
 pub mod kinds;
 pub mod message;

@@ -237,6 +237,29 @@ impl<F: Family> Socket<F> {
         }
     }
 
+    /// Sends one request that has no reply but its acknowledgement: `Ok(())` on
+    /// success, or the kernel's error.
+    pub fn request_ack(&mut self, msg: F::Message) -> io::Result<Result<(), NlError>> {
+        let (buf, seq) = self.encode(msg, NLM_F_ACK);
+        self.sock.send(&buf, 0)?;
+        loop {
+            let mut out = None;
+            self.recv(|data| {
+                for_each_message(data, |ty, flags, mseq, raw| {
+                    if mseq == seq && ty == NLMSG_ERROR && out.is_none() {
+                        out = Some(match NlError::decode(flags, &raw[16..]) {
+                            Some(e) if e.errno != 0 => Err(e),
+                            _ => Ok(()),
+                        });
+                    }
+                })
+            })?;
+            if let Some(r) = out {
+                return Ok(r);
+            }
+        }
+    }
+
     /// Dumps: sends a `NLM_F_DUMP` request and calls `f` with each reply message (whole
     /// netlink message bytes), once the dump is whole. A dump the kernel marks
     /// inconsistent (`NLM_F_DUMP_INTR`: the objects changed while it ran, as when another

@@ -397,6 +397,10 @@ codes! {
     Lock => "lock",
     /// Another nshost holds the lab's lock.
     Busy => "busy",
+    /// Another `nshost watch` watches the lab.
+    Watched => "watched",
+    /// A watcher cannot watch its file or the kernel's notifications.
+    Watch => "watch",
     /// nshost runs setuid or setgid, which it refuses.
     Setuid => "setuid",
     /// A directory named by an environment variable is not an absolute path.

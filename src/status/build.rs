@@ -182,6 +182,7 @@ pub fn build(cx: &Context, live: &NetState) -> LabStatus {
         fabric_changes: drift
             .and_then(|mut d| cx.fabric.as_ref().and_then(|f| d.remove(f)))
             .unwrap_or_default(),
+        watcher: None,
     }
 }
 

@@ -159,6 +159,9 @@ pub struct LabStatus {
     /// Compared with a file: the changes to the fabric namespace.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fabric_changes: Vec<String>,
+    /// The `nshost watch` that keeps the lab, when one runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watcher: Option<crate::workflow::watch::WatcherInfo>,
 }
 
 /// What a node is.
@@ -446,7 +449,7 @@ pub fn lab(target: Target) -> Result<LabStatus, Error> {
             let mut cx = Context::from_live(&lab, &live);
             cx.services = planned.services.live.services.clone();
             cx.processes = processes::of(&lab, &planned.workload.live);
-            Ok(build(&cx, &live))
+            Ok(watched(build(&cx, &live)))
         }
         Target::File(loaded) => {
             let file = loaded.source.name.clone();
@@ -463,9 +466,15 @@ pub fn lab(target: Target) -> Result<LabStatus, Error> {
             cx.plan = Some(&planned.plan);
             cx.services = planned.services.live.services.clone();
             cx.processes = processes::of(&planned.lab, &planned.workload.live);
-            Ok(build(&cx, &live))
+            Ok(watched(build(&cx, &live)))
         }
     }
+}
+
+/// `status` with the lab's watcher, if one runs.
+fn watched(mut status: LabStatus) -> LabStatus {
+    status.watcher = crate::workflow::watch::watcher_of(&status.lab);
+    status
 }
 
 #[cfg(test)]

@@ -172,6 +172,11 @@ pub fn header(s: &LabStatus) -> String {
         count(summary.networks, "network", "networks"),
     );
     let _ = writeln!(out, "Health: {}", s.health.summary());
+    if let Some(w) = &s.watcher {
+        // `Watched by pid 4321 since 2026-12-07 20:01:02 UTC (file lab.yaml)`.
+        let line = w.line();
+        let _ = writeln!(out, "W{}", line.strip_prefix('w').unwrap_or(&line));
+    }
     for p in &s.health.problems {
         let _ = writeln!(out, "  {p}");
     }

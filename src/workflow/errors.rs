@@ -117,6 +117,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Workload(#[from] crate::workload::control::WorkloadError),
+    /// `nshost::watched`, `nshost::watch`: a watcher that cannot start.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Watch(#[from] crate::workflow::watch::WatchError),
 }
 
 impl Error {

@@ -10,6 +10,7 @@ mod record;
 pub mod saved;
 mod settle;
 mod transaction;
+pub mod watch;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

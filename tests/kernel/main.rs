@@ -17,6 +17,7 @@ mod labgen;
 mod sandbox;
 
 mod dump;
+mod events;
 mod small;
 
 mod basics;
@@ -46,6 +47,7 @@ mod sites;
 mod status;
 mod strays;
 mod valid_cases;
+mod watch;
 mod workload;
 
 use std::collections::BTreeMap;
