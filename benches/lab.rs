@@ -24,6 +24,8 @@ mod procs;
 mod report;
 #[path = "lab/sites.rs"]
 mod sites;
+#[path = "lab/watch.rs"]
+mod watch;
 
 use std::io::Read as _;
 use std::os::unix::process::CommandExt as _;
@@ -195,10 +197,12 @@ fn drive(mut args: Args) -> Result<(), String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("finding this benchmark's binary: {e}"))?;
     let (nshost, nshost_missing) = match nshost_bin(&args) {
-        _ if !args
-            .methods
-            .iter()
-            .any(|m| matches!(m, Method::Nshost | Method::Sites | Method::Parallel)) =>
+        _ if !args.methods.iter().any(|m| {
+            matches!(
+                m,
+                Method::Nshost | Method::Sites | Method::Parallel | Method::Watch
+            )
+        }) =>
         {
             (None, None)
         }
@@ -251,9 +255,10 @@ fn drive(mut args: Args) -> Result<(), String> {
                     }
                 }
                 let result = match (&nshost_missing, method) {
-                    (Some(why), Method::Nshost | Method::Sites | Method::Parallel) => {
-                        Err(format!("not measured: {why}"))
-                    }
+                    (
+                        Some(why),
+                        Method::Nshost | Method::Sites | Method::Parallel | Method::Watch,
+                    ) => Err(format!("not measured: {why}")),
                     _ => run_sandbox(cmd, timeout),
                 };
                 let steps = match result {
@@ -354,6 +359,7 @@ fn fill_sandbox_failure(method: Method, steps: Vec<inner::Step>) -> Vec<inner::S
         Method::Parallel => &["apply", "destroy"],
         Method::Floor => &["build", "teardown"],
         Method::Sites => &["apply", "apply_a", "apply_b", "plan", "destroy"],
+        Method::Watch => &watch::STEPS,
     };
     names
         .iter()

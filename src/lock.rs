@@ -94,6 +94,17 @@ impl LabLock {
         LabLock::in_dir(&lock_dir(), lab, LockMode::Shared, timeout)
     }
 
+    /// The lock of `lab` in `mode` if its lock file is there (the lab was applied on
+    /// this machine) and it can be taken at once: `None` otherwise, without waiting or
+    /// creating anything.
+    pub fn now(lab: &str, mode: LockMode) -> Option<LabLock> {
+        let dir = lock_dir();
+        if !dir.join(format!("{lab}.lock")).is_file() {
+            return None;
+        }
+        LabLock::in_dir(&dir, lab, mode, Duration::ZERO).ok()
+    }
+
     /// Takes the lock of `lab` in `dir` (`<dir>/<lab>.lock`), creating both if need be.
     pub fn in_dir(
         dir: &Path,

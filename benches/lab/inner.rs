@@ -39,6 +39,8 @@ pub enum Method {
     Sites,
     /// Four labs of N/4 hosts each, applied (and destroyed) by four nshost at once.
     Parallel,
+    /// `nshost watch` on the applied lab: a host added, drift repaired, idle (optional).
+    Watch,
 }
 
 /// One measured step of a run.
@@ -164,6 +166,12 @@ fn measure(
     })
 }
 
+/// Runs `cmd` as [`measure`] does, without an edit: whether it succeeded, its wall
+/// clock and its peak RSS in KiB.
+pub fn measured(cmd: Command, logs: &Path, tag: &str) -> io::Result<(bool, Duration, u64)> {
+    measure(cmd, logs, tag, || Ok(())).map(|f| (f.failure.is_none(), f.wall, f.maxrss_kib))
+}
+
 /// The gist of a program's error output for a message: a Rust panic's location and
 /// message when there is one, else the last few lines.
 pub fn tail(text: &str) -> String {
@@ -282,6 +290,7 @@ pub fn run(job: &Job) -> SandboxRun {
         Method::Floor => run_floor(job, &work),
         Method::Sites => crate::sites::run(job, &lab, &work),
         Method::Parallel => crate::parallel::run(job, &work),
+        Method::Watch => crate::watch::run(job, job.n, &work),
     };
     SandboxRun { steps }
 }

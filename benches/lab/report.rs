@@ -130,6 +130,78 @@ const ROWS: &[RowDef] = &[
         ratio: Ratio::NshostOver("add_host"),
     },
     RowDef {
+        method: Method::Batch,
+        step: "dump_vs_file",
+        label: "  the same, against the plan's file part",
+        ratio: Ratio::NshostOver("plan_file"),
+    },
+    RowDef {
+        method: Method::Watch,
+        step: "ready",
+        label: "nshost watch: ready (initial converge)",
+        ratio: Ratio::None,
+    },
+    RowDef {
+        method: Method::Watch,
+        step: "plan_rss",
+        label: "  (no-op plan's RSS: the state's yardstick)",
+        ratio: Ratio::None,
+    },
+    RowDef {
+        method: Method::Watch,
+        step: "add_host",
+        label: "watch: +1 host, file write to `applied`",
+        ratio: Ratio::None,
+    },
+    RowDef {
+        method: Method::Watch,
+        step: "add_host_load",
+        label: "  of which load (parse+validate+lower)",
+        ratio: Ratio::None,
+    },
+    RowDef {
+        method: Method::Watch,
+        step: "add_host_diff",
+        label: "  of which diff against memory",
+        ratio: Ratio::None,
+    },
+    RowDef {
+        method: Method::Watch,
+        step: "add_host_apply",
+        label: "  of which apply",
+        ratio: Ratio::None,
+    },
+    RowDef {
+        method: Method::Watch,
+        step: "add_host_verify",
+        label: "  of which verify",
+        ratio: Ratio::None,
+    },
+    RowDef {
+        method: Method::Watch,
+        step: "route_deleted",
+        label: "watch: route deleted by hand, to repaired",
+        ratio: Ratio::None,
+    },
+    RowDef {
+        method: Method::Watch,
+        step: "route_since_notice",
+        label: "  of which since the kernel's notice",
+        ratio: Ratio::None,
+    },
+    RowDef {
+        method: Method::Watch,
+        step: "link_down",
+        label: "watch: link set down by hand, to repaired",
+        ratio: Ratio::None,
+    },
+    RowDef {
+        method: Method::Watch,
+        step: "idle_cpu",
+        label: "watch idle 60 s: CPU ms used (RSS = VmHWM)",
+        ratio: Ratio::None,
+    },
+    RowDef {
         method: Method::Sites,
         step: "apply",
         label: "nshost apply, 2 sites at once (later end)",
@@ -208,7 +280,7 @@ pub struct SizeResult {
 /// measurement with a second nshost step.
 fn source(step: &str) -> &str {
     match step {
-        "dump_vs_add" => "dump",
+        "dump_vs_add" | "dump_vs_file" => "dump",
         s => s,
     }
 }
@@ -308,7 +380,7 @@ fn num(v: Option<f64>) -> String {
 fn rss_is_meaningful(row: &Row) -> bool {
     match row.method {
         Method::Bash | Method::Batch => row.step == "dump",
-        Method::Nshost | Method::Floor | Method::Sites | Method::Parallel => true,
+        Method::Nshost | Method::Floor | Method::Sites | Method::Parallel | Method::Watch => true,
     }
 }
 

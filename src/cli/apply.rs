@@ -48,7 +48,10 @@ pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
     if workflow::saved::is_saved_plan(&args.file) {
         return run_saved(args, global);
     }
-    let loaded = args.site.load(&args.file)?;
+    let source = workflow::read(&args.file)?;
+    // The kernel is read while the file is loaded, where it can be.
+    let early = workflow::Early::start(&source, nshost::lock::LockMode::Exclusive);
+    let loaded = args.site.load_source(source)?;
     super::warnings(&loaded, global);
     // The kernel's limit a big segment runs into: said before the apply, not after.
     if let Some(warning) = check::broadcast::warning(&loaded.lab).filter(|_| global.chatty()) {
@@ -58,8 +61,14 @@ pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
     let suite = args
         .check
         .then(|| nshost::sites::suite_here(&loaded.lab, check::Suite::of(&loaded.lab)));
-    let _lock = workflow::lock(&loaded.lab.name, args.lock.lock_timeout)?;
-    let mut planned = workflow::plan_loaded(loaded)?;
+    let (_lock, early) = match early.and_then(|e| e.take(&loaded.lab.name)) {
+        Some((lock, read)) => (lock, Some(read)),
+        None => (
+            workflow::lock(&loaded.lab.name, args.lock.lock_timeout)?,
+            None,
+        ),
+    };
+    let mut planned = workflow::plan_loaded_early(loaded, early)?;
     let applied = carry_out(&mut planned, &args, global)?;
     let Some(suite) = suite else {
         report(&planned, &applied, global, "Apply", warnings, None);

@@ -151,6 +151,14 @@ impl SiteArg {
         nshost::workflow::load_site(file, self.site.as_deref())
     }
 
+    /// [`SiteArg::load`] of lab text already read.
+    pub fn load_source(
+        &self,
+        source: nshost::topology::SourceFile,
+    ) -> Result<nshost::workflow::Loaded, nshost::workflow::Error> {
+        nshost::workflow::load_site_source(source, self.site.as_deref())
+    }
+
     /// [`SiteArg::load`] without reading the nodes' source files (for `destroy`).
     pub fn load_unread(
         &self,

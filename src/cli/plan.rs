@@ -43,12 +43,21 @@ pub struct PlanArgs {
 pub fn run(args: PlanArgs, global: &Global) -> Result<ExitCode, Error> {
     let (planned, warnings, _lock) = match (&args.file, &args.lab) {
         (Some(file), _) => {
-            let loaded = args.site.load(file)?;
+            let source = workflow::read(file)?;
+            // The kernel is read while the file is loaded, where it can be.
+            let early = workflow::Early::start(&source, nshost::lock::LockMode::Shared);
+            let loaded = args.site.load_source(source)?;
             super::warnings(&loaded, global);
             let warnings = super::warning_reports(&loaded);
             // Shared: plans run side by side, but never see an apply half done.
-            let lock = workflow::lock_shared(&loaded.lab.name, args.lock.lock_timeout)?;
-            (workflow::plan_loaded(loaded)?, warnings, lock)
+            let (lock, early) = match early.and_then(|e| e.take(&loaded.lab.name)) {
+                Some((lock, read)) => (lock, Some(read)),
+                None => (
+                    workflow::lock_shared(&loaded.lab.name, args.lock.lock_timeout)?,
+                    None,
+                ),
+            };
+            (workflow::plan_loaded_early(loaded, early)?, warnings, lock)
         }
         (None, Some(lab)) => {
             let lock = workflow::lock_shared(lab, args.lock.lock_timeout)?;

@@ -120,8 +120,13 @@ pub fn human(plan: &Plan, desired: &NetState, live: &NetState) -> String {
 /// The plan as text, in full or summarised (see [`Detail`]); the closing count line is
 /// the same either way.
 pub fn human_with(plan: &Plan, desired: &NetState, live: &NetState, detail: Detail) -> String {
-    let names = Names::of(&[desired, live]);
-    let list = entries(plan, &names, Some(live));
+    // A plan that changes nothing lists nothing: no names to work out (at 1000 hosts,
+    // most of a no-op plan's rendering).
+    let list = if plan.is_empty() {
+        Vec::new()
+    } else {
+        entries(plan, &Names::of(&[desired, live]), Some(live))
+    };
     match detail {
         Detail::Full => full(plan, desired, live, list),
         Detail::Summary => summary::render(plan, desired, live, list, None),

@@ -3,6 +3,7 @@
 //! thin layer over these functions.
 
 mod checks;
+mod early;
 mod errors;
 mod firewalls;
 mod record;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+pub use early::{Early, EarlyRead};
 pub use errors::{ApplyFailure, Error, Leftover, RollbackOutcome};
 pub use transaction::{Applied, ApplyOptions, apply, apply_observed};
 
@@ -48,7 +50,7 @@ pub fn load_site_unread(path: &Path, site: Option<&str>) -> Result<Loaded, Error
 }
 
 /// The lab file's text (`-`: standard input).
-fn read(path: &Path) -> Result<SourceFile, Error> {
+pub fn read(path: &Path) -> Result<SourceFile, Error> {
     SourceFile::read_arg(path).map_err(|source| Error::Read {
         path: if path == Path::new("-") {
             SourceFile::STDIN.to_string()
@@ -63,6 +65,11 @@ fn read(path: &Path) -> Result<SourceFile, Error> {
 /// (see [`crate::sites`]). A lab with sites needs one; a lab without takes none.
 pub fn load_site(path: &Path, site: Option<&str>) -> Result<Loaded, Error> {
     select_site(load(path)?, site)
+}
+
+/// [`load_site`] of lab text already read ([`read`]).
+pub fn load_site_source(source: SourceFile, site: Option<&str>) -> Result<Loaded, Error> {
+    select_site(load_source(source)?, site)
 }
 
 /// Narrows a loaded lab to what is placed on `site` (see [`crate::sites::select`]).
@@ -187,6 +194,11 @@ fn ms(d: Duration) -> f64 {
 /// Plans a loaded lab: the kernel's own checks of it (link kinds, sysctls), then the
 /// live state, then the diff.
 pub fn plan_loaded(loaded: Loaded) -> Result<Planned, Error> {
+    plan_loaded_early(loaded, None)
+}
+
+/// [`plan_loaded`], with the kernel read early (see [`Early`]) if it was.
+pub fn plan_loaded_early(loaded: Loaded, early: Option<EarlyRead>) -> Result<Planned, Error> {
     let managed = record::read(&loaded.lab.name);
     let fresh = checks::check(&loaded, &managed)?;
     // Only the desired state and where its objects come from are needed from here on.
@@ -213,6 +225,7 @@ pub fn plan_loaded(loaded: Loaded) -> Result<Planned, Error> {
         desired,
         (services, work),
         &managed,
+        early,
     )
 }
 
@@ -259,6 +272,7 @@ fn plan(
     desired: NetState,
     (services, work): (crate::services::ServiceSet, crate::workload::WorkSet),
     managed: &record::Managed,
+    early: Option<EarlyRead>,
 ) -> Result<Planned, Error> {
     Error::unless_permitted("reading and changing network namespaces")?;
     // What the file and the lab took is freed by now; give it back before the threads
@@ -266,7 +280,11 @@ fn plan(
     crate::process::trim_heap();
     let spec = observe_spec(lab, &desired, managed);
     let t = Instant::now();
-    let observed = kernel::observe(&spec).map_err(Error::from_kernel)?;
+    let observed = match early.and_then(|e| e.complete(&spec)) {
+        Some(observed) => observed,
+        None => kernel::observe(&spec),
+    }
+    .map_err(Error::from_kernel)?;
     drop(spec);
     let observe_ms = ms(t.elapsed());
     crate::trace::phase("observe", t);
@@ -326,6 +344,7 @@ pub fn plan_destroy(lab: &str, must_exist: bool) -> Result<Planned, Error> {
         NetState::default(),
         Default::default(),
         &record::read(lab),
+        None,
     )?;
     let work = &planned.workload.live;
     // A daemon or run directory left after its namespaces went (deleted by hand) is

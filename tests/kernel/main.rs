@@ -26,6 +26,7 @@ mod bridges;
 mod checks;
 mod convergence;
 mod crash;
+mod early;
 mod enterprise;
 mod firewall;
 mod graph;

@@ -15,7 +15,7 @@ use crate::kernel::decode::{
 use crate::kernel::netns;
 use crate::kernel::{KernelError, RouteSocket};
 use crate::state::Namespace;
-use crate::state::settings::Setting;
+use crate::state::settings::{DevSetting, Setting};
 
 /// Dumps what is in namespace `name` besides its links, from inside: addresses, routes,
 /// rules, and the settings the spec asks for.
@@ -27,7 +27,6 @@ pub(super) fn dump_contents(
     ns: &mut Namespace,
 ) -> Result<(), KernelError> {
     let err = |what: &'static str| super::dump_error(name, what);
-    let wanted = spec.settings.get(name);
     let mut prefixes = AddressPrefixes::new();
     sock.dump(
         RouteNetlinkMessage::GetAddress(AddressMessage::default()),
@@ -66,25 +65,58 @@ pub(super) fn dump_contents(
     )
     .map_err(err("rules"))?;
 
-    // Settings under /proc/sys, read from inside (this thread is in the namespace).
-    for key in spec.sysctls.get(name).into_iter().flatten() {
-        if let Ok(v) = netns::read_sysctl(&Setting::Namespace(key.clone())) {
-            ns.sysctls.insert(key.clone(), v);
+    proc_settings(spec, name, |ifname| ns.links.contains_key(ifname)).set(ns);
+    Ok(())
+}
+
+/// Settings read under `/proc/sys`, to be set on their namespace.
+#[derive(Debug, Default)]
+pub(super) struct ProcSettings {
+    sysctls: Vec<(String, String)>,
+    devices: Vec<(String, DevSetting, String)>,
+}
+
+impl ProcSettings {
+    /// Sets the values read on `ns` (a device setting on the link it is of).
+    pub(super) fn set(self, ns: &mut Namespace) {
+        for (key, value) in self.sysctls {
+            ns.sysctls.insert(key, value);
+        }
+        for (ifname, setting, value) in self.devices {
+            if let Some(link) = ns.links.get_mut(&ifname) {
+                link.settings.insert(setting, value);
+            }
         }
     }
-    for (ifname, settings) in wanted.into_iter().flatten() {
-        let Some(link) = ns.links.get_mut(ifname) else {
+}
+
+/// The settings under `/proc/sys` that `spec` asks of namespace `name`, read from
+/// inside (the calling thread is in it): its sysctls, and the settings netlink does
+/// not carry of the links `has_link` says it has.
+pub(super) fn proc_settings(
+    spec: &ObserveSpec,
+    name: &str,
+    has_link: impl Fn(&str) -> bool,
+) -> ProcSettings {
+    let mut read = ProcSettings::default();
+    for key in spec.sysctls.get(name).into_iter().flatten() {
+        if let Ok(v) = netns::read_sysctl(&Setting::Namespace(key.clone())) {
+            read.sysctls.push((key.clone(), v));
+        }
+    }
+    for (ifname, settings) in spec.settings.get(name).into_iter().flatten() {
+        if !has_link(ifname) {
             continue;
-        };
+        }
         for s in settings.iter().filter(|s| !s.is_netlink()) {
             let setting = Setting::Device {
                 dev: ifname.clone(),
                 setting: s.clone(),
             };
             if let Ok(v) = netns::read_sysctl(&setting) {
-                link.settings.insert(s.clone(), v);
+                read.devices.push((ifname.clone(), s.clone(), v));
             }
         }
     }
-    Ok(())
+    read
 }

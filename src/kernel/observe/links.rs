@@ -95,7 +95,7 @@ fn dump_namespace(
     let err = |what: &'static str| super::dump_error(name, what);
     let wanted = spec.settings.get(name);
     let mut raw: Vec<RawLink> = Vec::new();
-    let want = |ifname: &str| wanted.is_some_and(|w| w.contains_key(ifname));
+    let want = |ifname: &str| spec.early || wanted.is_some_and(|w| w.contains_key(ifname));
     match spec.partial_links.get(name) {
         Some(names) => {
             for ifname in std::iter::once("lo").chain(names.iter().map(String::as_str)) {
@@ -138,6 +138,7 @@ fn dump_namespace(
         ..Namespace::default()
     };
     let mut raw_peers = Vec::new();
+    let mut af_specs = Vec::new();
     let name_at_home = |i: u32| fabrics.home.get(&i).cloned();
     for l in &raw {
         // A vxlan whose socket is in another namespace (the machine's) names its
@@ -167,6 +168,9 @@ fn dump_namespace(
                     link.settings.insert(s.clone(), v.to_string());
                 }
             }
+        }
+        if let (true, Some(af)) = (spec.early, &l.af_spec) {
+            af_specs.push((l.name.clone(), af.clone()));
         }
         if let LinkKind::Vxlan(v) = &mut link.kind {
             // The tunnel's socket is in another namespace: a stretched network's end.
@@ -227,6 +231,7 @@ fn dump_namespace(
         raw_peers,
         fabric_nsid,
         netfilter: false,
+        af_specs,
     }))
 }
 

@@ -7,6 +7,7 @@
 //! list of strays that the caller reports, so that nothing there can fail or hang a lab.
 
 mod contents;
+mod early;
 mod fabric;
 mod firewalls;
 mod links;
@@ -23,6 +24,7 @@ use fabric::{Fabrics, find_fabric, resolve_peers};
 use firewalls::read_firewalls;
 use links::look;
 
+pub use early::complete;
 pub use fabric::{find_fabrics, mark_here};
 
 /// What to observe.
@@ -55,6 +57,10 @@ pub struct ObserveSpec {
     /// these (the loopback is always read). A verification reads so the few ports of
     /// the fabric an apply could have changed, not its thousands.
     pub partial_links: BTreeMap<String, BTreeSet<String>>,
+    /// An early read, made before the lab's file is loaded (see [`early`]): every
+    /// link's device configuration is kept, no setting is read and no firewall, until
+    /// [`complete`] reads what the lab's spec asks for.
+    pub early: bool,
 }
 
 impl ObserveSpec {
@@ -107,6 +113,8 @@ pub struct Stray {
 pub struct Observed {
     pub state: NetState,
     pub strays: Vec<Stray>,
+    /// What an early read keeps for [`complete`].
+    early: Option<Box<early::Kept>>,
 }
 
 /// The result of looking at one entry.
@@ -127,6 +135,8 @@ struct Dumped {
     /// Holds nftables tables or ipsets though the lab gives it no firewall (rules
     /// made by hand): its firewall is read too.
     netfilter: bool,
+    /// An early read's links' device configurations (`IFLA_AF_SPEC`), by link.
+    af_specs: Vec<(String, Vec<u8>)>,
 }
 
 /// A veth end whose peer is to be resolved: (namespace, link, peer ifindex, the peer's
@@ -207,11 +217,15 @@ pub fn observe(spec: &ObserveSpec) -> Result<Observed, KernelError> {
     let mut out = Observed::default();
     let mut peers: Vec<PendingPeer> = Vec::new();
     let mut netfilter = BTreeSet::new();
+    let mut af_specs = HashMap::new();
     for s in seen {
         match s? {
             Seen::Namespace(name, d) => {
                 if d.netfilter {
                     netfilter.insert(name.clone());
+                }
+                for (ifname, af) in d.af_specs {
+                    af_specs.insert((name.clone(), ifname), af);
                 }
                 for (ifname, index, nsid) in d.raw_peers {
                     peers.push((name.clone(), ifname, index, nsid, d.fabric_nsid));
@@ -255,6 +269,15 @@ pub fn observe(spec: &ObserveSpec) -> Result<Observed, KernelError> {
         }
     } else {
         resolve_peers(&mut out.state, spec.fabric.as_deref(), peers);
+    }
+    if spec.early {
+        out.early = Some(Box::new(early::Kept {
+            lab: spec.lab.clone(),
+            fabric: spec.fabric.clone(),
+            netfilter,
+            af_specs,
+        }));
+        return Ok(out);
     }
     read_firewalls(spec, &netfilter, &mut out.state)?;
     Ok(out)

@@ -431,6 +431,7 @@ pub fn from_bytes(path: &str, bytes: &[u8]) -> Result<Saved, Error> {
         links_only: false,
         firewalls: file.observe.firewalls,
         partial_links: Default::default(),
+        early: false,
     };
     let named = trust::Named {
         plan: &plan,
