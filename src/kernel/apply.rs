@@ -347,6 +347,22 @@ pub fn apply_observed(
     crate::trace::detail("apply: build requests", t);
     let t = Instant::now();
     let fresh = with_pool(&mut stages, live);
+    if let Some(fresh) = &fresh {
+        let fabrics: Vec<&str> = stages
+            .iter()
+            .flatten()
+            .filter_map(|w| match w {
+                Work::Delete(ns, _, _, None) => Some(*ns),
+                _ => None,
+            })
+            .filter(|ns| {
+                live.namespaces
+                    .get(*ns)
+                    .is_some_and(|n| n.role == crate::state::NsRole::Fabric)
+            })
+            .collect();
+        pool::clear_links_of(&fabrics, fresh);
+    }
     crate::trace::detail("apply: pool", t);
     if stages
         .iter()
@@ -425,11 +441,11 @@ fn run(plan: &Plan, work: &Work<'_>, fresh: Option<&Fresh>) -> (ApplyStats, Vec<
     };
     match work {
         Work::Create(spec, owners, pooled) => {
-            // A pooled namespace is used only if it is still the pool's and clean;
-            // otherwise it is dropped (and dies) and a new one is made.
-            let pooled = pooled.as_ref().is_some_and(|fd| {
-                setns(fd.as_fd(), CloneFlags::CLONE_NEWNET).is_ok() && pool::reset::ready_here()
-            });
+            // A pooled namespace (checked ready when taken) is entered; if that fails
+            // it is dropped (and dies) and a new one is made.
+            let pooled = pooled
+                .as_ref()
+                .is_some_and(|fd| setns(fd.as_fd(), CloneFlags::CLONE_NEWNET).is_ok());
             done.namespaces_from_pool = usize::from(pooled);
             let result = netns::create_in(spec, pooled, || {
                 let mut sock = RouteSocket::open()?;

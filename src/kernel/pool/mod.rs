@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use nix::sched::{CloneFlags, unshare};
+use nix::sched::{CloneFlags, setns, unshare};
 use serde::{Deserialize, Serialize};
 
 use crate::kernel::netns::{self, Opened};
@@ -225,8 +225,12 @@ fn open_entries() -> io::Result<Vec<(String, OwnedFd)>> {
     Ok(out)
 }
 
-/// Takes up to `n` namespaces out of the pool: opened, their entries removed. An empty
-/// or missing pool gives none; so does a pool whose lock is busy.
+/// Takes up to `n` namespaces out of the pool: opened, their entries removed. Only
+/// namespaces ready to be handed out are taken ([`reset::readiness_here`], checked on a
+/// thread of its own that enters each in turn): one whose loopback is not the pool's
+/// (a give-back killed half-way) is removed, one that still holds a namespace id for a
+/// namespace not yet freed is left for later. An empty or missing pool gives none; so
+/// does a pool whose lock is busy.
 pub fn claim(n: usize) -> Vec<OwnedFd> {
     if n == 0 || entries().map_or(true, |e| e.is_empty()) {
         return Vec::new();
@@ -238,10 +242,29 @@ pub fn claim(n: usize) -> Vec<OwnedFd> {
         return Vec::new();
     };
     let dir = dir();
-    open.into_iter()
-        .take(n)
-        .filter_map(|(name, fd)| netns::unmount_path(&dir.join(name)).ok().map(|()| fd))
-        .collect()
+    on_own_thread(move || {
+        let mut taken = Vec::new();
+        for (name, fd) in open {
+            if taken.len() == n {
+                break;
+            }
+            if setns(&fd, CloneFlags::CLONE_NEWNET).is_err() {
+                continue;
+            }
+            match reset::readiness_here() {
+                reset::Readiness::Ready => {
+                    if netns::unmount_path(&dir.join(&name)).is_ok() {
+                        taken.push(fd);
+                    }
+                }
+                reset::Readiness::NotPools if !maker_alive(&name) => {
+                    let _ = netns::unmount_path(&dir.join(&name));
+                }
+                _ => {}
+            }
+        }
+        taken
+    })
 }
 
 /// The settings the lab set in namespace `ns` of `live`, which a reset must put back
@@ -264,6 +287,19 @@ pub fn recycle_keys(live: &NetState, ns: &str) -> Option<Vec<Setting>> {
         }));
     }
     Some(keys)
+}
+
+/// Deletes the links of the fabric namespaces `names` (about to be deleted) in one
+/// batch each, before the nodes are reset: their veth peers in the nodes go with them,
+/// unregistered together instead of one grace period per link in every node.
+pub fn clear_links_of(names: &[&str], fresh: &reset::Fresh) {
+    netns::on_threads(names, |ns| {
+        if let Ok(Some(())) = netns::enter(ns)
+            && let Err(e) = reset::delete_links_here(fresh)
+        {
+            tracing::debug!("deleting the links of {ns}: {e}");
+        }
+    });
 }
 
 /// Makes sure the pool's directory exists and is a shared mount point.

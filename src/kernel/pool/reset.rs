@@ -9,8 +9,8 @@
 //!
 //! The namespace ids a namespace holds for others (given by the kernel to veth peers'
 //! namespaces) cannot be removed from user space: they go when the other namespace
-//! dies. They are checked when a namespace is taken from the pool ([`ready_here`]); one
-//! that still holds any is discarded, never handed out.
+//! dies. They are checked when a namespace is taken from the pool ([`readiness_here`]):
+//! one that still holds any is left in the pool until they are gone, never handed out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -176,14 +176,74 @@ fn dump_here(sock: &mut RouteSocket) -> io::Result<(Objects, Vec<RouteNetlinkMes
     Ok((objects, extra.into_iter().map(|(_, m)| m).collect()))
 }
 
+/// The device group links are moved to, to be deleted at once.
+const DOOMED_GROUP: u32 = 0x6e73_686f;
+
+/// Deletes every link of the calling thread's namespace but those a fresh namespace
+/// has, in one request: each is put in one device group, then the group is deleted,
+/// so the kernel unregisters them (and a veth's peer, wherever it is) in one batch,
+/// waiting for one grace period, not one per link. Failures show in the comparison
+/// that follows.
+pub fn delete_links_here(fresh: &Fresh) -> io::Result<()> {
+    use netlink_packet_route::link::LinkAttribute;
+    let mut sock = RouteSocket::open()?;
+    let mut batch = RouteBatch::new();
+    sock.dump(
+        RouteNetlinkMessage::GetLink(LinkMessage::default()),
+        |raw| {
+            let Some(RouteNetlinkMessage::NewLink(m)) = parse::<Route>(raw) else {
+                return;
+            };
+            if is_fresh_link(&m, fresh) {
+                return;
+            }
+            let mut set = LinkMessage::default();
+            set.header.index = m.header.index;
+            set.attributes.push(LinkAttribute::Group(DOOMED_GROUP));
+            batch.push(RouteNetlinkMessage::SetLink(set), 0);
+        },
+    )?;
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut del = LinkMessage::default();
+    del.attributes.push(LinkAttribute::Group(DOOMED_GROUP));
+    batch.push(RouteNetlinkMessage::DelLink(del), 0);
+    sock.execute(&batch, &mut netns::open_fd).map(drop)
+}
+
+/// Whether link `m` is one a fresh namespace has (lo, and the fallback devices of the
+/// kernel's modules), by name and index.
+fn is_fresh_link(m: &LinkMessage, fresh: &Fresh) -> bool {
+    let name = m.attributes.iter().find_map(|a| match a {
+        netlink_packet_route::link::LinkAttribute::IfName(n) => Some(n.as_str()),
+        _ => None,
+    });
+    m.header.index == 1
+        || name.is_some_and(|n| {
+            let head = format!("{n} #{} ", m.header.index);
+            fresh.objects.links.iter().any(|l| l.starts_with(&head))
+        })
+}
+
 /// The objects of the calling thread's namespace.
 pub fn objects_here() -> io::Result<Objects> {
     Ok(dump_here(&mut RouteSocket::open()?)?.0)
 }
 
+/// Whether a pooled namespace may be handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Its loopback is not marked as the pool's (a give-back killed half-way).
+    NotPools,
+    /// It holds namespace ids for other namespaces (that are not freed yet).
+    Nsids,
+}
+
 /// Whether the namespace the calling thread is in may be handed out: its loopback
 /// marked as the pool's, and no namespace id held for another namespace.
-pub fn ready_here() -> bool {
+pub fn readiness_here() -> Readiness {
     let marked = (|| -> Option<bool> {
         let mut sock = RouteSocket::open().ok()?;
         let mut lo = LinkMessage::default();
@@ -191,7 +251,13 @@ pub fn ready_here() -> bool {
         let raw = sock.request(RouteNetlinkMessage::GetLink(lo)).ok()?.ok()?;
         Some(decode_link(&raw, &|_| false)?.alias.as_deref() == Some(super::POOL_ALIAS))
     })();
-    marked == Some(true) && nsids_here().is_ok_and(|n| n == 0)
+    if marked != Some(true) {
+        return Readiness::NotPools;
+    }
+    match nsids_here() {
+        Ok(0) => Readiness::Ready,
+        _ => Readiness::Nsids,
+    }
 }
 
 /// How many namespace ids the calling thread's namespace holds.
@@ -222,6 +288,7 @@ pub fn reset_here(fresh: &Fresh, keys: &[Setting]) -> Result<(), String> {
         }
     }
     let io = |e: io::Error| e.to_string();
+    delete_links_here(fresh).map_err(io)?;
     let mut sock = RouteSocket::open().map_err(io)?;
     // Links first (their addresses, routes and neighbours go with them), then what is
     // left of the rest; lo is set back to a fresh one's attributes.
@@ -280,15 +347,7 @@ fn deletion(msg: &RouteNetlinkMessage, fresh: &Fresh, links: bool) -> Option<Rou
     let f = &fresh.objects;
     Some(match msg {
         RouteNetlinkMessage::NewLink(m) if links => {
-            let name = m.attributes.iter().find_map(|a| match a {
-                netlink_packet_route::link::LinkAttribute::IfName(n) => Some(n.as_str()),
-                _ => None,
-            });
-            let fresh_has = f
-                .links
-                .iter()
-                .any(|l| name.is_some_and(|n| l.starts_with(&format!("{n} #{} ", m.header.index))));
-            if m.header.index == 1 || fresh_has {
+            if is_fresh_link(m, fresh) {
                 return None;
             }
             let mut del = LinkMessage::default();
