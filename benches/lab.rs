@@ -18,6 +18,8 @@ mod baselines;
 mod inner;
 #[path = "lab/parallel.rs"]
 mod parallel;
+#[path = "lab/pool.rs"]
+mod pool;
 #[path = "lab/procs.rs"]
 mod procs;
 #[path = "lab/report.rs"]
@@ -195,10 +197,12 @@ fn drive(mut args: Args) -> Result<(), String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("finding this benchmark's binary: {e}"))?;
     let (nshost, nshost_missing) = match nshost_bin(&args) {
-        _ if !args
-            .methods
-            .iter()
-            .any(|m| matches!(m, Method::Nshost | Method::Sites | Method::Parallel)) =>
+        _ if !args.methods.iter().any(|m| {
+            matches!(
+                m,
+                Method::Nshost | Method::Sites | Method::Parallel | Method::Pool
+            )
+        }) =>
         {
             (None, None)
         }
@@ -251,9 +255,10 @@ fn drive(mut args: Args) -> Result<(), String> {
                     }
                 }
                 let result = match (&nshost_missing, method) {
-                    (Some(why), Method::Nshost | Method::Sites | Method::Parallel) => {
-                        Err(format!("not measured: {why}"))
-                    }
+                    (
+                        Some(why),
+                        Method::Nshost | Method::Sites | Method::Parallel | Method::Pool,
+                    ) => Err(format!("not measured: {why}")),
                     _ => run_sandbox(cmd, timeout),
                 };
                 let steps = match result {
@@ -354,6 +359,7 @@ fn fill_sandbox_failure(method: Method, steps: Vec<inner::Step>) -> Vec<inner::S
         Method::Parallel => &["apply", "destroy"],
         Method::Floor => &["build", "teardown"],
         Method::Sites => &["apply", "apply_a", "apply_b", "plan", "destroy"],
+        Method::Pool => &pool::STEPS,
     };
     names
         .iter()

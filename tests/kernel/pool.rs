@@ -201,7 +201,7 @@ fn a_namespace_that_cannot_be_proved_clean_is_deleted_not_pooled() {
 
 #[test]
 fn fill_and_drain_leave_nothing_even_a_killed_fill() {
-    let (after_fill, left, netns, record) = sandboxed(|| {
+    let (after_fill, left, netns, pool) = sandboxed(|| {
         nshost(["pool", "fill", "5"]).ok();
         let after_fill = pool_entries();
         nshost(["pool", "drain"]).ok();
@@ -211,13 +211,14 @@ fn fill_and_drain_leave_nothing_even_a_killed_fill() {
         fill.kill().unwrap();
         fill.wait().unwrap();
         nshost(["pool", "drain"]).ok();
-        let record = std::path::Path::new("/run/nshost/pool.json").exists();
-        (after_fill, pool_entries(), netns(), record)
+        let pool = nshost(["pool", "--output", "json"]).code(0).json()["pool"].clone();
+        (after_fill, pool_entries(), netns(), pool)
     });
     assert_eq!(after_fill, 5);
     assert_eq!(left, 0);
     assert!(netns.is_empty(), "{netns:?}");
-    assert!(!record);
+    // Emptied, with no target: destroy deletes namespaces again.
+    assert_eq!((&pool["size"], &pool["target"]), (&0.into(), &0.into()), "{pool}");
 }
 
 /// How many entries the pool's directory holds (mounted or not).

@@ -166,7 +166,7 @@ impl PoolInfo {
 pub fn info() -> Option<PoolInfo> {
     let record = record();
     let size = entries().map(|e| e.len()).unwrap_or(0);
-    if record.is_none() && size == 0 {
+    if size == 0 && record.as_ref().is_none_or(|r| r.target == 0) {
         return None;
     }
     Some(PoolInfo {
@@ -389,7 +389,8 @@ pub(crate) fn mark_lo_here(alias: &str) -> io::Result<()> {
     }
 }
 
-/// The kernel memory that namespaces take (slab and per-CPU), from `/proc/meminfo`.
+/// The kernel memory that namespaces take (unreclaimable slab and per-CPU; the
+/// reclaimable slab moves with every file looked at), from `/proc/meminfo`.
 fn kernel_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let fields: BTreeMap<&str, u64> = text
@@ -399,11 +400,12 @@ fn kernel_memory() -> Option<u64> {
             Some((k, v.trim().trim_end_matches(" kB").parse().ok()?))
         })
         .collect();
-    Some((fields.get("Slab")? + fields.get("Percpu").copied().unwrap_or(0)) * 1024)
+    Some((fields.get("SUnreclaim")? + fields.get("Percpu").copied().unwrap_or(0)) * 1024)
 }
 
 /// Empties the pool (`None`) or takes `n` namespaces out of it, and lowers its target
-/// by as many (to 0 when emptied: destroy deletes namespaces again). Returns how many
+/// by as many (to 0 when emptied: destroy deletes namespaces again; the record keeps
+/// the measured cost). Returns how many
 /// namespaces were removed.
 pub fn drain(n: Option<usize>) -> Result<usize, PoolError> {
     let _lock = lock()?;
@@ -416,18 +418,13 @@ pub fn drain(n: Option<usize>) -> Result<usize, PoolError> {
         netns::unmount_path(&dir.join(&name)).map_err(|(what, e)| io_error(what)(e))?;
         removed += 1;
     }
-    match (n, record()) {
-        (None, _) => match std::fs::remove_file(record_path()) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                return Err(io_error("removing its record")(e));
-            }
-            _ => {}
-        },
-        (Some(k), Some(mut record)) => {
-            record.target = record.target.saturating_sub(k);
-            write_record(&record)?;
-        }
-        (Some(_), None) => {}
+    // The record stays (the fresh state and the measured cost), its target lowered.
+    if let Some(mut record) = record() {
+        record.target = match n {
+            None => 0,
+            Some(k) => record.target.saturating_sub(k),
+        };
+        write_record(&record)?;
     }
     Ok(removed)
 }
