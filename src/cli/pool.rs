@@ -21,7 +21,7 @@ use super::{Global, Output};
 /// proved complete (a firewall, a process, a device that cannot go) is deleted as
 /// before. Without a pool (never filled, or drained) nothing changes: destroy deletes.
 /// A pooled namespace costs kernel memory (measured at fill time and shown here and in
-/// `nshost status`, about 0.1 MiB each here).
+/// `nshost status`: about 0.18 MiB each, measured over 1000 on a 6.18 kernel).
 #[derive(Args, Debug)]
 #[command(after_help = POOL_EXAMPLES)]
 pub struct PoolArgs {

@@ -32,10 +32,10 @@ pub struct ApplyStats {
     pub namespaces_deleted: usize,
     /// Of those created, how many were taken from the warm pool.
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub namespaces_from_pool: usize,
+    pub namespaces_from_pool: u32,
     /// Of those deleted, how many were reset and given back to the pool.
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub namespaces_recycled: usize,
+    pub namespaces_recycled: u32,
     /// Netlink write requests sent.
     pub netlink_requests: usize,
     /// Steps run (batches, namespace creations and removals, `/proc/sys` writers).
@@ -48,7 +48,7 @@ pub struct ApplyStats {
     pub elapsed: Duration,
 }
 
-fn is_zero(n: &usize) -> bool {
+fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
@@ -85,7 +85,7 @@ impl Observer for Unobserved {}
 /// An apply that stopped: what it did before, and why it stopped.
 #[derive(Debug)]
 pub struct Stopped {
-    pub stats: ApplyStats,
+    pub stats: Box<ApplyStats>,
     pub error: KernelError,
 }
 
@@ -339,7 +339,7 @@ pub fn apply_observed(
         ..ApplyStats::default()
     };
     let stop = |stats: &ApplyStats, error| Stopped {
-        stats: stats.clone(),
+        stats: Box::new(stats.clone()),
         error,
     };
     let t = Instant::now();
@@ -446,7 +446,7 @@ fn run(plan: &Plan, work: &Work<'_>, fresh: Option<&Fresh>) -> (ApplyStats, Vec<
             let pooled = pooled
                 .as_ref()
                 .is_some_and(|fd| setns(fd.as_fd(), CloneFlags::CLONE_NEWNET).is_ok());
-            done.namespaces_from_pool = usize::from(pooled);
+            done.namespaces_from_pool = u32::from(pooled);
             let result = netns::create_in(spec, pooled, || {
                 let mut sock = RouteSocket::open()?;
                 let mut batch = RouteBatch::new();

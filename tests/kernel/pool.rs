@@ -218,7 +218,11 @@ fn fill_and_drain_leave_nothing_even_a_killed_fill() {
     assert_eq!(left, 0);
     assert!(netns.is_empty(), "{netns:?}");
     // Emptied, with no target: destroy deletes namespaces again.
-    assert_eq!((&pool["size"], &pool["target"]), (&0.into(), &0.into()), "{pool}");
+    assert_eq!(
+        (&pool["size"], &pool["target"]),
+        (&0.into(), &0.into()),
+        "{pool}"
+    );
 }
 
 /// How many entries the pool's directory holds (mounted or not).

@@ -78,12 +78,17 @@ fn record_path() -> PathBuf {
 
 /// The pool's lock, held by every command that changes the pool.
 fn lock() -> Result<LabLock, PoolError> {
+    lock_within(Duration::from_secs(30))
+}
+
+/// [`lock`], waiting at most `timeout` for another holder.
+fn lock_within(timeout: Duration) -> Result<LabLock, PoolError> {
     // Lab names cannot start with a dot: no lab's lock file is `.pool.lock`.
     Ok(LabLock::in_dir(
         &lock_dir(),
         ".pool",
         LockMode::Exclusive,
-        Duration::from_secs(30),
+        timeout,
     )?)
 }
 
@@ -235,7 +240,8 @@ pub fn claim(n: usize) -> Vec<OwnedFd> {
     if n == 0 || entries().map_or(true, |e| e.is_empty()) {
         return Vec::new();
     }
-    let Ok(_lock) = lock() else {
+    // An apply does not wait for a fill: it makes its namespaces itself.
+    let Ok(_lock) = lock_within(Duration::from_millis(100)) else {
         return Vec::new();
     };
     let Ok(open) = open_entries() else {
@@ -252,10 +258,8 @@ pub fn claim(n: usize) -> Vec<OwnedFd> {
                 continue;
             }
             match reset::readiness_here() {
-                reset::Readiness::Ready => {
-                    if netns::unmount_path(&dir.join(&name)).is_ok() {
-                        taken.push(fd);
-                    }
+                reset::Readiness::Ready if netns::unmount_path(&dir.join(&name)).is_ok() => {
+                    taken.push(fd);
                 }
                 reset::Readiness::NotPools if !maker_alive(&name) => {
                     let _ = netns::unmount_path(&dir.join(&name));
