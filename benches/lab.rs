@@ -18,6 +18,8 @@ mod baselines;
 mod inner;
 #[path = "lab/parallel.rs"]
 mod parallel;
+#[path = "lab/pool.rs"]
+mod pool;
 #[path = "lab/procs.rs"]
 mod procs;
 #[path = "lab/report.rs"]
@@ -200,7 +202,7 @@ fn drive(mut args: Args) -> Result<(), String> {
         _ if !args.methods.iter().any(|m| {
             matches!(
                 m,
-                Method::Nshost | Method::Sites | Method::Parallel | Method::Watch
+                Method::Nshost | Method::Sites | Method::Parallel | Method::Watch | Method::Pool
             )
         }) =>
         {
@@ -257,7 +259,11 @@ fn drive(mut args: Args) -> Result<(), String> {
                 let result = match (&nshost_missing, method) {
                     (
                         Some(why),
-                        Method::Nshost | Method::Sites | Method::Parallel | Method::Watch,
+                        Method::Nshost
+                        | Method::Sites
+                        | Method::Parallel
+                        | Method::Watch
+                        | Method::Pool,
                     ) => Err(format!("not measured: {why}")),
                     _ => run_sandbox(cmd, timeout),
                 };
@@ -360,6 +366,7 @@ fn fill_sandbox_failure(method: Method, steps: Vec<inner::Step>) -> Vec<inner::S
         Method::Floor => &["build", "teardown"],
         Method::Sites => &["apply", "apply_a", "apply_b", "plan", "destroy"],
         Method::Watch => &watch::STEPS,
+        Method::Pool => &pool::STEPS,
     };
     names
         .iter()

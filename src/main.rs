@@ -60,6 +60,7 @@ enum Command {
     Completions(cli::generate::CompletionsArgs),
     Man(cli::generate::ManArgs),
     Logs(cli::logs::LogsArgs),
+    Pool(cli::pool::PoolArgs),
     #[command(name = "__serve", hide = true)]
     Serve(cli::serve::ServeArgs),
     #[command(name = "__node", hide = true)]
@@ -146,6 +147,7 @@ fn run(command: Command, global: &cli::Global) -> Result<ExitCode, Error> {
         Command::Completions(args) => Ok(cli::generate::completions(args, Cli::command())?),
         Command::Man(args) => Ok(cli::generate::man(args, Cli::command())?),
         Command::Logs(args) => Ok(cli::logs::run(args, global)?),
+        Command::Pool(args) => Ok(cli::pool::run(args, global)?),
         Command::Serve(args) => Ok(cli::serve::run(args)?),
         Command::Node(args) => Ok(cli::serve::run_node(args)?),
         Command::Complete(args) => Ok(cli::generate::complete(args)?),

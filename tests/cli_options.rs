@@ -160,6 +160,7 @@ fn quiet_and_json_are_honoured_or_refused_by_every_command() {
         (vec!["destroy", &daemon_lab], Honoured, Lines(1)),
         (vec!["plan", "--lab", "small"], Honoured, Lines(1)),
         (vec!["status"], Honoured, Lines(1)),
+        (vec!["pool"], Honoured, Lines(1)),
         (vec!["status", "--lab", "small"], Honoured, Lines(3)),
         (vec!["status", small], Honoured, Lines(3)),
         (vec!["check", small], Honoured, Lines(1)),

@@ -41,6 +41,8 @@ pub enum Method {
     Parallel,
     /// `nshost watch` on the applied lab: a host added, drift repaired, idle (optional).
     Watch,
+    /// A 10-node lab from a warm pool, and build/destroy cycles with and without one.
+    Pool,
 }
 
 /// One measured step of a run.
@@ -199,7 +201,7 @@ pub fn tail(text: &str) -> String {
 
 /// Checks that exactly the lab's namespaces exist and that traffic crosses the routers:
 /// `h0` reaches `h1` (on `r1`), and the last host reaches `h0`.
-fn check_lab(lab: &GenLab) -> Result<(), String> {
+pub fn check_lab(lab: &GenLab) -> Result<(), String> {
     let want = baselines::namespaces(lab);
     let have = sandbox::netns_names().map_err(|e| format!("listing /run/netns: {e}"))?;
     let mut want_sorted = want.clone();
@@ -291,8 +293,43 @@ pub fn run(job: &Job) -> SandboxRun {
         Method::Sites => crate::sites::run(job, &lab, &work),
         Method::Parallel => crate::parallel::run(job, &work),
         Method::Watch => crate::watch::run(job, job.n, &work),
+        Method::Pool => crate::pool::run(job, &work),
     };
     SandboxRun { steps }
+}
+
+/// [`measure`] of `cmd` (logs under `tag` = `step`), then `check`.
+pub fn measure_checked(
+    step: &str,
+    cmd: Command,
+    logs: &Path,
+    check: impl FnOnce() -> Result<(), String>,
+) -> Step {
+    checked(step, measure(cmd, logs, step, || Ok(())), check)
+}
+
+/// Runs `cmd` with its output dropped; an error says how it failed.
+pub fn run_quiet(cmd: Command) -> Result<(), String> {
+    timed(cmd).map(drop)
+}
+
+/// Runs `cmd` with its output dropped and returns its wall clock, spawn to exit.
+pub fn timed(mut cmd: Command) -> Result<Duration, String> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let out = cmd.output().map_err(|e| e.to_string())?;
+    let wall = start.elapsed();
+    if out.status.success() {
+        Ok(wall)
+    } else {
+        Err(format!(
+            "{}{}",
+            out.status,
+            tail(&String::from_utf8_lossy(&out.stderr))
+        ))
+    }
 }
 
 /// The phases `NSHOST_TRACE` logged to a command's stderr (`<phase>: <ms> ms`).

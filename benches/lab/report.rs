@@ -16,6 +16,8 @@ enum Ratio {
     OverNshost(&'static str),
     /// nshost's `step` divided by this row's figure.
     NshostOver(&'static str),
+    /// This row's figure divided by the same method's `step` (of the same runs).
+    OverSame(&'static str),
 }
 
 /// One line of the table.
@@ -27,6 +29,30 @@ struct RowDef {
 }
 
 const ROWS: &[RowDef] = &[
+    RowDef {
+        method: Method::Pool,
+        step: "apply_pool",
+        label: "pool: 10-node lab applied from a warm pool",
+        ratio: Ratio::None,
+    },
+    RowDef {
+        method: Method::Pool,
+        step: "apply_fresh",
+        label: "pool: the same, without a pool",
+        ratio: Ratio::OverSame("apply_pool"),
+    },
+    RowDef {
+        method: Method::Pool,
+        step: "cycles_pool",
+        label: "pool: 100 build/destroy cycles, pooled",
+        ratio: Ratio::None,
+    },
+    RowDef {
+        method: Method::Pool,
+        step: "cycles_fresh",
+        label: "pool: 100 build/destroy cycles, no pool",
+        ratio: Ratio::OverSame("cycles_pool"),
+    },
     RowDef {
         method: Method::Nshost,
         step: "apply",
@@ -342,6 +368,16 @@ pub fn summarize(
         .filter_map(|r| Some((r.step.clone(), r.median_ms?)))
         .collect();
     let nshost = |step: &str| nshost.iter().find(|(s, _)| s == step).map(|(_, m)| *m);
+    let medians: Vec<(Method, String, f64)> = rows
+        .iter()
+        .filter_map(|r| Some((r.method, r.step.clone(), r.median_ms?)))
+        .collect();
+    let same = |method: Method, step: &str| {
+        medians
+            .iter()
+            .find(|(m, s, _)| *m == method && s == step)
+            .map(|(_, _, v)| *v)
+    };
     for row in &mut rows {
         let def = ROWS
             .iter()
@@ -356,6 +392,12 @@ pub fn summarize(
             Ratio::NshostOver(step) => (
                 row.median_ms.zip(nshost(step)).map(|(a, b)| b / a),
                 Some(format!("nshost {step} / this")),
+            ),
+            Ratio::OverSame(step) => (
+                row.median_ms
+                    .zip(same(row.method, step))
+                    .map(|(a, b)| a / b),
+                Some(format!("this / {step}")),
             ),
         };
     }
@@ -380,7 +422,12 @@ fn num(v: Option<f64>) -> String {
 fn rss_is_meaningful(row: &Row) -> bool {
     match row.method {
         Method::Bash | Method::Batch => row.step == "dump",
-        Method::Nshost | Method::Floor | Method::Sites | Method::Parallel | Method::Watch => true,
+        Method::Nshost
+        | Method::Floor
+        | Method::Sites
+        | Method::Parallel
+        | Method::Watch
+        | Method::Pool => true,
     }
 }
 

@@ -19,6 +19,7 @@ pub mod graph;
 pub mod import;
 pub mod logs;
 pub mod plan;
+pub mod pool;
 pub mod progress;
 pub mod schema;
 pub mod serve;

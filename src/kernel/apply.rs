@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::firewall::Firewall;
 use crate::kernel::message::{self, IfIndexes};
 use crate::kernel::netns::{self, CreateSpec};
+use crate::kernel::pool::{self, reset::Fresh};
 use crate::kernel::{ChangeError, KernelError, RouteBatch, RouteSocket};
 use crate::plan::task::{CreateItem, ProcItem, created_namespaces};
 use crate::plan::{Plan, Step, StepWork};
@@ -21,12 +22,20 @@ use crate::state::settings::Setting;
 use crate::state::{LinkKind, NetState};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::LinkMessage;
+use nix::sched::{CloneFlags, setns};
+use std::os::fd::{AsFd, OwnedFd};
 
 /// What an apply did.
 #[derive(Debug, Default, Clone, Serialize, schemars::JsonSchema)]
 pub struct ApplyStats {
     pub namespaces_created: usize,
     pub namespaces_deleted: usize,
+    /// Of those created, how many were taken from the warm pool.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub namespaces_from_pool: u32,
+    /// Of those deleted, how many were reset and given back to the pool.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub namespaces_recycled: u32,
     /// Netlink write requests sent.
     pub netlink_requests: usize,
     /// Steps run (batches, namespace creations and removals, `/proc/sys` writers).
@@ -39,6 +48,10 @@ pub struct ApplyStats {
     pub elapsed: Duration,
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 fn as_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64() * 1e3)
 }
@@ -47,6 +60,8 @@ impl ApplyStats {
     fn add(&mut self, o: &ApplyStats) {
         self.namespaces_created += o.namespaces_created;
         self.namespaces_deleted += o.namespaces_deleted;
+        self.namespaces_from_pool += o.namespaces_from_pool;
+        self.namespaces_recycled += o.namespaces_recycled;
         self.netlink_requests += o.netlink_requests;
         self.steps += o.steps;
         self.sysctls_written += o.sysctls_written;
@@ -70,13 +85,14 @@ impl Observer for Unobserved {}
 /// An apply that stopped: what it did before, and why it stopped.
 #[derive(Debug)]
 pub struct Stopped {
-    pub stats: ApplyStats,
+    pub stats: Box<ApplyStats>,
     pub error: KernelError,
 }
 
 /// A step with everything it needs, built before anything is sent.
 enum Work<'p> {
-    Create(CreateSpec, Vec<usize>),
+    /// Creating a namespace; with a namespace taken from the pool to use instead.
+    Create(CreateSpec, Vec<usize>, Option<OwnedFd>),
     Netlink {
         ns: &'p str,
         /// Sent from the namespace nshost runs in, not from inside `ns`.
@@ -91,8 +107,9 @@ enum Work<'p> {
         writes: Vec<(Setting, String, usize)>,
     },
     /// Removing a namespace (change `usize`), its vxlan tunnel ends (their ifindexes)
-    /// deleted first.
-    Delete(&'p str, usize, Vec<u32>),
+    /// deleted first; with the settings the lab set in it when it is to be reset and
+    /// given back to the pool.
+    Delete(&'p str, usize, Vec<u32>, Option<Vec<Setting>>),
     /// Loading a node's firewall (change `change`), `from` what is there to `to`.
     Firewall {
         ns: &'p str,
@@ -157,7 +174,7 @@ fn build_step<'p>(
                 }
                 owners.push(c);
             }
-            Work::Create(spec, owners)
+            Work::Create(spec, owners, None)
         }
         StepWork::Netlink {
             ns,
@@ -208,7 +225,9 @@ fn build_step<'p>(
                 .collect();
             Work::Proc { ns, writes }
         }
-        StepWork::Delete { ns, changes } => Work::Delete(ns, changes[0], tunnel_ends(live, ns)),
+        StepWork::Delete { ns, changes } => {
+            Work::Delete(ns, changes[0], tunnel_ends(live, ns), None)
+        }
         StepWork::Firewall { ns, items } => {
             let (change, from, to) = items[0];
             Work::Firewall {
@@ -283,7 +302,7 @@ impl Work<'_> {
     /// How many operations of the plan the step carries out.
     fn ops(&self) -> usize {
         match self {
-            Work::Create(_, owners) => owners.len(),
+            Work::Create(_, owners, _) => owners.len(),
             Work::Netlink { owners, .. } => owners.len(),
             Work::Proc { writes, .. } => writes.len(),
             Work::Delete(..) | Work::Firewall { .. } => 1,
@@ -293,13 +312,15 @@ impl Work<'_> {
     /// What runs it, for `-vv`: `netlink in h1`.
     fn executor(&self) -> String {
         match self {
-            Work::Create(spec, _) => format!("create {}", spec.name),
+            Work::Create(spec, _, None) => format!("create {}", spec.name),
+            Work::Create(spec, _, Some(_)) => format!("create {} from the pool", spec.name),
             Work::Netlink {
                 ns, underlay: true, ..
             } => format!("netlink from the underlay into {ns}"),
             Work::Netlink { ns, .. } => format!("netlink in {ns}"),
             Work::Proc { ns, .. } => format!("/proc/sys in {ns}"),
-            Work::Delete(ns, ..) => format!("delete {ns}"),
+            Work::Delete(ns, .., None) => format!("delete {ns}"),
+            Work::Delete(ns, .., Some(_)) => format!("delete {ns} (recycle)"),
             Work::Firewall { ns, .. } => format!("firewall in {ns}"),
         }
     }
@@ -318,12 +339,31 @@ pub fn apply_observed(
         ..ApplyStats::default()
     };
     let stop = |stats: &ApplyStats, error| Stopped {
-        stats: stats.clone(),
+        stats: Box::new(stats.clone()),
         error,
     };
     let t = Instant::now();
-    let stages = build(lab, plan, live).map_err(|e| stop(&stats, e))?;
+    let mut stages = build(lab, plan, live).map_err(|e| stop(&stats, e))?;
     crate::trace::detail("apply: build requests", t);
+    let t = Instant::now();
+    let fresh = with_pool(&mut stages, live);
+    if let Some(fresh) = &fresh {
+        let fabrics: Vec<&str> = stages
+            .iter()
+            .flatten()
+            .filter_map(|w| match w {
+                Work::Delete(ns, _, _, None) => Some(*ns),
+                _ => None,
+            })
+            .filter(|ns| {
+                live.namespaces
+                    .get(*ns)
+                    .is_some_and(|n| n.role == crate::state::NsRole::Fabric)
+            })
+            .collect();
+        pool::clear_links_of(&fabrics, fresh);
+    }
+    crate::trace::detail("apply: pool", t);
     if stages
         .iter()
         .flatten()
@@ -345,7 +385,7 @@ pub fn apply_observed(
         let t = Instant::now();
         let results = netns::on_threads(works, |w| {
             let t = Instant::now();
-            let result = run(plan, w);
+            let result = run(plan, w, fresh.as_ref());
             observer.step_done(w.ops());
             if details {
                 let what = format!("stage {k}: {}, {} ops", w.executor(), w.ops());
@@ -360,10 +400,10 @@ pub fn apply_observed(
         }
         if failures.is_empty() && injected_fault(k) {
             let last = match &works[0] {
-                Work::Create(_, owners) => *owners.last().expect("a change"),
+                Work::Create(_, owners, _) => *owners.last().expect("a change"),
                 Work::Netlink { owners, .. } => *owners.last().unwrap_or(&0),
                 Work::Proc { writes, .. } => writes.last().map_or(0, |w| w.2),
-                Work::Delete(_, c, _) | Work::Firewall { change: c, .. } => *c,
+                Work::Delete(_, c, ..) | Work::Firewall { change: c, .. } => *c,
             };
             failures.push(ChangeError::new(
                 &plan.changes[last],
@@ -386,7 +426,7 @@ pub fn apply_observed(
 }
 
 /// Runs one step on the calling (dedicated, short-lived) thread.
-fn run(plan: &Plan, work: &Work<'_>) -> (ApplyStats, Vec<ChangeError>) {
+fn run(plan: &Plan, work: &Work<'_>, fresh: Option<&Fresh>) -> (ApplyStats, Vec<ChangeError>) {
     let mut done = ApplyStats {
         steps: 1,
         ..ApplyStats::default()
@@ -400,8 +440,14 @@ fn run(plan: &Plan, work: &Work<'_>) -> (ApplyStats, Vec<ChangeError>) {
             .collect()
     };
     match work {
-        Work::Create(spec, owners) => {
-            let result = netns::create_here(spec, || {
+        Work::Create(spec, owners, pooled) => {
+            // A pooled namespace (checked ready when taken) is entered; if that fails
+            // it is dropped (and dies) and a new one is made.
+            let pooled = pooled
+                .as_ref()
+                .is_some_and(|fd| setns(fd.as_fd(), CloneFlags::CLONE_NEWNET).is_ok());
+            done.namespaces_from_pool = u32::from(pooled);
+            let result = netns::create_in(spec, pooled, || {
                 let mut sock = RouteSocket::open()?;
                 let mut batch = RouteBatch::new();
                 batch.push(crate::kernel::lo_up_marked(&spec.lab, spec.role), 0);
@@ -487,10 +533,23 @@ fn run(plan: &Plan, work: &Work<'_>) -> (ApplyStats, Vec<ChangeError>) {
                 ),
             }
         }
-        Work::Delete(ns, c, ends) => {
+        Work::Delete(ns, c, ends, recycle) => {
             if !ends.is_empty() {
                 delete_tunnel_ends(ns, ends);
                 done.netlink_requests = ends.len();
+            }
+            if let (Some(keys), Some(fresh)) = (recycle, fresh) {
+                let recycled = entered(ns)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| pool::reset::recycle_here(ns, fresh, keys));
+                match recycled {
+                    Ok(()) => {
+                        done.namespaces_deleted = 1;
+                        done.namespaces_recycled = 1;
+                        return (done, Vec::new());
+                    }
+                    Err(why) => tracing::debug!("{ns} is deleted, not recycled: {why}"),
+                }
             }
             match netns::delete(ns) {
                 Ok(()) => {
@@ -504,6 +563,38 @@ fn run(plan: &Plan, work: &Work<'_>) -> (ApplyStats, Vec<ChangeError>) {
             }
         }
     }
+}
+
+/// Takes namespaces from the pool for the creations of `stages`, and chooses the
+/// namespaces destroy gives back to it (as many as the pool has room for; never a
+/// fabric, whose namespace ids in every node would keep those from being handed out).
+/// Returns the fresh state resets must match, when any namespace is to be recycled.
+fn with_pool(stages: &mut [Vec<Work<'_>>], live: &NetState) -> Option<Fresh> {
+    let creates = stages
+        .iter()
+        .flatten()
+        .filter(|w| matches!(w, Work::Create(..)))
+        .count();
+    let mut fds = pool::claim(creates).into_iter();
+    let mut room = pool::room();
+    let record = (room > 0).then(pool::record).flatten();
+    if room > 0 && record.is_some() && pool::prepare().is_err() {
+        room = 0;
+    }
+    for w in stages.iter_mut().flatten() {
+        match w {
+            Work::Create(_, _, pooled) => *pooled = fds.next(),
+            Work::Delete(ns, _, _, recycle) if room > 0 && record.is_some() => {
+                let Some(keys) = pool::recycle_keys(live, ns) else {
+                    continue;
+                };
+                *recycle = Some(keys);
+                room -= 1;
+            }
+            _ => {}
+        }
+    }
+    record.map(|r| r.fresh)
 }
 
 /// Enters namespace `ns` on the calling thread.

@@ -12,6 +12,7 @@ pub mod message;
 pub mod netfilter;
 pub mod netns;
 pub mod observe;
+pub mod pool;
 pub mod probe;
 pub mod procs;
 pub mod qdisc;

@@ -92,7 +92,12 @@ pub fn on_threads<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> 
 /// Makes sure the namespace directory exists and is a shared mount point, as iproute2
 /// does, so a namespace mounted here is seen from every mount namespace.
 pub fn prepare_run_dir() -> io::Result<()> {
-    let dir = run_dir();
+    prepare_dir(&run_dir())
+}
+
+/// Makes sure `dir` exists and is a shared mount point (see [`prepare_run_dir`]).
+pub fn prepare_dir(dir: &Path) -> io::Result<()> {
+    let dir = dir.to_path_buf();
     std::fs::create_dir_all(&dir)?;
     let shared = |d: &Path| {
         mount(
@@ -188,7 +193,12 @@ pub enum Opened {
 
 /// Opens entry `name` without following links or blocking, and tells what it is.
 pub fn open_entry(name: &str) -> Result<Opened, NsError> {
-    let path = run_dir().join(name);
+    open_entry_in(&run_dir(), name)
+}
+
+/// [`open_entry`] in directory `dir`.
+pub fn open_entry_in(dir: &Path, name: &str) -> Result<Opened, NsError> {
+    let path = dir.join(name);
     let file = match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -272,8 +282,20 @@ pub fn create_here(
     spec: &CreateSpec,
     mark_lo: impl FnOnce() -> io::Result<()>,
 ) -> Result<(), NsError> {
+    create_in(spec, false, mark_lo)
+}
+
+/// [`create_here`], in the namespace the calling thread is in when `pooled` (a fresh
+/// namespace taken from the pool, entered by the caller) instead of a new one.
+pub fn create_in(
+    spec: &CreateSpec,
+    pooled: bool,
+    mark_lo: impl FnOnce() -> io::Result<()>,
+) -> Result<(), NsError> {
     let name = spec.name.as_str();
-    unshare(CloneFlags::CLONE_NEWNET).map_err(|e| NsError::new(name, "unshare")(errno(e)))?;
+    if !pooled {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| NsError::new(name, "unshare")(errno(e)))?;
+    }
     mark_lo().map_err(NsError::new(name, "marking loopback"))?;
     for (key, value) in &spec.sysctls {
         write_sysctl(&Setting::Namespace(key.clone()), value).map_err(|cause| NsError {
@@ -284,16 +306,22 @@ pub fn create_here(
     }
     let path = run_dir().join(name);
     let mark = format!("{}\n", namespace_alias(&spec.lab, spec.role));
-    create_marked(&path, mark.as_bytes()).map_err(NsError::new(name, "creating mount point"))?;
+    mount_here(&path, mark.as_bytes()).map_err(|(what, cause)| NsError::new(name, what)(cause))
+}
+
+/// Names the calling thread's network namespace at `path`: the mount point is created
+/// holding `mark`, then the namespace is bind-mounted over it. On failure, what failed.
+pub fn mount_here(path: &Path, mark: &[u8]) -> Result<(), (&'static str, io::Error)> {
+    create_marked(path, mark).map_err(|e| ("creating mount point", e))?;
     if let Err(e) = mount(
         Some("/proc/thread-self/ns/net"),
-        &path,
+        path,
         Some("none"),
         MsFlags::MS_BIND,
         None::<&str>,
     ) {
-        let _ = std::fs::remove_file(&path);
-        return Err(NsError::new(name, "bind mount")(errno(e)));
+        let _ = std::fs::remove_file(path);
+        return Err(("bind mount", errno(e)));
     }
     Ok(())
 }
@@ -344,17 +372,19 @@ fn create_marked(path: &Path, mark: &[u8]) -> io::Result<()> {
 /// itself dies once nothing holds it. A mount point already without a namespace (a
 /// stray) is only removed.
 pub fn delete(name: &str) -> Result<(), NsError> {
-    let path = run_dir().join(name);
+    unmount_path(&run_dir().join(name)).map_err(|(what, cause)| NsError::new(name, what)(cause))
+}
+
+/// Unmounts and removes the mount point `path` (see [`delete`]).
+pub fn unmount_path(path: &Path) -> Result<(), (&'static str, io::Error)> {
     // A symlink in its place is not followed to whatever it points at.
-    match umount2(&path, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW) {
+    match umount2(path, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW) {
         Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
         Err(nix::errno::Errno::ENOENT) => return Ok(()),
-        Err(e) => return Err(NsError::new(name, "unmount")(errno(e))),
+        Err(e) => return Err(("unmount", errno(e))),
     }
-    match std::fs::remove_file(&path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            Err(NsError::new(name, "removing mount point")(e))
-        }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(("removing mount point", e)),
         _ => Ok(()),
     }
 }

@@ -427,6 +427,8 @@ codes! {
     Services => "services",
     /// A node's process supervisor cannot be started or reached.
     Workload => "workload",
+    /// The warm pool of namespaces could not be filled, drained or read.
+    Pool => "pool",
     /// A node has no process of that name.
     NoSuchProcess => "no_such_process",
     /// No lab has a node of that name.

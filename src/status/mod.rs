@@ -40,6 +40,9 @@ pub struct MachineStatus {
     pub labs: Vec<LabSummary>,
     /// Entries under `/run/netns` that hold no namespace and are no lab's: skipped.
     pub skipped: Vec<Skipped>,
+    /// The warm pool of namespaces (`nshost pool`), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<crate::kernel::pool::PoolInfo>,
 }
 
 /// One lab in a line.
@@ -369,7 +372,11 @@ pub fn labs() -> Result<MachineStatus, Error> {
         .map(|(lab, live)| summarize(&build(&Context::from_live(lab, live), live)))
         .collect();
     labs.sort_by(|a, b| crate::names::natural_cmp(&a.lab, &b.lab));
-    Ok(MachineStatus { labs, skipped })
+    Ok(MachineStatus {
+        labs,
+        skipped,
+        pool: crate::kernel::pool::info(),
+    })
 }
 
 /// The lab namespaces of a live state, by lab.

@@ -20,8 +20,13 @@ pub enum View {
 
 /// Every lab on the machine, one row each.
 pub fn machine(status: &MachineStatus) -> String {
+    let pool = status
+        .pool
+        .as_ref()
+        .map(|p| format!("\nPool: {}\n", p.describe()))
+        .unwrap_or_default();
     if status.labs.is_empty() {
-        return "No nshost labs on this machine.\n".into();
+        return format!("No nshost labs on this machine.\n{pool}");
     }
     let mut t = Table::new(&["LAB", "ROUTERS", "HOSTS", "LINKS", "NETWORKS", "HEALTH"]);
     t.right(&[1, 2, 3, 4]);
@@ -35,7 +40,7 @@ pub fn machine(status: &MachineStatus) -> String {
             lab.health.summary(),
         ]);
     }
-    t.render()
+    t.render() + &pool
 }
 
 /// A section of a lab's text.

@@ -220,6 +220,7 @@ fn the_machine_one_lab_a_row() {
             summarize(&unnamed("small", &live)),
         ],
         skipped: Vec::new(),
+        pool: None,
     };
     insta::assert_snapshot!(render::machine(&machine), @r"
     LAB    ROUTERS  HOSTS  LINKS  NETWORKS  HEALTH
@@ -236,10 +237,29 @@ fn the_machine_one_lab_a_row() {
     assert_eq!(
         render::machine(&MachineStatus {
             labs: Vec::new(),
-            skipped: Vec::new()
+            skipped: Vec::new(),
+            pool: None,
         }),
         "No nshost labs on this machine.\n"
     );
+    let pool = nshost_pool(12, 24, 98_304);
+    assert_eq!(
+        render::machine(&MachineStatus {
+            labs: Vec::new(),
+            skipped: Vec::new(),
+            pool: Some(pool),
+        }),
+        "No nshost labs on this machine.\n\n\
+         Pool: 12 namespaces (target 24), about 0.09 MiB each, 1.1 MiB in all\n"
+    );
+}
+
+fn nshost_pool(size: usize, target: usize, bytes: u64) -> crate::kernel::pool::PoolInfo {
+    crate::kernel::pool::PoolInfo {
+        size,
+        target,
+        bytes_per_namespace: Some(bytes),
+    }
 }
 
 #[test]

@@ -113,6 +113,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Site(#[from] crate::sites::SiteError),
+    /// `nshost::pool`: the warm pool could not be filled, drained or read.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Pool(#[from] crate::kernel::pool::PoolError),
     /// `nshost::workload`: a node's files or processes could not be put in place.
     #[error(transparent)]
     #[diagnostic(transparent)]

@@ -202,9 +202,9 @@ pub fn apply_observed(
             }
         }
         Err(stopped) => match stopped.error {
-            KernelError::Changes(failures) => (stopped.stats, (failures, None)),
+            KernelError::Changes(failures) => (*stopped.stats, (failures, None)),
             other => (
-                stopped.stats,
+                *stopped.stats,
                 (vec![], Some(Leftover::Unfinished(other.to_string()))),
             ),
         },

@@ -35,6 +35,7 @@ mod limits;
 mod loopback;
 mod neighbours;
 mod ownership;
+mod pool;
 mod processes;
 mod recovery;
 mod rollback;
