@@ -432,6 +432,8 @@ impl Receiver {
         };
         let (class, deleted) = if netfilter {
             (ObjectClass::Firewall, false)
+        } else if bridge_port_news(ty, raw) {
+            return None;
         } else {
             classify(ty)?
         };
@@ -469,6 +471,14 @@ fn classify(ty: u16) -> Option<(ObjectClass, bool)> {
         _ => return None,
     };
     Some((class, ty % 2 == 1))
+}
+
+/// Whether a link message is a bridge's news of one of its ports (family
+/// `AF_BRIDGE`: the port's forwarding state, which a bridge changes by itself, for
+/// every port at once, some seconds after they join). nshost sets none of it; a
+/// port's joining or leaving comes as a plain link message too.
+fn bridge_port_news(ty: u16, raw: &[u8]) -> bool {
+    matches!(ty, 16 | 17) && raw.get(16) == Some(&(libc::AF_BRIDGE as u8))
 }
 
 /// The nsid an `RTM_DELNSID` message names.
@@ -532,6 +542,17 @@ mod tests {
         assert_eq!(classify(80), Some((ObjectClass::NetConf, false)));
         assert_eq!(classify(RTM_NEWNSID), None);
         assert_eq!(classify(2), None);
+    }
+
+    #[test]
+    fn a_bridge_s_news_of_its_ports_is_not_a_change() {
+        let mut raw = vec![0u8; 32];
+        raw[16] = libc::AF_BRIDGE as u8;
+        assert!(bridge_port_news(16, &raw));
+        raw[16] = libc::AF_UNSPEC as u8;
+        assert!(!bridge_port_news(16, &raw));
+        raw[16] = libc::AF_BRIDGE as u8;
+        assert!(!bridge_port_news(24, &raw));
     }
 
     #[test]
