@@ -55,8 +55,13 @@ pub fn run(args: WatchArgs, global: &Global) -> Result<ExitCode, Error> {
         lock_timeout: args.lock.lock_timeout,
     };
     let mut print = |e: &Event| print(e, global);
+    // Caught from before the start: a signal that comes as the start ends (once
+    // `ready` is printed, say) still stops the watch, once it runs.
+    let signals = catch_signals();
     let watch = Watch::start(opts, &mut print)?;
-    stop_on_signals(watch.stopper());
+    if let Some(signals) = signals {
+        stop_on(signals, watch.stopper());
+    }
     watch.run(&mut print);
     Ok(ExitCode::SUCCESS)
 }
@@ -117,13 +122,11 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 /// SIGINT and SIGTERM stop the watch (through a pipe a thread reads: a handler may do
 /// next to nothing). Handlers, unlike a blocked mask, are not inherited by the programs
-/// the lab starts.
-fn stop_on_signals(stopper: Stopper) {
+/// the lab starts. Returns the pipe's read end.
+fn catch_signals() -> Option<std::os::fd::OwnedFd> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
     use std::os::fd::IntoRawFd;
-    let Ok((read, write)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
-        return;
-    };
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
     STOP_PIPE.store(write.into_raw_fd(), Ordering::Relaxed);
     let action = SigAction::new(
         SigHandler::Handler(on_signal),
@@ -134,6 +137,12 @@ fn stop_on_signals(stopper: Stopper) {
         // SAFETY: the handler only writes a byte to a pipe (async-signal-safe).
         let _ = unsafe { sigaction(sig, &action) };
     }
+    Some(read)
+}
+
+/// Stops the watch once a caught signal's byte is in the pipe (at once, for one caught
+/// during the start).
+fn stop_on(read: std::os::fd::OwnedFd, stopper: Stopper) {
     std::thread::spawn(move || {
         let mut byte = [0u8; 1];
         let _ = nix::unistd::read(&read, &mut byte);

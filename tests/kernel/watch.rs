@@ -507,6 +507,37 @@ fn a_restart_after_kill_9_mid_apply_converges() {
     assert!(converged);
 }
 
+/// A SIGTERM that comes while the watcher converges the lab at its start (its claim
+/// made, the apply under way) stops it cleanly once the start is over; it used to kill
+/// it, as the signal was caught only after `ready`.
+#[test]
+fn a_sigterm_during_the_start_stops_it_cleanly() {
+    let (code, json) = sandboxed(|| {
+        let file = lab();
+        let mut cmd = nshost_command();
+        cmd.args(["--output", "json", "watch"])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawning nshost watch");
+        let claim = std::path::Path::new("/run/nshost/w/watch.json");
+        let deadline = Instant::now() + HANG;
+        while !claim.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "the watcher never claimed the lab"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        // SAFETY: kill(2) on the watcher this test started.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let code = child.wait().unwrap().code();
+        (code, claim.exists())
+    });
+    assert_eq!(code, Some(0), "killed by the signal instead of stopping");
+    assert!(!json, "watch.json is removed");
+}
+
 #[test]
 fn sigterm_stops_it_and_leaves_the_lab() {
     let (code, converged, after, json) = sandboxed(|| {

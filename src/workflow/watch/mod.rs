@@ -29,9 +29,7 @@ use crate::kernel::events::{self, Listener, Notice};
 use crate::kernel::{self, ObserveSpec};
 use crate::plan::{self, Change, Plan};
 use crate::state::NetState;
-use crate::workflow::{
-    ApplyOptions, Error, FileOrigins, Loaded, Planned, Timings, checks, firewalls, ms, record,
-};
+use crate::workflow::{ApplyOptions, Error, FileOrigins, Loaded, Planned, Timings, ms, record};
 
 /// How to watch.
 #[derive(Debug, Clone)]
@@ -345,18 +343,13 @@ impl Watch {
     /// [`super::plan_loaded`] against the live state in memory instead of the kernel.
     fn plan_file(&self, loaded: Loaded) -> Result<Planned, Error> {
         let managed = record::read(&self.lab);
-        let fresh = checks::check(&loaded, &managed)?;
-        let Loaded {
-            source,
-            mut lab,
-            mut desired,
-        } = loaded;
-        firewalls::canonical(&source, &lab, &mut desired)?;
-        let desired = record::revert_removed(desired, &managed, &fresh);
-        let services = crate::services::desired(&lab);
-        let work = crate::workload::desired(&lab);
-        let origins = std::mem::take(&mut lab.origins);
-        drop(lab);
+        let super::Prepared {
+            file,
+            desired,
+            services,
+            work,
+            ..
+        } = super::prepare(loaded, &managed)?;
         let changes = plan::diff(&self.lab, &desired, &self.live).map_err(Error::Conflicts)?;
         let mut plan = plan::order(&self.lab, changes, &desired);
         let (services, service_changes) = super::plan_services(&self.lab, services, &plan.changes);
@@ -366,7 +359,7 @@ impl Watch {
         let live = memory::subset(&self.live, &self.reach(&plan));
         Ok(Planned {
             lab: self.lab.clone(),
-            file: Some(Box::new(FileOrigins { source, origins })),
+            file: Some(Box::new(file)),
             desired,
             live,
             strays: Vec::new(),
