@@ -153,26 +153,15 @@ fn dump_here(sock: &mut RouteSocket) -> io::Result<(Objects, Vec<RouteNetlinkMes
         set.insert(l.clone());
         extra.push((l, msg));
     };
-    sock.dump(
+    for request in [
         RouteNetlinkMessage::GetLink(LinkMessage::default()),
-        &mut take,
-    )?;
-    sock.dump(
         RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-        &mut take,
-    )?;
-    sock.dump(
         RouteNetlinkMessage::GetRoute(RouteMessage::default()),
-        &mut take,
-    )?;
-    sock.dump(
         RouteNetlinkMessage::GetRule(RuleMessage::default()),
-        &mut take,
-    )?;
-    sock.dump(
         RouteNetlinkMessage::GetNeighbour(NeighbourMessage::default()),
-        &mut take,
-    )?;
+    ] {
+        sock.dump(request, &mut take)?;
+    }
     Ok((objects, extra.into_iter().map(|(_, m)| m).collect()))
 }
 
