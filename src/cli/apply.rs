@@ -114,6 +114,7 @@ fn carry_out(
     }
     let opts = workflow::ApplyOptions {
         rollback: !args.no_rollback,
+        ..Default::default()
     };
     super::progress::apply(planned, opts, global)
 }

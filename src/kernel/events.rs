@@ -78,6 +78,9 @@ pub enum Notice {
         class: ObjectClass,
         /// A removal (`RTM_DEL*`), not an addition or change.
         deleted: bool,
+        /// The interface, for a link's notice (`IFLA_IFNAME`): a change to a few of a
+        /// namespace's thousands of links is read again by name.
+        link: Option<String>,
         /// The netlink port of the sender: for most tools the sender's pid; 0 for the
         /// kernel itself.
         port: u32,
@@ -426,6 +429,7 @@ impl Receiver {
                     namespace,
                     class: ObjectClass::Namespace,
                     deleted: true,
+                    link: None,
                     port,
                     at,
                 });
@@ -438,10 +442,14 @@ impl Receiver {
             classify(ty)?
         };
         let namespace = self.names.lock().ok()?.by_nsid.get(&nsid)?.clone();
+        let link = (class == ObjectClass::Link)
+            .then(|| link_name(raw))
+            .flatten();
         Some(Notice::Changed {
             namespace,
             class,
             deleted,
+            link,
             port,
             at,
         })
@@ -479,6 +487,17 @@ fn classify(ty: u16) -> Option<(ObjectClass, bool)> {
 /// port's joining or leaving comes as a plain link message too.
 fn bridge_port_news(ty: u16, raw: &[u8]) -> bool {
     matches!(ty, 16 | 17) && raw.get(16) == Some(&(libc::AF_BRIDGE as u8))
+}
+
+/// The interface name (`IFLA_IFNAME`) a link message (`RTM_NEWLINK`/`RTM_DELLINK`)
+/// carries.
+fn link_name(raw: &[u8]) -> Option<String> {
+    const IFINFOMSG_LEN: usize = 16;
+    const IFLA_IFNAME: u16 = 3;
+    let body = raw.get(16 + IFINFOMSG_LEN..)?;
+    attrs::attrs(body)
+        .find(|(kind, _)| *kind == IFLA_IFNAME)
+        .map(|(_, v)| String::from_utf8_lossy(v.split(|b| *b == 0).next().unwrap_or(v)).into())
 }
 
 /// The nsid an `RTM_DELNSID` message names.

@@ -16,8 +16,10 @@ const PATIENCE: Duration = Duration::from_secs(5);
 /// not passing frames yet (by namespace), among the namespaces `live` holds.
 pub fn waiting(desired: &NetState, live: &NetState) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (ns_name, ns) in &desired.namespaces {
-        let Some(have) = live.namespaces.get(ns_name) else {
+    // The live state holds only what the verification read again: a few namespaces
+    // of a large lab, looked up in the desired one.
+    for (ns_name, have) in &live.namespaces {
+        let Some(ns) = desired.namespaces.get(ns_name) else {
             continue;
         };
         for (name, link) in &ns.links {

@@ -22,11 +22,19 @@ use crate::workflow::{Planned, ms, settle};
 pub struct ApplyOptions {
     /// Undo what was done when the apply fails (`--no-rollback` turns it off).
     pub rollback: bool,
+    /// The lab's record of settings already holds exactly what the desired state sets
+    /// (a watcher's repair: its desired state is the one its last apply recorded), so
+    /// it is neither read nor written: at 10,000 hosts that is a file of 10,000
+    /// namespaces, twice, for a repair of one.
+    pub recorded: bool,
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        ApplyOptions { rollback: true }
+        ApplyOptions {
+            rollback: true,
+            recorded: false,
+        }
     }
 }
 
@@ -83,7 +91,9 @@ pub fn apply_observed(
         if destroying {
             crate::workload::control::stop_all(&lab);
         }
-        remember(&lab, destroying, &planned.desired, None);
+        if !opts.recorded {
+            remember(&lab, destroying, &planned.desired, None);
+        }
         return Ok(Applied {
             stats: ApplyStats::default(),
             timings: planned.timings.clone(),
@@ -93,8 +103,12 @@ pub fn apply_observed(
         });
     }
     // Before anything changes, remember every setting this apply may leave behind.
-    let previous = record::read(&lab);
-    if !destroying {
+    let previous = if opts.recorded {
+        None
+    } else {
+        Some(record::read(&lab))
+    };
+    if let (false, Some(previous)) = (destroying, &previous) {
         // Not written, nothing is changed: a setting this apply leaves behind would be
         // forgotten.
         record::write(
@@ -188,7 +202,9 @@ pub fn apply_observed(
             }
             match rest {
                 Ok(None) => {
-                    remember(&lab, destroying, &planned.desired, Some(&previous));
+                    if let Some(previous) = &previous {
+                        remember(&lab, destroying, &planned.desired, Some(previous));
+                    }
                     return Ok(Applied {
                         netlink_writes: stats.netlink_requests,
                         links_not_up,
@@ -318,9 +334,14 @@ fn remember(lab: &str, destroying: bool, desired: &NetState, previous: Option<&M
 /// Re-reads what the plan touched (and the fabric, which resolves veth peers) and
 /// returns what is still to do, if anything.
 fn verify(planned: &mut Planned) -> Result<Option<Leftover>, Error> {
-    // The state the plan was made against is stale now; free it before re-reading.
+    // The state the plan was made against is stale now; free it before re-reading
+    // (and give the memory back when it was a large one: trimming walks the whole
+    // heap, a cost a repair of one namespace by a watcher of 10,000 should not pay).
+    let large = planned.live.namespaces.len() > 256;
     planned.live = NetState::default();
-    crate::process::trim_heap();
+    if large {
+        crate::process::trim_heap();
+    }
     let fabric = planned.desired.fabric().map(str::to_string);
     let mut touched = planned.plan.touched_namespaces();
     touched.extend(fabric.clone());

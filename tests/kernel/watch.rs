@@ -581,3 +581,81 @@ fn status_shows_a_running_watcher_and_not_a_dead_one() {
     );
     assert!(!after.contains("Watched"), "{after}");
 }
+
+/// A router and twelve hosts on one network: big enough that one host is a small part
+/// of it, so that the watcher compares only the part an edit or a notice reaches (the
+/// namespaces it changed, and of the fabric only the ports concerned).
+const WIDE: &str = "\
+name: w
+networks:
+  lan: {subnets: [10.1.0.0/24]}
+routers:
+  r1: {interfaces: {lan: {network: lan}}}
+hosts:
+  h[1-12]: {network: lan}
+";
+
+#[test]
+fn edits_adding_and_removing_a_host_of_a_wider_lab_converge() {
+    let (added, removed, namespaces, converged) = sandboxed(|| {
+        let file = scratch("w.yaml", WIDE);
+        let mut w = Watcher::start(&file, &[]);
+        std::fs::write(&file, edit(WIDE, "h[1-12]", "h[1-13]")).unwrap();
+        let added = w.next("applied");
+        std::fs::write(&file, edit(WIDE, "h[1-12]", "h[2-13]")).unwrap();
+        let removed = w.next("applied");
+        let state = (netns(), converged(&file));
+        w.kill();
+        (added, removed, state.0, state.1)
+    });
+    assert!(
+        changes(&added).iter().any(|c| c.starts_with("h13:")),
+        "{added:#}"
+    );
+    assert!(
+        changes(&removed).iter().any(|c| c.starts_with("h1:")),
+        "{removed:#}"
+    );
+    assert!(namespaces.contains(&"h13".to_string()), "{namespaces:?}");
+    assert!(!namespaces.contains(&"h1".to_string()), "{namespaces:?}");
+    assert!(
+        converged,
+        "the kernel does not match the file after the edits"
+    );
+}
+
+#[test]
+fn repairs_a_fabric_port_set_down_reading_that_port_again() {
+    let (event, up, others_up, converged) = sandboxed(|| {
+        let file = scratch("w.yaml", WIDE);
+        let mut w = Watcher::start(&file, &[]);
+        let port = links("w-fabric")
+            .into_keys()
+            .find(|name| name.starts_with("h3-"))
+            .expect("h3's port in the fabric");
+        ip(&["-n", "w-fabric", "link", "set", &port, "down"]);
+        let event = w.next_of(&["drift"], "update link");
+        let fabric = links("w-fabric");
+        let up = is_up(&fabric[&port]);
+        let others_up = fabric
+            .iter()
+            .filter(|(name, _)| name.starts_with('h'))
+            .all(|(_, l)| is_up(l));
+        let converged = converged(&file);
+        // Memory still holds every other port: an edit after the repair converges too.
+        std::fs::write(&file, edit(WIDE, "h[1-12]", "h[1-13]")).unwrap();
+        w.next("applied");
+        let converged_after_edit = converged && self::converged(&file);
+        w.kill();
+        (event, up, others_up, converged_after_edit)
+    });
+    assert_eq!(event["action"], "repaired", "{event:#}");
+    assert_eq!(
+        event["namespaces"],
+        serde_json::json!(["w-fabric"]),
+        "{event:#}"
+    );
+    assert!(up, "the port is not up again");
+    assert!(others_up);
+    assert!(converged);
+}

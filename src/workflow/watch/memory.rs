@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::state::{LinkKind, NetState};
+use crate::state::{LinkKind, Namespace, NetState};
 
 /// The namespaces `names` of `state` (those it has), copied.
 pub fn subset(state: &NetState, names: &BTreeSet<String>) -> NetState {
@@ -12,6 +12,61 @@ pub fn subset(state: &NetState, names: &BTreeSet<String>) -> NetState {
             .iter()
             .filter_map(|n| state.namespaces.get(n).map(|ns| (n.clone(), ns.clone())))
             .collect(),
+    }
+}
+
+/// [`subset`], with only the links `ports` of namespace `ns` (the fabric, read again
+/// link by link).
+pub fn subset_with_links(
+    state: &NetState,
+    names: &BTreeSet<String>,
+    ns: &str,
+    ports: &BTreeSet<String>,
+) -> NetState {
+    let mut out = NetState::default();
+    for name in names {
+        let Some(have) = state.namespaces.get(name) else {
+            continue;
+        };
+        let copy = if name == ns {
+            Namespace {
+                owner: have.owner.clone(),
+                role: have.role,
+                stray: have.stray,
+                links: ports
+                    .iter()
+                    .filter_map(|p| have.links.get(p).map(|l| (p.clone(), l.clone())))
+                    .collect(),
+                addresses: have.addresses.clone(),
+                routes: have.routes.clone(),
+                rules: have.rules.clone(),
+                sysctls: have.sysctls.clone(),
+                firewall: have.firewall.clone(),
+                protocols: have.protocols,
+            }
+        } else {
+            have.clone()
+        };
+        out.namespaces.insert(name.clone(), copy);
+    }
+    out
+}
+
+/// Before [`replace`] puts `read` in: the links of namespace `ns` that were not read
+/// again (not among `ports`) move from `live` into `read`, so that only the ports read
+/// are replaced.
+pub fn carry_links(live: &mut NetState, read: &mut NetState, ns: &str, ports: &BTreeSet<String>) {
+    let (Some(old), Some(new)) = (live.namespaces.get_mut(ns), read.namespaces.get_mut(ns)) else {
+        return;
+    };
+    for (name, link) in std::mem::take(&mut old.links) {
+        if ports.contains(&name) {
+            old.links.insert(name, link);
+        } else {
+            if !new.links.contains_key(&name) {
+                new.links.insert(name, link);
+            }
+        }
     }
 }
 
@@ -82,7 +137,7 @@ pub fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{Link, LinkRef, Namespace};
+    use crate::state::{Link, LinkRef};
 
     fn veth(peer: Option<LinkRef>) -> Box<Link> {
         let mut l = Link::new(LinkKind::Veth { peer });

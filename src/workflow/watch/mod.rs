@@ -13,8 +13,10 @@
 //! it applies. Nothing is printed here: each [`Event`] goes to the caller.
 
 mod claim;
+mod delta;
 mod files;
 mod memory;
+mod notices;
 pub mod report;
 
 use std::collections::BTreeSet;
@@ -145,7 +147,7 @@ impl Watch {
         let live = if changes == 0 {
             std::mem::take(&mut planned.live)
         } else {
-            observe(&lab, &desired, None, None)?
+            observe(&lab, &desired, None, None, None)?
         };
         let netfilter = desired.namespaces.values().any(|n| !n.firewall.is_empty());
         let send = tx.clone();
@@ -350,7 +352,19 @@ impl Watch {
             work,
             ..
         } = super::prepare(loaded, &managed)?;
-        let changes = plan::diff(&self.lab, &desired, &self.live).map_err(Error::Conflicts)?;
+        // Only what the edit changed is compared, when it changed little of the lab
+        // (drift elsewhere is repaired as it comes; with `--report` it is left, and an
+        // edit then compares it all, as `apply` would).
+        let delta = self
+            .opts
+            .repair
+            .then(|| delta::between(&self.desired, &desired))
+            .flatten();
+        let changes = match delta {
+            Some(d) => plan::diff(&self.lab, &d.part_of(&desired), &d.part_of(&self.live)),
+            None => plan::diff(&self.lab, &desired, &self.live),
+        }
+        .map_err(Error::Conflicts)?;
         let mut plan = plan::order(&self.lab, changes, &desired);
         let (services, service_changes) = super::plan_services(&self.lab, services, &plan.changes);
         plan.services = service_changes;
@@ -392,7 +406,7 @@ impl Watch {
     /// Notifications arrived: read the namespaces they name again, and repair (or
     /// report) what differs from the desired state.
     fn on_notices(&mut self, notices: &[Notice], report: &mut dyn FnMut(&Event)) {
-        let first = notices.iter().filter_map(noticed_at).min();
+        let first = notices.iter().filter_map(notices::noticed_at).min();
         let names: BTreeSet<String> = notices
             .iter()
             .filter_map(|n| match n {
@@ -410,16 +424,30 @@ impl Watch {
             Err(e) => return report(&error_event(&e)),
         };
         // What to read is made from those namespaces' part of the desired state only
-        // (the whole lab's spec costs as much as the read, at 1000 hosts).
-        let desired = memory::subset(&self.desired, &names);
+        // (the whole lab's spec costs as much as the read, at 1000 hosts); of the
+        // fabric, only the links the notices name, when they name links only.
         let fabric = self.desired.fabric().map(str::to_string);
-        let observed = match observe(&self.lab, &desired, fabric, Some(&names)) {
+        let ports = fabric
+            .as_deref()
+            .filter(|f| names.contains(*f))
+            .and_then(|f| notices::fabric_ports(notices, f, &self.desired));
+        let narrow = |state: &NetState| match (&fabric, &ports) {
+            (Some(f), Some(ports)) => memory::subset_with_links(state, &names, f, ports),
+            _ => memory::subset(state, &names),
+        };
+        let desired = narrow(&self.desired);
+        let partial = fabric.clone().zip(ports.clone());
+        let mut observed = match observe(&self.lab, &desired, fabric.clone(), Some(&names), partial)
+        {
             Ok(o) => o,
             Err(e) => return report(&error_event(&e)),
         };
+        if let (Some(f), Some(ports)) = (self.desired.fabric(), &ports) {
+            memory::carry_links(&mut self.live, &mut observed, f, ports);
+        }
         memory::replace(&mut self.live, observed, &names);
         let observe_ms = since(t0);
-        let live = memory::subset(&self.live, &names);
+        let live = narrow(&self.live);
         let changes = match plan::diff(&self.lab, &desired, &live) {
             Ok(c) => c,
             Err(c) => return report(&error_event(&Error::Conflicts(c))),
@@ -429,7 +457,7 @@ impl Watch {
             tracing::debug!(?names, "notifications, no drift");
             return;
         }
-        let by = who(notices, &names);
+        let by = notices::who(notices, &names);
         let plan = plan::order(&self.lab, changes, &self.desired);
         let changed = describe(&plan);
         let drifted: Vec<String> = plan.touched_namespaces().into_iter().collect();
@@ -477,7 +505,13 @@ impl Watch {
             services: Default::default(),
             workload: Default::default(),
         };
-        let outcome = super::apply(&mut planned, ApplyOptions::default());
+        // The desired state is the one the last apply recorded: a repair changes no
+        // setting the record must learn.
+        let opts = ApplyOptions {
+            recorded: true,
+            ..ApplyOptions::default()
+        };
+        let outcome = super::apply(&mut planned, opts);
         self.desired = std::mem::take(&mut planned.desired);
         self.file = planned.file.take();
         // Tracked anew even when the apply failed: what it created may be left.
@@ -515,7 +549,7 @@ impl Watch {
                 report(&error_event(&e));
             }
         }
-        match observe(&self.lab, &self.desired, None, None) {
+        match observe(&self.lab, &self.desired, None, None, None) {
             Ok(live) => self.live = live,
             Err(e) => {
                 self.retry_later();
@@ -557,6 +591,7 @@ fn observe(
     desired: &NetState,
     fabric: Option<String>,
     only: Option<&BTreeSet<String>>,
+    partial: Option<(String, BTreeSet<String>)>,
 ) -> Result<NetState, Error> {
     // The lab's record adds the settings it no longer sets, to put back on a rollback:
     // a whole read wants them; a few namespaces' desired state already holds them
@@ -567,36 +602,10 @@ fn observe(
     };
     spec.fabric = spec.fabric.or(fabric);
     spec.only = only.cloned();
+    spec.partial_links.extend(partial);
     Ok(kernel::observe(&spec as &ObserveSpec)
         .map_err(Error::from_kernel)?
         .state)
-}
-
-fn noticed_at(n: &Notice) -> Option<Instant> {
-    match n {
-        Notice::Changed { at, .. } | Notice::Overflow { at } => Some(*at),
-    }
-}
-
-/// Who sent the notifications about `names`: `pid N (comm)` when the port is a live
-/// process's pid, else `netlink port N`; `the kernel` for port 0. The watcher's own
-/// changes, notified in the same window, are not named.
-fn who(notices: &[Notice], names: &BTreeSet<String>) -> String {
-    // This process's own changes (its first netlink socket's port is its pid).
-    let own = std::process::id();
-    let port = notices.iter().find_map(|n| match n {
-        Notice::Changed {
-            namespace, port, ..
-        } if *port != 0 && *port != own && names.contains(namespace) => Some(*port),
-        _ => None,
-    });
-    match port {
-        None => "the kernel".into(),
-        Some(p) => match std::fs::read_to_string(format!("/proc/{p}/comm")) {
-            Ok(comm) => format!("pid {p} ({})", comm.trim_end()),
-            Err(_) => format!("netlink port {p}"),
-        },
-    }
 }
 
 /// Each change of `plan` in a line, as errors and plans describe it: the kernel's,
