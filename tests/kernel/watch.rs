@@ -659,3 +659,31 @@ fn repairs_a_fabric_port_set_down_reading_that_port_again() {
     assert!(others_up);
     assert!(converged);
 }
+
+/// A repair that fails leaves the rest of the lab alone: the watcher's apply starts
+/// from the part of the lab it reaches, and a rollback to that part (as if it were the
+/// whole lab) went on to change what the repair never touched (it tried to make h1's
+/// fabric port again, and failed). No rollback: a resync converges instead.
+#[test]
+fn a_failed_repair_touches_nothing_else_and_a_resync_converges() {
+    let (error, before, after, converged) = sandboxed(|| {
+        let file = lab();
+        crate::apply(&file);
+        let before = netns_id("h1");
+        // The first apply of the watcher's process fails (after the kernel did it):
+        // the start applies nothing, so that is the repair's.
+        let mut w = Watcher::start_env(&file, &[], &[("NSHOST_FAULT", "stage:0")]);
+        ip(&["-n", "r1", "route", "del", "10.9.0.0/16"]);
+        let error = w.next("error");
+        w.next("resync");
+        let after = netns_id("h1");
+        let converged = converged(&file);
+        w.kill();
+        (error, before, after, converged)
+    });
+    assert_eq!(error["error"]["code"], "nshost::apply_failed", "{error:#}");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(!message.contains("rolling back"), "{message}");
+    assert_eq!(before, after, "h1 was deleted and made again");
+    assert!(converged);
+}

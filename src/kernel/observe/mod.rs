@@ -147,16 +147,14 @@ type PendingPeer = (String, String, u32, Option<i32>, Option<i32>);
 pub fn observe(spec: &ObserveSpec) -> Result<Observed, KernelError> {
     let t0 = std::time::Instant::now();
     let dir = netns::run_dir();
-    let mut entries = netns::list().map_err(|cause| KernelError::ListNamespaces {
+    let listed = match &spec.only {
+        Some(only) => netns::list_only(only),
+        None => netns::list(),
+    };
+    let mut entries = listed.map_err(|cause| KernelError::ListNamespaces {
         dir: dir.display().to_string(),
         cause,
     })?;
-    if let Some(only) = &spec.only {
-        entries.retain(|e| match e {
-            Entry::File(n) => only.contains(n),
-            Entry::Other { name, .. } => only.contains(name),
-        });
-    }
     // Every lab's fabric, by lab, when every lab is read: each node's dump asks for its
     // own lab's fabric's nsid.
     let fabrics: HashMap<String, String> = if spec.all_labs {

@@ -392,12 +392,28 @@ impl Watch {
         names
     }
 
+    /// How the watcher applies after its start: without the transaction's rollback.
+    /// The state an apply of the watcher starts from is the part of the lab it reaches,
+    /// not the whole lab that a rollback would put back (it would delete the rest); a
+    /// failed apply is followed by a resync instead, which converges the kernel to the
+    /// desired state in force (the previous one, after a failed edit).
+    fn no_rollback() -> ApplyOptions {
+        ApplyOptions {
+            rollback: false,
+            ..ApplyOptions::default()
+        }
+    }
+
     /// Applies `planned` under the lab's lock, and puts what the verification read
     /// into the live state.
     fn carry_out(&mut self, planned: &mut Planned) -> Result<(), Error> {
         let _lock = super::lock(&self.lab, self.opts.lock_timeout)?;
         let reach = self.reach(&planned.plan);
-        super::apply(planned, ApplyOptions::default())?;
+        if let Err(e) = super::apply(planned, Self::no_rollback()) {
+            // Put back to the previous desired state by a resync, as a repair is.
+            self.retry_later();
+            return Err(e);
+        }
         let verified = std::mem::take(&mut planned.live);
         memory::merge(&mut self.live, verified, &reach, self.desired.fabric());
         Ok(())
@@ -494,11 +510,12 @@ impl Watch {
     fn repair(&mut self, plan: Plan) -> Result<(), Error> {
         let reach = self.reach(&plan);
         let created = created(&plan);
+        let live = memory::subset(&self.live, &reach);
         let mut planned = Planned {
             lab: self.lab.clone(),
             file: self.file.take(),
             desired: std::mem::take(&mut self.desired),
-            live: memory::subset(&self.live, &reach),
+            live,
             strays: Vec::new(),
             plan,
             timings: Timings::default(),
@@ -509,7 +526,7 @@ impl Watch {
         // setting the record must learn.
         let opts = ApplyOptions {
             recorded: true,
-            ..ApplyOptions::default()
+            ..Self::no_rollback()
         };
         let outcome = super::apply(&mut planned, opts);
         self.desired = std::mem::take(&mut planned.desired);
