@@ -348,8 +348,8 @@ pub fn render(suites: &[TestSuite]) -> String {
     out
 }
 
-/// `text` for an attribute's value: the five entities, and line breaks and tabs as
-/// character references (a parser would fold them into spaces otherwise).
+/// `text` for an attribute's value (in double quotes): `&`, `<`, quotes, and line
+/// breaks and tabs as character references (a parser would fold them into spaces).
 pub fn attr(text: &str) -> String {
     escape(text, true)
 }
@@ -365,7 +365,8 @@ fn escape(text: &str, attribute: bool) -> String {
         match ch {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
+            // Legal in an attribute, and `->` reads better so; in text, `]]>` needs it.
+            '>' if !attribute => out.push_str("&gt;"),
             '"' if attribute => out.push_str("&quot;"),
             '\'' if attribute => out.push_str("&apos;"),
             '\n' if attribute => out.push_str("&#10;"),

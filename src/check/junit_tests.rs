@@ -147,7 +147,7 @@ fn an_error_is_one_test_case_in_error() {
 fn names_and_messages_are_escaped() {
     assert_eq!(
         attr(r#"a<b>&"c" 'd'"#),
-        "a&lt;b&gt;&amp;&quot;c&quot; &apos;d&apos;"
+        "a&lt;b>&amp;&quot;c&quot; &apos;d&apos;"
     );
     assert_eq!(attr("one\ntwo\tthree\r"), "one&#10;two&#9;three&#13;");
     assert_eq!(text("one\ntwo\t<&>\"'"), "one\ntwo\t&lt;&amp;&gt;\"'");
