@@ -146,3 +146,43 @@ fn try_junit_passes_for_the_small_lab() {
         "{cases:?}"
     );
 }
+
+/// `try --output junit` whose apply fails (an injected fault, `NSHOST_FAULT`): the
+/// apply's test case fails with the error's text, every check is skipped, and the error
+/// is on stderr too; exit 1.
+#[test]
+fn try_junit_reports_a_failed_apply_and_skips_the_checks() {
+    let (code, out, err) = sandboxed(|| {
+        let run = nshost_env(
+            &[("NSHOST_FAULT", "stage:0")],
+            [
+                "try".as_ref(),
+                topology("small.yaml").as_os_str(),
+                "--output".as_ref(),
+                "junit".as_ref(),
+            ],
+        );
+        (run.code, run.stdout, run.stderr)
+    });
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("nshost::apply_failed"), "{err}");
+    let doc = parse(&out);
+    let suite = only_suite(&doc);
+    let counts = ["tests", "failures", "errors", "skipped"].map(|c| suite.get(c));
+    assert_eq!(counts, ["9", "1", "0", "8"]);
+    let cases = suite.all("testcase");
+    let failure = cases[0].child("failure").expect("the apply failed");
+    assert_eq!(cases[0].get("name"), "apply");
+    assert!(
+        failure.text.starts_with("nshost::apply_failed: "),
+        "{failure:?}"
+    );
+    assert!(
+        failure.text.contains("injected fault (NSHOST_FAULT)"),
+        "{failure:?}"
+    );
+    for case in &cases[1..] {
+        let skipped = case.child("skipped").expect("a check not run");
+        assert_eq!(skipped.get("message"), "not run: the lab's apply failed");
+    }
+}
