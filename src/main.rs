@@ -10,7 +10,8 @@
 //!   expectation does not hold (`check`, `apply --check`, `try`). `plan --detailed-exitcode`
 //!   exits 1 on an error too.
 //! - **2**: a usage error (an unknown command or option, a missing file, a bad `--lab` or
-//!   `--lock-timeout`, `--output json` on a command whose output is no report), reported
+//!   `--lock-timeout`, `--output json` on a command whose output is no report,
+//!   `--output junit` on one other than `check` and `try`), reported
 //!   by clap before anything runs; and for
 //!   `plan --detailed-exitcode`, a plan with changes.
 //! - `exec` and `shell` exit with their command's own code (nshost is replaced by it);
@@ -24,7 +25,7 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use cli::Error;
 use nshost::errln;
 
@@ -73,22 +74,56 @@ enum Command {
     Docs(cli::docs::DocsArgs),
 }
 
-/// Why `--output json` is refused for `command`, as a usage error: what these print is
-/// not a report (a command's own output, a shell, a script, a manual page).
-fn refusal(command: &Command, global: &cli::Global) -> Option<(&'static str, &'static str)> {
-    if global.output != cli::Output::Json {
-        return None;
+/// Why `--output json` or `--output junit` is refused for `command`, as a usage
+/// error: what these print is not a report (a command's own output, a shell, a script,
+/// a manual page); and only `check` and `try` have checks to report as test cases.
+fn refusal(command: &Command, global: &cli::Global) -> Option<&'static str> {
+    match global.output {
+        cli::Output::Human => None,
+        cli::Output::Json => match command {
+            Command::Exec(_) => Some("what it prints is the command's own"),
+            Command::Logs(_) => Some("what it prints is the processes' own"),
+            Command::Shell(_) => Some("it opens an interactive shell"),
+            Command::Try(args) if args.shell => Some("`--shell` opens an interactive shell"),
+            Command::Completions(_) => Some("it prints a shell script"),
+            Command::Man(_) => Some("it prints manual pages, in roff"),
+            Command::Complete(_) => Some("it prints names for a shell, one a line"),
+            _ => None,
+        },
+        cli::Output::Junit => match command {
+            Command::Check(_) => None,
+            Command::Try(args) if !args.shell => None,
+            Command::Try(_) => Some("`--shell` opens an interactive shell"),
+            _ => {
+                Some("a JUnit report holds checks, which only `nshost check` and `nshost try` run")
+            }
+        },
     }
-    Some(match command {
-        Command::Exec(_) => ("exec", "what it prints is the command's own"),
-        Command::Logs(_) => ("logs", "what it prints is the processes' own"),
-        Command::Shell(_) => ("shell", "it opens an interactive shell"),
-        Command::Try(args) if args.shell => ("try", "`--shell` opens an interactive shell"),
-        Command::Completions(_) => ("completions", "it prints a shell script"),
-        Command::Man(_) => ("man", "it prints manual pages, in roff"),
-        Command::Complete(_) => ("__complete", "it prints names for a shell, one a line"),
-        _ => return None,
-    })
+}
+
+/// What a JUnit report of `command`'s error is about: its suite's name and its test
+/// case's (`nshost check lab.yaml`, `check lab.yaml`).
+fn junit_subject(command: &Command) -> (String, String) {
+    let (name, what) = match command {
+        Command::Check(args) => (
+            "check",
+            match (&args.file, &args.lab) {
+                (Some(file), _) => file.display().to_string(),
+                (None, Some(lab)) => format!("--lab {lab}"),
+                (None, None) => String::new(),
+            },
+        ),
+        Command::Try(args) => (
+            "try",
+            args.file
+                .as_ref()
+                .map_or("small.yaml (built in)".to_string(), |f| {
+                    f.display().to_string()
+                }),
+        ),
+        _ => ("", String::new()),
+    };
+    (format!("nshost {name} {what}"), format!("{name} {what}"))
 }
 
 fn main() -> ExitCode {
@@ -99,17 +134,24 @@ fn main() -> ExitCode {
     }
     let started = std::time::Instant::now();
     // Usage errors exit 2 here, --help and --version 0.
-    let cli = Cli::parse();
-    if let Some((name, why)) = refusal(&cli.command, &cli.global) {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some(why) = refusal(&cli.command, &cli.global) {
+        let name = matches.subcommand_name().expect("a command");
+        let output = cli.global.output.to_possible_value().expect("a value");
         let mut cmd = Cli::command();
         cmd.build();
         let sub = cmd.find_subcommand_mut(name).expect("a command of nshost");
         sub.error(
             clap::error::ErrorKind::ArgumentConflict,
-            format!("`--output json` is not for `nshost {name}`: {why}"),
+            format!(
+                "`--output {}` is not for `nshost {name}`: {why}",
+                output.get_name()
+            ),
         )
         .exit();
     }
+    let subject = junit_subject(&cli.command);
     nshost::trace::init(cli.global.verbose);
     // A panic is a bug, and still an error: 1, not the runtime's 101 (the panic hook
     // has printed where it happened).
@@ -118,10 +160,20 @@ fn main() -> ExitCode {
     match result {
         Ok(Ok(code)) => code,
         Ok(Err(err)) => {
-            if cli.global.output == cli::Output::Json {
-                cli::print_report(&err.report());
-            } else {
-                errln!("{:?}", miette::Report::new(err));
+            match cli.global.output {
+                cli::Output::Json => cli::print_report(&err.report()),
+                cli::Output::Human => errln!("{:?}", miette::Report::new(err)),
+                // The error as a test case in error, for CI; and as text on stderr.
+                cli::Output::Junit => {
+                    let body = err.report().error;
+                    nshost::out!(
+                        "{}",
+                        nshost::check::junit::error_document(
+                            &subject.0, "nshost", &subject.1, &body
+                        )
+                    );
+                    errln!("{:?}", miette::Report::new(err));
+                }
             }
             ExitCode::from(EXIT_ERROR)
         }

@@ -1,5 +1,5 @@
 //! One command line: the options that mean one thing on every command (`-o/--out`,
-//! `--lab`, `-q`, `--output json`), the manual pages and the completions' helper, each
+//! `--lab`, `-q`, `--output json`, `--output junit`), the manual pages and the completions' helper, each
 //! checked over every command that has them.
 
 #[path = "support/ktest.rs"]
@@ -8,6 +8,8 @@ mod ktest;
 mod runs;
 #[path = "support/sandbox.rs"]
 mod sandbox;
+#[path = "support/xml.rs"]
+mod xml;
 
 use runs::*;
 
@@ -427,4 +429,75 @@ fn lab_names_a_lab_without_its_file() {
     assert_eq!(graph["networks"].as_array().unwrap().len(), 5, "{graph}");
     assert!(runs[4].stdout.starts_with("graph "), "{}", runs[4].stdout);
     assert!(runs[4].stdout.contains("web1"), "{}", runs[4].stdout);
+}
+
+/// `--output junit` is for `check` and `try` (not `try --shell`): every other command of
+/// `nshost --help` refuses it as a usage error that names it, before anything runs.
+#[test]
+fn junit_is_refused_by_every_command_but_check_and_try() {
+    // Arguments that parse, for the commands that need some (the refusal comes before
+    // the run, so nothing here is read).
+    fn args(c: &str) -> Vec<&str> {
+        match c {
+            "validate" | "plan" | "apply" | "destroy" | "watch" | "graph" => {
+                vec![c, "topologies/small.yaml"]
+            }
+            "exec" => vec![c, "web1", "--", "true"],
+            "shell" | "logs" => vec![c, "web1"],
+            "import" => vec![c, "tsim-facts", "tests/import/corpus/tsim-facts"],
+            "completions" => vec![c, "bash"],
+            _ => vec![c],
+        }
+    }
+    let help = nshost(&["--help"]).stdout;
+    let commands: Vec<&str> = help
+        .split("Commands:\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| !["help", "check", "try"].contains(c))
+        .collect();
+    assert!(commands.len() >= 14, "{commands:?}");
+    let mut runs: Vec<Vec<&str>> = commands.iter().map(|c| args(c)).collect();
+    runs.push(vec!["try", "--shell"]);
+    runs.push(vec!["__complete", "nodes"]);
+    for args in runs {
+        let run = nshost(&[&["--output", "junit"], &args[..]].concat());
+        let what = args.join(" ");
+        assert_eq!(run.code, 2, "{what} --output junit:\n{}", transcript(&run));
+        assert_eq!(run.stdout, "", "{what} --output junit");
+        assert!(
+            run.stderr
+                .contains(&format!("`--output junit` is not for `nshost {}`", args[0])),
+            "{what}: {}",
+            run.stderr
+        );
+    }
+}
+
+/// `check --output junit` on a lab that cannot be checked (here, an invalid file) still
+/// gives CI a report: one test case in error, with the error's code and its problem at
+/// its line; the error is on stderr as usual, and the exit code 1.
+#[test]
+fn a_junit_report_of_an_error_is_one_test_case_in_error() {
+    let dir = tempdir("junit-error");
+    let file = dir.join("bad.yaml");
+    std::fs::write(&file, "name: bad\nhosts:\n  h1: {adress: 10.0.0.1/24}\n").unwrap();
+    let file = file.to_str().unwrap();
+    let run = nshost(&["check", file, "--output", "junit"]);
+    assert_eq!(run.code, 1, "{}", transcript(&run));
+    assert!(run.stderr.contains("adress"), "{}", run.stderr);
+    let doc = xml::parse(&run.stdout).unwrap_or_else(|e| panic!("{e}:\n{}", run.stdout));
+    assert_eq!(doc.name, "testsuites");
+    assert_eq!((doc.get("tests"), doc.get("errors")), ("1", "1"));
+    let suite = &doc.all("testsuite")[0];
+    assert_eq!(suite.get("name"), format!("nshost check {file}"));
+    let case = &suite.all("testcase")[0];
+    let error = case.child("error").expect("an <error>");
+    assert_eq!(error.get("type"), "nshost::invalid");
+    assert!(error.text.contains("bad.yaml:3:"), "{}", error.text);
+    assert!(error.text.contains("adress"), "{}", error.text);
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -243,3 +243,76 @@ fn home_bin(program: &str) -> PathBuf {
         .unwrap_or_default();
     home.join("bin").join(program)
 }
+
+/// A step of the workflow whose `key` (`run`, `uses`) holds `text`.
+fn step<'a>(steps: &'a [serde_json::Value], key: &str, text: &str) -> &'a serde_json::Value {
+    steps
+        .iter()
+        .find(|s| s[key].as_str().is_some_and(|v| v.contains(text)))
+        .unwrap_or_else(|| panic!("no step whose {key} has {text:?}: {steps:#?}"))
+}
+
+/// The book's GitHub Actions workflow (`docs/examples/github-actions.yml`, included in
+/// the page "Checks in CI") is valid YAML with the steps the page describes, and its
+/// `nshost try` command line is one nshost accepts as written.
+#[test]
+fn the_github_actions_workflow_is_what_the_book_says() {
+    let text = std::fs::read_to_string(repo("docs/examples/github-actions.yml")).unwrap();
+    let page = std::fs::read_to_string(repo("docs/src/ci.md")).unwrap();
+    assert!(page.contains("{{#include ../examples/github-actions.yml}}"));
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("valid YAML");
+    assert_eq!(doc["on"], serde_json::json!(["push"]), "{doc:#}");
+    assert_eq!(doc["permissions"]["checks"], "write");
+    let jobs = doc["jobs"].as_object().expect("jobs");
+    assert_eq!(jobs.len(), 1);
+    let job = jobs.values().next().unwrap();
+    assert_eq!(job["runs-on"], "ubuntu-latest");
+    let steps = job["steps"].as_array().expect("steps");
+    step(steps, "uses", "actions/checkout@");
+    step(
+        steps,
+        "run",
+        "cargo install --locked --git https://github.com/nshost/nshost nshost",
+    );
+    step(
+        steps,
+        "run",
+        "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0",
+    );
+    let artifact = step(steps, "uses", "actions/upload-artifact@");
+    assert_eq!(artifact["with"]["path"], "report.xml");
+    let report = step(steps, "uses", "mikepenz/action-junit-report@");
+    assert_eq!(report["with"]["report_paths"], "report.xml");
+    for published in [artifact, report] {
+        assert_eq!(
+            published["if"], "${{ !cancelled() }}",
+            "published when a check failed"
+        );
+    }
+    // The command line, as nshost parses it: with `--help` after it, clap accepts every
+    // argument before printing the help (exit 0), or refuses the first it does not
+    // take (exit 2, as a misspelt one shows).
+    let run = step(steps, "run", "nshost try")["run"].as_str().unwrap();
+    let (command, redirect) = run.trim().split_once(" > ").expect("stdout to a file");
+    assert_eq!(redirect, "report.xml");
+    let words: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(words[..2], ["nshost", "try"]);
+    assert!(command.contains("--output junit"), "{command}");
+    for (args, code) in [
+        (words[1..].to_vec(), 0),
+        ([&words[1..], &["--outptu"]].concat(), 2),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_nshost"))
+            .args(&args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "nshost {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

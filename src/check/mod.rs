@@ -11,6 +11,7 @@
 pub mod broadcast;
 pub mod defaults;
 pub mod icmp;
+pub mod junit;
 pub mod ports;
 pub mod report;
 pub mod run;

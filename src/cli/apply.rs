@@ -98,6 +98,7 @@ pub fn run(args: ApplyArgs, global: &Global) -> Result<ExitCode, Error> {
             check::report::human_within(&checked, args.view.lines())
         ),
         Output::Json => report(&planned, &applied, global, "Apply", warnings, Some(checked)),
+        Output::Junit => unreachable!("refused before the run (main.rs)"),
     }
     Ok(code)
 }
@@ -177,6 +178,7 @@ pub fn report(
             notes: super::note_lines(planned),
             checks,
         }),
+        Output::Junit => unreachable!("refused before the run (main.rs)"),
     }
 }
 

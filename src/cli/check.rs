@@ -161,6 +161,7 @@ fn print(report: &Report, args: &CheckArgs, global: &Global) -> ExitCode {
             check::report::human_within(report, super::lines_for(args.full))
         ),
         Output::Json => super::print_report(report),
+        Output::Junit => out!("{}", check::junit::check_document(report)),
     }
     exit_code(report)
 }

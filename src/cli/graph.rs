@@ -110,6 +110,7 @@ fn print(g: &Graph, args: &GraphArgs, global: &Global) -> Result<ExitCode, Error
                 out!("{text}");
             }
         }
+        Output::Junit => unreachable!("refused before the run (main.rs)"),
     }
     Ok(ExitCode::SUCCESS)
 }

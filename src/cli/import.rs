@@ -129,6 +129,7 @@ pub fn run(args: ImportArgs, global: &Global) -> Result<ExitCode, Error> {
             }
         }
         Output::Human => errln!("{}", imported.report.human().trim_end()),
+        Output::Junit => unreachable!("refused before the run (main.rs)"),
     }
     Ok(ExitCode::SUCCESS)
 }

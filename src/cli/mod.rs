@@ -7,6 +7,8 @@
 //! notes are in the document. Only clap's usage errors (exit 2), before anything runs,
 //! and the `-v` log are printed on stderr. Commands whose output is no report (`exec`,
 //! `shell`, `completions`, `man`...) refuse `--output json` as such an error (`main.rs`).
+//! `--output junit` (a JUnit XML report, `nshost::check::junit`) is only for `check` and
+//! `try`; every other command refuses it so.
 
 pub mod apply;
 pub mod check;
@@ -51,12 +53,15 @@ pub const FORMAT_VERSION: u32 = nshost::report::FORMAT_VERSION;
 pub enum Output {
     Human,
     Json,
+    // A JUnit XML report of the checks, for CI (`check` and `try` only).
+    Junit,
 }
 
 /// The options every command takes, before or after its name.
 #[derive(Args, Debug)]
 pub struct Global {
-    /// Output format: for people, or one JSON document on stdout.
+    /// Output format: for people, one JSON document on stdout, or (`check` and `try`)
+    /// a JUnit XML report on stdout for CI.
     #[arg(long, global = true, value_enum, default_value_t = Output::Human)]
     pub output: Output,
     /// Print only the result, without notes, warnings or tables: a plan's counts,

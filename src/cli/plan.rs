@@ -88,6 +88,7 @@ pub fn run(args: PlanArgs, global: &Global) -> Result<ExitCode, Error> {
             notes: super::note_lines(&planned),
             saved: saved.clone(),
         }),
+        Output::Junit => unreachable!("refused before the run (main.rs)"),
     }
     if let (Some(saved), Output::Human) = (&saved, global.output) {
         out!("\n{saved}");

@@ -83,6 +83,7 @@ pub fn run(args: PoolArgs, global: &Global) -> Result<ExitCode, Error> {
             }
             out!("pool: {}\n", info.describe());
         }
+        Output::Junit => unreachable!("refused before the run (main.rs)"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -73,6 +73,7 @@ pub fn run(args: StatusArgs, global: &Global) -> Result<ExitCode, Error> {
         Output::Human if global.quiet => out!("{}", render::header(&report)),
         Output::Human => out!("{}", render::lab(&report, view(args.show))),
         Output::Json => super::print_report(&nshost::report::LabStatusReport { status: report }),
+        Output::Junit => unreachable!("refused before the run (main.rs)"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -93,6 +94,7 @@ fn machine(global: &Global) -> Result<ExitCode, Error> {
         Output::Json => {
             super::print_report(&nshost::report::MachineStatusReport { status: report })
         }
+        Output::Junit => unreachable!("refused before the run (main.rs)"),
     }
     Ok(ExitCode::SUCCESS)
 }

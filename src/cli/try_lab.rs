@@ -78,8 +78,27 @@ pub fn run(args: TryArgs, global: &Global) -> Result<ExitCode, Error> {
         );
     }
     let started = Instant::now();
-    let mut planned = workflow::plan_loaded(loaded)?;
-    let applied = workflow::apply(&mut planned, workflow::ApplyOptions::default())?;
+    let built = workflow::plan_loaded(loaded).and_then(|mut planned| {
+        let applied = workflow::apply(&mut planned, workflow::ApplyOptions::default())?;
+        Ok((planned, applied))
+    });
+    let (planned, applied) = match built {
+        Ok(built) => built,
+        // For CI, a failed apply is a failed test case, its checks skipped.
+        Err(err) if global.output == Output::Junit => {
+            let apply = check::junit::step_case(
+                &lab,
+                "apply",
+                started.elapsed().as_secs_f64(),
+                Some(&err.body()),
+            );
+            out!("{}", check::junit::try_document(apply, None, &suite.checks));
+            errln!("{:?}", miette::Report::new(err));
+            return Ok(ExitCode::from(super::EXIT_ERROR));
+        }
+        Err(err) => return Err(err),
+    };
+    let apply_time = started.elapsed().as_secs_f64();
     if global.chatty() {
         let summary = nshost::plan::render::Summary::of(&planned.plan);
         outln!(
@@ -130,13 +149,19 @@ pub fn run(args: TryArgs, global: &Global) -> Result<ExitCode, Error> {
     }
     if global.chatty() {
         outln!("\nLab `{lab}` torn down; the sandbox is gone with it.");
-    } else if !human {
+    } else if global.output == Output::Json {
         super::print_report(&TryReport {
             lab,
             applied,
             status,
             checks,
         });
+    } else if global.output == Output::Junit {
+        let apply = check::junit::step_case(&lab, "apply", apply_time, None);
+        out!(
+            "{}",
+            check::junit::try_document(apply, checks.as_ref(), &suite.checks)
+        );
     }
     Ok(code)
 }

@@ -50,6 +50,7 @@ pub fn run(args: ValidateArgs, global: &Global) -> Result<ExitCode, Error> {
             report.namespaces,
             report.objects
         ),
+        Output::Junit => unreachable!("refused before the run (main.rs)"),
     }
     Ok(ExitCode::SUCCESS)
 }

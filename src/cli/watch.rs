@@ -104,6 +104,7 @@ fn print(event: &Event, global: &Global) {
                 errln!("{:?}", miette::Report::new(diagnostic.clone()));
             }
         }
+        Output::Junit => unreachable!("refused before the run (main.rs)"),
     }
 }
 

@@ -15,6 +15,8 @@ mod ktest;
 mod labgen;
 #[path = "../support/sandbox.rs"]
 mod sandbox;
+#[path = "../support/xml.rs"]
+mod xml;
 
 mod dump;
 mod events;
@@ -31,6 +33,7 @@ mod enterprise;
 mod firewall;
 mod graph;
 mod impairments;
+mod junit;
 mod limits;
 mod loopback;
 mod neighbours;
