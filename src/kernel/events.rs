@@ -81,6 +81,9 @@ pub enum Notice {
         /// The interface, for a link's notice (`IFLA_IFNAME`): a change to a few of a
         /// namespace's thousands of links is read again by name.
         link: Option<String>,
+        /// The device a namespace's configuration notice is about (`NETCONFA_IFINDEX`):
+        /// a new link's own configuration, not the namespace-wide one.
+        device: Option<u32>,
         /// The netlink port of the sender: for most tools the sender's pid; 0 for the
         /// kernel itself.
         port: u32,
@@ -430,6 +433,7 @@ impl Receiver {
                     class: ObjectClass::Namespace,
                     deleted: true,
                     link: None,
+                    device: None,
                     port,
                     at,
                 });
@@ -445,11 +449,15 @@ impl Receiver {
         let link = (class == ObjectClass::Link)
             .then(|| link_name(raw))
             .flatten();
+        let device = (class == ObjectClass::NetConf)
+            .then(|| netconf_device(raw))
+            .flatten();
         Some(Notice::Changed {
             namespace,
             class,
             deleted,
             link,
+            device,
             port,
             at,
         })
@@ -498,6 +506,20 @@ fn link_name(raw: &[u8]) -> Option<String> {
     attrs::attrs(body)
         .find(|(kind, _)| *kind == IFLA_IFNAME)
         .map(|(_, v)| String::from_utf8_lossy(v.split(|b| *b == 0).next().unwrap_or(v)).into())
+}
+
+/// The device a netconf message (`RTM_NEWNETCONF`) is about, if one (not the
+/// namespace-wide `all` or `default` configuration, negative indexes).
+fn netconf_device(raw: &[u8]) -> Option<u32> {
+    const NETCONFMSG_LEN: usize = 4;
+    const NETCONFA_IFINDEX: u16 = 1;
+    let body = raw.get(16 + NETCONFMSG_LEN..)?;
+    attrs::attrs(body)
+        .find(|(kind, _)| *kind == NETCONFA_IFINDEX)
+        .and_then(|(_, v)| attrs::nla_u32(v))
+        .map(|v| v as i32)
+        .filter(|i| *i > 0)
+        .map(|i| i as u32)
 }
 
 /// The nsid an `RTM_DELNSID` message names.

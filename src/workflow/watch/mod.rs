@@ -446,7 +446,12 @@ impl Watch {
         let ports = fabric
             .as_deref()
             .filter(|f| names.contains(*f))
-            .and_then(|f| notices::fabric_ports(notices, f, &self.desired));
+            .and_then(|f| notices::fabric_ports(notices, f, &self.desired, &self.live));
+        if let (Some(f), None) = (&fabric, &ports)
+            && names.contains(f)
+        {
+            tracing::debug!(?notices, "the fabric is read whole");
+        }
         let narrow = |state: &NetState| match (&fabric, &ports) {
             (Some(f), Some(ports)) => memory::subset_with_links(state, &names, f, ports),
             _ => memory::subset(state, &names),

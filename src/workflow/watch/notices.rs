@@ -36,16 +36,26 @@ pub fn who(notices: &[Notice], names: &BTreeSet<String>) -> String {
     }
 }
 
-/// The fabric's links to read again after `notices`, by name: those they name, and the
+/// The fabric's links to read again after `notices`, by name: those they name (a
+/// link's own notice, or its configuration's, found by index in `live`), and the
 /// fabric's bridges (the masters the ports are read with). `None` (dump the fabric)
-/// when a notice about the fabric is not about a named link (an address, a route, the
-/// namespace itself), or when they name a good part of it anyway.
+/// when a notice about the fabric is about something else (an address, a route, the
+/// namespace-wide configuration, the namespace itself), or when they name a good part
+/// of it anyway.
 pub fn fabric_ports(
     notices: &[Notice],
     fabric: &str,
     desired: &NetState,
+    live: &NetState,
 ) -> Option<BTreeSet<String>> {
     let want = desired.namespaces.get(fabric)?;
+    let have = live.namespaces.get(fabric)?;
+    let by_index = |index: u32| {
+        have.links
+            .iter()
+            .find(|(_, l)| l.ifindex == Some(index))
+            .map(|(name, _)| name.clone())
+    };
     let mut ports = BTreeSet::new();
     for n in notices {
         match n {
@@ -56,6 +66,14 @@ pub fn fabric_ports(
                 ..
             } if namespace == fabric => {
                 ports.insert(name.clone());
+            }
+            Notice::Changed {
+                namespace,
+                class: ObjectClass::NetConf,
+                device: Some(index),
+                ..
+            } if namespace == fabric => {
+                ports.insert(by_index(*index)?);
             }
             Notice::Changed { namespace, .. } if namespace == fabric => return None,
             _ => {}
