@@ -172,7 +172,7 @@ impl Conn {
         loop {
             let line = self.read_line()?;
             let response: Response = serde_json::from_slice(&line).map_err(|e| self.protocol(e))?;
-            let fd = if response.ok && self.fds.len() > 0 {
+            let fd = if response.ok && !self.fds.is_empty() {
                 self.fds.pop_front()
             } else {
                 None
@@ -182,12 +182,12 @@ impl Conn {
             }
             return match (response.ok, response.result, response.error) {
                 (true, Some(result), _) => Ok((result, fd)),
-                (false, _, Some(e)) => Err(Error::Session {
+                (false, _, Some(e)) => Err(Error::Session(Box::new(super::SessionError {
                     code: e.code,
                     message: e.message,
                     report: e.report,
                     body: e.body,
-                }),
+                }))),
                 _ => Err(self.protocol("a response with neither result nor error")),
             };
         }

@@ -17,13 +17,8 @@ pub enum Error {
     /// The session refused the request: `code` is the error's code as nshost prints
     /// it, `report` its located report (without colours), `body` the error document
     /// `--output json` prints.
-    #[error("{message}")]
-    Session {
-        code: String,
-        message: String,
-        report: String,
-        body: serde_json::Value,
-    },
+    #[error("{}", .0.message)]
+    Session(Box<SessionError>),
     /// No nshost binary was found.
     #[error("no nshost binary: set NSHOST_BIN, or put nshost in PATH (looked at {})", .searched.len())]
     NoBinary { searched: Vec<PathBuf> },
@@ -39,6 +34,30 @@ pub enum Error {
     /// Entering a node's network namespace was refused.
     #[error("cannot enter node {node}'s network namespace: {cause}")]
     NotPermitted { node: String, cause: io::Error },
+}
+
+/// An error the session answered a request with.
+///
+/// ```
+/// # unsafe { std::env::set_var("NSHOST_BIN", concat!(env!("CARGO_MANIFEST_DIR"), "/target/debug/nshost")) };
+/// match nshost::Lab::sandbox("no/such/lab.yaml") {
+///     Err(nshost::api::Error::Session(e)) => {
+///         assert_eq!(e.code, "nshost::read");
+///         assert_eq!(e.body["error"]["code"], "nshost::read");
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SessionError {
+    /// The error's code, as nshost prints it.
+    pub code: String,
+    /// One line.
+    pub message: String,
+    /// The located report, as the command line prints it, without colours.
+    pub report: String,
+    /// The error document `--output json` prints.
+    pub body: serde_json::Value,
 }
 
 /// The session's standard error, after a message.
@@ -61,7 +80,7 @@ impl Error {
     /// ```
     pub fn code(&self) -> &str {
         match self {
-            Error::Session { code, .. } => code,
+            Error::Session(e) => &e.code,
             Error::NoBinary { .. } | Error::Start { .. } => "nshost::spawn",
             Error::Gone { .. } | Error::Protocol { .. } => "nshost::protocol",
             Error::NotPermitted { .. } => "nshost::not_permitted",
@@ -78,7 +97,7 @@ impl Error {
     /// ```
     pub fn report(&self) -> String {
         match self {
-            Error::Session { report, .. } => report.clone(),
+            Error::Session(e) => e.report.clone(),
             other => other.to_string(),
         }
     }
@@ -91,7 +110,7 @@ impl miette::Diagnostic for Error {
 
     fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
         let help: String = match self {
-            Error::Session { report, .. } => report.clone(),
+            Error::Session(e) => e.report.clone(),
             Error::NotPermitted { .. } => {
                 "setns needs CAP_SYS_ADMIN in the caller's user namespace: \
                  run as root, or use `socket` (no privilege needed)"

@@ -30,7 +30,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub use self::conn::{BIN_ENV, find_binary};
-pub use self::error::Error;
+pub use self::error::{Error, SessionError};
 pub use crate::session::protocol::{Domain, SocketType};
 use crate::session::protocol::{ExecResult, LabSource};
 

@@ -201,11 +201,10 @@ fn a_session_serves_requests_and_tears_down_at_the_end_of_input() {
         let text = std::fs::read_to_string(&small).unwrap();
         let edited = edit(&text, "10.1.1.10/24", "10.1.1.11/24");
         let applied = s.ok(json!({"op": "apply", "text": edited, "name": "small.yaml"}));
-        assert_eq!(
+        assert!(
             applied["plan"]["summary"]["change"].as_u64().unwrap()
                 + applied["plan"]["summary"]["add"].as_u64().unwrap()
                 > 0,
-            true,
             "{applied}"
         );
         assert!(addresses("web1").iter().any(|a| a.contains("10.1.1.11/24")));
