@@ -15,7 +15,9 @@ fn median(mut times: Vec<Duration>) -> Duration {
 
 fn main() -> Result<(), nshost::api::Error> {
     let mut args = std::env::args().skip(1);
-    let lab = args.next().unwrap_or_else(|| "topologies/small.yaml".into());
+    let lab = args
+        .next()
+        .unwrap_or_else(|| "topologies/small.yaml".into());
     let runs: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(20);
     let bin = nshost::api::find_binary()?;
     let mut api = Vec::new();
@@ -38,7 +40,10 @@ fn main() -> Result<(), nshost::api::Error> {
             .output()
             .expect("nshost try runs");
         command.push(t.elapsed());
-        assert!(out.status.success() || out.status.code() == Some(1), "{out:?}");
+        assert!(
+            out.status.success() || out.status.code() == Some(1),
+            "{out:?}"
+        );
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("{lab}, median of {runs} ({}):", bin.display());

@@ -4,12 +4,14 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::problem::Code;
+
 /// Why a call of the API failed.
 ///
 /// ```
 /// # unsafe { std::env::set_var("NSHOST_BIN", concat!(env!("CARGO_MANIFEST_DIR"), "/target/debug/nshost")) };
 /// let err = nshost::Lab::sandbox("no/such/lab.yaml").unwrap_err();
-/// assert_eq!(err.code(), "nshost::read");
+/// assert_eq!(err.code(), nshost::problem::Code::Read.as_str());
 /// assert!(err.to_string().contains("no/such/lab.yaml"));
 /// ```
 #[derive(Debug, thiserror::Error)]
@@ -42,8 +44,8 @@ pub enum Error {
 /// # unsafe { std::env::set_var("NSHOST_BIN", concat!(env!("CARGO_MANIFEST_DIR"), "/target/debug/nshost")) };
 /// match nshost::Lab::sandbox("no/such/lab.yaml") {
 ///     Err(nshost::api::Error::Session(e)) => {
-///         assert_eq!(e.code, "nshost::read");
-///         assert_eq!(e.body["error"]["code"], "nshost::read");
+///         assert_eq!(e.code, nshost::problem::Code::Read.as_str());
+///         assert_eq!(e.body["error"]["code"], nshost::problem::Code::Read.as_str());
 ///     }
 ///     other => panic!("{other:?}"),
 /// }
@@ -76,14 +78,14 @@ impl Error {
     /// ```
     /// # unsafe { std::env::set_var("NSHOST_BIN", concat!(env!("CARGO_MANIFEST_DIR"), "/target/debug/nshost")) };
     /// let err = nshost::Lab::sandbox_text("name: x\nrouters: 5\n").unwrap_err();
-    /// assert_eq!(err.code(), "nshost::invalid");
+    /// assert_eq!(err.code(), nshost::problem::Code::Invalid.as_str());
     /// ```
     pub fn code(&self) -> &str {
         match self {
             Error::Session(e) => &e.code,
-            Error::NoBinary { .. } | Error::Start { .. } => "nshost::spawn",
-            Error::Gone { .. } | Error::Protocol { .. } => "nshost::protocol",
-            Error::NotPermitted { .. } => "nshost::not_permitted",
+            Error::NoBinary { .. } | Error::Start { .. } => Code::Spawn.as_str(),
+            Error::Gone { .. } | Error::Protocol { .. } => Code::Protocol.as_str(),
+            Error::NotPermitted { .. } => Code::NotPermitted.as_str(),
         }
     }
 

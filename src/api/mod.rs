@@ -453,7 +453,7 @@ impl Lab {
     /// # unsafe { std::env::set_var("NSHOST_BIN", concat!(env!("CARGO_MANIFEST_DIR"), "/target/debug/nshost")) };
     /// let lab = nshost::Lab::sandbox("topologies/small.yaml")?;
     /// // small.yaml runs no process: its nodes have no logs.
-    /// assert_eq!(lab.logs("web1").unwrap_err().code(), "nshost::no_such_process");
+    /// assert_eq!(lab.logs("web1").unwrap_err().code(), nshost::problem::Code::NoSuchProcess.as_str());
     /// # Ok::<(), nshost::api::Error>(())
     /// ```
     pub fn logs(&self, node: &str) -> Result<String, Error> {
@@ -508,7 +508,7 @@ impl Lab {
     /// let lab = nshost::Lab::sandbox("topologies/small.yaml")?;
     /// match lab.in_node("web1", || std::net::UdpSocket::bind("10.1.1.10:0").is_ok()) {
     ///     Ok(bound) => assert!(bound),
-    ///     Err(e) => assert_eq!(e.code(), "nshost::not_permitted"), // not root
+    ///     Err(e) => assert_eq!(e.code(), nshost::problem::Code::NotPermitted.as_str()), // not root
     /// }
     /// # Ok::<(), nshost::api::Error>(())
     /// ```
