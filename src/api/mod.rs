@@ -393,8 +393,11 @@ impl Lab {
     /// ```
     /// # unsafe { std::env::set_var("NSHOST_BIN", concat!(env!("CARGO_MANIFEST_DIR"), "/target/debug/nshost")) };
     /// let lab = nshost::Lab::sandbox("topologies/small.yaml")?;
-    /// let out = lab.exec("pc1", &["ping", "-c1", "-W2", "10.1.1.10"])?;
+    /// let out = lab.exec("pc1", &["ip", "route", "get", "10.1.1.10"])?;
     /// assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    /// assert!(String::from_utf8_lossy(&out.stdout).contains("via 10.2.1.1"));
+    /// let missing = lab.exec("pc1", &["no-such-command"])?;
+    /// assert_eq!(missing.status.code(), Some(127));
     /// # Ok::<(), nshost::api::Error>(())
     /// ```
     pub fn exec<S: AsRef<str>>(&self, node: &str, argv: &[S]) -> Result<Output, Error> {
