@@ -79,3 +79,6 @@ pub mod workflow;
 pub mod status;
 pub mod graph;
 pub mod report;
+
+// Driving nshost from another program: the session protocol's server.
+pub mod session;

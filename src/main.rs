@@ -61,6 +61,7 @@ enum Command {
     Man(cli::generate::ManArgs),
     Logs(cli::logs::LogsArgs),
     Pool(cli::pool::PoolArgs),
+    Session(cli::session::SessionArgs),
     #[command(name = "__serve", hide = true)]
     Serve(cli::serve::ServeArgs),
     #[command(name = "__node", hide = true)]
@@ -82,6 +83,7 @@ fn refusal(command: &Command, global: &cli::Global) -> Option<(&'static str, &'s
     Some(match command {
         Command::Exec(_) => ("exec", "what it prints is the command's own"),
         Command::Logs(_) => ("logs", "what it prints is the processes' own"),
+        Command::Session(_) => ("session", "it speaks its own protocol, JSON lines"),
         Command::Shell(_) => ("shell", "it opens an interactive shell"),
         Command::Try(args) if args.shell => ("try", "`--shell` opens an interactive shell"),
         Command::Completions(_) => ("completions", "it prints a shell script"),
@@ -148,6 +150,7 @@ fn run(command: Command, global: &cli::Global) -> Result<ExitCode, Error> {
         Command::Man(args) => Ok(cli::generate::man(args, Cli::command())?),
         Command::Logs(args) => Ok(cli::logs::run(args, global)?),
         Command::Pool(args) => Ok(cli::pool::run(args, global)?),
+        Command::Session(args) => Ok(cli::session::run(args, global)?),
         Command::Serve(args) => Ok(cli::serve::run(args)?),
         Command::Node(args) => Ok(cli::serve::run_node(args)?),
         Command::Complete(args) => Ok(cli::generate::complete(args)?),

@@ -168,6 +168,23 @@ pub struct ApplyReport {
     pub checks: Option<crate::check::report::Report>,
 }
 
+/// The entries under the namespace directory a plan skipped (not namespaces), one
+/// line each: a report's `notes`.
+pub fn notes(planned: &workflow::Planned) -> Vec<String> {
+    planned
+        .strays
+        .iter()
+        .map(|s| {
+            format!(
+                "skipped {}/{}: it is {}, not a namespace",
+                crate::kernel::netns::run_dir().display(),
+                s.name,
+                s.what
+            )
+        })
+        .collect()
+}
+
 /// A command that failed.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ErrorReport {

@@ -102,6 +102,57 @@ pub fn enter() -> Result<(), SandboxError> {
     Ok(())
 }
 
+/// [`enter`], then a pid namespace too, of which a re-executed nshost (this program
+/// with `args`) is the first process, its init: the caller stays outside, waits for it
+/// and returns how it ended (a shell's code: `128 + N` for a signal). The child gets
+/// SIGKILL when the caller dies (even by `kill -9`), and with it, being init, every
+/// process of the sandbox. Standard input, output and error are passed on. The child
+/// calls [`mount_proc`] first.
+pub fn run_in_pid_namespace(args: &[std::ffi::OsString]) -> Result<u8, SandboxError> {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    enter()?;
+    let setup = |step: &'static str| move |cause: io::Error| SandboxError::Setup { step, cause };
+    unshare(CloneFlags::CLONE_NEWPID)
+        .map_err(io::Error::from)
+        .map_err(setup("unshare(pid)"))?;
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    cmd.args(args);
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let status = cmd
+        .status()
+        .map_err(setup("starting the sandbox's first process"))?;
+    Ok(match (status.code(), status.signal()) {
+        (Some(code), _) => code.clamp(0, 255) as u8,
+        (None, Some(sig)) => (128 + sig).clamp(0, 255) as u8,
+        (None, None) => 1,
+    })
+}
+
+/// Mounts a `/proc` of this process's pid namespace over `/proc`: the first call of the
+/// process [`run_in_pid_namespace`] starts, so that `/proc` shows the sandbox's
+/// processes (and `/proc/self` is this one).
+pub fn mount_proc() -> Result<(), SandboxError> {
+    mount(
+        Some("proc"),
+        "/proc",
+        Some("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(|e| SandboxError::Setup {
+        step: "mount a /proc of the sandbox's processes",
+        cause: io::Error::from(e),
+    })
+}
+
 /// What to tell a user whose kernel refused the sandbox: the switch that is off, and
 /// how to turn it on.
 fn how_to_enable(cause: &io::Error) -> String {

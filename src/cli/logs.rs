@@ -3,7 +3,6 @@
 //! one).
 
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use clap::Args;
 use nshost::status;
 
 use crate::cli::Error;
-use nshost::workload::{control::WorkloadError, layout};
+use nshost::workload::logs;
 
 use super::Global;
 
@@ -36,38 +35,13 @@ pub struct LogsArgs {
 
 pub fn run(args: LogsArgs, _global: &Global) -> Result<ExitCode, Error> {
     let located = status::locate(&args.node, args.lab.as_deref())?;
-    let known: Vec<String> = layout::read_spec(&located.lab, &located.node)
-        .map(|s| s.run.into_iter().map(|p| p.name).collect())
-        .unwrap_or_default();
-    let names: Vec<String> = match &args.name {
-        Some(n) if known.contains(n) => vec![n.clone()],
-        None if !known.is_empty() => known.clone(),
-        name => {
-            let missing = WorkloadError::NoProcess {
-                node: located.node.clone(),
-                name: name.clone(),
-                known,
-            };
-            return Err(nshost::workflow::Error::from(missing).into());
-        }
-    };
-    let paths: Vec<(String, PathBuf)> = names
-        .iter()
-        .map(|n| (n.clone(), layout::log_path(&located.lab, &located.node, n)))
-        .collect();
+    let paths = logs::files(&located.lab, &located.node, args.name.as_deref())
+        .map_err(nshost::workflow::Error::from)?;
     let headers = paths.len() > 1;
     let mut out = std::io::stdout().lock();
-    let mut offsets = Vec::new();
-    for (name, path) in &paths {
-        if headers {
-            let _ = writeln!(out, "==> {} {name} <==", located.node);
-        }
-        let text = std::fs::read(path).unwrap_or_default();
-        let start = args.lines.map_or(0, |n| tail_start(&text, n));
-        if out.write_all(&text[start..]).is_err() {
-            return Ok(ExitCode::SUCCESS);
-        }
-        offsets.push(text.len() as u64);
+    let (text, mut offsets) = logs::read(&located.node, &paths, args.lines);
+    if out.write_all(&text).is_err() {
+        return Ok(ExitCode::SUCCESS);
     }
     let _ = out.flush();
     if !args.follow {
@@ -91,7 +65,7 @@ pub fn run(args: LogsArgs, _global: &Global) -> Result<ExitCode, Error> {
             let _ = f.read_to_end(&mut more);
             offsets[k] += more.len() as u64;
             if headers && last != Some(k) {
-                let _ = writeln!(out, "==> {} {name} <==", located.node);
+                let _ = out.write_all(logs::header(&located.node, name).as_bytes());
             }
             last = Some(k);
             if out.write_all(&more).and_then(|()| out.flush()).is_err() {
@@ -102,38 +76,9 @@ pub fn run(args: LogsArgs, _global: &Global) -> Result<ExitCode, Error> {
     }
 }
 
-/// Where the last `n` lines of `text` start.
-fn tail_start(text: &[u8], n: usize) -> usize {
-    if n == 0 {
-        return text.len();
-    }
-    let body = text.strip_suffix(b"\n").unwrap_or(text);
-    body.iter()
-        .enumerate()
-        .rev()
-        .filter(|(_, b)| **b == b'\n')
-        .nth(n - 1)
-        .map_or(0, |(i, _)| i + 1)
-}
-
 /// The examples `nshost logs --help` shows (and its page in the book).
 const LOGS_EXAMPLES: &str = "\
 Examples:
   nshost logs r1 bird
   nshost logs r1 bird -f -n 20   # the last 20 lines, then what follows
   nshost logs r1                 # every process of the node";
-
-#[cfg(test)]
-mod tests {
-    use super::tail_start;
-
-    #[test]
-    fn the_tail_is_the_last_lines() {
-        let t = b"a\nb\nc\n";
-        assert_eq!(&t[tail_start(t, 2)..], b"b\nc\n");
-        assert_eq!(&t[tail_start(t, 5)..], t);
-        assert_eq!(&t[tail_start(t, 0)..], b"");
-        let unended = b"a\nb";
-        assert_eq!(&unended[tail_start(unended, 1)..], b"b");
-    }
-}

@@ -23,6 +23,7 @@ pub mod pool;
 pub mod progress;
 pub mod schema;
 pub mod serve;
+pub mod session;
 pub mod status;
 pub mod try_lab;
 pub mod validate;
@@ -241,18 +242,7 @@ pub fn notes(planned: &workflow::Planned, global: &Global) {
 
 /// The notes of [`notes`], as lines.
 pub fn note_lines(planned: &workflow::Planned) -> Vec<String> {
-    planned
-        .strays
-        .iter()
-        .map(|s| {
-            format!(
-                "skipped {}/{}: it is {}, not a namespace",
-                nshost::kernel::netns::run_dir().display(),
-                s.name,
-                s.what
-            )
-        })
-        .collect()
+    nshost::report::notes(planned)
 }
 
 /// A lab name from the command line, held to the same rule as one in a lab file: it

@@ -439,6 +439,8 @@ codes! {
     NoUserNamespaces => "no_user_namespaces",
     /// nshost cannot make its sandbox.
     Sandbox => "sandbox",
+    /// A session (`nshost session`) got a request it cannot read: not JSON, no or an unknown `op`, a missing or wrong argument; or its client could not be spoken to.
+    Protocol => "protocol",
     /// A bug in nshost: please report it.
     Bug => "bug",
     /// The lab is not applied, or only in part, so its checks cannot run.

@@ -20,6 +20,7 @@
 
 pub mod control;
 pub mod layout;
+pub mod logs;
 pub mod mounts;
 pub mod observe;
 pub mod program;
