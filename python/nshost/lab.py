@@ -189,7 +189,11 @@ class Lab:
     @property
     def name(self) -> str | None:
         """The current lab's name, once applied."""
-        return None if self.applied is None else self.applied.get("lab")
+        if self.applied is None:
+            return None
+        plan = self.applied.get("plan")
+        name = self.applied.get("lab") or (plan.get("lab") if isinstance(plan, dict) else None)
+        return str(name) if name else None
 
     @property
     def session_stderr(self) -> str:

@@ -7,6 +7,7 @@ The tests run from any directory; the labs are the repository's `topologies/`, o
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -52,9 +53,10 @@ def descendants(pid: int) -> list[int]:
 
 
 def namespaces_of(pid: int) -> dict[str, str]:
-    """The namespaces of a process, ``{"net": "net:[4026...]", ...}``."""
+    """The namespaces of a process, ``{"net": "net:[4026...]", ...}`` (``pid_for_children``:
+    the pid namespace its children are in)."""
     out = {}
-    for kind in ("user", "net", "mnt", "pid"):
+    for kind in ("user", "net", "mnt", "pid_for_children"):
         try:
             out[kind] = os.readlink(f"/proc/{pid}/ns/{kind}")
         except OSError:
@@ -62,13 +64,23 @@ def namespaces_of(pid: int) -> dict[str, str]:
     return out
 
 
-def live_namespaces() -> set[str]:
-    """Every namespace some process this user can see is in."""
-    seen = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            seen.update(namespaces_of(int(entry)).values())
-    return seen
+def holders(namespaces: dict[str, str], wait: float = 10.0) -> dict[int, str]:
+    """The processes (pid: command line) still in any of ``namespaces``, after waiting up
+    to ``wait`` seconds for them to go (a killed sandbox's init ends a moment after it)."""
+    wanted = set(namespaces.values())
+    deadline = time.monotonic() + wait
+    while True:
+        found = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and wanted & set(namespaces_of(int(entry)).values()):
+                try:
+                    with open(f"/proc/{entry}/cmdline", "rb") as f:
+                        found[int(entry)] = f.read().replace(b"\0", b" ").decode(errors="replace")
+                except OSError:
+                    continue
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 @pytest.fixture

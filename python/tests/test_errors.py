@@ -21,7 +21,8 @@ def test_missing_file_raises_lab_file_error(tmp_path: Path) -> None:
         nshost.Lab(missing)
     e = caught.value
     assert e.code == "nshost::read"
-    assert str(missing) in e.message and "No such file" in e.message
+    assert str(missing) in e.message
+    assert "No such file" in e.report
     assert str(missing) in e.report
 
 
