@@ -52,10 +52,7 @@ def main() -> None:
         ("nshost try --quiet (a command)", lambda: try_command(binary, lab)),
     ):
         t = timed(action, n)
-        print(
-            f"{name:32} median {statistics.median(t):7.1f} ms   "
-            f"min {min(t):7.1f}   max {max(t):7.1f}"
-        )
+        print(f"{name:32} median {statistics.median(t):7.1f} ms   min {min(t):7.1f}   max {max(t):7.1f}")
 
 
 if __name__ == "__main__":

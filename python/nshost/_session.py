@@ -95,6 +95,7 @@ class Session:
         self._next_id = 1
         self._lock = threading.Lock()
         self.closed = False
+        self.hello: dict[str, Any] = {}
         hello = self._read_line()
         if hello.get("hello") != "nshost":
             if hello.get("ok") is False and isinstance(hello.get("error"), dict):
@@ -108,7 +109,7 @@ class Session:
                 "nshost::protocol",
                 f"the session speaks protocol {hello.get('protocol')}, this client {PROTOCOLS}",
             )
-        self.hello: dict[str, Any] = hello
+        self.hello = hello
         self.pid: int = int(hello.get("pid") or self.process.pid)
 
     def _read_stderr(self) -> None:
@@ -133,7 +134,8 @@ class Session:
         self._stderr_thread.join(timeout=5)
         self.closed = True
         text = self.stderr.strip()
-        found = re.search(r"nshost::[a-z_:]+", text)
+        # A session that cannot start (no sandbox here, say) says why with a code.
+        found = None if self.hello else re.search(r"nshost::[a-z_:]+", text)
         if found and class_of(found.group(0)) is not Error:
             first = next((line.strip(" ×") for line in text.splitlines()[1:] if line.strip()), text)
             return class_of(found.group(0))(found.group(0), first, text)

@@ -126,3 +126,15 @@ def test_every_command_code_has_its_documented_class() -> None:
 def test_class_of(code: str, cls: type) -> None:
     assert nshost.class_of(code) is cls
     assert issubclass(cls, nshost.Error)
+
+
+def test_a_session_that_cannot_make_its_sandbox_raises_sandbox_error(tmp_path: Path) -> None:
+    fake = tmp_path / "fake-nshost"
+    fake.write_text(
+        "#!/bin/sh\nprintf 'nshost::no_user_namespaces\\n\\n  \\342\\234\\227 user namespaces are off\\n' >&2\nexit 1\n"
+    )
+    fake.chmod(0o755)
+    with pytest.raises(nshost.SandboxError) as caught:
+        nshost.Lab(binary=str(fake))
+    assert caught.value.code == "nshost::no_user_namespaces"
+    assert "user namespaces are off" in caught.value.report
