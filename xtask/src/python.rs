@@ -8,7 +8,7 @@
 //! the dev-dependencies' features, so it cannot be reused: a minute or two on two cores),
 //! where a user's `pip install ./python` builds everything in release. The unprivileged
 //! pass is a test of its own
-//! (`test_unprivileged.py` runs a copy of the package as `nobody` when run as root): the
+//! (`test_unprivileged.py`, as root, runs the whole suite again as `nobody`): the
 //! venv's interpreter may live where `nobody` cannot run it (pyenv under `/root`).
 
 use std::path::Path;
