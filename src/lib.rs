@@ -80,5 +80,10 @@ pub mod status;
 pub mod graph;
 pub mod report;
 
-// Driving nshost from another program: the session protocol's server.
+// Driving nshost from another program: the session protocol's server, and its Rust
+// client, a lab for tests and programs.
 pub mod session;
+pub mod api;
+pub mod testing;
+
+pub use api::Lab;

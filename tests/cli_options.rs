@@ -208,7 +208,9 @@ fn quiet_and_json_are_honoured_or_refused_by_every_command() {
     assert!(commands.len() >= 14, "{commands:?}");
     // Runs until stopped, printing JSON lines, one per event: its `--output json` and
     // its lines are tested by tests/kernel/watch.rs, which stops it.
-    let until_stopped = ["watch"];
+    // `session` serves its protocol until its input ends, its first line naming its
+    // pid: tested by tests/kernel/session.rs.
+    let until_stopped = ["watch", "session"];
     for c in commands.iter().filter(|c| !until_stopped.contains(c)) {
         assert!(
             table.iter().any(|(args, ..)| args[0] == *c),

@@ -2,7 +2,7 @@
 //! on its standard input and output (the protocol of `docs/src/protocol.md`): the Rust
 //! API and the Python package build, change, check and tear down labs through it.
 //!
-//! [`protocol`] holds the messages, [`serve`] the loop; each operation is one function
+//! [`protocol`] holds the messages, [`serve`](mod@serve) the loop; each operation is one function
 //! of `ops` calling the library, as the command line would.
 
 mod exec;

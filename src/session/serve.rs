@@ -227,7 +227,7 @@ pub fn error_json(err: &Error) -> ErrorJson {
     ErrorJson {
         code: miette::Diagnostic::code(err)
             .map(|c| c.to_string())
-            .unwrap_or_else(|| "nshost::bug".into()),
+            .unwrap_or_else(|| crate::problem::Code::Bug.as_str().into()),
         message: err
             .to_string()
             .lines()

@@ -41,6 +41,7 @@ mod recovery;
 mod rollback;
 mod routes;
 mod sandbox_try;
+mod session;
 mod saved;
 mod services;
 mod shorthand;
