@@ -1,5 +1,5 @@
 //! The session protocol's messages (`docs/src/protocol.md`): requests and responses as
-//! serde types, read by the server ([`super::serve`]) and written by the client
+//! serde types, read by the server ([`super::serve`](mod@super::serve)) and written by the client
 //! (`crate::api`).
 
 use std::collections::BTreeMap;
