@@ -3,9 +3,12 @@
 //! `cargo xtask test` is the test command the README names and `.ci/run` calls: it makes
 //! sure the programs the tests drive are installed (installing the missing ones with
 //! apt-get when run as root, or stopping at once with the one command that installs
-//! them), then runs every test binary, none hiding the others (`--no-fail-fast`).
+//! them), then runs every test binary, none hiding the others (`--no-fail-fast`), then the
+//! Python package's tests (`python.rs`).
 //! `cargo xtask deps` does only the first part. `cargo xtask docs` regenerates the
 //! book's generated pages (`docs/src/reference/`, `tests/docs.rs` checks them).
+
+mod python;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -59,6 +62,11 @@ const NEEDS: &[Need] = &[
         program: "ipset",
         package: "ipset",
         why: "labs with ipsets",
+    },
+    Need {
+        program: "python3",
+        package: "python3-venv",
+        why: "the Python package's tests (`python/tests`, in a venv)",
     },
     Need {
         program: "bird",
@@ -124,11 +132,22 @@ fn test(extra: &[OsString]) -> ExitCode {
         .args(extra)
         .env("PATH", search_path())
         .status();
-    match status {
+    let code = match status {
         Ok(s) if s.success() => ExitCode::SUCCESS,
         Ok(s) => ExitCode::from(u8::try_from(s.code().unwrap_or(1)).unwrap_or(1).max(1)),
         Err(e) => {
             eprintln!("xtask: could not run cargo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The Python package's tests run even when a cargo test failed (none hides another).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is in the project");
+    match python::test(root, &search_path()) {
+        Ok(()) => code,
+        Err(e) => {
+            eprintln!("xtask: {e}");
             ExitCode::FAILURE
         }
     }
