@@ -198,15 +198,7 @@ fn quiet_and_json_are_honoured_or_refused_by_every_command() {
     ];
     // Every command of `nshost --help` is in the table.
     let help = nshost(&["--help"]).stdout;
-    let commands: Vec<&str> = help
-        .split("Commands:\n")
-        .nth(1)
-        .unwrap()
-        .lines()
-        .take_while(|l| l.starts_with("  "))
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|c| *c != "help")
-        .collect();
+    let commands: Vec<&str> = commands_in(&help).filter(|c| *c != "help").collect();
     assert!(commands.len() >= 14, "{commands:?}");
     // Runs until stopped, printing JSON lines, one per event: its `--output json` and
     // its lines are tested by tests/kernel/watch.rs, which stops it.
@@ -452,13 +444,7 @@ fn junit_is_refused_by_every_command_but_check_and_try() {
         }
     }
     let help = nshost(&["--help"]).stdout;
-    let commands: Vec<&str> = help
-        .split("Commands:\n")
-        .nth(1)
-        .unwrap()
-        .lines()
-        .take_while(|l| l.starts_with("  "))
-        .filter_map(|l| l.split_whitespace().next())
+    let commands: Vec<&str> = commands_in(&help)
         .filter(|c| !["help", "check", "try"].contains(c))
         .collect();
     assert!(commands.len() >= 14, "{commands:?}");
@@ -502,4 +488,14 @@ fn a_junit_report_of_an_error_is_one_test_case_in_error() {
     assert!(error.text.contains("bad.yaml:3:"), "{}", error.text);
     assert!(error.text.contains("adress"), "{}", error.text);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The command names `nshost --help` lists.
+fn commands_in(help: &str) -> impl Iterator<Item = &str> {
+    help.split("Commands:\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
 }

@@ -11,7 +11,7 @@ use crate::*;
 
 /// Two sites; `r1` has no route to `r2`'s second LAN (`10.3.0.0/24`), so what goes
 /// there from `r1`'s side is refused on the way.
-const TWO_SITES: &str = "\
+pub const TWO_SITES: &str = "\
 name: chk
 networks:
   wan: {subnets: [10.0.0.0/30]}

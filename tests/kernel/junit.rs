@@ -6,36 +6,17 @@
 use crate::ktest::*;
 use crate::xml::{self, Element};
 
-/// Two routers; `c` sits behind `r2` on a LAN `r1` has no route to, so the check
-/// `a -> c` (expected reachable) fails and the others hold.
-const ONE_FAILING: &str = "\
-name: junit
-networks:
-  wan: {subnets: [10.0.0.0/30]}
-routers:
-  r1:
-    interfaces:
-      lan: {addresses: [10.1.0.1/24]}
-      wan: {network: wan, addresses: [10.0.0.1/30]}
-    routes:
-      - {to: 10.2.0.0/24, via: 10.0.0.2}
-  r2:
-    interfaces:
-      lan: {addresses: [10.2.0.1/24]}
-      lan3: {addresses: [10.3.0.1/24]}
-      wan: {network: wan, addresses: [10.0.0.2/30]}
-    routes:
-      - {to: 10.1.0.0/24, via: 10.0.0.1}
-hosts:
-  a: {address: 10.1.0.10/24}
-  b: {address: 10.2.0.10/24}
-  c: {address: 10.3.0.10/24}
-checks:
-  - {from: a, to: b}
-  - {from: b, to: r1}
-  - {from: a, to: c}
-  - {from: r1, to: 10.3.0.10, expect: unreachable}
-";
+/// The checks tests' two routers ([`crate::checks::TWO_SITES`]), named `junit`, with
+/// `a -> c` expected reachable: `c` sits behind `r2` on a LAN `r1` has no route to, so
+/// that check fails and the others hold.
+fn one_failing() -> String {
+    let named = edit(crate::checks::TWO_SITES, "name: chk", "name: junit");
+    edit(
+        &named,
+        "{from: a, to: c, expect: unreachable}",
+        "{from: a, to: c}",
+    )
+}
 
 /// The one `<testsuite>` of a report, after checking the totals of `<testsuites>`
 /// match it.
@@ -58,7 +39,7 @@ fn parse(out: &str) -> Element {
 #[test]
 fn check_junit_reports_each_check_and_fails_with_the_failing_one() {
     let (code, out, err) = sandboxed(|| {
-        let file = scratch("junit.yaml", ONE_FAILING);
+        let file = scratch("junit.yaml", &one_failing());
         crate::apply(&file);
         let run = nshost([
             "check".as_ref(),
