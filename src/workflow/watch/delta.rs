@@ -51,16 +51,10 @@ impl Delta {
     /// its links to compare, when the delta names them).
     pub fn part_of(&self, state: &NetState) -> NetState {
         let mut names = self.namespaces.clone();
+        names.extend(self.fabric.as_ref().map(|(f, _)| f.clone()));
         match &self.fabric {
-            Some((f, Some(ports))) => {
-                names.insert(f.clone());
-                super::memory::subset_with_links(state, &names, f, ports)
-            }
-            Some((f, None)) => {
-                names.insert(f.clone());
-                super::memory::subset(state, &names)
-            }
-            None => super::memory::subset(state, &names),
+            Some((f, Some(ports))) => super::memory::subset_with_links(state, &names, f, ports),
+            _ => super::memory::subset(state, &names),
         }
     }
 }
